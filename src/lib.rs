@@ -1,0 +1,17 @@
+//! nodeherd: an agentless operator console for blockchain node fleets.
+//!
+//! The library is the engine; `main.rs` and the TUI are front ends over it.
+//! - [`inventory`]: hosts, groups and nodes from TOML, with precise diagnostics.
+//! - [`selector`]: Ansible-style host patterns (`all`, groups, globs, `!x`, lists).
+//! - [`ssh`]: the only way nodeherd reaches a server (russh, verified host keys, quoted commands).
+//! - [`systemd`]: facts about units: commands plus pure parsers of their output.
+//! - [`fleet`]: runs per-host work in parallel with a bounded number of hosts in flight.
+//! - [`lab`]: a local practice fleet of real systemd+sshd hosts in network namespaces.
+
+pub mod cli;
+pub mod fleet;
+pub mod inventory;
+pub mod lab;
+pub mod selector;
+pub mod ssh;
+pub mod systemd;

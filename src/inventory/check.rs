@@ -9,15 +9,31 @@ use std::path::{Component, Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{why}")]
 pub struct Invalid {
+    /// The full reason, used in the message.
     pub why: String,
+    /// A short form for the label under the value.
+    pub short: String,
     pub help: String,
 }
 
-fn invalid(why: impl Into<String>, help: impl Into<String>) -> Invalid {
-    Invalid {
-        why: why.into(),
-        help: help.into(),
+impl Invalid {
+    pub fn new(why: impl Into<String>, help: impl Into<String>) -> Invalid {
+        let why = why.into();
+        Invalid {
+            short: why.clone(),
+            why,
+            help: help.into(),
+        }
     }
+
+    pub fn short(mut self, short: impl Into<String>) -> Invalid {
+        self.short = short.into();
+        self
+    }
+}
+
+fn invalid(why: impl Into<String>, help: impl Into<String>) -> Invalid {
+    Invalid::new(why, help)
 }
 
 /// Host, node, group and network names: `[A-Za-z0-9][A-Za-z0-9_.-]*`.
@@ -67,16 +83,22 @@ pub fn unit(s: &str) -> Result<String, Invalid> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '.' | '@' | '-')))
     {
-        let why = if c.is_control() {
-            format!("contains the control character {c:?}")
+        return Err(if c.is_control() {
+            invalid(format!("contains the control character {c:?}"), help)
         } else if " \t;&|$`<>()'\"\\*?[]{}!#~".contains(c) {
-            format!(
-                "contains {c:?}, a shell metacharacter; unit names are passed to remote commands, so they may not carry shell syntax"
+            invalid(
+                format!(
+                    "contains {c:?}, a shell metacharacter; unit names are passed to remote commands, so they may not carry shell syntax"
+                ),
+                help,
             )
+            .short(format!("shell metacharacter {c:?}"))
         } else {
-            format!("contains {c:?}, which systemd does not allow in unit names")
-        };
-        return Err(invalid(why, help));
+            invalid(
+                format!("contains {c:?}, which systemd does not allow in unit names"),
+                help,
+            )
+        });
     }
     if s.starts_with('-') {
         return Err(invalid(

@@ -61,6 +61,8 @@ impl ProblemKind {
 pub(crate) struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
+    /// Absolute directory of the file: relative paths inside it are relative to this.
+    pub base: std::path::PathBuf,
 }
 
 /// A place in one of the inventory's files.

@@ -104,11 +104,13 @@ impl Inventory {
         sources: Vec<(PathBuf, String)>,
         mut problems: Vec<Problem>,
     ) -> Result<Inventory, InventoryError> {
+        let cwd = std::env::current_dir().unwrap_or_default();
         let files: Vec<SourceFile> = sources
             .iter()
             .map(|(p, t)| SourceFile {
                 name: p.display().to_string(),
                 text: t.as_str().into(),
+                base: cwd.join(p.parent().unwrap_or(Path::new(""))),
             })
             .collect();
         let raws: Vec<raw::RawFile> = (0..files.len())

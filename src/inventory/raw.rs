@@ -112,10 +112,7 @@ pub(crate) fn read_file(
     problems: &mut Vec<Problem>,
 ) -> Option<RawFile> {
     let src = sources.get(file)?;
-    let base = Path::new(&src.name)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let base = src.base.clone();
     let text = src.text.clone();
     let doc = match DeTable::parse(&text) {
         Ok(doc) => doc,
@@ -150,7 +147,7 @@ pub(crate) fn read_file(
         match k.get_ref().as_ref() {
             "defaults" => {
                 if let Some(t) = r.table("the file", "defaults", v) {
-                    raw.defaults = r.conn_table("[defaults]", t, &[]);
+                    raw.defaults = r.conn_table("in [defaults]", t, &[]);
                 }
             }
             "groups" => {
@@ -199,6 +196,22 @@ impl Reader<'_> {
         }
     }
 
+    /// The value as written, on one line and at most 40 characters.
+    fn source_text(&self, span: std::ops::Range<usize>) -> String {
+        let text = self
+            .sources
+            .get(self.file)
+            .and_then(|f| f.text.get(span))
+            .unwrap_or("");
+        let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let chars: Vec<char> = one_line.chars().filter(|c| !c.is_control()).collect();
+        if chars.len() > 40 {
+            format!("{}...", chars[..37].iter().collect::<String>())
+        } else {
+            chars.into_iter().collect()
+        }
+    }
+
     fn push(&mut self, p: Problem) {
         self.problems.push(p);
     }
@@ -223,13 +236,14 @@ impl Reader<'_> {
 
     fn wrong_type(&mut self, ctx: &str, key: &str, expected: &str, v: &Val<'_>) {
         let found = v.get_ref().type_str();
+        let shown = self.source_text(v.span());
         let p = Problem::at(
             self.sources,
             ProblemKind::WrongType,
             &self.loc(v.span()),
             format!("this is {} {found}", article(found)),
             format!(
-                "{key} {ctx} must be {expected}, not {} {found}",
+                "{key} {ctx} must be {expected}, not {} {found}: {shown}",
                 article(found)
             ),
         )
@@ -242,7 +256,7 @@ impl Reader<'_> {
             self.sources,
             ProblemKind::InvalidValue,
             &loc,
-            inv.why.clone(),
+            inv.short.clone(),
             [key, shown, ctx, "is not valid:", &inv.why]
                 .iter()
                 .filter(|s| !s.is_empty())
@@ -368,18 +382,16 @@ impl Reader<'_> {
         match humantime::parse_duration(&s.v) {
             Ok(d) if !d.is_zero() => Some(Sp { v: d, loc: s.loc }),
             Ok(_) => {
-                let inv = Invalid {
-                    why: "a timeout of zero".into(),
-                    help: "use a positive duration like \"10s\"".into(),
-                };
+                let inv = Invalid::new("a timeout of zero", "use a positive duration like \"10s\"");
                 self.invalid(ctx, key, &format!("\"{}\"", s.v), s.loc, inv);
                 None
             }
             Err(e) => {
-                let inv = Invalid {
-                    why: format!("not a duration ({e})"),
-                    help: "write a duration like \"10s\", \"1m 30s\" or \"500ms\"".into(),
-                };
+                let inv = Invalid::new(
+                    format!("not a duration ({e})"),
+                    "write a duration like \"10s\", \"1m 30s\" or \"500ms\"",
+                )
+                .short("not a duration");
                 self.invalid(ctx, key, &format!("\"{}\"", s.v), s.loc, inv);
                 None
             }
@@ -429,7 +441,7 @@ impl Reader<'_> {
                         } else {
                             "use \"strict\" (default) or \"accept-new\""
                         };
-                        let inv = Invalid { why: "not a host-key policy".into(), help: help.into() };
+                        let inv = Invalid::new("not a host-key policy", help);
                         self.invalid(ctx, key, &format!("\"{other}\""), s.loc, inv);
                         None
                     }
@@ -453,7 +465,7 @@ impl Reader<'_> {
         for (k, v) in sorted(t) {
             if !self.conn_field(ctx, &mut conn, k, v) && !extra.contains(&k.get_ref().as_ref()) {
                 let valid: Vec<&str> = CONN_FIELDS.iter().chain(extra).copied().collect();
-                self.unknown_field(&format!("in {ctx}"), k, &valid);
+                self.unknown_field(ctx, k, &valid);
             }
         }
         conn

@@ -509,7 +509,7 @@ impl Resolver<'_> {
                             self.sources,
                             ProblemKind::InvalidValue,
                             &j.loc,
-                            inv.why.clone(),
+                            inv.short.clone(),
                             format!(
                                 "jump \"{s}\" of host \"{}\" is not valid: {}",
                                 host_names[hi], inv.why
@@ -644,9 +644,11 @@ fn outside_jump(s: &str, via: &Target) -> Result<Target, check::Invalid> {
         t.user = u.to_string();
     }
     if let Some(p) = port {
-        let n: i64 = p.parse().map_err(|_| check::Invalid {
-            why: format!("port \"{p}\" is not a number"),
-            help: "write user@address:port, like \"ops@198.51.100.7:2222\"".into(),
+        let n: i64 = p.parse().map_err(|_| {
+            check::Invalid::new(
+                format!("port \"{p}\" is not a number"),
+                "write user@address:port, like \"ops@198.51.100.7:2222\"",
+            )
         })?;
         t.port = check::port(n)?;
     }

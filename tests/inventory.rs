@@ -1,0 +1,208 @@
+//! Every invalid-inventory fixture (one per error class) is rendered and snapshotted; each
+//! test also checks the problem kinds, so a fixture that stops failing for its reason fails here.
+
+use std::path::Path;
+
+use nodeherd::inventory::{Inventory, ProblemKind, render};
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
+
+/// Loads an invalid fixture (path relative to the crate, so file names in the report are stable),
+/// checks the kinds of its problems and snapshots the plain-text report.
+fn check(name: &str, expected: &[ProblemKind]) {
+    // Integration tests run in the package root; keep names relative for stable snapshots.
+    let path = Path::new("tests/fixtures/inventory/invalid").join(name);
+    let err = match Inventory::load(&path) {
+        Ok(_) => panic!("{} loaded but must be rejected", path.display()),
+        Err(e) => e,
+    };
+    let kinds: Vec<ProblemKind> = err.problems.iter().map(|p| p.kind).collect();
+    assert_eq!(kinds, expected, "problem kinds of {name}");
+    let text = render(&err, false);
+    for p in &err.problems {
+        // Every problem names its file and has a hint.
+        let file = p
+            .file_name()
+            .unwrap_or_else(|| panic!("problem without file in {name}: {}", p.message));
+        assert!(
+            text.contains(&format!("[{file}:")),
+            "file:line of {file} missing in\n{text}"
+        );
+        assert!(
+            p.help.is_some(),
+            "problem without a hint in {name}: {}",
+            p.message
+        );
+    }
+    let snap = name.trim_end_matches(".toml").replace('/', "_");
+    settings().bind(|| insta::assert_snapshot!(format!("inventory_invalid_{snap}"), text));
+}
+
+use ProblemKind::*;
+
+#[test]
+fn unknown_field() {
+    check("unknown_field.toml", &[MissingField, UnknownField]);
+}
+
+#[test]
+fn bad_client() {
+    check("bad_client.toml", &[InvalidValue]);
+}
+
+#[test]
+fn bad_unit_with_shell_metacharacters() {
+    check("bad_unit.toml", &[InvalidValue]);
+}
+
+#[test]
+fn bad_port() {
+    check("bad_port.toml", &[InvalidValue, InvalidValue]);
+}
+
+#[test]
+fn missing_address() {
+    check("missing_address.toml", &[MissingField]);
+}
+
+#[test]
+fn unknown_jump() {
+    check("unknown_jump.toml", &[UnknownReference]);
+}
+
+#[test]
+fn jump_cycle() {
+    check("jump_cycle.toml", &[Cycle]);
+}
+
+#[test]
+fn group_cycle() {
+    check("group_cycle.toml", &[Cycle]);
+}
+
+#[test]
+fn duplicate_host_across_two_files() {
+    check("duplicate_host", &[Duplicate]);
+}
+
+#[test]
+fn syntax_error() {
+    check("syntax_error.toml", &[Syntax]);
+}
+
+#[test]
+fn group_conflict() {
+    check("group_conflict.toml", &[Conflict]);
+}
+
+#[test]
+fn duplicate_port() {
+    check("duplicate_port.toml", &[Duplicate]);
+}
+
+#[test]
+fn insecure_known_hosts_and_bad_duration() {
+    check("insecure_known_hosts.toml", &[InvalidValue, InvalidValue]);
+}
+
+#[test]
+fn many_problems_in_one_file() {
+    check(
+        "many_problems.toml",
+        &[
+            UnknownField,
+            UnknownReference,
+            WrongType,
+            InvalidValue,
+            InvalidValue,
+            InvalidValue,
+            UnknownReference,
+        ],
+    );
+}
+
+#[test]
+fn colour_rendering_uses_ansi_and_unicode() {
+    let err = Inventory::load(Path::new(
+        "tests/fixtures/inventory/invalid/bad_client.toml",
+    ))
+    .unwrap_err();
+    let plain = render(&err, false);
+    let color = render(&err, true);
+    assert!(!plain.contains('\u{1b}'), "plain output has escape codes");
+    assert!(
+        color.contains("\u{1b}["),
+        "colour output has no escape codes"
+    );
+    assert!(
+        color.contains('│') || color.contains('╭'),
+        "colour output is not unicode"
+    );
+}
+
+#[test]
+fn missing_path_is_reported() {
+    let err =
+        Inventory::load(Path::new("tests/fixtures/inventory/does-not-exist.toml")).unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    assert_eq!(err.problems[0].kind, Io);
+    assert!(err.problems[0].message.contains("does-not-exist.toml"));
+}
+
+#[test]
+fn production_example_loads() {
+    let inv = match Inventory::load(Path::new("inventory/examples/production.toml")) {
+        Ok(i) => i,
+        Err(e) => panic!("{}", render(&e, false)),
+    };
+    let bastion = inv.host("bastion").expect("bastion");
+    assert!(
+        bastion.target.jump.is_none(),
+        "the bastion is reached directly"
+    );
+    let names: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
+    for h in &inv.hosts {
+        if h.name != "bastion" {
+            let jump = h
+                .target
+                .jump
+                .as_deref()
+                .unwrap_or_else(|| panic!("{} has no jump", h.name));
+            assert_eq!(jump.name, "bastion");
+            assert_eq!(h.target.user, "ops");
+            assert!(h.target.become_root, "{} must use sudo", h.name);
+        }
+    }
+    assert!(
+        inv.groups.contains_key("mainnet") && inv.groups.contains_key("holesky"),
+        "{names:?}"
+    );
+    let clients: Vec<String> = inv
+        .hosts
+        .iter()
+        .flat_map(|h| h.nodes.iter().map(|n| format!("{}:{}", n.client, n.role)))
+        .collect();
+    for want in [
+        "lodestar:beacon",
+        "lodestar:validator",
+        "nimbus:beacon",
+        "geth:execution",
+        "cosmos:consensus",
+    ] {
+        assert!(
+            clients.iter().any(|c| c == want),
+            "{want} missing from {clients:?}"
+        );
+    }
+    // Networks come from the groups.
+    for h in &inv.hosts {
+        for n in &h.nodes {
+            assert!(n.network.is_some(), "{}/{} has no network", h.name, n.name);
+        }
+    }
+}

@@ -422,13 +422,19 @@ fn term_hosts(t: &Term, inv: &Inventory) -> Result<BTreeSet<usize>, SelectorErro
             set.insert(hi);
         }
     }
-    for g in inv.groups.values() {
-        if t.hosts != Pattern::All && t.hosts.matches(&g.name) {
-            for name in &g.hosts {
-                if let Some(hi) = inv.hosts.iter().position(|h| &h.name == name) {
-                    set.insert(hi);
-                }
-            }
+    if t.hosts != Pattern::All {
+        let index: std::collections::HashMap<&str, usize> = inv
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.as_str(), i))
+            .collect();
+        for g in inv.groups.values().filter(|g| t.hosts.matches(&g.name)) {
+            set.extend(
+                g.hosts
+                    .iter()
+                    .filter_map(|name| index.get(name.as_str()).copied()),
+            );
         }
     }
     if set.is_empty() {

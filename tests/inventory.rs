@@ -206,3 +206,67 @@ fn production_example_loads() {
         }
     }
 }
+
+#[test]
+fn a_directory_merges_its_toml_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        "[hosts.b]\naddress = \"10.0.0.2\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a.toml"),
+        "[hosts.a]\naddress = \"10.0.0.1\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not toml").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(
+        dir.path().join("sub/c.toml"),
+        "[hosts.c]\naddress = \"10.0.0.3\"\n",
+    )
+    .unwrap();
+    let inv = Inventory::load(dir.path()).unwrap_or_else(|e| panic!("{}", render(&e, false)));
+    let names: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, vec!["a", "b"], "files in name order, not recursive");
+    assert_eq!(inv.sources.len(), 2);
+
+    let empty = tempfile::tempdir().unwrap();
+    let err = Inventory::load(empty.path()).unwrap_err();
+    assert_eq!(err.problems[0].kind, Io);
+}
+
+#[test]
+fn a_large_inventory_loads_and_selects() {
+    use nodeherd::selector::Selector;
+    let mut text = String::from("[defaults]\nuser = \"ops\"\n[groups.all-bn]\nhosts = [");
+    let n = 2000;
+    text.push_str(
+        &(0..n)
+            .map(|i| format!("\"bn-{i}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    text.push_str("]\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "[hosts.bn-{i}]\naddress = \"10.{}.{}.{}\"\n[hosts.bn-{i}.nodes.lodestar-bn]\nclient = \"lodestar\"\nmetrics_port = 8008\n[hosts.bn-{i}.nodes.lodestar-vc]\nclient = \"lodestar\"\nrole = \"validator\"\nmetrics_port = 5064\n",
+            i / 65536, (i / 256) % 256, i % 256
+        ));
+    }
+    let start = std::time::Instant::now();
+    let inv = Inventory::from_sources(vec![("big.toml".into(), text)])
+        .unwrap_or_else(|e| panic!("{}", render(&e, false)));
+    let loaded = start.elapsed();
+    let sel = Selector::parse("all-bn,!bn-1*/lodestar-vc").unwrap();
+    let nodes = sel.select_nodes(&inv).unwrap();
+    println!(
+        "loaded {n} hosts in {loaded:?}, selected {} nodes in {:?}",
+        nodes.len(),
+        start.elapsed() - loaded
+    );
+    assert_eq!(inv.hosts.len(), n);
+    // bn-1, bn-10..19, bn-100..199, bn-1000..1999: 1 + 10 + 100 + 1000 validator nodes excluded.
+    assert_eq!(nodes.len(), 2 * n - 1111);
+}

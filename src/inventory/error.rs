@@ -90,7 +90,7 @@ impl Problem {
     pub(crate) fn without_source(kind: ProblemKind, message: impl Into<String>) -> Problem {
         Problem {
             kind,
-            message: message.into(),
+            message: clean(message),
             help: None,
             source: None,
             order: (usize::MAX, 0),
@@ -112,7 +112,7 @@ impl Problem {
             .map(|f| NamedSource::new(&f.name, f.text.clone()).with_language("toml"));
         Problem {
             kind,
-            message: message.into(),
+            message: clean(message),
             help: None,
             source,
             order: (loc.file, loc.span.start),
@@ -125,7 +125,7 @@ impl Problem {
     }
 
     pub(crate) fn help(mut self, help: impl Into<String>) -> Problem {
-        self.help = Some(help.into());
+        self.help = Some(clean(help));
         self
     }
 
@@ -136,7 +136,7 @@ impl Problem {
         loc: &Loc,
         label: impl Into<String>,
     ) -> Problem {
-        let label = label.into();
+        let label = clean(label);
         if self.order.0 == loc.file {
             self.labels
                 .push(LabeledSpan::new_with_span(Some(label), to_span(&loc.span)));
@@ -165,6 +165,23 @@ impl Problem {
     pub(crate) fn sort_key(&self) -> (usize, usize) {
         self.order
     }
+}
+
+/// Escapes control characters (ESC, newlines...) so a value quoted in a message cannot drive the terminal.
+fn clean(s: impl Into<String>) -> String {
+    let s = s.into();
+    if !s.chars().any(char::is_control) {
+        return s;
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn to_span(r: &Range<usize>) -> miette::SourceSpan {

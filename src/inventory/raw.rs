@@ -5,7 +5,7 @@
 //! one bad entry never hides another. May not touch: cross-file rules (duplicates, references,
 //! precedence, cycles); those belong to `resolve`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::Spanned;

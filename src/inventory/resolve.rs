@@ -246,9 +246,8 @@ pub(crate) fn resolve(
     // Jump chains.
     let jump_to = r.jump_targets(&host_names, &host_idx, &bases, &jumps);
     let mut done: Vec<Option<Target>> = vec![None; hosts.len()];
-    for hi in 0..hosts.len() {
-        let t = full_target(hi, &bases, &jump_to, &mut done, 0);
-        out_hosts[hi].target = t;
+    for (hi, host) in out_hosts.iter_mut().enumerate() {
+        host.target = full_target(hi, &bases, &jump_to, &mut done, 0);
     }
 
     let mut out_groups = BTreeMap::new();

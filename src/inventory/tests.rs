@@ -460,3 +460,17 @@ fn client_kinds_round_trip() {
     assert!(ClientKind::Lodestar.is_consensus());
     assert!(ClientKind::Besu.is_execution());
 }
+
+#[test]
+fn control_characters_in_values_never_reach_the_terminal() {
+    let e = load(&[(
+        "/inv/h.toml",
+        "[hosts.\"a\\u001b[2J\"]\naddress = \"10.0.0.1\"\nuser = \"x\\u001b]0;pwned\\u0007\"\n",
+    )])
+    .unwrap_err();
+    assert_eq!(e.problems.len(), 2);
+    for p in &e.problems {
+        assert!(!p.message.chars().any(char::is_control), "{:?}", p.message);
+        assert!(p.message.contains("\\u{1b}"), "{:?}", p.message);
+    }
+}

@@ -24,7 +24,7 @@ use russh::keys::{
 };
 use russh::{Channel, ChannelMsg, Disconnect};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::error::{Phase, SshError};
@@ -322,7 +322,7 @@ pub struct Session {
 struct Inner {
     handle: Handle<Verifier>,
     target: Target,
-    channels: Semaphore,
+    channels: Arc<Semaphore>,
     /// The jump session this one tunnels through: kept alive as long as this one.
     jump: Option<Session>,
 }
@@ -380,39 +380,63 @@ impl Session {
     /// `command_timeout` (waiting for a free channel counts).
     pub async fn exec(&self, cmd: &Command) -> Result<Output, SshError> {
         let line = self.line_for(cmd);
-        self.run(line, None).await
+        self.run(line, None, self.inner.target.command_timeout)
+            .await
+    }
+
+    /// Like [`Session::exec`] with another time limit than the target's `command_timeout`
+    /// (e.g. a long upgrade step).
+    pub async fn exec_with_timeout(
+        &self,
+        cmd: &Command,
+        limit: std::time::Duration,
+    ) -> Result<Output, SshError> {
+        let line = self.line_for(cmd);
+        self.run(line, None, limit).await
     }
 
     /// Like [`Session::exec`], sending `stdin` then EOF (e.g. `cat > file` for uploads).
     pub async fn exec_with_stdin(&self, cmd: &Command, stdin: &[u8]) -> Result<Output, SshError> {
         let line = self.line_for(cmd);
-        self.run(line, Some(stdin)).await
+        self.run(line, Some(stdin), self.inner.target.command_timeout)
+            .await
     }
 
+    /// Take a channel slot, then open a session channel; the guard holds both.
     async fn open_session_channel(&self) -> Result<ChannelGuard, SshError> {
+        let permit = self
+            .inner
+            .channels
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SshError::Disconnected {
+                host: self.host().to_string(),
+            })?;
         let ch = self
             .inner
             .handle
             .channel_open_session()
             .await
             .map_err(|e| channel_err(self.host(), "cannot open a session channel", e))?;
-        Ok(ChannelGuard(Some(ch)))
+        Ok(ChannelGuard {
+            ch: Some(ch),
+            _permit: Some(permit),
+        })
     }
 
-    async fn run(&self, line: String, stdin: Option<&[u8]>) -> Result<Output, SshError> {
-        let limit = self.inner.target.command_timeout;
+    async fn run(
+        &self,
+        line: String,
+        stdin: Option<&[u8]>,
+        limit: std::time::Duration,
+    ) -> Result<Output, SshError> {
         let deadline = Instant::now() + limit;
         let timeout = || SshError::Timeout {
             host: self.host().to_string(),
             phase: Phase::Command(line.clone()),
             after: limit,
         };
-        let _permit = tokio::time::timeout_at(deadline, self.inner.channels.acquire())
-            .await
-            .map_err(|_| timeout())?
-            .map_err(|_| SshError::Disconnected {
-                host: self.host().to_string(),
-            })?;
         let mut guard = tokio::time::timeout_at(deadline, self.open_session_channel())
             .await
             .map_err(|_| timeout())??;
@@ -432,7 +456,7 @@ impl Session {
         stdin: Option<&[u8]>,
     ) -> Result<Output, SshError> {
         let host = self.host();
-        let Some(ch) = guard.0.as_mut() else {
+        let Some(ch) = guard.ch.as_mut() else {
             return Err(SshError::Channel {
                 host: host.to_string(),
                 message: "channel already closed".into(),
@@ -470,11 +494,11 @@ impl Session {
                     });
                 }
                 Some(ChannelMsg::Close) => {
-                    guard.0 = None; // the server closed it: nothing to close on drop
+                    guard.ch = None; // the server closed it: nothing to close on drop
                     return Ok(out);
                 }
                 None => {
-                    guard.0 = None;
+                    guard.ch = None;
                     if self.inner.handle.is_closed() {
                         return Err(SshError::Disconnected {
                             host: host.to_string(),
@@ -497,16 +521,8 @@ impl Session {
     ) -> Result<Option<u32>, SshError> {
         let line = self.line_for(cmd);
         let host = self.host();
-        let _permit = self
-            .inner
-            .channels
-            .acquire()
-            .await
-            .map_err(|_| SshError::Disconnected {
-                host: host.to_string(),
-            })?;
         let mut guard = self.open_session_channel().await?;
-        let Some(ch) = guard.0.as_mut() else {
+        let Some(ch) = guard.ch.as_mut() else {
             return Err(SshError::Channel {
                 host: host.to_string(),
                 message: "channel already closed".into(),
@@ -537,7 +553,7 @@ impl Session {
                     });
                 }
                 Some(ChannelMsg::Close) | None => {
-                    guard.0 = None;
+                    guard.ch = None;
                     return Ok(status);
                 }
                 Some(_) => continue,
@@ -586,18 +602,56 @@ fn sig_name(s: &russh::Sig) -> String {
     }
 }
 
-/// Closes the channel when dropped early (timeout, cancelled caller), so it never leaks a
-/// server-side session slot.
-struct ChannelGuard(Option<Channel<Msg>>);
+/// Ends the channel when dropped early (timeout, cancelled caller). sshd frees a session only
+/// when its process exits, so the command gets SIGTERM, then SIGKILL after a grace period, then
+/// the channel is closed; the channel slot stays taken until the server confirms the close, so
+/// this client never opens more sessions than sshd allows. Note: OpenSSH refuses signals on
+/// sessions of root logins ("session signalling requires privilege separation"); there a
+/// timed-out command keeps its slot until it ends on its own (or writes to the closed pipe).
+struct ChannelGuard {
+    ch: Option<Channel<Msg>>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// How long a stopped command gets between SIGTERM and SIGKILL.
+const TERM_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn wait_closed(ch: &mut Channel<Msg>, limit: Option<std::time::Duration>) -> bool {
+    loop {
+        let msg = match limit {
+            Some(l) => match tokio::time::timeout(l, ch.wait()).await {
+                Ok(m) => m,
+                Err(_) => return false,
+            },
+            None => ch.wait().await,
+        };
+        if matches!(msg, Some(ChannelMsg::Close) | None) {
+            return true;
+        }
+    }
+}
 
 impl Drop for ChannelGuard {
     fn drop(&mut self) {
-        if let Some(ch) = self.0.take() {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = ch.close().await;
-                });
-            }
+        let Some(mut ch) = self.ch.take() else {
+            return;
+        };
+        let permit = self._permit.take();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _permit = permit;
+                for sig in [russh::Sig::TERM, russh::Sig::KILL] {
+                    if ch.signal(sig).await.is_err() {
+                        return; // connection gone
+                    }
+                    if wait_closed(&mut ch, Some(TERM_GRACE)).await {
+                        return;
+                    }
+                }
+                if ch.close().await.is_ok() {
+                    wait_closed(&mut ch, None).await;
+                }
+            });
         }
     }
 }
@@ -679,7 +733,7 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Session, 
         inner: Arc::new(Inner {
             handle,
             target: target.clone(),
-            channels: Semaphore::new(opts.max_channels.max(1)),
+            channels: Arc::new(Semaphore::new(opts.max_channels.max(1))),
             jump,
         }),
     })

@@ -5,5 +5,19 @@
 //! running quoted commands, and direct-tcpip forwards to a host's 127.0.0.1 ports.
 //! May not touch: the inventory format, the terminal, or anything systemd-specific.
 
+mod error;
+pub mod known_hosts;
+mod pool;
+mod quote;
+mod session;
 mod target;
+
+pub use error::{Phase, SshError};
+pub use known_hosts::Verdict;
+pub use pool::Pool;
+pub use quote::{Command, quote};
+pub use session::{
+    ConnectOptions, Output, PassphraseHandler, Session, StreamChunk, UnknownKey, UnknownKeyHandler,
+    connect,
+};
 pub use target::{HostKeyPolicy, Target};

@@ -10,8 +10,11 @@
 
 pub mod cli;
 pub mod fleet;
+pub mod http;
 pub mod inventory;
 pub mod lab;
+pub mod ops;
+pub mod releases;
 pub mod selector;
 pub mod ssh;
 pub mod systemd;

@@ -1,1 +1,40 @@
-//! (being written)
+//! The command-line front end: one file per subcommand, over the engine in `ops`.
+//!
+//! Owns: argument shapes, confirmations, exit codes and how results are printed (plain text,
+//! colour only on a terminal, or `--json`). May not touch: SSH or systemd directly; it calls `ops`.
+
+pub mod check;
+pub mod confirm;
+pub mod context;
+pub mod lab;
+pub mod lifecycle;
+pub mod logs;
+pub mod status;
+pub mod table;
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    /// Everything asked for was done (or there was nothing to do).
+    pub const OK: i32 = 0;
+    /// At least one host or node failed; the others were handled.
+    pub const FAILED: i32 = 1;
+    /// Bad usage or configuration; nothing was done.
+    pub const USAGE: i32 = 2;
+}
+
+/// How a command prints: chosen once from the global flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+    pub color: bool,
+}
+
+impl Output {
+    pub fn paint(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}

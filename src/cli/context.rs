@@ -1,0 +1,57 @@
+//! What every fleet command needs: the loaded inventory, the selection, and an SSH pool.
+
+use super::exit;
+use crate::inventory::{self, Inventory, NodeRef};
+use crate::selector::Selector;
+use crate::ssh::{ConnectOptions, Pool};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A command-line failure that has already been explained to the user: carries the exit code.
+#[derive(Debug)]
+pub struct Fail(pub i32);
+
+/// Load the inventory or print every problem in it (exit 2).
+pub fn load_inventory(path: &Path, color: bool) -> Result<Inventory, Fail> {
+    match Inventory::load(path) {
+        Ok(inv) => Ok(inv),
+        Err(e) => {
+            eprint!("{}", inventory::render(&e, color));
+            Err(Fail(exit::USAGE))
+        }
+    }
+}
+
+/// Resolve a selector (`all` when none) to nodes, or explain why it matches nothing (exit 2).
+pub fn select(
+    inv: &Inventory,
+    selector: Option<&str>,
+    limit: Option<&str>,
+) -> Result<Vec<NodeRef>, Fail> {
+    let pick = |s: &str| -> Result<Vec<NodeRef>, Fail> {
+        Selector::parse(s)
+            .and_then(|sel| sel.select_nodes(inv))
+            .map_err(|e| {
+                eprintln!("error: {e}");
+                Fail(exit::USAGE)
+            })
+    };
+    let mut nodes = pick(selector.unwrap_or("all"))?;
+    if let Some(l) = limit {
+        let allowed = pick(l)?;
+        nodes.retain(|n| allowed.contains(n));
+    }
+    Ok(nodes)
+}
+
+/// An SSH pool whose passphrase questions go to the terminal when there is one.
+pub fn pool() -> Pool {
+    let mut opts = ConnectOptions::default();
+    if std::io::stdin().is_terminal() {
+        opts.passphrase = Some(Arc::new(|path: &Path| {
+            rpassword::prompt_password(format!("Passphrase for {}: ", path.display())).ok()
+        }));
+    }
+    Pool::new(opts)
+}

@@ -1,0 +1,213 @@
+//! `status`: what every selected node is doing, read in one round trip per host.
+
+use crate::fleet;
+use crate::inventory::{Inventory, NodeRef};
+use crate::ssh::{Command, Pool, SshError};
+use crate::systemd::{self, UnitState};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Marker between the sections of the batched status script.
+const CURRENT_MARKER: &str = "@@nodeherd:current";
+
+/// Everything `status` knows about one node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub host: String,
+    pub node: String,
+    pub client: String,
+    pub unit: String,
+    /// None when the host could not be asked.
+    pub unit_state: Option<UnitState>,
+    /// The version the node's `current` link points at, when the node is managed by nodeherd.
+    pub version: Option<String>,
+    /// Why this node could not be read, or what is wrong with it (sanitized).
+    pub error: Option<String>,
+    /// The last warning-or-worse journal line when the unit is not active (sanitized).
+    pub last_log: Option<String>,
+    pub checked_at: DateTime<Utc>,
+}
+
+impl NodeStatus {
+    /// A one-word state for tables: active/running, failed, unreachable ...
+    pub fn state_word(&self) -> String {
+        match &self.unit_state {
+            None => "unreachable".into(),
+            Some(u) if !u.exists() => "not-found".into(),
+            Some(u) => format!("{}/{}", u.active_state, u.sub_state),
+        }
+    }
+    pub fn is_ok(&self) -> bool {
+        self.error.is_none() && self.unit_state.as_ref().is_some_and(|u| u.is_active())
+    }
+}
+
+/// The one command run per host: unit states for all its nodes, then where each `current` points.
+pub fn status_script(units: &[&str], install_dirs: &[String]) -> String {
+    let mut s = systemd::show_command(units).to_shell_string();
+    s.push_str("; echo ");
+    s.push_str(CURRENT_MARKER);
+    for d in install_dirs {
+        let link = format!("{}/current", d.trim_end_matches('/'));
+        s.push_str("; readlink -- ");
+        s.push_str(&crate::ssh::quote(&link));
+        s.push_str(" || echo");
+    }
+    s
+}
+
+/// Parse the output of [`status_script`]: units in order, then one line per install dir.
+pub fn parse_status_output(text: &str, n: usize) -> (Vec<UnitState>, Vec<Option<String>>) {
+    let (show, rest) = match text.split_once(CURRENT_MARKER) {
+        Some((a, b)) => (a, b),
+        None => (text, ""),
+    };
+    let units = systemd::parse_show(show);
+    let rest = rest.strip_prefix('\n').unwrap_or(rest);
+    let mut versions: Vec<Option<String>> = rest.lines().take(n).map(version_from_link).collect();
+    versions.resize(n, None);
+    (units, versions)
+}
+
+/// `releases/1.5.1` or `/opt/nodeherd/x/releases/1.5.1/` -> `1.5.1`.
+pub fn version_from_link(target: &str) -> Option<String> {
+    let t = target.trim().trim_end_matches('/');
+    if t.is_empty() {
+        return None;
+    }
+    let name = t.rsplit('/').next()?;
+    let clean = systemd::sanitize(name);
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// Read the status of `nodes`, at most `forks` hosts at once. Never fails as a whole: a host that
+/// cannot be reached gives its nodes an `error`.
+pub async fn gather(
+    pool: &Pool,
+    inv: &Inventory,
+    nodes: &[NodeRef],
+    forks: usize,
+) -> Vec<NodeStatus> {
+    let groups = super::by_host(nodes);
+    let per_host = fleet::run_all(groups, forks, |(h, refs)| async move {
+        gather_host(pool, inv, h, &refs).await
+    })
+    .await;
+    per_host.into_iter().flat_map(|(_, v)| v).collect()
+}
+
+async fn gather_host(pool: &Pool, inv: &Inventory, h: usize, refs: &[NodeRef]) -> Vec<NodeStatus> {
+    let host = &inv.hosts[h];
+    let now = Utc::now();
+    let blank = |r: &NodeRef, err: Option<String>| {
+        let node = &host.nodes[r.node];
+        NodeStatus {
+            host: host.name.clone(),
+            node: node.name.clone(),
+            client: node.client.to_string(),
+            unit: node.unit.clone(),
+            unit_state: None,
+            version: None,
+            error: err,
+            last_log: None,
+            checked_at: now,
+        }
+    };
+    let result: Result<Vec<NodeStatus>, SshError> = async {
+        let session = pool.session(&host.target).await?;
+        let units: Vec<&str> = refs
+            .iter()
+            .map(|r| host.nodes[r.node].unit.as_str())
+            .collect();
+        let dirs: Vec<String> = refs
+            .iter()
+            .map(|r| host.nodes[r.node].install_dir.display().to_string())
+            .collect();
+        let script = status_script(&units, &dirs);
+        let out = session
+            .exec(&Command::new("sh").arg("-c").arg(&script))
+            .await?
+            .check(&host.name)?;
+        let (states, versions) = parse_status_output(&out.stdout_str(), refs.len());
+        let mut rows = Vec::new();
+        for (i, r) in refs.iter().enumerate() {
+            let mut row = blank(r, None);
+            let state = states.get(i).cloned();
+            row.error = state
+                .as_ref()
+                .and_then(|s| s.problem())
+                .map(|p| systemd::sanitize(&p));
+            row.version = versions.get(i).cloned().flatten();
+            row.unit_state = state;
+            rows.push(row);
+        }
+        // Only for units that are down: their last complaint, to say why.
+        for row in rows.iter_mut() {
+            let down = row
+                .unit_state
+                .as_ref()
+                .is_some_and(|u| u.exists() && !u.is_active());
+            if down {
+                let cmd = Command::new("journalctl")
+                    .arg("--unit")
+                    .arg(&row.unit)
+                    .arg("--lines=1")
+                    .arg("--priority=warning")
+                    .arg("--output=cat")
+                    .arg("--no-pager")
+                    .arg("--quiet")
+                    .become_root(host.target.become_root);
+                if let Ok(o) = session.exec(&cmd).await {
+                    let line = systemd::sanitize(o.stdout_str().trim());
+                    if !line.is_empty() {
+                        row.last_log = Some(line);
+                    }
+                }
+            }
+        }
+        Ok(rows)
+    }
+    .await;
+    match result {
+        Ok(rows) => rows,
+        Err(e) => {
+            let msg = systemd::sanitize(&e.to_string());
+            refs.iter().map(|r| blank(r, Some(msg.clone()))).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_quotes_everything() {
+        let s = status_script(
+            &["a.service", "b c.service"],
+            &["/opt/x".into(), "/opt/it's".into()],
+        );
+        assert!(s.contains("-- a.service 'b c.service'"), "{s}");
+        assert!(
+            s.contains("readlink -- '/opt/it'\\''s/current' || echo"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn parse_output_with_missing_links() {
+        let text = "Id=a.service\nActiveState=active\nLoadState=loaded\n\nId=b.service\nActiveState=failed\nLoadState=loaded\n\n@@nodeherd:current\n\nreleases/1.5.1\n";
+        let (u, v) = parse_status_output(text, 3);
+        assert_eq!(u.len(), 2);
+        assert_eq!(v, vec![None, Some("1.5.1".to_string()), None]);
+    }
+
+    #[test]
+    fn version_from_link_shapes() {
+        assert_eq!(
+            version_from_link("/opt/nodeherd/n/releases/v1.2.3/").as_deref(),
+            Some("v1.2.3")
+        );
+        assert_eq!(version_from_link(""), None);
+    }
+}

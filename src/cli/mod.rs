@@ -1,1 +1,3 @@
-//! (being written)
+//! Command-line front ends (one file per subcommand).
+
+pub mod lab;

@@ -1,7 +1,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "nodeherd", version, about = "Agentless operator console for blockchain node fleets")]
+#[command(
+    name = "nodeherd",
+    version,
+    about = "Agentless operator console for blockchain node fleets"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

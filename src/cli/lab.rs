@@ -105,8 +105,16 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
                     "{:<12} {:<15} {}{}",
                     h.name,
                     h.address,
-                    if h.started { "started" } else { "already running" },
-                    if h.lodestar { "  (lodestar-bn, lodestar-vc)" } else { "" }
+                    if h.started {
+                        "started"
+                    } else {
+                        "already running"
+                    },
+                    if h.lodestar {
+                        "  (lodestar-bn, lodestar-vc)"
+                    } else {
+                        ""
+                    }
                 );
             }
             println!("inventory:   {}", report.inventory.display());
@@ -139,14 +147,21 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
             println!("lab {} down in {:.1?}", cfg.name, t.elapsed());
             Ok(())
         }
-        LabCmd::Prepare { no_lodestar, select } => {
+        LabCmd::Prepare {
+            no_lodestar,
+            select,
+        } => {
             let cfg = LabConfig {
                 lodestar: !no_lodestar,
                 ..config(&select, 213)
             };
             let t = std::time::Instant::now();
             lab::prepare(&cfg).into_diagnostic()?;
-            println!("lab caches ready in {} ({:.1?})", cfg.state_dir.display(), t.elapsed());
+            println!(
+                "lab caches ready in {} ({:.1?})",
+                cfg.state_dir.display(),
+                t.elapsed()
+            );
             Ok(())
         }
     }

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use super::sys;
 use super::LabError;
+use super::sys;
 
 /// Debian suite and packages of the base (see docs/lab.md).
 pub const SUITE: &str = "bookworm";
@@ -78,7 +78,8 @@ pub fn ensure_base(state_dir: &Path) -> Result<bool, LabError> {
         sys::unmount_below(&base)?;
         sys::remove_tree(&base)?;
         let log = state_dir.join("debootstrap.log");
-        let log_file = std::fs::File::create(&log).map_err(|e| LabError::io("creating", &log, e))?;
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| LabError::io("creating", &log, e))?;
         let log_err = log_file
             .try_clone()
             .map_err(|e| LabError::io("opening", &log, e))?;
@@ -135,7 +136,10 @@ fn apply_fixes(base: &Path) -> Result<(), LabError> {
     for unit in MASKED_UNITS {
         sys::symlink("/dev/null", &base.join("etc/systemd/system").join(unit))?;
     }
-    sys::write_file(&base.join("etc/ssh/sshd_config.d/nodeherd-lab.conf"), SSHD_CONFIG)?;
+    sys::write_file(
+        &base.join("etc/ssh/sshd_config.d/nodeherd-lab.conf"),
+        SSHD_CONFIG,
+    )?;
     sys::mkdir_p(&base.join("root/.ssh"))?;
     set_mode(&base.join("root/.ssh"), 0o700)?;
 

@@ -44,7 +44,9 @@ pub enum LabError {
     )]
     Base(String),
 
-    #[error("installing Lodestar {version} failed: {reason}; the npm log is {log}; retry `nodeherd lab prepare`")]
+    #[error(
+        "installing Lodestar {version} failed: {reason}; the npm log is {log}; retry `nodeherd lab prepare`"
+    )]
     Lodestar {
         version: String,
         reason: String,
@@ -58,18 +60,28 @@ pub enum LabError {
         log: PathBuf,
     },
 
-    #[error("{count} host(s) failed to come up:\n{details}\nrun `nodeherd lab down` to clean up, then retry")]
+    #[error(
+        "{count} host(s) failed to come up:\n{details}\nrun `nodeherd lab down` to clean up, then retry"
+    )]
     Hosts { count: usize, details: String },
 
-    #[error("refusing to delete {path}: something is still mounted below it ({mount}); run `nodeherd lab down` first")]
+    #[error(
+        "refusing to delete {path}: something is still mounted below it ({mount}); run `nodeherd lab down` first"
+    )]
     StillMounted { path: PathBuf, mount: PathBuf },
 
-    #[error("teardown left things behind: {0}; run `nodeherd lab down` again or remove them by hand")]
+    #[error(
+        "teardown left things behind: {0}; run `nodeherd lab down` again or remove them by hand"
+    )]
     Leftovers(String),
 }
 
 impl LabError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         LabError::Io {
             action,
             path: path.into(),

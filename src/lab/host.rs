@@ -56,7 +56,9 @@ impl HostSpec {
     }
 
     pub fn pid_file(&self) -> PathBuf {
-        self.state_dir.join(&self.lab).join(format!("{}.pid", self.name))
+        self.state_dir
+            .join(&self.lab)
+            .join(format!("{}.pid", self.name))
     }
 
     pub fn host_key(&self) -> PathBuf {
@@ -109,18 +111,38 @@ fn setup_network(spec: &HostSpec) -> Result<(), LabError> {
     sys::run(
         "ip",
         [
-            "link", "add", &spec.veth, "type", "veth", "peer", "name", naming::GUEST_IF, "netns", ns,
+            "link",
+            "add",
+            &spec.veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            naming::GUEST_IF,
+            "netns",
+            ns,
         ],
     )?;
     let guest = naming::GUEST_IF;
     sys::run("ip", ["-n", ns, "link", "set", guest, "address", &spec.mac])?;
     sys::run(
         "ip",
-        ["-n", ns, "addr", "add", &format!("{}/24", spec.address), "dev", guest],
+        [
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{}/24", spec.address),
+            "dev",
+            guest,
+        ],
     )?;
     sys::run("ip", ["-n", ns, "link", "set", "lo", "up"])?;
     sys::run("ip", ["-n", ns, "link", "set", guest, "up"])?;
-    sys::run("ip", ["link", "set", &spec.veth, "master", &spec.bridge, "up"])?;
+    sys::run(
+        "ip",
+        ["link", "set", &spec.veth, "master", &spec.bridge, "up"],
+    )?;
     // A re-created host must be reachable at once, not after stale ARP entries expire.
     let _ = sys::run_ok("ip", ["neigh", "flush", "to", &spec.address]);
     Ok(())
@@ -170,9 +192,10 @@ fn populate_root(spec: &HostSpec, client_pub: &str) -> Result<(), LabError> {
         .map_err(|e| LabError::io("reading", spec.paths.keys.join("machine-id"), e))?;
     sys::write_file(&r("/etc/machine-id"), mid)?;
 
-    let key = std::fs::read(spec.host_key()).map_err(|e| LabError::io("reading", spec.host_key(), e))?;
-    let pubkey =
-        std::fs::read(spec.host_pubkey()).map_err(|e| LabError::io("reading", spec.host_pubkey(), e))?;
+    let key =
+        std::fs::read(spec.host_key()).map_err(|e| LabError::io("reading", spec.host_key(), e))?;
+    let pubkey = std::fs::read(spec.host_pubkey())
+        .map_err(|e| LabError::io("reading", spec.host_pubkey(), e))?;
     let key_dst = r("/etc/ssh/ssh_host_ed25519_key");
     sys::write_file(&key_dst, key)?;
     base::set_mode(&key_dst, 0o600)?;
@@ -181,7 +204,8 @@ fn populate_root(spec: &HostSpec, client_pub: &str) -> Result<(), LabError> {
     let ak = r("/root/.ssh/authorized_keys");
     sys::write_file(&ak, client_pub)?;
     base::set_mode(&ak, 0o600)?;
-    let passwd = std::fs::read_to_string(r("/etc/passwd")).map_err(|e| LabError::io("reading", r("/etc/passwd"), e))?;
+    let passwd = std::fs::read_to_string(r("/etc/passwd"))
+        .map_err(|e| LabError::io("reading", r("/etc/passwd"), e))?;
     if let Some((uid, gid, home)) = base::passwd_entry(&passwd, base::OPS_USER) {
         let dir = r(&format!("{home}/.ssh"));
         let ak = dir.join("authorized_keys");
@@ -189,7 +213,8 @@ fn populate_root(spec: &HostSpec, client_pub: &str) -> Result<(), LabError> {
         base::set_mode(&dir, 0o700)?;
         base::set_mode(&ak, 0o600)?;
         for p in [&dir, &ak] {
-            std::os::unix::fs::chown(p, Some(uid), Some(gid)).map_err(|e| LabError::io("chown", p, e))?;
+            std::os::unix::fs::chown(p, Some(uid), Some(gid))
+                .map_err(|e| LabError::io("chown", p, e))?;
         }
     }
 
@@ -200,8 +225,16 @@ fn populate_root(spec: &HostSpec, client_pub: &str) -> Result<(), LabError> {
 
     if spec.lodestar {
         for (install, unit, text) in [
-            (units::BN_INSTALL_DIR, units::BN_UNIT, units::lodestar_bn_unit()),
-            (units::VC_INSTALL_DIR, units::VC_UNIT, units::lodestar_vc_unit()),
+            (
+                units::BN_INSTALL_DIR,
+                units::BN_UNIT,
+                units::lodestar_bn_unit(),
+            ),
+            (
+                units::VC_INSTALL_DIR,
+                units::VC_UNIT,
+                units::lodestar_vc_unit(),
+            ),
         ] {
             let v = units::LODESTAR_CURRENT;
             sys::symlink(
@@ -226,13 +259,7 @@ fn install_unit(root: &Path, unit: &str, text: &str, wants: &str) -> Result<(), 
 
 /// The nspawn arguments of docs/lab.md.
 pub fn nspawn_args(spec: &HostSpec) -> Vec<OsString> {
-    let mut a: Vec<OsString> = [
-        "--quiet",
-        "--boot",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
+    let mut a: Vec<OsString> = ["--quiet", "--boot"].iter().map(OsString::from).collect();
     a.push(format!("--directory={}", spec.paths.root.display()).into());
     a.push(format!("--machine={}", spec.name).into());
     a.push(format!("--network-namespace-path=/run/netns/{}", spec.name).into());
@@ -273,7 +300,9 @@ fn launch(spec: &HostSpec) -> Result<u32, LabError> {
         .append(true)
         .open(&spec.paths.log)
         .map_err(|e| LabError::io("opening", &spec.paths.log, e))?;
-    let log2 = log.try_clone().map_err(|e| LabError::io("opening", &spec.paths.log, e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| LabError::io("opening", &spec.paths.log, e))?;
     // The shell moves itself into the host's cgroups, then becomes nspawn (same PID).
     let script = "for c in \"$1\" \"$2\"; do echo $$ > \"$c/cgroup.procs\" || exit 97; done; shift 2; exec systemd-nspawn \"$@\"";
     let mut cmd = Command::new("/bin/sh");
@@ -311,7 +340,10 @@ pub fn create(spec: &HostSpec, client_pub: &str) -> Result<u32, LabError> {
     setup_network(spec)?;
     mount_root(spec)?;
     populate_root(spec, client_pub)?;
-    let marker = spec.state_dir.join(&spec.lab).join(format!("{}.lodestar", spec.name));
+    let marker = spec
+        .state_dir
+        .join(&spec.lab)
+        .join(format!("{}.lodestar", spec.name));
     if spec.lodestar {
         sys::write_file(&marker, "")?;
     } else {
@@ -361,7 +393,10 @@ fn run_timeout(cmd: &mut Command, limit: Duration) -> Result<(bool, String, Stri
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| LabError::Spawn { command: shown.clone(), source })?;
+        .map_err(|source| LabError::Spawn {
+            command: shown.clone(),
+            source,
+        })?;
     let start = Instant::now();
     loop {
         match child.try_wait() {
@@ -372,12 +407,18 @@ fn run_timeout(cmd: &mut Command, limit: Duration) -> Result<(bool, String, Stri
                 return Ok((false, String::new(), format!("timed out after {limit:?}")));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(LabError::Spawn { command: shown, source: e }),
+            Err(e) => {
+                return Err(LabError::Spawn {
+                    command: shown,
+                    source: e,
+                });
+            }
         }
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|source| LabError::Spawn { command: shown, source })?;
+    let out = child.wait_with_output().map_err(|source| LabError::Spawn {
+        command: shown,
+        source,
+    })?;
     Ok((
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -386,7 +427,13 @@ fn run_timeout(cmd: &mut Command, limit: Duration) -> Result<(bool, String, Stri
 }
 
 /// Waits until the host answers on port 22 and systemd reports `running`.
-pub fn wait_ready(spec: &HostSpec, pid: u32, client_key: &Path, known_hosts: &Path, limit: Duration) -> Result<(), LabError> {
+pub fn wait_ready(
+    spec: &HostSpec,
+    pid: u32,
+    client_key: &Path,
+    known_hosts: &Path,
+    limit: Duration,
+) -> Result<(), LabError> {
     let start = Instant::now();
     let not_ready = |reason: String| LabError::NotReady {
         host: spec.name.clone(),
@@ -409,7 +456,9 @@ pub fn wait_ready(spec: &HostSpec, pid: u32, client_key: &Path, known_hosts: &Pa
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let remaining = limit.saturating_sub(start.elapsed()).max(Duration::from_secs(15));
+    let remaining = limit
+        .saturating_sub(start.elapsed())
+        .max(Duration::from_secs(15));
     let mut cmd = Command::new("ssh");
     cmd.args(ssh_args(client_key, known_hosts, "root", &spec.address))
         .arg("systemctl is-system-running --wait; systemctl --failed --no-legend --plain");
@@ -422,7 +471,11 @@ pub fn wait_ready(spec: &HostSpec, pid: u32, client_key: &Path, known_hosts: &Pa
     let failed: Vec<&str> = lines.collect();
     Err(not_ready(format!(
         "systemd state {state:?} (failed units: {}) {}",
-        if failed.is_empty() { "none".to_string() } else { failed.join("; ") },
+        if failed.is_empty() {
+            "none".to_string()
+        } else {
+            failed.join("; ")
+        },
         err.trim()
     )))
 }
@@ -495,7 +548,10 @@ pub fn destroy(spec: &HostSpec) -> Result<(), LabError> {
     // Anything left in the host's cgroups (a hung nspawn or payload) is killed.
     let leftover = || spec.cgroups.iter().any(|cg| !cgroup_pids(cg).is_empty());
     if pids.iter().any(|&p| alive(p)) || leftover() {
-        eprintln!("nodeherd lab: {} did not stop within 10 s, killing its cgroup", spec.name);
+        eprintln!(
+            "nodeherd lab: {} did not stop within 10 s, killing its cgroup",
+            spec.name
+        );
         for cg in &spec.cgroups {
             let kill_file = cg.join("cgroup.kill");
             if kill_file.exists() {

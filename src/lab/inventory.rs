@@ -141,7 +141,8 @@ mod tests {
 
     #[test]
     fn inventory_with_lodestar_on_host_1() {
-        settings().bind(|| insta::assert_snapshot!("lab_inventory_3_hosts", inventory_text(&spec(1, 3))));
+        settings()
+            .bind(|| insta::assert_snapshot!("lab_inventory_3_hosts", inventory_text(&spec(1, 3))));
     }
 
     #[test]
@@ -187,6 +188,9 @@ mod tests {
         );
         assert_eq!(known_hosts_line("10.213.0.11", ""), None);
         assert_eq!(known_hosts_line("10.213.0.11", "garbage"), None);
-        assert_eq!(known_hosts_line("10.213.0.11", "ssh-ed25519 not$base64"), None);
+        assert_eq!(
+            known_hosts_line("10.213.0.11", "ssh-ed25519 not$base64"),
+            None
+        );
     }
 }

@@ -92,7 +92,8 @@ pub fn ensure(state_dir: &Path, version: &str) -> Result<bool, LabError> {
         );
         sys::remove_tree(&dir.join("node_modules"))?;
         let _ = std::fs::remove_file(dir.join("package-lock.json"));
-        let log_file = std::fs::File::create(&log).map_err(|e| LabError::io("creating", &log, e))?;
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| LabError::io("creating", &log, e))?;
         let log_err = log_file
             .try_clone()
             .map_err(|e| LabError::io("opening", &log, e))?;
@@ -122,7 +123,8 @@ pub fn ensure(state_dir: &Path, version: &str) -> Result<bool, LabError> {
             started.elapsed()
         );
     }
-    let out = version_output(&dir).map_err(|e| lodestar_err(format!("the installed client does not run: {e}")))?;
+    let out = version_output(&dir)
+        .map_err(|e| lodestar_err(format!("the installed client does not run: {e}")))?;
     if !out.contains(version) {
         return Err(lodestar_err(format!(
             "`lodestar --version` printed {:?}, expected {version}",

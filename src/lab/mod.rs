@@ -166,7 +166,10 @@ fn installed_lodestar(state_dir: &Path) -> Vec<String> {
 /// Raises the inotify limits for `total_hosts` hosts (each uses ~7 instances); never lowers.
 fn raise_inotify(total_hosts: usize) -> Result<(), LabError> {
     for (file, want) in [
-        ("/proc/sys/fs/inotify/max_user_instances", 256 + 16 * total_hosts as u64),
+        (
+            "/proc/sys/fs/inotify/max_user_instances",
+            256 + 16 * total_hosts as u64,
+        ),
         ("/proc/sys/fs/inotify/max_user_watches", 524_288),
     ] {
         let current: u64 = std::fs::read_to_string(file)
@@ -185,9 +188,27 @@ fn ensure_bridge(cfg: &LabConfig) -> Result<(), LabError> {
     let br = naming::bridge_name(&cfg.name);
     if !Path::new("/sys/class/net").join(&br).exists() {
         sys::run("ip", ["link", "add", br.as_str(), "type", "bridge"])?;
-        sys::run("ip", ["link", "set", br.as_str(), "address", &naming::bridge_mac(cfg.subnet)])?;
+        sys::run(
+            "ip",
+            [
+                "link",
+                "set",
+                br.as_str(),
+                "address",
+                &naming::bridge_mac(cfg.subnet),
+            ],
+        )?;
     }
-    sys::run("ip", ["addr", "replace", &naming::bridge_cidr(cfg.subnet), "dev", br.as_str()])?;
+    sys::run(
+        "ip",
+        [
+            "addr",
+            "replace",
+            &naming::bridge_cidr(cfg.subnet),
+            "dev",
+            br.as_str(),
+        ],
+    )?;
     sys::run("ip", ["link", "set", br.as_str(), "up"])?;
     Ok(())
 }
@@ -218,7 +239,8 @@ fn existing_hosts(cfg: &LabConfig) -> BTreeSet<usize> {
     for m in sys::mounts_below(&hosts_dir) {
         if let Ok(rel) = m.strip_prefix(&hosts_dir) {
             if let Some(first) = rel.components().next() {
-                if let Some(i) = naming::host_index(&cfg.name, &first.as_os_str().to_string_lossy()) {
+                if let Some(i) = naming::host_index(&cfg.name, &first.as_os_str().to_string_lossy())
+                {
                     found.insert(i);
                 }
             }
@@ -262,7 +284,11 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
     raise_inotify(running_elsewhere + cfg.hosts)?;
     ensure_bridge(cfg)?;
 
-    let versions = if cfg.lodestar { installed_lodestar(&cfg.state_dir) } else { Vec::new() };
+    let versions = if cfg.lodestar {
+        installed_lodestar(&cfg.state_dir)
+    } else {
+        Vec::new()
+    };
     let client_key = naming::client_key(&cfg.state_dir);
     let client_pub = read_pub(&client_key.with_extension("pub"))?;
     let known_hosts = naming::known_hosts_path(cfg);
@@ -311,7 +337,11 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
             "nodeherd lab: starting {} host(s) of lab {}: {}",
             to_start.len(),
             cfg.name,
-            to_start.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+            to_start
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let limit = Duration::from_secs(90 + 2 * to_start.len() as u64);
@@ -324,8 +354,9 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
                 let known_hosts = known_hosts.as_path();
                 let spec: &HostSpec = spec;
                 scope.spawn(move || {
-                    let r = host::create(spec, client_pub)
-                        .and_then(|pid| host::wait_ready(spec, pid, client_key, known_hosts, limit));
+                    let r = host::create(spec, client_pub).and_then(|pid| {
+                        host::wait_ready(spec, pid, client_key, known_hosts, limit)
+                    });
                     (spec.name.clone(), r)
                 })
             })
@@ -334,7 +365,10 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
             .into_iter()
             .map(|h| match h.join() {
                 Ok(r) => r,
-                Err(_) => ("?".to_string(), Err(LabError::Config("a boot thread panicked".into()))),
+                Err(_) => (
+                    "?".to_string(),
+                    Err(LabError::Config("a boot thread panicked".into())),
+                ),
             })
             .collect()
     });
@@ -384,7 +418,11 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
 
 /// The lab's hosts that exist in any form, with whether they run and answer on port 22.
 pub fn status(cfg: &LabConfig) -> Result<Vec<HostStatus>, LabError> {
-    naming::validate(&LabConfig { hosts: 1, lodestar: false, ..cfg.clone() })?;
+    naming::validate(&LabConfig {
+        hosts: 1,
+        lodestar: false,
+        ..cfg.clone()
+    })?;
     let hosts = existing_hosts(cfg);
     let out: Vec<HostStatus> = std::thread::scope(|scope| {
         let handles: Vec<_> = hosts
@@ -393,7 +431,8 @@ pub fn status(cfg: &LabConfig) -> Result<Vec<HostStatus>, LabError> {
                 scope.spawn(move || {
                     let spec = HostSpec::new(cfg, i, Vec::new());
                     let pid = host::running_pid(&spec.pid_file(), &spec.name);
-                    let ssh_open = pid.is_some() && host::ssh_port_open(&spec.address, Duration::from_millis(500));
+                    let ssh_open = pid.is_some()
+                        && host::ssh_port_open(&spec.address, Duration::from_millis(500));
                     HostStatus {
                         name: spec.name,
                         address: spec.address,
@@ -413,7 +452,11 @@ pub fn status(cfg: &LabConfig) -> Result<Vec<HostStatus>, LabError> {
 /// and cgroups. Keeps the caches, the host identities and the console logs. Works after a
 /// crash or a partial `up`.
 pub fn down(cfg: &LabConfig) -> Result<(), LabError> {
-    naming::validate(&LabConfig { hosts: 1, lodestar: false, ..cfg.clone() })?;
+    naming::validate(&LabConfig {
+        hosts: 1,
+        lodestar: false,
+        ..cfg.clone()
+    })?;
     check_root()?;
     let lab_dir = naming::lab_dir(cfg);
     sys::mkdir_p(&lab_dir)?;
@@ -425,11 +468,16 @@ pub fn down(cfg: &LabConfig) -> Result<(), LabError> {
             .map(|&i| {
                 scope.spawn(move || {
                     let spec = HostSpec::new(cfg, i, Vec::new());
-                    host::destroy(&spec).err().map(|e| format!("{}: {e}", spec.name))
+                    host::destroy(&spec)
+                        .err()
+                        .map(|e| format!("{}: {e}", spec.name))
                 })
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok().flatten()).collect()
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .collect()
     });
     let br = naming::bridge_name(&cfg.name);
     if Path::new("/sys/class/net").join(&br).exists() {

@@ -90,7 +90,11 @@ pub fn bridge_cidr(subnet: u8) -> String {
 
 /// Stable, locally administered MAC of host `i` (so a re-created host keeps its ARP identity).
 pub fn host_mac(subnet: u8, i: usize) -> String {
-    format!("02:6e:68:{subnet:02x}:{:02x}:{:02x}", (i >> 8) & 0xff, i & 0xff)
+    format!(
+        "02:6e:68:{subnet:02x}:{:02x}:{:02x}",
+        (i >> 8) & 0xff,
+        i & 0xff
+    )
 }
 
 /// Stable MAC of the bridge (distinct from every host MAC: fifth byte 0xff).
@@ -253,7 +257,10 @@ mod tests {
 
     #[test]
     fn inventory_location_rules() {
-        assert_eq!(inventory_path(&cfg("nhlab", 213)), PathBuf::from("inventory/lab.toml"));
+        assert_eq!(
+            inventory_path(&cfg("nhlab", 213)),
+            PathBuf::from("inventory/lab.toml")
+        );
         assert_eq!(
             inventory_path(&cfg("nhtest", 214)),
             PathBuf::from("/var/lib/nodeherd/lab/nhtest/inventory.toml")

@@ -119,7 +119,10 @@ pub fn write_atomic(path: &Path, content: impl AsRef<[u8]>) -> Result<(), LabErr
     if !dir.as_os_str().is_empty() {
         std::fs::create_dir_all(dir).map_err(|e| LabError::io("creating", dir, e))?;
     }
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
     {
         let mut f = File::create(&tmp).map_err(|e| LabError::io("creating", &tmp, e))?;
@@ -158,7 +161,9 @@ fn unescape_mount_path(s: &str) -> String {
             && i + 3 < b.len()
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {

@@ -137,7 +137,10 @@ mod tests {
                 .unwrap_or_default();
             assert!(exec.starts_with("ExecStart=/usr/local/bin/node /opt/nodeherd/lodestar-"));
             assert!(exec.contains("/current/node_modules/@chainsafe/lodestar/lib/index.js"));
-            assert!(!exec.contains("${"), "systemd does not expand variables in the path");
+            assert!(
+                !exec.contains("${"),
+                "systemd does not expand variables in the path"
+            );
             assert!(unit.contains("SuccessExitStatus=1"));
             assert!(unit.contains("LODESTAR_PRESET=minimal"));
         }

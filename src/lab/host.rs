@@ -529,6 +529,20 @@ fn rmdir_cgroup(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Removes a cgroup tree, waiting up to 15 s for zombies in it to be reaped (EBUSY until then).
+pub fn remove_cgroup_waiting(cg: &Path) -> Result<(), LabError> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match rmdir_cgroup(cg) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(LabError::io("removing cgroup", cg, e)),
+        }
+    }
+}
+
 /// Stops the host (if running) and removes everything it owns except its identity (`keys/`)
 /// and its console log. Works on partial states.
 pub fn destroy(spec: &HostSpec) -> Result<(), LabError> {
@@ -546,7 +560,15 @@ pub fn destroy(spec: &HostSpec) -> Result<(), LabError> {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Anything left in the host's cgroups (a hung nspawn or payload) is killed.
-    let leftover = || spec.cgroups.iter().any(|cg| !cgroup_pids(cg).is_empty());
+    // Zombies stay listed in cgroup.procs until PID 1 reaps them (slowly on some machines):
+    // they are dead already and do not count.
+    let leftover = || {
+        spec.cgroups.iter().any(|cg| {
+            cgroup_pids(cg)
+                .into_iter()
+                .any(|p| sys::cmdline(p).is_some())
+        })
+    };
     if pids.iter().any(|&p| alive(p)) || leftover() {
         eprintln!(
             "nodeherd lab: {} did not stop within 10 s, killing its cgroup",
@@ -573,11 +595,10 @@ pub fn destroy(spec: &HostSpec) -> Result<(), LabError> {
     if Path::new("/run/netns").join(&spec.name).exists() {
         sys::run("ip", ["netns", "del", spec.name.as_str()])?;
     }
-    if Path::new("/sys/class/net").join(&spec.veth).exists() {
-        sys::run("ip", ["link", "del", spec.veth.as_str()])?;
-    }
+    // Deleting the namespace destroys the veth pair asynchronously.
+    sys::delete_link(&spec.veth)?;
     for cg in &spec.cgroups {
-        rmdir_cgroup(cg).map_err(|e| LabError::io("removing cgroup", cg, e))?;
+        remove_cgroup_waiting(cg)?;
     }
     let propagate = Path::new("/run/systemd/nspawn/propagate").join(&spec.name);
     sys::unmount_below(&propagate)?;

@@ -479,15 +479,16 @@ pub fn down(cfg: &LabConfig) -> Result<(), LabError> {
             .filter_map(|h| h.join().ok().flatten())
             .collect()
     });
+    let mut errors = errors;
     let br = naming::bridge_name(&cfg.name);
-    if Path::new("/sys/class/net").join(&br).exists() {
-        sys::run("ip", ["link", "del", br.as_str()])?;
+    if let Err(e) = sys::delete_link(&br) {
+        errors.push(format!("bridge {br}: {e}"));
     }
     for root in naming::CGROUP_ROOTS {
         let parent = Path::new(root).join(naming::cgroup_parent(&cfg.name));
         if parent.exists() {
-            if let Err(e) = std::fs::remove_dir(&parent) {
-                return Err(LabError::io("removing cgroup", parent, e));
+            if let Err(e) = host::remove_cgroup_waiting(&parent) {
+                errors.push(e.to_string());
             }
         }
     }

@@ -59,6 +59,24 @@ where
         .unwrap_or(false)
 }
 
+/// Deletes a network interface of the root namespace if it exists; tolerates it vanishing
+/// meanwhile (a veth dies with its peer's namespace) and waits up to 3 s for it to be gone.
+pub fn delete_link(name: &str) -> Result<(), LabError> {
+    let exists = || Path::new("/sys/class/net").join(name).exists();
+    if !exists() {
+        return Ok(());
+    }
+    let result = run("ip", ["link", "del", name]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while exists() {
+        if std::time::Instant::now() > deadline {
+            return result.map(|_| ());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+}
+
 /// A command line for messages.
 pub fn show(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();

@@ -616,3 +616,66 @@ pub fn destroy(spec: &HostSpec) -> Result<(), LabError> {
     let _ = std::fs::remove_file(spec.pid_file());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nspawn_arguments_follow_the_recipe() {
+        let cfg = LabConfig {
+            name: "nhtest".into(),
+            subnet: 214,
+            ..LabConfig::default()
+        };
+        let spec = HostSpec::new(&cfg, 2, vec!["1.4.2".into(), "1.5.1".into()]);
+        let args: Vec<String> = nspawn_args(&spec)
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        for want in [
+            "--boot",
+            "--directory=/var/lib/nodeherd/lab/hosts/nhtest-2/root",
+            "--machine=nhtest-2",
+            "--network-namespace-path=/run/netns/nhtest-2",
+            "--register=no",
+            "--keep-unit",
+            "--console=read-only",
+            "--link-journal=no",
+            "--resolv-conf=off",
+            "--timezone=off",
+            "--kill-signal=SIGRTMIN+4",
+            "--bind-ro=/var/lib/nodeherd/lab/lodestar/1.4.2:/opt/lodestar-dist/1.4.2",
+            "--bind-ro=/var/lib/nodeherd/lab/lodestar/1.5.1:/opt/lodestar-dist/1.5.1",
+            "--bind-ro=/usr/bin/node:/usr/local/bin/node",
+        ] {
+            assert!(args.iter().any(|a| a == want), "missing {want} in {args:?}");
+        }
+        assert!(!spec.lodestar, "only host 1 runs Lodestar by default");
+        assert_eq!(spec.address, "10.214.0.12");
+        assert_eq!(
+            spec.cgroups,
+            vec![
+                PathBuf::from("/sys/fs/cgroup/systemd/nodeherd-lab-nhtest/nhtest-2"),
+                PathBuf::from("/sys/fs/cgroup/unified/nodeherd-lab-nhtest/nhtest-2"),
+            ]
+        );
+        let none = HostSpec::new(&cfg, 1, Vec::new());
+        assert!(
+            nspawn_args(&none)
+                .iter()
+                .all(|a| !a.to_string_lossy().starts_with("--bind"))
+        );
+    }
+
+    #[test]
+    fn ssh_arguments_are_strict() {
+        let a: Vec<String> = ssh_args(Path::new("/k"), Path::new("/kh"), "root", "10.213.0.11")
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(a.contains(&"StrictHostKeyChecking=yes".to_string()));
+        assert!(a.contains(&"UserKnownHostsFile=/kh".to_string()));
+        assert_eq!(a.last().map(String::as_str), Some("root@10.213.0.11"));
+    }
+}

@@ -86,7 +86,7 @@ fn leftovers(cfg: &LabConfig) -> Vec<String> {
             if args.first().is_some_and(|a| a.ends_with("systemd-nspawn"))
                 && args
                     .iter()
-                    .any(|a| a.strip_prefix("--machine=").is_some_and(|m| mine(m)))
+                    .any(|a| a.strip_prefix("--machine=").is_some_and(&mine))
             {
                 left.push(format!("nspawn process {:?}", e.file_name()));
             }

@@ -264,7 +264,7 @@ pub fn is_nspawn_of(args: &[String], machine: &str) -> bool {
         .map(|a| a == "systemd-nspawn" || a.ends_with("/systemd-nspawn"))
         .unwrap_or(false);
     let want = format!("--machine={machine}");
-    is_nspawn && args.iter().any(|a| *a == want)
+    is_nspawn && args.contains(&want)
 }
 
 /// Arguments of a live process, `None` if it is gone (or a zombie: empty cmdline).

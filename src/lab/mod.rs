@@ -283,6 +283,7 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
     let running_elsewhere = sys::find_nspawn_count();
     raise_inotify(running_elsewhere + cfg.hosts)?;
     ensure_bridge(cfg)?;
+    sys::write_atomic(&lab_dir.join("subnet"), format!("{}\n", cfg.subnet))?;
 
     let versions = if cfg.lodestar {
         installed_lodestar(&cfg.state_dir)
@@ -416,13 +417,25 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
     })
 }
 
+/// The subnet the lab was last brought up with (recorded by `up`), if any.
+pub fn recorded_subnet(cfg: &LabConfig) -> Option<u8> {
+    std::fs::read_to_string(naming::lab_dir(cfg).join("subnet"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
 /// The lab's hosts that exist in any form, with whether they run and answer on port 22.
+/// Addresses use the subnet recorded by `up` when there is one.
 pub fn status(cfg: &LabConfig) -> Result<Vec<HostStatus>, LabError> {
     naming::validate(&LabConfig {
         hosts: 1,
         lodestar: false,
         ..cfg.clone()
     })?;
+    let cfg = &LabConfig {
+        subnet: recorded_subnet(cfg).unwrap_or(cfg.subnet),
+        ..cfg.clone()
+    };
     let hosts = existing_hosts(cfg);
     let out: Vec<HostStatus> = std::thread::scope(|scope| {
         let handles: Vec<_> = hosts

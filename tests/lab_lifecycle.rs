@@ -245,4 +245,29 @@ fn lab_up_ssh_down_leaves_nothing() {
     }
     let left = leftovers(&cfg);
     assert!(left.is_empty(), "left behind after second down: {left:?}");
+
+    // Leftovers of an `up` that died half-way (namespace and cgroups, no process) are found.
+    let partial = LabConfig {
+        hosts: 3,
+        ..cfg.clone()
+    };
+    let made_ns = Command::new("ip")
+        .args(["netns", "add", "nhlab-t-3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        made_ns,
+        "could not create a namespace for the partial-state check"
+    );
+    for cg in naming::host_cgroups(&partial.name, "nhlab-t-3") {
+        if let Err(e) = std::fs::create_dir_all(&cg) {
+            panic!("creating {}: {e}", cg.display());
+        }
+    }
+    assert!(!leftovers(&partial).is_empty());
+    if let Err(e) = lab::down(&partial) {
+        panic!("down after a partial up failed: {e}");
+    }
+    let left = leftovers(&partial);
+    assert!(left.is_empty(), "left behind after a partial up: {left:?}");
 }

@@ -8,10 +8,12 @@
 //! - [`fleet`]: runs per-host work in parallel with a bounded number of hosts in flight.
 //! - [`lab`]: a local practice fleet of real systemd+sshd hosts in network namespaces.
 
+pub mod alerts;
 pub mod cli;
 pub mod fleet;
 pub mod inventory;
 pub mod lab;
+pub mod metrics;
 pub mod selector;
 pub mod ssh;
 pub mod systemd;

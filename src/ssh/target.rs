@@ -41,7 +41,11 @@ pub struct Target {
 
 impl Target {
     /// A target with the defaults an operator would expect (port 22, strict keys, ~/.ssh/known_hosts).
-    pub fn new(name: impl Into<String>, address: impl Into<String>, user: impl Into<String>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        address: impl Into<String>,
+        user: impl Into<String>,
+    ) -> Self {
         let mut known_hosts_files = Vec::new();
         if let Some(home) = dirs::home_dir() {
             known_hosts_files.push(home.join(".ssh/known_hosts"));

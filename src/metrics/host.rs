@@ -274,6 +274,14 @@ pub fn cpu_percent(prev: &CpuJiffies, cur: &CpuJiffies) -> Option<f64> {
     Some((total - idle) as f64 * 100.0 / total as f64)
 }
 
+/// Estimated offset of the host's clock from ours, in ms (positive: host ahead), from the host's
+/// `date` and our clock just before sending and just after receiving (the midpoint halves the round trip).
+pub fn clock_offset_ms(host_time_ns: i64, local_sent_ns: i64, local_received_ns: i64) -> f64 {
+    // in integers: ns since the epoch do not fit an f64 exactly
+    let mid = (local_sent_ns as i128 + local_received_ns as i128) / 2;
+    (host_time_ns as i128 - mid) as f64 / 1e6
+}
+
 /// Network throughput between two samples.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct NetRates {
@@ -339,6 +347,13 @@ mod tests {
         assert_eq!(cpu_percent(&a, &b), Some(50.0));
         assert_eq!(cpu_percent(&b, &a), None);
         assert_eq!(cpu_percent(&a, &a), None);
+    }
+
+    #[test]
+    fn clock_offset_uses_the_midpoint() {
+        let s = 1_800_000_000_000_000_000;
+        assert_eq!(clock_offset_ms(s + 60_000_000, s, s + 100_000_000), 10.0);
+        assert_eq!(clock_offset_ms(s, s, s + 100_000_000), -50.0);
     }
 
     #[test]

@@ -220,21 +220,14 @@ fn classify(line: &str) -> Line<'_> {
             name: metric_name,
             doc,
         },
-        LineInfo::Type {
-            metric_name,
-            metric_alias,
-            sample_type,
-        } => {
-            // the crate renames histograms to `<name>_bucket`; recover the family name from the line
-            let _ = (metric_name, metric_alias);
-            match line_name(line) {
-                Some(name) => Line::Type {
-                    name,
-                    kind: sample_type.into(),
-                },
-                None => Line::Skip,
-            }
-        }
+        // the crate renames histograms to `<name>_bucket`; the family name is read from the line itself
+        LineInfo::Type { sample_type, .. } => match line_name(line) {
+            Some(name) => Line::Type {
+                name,
+                kind: sample_type.into(),
+            },
+            None => Line::Skip,
+        },
         LineInfo::Sample {
             metric_name,
             labels,

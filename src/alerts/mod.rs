@@ -1,10 +1,11 @@
 //! Alerts: rules from TOML plus built-in defaults, and a pure state machine that turns observations into
 //! notifications (pending -> firing -> resolved, dedup, silences, state kept across runs).
 //!
-//! Owns: [`rules`] and [`engine`]. May not touch: I/O of any kind: reading the rules file, saving the
+//! Owns: [`rules`], [`engine`] and [`observe`] (metrics -> observation). May not touch: I/O of any kind: reading the rules file, saving the
 //! state, sending to channels and the clock all belong to the caller.
 
 pub mod engine;
+pub mod observe;
 pub mod rules;
 
 pub use engine::{

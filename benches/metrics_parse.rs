@@ -13,22 +13,35 @@ const PAGE: &str = include_str!(concat!(
     "/tests/fixtures/metrics/lodestar-1.5.1-bn-metrics.prom"
 ));
 
-/// Median µs per call over `rounds` rounds of `iters` calls.
-fn time(rounds: usize, iters: usize, mut f: impl FnMut()) -> f64 {
+/// CPU time of this thread in seconds: on a shared, loaded machine wall time also counts waiting for a core.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// Median (wall µs, thread-CPU µs) per call over `rounds` rounds of `iters` calls.
+fn time(rounds: usize, iters: usize, mut f: impl FnMut()) -> (f64, f64) {
     for _ in 0..iters.min(20) {
         f(); // warm-up
     }
-    let mut per: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            t.elapsed().as_secs_f64() * 1e6 / iters as f64
-        })
-        .collect();
-    per.sort_by(|a, b| a.total_cmp(b));
-    per[per.len() / 2]
+    let mut wall = Vec::with_capacity(rounds);
+    let mut cpu = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let (t, c) = (Instant::now(), thread_cpu());
+        for _ in 0..iters {
+            f();
+        }
+        cpu.push((thread_cpu() - c) * 1e6 / iters as f64);
+        wall.push(t.elapsed().as_secs_f64() * 1e6 / iters as f64);
+    }
+    wall.sort_by(|a, b| a.total_cmp(b));
+    cpu.sort_by(|a, b| a.total_cmp(b));
+    (wall[rounds / 2], cpu[rounds / 2])
 }
 
 fn main() {
@@ -62,15 +75,20 @@ fn main() {
         black_box(extract(black_box(PAGE), client));
     });
 
-    println!("prometheus-parse, whole page         {crate_whole:9.1} µs/page");
-    println!("plain line split                     {split:9.1} µs/page");
-    println!("pre-filter only (select_lines)       {prefilter:9.1} µs/page");
-    println!("prometheus-parse on pre-filtered     {crate_filtered:9.1} µs/page");
-    println!("extract (pre-filter + parse + table) {ours:9.1} µs/page");
+    println!("                                     wall µs/page   thread-CPU µs/page");
+    for (name, (w, c)) in [
+        ("prometheus-parse, whole page", crate_whole),
+        ("plain line split (str::split)", split),
+        ("pre-filter only (select_lines)", prefilter),
+        ("prometheus-parse on pre-filtered", crate_filtered),
+        ("extract (pre-filter+parse+table)", ours),
+    ] {
+        println!("{name:<36} {w:10.1} {c:16.1}");
+    }
     println!(
-        "ratios: whole/extract {:.1}x, extract/split {:.2}x, target <= 100 µs: {}",
-        crate_whole / ours,
-        ours / split,
-        if ours <= 100.0 { "met" } else { "MISSED" }
+        "ratios (CPU): whole/extract {:.1}x, extract/split {:.2}x; target <= 100 µs: {}",
+        crate_whole.1 / ours.1,
+        ours.1 / split.1,
+        if ours.1 <= 100.0 { "met" } else { "MISSED" }
     );
 }

@@ -6,7 +6,10 @@
 //! How the work is split with `prometheus-parse` 0.2.5 (mandated):
 //! 1. A pre-filter walks the page once and keeps only `# TYPE`/`# HELP` and sample lines whose name is a
 //!    wanted family (or that family plus `_total`, `_bucket`, `_sum`, `_count`, `_created`). A 60-140 KB page
-//!    shrinks to a few dozen lines before any regex runs: that is what makes it fit in 100 µs.
+//!    shrinks to a few dozen lines before any regex runs: that is what makes it fit in 100 µs. Lines are
+//!    found with `memchr`; a first-byte index limits the name compares; [`extract`] also drops `# HELP`.
+//!    Measured (`cargo bench --bench metrics_parse`, thread CPU, 138 KB Lodestar BN page): `extract`
+//!    ~67-82 µs, `str::split` alone ~36-40 µs, prometheus-parse on the whole page ~3.1-3.6 ms.
 //! 2. Each kept line goes through `prometheus_parse::LineInfo::parse` (the crate's line grammar).
 //! 3. What the crate gets wrong is handled here, not hidden:
 //!    - names with `:` do not match its `\w+`: such lines come back `Ignored` and are tokenized by

@@ -8,11 +8,13 @@
 //! - [`fleet`]: runs per-host work in parallel with a bounded number of hosts in flight.
 //! - [`lab`]: a local practice fleet of real systemd+sshd hosts in network namespaces.
 
+pub mod alerts;
 pub mod cli;
 pub mod fleet;
 pub mod http;
 pub mod inventory;
 pub mod lab;
+pub mod metrics;
 pub mod ops;
 pub mod releases;
 pub mod selector;

@@ -1,0 +1,14 @@
+//! Alerts: rules from TOML plus built-in defaults, and a pure state machine that turns observations into
+//! notifications (pending -> firing -> resolved, dedup, silences, state kept across runs).
+//!
+//! Owns: [`rules`], [`engine`] and [`observe`] (metrics -> observation). May not touch: I/O of any kind: reading the rules file, saving the
+//! state, sending to channels and the clock all belong to the caller.
+
+pub mod engine;
+pub mod observe;
+pub mod rules;
+
+pub use engine::{
+    Engine, EngineState, Notification, NotificationKind, Observation, Silence, SilenceMatcher,
+};
+pub use rules::{Condition, Rule, Severity, default_rules, parse_rules};

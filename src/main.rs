@@ -114,8 +114,8 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-fn run(args: Args, out: Output) -> Result<i32, Fail> {
-    let Some(cmd) = args.command else {
+fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
+    let Some(cmd) = args.command.take() else {
         use clap::CommandFactory;
         let _ = Args::command().print_help();
         return Ok(exit::USAGE);

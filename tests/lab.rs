@@ -1,0 +1,498 @@
+//! Integration tests against a real local lab: network namespaces, systemd as PID 1, OpenSSH,
+//! and a real Lodestar. One lab ("nhtest", 10.214.0.0/24) serves every scenario and is torn
+//! down at the end, whatever happened. Needs root: without it, says so and skips.
+//!
+//! Run: `cargo test --test lab` (as root). `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up to look at.
+
+use nodeherd::inventory::Inventory;
+use nodeherd::lab::{self, LabConfig};
+use nodeherd::ops;
+use nodeherd::ssh::{Command, ConnectOptions, Pool, Session};
+use serde_json::Value;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::Command as Proc;
+use std::time::{Duration, Instant};
+
+struct Ctx {
+    inventory: PathBuf,
+    dir: PathBuf,
+    rt: tokio::runtime::Runtime,
+}
+
+type Scenario = (&'static str, fn(&Ctx));
+
+fn main() {
+    if unsafe { libc::geteuid() } != 0 {
+        println!(
+            "lab tests skipped: they need root (network namespaces, systemd-nspawn); run `sudo cargo test --test lab`"
+        );
+        println!("0 passed, 0 failed, 1 skipped");
+        return;
+    }
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let dir = std::env::temp_dir().join(format!("nodeherd-labtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cfg = LabConfig {
+        name: "nhtest".into(),
+        hosts: 3,
+        subnet: 214,
+        lodestar: true,
+        lodestar_hosts: 1,
+        inventory_out: Some(dir.join("lab.toml")),
+        ..LabConfig::default()
+    };
+    let started = Instant::now();
+    let report = match lab::up(&cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lab up failed: {e}");
+            let _ = lab::down(&cfg);
+            println!("0 passed, 1 failed");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "lab up: {} hosts in {:.1}s",
+        report.hosts.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let ctx = Ctx {
+        inventory: report.inventory.clone(),
+        dir: dir.clone(),
+        rt: tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime"),
+    };
+    let scenarios: Vec<Scenario> = vec![
+        (
+            "status_reads_every_node_on_every_host",
+            status_reads_every_node_on_every_host,
+        ),
+        (
+            "stop_start_restart_real_units",
+            stop_start_restart_real_units,
+        ),
+        ("logs_tail_and_follow", logs_tail_and_follow),
+        (
+            "lodestar_is_real_and_restartable",
+            lodestar_is_real_and_restartable,
+        ),
+        (
+            "hostile_argument_arrives_as_one_literal",
+            hostile_argument_arrives_as_one_literal,
+        ),
+        (
+            "changed_host_key_is_refused_with_file_and_line",
+            changed_host_key_is_refused_with_file_and_line,
+        ),
+        (
+            "unknown_host_key_is_refused_under_strict",
+            unknown_host_key_is_refused_under_strict,
+        ),
+        (
+            "unreachable_host_does_not_stall_the_others",
+            unreachable_host_does_not_stall_the_others,
+        ),
+        ("non_root_user_with_become", non_root_user_with_become),
+        ("jump_host_chain", jump_host_chain),
+        (
+            "disruptive_action_needs_yes_without_tty",
+            disruptive_action_needs_yes_without_tty,
+        ),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, f) in scenarios {
+        if filter.as_deref().is_some_and(|flt| !name.contains(flt)) {
+            continue;
+        }
+        let t = Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(|| f(&ctx)));
+        let secs = t.elapsed().as_secs_f64();
+        match r {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({secs:.1}s)");
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED ({secs:.1}s)");
+            }
+        }
+    }
+    if std::env::var_os("NODEHERD_TEST_KEEP_LAB").is_none() {
+        let t = Instant::now();
+        if let Err(e) = lab::down(&cfg) {
+            eprintln!("lab down failed: {e}");
+            failed += 1;
+        }
+        println!("lab down in {:.1}s", t.elapsed().as_secs_f64());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("\n{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+// ---------- helpers ----------
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_nodeherd"))
+}
+
+/// Run the real binary without a terminal; returns (exit code, stdout, stderr).
+fn nodeherd(inv: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Proc::new(bin())
+        .arg("-i")
+        .arg(inv)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run nodeherd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn status_json(inv: &Path, selector: &str) -> Vec<Value> {
+    let (code, out, err) = nodeherd(inv, &["status", selector, "--json"]);
+    assert!(code == 0 || code == 1, "status exit {code}: {err}");
+    serde_json::from_str::<Vec<Value>>(&out)
+        .unwrap_or_else(|e| panic!("status --json not JSON ({e}): {out}"))
+}
+
+fn row<'a>(rows: &'a [Value], host: &str, node: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["host"] == host && r["node"] == node)
+        .unwrap_or_else(|| panic!("no row {host}/{node} in {rows:?}"))
+}
+
+fn active(r: &Value) -> &str {
+    r["unit_state"]["active_state"].as_str().unwrap_or("?")
+}
+
+fn load(inv: &Path) -> Inventory {
+    Inventory::load(inv).unwrap_or_else(|e| panic!("{}", nodeherd::inventory::render(&e, false)))
+}
+
+/// Write a variant of the lab inventory (text replaced) next to the original and return its path.
+fn variant(ctx: &Ctx, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(&ctx.inventory).expect("read lab inventory");
+    let p = ctx.dir.join(name);
+    std::fs::write(&p, edit(text)).expect("write variant");
+    p
+}
+
+fn session(ctx: &Ctx, host: &str) -> Session {
+    let inv = load(&ctx.inventory);
+    let h = inv.host(host).expect("host").target.clone();
+    ctx.rt
+        .block_on(Session::connect(&h, &ConnectOptions::default()))
+        .expect("connect")
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while t.elapsed() < timeout {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+// ---------- scenarios ----------
+
+fn status_reads_every_node_on_every_host(ctx: &Ctx) {
+    let rows = status_json(&ctx.inventory, "all");
+    for h in ["nhtest-1", "nhtest-2", "nhtest-3"] {
+        let r = row(&rows, h, "demo");
+        assert_eq!(active(r), "active", "{r}");
+        assert!(r["unit_state"]["main_pid"].as_u64().unwrap_or(0) > 1, "{r}");
+        assert!(r["error"].is_null(), "{r}");
+    }
+    let bn = row(&rows, "nhtest-1", "lodestar-bn");
+    assert_eq!(bn["version"], "1.5.1", "{bn}");
+    // Plain output too: a header and one line per node.
+    let (code, out, _) = nodeherd(&ctx.inventory, &["status"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("HOST"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(" demo ")).count(),
+        3,
+        "{out}"
+    );
+}
+
+fn stop_start_restart_real_units(ctx: &Ctx) {
+    let inv = &ctx.inventory;
+    let (code, out, err) = nodeherd(inv, &["stop", "all/demo", "--yes"]);
+    assert_eq!(code, 0, "stop: {out}{err}");
+    let rows = status_json(inv, "all/demo");
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| active(r) == "inactive"), "{rows:?}");
+    let (code, out, err) = nodeherd(inv, &["start", "all/demo"]);
+    assert_eq!(code, 0, "start: {out}{err}");
+    let before = status_json(inv, "all/demo");
+    assert!(before.iter().all(|r| active(r) == "active"), "{before:?}");
+    let (code, out, err) = nodeherd(inv, &["restart", "lab/demo", "--yes", "--json"]);
+    assert_eq!(code, 0, "restart: {out}{err}");
+    let results: Vec<Value> = serde_json::from_str(&out).expect("restart --json");
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| r["ok"] == true), "{results:?}");
+    let after = status_json(inv, "all/demo");
+    for (b, a) in before.iter().zip(&after) {
+        assert_ne!(
+            b["unit_state"]["main_pid"], a["unit_state"]["main_pid"],
+            "restart must change the PID: {a}"
+        );
+    }
+}
+
+fn logs_tail_and_follow(ctx: &Ctx) {
+    let (code, out, err) = nodeherd(&ctx.inventory, &["logs", "nhtest-2/demo", "-n", "5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().count() >= 1 && out.lines().count() <= 5,
+        "{out}"
+    );
+    assert!(out.contains("demo"), "{out}");
+    // Follow: new lines arrive while we listen.
+    let inv = load(&ctx.inventory);
+    let r = inv.find_node("nhtest-2/demo").expect("node");
+    let pool = Pool::new(ConnectOptions::default());
+    let got = ctx.rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let follow = ops::logs::follow(&pool, &inv, r, 0, tx);
+        let collect = async {
+            let mut n = 0;
+            let t = Instant::now();
+            while let Ok(Some(_line)) =
+                tokio::time::timeout(Duration::from_secs(15), rx.recv()).await
+            {
+                n += 1;
+                if n >= 2 {
+                    break;
+                }
+            }
+            (n, t.elapsed())
+        };
+        tokio::select! {
+            r = follow => panic!("follow ended early: {r:?}"),
+            got = collect => got,
+        }
+    });
+    assert!(got.0 >= 2, "followed {} new lines in {:?}", got.0, got.1);
+}
+
+fn lodestar_is_real_and_restartable(ctx: &Ctx) {
+    let s = session(ctx, "nhtest-1");
+    let version = || {
+        ctx.rt
+            .block_on(
+                s.exec(
+                    &Command::new("curl")
+                        .arg("-sf")
+                        .arg("http://127.0.0.1:9596/eth/v1/node/version"),
+                ),
+            )
+            .map(|o| o.stdout_str().to_string())
+            .unwrap_or_default()
+    };
+    wait_for("lodestar REST to answer", Duration::from_secs(120), || {
+        version().contains("Lodestar/v1.5.1")
+    });
+    let (code, out, err) = nodeherd(&ctx.inventory, &["restart", "nhtest-1/lodestar-bn"]);
+    assert_eq!(code, 0, "{out}{err}");
+    wait_for(
+        "lodestar REST back after restart",
+        Duration::from_secs(120),
+        || version().contains("Lodestar/v1.5.1"),
+    );
+}
+
+fn hostile_argument_arrives_as_one_literal(ctx: &Ctx) {
+    let s = session(ctx, "nhtest-3");
+    let hostile =
+        "a b'c\"d $(touch /tmp/pwned) `id` ; rm -rf /nonexistent && echo x | y > z\nnew\\line * ?";
+    let out = ctx
+        .rt
+        .block_on(
+            s.exec(
+                &Command::new("printf")
+                    .arg("%s\\0")
+                    .arg(hostile)
+                    .arg("second"),
+            ),
+        )
+        .expect("exec");
+    assert_eq!(out.stdout, format!("{hostile}\0second\0").into_bytes());
+    let check = ctx
+        .rt
+        .block_on(s.exec(&Command::new("test").arg("-e").arg("/tmp/pwned")))
+        .expect("exec");
+    assert_ne!(
+        check.exit_status,
+        Some(0),
+        "the hostile string ran a command on the host"
+    );
+}
+
+fn changed_host_key_is_refused_with_file_and_line(ctx: &Ctx) {
+    // Give nhtest-2 the key of nhtest-1 in a copy of the known_hosts file.
+    let inv = load(&ctx.inventory);
+    let kh_path = inv.host("nhtest-1").unwrap().target.known_hosts_files[0].clone();
+    let kh = std::fs::read_to_string(&kh_path).expect("known_hosts");
+    let key1 = kh
+        .lines()
+        .find(|l| l.starts_with("10.214.0.11 "))
+        .expect("key of host 1")
+        .to_string();
+    let wrong: String = kh
+        .lines()
+        .map(|l| {
+            if l.starts_with("10.214.0.12 ") {
+                key1.replacen("10.214.0.11", "10.214.0.12", 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let bad_kh = ctx.dir.join("wrong_known_hosts");
+    std::fs::write(&bad_kh, wrong + "\n").unwrap();
+    let line = std::fs::read_to_string(&bad_kh)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("10.214.0.12 "))
+        .unwrap()
+        + 1;
+    let p = variant(ctx, "wrongkey.toml", |t| {
+        t.replace(
+            &kh_path.display().to_string(),
+            &bad_kh.display().to_string(),
+        )
+    });
+    let rows = status_json(&p, "all/demo");
+    let r2 = row(&rows, "nhtest-2", "demo");
+    let err = r2["error"].as_str().unwrap_or("");
+    assert!(r2["unit_state"].is_null(), "{r2}");
+    assert!(err.to_lowercase().contains("changed"), "{err}");
+    assert!(
+        err.contains(&format!("{}:{line}", bad_kh.display())),
+        "must name file:line: {err}"
+    );
+    assert!(err.contains("SHA256:"), "must show the fingerprint: {err}");
+    assert_eq!(active(row(&rows, "nhtest-1", "demo")), "active");
+    assert_eq!(active(row(&rows, "nhtest-3", "demo")), "active");
+}
+
+fn unknown_host_key_is_refused_under_strict(ctx: &Ctx) {
+    let empty = ctx.dir.join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let inv = load(&ctx.inventory);
+    let kh_path = inv.host("nhtest-1").unwrap().target.known_hosts_files[0].clone();
+    let p = variant(ctx, "unknown.toml", |t| {
+        t.replace(&kh_path.display().to_string(), &empty.display().to_string())
+    });
+    // HOME is pointed away so ~/.ssh/known_hosts cannot know the lab.
+    let out = Proc::new(bin())
+        .args(["-i"])
+        .arg(&p)
+        .args(["status", "nhtest-1", "--json"])
+        .env("HOME", &ctx.dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let err = rows[0]["error"].as_str().unwrap_or("");
+    assert!(
+        err.contains("unknown") || err.contains("not known"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+fn unreachable_host_does_not_stall_the_others(ctx: &Ctx) {
+    let p = variant(ctx, "unreachable.toml", |t| {
+        format!(
+            "{t}\n[hosts.ghost]\naddress = \"10.214.0.99\"\nconnect_timeout = \"3s\"\n\n[hosts.ghost.nodes.demo]\nclient = \"generic\"\nunit = \"nodeherd-demo.service\"\n"
+        )
+    });
+    let t = Instant::now();
+    let rows = status_json(&p, "all/demo");
+    let took = t.elapsed();
+    let ghost = row(&rows, "ghost", "demo");
+    assert!(ghost["unit_state"].is_null());
+    assert!(!ghost["error"].as_str().unwrap_or("").is_empty(), "{ghost}");
+    for h in ["nhtest-1", "nhtest-2", "nhtest-3"] {
+        assert_eq!(active(row(&rows, h, "demo")), "active");
+    }
+    assert!(
+        took < Duration::from_secs(8),
+        "a dead host stalled the run: {took:?}"
+    );
+}
+
+fn non_root_user_with_become(ctx: &Ctx) {
+    let p = variant(ctx, "become.toml", |t| {
+        t.replacen("user = \"root\"", "user = \"ops\"\nbecome = true", 1)
+    });
+    let (code, out, err) = nodeherd(&p, &["restart", "nhtest-3/demo"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = nodeherd(&p, &["logs", "nhtest-3/demo", "-n", "3"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Without become, the same user may not restart units.
+    let p2 = variant(ctx, "nobecome.toml", |t| {
+        t.replacen("user = \"root\"", "user = \"ops\"", 1)
+    });
+    let (code, out, _) = nodeherd(&p2, &["restart", "nhtest-3/demo"]);
+    assert_eq!(code, 1, "{out}");
+}
+
+fn jump_host_chain(ctx: &Ctx) {
+    // nhtest-3 reached through nhtest-2, itself reached through nhtest-1.
+    let p = variant(ctx, "jump.toml", |t| {
+        t.replacen(
+            "address = \"10.214.0.13\"",
+            "address = \"10.214.0.13\"\njump = \"nhtest-2\"",
+            1,
+        )
+        .replacen(
+            "address = \"10.214.0.12\"",
+            "address = \"10.214.0.12\"\njump = \"nhtest-1\"",
+            1,
+        )
+    });
+    let inv = load(&p);
+    let t = &inv.host("nhtest-3").unwrap().target;
+    assert_eq!(t.jump.as_ref().map(|j| j.name.as_str()), Some("nhtest-2"));
+    let rows = status_json(&p, "nhtest-3/demo");
+    assert_eq!(active(&rows[0]), "active", "{:?}", rows[0]);
+    let s = ctx
+        .rt
+        .block_on(Session::connect(t, &ConnectOptions::default()))
+        .expect("connect via jumps");
+    let out = ctx
+        .rt
+        .block_on(s.exec(&Command::new("hostname")))
+        .expect("exec");
+    assert_eq!(out.stdout_str().trim(), "nhtest-3");
+}
+
+fn disruptive_action_needs_yes_without_tty(ctx: &Ctx) {
+    let (code, _, err) = nodeherd(&ctx.inventory, &["stop", "all/demo"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    let rows = status_json(&ctx.inventory, "all/demo");
+    assert!(
+        rows.iter().all(|r| active(r) == "active"),
+        "nothing may have been stopped: {rows:?}"
+    );
+}

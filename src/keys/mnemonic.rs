@@ -40,14 +40,20 @@ impl Mnemonic {
 
     /// Parses and validates (word list and checksum). Case and extra whitespace are forgiven.
     pub fn parse(phrase: &str) -> Result<Self, KeyError> {
-        let mut normalized: String = phrase.nfkd().collect::<String>().to_lowercase();
-        let mut joined = normalized.split_whitespace().collect::<Vec<_>>().join(" ");
-        normalized.zeroize();
-        let parsed = bip39::Mnemonic::parse_in_normalized(Language::English, &joined);
-        joined.zeroize();
-        parsed.map(Mnemonic).map_err(|e| KeyError::InvalidMnemonic {
-            reason: describe(e),
-        })
+        let decomposed = Secret::new(phrase.nfkd().collect::<String>());
+        let lower = Secret::new(decomposed.expose().to_lowercase());
+        let joined = Secret::new(
+            lower
+                .expose()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        bip39::Mnemonic::parse_in_normalized(Language::English, joined.expose())
+            .map(Mnemonic)
+            .map_err(|e| KeyError::InvalidMnemonic {
+                reason: describe(e),
+            })
     }
 
     pub fn word_count(&self) -> usize {

@@ -792,3 +792,116 @@ async fn measure_client_cost() {
         c1.as_secs_f64() * 1e3 / m as f64
     );
 }
+
+/// Authorize one more public key on a running test server.
+fn authorize(sshd: &Sshd, key: &std::path::Path) {
+    let pub_text = std::fs::read_to_string(key.with_extension("pub")).expect("pub key");
+    let ak = sshd.dir.path().join("authorized_keys");
+    let mut all = std::fs::read_to_string(&ak).expect("authorized_keys");
+    all.push_str(&pub_text);
+    std::fs::write(&ak, all).expect("write authorized_keys");
+}
+
+#[tokio::test]
+async fn ssh_agent_is_tried_first_and_used() {
+    if !have_root("ssh_agent_is_tried_first_and_used") {
+        return;
+    }
+    let sshd = Sshd::start();
+    let d = sshd.dir.path();
+    let agent_key = sshd::keygen(d, "agent_only", "ed25519");
+    authorize(&sshd, &agent_key);
+    let sock = d.join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent");
+    let t0 = Instant::now();
+    while !sock.exists() && t0.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(&agent_key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .expect("ssh-add");
+    assert!(added.status.success(), "{added:?}");
+    // The only identity file offered is not authorized: only the agent's key can log in.
+    let mut t = sshd.target("agent");
+    t.identity_files = vec![sshd::keygen(d, "stranger", "ed25519")];
+    let mut o = ConnectOptions::default();
+    o.agent_socket = Some(sock.clone());
+    let r = Session::connect(&t, &o).await;
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let s = r.unwrap_or_else(|e| panic!("agent auth: {e}\n{}", sshd.log_text()));
+    let out = s
+        .exec(&Command::new("echo").arg("via-agent"))
+        .await
+        .expect("exec");
+    assert_eq!(out.stdout_str().trim(), "via-agent");
+    assert!(
+        sshd.log_text().contains("ED25519"),
+        "sshd logged the accepted key"
+    );
+}
+
+#[tokio::test]
+async fn encrypted_identity_asks_the_passphrase_once_and_wrong_one_is_refused() {
+    if !have_root("encrypted_identity_asks_the_passphrase_once_and_wrong_one_is_refused") {
+        return;
+    }
+    let sshd = Sshd::start();
+    let d = sshd.dir.path();
+    let key = d.join("encrypted");
+    let made = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "correct horse",
+            "-C",
+            "enc",
+            "-f",
+        ])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(made.status.success(), "{made:?}");
+    authorize(&sshd, &key);
+    let mut t = sshd.target("enc");
+    t.identity_files = vec![key.clone()];
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    let mut o = opts();
+    o.passphrase = Some(Arc::new(move |_p: &std::path::Path| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some("correct horse".to_string())
+    }));
+    for _ in 0..2 {
+        let s = Session::connect(&t, &o)
+            .await
+            .unwrap_or_else(|e| panic!("connect with passphrase: {e}"));
+        let out = s.exec(&Command::new("true")).await.expect("exec");
+        assert!(out.success());
+    }
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "asked once, then cached"
+    );
+    let mut wrong = opts();
+    wrong.passphrase = Some(Arc::new(|_p: &std::path::Path| {
+        Some("battery staple".to_string())
+    }));
+    match Session::connect(&t, &wrong).await {
+        Err(SshError::AuthRefused { tried, .. }) => {
+            assert!(tried.iter().any(|x| x.contains("encrypted")), "{tried:?}");
+        }
+        other => panic!("a wrong passphrase must not log in: {other:?}"),
+    }
+}

@@ -62,8 +62,10 @@ pub struct ConnectOptions {
     pub passphrase: Option<PassphraseHandler>,
     /// Concurrent channels per session (sshd's default MaxSessions is 10).
     pub max_channels: usize,
-    /// Try the ssh-agent at `SSH_AUTH_SOCK` first.
+    /// Try the ssh-agent first.
     pub use_agent: bool,
+    /// The agent's socket; `None` means `SSH_AUTH_SOCK`.
+    pub agent_socket: Option<PathBuf>,
     /// Identity files already loaded (and decrypted), shared by every clone of these options.
     key_cache: Arc<Mutex<HashMap<PathBuf, Arc<PrivateKey>>>>,
 }
@@ -75,6 +77,7 @@ impl Default for ConnectOptions {
             passphrase: None,
             max_channels: 8,
             use_agent: true,
+            agent_socket: None,
             key_cache: Arc::default(),
         }
     }
@@ -885,11 +888,19 @@ impl Auth<'_> {
     }
 
     /// Offer every agent identity; `Ok(true)` once one is accepted.
-    async fn agent(&mut self, tried: &mut Vec<String>) -> Result<bool, SshError> {
-        if std::env::var_os("SSH_AUTH_SOCK").is_none() {
-            return Ok(false);
-        }
-        let mut agent = match AgentClient::connect_env().await {
+    async fn agent(
+        &mut self,
+        socket: Option<&Path>,
+        tried: &mut Vec<String>,
+    ) -> Result<bool, SshError> {
+        let socket = match socket {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var_os("SSH_AUTH_SOCK") {
+                Some(p) => PathBuf::from(p),
+                None => return Ok(false),
+            },
+        };
+        let mut agent = match AgentClient::connect_uds(&socket).await {
             Ok(a) => a,
             Err(e) => {
                 tracing::debug!(error = %e, "ssh-agent not usable");
@@ -976,7 +987,7 @@ async fn authenticate(
         target,
         rsa_hash: None,
     };
-    if opts.use_agent && auth.agent(&mut tried).await? {
+    if opts.use_agent && auth.agent(opts.agent_socket.as_deref(), &mut tried).await? {
         return Ok(());
     }
     let files = if target.identity_files.is_empty() {

@@ -23,28 +23,14 @@ echo @@nodeherd:end";
 
 const MARK: &str = "@@nodeherd:";
 
-/// POSIX single-quote a string for a shell: `it's` -> `'it'\''s'`.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
-}
-
 /// The remote command: `sh -c '<script>' nodeherd-host '<data dir>'`.
 pub fn host_command(data_dir: &str) -> String {
-    format!(
-        "sh -c {} nodeherd-host {}",
-        quote(HOST_SCRIPT),
-        quote(data_dir)
-    )
+    crate::ssh::Command::new("sh")
+        .arg("-c")
+        .arg(HOST_SCRIPT)
+        .arg("nodeherd-host")
+        .arg(data_dir)
+        .to_shell_string()
 }
 
 /// Aggregate CPU jiffies from the `cpu` line of `/proc/stat`.
@@ -316,14 +302,6 @@ pub fn host_rates(prev: &HostFacts, cur: &HostFacts) -> (Option<f64>, Option<Net
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quote_is_posix_single_quotes() {
-        assert_eq!(quote("/var/lib/x"), "'/var/lib/x'");
-        assert_eq!(quote("it's"), "'it'\\''s'");
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("$(rm -rf /) `x` \"y\""), "'$(rm -rf /) `x` \"y\"'");
-    }
 
     #[test]
     fn command_quotes_the_dir_and_the_script() {

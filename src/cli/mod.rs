@@ -9,6 +9,7 @@ pub mod context;
 pub mod lab;
 pub mod lifecycle;
 pub mod logs;
+pub mod metrics;
 pub mod status;
 pub mod table;
 

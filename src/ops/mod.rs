@@ -5,6 +5,7 @@
 
 pub mod lifecycle;
 pub mod logs;
+pub mod metrics;
 pub mod status;
 
 use crate::inventory::{Inventory, NodeRef};

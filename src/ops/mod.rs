@@ -6,6 +6,8 @@
 pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
+pub mod notify;
+pub mod smtp;
 pub mod status;
 
 use crate::inventory::{Inventory, NodeRef};

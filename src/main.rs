@@ -87,8 +87,29 @@ enum Cmd {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         min_interval: std::time::Duration,
     },
+    /// Evaluate alert rules (playbooks/alerts.toml) on the selected nodes, notify channels, show alerts.
+    #[command(args_conflicts_with_subcommands = true)]
+    Alerts {
+        selector: Option<String>,
+        /// Alerts file (rules, [[channel]], [deadman]); default playbooks/alerts.toml or built-in rules.
+        #[arg(long, value_name = "PATH", env = "NODEHERD_ALERTS")]
+        file: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<AlertsCmd>,
+    },
     /// A local practice fleet: real systemd + sshd hosts in network namespaces (Linux, root).
     Lab(cli::lab::LabArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum AlertsCmd {
+    /// Silence matching alerts for a while: RULE[/HOST[/NODE]] (`*` matches anything).
+    Silence {
+        spec: String,
+        /// How long (e.g. 2h, 30m).
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+    },
 }
 
 fn main() {
@@ -196,6 +217,26 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
                         .await
                 }
             }
+            Cmd::Alerts {
+                selector,
+                file,
+                action,
+            } => match action {
+                Some(AlertsCmd::Silence { spec, duration }) => {
+                    cli::alerts::silence(&spec, duration, out)
+                }
+                None => {
+                    cli::alerts::run(
+                        inv,
+                        selector.as_deref(),
+                        limit,
+                        args.forks,
+                        file.as_deref(),
+                        out,
+                    )
+                    .await
+                }
+            },
             Cmd::Lab(_) => Ok(exit::OK),
         }
     })

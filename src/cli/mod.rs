@@ -3,6 +3,7 @@
 //! Owns: argument shapes, confirmations, exit codes and how results are printed (plain text,
 //! colour only on a terminal, or `--json`). May not touch: SSH or systemd directly; it calls `ops`.
 
+pub mod alerts;
 pub mod check;
 pub mod confirm;
 pub mod context;

@@ -12,7 +12,6 @@
 //! min_severity = "warn"               # info | warn | page (default warn: info goes nowhere)
 //! ```
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -604,6 +603,7 @@ pub fn build_email(from: &str, to: &[String], n: &Notification, message_id: &str
 mod tests {
     use super::*;
     use chrono::{DateTime, Utc};
+    use std::collections::BTreeMap;
 
     fn t(secs: i64) -> DateTime<Utc> {
         DateTime::<Utc>::from_timestamp(1_800_000_000 + secs, 0).unwrap()

@@ -433,6 +433,15 @@ fn forward_problem(e: &SshError, port: u16) -> NodeProblem {
     }
 }
 
+/// The metrics-table name of an inventory client kind (the inventory says `cosmos`, its metrics are
+/// CometBFT's).
+pub fn metrics_kind(kind: crate::inventory::ClientKind) -> &'static str {
+    match kind {
+        crate::inventory::ClientKind::Cosmos => "cometbft",
+        other => other.as_str(),
+    }
+}
+
 /// Scrape one node: its metrics page and, for Beacon API clients, health/syncing/version.
 pub async fn scrape_node(
     session: &Session,
@@ -441,7 +450,7 @@ pub async fn scrape_node(
     beacon_api: bool,
 ) -> NodeMetrics {
     let mut nm = blank_node(host, node, Utc::now());
-    let table = clients::for_client(node.client.as_str());
+    let table = clients::for_client(metrics_kind(node.client));
     let metrics_fut = async {
         let port = node.metrics_port?;
         let t = Instant::now();
@@ -790,6 +799,19 @@ mod tests {
             status,
             headers: vec![],
             body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn every_inventory_kind_has_its_table() {
+        use crate::inventory::ClientKind;
+        for k in ClientKind::ALL {
+            let t = clients::for_client(metrics_kind(k));
+            assert_eq!(
+                t.kind,
+                metrics_kind(k),
+                "{k:?} falls back to the generic table"
+            );
         }
     }
 

@@ -74,8 +74,42 @@ enum Cmd {
         #[arg(short = 'n', long, default_value_t = 100)]
         lines: usize,
     },
+    /// Metrics of the selected nodes (scraped through SSH) and their hosts: table, JSON, Prometheus text.
+    Metrics {
+        selector: Option<String>,
+        /// Print Prometheus text format instead of a table.
+        #[arg(long, conflicts_with = "serve")]
+        prometheus: bool,
+        /// Serve Prometheus text at http://ADDR/metrics (e.g. 127.0.0.1:9464), re-gathering on scrapes.
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<String>,
+        /// With --serve: gather at most this often; scrapes in between get the last page.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        min_interval: std::time::Duration,
+    },
+    /// Evaluate alert rules (playbooks/alerts.toml) on the selected nodes, notify channels, show alerts.
+    #[command(args_conflicts_with_subcommands = true)]
+    Alerts {
+        selector: Option<String>,
+        /// Alerts file (rules, [[channel]], [deadman]); default playbooks/alerts.toml or built-in rules.
+        #[arg(long, value_name = "PATH", env = "NODEHERD_ALERTS")]
+        file: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<AlertsCmd>,
+    },
     /// A local practice fleet: real systemd + sshd hosts in network namespaces (Linux, root).
     Lab(cli::lab::LabArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum AlertsCmd {
+    /// Silence matching alerts for a while: RULE[/HOST[/NODE]] (`*` matches anything).
+    Silence {
+        spec: String,
+        /// How long (e.g. 2h, 30m).
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+    },
 }
 
 fn main() {
@@ -154,6 +188,55 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
                 follow,
                 lines,
             } => cli::logs::run(inv, &node, lines, follow, out).await,
+            Cmd::Metrics {
+                selector,
+                prometheus,
+                serve,
+                min_interval,
+            } => {
+                if let Some(addr) = serve {
+                    cli::metrics::serve(
+                        inv,
+                        selector.as_deref(),
+                        limit,
+                        args.forks,
+                        &addr,
+                        min_interval,
+                        out,
+                    )
+                    .await
+                } else {
+                    let format = if prometheus {
+                        cli::metrics::Format::Prometheus
+                    } else if out.json {
+                        cli::metrics::Format::Json
+                    } else {
+                        cli::metrics::Format::Table
+                    };
+                    cli::metrics::run(inv, selector.as_deref(), limit, args.forks, format, out)
+                        .await
+                }
+            }
+            Cmd::Alerts {
+                selector,
+                file,
+                action,
+            } => match action {
+                Some(AlertsCmd::Silence { spec, duration }) => {
+                    cli::alerts::silence(&spec, duration, out)
+                }
+                None => {
+                    cli::alerts::run(
+                        inv,
+                        selector.as_deref(),
+                        limit,
+                        args.forks,
+                        file.as_deref(),
+                        out,
+                    )
+                    .await
+                }
+            },
             Cmd::Lab(_) => Ok(exit::OK),
         }
     })

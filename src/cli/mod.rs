@@ -3,12 +3,14 @@
 //! Owns: argument shapes, confirmations, exit codes and how results are printed (plain text,
 //! colour only on a terminal, or `--json`). May not touch: SSH or systemd directly; it calls `ops`.
 
+pub mod alerts;
 pub mod check;
 pub mod confirm;
 pub mod context;
 pub mod lab;
 pub mod lifecycle;
 pub mod logs;
+pub mod metrics;
 pub mod status;
 pub mod table;
 

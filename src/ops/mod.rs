@@ -3,8 +3,12 @@
 //! Owns: what is gathered and done per node over SSH, and the typed results. May not touch: the
 //! terminal or output formats (front ends render the results), nor inventory parsing.
 
+pub mod alerts;
 pub mod lifecycle;
 pub mod logs;
+pub mod metrics;
+pub mod notify;
+pub mod smtp;
 pub mod status;
 
 use crate::inventory::{Inventory, NodeRef};

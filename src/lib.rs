@@ -18,6 +18,7 @@ pub mod keys;
 pub mod lab;
 pub mod metrics;
 pub mod ops;
+pub mod reconcile;
 pub mod releases;
 pub mod selector;
 pub mod ssh;

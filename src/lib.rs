@@ -20,3 +20,4 @@ pub mod releases;
 pub mod selector;
 pub mod ssh;
 pub mod systemd;
+pub mod tui;

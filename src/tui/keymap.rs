@@ -136,8 +136,8 @@ pub struct Binding {
     pub description: &'static str,
     /// Interrupts a running node: always confirmed in a dialog naming hosts and nodes.
     pub dangerous: bool,
-    /// Shown in the hint bar.
-    pub hint: bool,
+    /// Shown in the hint bar with this short label.
+    pub hint: Option<&'static str>,
 }
 
 const fn b(
@@ -146,7 +146,7 @@ const fn b(
     action: Action,
     description: &'static str,
     dangerous: bool,
-    hint: bool,
+    hint: Option<&'static str>,
 ) -> Binding {
     Binding {
         key,
@@ -162,220 +162,39 @@ use Action as A;
 use Context as C;
 
 /// The full table, in help order.
+#[rustfmt::skip]
 pub const TABLE: &[Binding] = &[
-    b(
-        Key::ch('?'),
-        C::Global,
-        A::Help,
-        "help (this screen)",
-        false,
-        true,
-    ),
-    b(
-        Key::ch(':'),
-        C::Global,
-        A::Command,
-        "command prompt (:fleet :alerts :help :quit)",
-        false,
-        true,
-    ),
-    b(Key::ch('q'), C::Global, A::Quit, "quit", false, true),
-    b(Key::ctrl('c'), C::Global, A::Quit, "quit", false, false),
-    b(
-        Key::ctrl('z'),
-        C::Global,
-        A::Suspend,
-        "suspend to the shell (fg resumes)",
-        false,
-        false,
-    ),
-    b(
-        Key::code(KeyCode::Esc),
-        C::Global,
-        A::Back,
-        "back / clear filter",
-        false,
-        false,
-    ),
-    b(
-        Key::code(KeyCode::Up),
-        C::Global,
-        A::Up,
-        "move up",
-        false,
-        false,
-    ),
-    b(Key::ch('k'), C::Global, A::Up, "move up", false, false),
-    b(
-        Key::code(KeyCode::Down),
-        C::Global,
-        A::Down,
-        "move down",
-        false,
-        false,
-    ),
-    b(Key::ch('j'), C::Global, A::Down, "move down", false, false),
-    b(
-        Key::code(KeyCode::PageUp),
-        C::Global,
-        A::PageUp,
-        "page up",
-        false,
-        false,
-    ),
-    b(
-        Key::code(KeyCode::PageDown),
-        C::Global,
-        A::PageDown,
-        "page down",
-        false,
-        false,
-    ),
-    b(Key::ch('g'), C::Global, A::Top, "first row", false, false),
-    b(
-        Key::ch('G'),
-        C::Global,
-        A::Bottom,
-        "last row / follow the end",
-        false,
-        false,
-    ),
-    b(
-        Key::ch('a'),
-        C::Global,
-        A::ShowAlerts,
-        "alerts",
-        false,
-        false,
-    ),
-    b(
-        Key::ch('R'),
-        C::Global,
-        A::Refresh,
-        "poll every host now",
-        false,
-        false,
-    ),
-    b(
-        Key::code(KeyCode::Enter),
-        C::Fleet,
-        A::Open,
-        "open node detail",
-        false,
-        true,
-    ),
-    b(
-        Key::ch(' '),
-        C::Fleet,
-        A::Mark,
-        "mark / unmark node",
-        false,
-        true,
-    ),
-    b(
-        Key::ch('/'),
-        C::Fleet,
-        A::Filter,
-        "filter rows",
-        false,
-        true,
-    ),
-    b(
-        Key::ch('s'),
-        C::Fleet,
-        A::Sort,
-        "cycle sort column",
-        false,
-        true,
-    ),
-    b(
-        Key::ch('r'),
-        C::Fleet,
-        A::Restart,
-        "restart marked or selected nodes",
-        true,
-        true,
-    ),
-    b(
-        Key::ch('x'),
-        C::Fleet,
-        A::Stop,
-        "stop marked or selected nodes",
-        true,
-        true,
-    ),
-    b(
-        Key::ch('S'),
-        C::Fleet,
-        A::Start,
-        "start marked or selected nodes",
-        false,
-        true,
-    ),
-    b(
-        Key::ch('/'),
-        C::Detail,
-        A::LogSearch,
-        "search the log",
-        false,
-        true,
-    ),
-    b(
-        Key::ch('p'),
-        C::Detail,
-        A::LogPause,
-        "pause / resume the log",
-        false,
-        true,
-    ),
-    b(
-        Key::ch('w'),
-        C::Detail,
-        A::LogWrap,
-        "wrap long lines",
-        false,
-        true,
-    ),
-    b(
-        Key::ch('r'),
-        C::Detail,
-        A::Restart,
-        "restart this node",
-        true,
-        true,
-    ),
-    b(
-        Key::ch('x'),
-        C::Detail,
-        A::Stop,
-        "stop this node",
-        true,
-        true,
-    ),
-    b(
-        Key::ch('S'),
-        C::Detail,
-        A::Start,
-        "start this node",
-        false,
-        true,
-    ),
-    b(
-        Key::ch('f'),
-        C::Alerts,
-        A::ShowFleet,
-        "back to the fleet",
-        false,
-        true,
-    ),
-    b(
-        Key::ch('f'),
-        C::Detail,
-        A::ShowFleet,
-        "back to the fleet",
-        false,
-        false,
-    ),
+    b(Key::ch('?'), C::Global, A::Help, "help (this screen)", false, Some("help")),
+    b(Key::ch(':'), C::Global, A::Command, "command prompt (:fleet :alerts :help :quit)", false, Some("cmd")),
+    b(Key::ch('q'), C::Global, A::Quit, "quit", false, Some("quit")),
+    b(Key::ctrl('c'), C::Global, A::Quit, "quit", false, None),
+    b(Key::ctrl('z'), C::Global, A::Suspend, "suspend to the shell (fg resumes)", false, None),
+    b(Key::code(KeyCode::Esc), C::Global, A::Back, "back / clear filter", false, None),
+    b(Key::code(KeyCode::Up), C::Global, A::Up, "move up", false, None),
+    b(Key::ch('k'), C::Global, A::Up, "move up", false, None),
+    b(Key::code(KeyCode::Down), C::Global, A::Down, "move down", false, None),
+    b(Key::ch('j'), C::Global, A::Down, "move down", false, None),
+    b(Key::code(KeyCode::PageUp), C::Global, A::PageUp, "page up", false, None),
+    b(Key::code(KeyCode::PageDown), C::Global, A::PageDown, "page down", false, None),
+    b(Key::ch('g'), C::Global, A::Top, "first row", false, None),
+    b(Key::ch('G'), C::Global, A::Bottom, "last row / follow the end", false, None),
+    b(Key::ch('a'), C::Global, A::ShowAlerts, "alerts", false, None),
+    b(Key::ch('R'), C::Global, A::Refresh, "poll every host now", false, None),
+    b(Key::code(KeyCode::Enter), C::Fleet, A::Open, "open node detail", false, Some("open")),
+    b(Key::ch(' '), C::Fleet, A::Mark, "mark / unmark node", false, Some("mark")),
+    b(Key::ch('/'), C::Fleet, A::Filter, "filter rows", false, Some("filter")),
+    b(Key::ch('s'), C::Fleet, A::Sort, "cycle sort column", false, Some("sort")),
+    b(Key::ch('r'), C::Fleet, A::Restart, "restart marked or selected nodes", true, Some("restart")),
+    b(Key::ch('x'), C::Fleet, A::Stop, "stop marked or selected nodes", true, Some("stop")),
+    b(Key::ch('S'), C::Fleet, A::Start, "start marked or selected nodes", false, Some("start")),
+    b(Key::ch('/'), C::Detail, A::LogSearch, "search the log", false, Some("search")),
+    b(Key::ch('p'), C::Detail, A::LogPause, "pause / resume the log", false, Some("pause")),
+    b(Key::ch('w'), C::Detail, A::LogWrap, "wrap long lines", false, Some("wrap")),
+    b(Key::ch('r'), C::Detail, A::Restart, "restart this node", true, Some("restart")),
+    b(Key::ch('x'), C::Detail, A::Stop, "stop this node", true, Some("stop")),
+    b(Key::ch('S'), C::Detail, A::Start, "start this node", false, Some("start")),
+    b(Key::ch('f'), C::Alerts, A::ShowFleet, "back to the fleet", false, Some("fleet")),
+    b(Key::ch('f'), C::Detail, A::ShowFleet, "back to the fleet", false, None),
 ];
 
 /// The active table: the full one, or without server-changing actions under `--readonly`.
@@ -414,12 +233,14 @@ impl Keymap {
 
     /// The hint bar of a screen: the global hinted keys (help first), then the screen's own.
     pub fn hints(&self, ctx: Context) -> Vec<(String, &'static str)> {
-        let short = |d: &'static str| d.split(" (").next().unwrap_or(d);
-        self.bindings
+        let global = self
+            .bindings
             .iter()
-            .filter(|b| b.hint && b.context == Context::Global)
-            .chain(self.bindings.iter().filter(|b| b.hint && b.context == ctx))
-            .map(|b| (b.key.label(), short(b.description)))
+            .filter(|b| b.context == Context::Global);
+        let own = self.bindings.iter().filter(|b| b.context == ctx);
+        global
+            .chain(own)
+            .filter_map(|b| b.hint.map(|h| (b.key.label(), h)))
             .collect()
     }
 

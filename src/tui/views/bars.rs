@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -21,7 +21,7 @@ use crate::tui::state::{App, Prompt, Screen};
 pub fn render_header(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let (ok, sync, down, alerting) = app.pulse();
     let bold = Style::default().add_modifier(Modifier::BOLD);
-    let mut spans = vec![
+    let spans = vec![
         Span::styled(" nodeherd ", bold.fg(Color::Black).bg(Color::Cyan)),
         Span::raw(" "),
         Span::styled(crumb(app), bold),
@@ -43,22 +43,33 @@ pub fn render_header(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
             format!("alert {alerting}"),
             Style::default().fg(Color::Magenta),
         ),
-        Span::raw("  "),
     ];
+    // right side: poll age and the readonly badge always stay visible; the left side is cut
     let poll = match (app.polling, app.last_poll) {
         (true, _) => "polling…".to_string(),
         (false, Some(t)) => format!("polled {} ago", age(now, t)),
         (false, None) => "not polled yet".to_string(),
     };
-    spans.push(Span::styled(poll, Style::default().fg(Color::DarkGray)));
+    let mut right = vec![
+        Span::raw("  "),
+        Span::styled(poll, Style::default().fg(Color::DarkGray)),
+    ];
     if app.readonly {
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(
+        right.push(Span::raw(" "));
+        right.push(Span::styled(
             "READONLY",
             bold.fg(Color::Black).bg(Color::Yellow),
         ));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    right.push(Span::raw(" "));
+    let right = Line::from(right);
+    let rw = u16::try_from(right.width())
+        .unwrap_or(area.width)
+        .min(area.width);
+    let [left_area, right_area] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(rw)]).areas(area);
+    frame.render_widget(Paragraph::new(Line::from(spans)), left_area);
+    frame.render_widget(Paragraph::new(right), right_area);
 }
 
 /// k9s-style breadcrumb of the current screen.

@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! +- Fleet 12/12 · sort host ------------------------------------------------------+
-//! |  HOST        NODE        CLIENT   STATE          VERSION  LAG   PEERS AL ...    |
-//! |* nhtui-1     demo        generic  active/running 1.5.1    -     -     0         |
-//! |~ nhtui-2     demo        generic  failed/failed  -        -     -     !         |  (reversed = cursor)
+//! |   HOST       NODE        CLIENT   STATE          VERSION  LAG   PEERS AL ...    |
+//! |>* nhtui-1     demo        generic  active/running 1.5.1    -     -     0         |
+//! | ~ nhtui-2     demo        generic  failed/failed  -        -     -     !         |  (`>` + reversed = cursor)
 //! |  ...                                                                            |
 //! +---------------------------------------------------------------------------------+
 //!  `*` marked, `~` action running; only the rows that fit are built (1000 nodes stay cheap).
@@ -15,7 +15,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
 
 use super::{clean, opt, pct};
 use crate::tui::state::{App, Health, NodeRow};
@@ -184,8 +184,8 @@ fn fitting(width: u16) -> Vec<(&'static Col, u16)> {
         .map(|c| (c, if wide { c.wide } else { c.narrow }))
         .collect();
     let need = |cols: &[(&Col, u16)]| -> u16 {
-        // marker column + one space between columns
-        2 + cols.iter().map(|(_, w)| w + 1).sum::<u16>()
+        // highlight symbol + marker column + one space between columns
+        4 + cols.iter().map(|(_, w)| w + 1).sum::<u16>()
     };
     while need(&cols) > width {
         let Some((i, _)) = cols
@@ -282,7 +282,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
     let table = Table::new(rows, widths)
         .header(header)
         .column_spacing(1)
-        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
+        .highlight_symbol(">")
+        .highlight_spacing(HighlightSpacing::Always);
     let mut state = TableState::default().with_selected(Some(app.selected - offset));
     frame.render_stateful_widget(table, inner, &mut state);
 }
@@ -304,7 +306,7 @@ mod tests {
         assert!(!at80.contains(&"PROBLEM"));
         let at160 = titles(158);
         assert!(at160.contains(&"CPU") && at160.contains(&"DISK") && at160.contains(&"NET"));
-        let need: u16 = 2 + fitting(78).iter().map(|(_, w)| w + 1).sum::<u16>();
+        let need: u16 = 4 + fitting(78).iter().map(|(_, w)| w + 1).sum::<u16>();
         assert!(need <= 78);
     }
 }

@@ -49,9 +49,13 @@ fn main() {
         app.refresh_view();
     }
     let refresh = t.elapsed() / 200;
-    let hwm = vm_hwm_kib().map(|k| format!("{:.1} MB", k as f64 / 1024.0)).unwrap_or_else(|| "n/a".into());
+    let hwm = vm_hwm_kib()
+        .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
+        .unwrap_or_else(|| "n/a".into());
     println!("tui_render: fleet screen, 1000 nodes, 200x60, {frames} frames");
-    println!("  per frame: mean {mean:?}  p50 {p50:?}  p99 {p99:?}  max {max:?}   (target <= 2 ms)");
+    println!(
+        "  per frame: mean {mean:?}  p50 {p50:?}  p99 {p99:?}  max {max:?}   (target <= 2 ms)"
+    );
     println!("  filter+sort refresh of 1000 rows: {refresh:?}");
     println!("  peak RSS (VmHWM): {hwm}   (target <= 100 MB)");
 }

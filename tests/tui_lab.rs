@@ -189,6 +189,7 @@ fn real_terminal(inventory: &std::path::Path) {
     }
     let sock = "nhtui-test";
     let _ = tmux(sock, &["kill-server"]);
+    std::thread::sleep(Duration::from_millis(300));
     tmux(
         sock,
         &[
@@ -206,7 +207,11 @@ fn real_terminal(inventory: &std::path::Path) {
             "sh",
         ],
     );
-    wait_pane(sock, "shell prompt", Duration::from_secs(10), |p| {
+    std::thread::sleep(Duration::from_millis(500));
+    if !pane(sock).contains("nhtui-shell$") {
+        tmux(sock, &["send-keys", "-t", "nhtui", "Enter"]);
+    }
+    wait_pane(sock, "shell prompt", Duration::from_secs(20), |p| {
         p.contains("nhtui-shell$")
     });
     let bin = env!("CARGO_BIN_EXE_nodeherd");
@@ -229,6 +234,23 @@ fn real_terminal(inventory: &std::path::Path) {
         tmux(sock, &["display", "-p", "-t", "nhtui", "#{alternate_on}"]).trim(),
         "1"
     );
+    // ctrl-z: the shell comes back with a normal screen; fg: the TUI redraws
+    tmux(sock, &["send-keys", "-t", "nhtui", "C-z"]);
+    let stopped = wait_pane(
+        sock,
+        "suspended to the shell",
+        Duration::from_secs(10),
+        |p| p.contains("nhtui-shell$") && !p.contains("Fleet 2/2"),
+    );
+    assert_eq!(
+        tmux(sock, &["display", "-p", "-t", "nhtui", "#{alternate_on}"]).trim(),
+        "0",
+        "suspended TUI left the alternate screen:\n{stopped}"
+    );
+    tmux(sock, &["send-keys", "-t", "nhtui", "fg", "Enter"]);
+    wait_pane(sock, "resumed", Duration::from_secs(10), |p| {
+        p.contains("Fleet 2/2") && p.matches("active/running").count() == 2
+    });
     // help, back, detail with the journal, back, then quit
     tmux(sock, &["send-keys", "-t", "nhtui", "?"]);
     wait_pane(sock, "help", Duration::from_secs(5), |p| {
@@ -244,8 +266,13 @@ fn real_terminal(inventory: &std::path::Path) {
         p.contains("Fleet 2/2")
     });
     tmux(sock, &["send-keys", "-t", "nhtui", "q"]);
-    let after = wait_pane(sock, "shell back", Duration::from_secs(10), |p| {
-        p.contains("rc=")
+    wait_pane(sock, "TUI gone", Duration::from_secs(10), |p| {
+        !p.contains("Fleet 2/2")
+    });
+    // $? of the job brought back with fg is the TUI's exit status
+    tmux(sock, &["send-keys", "-t", "nhtui", "echo rc=$?", "Enter"]);
+    let after = wait_pane(sock, "exit status", Duration::from_secs(10), |p| {
+        p.lines().any(|l| l.starts_with("rc="))
     });
     assert!(after.contains("rc=0"), "clean exit:\n{after}");
     assert!(
@@ -265,7 +292,9 @@ fn real_terminal(inventory: &std::path::Path) {
         p.contains("cooked-42")
     });
     let _ = tmux(sock, &["kill-server"]);
-    println!("real terminal: fleet drawn, help/detail/quit worked, terminal restored");
+    println!(
+        "real terminal: fleet drawn, ctrl-z/fg, help, detail and quit worked, terminal restored"
+    );
 }
 
 #[test]

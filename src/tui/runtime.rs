@@ -317,8 +317,11 @@ fn perform<B: Backend>(
             Effect::Suspend => {
                 if let Some(s) = hooks.suspend.as_mut() {
                     s(terminal).map_err(|e| TuiError::Terminal(e.to_string()))?;
+                    // Not `terminal.clear()`: it asks the terminal for the cursor position, and
+                    // that answer is eaten by the input task. A blank frame makes ratatui's
+                    // buffers match the fresh screen, so the next draw repaints every cell.
                     terminal
-                        .clear()
+                        .draw(|f| f.render_widget(ratatui::widgets::Clear, f.area()))
                         .map_err(|e| TuiError::Terminal(e.to_string()))?;
                     app.dirty = true;
                 }
@@ -358,7 +361,11 @@ pub fn suspend_real<B: Backend>(_t: &mut Terminal<B>) -> io::Result<()> {
         libc::raise(libc::SIGSTOP);
     }
     enable_raw_mode()?;
-    execute!(io::stdout(), EnterAlternateScreen)?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+    )?;
     Ok(())
 }
 

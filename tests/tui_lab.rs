@@ -3,6 +3,7 @@
 //!    open the fleet, select a node, restart it, confirm, see the PID change in state and on screen.
 //! 2. Real terminal: the binary in tmux, keys with send-keys, the screen with capture-pane: rows
 //!    present, no crash, `q` quits and the terminal is restored (shell prompt back, no alternate screen).
+//!
 //! One lab serves both; it is torn down at the end whatever happens.
 
 use std::path::PathBuf;

@@ -181,3 +181,25 @@ fn readonly_fleet_hint_bar_has_no_actions() {
     assert!(!text.contains("restart") && !text.contains(" stop"));
     snap("fleet_readonly", &app);
 }
+
+/// docs/tui.md carries the key table generated from the keymap; `NODEHERD_WRITE_DOCS=1` rewrites it.
+#[test]
+fn docs_key_table_matches_the_keymap() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tui.md");
+    let doc = std::fs::read_to_string(path).expect("docs/tui.md");
+    let (begin, end) = ("<!-- keys:begin -->\n", "<!-- keys:end -->");
+    let (Some(a), Some(b)) = (doc.find(begin), doc.find(end)) else {
+        panic!("docs/tui.md lacks the keys markers");
+    };
+    let table = nodeherd::tui::keymap::Keymap::new(false).markdown();
+    let current = &doc[a + begin.len()..b];
+    if std::env::var_os("NODEHERD_WRITE_DOCS").is_some() {
+        let new = format!("{}{}{}", &doc[..a + begin.len()], table, &doc[b..]);
+        std::fs::write(path, new).expect("write docs");
+        return;
+    }
+    assert_eq!(
+        current, table,
+        "docs/tui.md key table is stale: run with NODEHERD_WRITE_DOCS=1"
+    );
+}

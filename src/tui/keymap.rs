@@ -197,6 +197,9 @@ pub const TABLE: &[Binding] = &[
     b(Key::ch('f'), C::Detail, A::ShowFleet, "back to the fleet", false, None),
 ];
 
+/// One help line: the keys (`↑/k`), what they do, whether it is dangerous.
+pub type HelpRow = (String, &'static str, bool);
+
 /// The active table: the full one, or without server-changing actions under `--readonly`.
 #[derive(Debug, Clone)]
 pub struct Keymap {
@@ -245,10 +248,10 @@ impl Keymap {
     }
 
     /// Help sections: per context, key labels merged for one action ("↑/k  move up").
-    pub fn help_sections(&self) -> Vec<(Context, Vec<(String, &'static str, bool)>)> {
-        let mut out: Vec<(Context, Vec<(String, &'static str, bool)>)> = Vec::new();
+    pub fn help_sections(&self) -> Vec<(Context, Vec<HelpRow>)> {
+        let mut out: Vec<(Context, Vec<HelpRow>)> = Vec::new();
         for ctx in [C::Global, C::Fleet, C::Detail, C::Alerts] {
-            let mut rows: Vec<(String, &'static str, bool)> = Vec::new();
+            let mut rows: Vec<HelpRow> = Vec::new();
             let mut seen: Vec<(Action, &'static str)> = Vec::new();
             for b in self.bindings.iter().filter(|b| b.context == ctx) {
                 if let Some(i) = seen

@@ -121,13 +121,14 @@ fn flash(app: &mut App, now: DateTime<Utc>, text: impl Into<String>, error: bool
 
 fn quit(app: &mut App, fx: &mut Vec<Effect>) {
     // refuse every open host-key question: nothing may stay waiting on a dead UI
-    if let Some(Dialog::HostKey { reply, .. }) = app.dialog.take() {
-        if let Some(reply) = reply {
-            fx.push(Effect::AnswerHostKey {
-                reply,
-                accept: false,
-            });
-        }
+    if let Some(Dialog::HostKey {
+        reply: Some(reply), ..
+    }) = app.dialog.take()
+    {
+        fx.push(Effect::AnswerHostKey {
+            reply,
+            accept: false,
+        });
     }
     for (_, reply) in app.pending_keys.drain(..) {
         fx.push(Effect::AnswerHostKey {

@@ -1,7 +1,7 @@
 //! The one-line bars: header (pulse), flash line, hint bar / prompt.
 //!
 //! ```text
-//! | nodeherd  fleet  nodes 12  ok 9  sync 1  down 2  alert 0  polled 3s ago  RO |  header
+//! | nodeherd  ok 9 sync 1 down 2 alert 0  fleet > node      polled 3s ago READONLY |  header
 //! | restart nhtui-1/demo: ok, pid 812 → 933                                     |  flash
 //! | enter open  space mark  / filter  s sort  r restart  ? help  q quit         |  hints
 //! | :restart█                                                                   |  (prompt)
@@ -21,15 +21,20 @@ use crate::tui::state::{App, Prompt, Screen};
 pub fn render_header(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let (ok, sync, down, alerting) = app.pulse();
     let bold = Style::default().add_modifier(Modifier::BOLD);
-    let spans = vec![
+    let wide = area.width >= 100;
+    let mut spans = vec![
         Span::styled(" nodeherd ", bold.fg(Color::Black).bg(Color::Cyan)),
         Span::raw(" "),
-        Span::styled(crumb(app), bold),
-        Span::raw(format!("  nodes {}  ", app.rows.len())),
+    ];
+    if wide {
+        spans.push(Span::raw(format!("nodes {}  ", app.rows.len())));
+    }
+    // the pulse comes before the breadcrumb: on a narrow terminal the breadcrumb is what gets cut
+    spans.extend([
         Span::styled(format!("ok {ok}"), Style::default().fg(Color::Green)),
-        Span::raw("  "),
+        Span::raw(" "),
         Span::styled(format!("sync {sync}"), Style::default().fg(Color::Yellow)),
-        Span::raw("  "),
+        Span::raw(" "),
         Span::styled(
             format!("down {down}"),
             if down > 0 {
@@ -38,12 +43,14 @@ pub fn render_header(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
                 Style::default().fg(Color::Red)
             },
         ),
-        Span::raw("  "),
+        Span::raw(" "),
         Span::styled(
             format!("alert {alerting}"),
             Style::default().fg(Color::Magenta),
         ),
-    ];
+        Span::raw("  "),
+        Span::styled(crumb(app), bold),
+    ]);
     // right side: poll age and the readonly badge always stay visible; the left side is cut
     let poll = match (app.polling, app.last_poll) {
         (true, _) => "polling…".to_string(),

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! +------------------------------------------------------------------+
-//! | header: nodeherd  fleet  nodes 12  ok 9 sync 1 down 2 ...        |  1 line
+//! | header: nodeherd  ok 9 sync 1 down 2 alert 0  fleet > node  polled |  1 line
 //! +------------------------------------------------------------------+
 //! | body: fleet | node detail | alerts | help                        |  rest
 //! +------------------------------------------------------------------+

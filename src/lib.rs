@@ -6,6 +6,7 @@
 //! - [`ssh`]: the only way nodeherd reaches a server (russh, verified host keys, quoted commands).
 //! - [`systemd`]: facts about units: commands plus pure parsers of their output.
 //! - [`fleet`]: runs per-host work in parallel with a bounded number of hosts in flight.
+//! - [`keys`]: offline validator key material: BIP-39, EIP-2333/2334 derivation, EIP-2335 keystores, deposit data.
 //! - [`lab`]: a local practice fleet of real systemd+sshd hosts in network namespaces.
 
 pub mod alerts;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod fleet;
 pub mod http;
 pub mod inventory;
+pub mod keys;
 pub mod lab;
 pub mod metrics;
 pub mod ops;

@@ -331,6 +331,72 @@ mod tests {
         assert_eq!(sanitize("héllo ✓"), "héllo ✓");
     }
 
+    // Captured from systemd 252 (Debian 12) in a lab host: an active, a stopped, a failed
+    // transient and a missing unit, in the order asked.
+    #[test]
+    fn show_on_real_systemd_output() {
+        let u = parse_show(include_str!("../tests/fixtures/systemd/show-mixed.txt"));
+        let ids: Vec<&str> = u.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "lodestar-bn.service",
+                "nodeherd-demo.service",
+                "nh-fail-demo.service",
+                "no-such-unit.service"
+            ]
+        );
+        assert!(u[0].is_active() && u[0].main_pid == Some(30) && u[0].problem().is_none());
+        assert_eq!(
+            u[0].active_since.map(|t| t.timestamp()),
+            Some(1_795_255_366)
+        );
+        assert_eq!(
+            (u[1].active_state.as_str(), u[1].main_pid),
+            ("inactive", None)
+        );
+        assert_eq!(
+            u[1].inactive_since.map(|t| t.timestamp()),
+            Some(1_795_255_373)
+        );
+        assert!(u[2].is_failed());
+        assert_eq!(
+            u[2].problem().as_deref(),
+            Some("last run ended: exit-code (status 3)")
+        );
+        assert!(!u[3].exists() && u[3].active_since.is_none());
+    }
+
+    #[test]
+    fn journal_on_real_output() {
+        let lines: Vec<JournalLine> = include_str!("../tests/fixtures/systemd/journal-failed.txt")
+            .lines()
+            .map(parse_journal_line)
+            .collect();
+        assert_eq!(lines.len(), 4);
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.time.is_some() && l.host == "nhlab-1")
+        );
+        assert_eq!(
+            (lines[1].ident.as_str(), lines[1].message.as_str()),
+            ("sh[88]", "boom")
+        );
+        assert_eq!(
+            lines[3].message,
+            "nh-fail-demo.service: Failed with result 'exit-code'."
+        );
+        let lode: Vec<JournalLine> = include_str!("../tests/fixtures/systemd/journal-lodestar.txt")
+            .lines()
+            .map(parse_journal_line)
+            .collect();
+        assert!(
+            lode.iter()
+                .any(|l| l.ident == "node[30]" && l.message.contains("version=v1.5.1/2115aa7"))
+        );
+    }
+
     #[test]
     fn commands_quote_units() {
         let c = action_command(Action::Restart, "x;rm -rf /");

@@ -45,7 +45,7 @@ fn lodestar_beacon_node_and_validator_run_in_the_lab() {
     let cfg = LabConfig {
         name: "nhlab-l".into(),
         hosts: 1,
-        subnet: 216,
+        subnet: 221,
         lodestar: true,
         lodestar_hosts: 1,
         ..LabConfig::default()
@@ -71,7 +71,8 @@ fn lodestar_beacon_node_and_validator_run_in_the_lab() {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let addr = "10.216.0.11";
+        let addr_owned = nodeherd::lab::naming::host_address(cfg.subnet, 1);
+        let addr = addr_owned.as_str();
 
         // Healthy and advancing within a minute (6 s slots).
         let start = Instant::now();

@@ -23,3 +23,4 @@ pub mod releases;
 pub mod selector;
 pub mod ssh;
 pub mod systemd;
+pub mod tui;

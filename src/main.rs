@@ -99,6 +99,17 @@ enum Cmd {
     },
     /// A local practice fleet: real systemd + sshd hosts in network namespaces (Linux, root).
     Lab(cli::lab::LabArgs),
+    /// The full-screen console (also what `nodeherd` alone opens on a terminal).
+    Tui {
+        /// `all` (default), a group, a host, a glob, ... (same syntax as for `status`).
+        selector: Option<String>,
+        /// Remove every action that changes a server (start, stop, restart) from the session.
+        #[arg(long)]
+        readonly: bool,
+        /// Seconds between two status polls.
+        #[arg(long, default_value_t = 5)]
+        poll_secs: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -113,7 +124,7 @@ enum AlertsCmd {
 }
 
 fn main() {
-    let args = Args::parse();
+    let mut args = Args::parse();
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -121,7 +132,16 @@ fn main() {
             std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    init_logging(args.verbose);
+    let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if args.command.is_none() && tty {
+        args.command = Some(Cmd::Tui {
+            selector: None,
+            readonly: false,
+            poll_secs: 5,
+        });
+    }
+    let tui = matches!(args.command, Some(Cmd::Tui { .. }));
+    init_logging(args.verbose, tui);
     let out = Output {
         json: args.json,
         color,
@@ -133,7 +153,8 @@ fn main() {
     std::process::exit(code);
 }
 
-fn init_logging(verbose: u8) {
+/// Logs go to stderr, or to a file while the TUI owns the terminal.
+fn init_logging(verbose: u8, tui: bool) {
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -142,6 +163,11 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("NODEHERD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("nodeherd={level}")));
+    if tui {
+        // the file, or nothing: never the screen the TUI draws on
+        let _ = cli::tui::init_file_logging(filter);
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -238,6 +264,21 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
                 }
             },
             Cmd::Lab(_) => Ok(exit::OK),
+            Cmd::Tui {
+                selector,
+                readonly,
+                poll_secs,
+            } => {
+                cli::tui::run(cli::tui::TuiArgs {
+                    inventory: inv,
+                    selector: selector.as_deref(),
+                    limit,
+                    forks: args.forks,
+                    readonly,
+                    poll_every: std::time::Duration::from_secs(poll_secs.max(1)),
+                })
+                .await
+            }
         }
     })
 }

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod metrics;
 pub mod status;
 pub mod table;
+pub mod tui;
 
 /// Exit codes, documented in the README.
 pub mod exit {

@@ -1,0 +1,73 @@
+//! `nodeherd tui [SELECTOR]` (and `nodeherd` alone on a terminal): the full-screen console.
+//!
+//! Owns: turning flags into a TUI session: inventory, selection, the log file, exit codes.
+//! May not touch: the terminal itself (that is `crate::tui::runtime`).
+
+use super::context::{self, Fail};
+use super::exit;
+use crate::tui::{self, Config};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the TUI's log goes while the terminal is in use: `$XDG_STATE_HOME/nodeherd/tui.log`
+/// (or the cache dir, or the temp dir).
+pub fn log_path() -> PathBuf {
+    dirs::state_dir()
+        .or_else(dirs::cache_dir)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("nodeherd")
+        .join("tui.log")
+}
+
+/// Send tracing to [`log_path`] instead of stderr (never to the screen while the TUI is up).
+pub fn init_file_logging(filter: tracing_subscriber::EnvFilter) -> Option<PathBuf> {
+    let path = log_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).ok()?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .ok()?;
+    Some(path)
+}
+
+pub struct TuiArgs<'a> {
+    pub inventory: &'a Path,
+    pub selector: Option<&'a str>,
+    pub limit: Option<&'a str>,
+    pub forks: usize,
+    pub readonly: bool,
+    pub poll_every: Duration,
+}
+
+pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
+    let inv = context::load_inventory(a.inventory, true)?;
+    let nodes = context::select(&inv, a.selector, a.limit)?;
+    let app = tui::App::new(&inv, &nodes, a.readonly);
+    let config = Config {
+        poll_every: a.poll_every,
+        forks: a.forks,
+        ..Config::default()
+    };
+    let connect = context::pool().options().clone();
+    match tui::runtime::run_terminal(app, Arc::new(inv), nodes, config, connect).await {
+        Ok(()) => Ok(exit::OK),
+        Err(tui::TuiError::NotATerminal) => {
+            eprintln!("error: {}", tui::TuiError::NotATerminal);
+            Err(Fail(exit::USAGE))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(Fail(exit::FAILED))
+        }
+    }
+}

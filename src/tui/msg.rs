@@ -1,0 +1,88 @@
+//! What flows into the reducer ([`Msg`]) and what comes out of it ([`Effect`]).
+//!
+//! Owns: the message vocabulary between workers, input and the state owner. May not touch:
+//! state or I/O; these are plain values (a host-key question carries its reply channel).
+
+use crossterm::event::KeyEvent;
+use tokio::sync::oneshot;
+
+use super::keymap::Action;
+use super::state::{AlertRow, HostKeyAsk, NodeMetrics};
+use crate::inventory::NodeRef;
+use crate::ops::lifecycle::ActionOutcome;
+use crate::ops::status::NodeStatus;
+use crate::systemd::{self, JournalLine};
+
+/// Everything the state owner reacts to: input, worker results, time.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    /// Once a second: ages on screen move, the flash expires.
+    Tick,
+    /// A poll began (the header shows it).
+    PollStarted,
+    /// One poll's results for every node.
+    StatusBatch(Vec<NodeStatus>),
+    /// Numbers for one node from the metrics engine.
+    Metrics {
+        host: String,
+        node: String,
+        metrics: NodeMetrics,
+    },
+    /// The current alert list (replaces the previous one).
+    Alerts(Vec<AlertRow>),
+    LogLine {
+        node: NodeRef,
+        line: JournalLine,
+    },
+    /// The log follow ended (error text sanitized by the worker).
+    LogEnded {
+        node: NodeRef,
+        error: Option<String>,
+    },
+    ActionDone {
+        action: systemd::Action,
+        outcomes: Vec<ActionOutcome>,
+    },
+    /// An SSH connect waits for a trust decision on an unknown host key.
+    HostKeyQuestion {
+        ask: HostKeyAsk,
+        reply: oneshot::Sender<bool>,
+    },
+    /// SIGTERM / SIGINT from outside.
+    Terminate,
+    /// SIGTSTP from outside.
+    SuspendRequested,
+}
+
+/// What the reducer asks the runtime to do.
+#[derive(Debug)]
+pub enum Effect {
+    /// Run a lifecycle action on these nodes (already confirmed when dangerous).
+    Act {
+        action: systemd::Action,
+        nodes: Vec<NodeRef>,
+    },
+    /// Follow this node's journal (replacing any other follow).
+    FollowLogs(NodeRef),
+    StopLogs,
+    /// Poll every host now instead of waiting for the interval.
+    PollNow,
+    AnswerHostKey {
+        reply: oneshot::Sender<bool>,
+        accept: bool,
+    },
+    Suspend,
+    Quit,
+}
+
+/// The systemd action of a key action, when it is one.
+pub fn lifecycle_of(a: Action) -> Option<systemd::Action> {
+    match a {
+        Action::Start => Some(systemd::Action::Start),
+        Action::Stop => Some(systemd::Action::Stop),
+        Action::Restart => Some(systemd::Action::Restart),
+        _ => None,
+    }
+}

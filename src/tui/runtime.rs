@@ -1,0 +1,454 @@
+//! The runtime: terminal guard, input and signal tasks, workers, and the one event loop.
+//!
+//! Owns: the terminal (raw mode, alternate screen, restore on every exit path), the tasks that
+//! feed [`Msg`]s into the one channel (input, signals, status poller, log follow, actions), and the
+//! loop that drains the channel, reduces with [`update`], performs [`Effect`]s and draws at most
+//! ~60 times a second when something changed. Input never waits on the network: workers only
+//! send messages. May not touch: state transitions (that is the reducer) or how screens look.
+//! [`event_loop`] is generic over the backend so tests drive it with `TestBackend`.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::{FutureExt, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::buffer::Buffer;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::msg::{Effect, Msg};
+use super::state::{App, HostKeyAsk};
+use super::update::update;
+use super::views;
+use crate::inventory::{Inventory, NodeRef};
+use crate::ops;
+use crate::ssh::{Pool, UnknownKey, UnknownKeyHandler};
+
+/// Shortest time between two frames (~60 fps).
+pub const MIN_FRAME: Duration = Duration::from_millis(16);
+
+/// Errors that end the TUI.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("the terminal failed: {0}")]
+    Terminal(String),
+    #[error("nodeherd tui needs a terminal (stdin and stdout must be a TTY)")]
+    NotATerminal,
+}
+
+/// Knobs of the workers.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Time between two status polls.
+    pub poll_every: Duration,
+    /// Hosts polled at once.
+    pub forks: usize,
+    /// Past journal lines fetched when the detail screen opens.
+    pub log_lines: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            poll_every: Duration::from_secs(5),
+            forks: crate::fleet::DEFAULT_FORKS,
+            log_lines: 200,
+        }
+    }
+}
+
+/// What the workers act on: injected, so tests bring their own pool and inventory.
+#[derive(Clone)]
+pub struct World {
+    pub pool: Arc<Pool>,
+    pub inv: Arc<Inventory>,
+    /// The nodes of this session (the selector's result).
+    pub nodes: Vec<NodeRef>,
+    pub config: Config,
+}
+
+/// Called after every drawn frame (tests watch the screen through it).
+pub type DrawHook<'a> = Box<dyn FnMut(&App, &Buffer) + Send + 'a>;
+/// Suspends the process with the terminal restored; returns once resumed (real terminals only).
+pub type SuspendHook<'a, B> = Box<dyn FnMut(&mut Terminal<B>) -> io::Result<()> + 'a>;
+
+/// Optional behaviour around the loop.
+pub struct Hooks<'a, B: Backend> {
+    pub on_draw: Option<DrawHook<'a>>,
+    pub suspend: Option<SuspendHook<'a, B>>,
+}
+
+impl<B: Backend> Default for Hooks<'_, B> {
+    fn default() -> Self {
+        Hooks {
+            on_draw: None,
+            suspend: None,
+        }
+    }
+}
+
+/// A host-key handler for [`crate::ssh::ConnectOptions`] that asks the TUI: the question goes
+/// into the channel with a reply sender; no answer (UI gone) means refuse.
+pub fn host_key_handler(tx: mpsc::UnboundedSender<Msg>) -> UnknownKeyHandler {
+    Arc::new(move |k: UnknownKey| {
+        let tx = tx.clone();
+        async move {
+            let (reply, answer) = oneshot::channel();
+            let ask = HostKeyAsk {
+                host: k.host,
+                address: k.address,
+                port: k.port,
+                key_type: k.key_type,
+                fingerprint: k.fingerprint,
+            };
+            if tx.send(Msg::HostKeyQuestion { ask, reply }).is_err() {
+                return false;
+            }
+            answer.await.unwrap_or(false)
+        }
+        .boxed()
+    })
+}
+
+/// The tasks the loop started; all are stopped when it ends.
+struct Workers {
+    poll_now: Arc<Notify>,
+    poller: Option<JoinHandle<()>>,
+    logs: Option<JoinHandle<()>>,
+    actions: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    fn stop_all(&mut self) {
+        if let Some(p) = self.poller.take() {
+            p.abort();
+        }
+        if let Some(l) = self.logs.take() {
+            l.abort();
+        }
+        for a in self.actions.drain(..) {
+            a.abort();
+        }
+    }
+}
+
+fn spawn_poller(world: &World, tx: mpsc::UnboundedSender<Msg>, now: Arc<Notify>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        loop {
+            if tx.send(Msg::PollStarted).is_err() {
+                return;
+            }
+            let batch =
+                ops::status::gather(&world.pool, &world.inv, &world.nodes, world.config.forks)
+                    .await;
+            if tx.send(Msg::StatusBatch(batch)).is_err() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(world.config.poll_every) => {}
+                _ = now.notified() => {}
+            }
+        }
+    })
+}
+
+fn spawn_logs(world: &World, node: NodeRef, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let (ltx, mut lrx) = mpsc::channel(256);
+        let forward = {
+            let tx = tx.clone();
+            async move {
+                while let Some(line) = lrx.recv().await {
+                    if tx.send(Msg::LogLine { node, line }).is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+        let follow = ops::logs::follow(&world.pool, &world.inv, node, world.config.log_lines, ltx);
+        let (res, ()) = tokio::join!(follow, forward);
+        let error = res.err().map(|e| crate::systemd::sanitize(&e.to_string()));
+        let _ = tx.send(Msg::LogEnded { node, error });
+    })
+}
+
+fn spawn_action(
+    world: &World,
+    action: crate::systemd::Action,
+    nodes: Vec<NodeRef>,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        tracing::info!(action = action.verb(), nodes = nodes.len(), "tui action");
+        let outcomes =
+            ops::lifecycle::act(&world.pool, &world.inv, &nodes, action, world.config.forks).await;
+        let _ = tx.send(Msg::ActionDone { action, outcomes });
+    })
+}
+
+/// Drive the app until it quits: drain messages, reduce, perform effects, draw when dirty.
+/// `rx` is fed by the workers started here and by whatever the caller spawned on `tx`
+/// (terminal input, signals; tests inject key messages directly).
+pub async fn event_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    world: &World,
+    tx: mpsc::UnboundedSender<Msg>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    hooks: &mut Hooks<'_, B>,
+) -> Result<(), TuiError> {
+    let term_err = |e: B::Error| TuiError::Terminal(e.to_string());
+    let poll_now = Arc::new(Notify::new());
+    let mut workers = Workers {
+        poll_now: poll_now.clone(),
+        poller: Some(spawn_poller(world, tx.clone(), poll_now)),
+        logs: None,
+        actions: Vec::new(),
+    };
+    app.page = views::page_rows(terminal.size().map_err(term_err)?.height);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_draw: Option<Instant> = None;
+    let result = loop {
+        let first = tokio::select! {
+            m = rx.recv() => m,
+            _ = tick.tick() => Some(Msg::Tick),
+        };
+        let Some(first) = first else {
+            break Ok(());
+        };
+        let mut pending = vec![first];
+        loop {
+            for msg in pending.drain(..) {
+                if let Msg::Resize(_, h) = msg {
+                    app.page = views::page_rows(h);
+                }
+                let fx = update(app, msg, Utc::now());
+                perform(fx, terminal, app, world, &tx, &mut workers, hooks)?;
+            }
+            while let Ok(m) = rx.try_recv() {
+                pending.push(m);
+            }
+            if pending.is_empty() {
+                break;
+            }
+        }
+        if app.quit {
+            break Ok(());
+        }
+        if app.dirty {
+            // at most one frame per MIN_FRAME; messages arriving meanwhile join this frame
+            if let Some(t) = last_draw {
+                let wait = MIN_FRAME.saturating_sub(t.elapsed());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                    while let Ok(m) = rx.try_recv() {
+                        let fx = update(app, m, Utc::now());
+                        perform(fx, terminal, app, world, &tx, &mut workers, hooks)?;
+                    }
+                    if app.quit {
+                        break Ok(());
+                    }
+                }
+            }
+            draw(terminal, app, Utc::now(), hooks)?;
+            last_draw = Some(Instant::now());
+        }
+    };
+    workers.stop_all();
+    result
+}
+
+/// Draw one frame and show it to the draw hook.
+pub fn draw<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    now: DateTime<Utc>,
+    hooks: &mut Hooks<'_, B>,
+) -> Result<(), TuiError> {
+    let frame = terminal
+        .draw(|f| views::draw(f, app, now))
+        .map_err(|e| TuiError::Terminal(e.to_string()))?;
+    if let Some(h) = hooks.on_draw.as_mut() {
+        h(app, frame.buffer);
+    }
+    app.dirty = false;
+    Ok(())
+}
+
+fn perform<B: Backend>(
+    fx: Vec<Effect>,
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    world: &World,
+    tx: &mpsc::UnboundedSender<Msg>,
+    workers: &mut Workers,
+    hooks: &mut Hooks<'_, B>,
+) -> Result<(), TuiError> {
+    for e in fx {
+        match e {
+            Effect::Act { action, nodes } => {
+                workers.actions.retain(|h| !h.is_finished());
+                workers
+                    .actions
+                    .push(spawn_action(world, action, nodes, tx.clone()));
+            }
+            Effect::FollowLogs(node) => {
+                if let Some(old) = workers.logs.take() {
+                    old.abort();
+                }
+                workers.logs = Some(spawn_logs(world, node, tx.clone()));
+            }
+            Effect::StopLogs => {
+                if let Some(old) = workers.logs.take() {
+                    old.abort();
+                }
+            }
+            Effect::PollNow => workers.poll_now.notify_one(),
+            Effect::AnswerHostKey { reply, accept } => {
+                let _ = reply.send(accept);
+            }
+            Effect::Suspend => {
+                if let Some(s) = hooks.suspend.as_mut() {
+                    s(terminal).map_err(|e| TuiError::Terminal(e.to_string()))?;
+                    // Not `terminal.clear()`: it asks the terminal for the cursor position, and
+                    // that answer is eaten by the input task. A blank frame makes ratatui's
+                    // buffers match the fresh screen, so the next draw repaints every cell.
+                    terminal
+                        .draw(|f| f.render_widget(ratatui::widgets::Clear, f.area()))
+                        .map_err(|e| TuiError::Terminal(e.to_string()))?;
+                    app.dirty = true;
+                }
+            }
+            Effect::Quit => app.quit = true,
+        }
+    }
+    Ok(())
+}
+
+/// Restores the terminal when dropped (normal exit, error, or unwinding panic; ratatui's panic
+/// hook restores before the panic message is printed).
+pub struct TerminalGuard {
+    pub terminal: ratatui::DefaultTerminal,
+}
+
+impl TerminalGuard {
+    pub fn new() -> Result<TerminalGuard, TuiError> {
+        let terminal = ratatui::try_init().map_err(|e| TuiError::Terminal(e.to_string()))?;
+        Ok(TerminalGuard { terminal })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Ctrl-Z: restore the terminal, stop the process, and take the terminal back on `fg`.
+pub fn suspend_real<B: Backend>(_t: &mut Terminal<B>) -> io::Result<()> {
+    use crossterm::execute;
+    use crossterm::terminal::{EnterAlternateScreen, enable_raw_mode};
+    ratatui::restore();
+    // SAFETY: raise has no memory-safety preconditions; SIGSTOP stops us until SIGCONT.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+    enable_raw_mode()?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+    )?;
+    Ok(())
+}
+
+/// Terminal input in ONE task (crossterm's `EventStream`), as messages.
+fn spawn_input(tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        use crossterm::event::{Event, EventStream};
+        let mut events = EventStream::new();
+        while let Some(ev) = events.next().await {
+            let msg = match ev {
+                Ok(Event::Key(k)) => Msg::Key(k),
+                Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!("terminal input failed: {e}");
+                    Msg::Terminate
+                }
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// SIGTERM/SIGINT/SIGHUP end the TUI cleanly; SIGTSTP (e.g. `kill -TSTP`) suspends it.
+fn spawn_signals(tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut tstp)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+            signal(SignalKind::from_raw(libc::SIGTSTP)),
+        ) else {
+            tracing::warn!("cannot install signal handlers");
+            return;
+        };
+        loop {
+            let msg = tokio::select! {
+                _ = term.recv() => Msg::Terminate,
+                _ = int.recv() => Msg::Terminate,
+                _ = hup.recv() => Msg::Terminate,
+                _ = tstp.recv() => Msg::SuspendRequested,
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Run the TUI on the real terminal until the user quits.
+pub async fn run_terminal(
+    mut app: App,
+    inv: Arc<Inventory>,
+    nodes: Vec<NodeRef>,
+    config: Config,
+    mut connect: crate::ssh::ConnectOptions,
+) -> Result<(), TuiError> {
+    use std::io::IsTerminal;
+    if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
+        return Err(TuiError::NotATerminal);
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    connect.on_unknown_key = Some(host_key_handler(tx.clone()));
+    let world = World {
+        pool: Arc::new(Pool::new(connect)),
+        inv,
+        nodes,
+        config,
+    };
+    let mut guard = TerminalGuard::new()?;
+    let input = spawn_input(tx.clone());
+    let signals = spawn_signals(tx.clone());
+    let mut hooks = Hooks {
+        on_draw: None,
+        suspend: Some(Box::new(suspend_real)),
+    };
+    let res = event_loop(&mut guard.terminal, &mut app, &world, tx, rx, &mut hooks).await;
+    input.abort();
+    signals.abort();
+    drop(guard);
+    world.pool.close_all().await;
+    res
+}

@@ -1,0 +1,438 @@
+//! The one owner of TUI state: [`App`].
+//!
+//! Owns: everything the screens show (rows, selection, filter, dialogs, log buffer, alerts, flash).
+//! Only the reducer (`update`) mutates it; views read it. May not touch: I/O, clocks, the terminal.
+//! Data from other engines (metrics, alerts, releases) plugs into the optional fields of
+//! [`NodeRow`]; a view renders `-` for whatever is absent.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+
+use super::keymap::{Action, Context, Keymap};
+use crate::inventory::{Inventory, NodeRef};
+use crate::metrics::series::Series;
+use crate::ops::status::NodeStatus;
+use crate::systemd::JournalLine;
+
+/// How many journal lines the detail screen keeps.
+pub const LOG_CAP: usize = 2000;
+
+/// Which screen is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Fleet,
+    Detail,
+    Alerts,
+    Help,
+}
+
+impl Screen {
+    pub fn context(self) -> Context {
+        match self {
+            Screen::Fleet => Context::Fleet,
+            Screen::Detail => Context::Detail,
+            Screen::Alerts => Context::Alerts,
+            Screen::Help => Context::Help,
+        }
+    }
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Fleet => "fleet",
+            Screen::Detail => "node",
+            Screen::Alerts => "alerts",
+            Screen::Help => "help",
+        }
+    }
+}
+
+/// A one-line text input at the bottom (`/` filter, `:` command, `/` log search).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    Filter(String),
+    Command(String),
+    Search(String),
+}
+
+/// Fleet sort columns, cycled with `s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Host,
+    State,
+    Client,
+    Lag,
+}
+
+impl SortKey {
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Host => SortKey::State,
+            SortKey::State => SortKey::Client,
+            SortKey::Client => SortKey::Lag,
+            SortKey::Lag => SortKey::Host,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Host => "host",
+            SortKey::State => "state",
+            SortKey::Client => "client",
+            SortKey::Lag => "lag",
+        }
+    }
+}
+
+/// The health class of a row, for the pulse counts and colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Health {
+    Down,
+    Unreachable,
+    Syncing,
+    Unknown,
+    Ok,
+}
+
+/// Optional numbers from the metrics engine; `None` renders as `-`.
+#[derive(Debug, Clone, Default)]
+pub struct NodeMetrics {
+    pub head_slot: Option<u64>,
+    pub sync_distance: Option<u64>,
+    pub peers: Option<u32>,
+    pub cpu_pct: Option<f64>,
+    pub mem_pct: Option<f64>,
+    pub disk_pct: Option<f64>,
+    /// Sparklines for the detail screen: (label, series), in display order.
+    pub series: Vec<(String, Series)>,
+}
+
+/// One node of the fleet table.
+#[derive(Debug, Clone)]
+pub struct NodeRow {
+    pub r: NodeRef,
+    pub host: String,
+    pub address: String,
+    pub node: String,
+    pub client: String,
+    pub role: String,
+    pub network: Option<String>,
+    pub unit: String,
+    /// None until the first poll answered.
+    pub status: Option<NodeStatus>,
+    pub metrics: NodeMetrics,
+    /// Firing alerts of this node.
+    pub alerts: usize,
+    /// A newer allowed version, when the releases engine says so.
+    pub upgrade: Option<String>,
+}
+
+impl NodeRow {
+    pub fn health(&self) -> Health {
+        match &self.status {
+            None => Health::Unknown,
+            Some(s) if s.unit_state.is_none() => Health::Unreachable,
+            Some(s) if !s.is_ok() => Health::Down,
+            Some(_) if self.metrics.sync_distance.is_some_and(|d| d > 2) => Health::Syncing,
+            Some(_) => Health::Ok,
+        }
+    }
+    pub fn state_word(&self) -> String {
+        match &self.status {
+            None => "…".into(),
+            Some(s) => s.state_word(),
+        }
+    }
+    pub fn pid(&self) -> Option<u32> {
+        self.status
+            .as_ref()
+            .and_then(|s| s.unit_state.as_ref())
+            .and_then(|u| u.main_pid)
+    }
+    /// Text the `/` filter matches against.
+    pub fn matches(&self, needle: &str) -> bool {
+        if needle.is_empty() {
+            return true;
+        }
+        let n = needle.to_lowercase();
+        [
+            self.host.as_str(),
+            self.node.as_str(),
+            self.client.as_str(),
+            self.network.as_deref().unwrap_or(""),
+            &self.state_word(),
+        ]
+        .iter()
+        .any(|f| f.to_lowercase().contains(&n))
+    }
+}
+
+/// Alert states as the alerts screen shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AlertState {
+    Firing,
+    Pending,
+    Silenced,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertState::Firing => "firing",
+            AlertState::Pending => "pending",
+            AlertState::Silenced => "silenced",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+/// One alert row (the alerts engine's output is mapped onto this plain shape).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub state: AlertState,
+    pub severity: String,
+    pub rule: String,
+    pub host: String,
+    pub node: String,
+    pub since: DateTime<Utc>,
+    pub summary: String,
+}
+
+/// A message on the flash line, until `until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flash {
+    pub text: String,
+    pub error: bool,
+    pub until: DateTime<Utc>,
+}
+
+/// An unknown host key, as the prompt shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostKeyAsk {
+    pub host: String,
+    pub address: String,
+    pub port: u16,
+    pub key_type: String,
+    pub fingerprint: String,
+}
+
+/// Modal dialogs; while one is open, keys go to it only.
+#[derive(Debug)]
+pub enum Dialog {
+    /// A dangerous action waiting for `y`.
+    Confirm { action: Action, nodes: Vec<NodeRef> },
+    /// An SSH connection waiting for a human's trust decision.
+    HostKey {
+        ask: HostKeyAsk,
+        reply: Option<oneshot::Sender<bool>>,
+    },
+}
+
+/// The live log of the node shown in detail.
+#[derive(Debug, Clone, Default)]
+pub struct LogView {
+    pub node: Option<NodeRef>,
+    /// Oldest first; each line with its sequence number.
+    pub lines: VecDeque<(u64, JournalLine)>,
+    pub next_seq: u64,
+    /// When paused, only lines with seq below this are shown.
+    pub paused_at: Option<u64>,
+    pub wrap: bool,
+    /// Lines scrolled up from the end.
+    pub scroll: usize,
+    /// Only lines containing this (case-insensitive) are shown, with matches highlighted.
+    pub search: Option<String>,
+    /// Following, ended, or the error that ended it.
+    pub ended: Option<String>,
+}
+
+impl LogView {
+    pub fn push(&mut self, line: JournalLine) {
+        if self.lines.len() == LOG_CAP {
+            self.lines.pop_front();
+        }
+        self.lines.push_back((self.next_seq, line));
+        self.next_seq += 1;
+    }
+    /// The lines the view shows: up to the pause point, matching the search.
+    pub fn visible(&self) -> impl Iterator<Item = &JournalLine> {
+        let end = self.paused_at.unwrap_or(u64::MAX);
+        let needle = self.search.as_ref().map(|s| s.to_lowercase());
+        self.lines
+            .iter()
+            .filter(move |(seq, l)| {
+                *seq < end
+                    && needle
+                        .as_ref()
+                        .is_none_or(|n| l.message.to_lowercase().contains(n))
+            })
+            .map(|(_, l)| l)
+    }
+}
+
+/// All TUI state.
+#[derive(Debug)]
+pub struct App {
+    pub keymap: Keymap,
+    pub readonly: bool,
+    pub screen: Screen,
+    /// Where `esc` goes back to from help / alerts / detail.
+    pub back: Vec<Screen>,
+    pub rows: Vec<NodeRow>,
+    /// Indices into `rows` after filter and sort: what the fleet table shows.
+    pub view: Vec<usize>,
+    /// Index into `view`.
+    pub selected: usize,
+    pub marked: BTreeSet<NodeRef>,
+    pub filter: String,
+    pub sort: SortKey,
+    pub prompt: Option<Prompt>,
+    pub dialog: Option<Dialog>,
+    /// Host-key questions waiting behind the open dialog.
+    pub pending_keys: VecDeque<(HostKeyAsk, oneshot::Sender<bool>)>,
+    /// The node of the detail screen.
+    pub detail: Option<NodeRef>,
+    pub log: LogView,
+    pub alerts: Vec<AlertRow>,
+    pub alerts_selected: usize,
+    pub help_scroll: usize,
+    pub flash: Option<Flash>,
+    /// Nodes with an action in flight.
+    pub busy: BTreeSet<NodeRef>,
+    pub last_poll: Option<DateTime<Utc>>,
+    pub polling: bool,
+    /// How many table rows fit (set by the runtime from the terminal size; for paging).
+    pub page: usize,
+    pub quit: bool,
+    /// Something changed since the last draw.
+    pub dirty: bool,
+    index: HashMap<(String, String), usize>,
+}
+
+impl App {
+    /// One row per node of the session (`nodes`, in inventory order); nothing polled yet.
+    pub fn new(inv: &Inventory, nodes: &[NodeRef], readonly: bool) -> App {
+        let mut rows = Vec::new();
+        for &r in nodes {
+            let (host, node) = inv.node(r);
+            rows.push(NodeRow {
+                r,
+                host: host.name.clone(),
+                address: host.target.address.clone(),
+                node: node.name.clone(),
+                client: node.client.to_string(),
+                role: node.role.to_string(),
+                network: node.network.clone(),
+                unit: node.unit.clone(),
+                status: None,
+                metrics: NodeMetrics::default(),
+                alerts: 0,
+                upgrade: None,
+            });
+        }
+        App::from_rows(rows, readonly)
+    }
+
+    /// State from prepared rows (tests, benchmarks).
+    pub fn from_rows(rows: Vec<NodeRow>, readonly: bool) -> App {
+        let index = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.host.clone(), r.node.clone()), i))
+            .collect();
+        let mut app = App {
+            keymap: Keymap::new(readonly),
+            readonly,
+            screen: Screen::Fleet,
+            back: Vec::new(),
+            rows,
+            view: Vec::new(),
+            selected: 0,
+            marked: BTreeSet::new(),
+            filter: String::new(),
+            sort: SortKey::Host,
+            prompt: None,
+            dialog: None,
+            pending_keys: VecDeque::new(),
+            detail: None,
+            log: LogView::default(),
+            alerts: Vec::new(),
+            alerts_selected: 0,
+            help_scroll: 0,
+            flash: None,
+            busy: BTreeSet::new(),
+            last_poll: None,
+            polling: false,
+            page: 10,
+            quit: false,
+            dirty: true,
+            index,
+        };
+        app.refresh_view();
+        app
+    }
+
+    /// The row of a (host, node) name pair.
+    pub fn row_index(&self, host: &str, node: &str) -> Option<usize> {
+        self.index
+            .get(&(host.to_string(), node.to_string()))
+            .copied()
+    }
+
+    pub fn row_of(&self, r: NodeRef) -> Option<&NodeRow> {
+        self.rows.iter().find(|row| row.r == r)
+    }
+
+    pub fn row_of_mut(&mut self, r: NodeRef) -> Option<&mut NodeRow> {
+        self.rows.iter_mut().find(|row| row.r == r)
+    }
+
+    /// The row under the cursor in the fleet table.
+    pub fn selected_row(&self) -> Option<&NodeRow> {
+        self.view.get(self.selected).and_then(|i| self.rows.get(*i))
+    }
+
+    /// Recompute `view` from filter and sort, keeping the selected node selected when it stays.
+    pub fn refresh_view(&mut self) {
+        let keep = self.selected_row().map(|r| r.r);
+        let mut view: Vec<usize> = (0..self.rows.len())
+            .filter(|i| self.rows[*i].matches(&self.filter))
+            .collect();
+        let rows = &self.rows;
+        match self.sort {
+            SortKey::Host => {}
+            SortKey::State => view.sort_by_key(|i| rows[*i].health()),
+            SortKey::Client => view.sort_by(|a, b| rows[*a].client.cmp(&rows[*b].client)),
+            SortKey::Lag => {
+                view.sort_by_key(|i| std::cmp::Reverse(rows[*i].metrics.sync_distance.unwrap_or(0)))
+            }
+        }
+        self.view = view;
+        self.selected = keep
+            .and_then(|k| self.view.iter().position(|i| self.rows[*i].r == k))
+            .unwrap_or(self.selected)
+            .min(self.view.len().saturating_sub(1));
+    }
+
+    /// Fleet pulse: (ok, syncing, down incl. unreachable, alerting).
+    pub fn pulse(&self) -> (usize, usize, usize, usize) {
+        let mut p = (0, 0, 0, 0);
+        for r in &self.rows {
+            match r.health() {
+                Health::Ok => p.0 += 1,
+                Health::Syncing => p.1 += 1,
+                Health::Down | Health::Unreachable => p.2 += 1,
+                Health::Unknown => {}
+            }
+            if r.alerts > 0 {
+                p.3 += 1;
+            }
+        }
+        p
+    }
+
+    /// The keymap context of what has the keyboard now.
+    pub fn context(&self) -> Context {
+        self.screen.context()
+    }
+}

@@ -1,0 +1,603 @@
+//! The reducer: `update(&mut App, Msg, now) -> Vec<Effect>`, pure.
+//!
+//! Owns: every state transition of the TUI (keys through the keymap, dialogs, prompts, worker
+//! results). May not touch: I/O, clocks (time comes in as `now`), the terminal; whatever must
+//! happen outside is returned as an [`Effect`] for the runtime.
+
+use chrono::{DateTime, Duration, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::keymap::{Action, Key};
+use super::msg::{Effect, Msg, lifecycle_of};
+use super::state::{AlertState, App, Dialog, Flash, LogView, Prompt, Screen, SortKey};
+use crate::inventory::NodeRef;
+use crate::systemd;
+
+/// How long a flash message stays.
+const FLASH_SECS: i64 = 6;
+
+/// Apply one message to the state; returns what the runtime must do.
+pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    match msg {
+        Msg::Key(k) => {
+            if k.kind == KeyEventKind::Release {
+                return fx;
+            }
+            app.dirty = true;
+            on_key(app, k, now, &mut fx);
+        }
+        Msg::Resize(..) => app.dirty = true,
+        Msg::Tick => {
+            if app.flash.as_ref().is_some_and(|f| f.until <= now) {
+                app.flash = None;
+            }
+            // ages on screen ("polled 3s ago") move
+            app.dirty = true;
+        }
+        Msg::PollStarted => {
+            app.polling = true;
+            app.dirty = true;
+        }
+        Msg::StatusBatch(batch) => {
+            for s in batch {
+                if let Some(i) = app.row_index(&s.host, &s.node) {
+                    app.rows[i].status = Some(s);
+                }
+            }
+            app.polling = false;
+            app.last_poll = Some(now);
+            app.refresh_view();
+            app.dirty = true;
+        }
+        Msg::Metrics {
+            host,
+            node,
+            metrics,
+        } => {
+            if let Some(i) = app.row_index(&host, &node) {
+                app.rows[i].metrics = metrics;
+                app.dirty = true;
+            }
+        }
+        Msg::Alerts(list) => {
+            for row in app.rows.iter_mut() {
+                row.alerts = list
+                    .iter()
+                    .filter(|a| {
+                        a.state == AlertState::Firing && a.host == row.host && a.node == row.node
+                    })
+                    .count();
+            }
+            app.alerts = list;
+            app.alerts
+                .sort_by(|a, b| a.state.cmp(&b.state).then(b.since.cmp(&a.since)));
+            app.alerts_selected = app.alerts_selected.min(app.alerts.len().saturating_sub(1));
+            app.dirty = true;
+        }
+        Msg::LogLine { node, line } => {
+            if app.log.node == Some(node) {
+                app.log.push(line);
+                if app.screen == Screen::Detail && app.log.paused_at.is_none() {
+                    app.dirty = true;
+                }
+            }
+        }
+        Msg::LogEnded { node, error } => {
+            if app.log.node == Some(node) {
+                app.log.ended = Some(error.unwrap_or_else(|| "the journal follow ended".into()));
+                app.dirty = true;
+            }
+        }
+        Msg::ActionDone { action, outcomes } => {
+            on_action_done(app, action, outcomes, now);
+            fx.push(Effect::PollNow);
+            app.dirty = true;
+        }
+        Msg::HostKeyQuestion { ask, reply } => {
+            if app.dialog.is_none() {
+                app.dialog = Some(Dialog::HostKey {
+                    ask,
+                    reply: Some(reply),
+                });
+            } else {
+                app.pending_keys.push_back((ask, reply));
+            }
+            app.dirty = true;
+        }
+        Msg::Terminate => quit(app, &mut fx),
+        Msg::SuspendRequested => fx.push(Effect::Suspend),
+    }
+    fx
+}
+
+fn flash(app: &mut App, now: DateTime<Utc>, text: impl Into<String>, error: bool) {
+    app.flash = Some(Flash {
+        text: text.into(),
+        error,
+        until: now + Duration::seconds(FLASH_SECS),
+    });
+}
+
+fn quit(app: &mut App, fx: &mut Vec<Effect>) {
+    // refuse every open host-key question: nothing may stay waiting on a dead UI
+    if let Some(Dialog::HostKey {
+        reply: Some(reply), ..
+    }) = app.dialog.take()
+    {
+        fx.push(Effect::AnswerHostKey {
+            reply,
+            accept: false,
+        });
+    }
+    for (_, reply) in app.pending_keys.drain(..) {
+        fx.push(Effect::AnswerHostKey {
+            reply,
+            accept: false,
+        });
+    }
+    app.quit = true;
+    app.dirty = true;
+    fx.push(Effect::Quit);
+}
+
+fn on_key(app: &mut App, k: KeyEvent, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    let key = Key::from_event(&k);
+    if app.dialog.is_some() {
+        on_dialog_key(app, key, now, fx);
+        return;
+    }
+    if app.prompt.is_some() {
+        on_prompt_key(app, k, now, fx);
+        return;
+    }
+    let Some(binding) = app.keymap.lookup(app.context(), key).copied() else {
+        return;
+    };
+    perform(app, binding.action, binding.dangerous, now, fx);
+}
+
+fn on_dialog_key(app: &mut App, key: Key, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    if key == Key::ctrl('c') {
+        quit(app, fx);
+        return;
+    }
+    let yes = key == Key::ch('y') || key == Key::ch('Y');
+    let no = key == Key::ch('n') || key == Key::ch('N') || key == Key::code(KeyCode::Esc);
+    if !yes && !no {
+        return;
+    }
+    match app.dialog.take() {
+        Some(Dialog::Confirm { action, nodes }) => {
+            let Some(a) = lifecycle_of(action) else {
+                return;
+            };
+            if yes {
+                start_action(app, a, nodes, now, fx);
+            } else {
+                flash(app, now, format!("{} cancelled", a.verb()), false);
+            }
+        }
+        Some(Dialog::HostKey { ask, reply }) => {
+            if let Some(reply) = reply {
+                fx.push(Effect::AnswerHostKey { reply, accept: yes });
+            }
+            let verdict = if yes {
+                "trusted and recorded"
+            } else {
+                "refused"
+            };
+            flash(
+                app,
+                now,
+                format!("host key of {} {verdict}", ask.host),
+                !yes,
+            );
+            if let Some((ask, reply)) = app.pending_keys.pop_front() {
+                app.dialog = Some(Dialog::HostKey {
+                    ask,
+                    reply: Some(reply),
+                });
+            }
+        }
+        None => {}
+    }
+}
+
+fn on_prompt_key(app: &mut App, k: KeyEvent, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    let Some(prompt) = app.prompt.as_mut() else {
+        return;
+    };
+    let text = match prompt {
+        Prompt::Filter(t) | Prompt::Command(t) | Prompt::Search(t) => t,
+    };
+    match k.code {
+        KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+            app.prompt = None;
+            quit(app, fx);
+            return;
+        }
+        KeyCode::Char(c) => text.push(c),
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        KeyCode::Esc => {
+            match prompt {
+                Prompt::Filter(_) => {
+                    app.filter.clear();
+                    app.refresh_view();
+                }
+                Prompt::Search(_) => app.log.search = None,
+                Prompt::Command(_) => {}
+            }
+            app.prompt = None;
+            return;
+        }
+        KeyCode::Enter => {
+            let done = app.prompt.take();
+            if let Some(Prompt::Command(cmd)) = done {
+                run_command(app, cmd.trim(), now, fx);
+            }
+            return;
+        }
+        _ => return,
+    }
+    // live: the filter and the search apply while typing
+    match app.prompt.clone() {
+        Some(Prompt::Filter(t)) => {
+            app.filter = t;
+            app.refresh_view();
+        }
+        Some(Prompt::Search(t)) => {
+            app.log.search = (!t.is_empty()).then_some(t);
+            app.log.scroll = 0;
+        }
+        _ => {}
+    }
+}
+
+fn run_command(app: &mut App, cmd: &str, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    let mut words = cmd.split_whitespace();
+    let head = words.next().unwrap_or("");
+    match head {
+        "" => {}
+        "q" | "quit" | "q!" => quit(app, fx),
+        "fleet" | "nodes" | "hosts" | "f" => go_fleet(app, fx),
+        "alerts" | "a" => go(app, Screen::Alerts),
+        "help" | "h" => go(app, Screen::Help),
+        "releases" | "keys" | "history" => flash(
+            app,
+            now,
+            format!(":{head} is not available yet (no data source in this build)"),
+            true,
+        ),
+        "sort" => {
+            let key = match words.next() {
+                Some("host") => Some(SortKey::Host),
+                Some("state") => Some(SortKey::State),
+                Some("client") => Some(SortKey::Client),
+                Some("lag") => Some(SortKey::Lag),
+                _ => None,
+            };
+            match key {
+                Some(k) => {
+                    app.sort = k;
+                    app.refresh_view();
+                }
+                None => flash(app, now, "sort by: host, state, client or lag", true),
+            }
+        }
+        "restart" | "stop" | "start" => {
+            let a = match head {
+                "restart" => Action::Restart,
+                "stop" => Action::Stop,
+                _ => Action::Start,
+            };
+            if !app.keymap.has(a) {
+                flash(app, now, format!(":{head} is disabled (--readonly)"), true);
+                return;
+            }
+            let dangerous = app
+                .keymap
+                .bindings
+                .iter()
+                .any(|b| b.action == a && b.dangerous);
+            perform(app, a, dangerous, now, fx);
+        }
+        other => flash(
+            app,
+            now,
+            format!(
+                "unknown command :{}",
+                systemd::sanitize(other)
+                    .chars()
+                    .take(30)
+                    .collect::<String>()
+            ),
+            true,
+        ),
+    }
+}
+
+fn go(app: &mut App, to: Screen) {
+    if app.screen != to {
+        app.back.push(app.screen);
+        app.screen = to;
+    }
+    app.help_scroll = 0;
+}
+
+fn go_fleet(app: &mut App, fx: &mut Vec<Effect>) {
+    if app.log.node.is_some() {
+        fx.push(Effect::StopLogs);
+    }
+    app.log = LogView::default();
+    app.detail = None;
+    app.back.clear();
+    app.screen = Screen::Fleet;
+}
+
+fn go_back(app: &mut App, fx: &mut Vec<Effect>) {
+    let leaving = app.screen;
+    let to = app.back.pop().unwrap_or(Screen::Fleet);
+    if leaving == Screen::Detail && to != Screen::Help {
+        fx.push(Effect::StopLogs);
+        app.log = LogView::default();
+        app.detail = None;
+    }
+    app.screen = to;
+}
+
+/// Targets of an action: the detail node, else the marked nodes, else the selected one.
+fn targets(app: &App) -> Vec<NodeRef> {
+    if app.screen == Screen::Detail {
+        return app.detail.into_iter().collect();
+    }
+    if !app.marked.is_empty() {
+        return app.marked.iter().copied().collect();
+    }
+    app.selected_row().map(|r| r.r).into_iter().collect()
+}
+
+fn start_action(
+    app: &mut App,
+    action: systemd::Action,
+    nodes: Vec<NodeRef>,
+    now: DateTime<Utc>,
+    fx: &mut Vec<Effect>,
+) {
+    let nodes: Vec<NodeRef> = nodes
+        .into_iter()
+        .filter(|n| !app.busy.contains(n))
+        .collect();
+    if nodes.is_empty() {
+        flash(app, now, "an action is already running on that node", true);
+        return;
+    }
+    app.busy.extend(nodes.iter().copied());
+    app.marked.clear();
+    let what = if nodes.len() == 1 {
+        app.row_of(nodes[0])
+            .map(|r| format!("{}/{}", r.host, r.node))
+            .unwrap_or_default()
+    } else {
+        format!("{} nodes", nodes.len())
+    };
+    flash(app, now, format!("{}: {what} …", action.verb()), false);
+    fx.push(Effect::Act { action, nodes });
+}
+
+fn perform(
+    app: &mut App,
+    action: Action,
+    dangerous: bool,
+    now: DateTime<Utc>,
+    fx: &mut Vec<Effect>,
+) {
+    let screen = app.screen;
+    match action {
+        Action::Quit => quit(app, fx),
+        Action::Suspend => fx.push(Effect::Suspend),
+        Action::Help => {
+            if screen == Screen::Help {
+                go_back(app, fx);
+            } else {
+                go(app, Screen::Help);
+            }
+        }
+        Action::Back => match screen {
+            Screen::Fleet => {
+                if !app.filter.is_empty() {
+                    app.filter.clear();
+                    app.refresh_view();
+                } else {
+                    app.marked.clear();
+                }
+            }
+            Screen::Detail if app.log.search.is_some() => app.log.search = None,
+            _ => go_back(app, fx),
+        },
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Top
+        | Action::Bottom => move_cursor(app, action),
+        Action::Open => {
+            if let Some(r) = app.selected_row().map(|r| r.r) {
+                go(app, Screen::Detail);
+                app.detail = Some(r);
+                app.log = LogView {
+                    node: Some(r),
+                    ..LogView::default()
+                };
+                fx.push(Effect::FollowLogs(r));
+            }
+        }
+        Action::Mark => {
+            if let Some(r) = app.selected_row().map(|r| r.r) {
+                if !app.marked.remove(&r) {
+                    app.marked.insert(r);
+                }
+                move_cursor(app, Action::Down);
+            }
+        }
+        Action::Filter => app.prompt = Some(Prompt::Filter(app.filter.clone())),
+        Action::Command => app.prompt = Some(Prompt::Command(String::new())),
+        Action::LogSearch => {
+            app.prompt = Some(Prompt::Search(app.log.search.clone().unwrap_or_default()))
+        }
+        Action::Sort => {
+            app.sort = app.sort.next();
+            app.refresh_view();
+            flash(app, now, format!("sorted by {}", app.sort.label()), false);
+        }
+        Action::Refresh => {
+            fx.push(Effect::PollNow);
+            flash(app, now, "polling every host now", false);
+        }
+        Action::ShowAlerts => go(app, Screen::Alerts),
+        Action::ShowFleet => go_fleet(app, fx),
+        Action::LogPause => {
+            app.log.paused_at = match app.log.paused_at {
+                Some(_) => None,
+                None => Some(app.log.next_seq),
+            };
+            if app.log.paused_at.is_none() {
+                app.log.scroll = 0;
+            }
+        }
+        Action::LogWrap => app.log.wrap = !app.log.wrap,
+        Action::Start | Action::Stop | Action::Restart => {
+            let Some(a) = lifecycle_of(action) else {
+                return;
+            };
+            // never trust the caller: a readonly table has no such binding, and nothing else may act
+            if app.readonly {
+                flash(app, now, "readonly: actions are disabled", true);
+                return;
+            }
+            let nodes = targets(app);
+            if nodes.is_empty() {
+                flash(app, now, "no node selected", true);
+                return;
+            }
+            if dangerous || a.is_disruptive() {
+                app.dialog = Some(Dialog::Confirm { action, nodes });
+            } else {
+                start_action(app, a, nodes, now, fx);
+            }
+        }
+    }
+}
+
+fn move_cursor(app: &mut App, action: Action) {
+    let page = app.page.max(1);
+    let step = |cur: usize, len: usize| -> usize {
+        let last = len.saturating_sub(1);
+        match action {
+            Action::Up => cur.saturating_sub(1),
+            Action::Down => (cur + 1).min(last),
+            Action::PageUp => cur.saturating_sub(page),
+            Action::PageDown => (cur + page).min(last),
+            Action::Top => 0,
+            _ => last,
+        }
+    };
+    match app.screen {
+        Screen::Fleet => app.selected = step(app.selected, app.view.len()),
+        Screen::Alerts => app.alerts_selected = step(app.alerts_selected, app.alerts.len()),
+        Screen::Help => {
+            app.help_scroll = match action {
+                Action::Up => app.help_scroll.saturating_sub(1),
+                Action::Down => app.help_scroll + 1,
+                Action::PageUp => app.help_scroll.saturating_sub(page),
+                Action::PageDown => app.help_scroll + page,
+                Action::Top => 0,
+                _ => app.help_scroll,
+            }
+        }
+        Screen::Detail => {
+            // the log scrolls from its end; scrolling up pins the view like a pause
+            let total = app.log.visible().count();
+            let s = app.log.scroll;
+            app.log.scroll = match action {
+                Action::Up => (s + 1).min(total),
+                Action::Down => s.saturating_sub(1),
+                Action::PageUp => (s + page).min(total),
+                Action::PageDown => s.saturating_sub(page),
+                Action::Top => total,
+                _ => 0,
+            };
+        }
+    }
+}
+
+fn on_action_done(
+    app: &mut App,
+    action: systemd::Action,
+    outcomes: Vec<crate::ops::lifecycle::ActionOutcome>,
+    now: DateTime<Utc>,
+) {
+    let mut ok = 0;
+    let mut failed: Vec<String> = Vec::new();
+    let mut single: Option<String> = None;
+    let n = outcomes.len();
+    for o in outcomes {
+        let Some(i) = app.row_index(&o.host, &o.node) else {
+            continue;
+        };
+        let r = app.rows[i].r;
+        app.busy.remove(&r);
+        let before = app.rows[i].pid();
+        if let (Some(after), Some(st)) = (o.after.clone(), app.rows[i].status.as_mut()) {
+            st.error = after.problem().map(|p| systemd::sanitize(&p));
+            st.unit_state = Some(after);
+            st.checked_at = now;
+            if st.error.is_none() {
+                st.last_log = None;
+            }
+        }
+        let after_pid = o.after.as_ref().and_then(|u| u.main_pid);
+        let pid = |p: Option<u32>| p.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        if o.ok {
+            ok += 1;
+            single = Some(format!(
+                "{} {}/{}: ok, pid {} → {}",
+                action.verb(),
+                o.host,
+                o.node,
+                pid(before),
+                pid(after_pid)
+            ));
+        } else {
+            failed.push(format!(
+                "{}/{}: {}",
+                o.host,
+                o.node,
+                o.error.as_deref().unwrap_or("failed")
+            ));
+        }
+    }
+    app.refresh_view();
+    if failed.is_empty() && n == 1 {
+        flash(app, now, single.unwrap_or_default(), false);
+    } else if failed.is_empty() {
+        flash(app, now, format!("{}: {ok} nodes ok", action.verb()), false);
+    } else {
+        flash(
+            app,
+            now,
+            format!(
+                "{}: {ok} ok, {} failed: {}",
+                action.verb(),
+                failed.len(),
+                failed.join("; ")
+            ),
+            true,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,368 @@
+use super::*;
+use crate::tui::fixture;
+use crate::tui::state::HostKeyAsk;
+use crossterm::event::{KeyEvent, KeyModifiers};
+use tokio::sync::oneshot;
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+fn press(app: &mut App, msgs: Vec<Msg>) -> Vec<Effect> {
+    let mut all = Vec::new();
+    for m in msgs {
+        all.extend(update(app, m, fixture::now()));
+    }
+    all
+}
+
+#[test]
+fn restart_asks_first_and_names_the_node() {
+    let mut app = fixture::fleet(false);
+    let fx = press(&mut app, vec![key('j'), key('j'), key('r')]);
+    assert!(fx.is_empty(), "no action before confirmation: {fx:?}");
+    let target = app.rows[2].r;
+    match &app.dialog {
+        Some(Dialog::Confirm { action, nodes }) => {
+            assert_eq!(*action, Action::Restart);
+            assert_eq!(nodes, &vec![target]);
+        }
+        other => panic!("expected confirm dialog, got {other:?}"),
+    }
+    // any other key is ignored while the dialog is open
+    assert!(press(&mut app, vec![key('q'), key('j')]).is_empty());
+    assert!(!app.quit && app.selected == 2);
+    let fx = press(&mut app, vec![key('y')]);
+    assert!(
+        matches!(&fx[..], [Effect::Act { action: systemd::Action::Restart, nodes }] if nodes == &vec![target]),
+        "{fx:?}"
+    );
+    assert!(app.dialog.is_none());
+    assert!(app.busy.contains(&target));
+}
+
+#[test]
+fn cancel_does_nothing() {
+    let mut app = fixture::fleet(false);
+    press(&mut app, vec![key('x')]);
+    assert!(matches!(
+        app.dialog,
+        Some(Dialog::Confirm {
+            action: Action::Stop,
+            ..
+        })
+    ));
+    let fx = press(&mut app, vec![code(KeyCode::Esc)]);
+    assert!(fx.is_empty());
+    assert!(app.dialog.is_none() && app.busy.is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("cancelled"))
+    );
+}
+
+#[test]
+fn marked_nodes_are_the_targets() {
+    let mut app = fixture::fleet(false);
+    press(&mut app, vec![key(' '), key(' '), key('r')]);
+    let Some(Dialog::Confirm { nodes, .. }) = &app.dialog else {
+        panic!("no dialog");
+    };
+    assert_eq!(nodes, &vec![app.rows[0].r, app.rows[1].r]);
+    let fx = press(&mut app, vec![key('y')]);
+    assert!(matches!(&fx[..], [Effect::Act { nodes, .. }] if nodes.len() == 2));
+    assert!(app.marked.is_empty());
+}
+
+#[test]
+fn start_is_not_confirmed_but_readonly_removes_it() {
+    let mut app = fixture::fleet(false);
+    let fx = press(&mut app, vec![key('S')]);
+    assert!(matches!(
+        &fx[..],
+        [Effect::Act {
+            action: systemd::Action::Start,
+            ..
+        }]
+    ));
+    let mut ro = fixture::fleet(true);
+    for c in ['S', 'r', 'x'] {
+        let fx = press(&mut ro, vec![key(c)]);
+        assert!(fx.is_empty(), "{c} acted in readonly: {fx:?}");
+        assert!(ro.dialog.is_none(), "{c} opened a dialog in readonly");
+    }
+    let fx = press(
+        &mut ro,
+        vec![
+            key(':'),
+            key('r'),
+            key('e'),
+            key('s'),
+            key('t'),
+            key('a'),
+            key('r'),
+            key('t'),
+            code(KeyCode::Enter),
+        ],
+    );
+    assert!(fx.is_empty());
+    assert!(ro.dialog.is_none());
+    assert!(
+        ro.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("readonly"))
+    );
+}
+
+#[test]
+fn open_follows_logs_and_back_stops_them() {
+    let mut app = fixture::fleet(false);
+    let fx = press(&mut app, vec![key('j'), code(KeyCode::Enter)]);
+    let r = app.rows[1].r;
+    assert!(matches!(&fx[..], [Effect::FollowLogs(n)] if *n == r));
+    assert_eq!(app.screen, Screen::Detail);
+    // in detail, r restarts the detail node
+    press(&mut app, vec![key('r')]);
+    assert!(matches!(&app.dialog, Some(Dialog::Confirm { nodes, .. }) if nodes == &vec![r]));
+    press(&mut app, vec![key('n')]);
+    let fx = press(&mut app, vec![code(KeyCode::Esc)]);
+    assert!(matches!(&fx[..], [Effect::StopLogs]));
+    assert_eq!(app.screen, Screen::Fleet);
+    assert!(app.log.node.is_none());
+}
+
+#[test]
+fn log_lines_of_other_nodes_are_ignored_and_pause_freezes() {
+    let mut app = fixture::detail();
+    let n = app.log.visible().count();
+    let other = app.rows[3].r;
+    let line = fixture::journal().remove(0);
+    update(
+        &mut app,
+        Msg::LogLine {
+            node: other,
+            line: line.clone(),
+        },
+        fixture::now(),
+    );
+    assert_eq!(app.log.visible().count(), n);
+    press(&mut app, vec![key('p')]);
+    let me = app.detail.unwrap();
+    update(
+        &mut app,
+        Msg::LogLine {
+            node: me,
+            line: line.clone(),
+        },
+        fixture::now(),
+    );
+    assert_eq!(app.log.visible().count(), n, "paused view must not move");
+    press(&mut app, vec![key('p')]);
+    assert_eq!(app.log.visible().count(), n + 1);
+}
+
+#[test]
+fn search_filters_the_log_live() {
+    let mut app = fixture::detail();
+    press(&mut app, vec![key('/'), key('e'), key('r'), key('r')]);
+    assert_eq!(app.log.search.as_deref(), Some("err"));
+    assert!(
+        app.log
+            .visible()
+            .all(|l| l.message.to_lowercase().contains("err"))
+    );
+    press(&mut app, vec![code(KeyCode::Enter)]);
+    assert!(app.prompt.is_none() && app.log.search.is_some());
+    press(&mut app, vec![code(KeyCode::Esc)]);
+    assert!(app.log.search.is_none());
+    assert_eq!(
+        app.screen,
+        Screen::Detail,
+        "first esc clears the search only"
+    );
+}
+
+#[test]
+fn filter_narrows_the_table_and_esc_clears() {
+    let mut app = fixture::fleet(false);
+    press(&mut app, vec![key('/'), key('g'), key('e'), key('t')]);
+    assert_eq!(app.view.len(), 1);
+    assert_eq!(app.selected_row().map(|r| r.node.as_str()), Some("geth"));
+    press(&mut app, vec![code(KeyCode::Enter)]);
+    assert_eq!(app.filter, "get");
+    press(&mut app, vec![code(KeyCode::Esc)]);
+    assert_eq!(app.view.len(), 6);
+}
+
+#[test]
+fn command_prompt_switches_screens_and_quits() {
+    let mut app = fixture::fleet(false);
+    press(
+        &mut app,
+        vec![
+            key(':'),
+            key('a'),
+            key('l'),
+            key('e'),
+            key('r'),
+            key('t'),
+            key('s'),
+            code(KeyCode::Enter),
+        ],
+    );
+    assert_eq!(app.screen, Screen::Alerts);
+    press(&mut app, vec![key(':'), key('z'), code(KeyCode::Enter)]);
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("unknown command"))
+    );
+    let fx = press(&mut app, vec![key(':'), key('q'), code(KeyCode::Enter)]);
+    assert!(matches!(&fx[..], [Effect::Quit]));
+    assert!(app.quit);
+}
+
+#[test]
+fn ctrl_c_quits_from_anywhere_and_ctrl_z_suspends() {
+    let mut app = fixture::fleet(false);
+    let fx = press(&mut app, vec![ctrl('z')]);
+    assert!(matches!(&fx[..], [Effect::Suspend]));
+    press(&mut app, vec![key('/')]);
+    let fx = press(&mut app, vec![ctrl('c')]);
+    assert!(matches!(&fx[..], [Effect::Quit]));
+}
+
+#[test]
+fn host_key_questions_queue_and_get_answers() {
+    let mut app = fixture::fleet(false);
+    let ask = |h: &str| HostKeyAsk {
+        host: h.into(),
+        address: "10.213.0.11".into(),
+        port: 22,
+        key_type: "ssh-ed25519".into(),
+        fingerprint: "SHA256:abc".into(),
+    };
+    let (t1, _r1) = oneshot::channel();
+    let (t2, _r2) = oneshot::channel();
+    update(
+        &mut app,
+        Msg::HostKeyQuestion {
+            ask: ask("a"),
+            reply: t1,
+        },
+        fixture::now(),
+    );
+    update(
+        &mut app,
+        Msg::HostKeyQuestion {
+            ask: ask("b"),
+            reply: t2,
+        },
+        fixture::now(),
+    );
+    assert_eq!(app.pending_keys.len(), 1);
+    let fx = press(&mut app, vec![key('y')]);
+    assert!(matches!(
+        &fx[..],
+        [Effect::AnswerHostKey { accept: true, .. }]
+    ));
+    assert!(matches!(&app.dialog, Some(Dialog::HostKey { ask, .. }) if ask.host == "b"));
+    let fx = press(&mut app, vec![key('n')]);
+    assert!(matches!(
+        &fx[..],
+        [Effect::AnswerHostKey { accept: false, .. }]
+    ));
+    assert!(app.dialog.is_none());
+}
+
+#[test]
+fn quitting_refuses_open_host_key_questions() {
+    let mut app = fixture::fleet(false);
+    let (t1, _r1) = oneshot::channel();
+    let ask = HostKeyAsk {
+        host: "a".into(),
+        address: "x".into(),
+        port: 22,
+        key_type: "k".into(),
+        fingerprint: "f".into(),
+    };
+    update(
+        &mut app,
+        Msg::HostKeyQuestion { ask, reply: t1 },
+        fixture::now(),
+    );
+    let fx = update(&mut app, Msg::Terminate, fixture::now());
+    assert!(matches!(
+        &fx[..],
+        [Effect::AnswerHostKey { accept: false, .. }, Effect::Quit]
+    ));
+}
+
+#[test]
+fn action_done_updates_pid_and_flashes_it() {
+    let mut app = fixture::fleet(false);
+    let r = app.rows[4].clone();
+    app.busy.insert(r.r);
+    let after = fixture::unit(&r.unit, "active", "running", Some(9999), 1);
+    let outcome = crate::ops::lifecycle::ActionOutcome {
+        host: r.host.clone(),
+        node: r.node.clone(),
+        unit: r.unit.clone(),
+        action: systemd::Action::Restart,
+        ok: true,
+        after: Some(after),
+        error: None,
+        took: std::time::Duration::from_millis(300),
+    };
+    let fx = update(
+        &mut app,
+        Msg::ActionDone {
+            action: systemd::Action::Restart,
+            outcomes: vec![outcome],
+        },
+        fixture::now(),
+    );
+    assert!(matches!(&fx[..], [Effect::PollNow]));
+    assert_eq!(app.rows[4].pid(), Some(9999));
+    assert!(app.busy.is_empty());
+    let text = &app.flash.as_ref().unwrap().text;
+    assert!(text.contains("455") && text.contains("9999"), "{text}");
+}
+
+#[test]
+fn status_batch_fills_rows_by_name_and_keeps_selection() {
+    let mut app = fixture::fleet(false);
+    press(&mut app, vec![key('j'), key('j'), key('j')]);
+    let sel = app.selected_row().unwrap().r;
+    let mut batch = Vec::new();
+    let r = app.rows[0].clone();
+    batch.push(fixture::status(&r, None, None, Some("connection refused")));
+    update(&mut app, Msg::StatusBatch(batch), fixture::now());
+    assert_eq!(app.rows[0].health(), crate::tui::state::Health::Unreachable);
+    press(&mut app, vec![key('s')]); // sort by state: the unreachable row moves up
+    assert_eq!(
+        app.selected_row().unwrap().r,
+        sel,
+        "selection follows the node"
+    );
+    assert_eq!(app.rows[app.view[0]].r, r.r);
+}
+
+#[test]
+fn tick_expires_the_flash() {
+    let mut app = fixture::fleet(false);
+    press(&mut app, vec![key('s')]);
+    assert!(app.flash.is_some());
+    update(
+        &mut app,
+        Msg::Tick,
+        fixture::now() + Duration::seconds(FLASH_SECS + 1),
+    );
+    assert!(app.flash.is_none());
+}

@@ -1,0 +1,132 @@
+//! Modal dialogs drawn over the screen: the confirm dialog and the host-key trust prompt.
+//!
+//! ```text
+//!         +- Confirm restart ---------------------------------+
+//!         | Restart 2 nodes on 2 hosts?                        |
+//!         |                                                    |
+//!         |   nhtui-1  demo  (nodeherd-demo.service)           |
+//!         |   nhtui-2  demo  (nodeherd-demo.service)           |
+//!         |                                                    |
+//!         |   y restart      n / esc cancel                    |
+//!         +----------------------------------------------------+
+//! ```
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::{centered, clean, cut};
+use crate::tui::msg::lifecycle_of;
+use crate::tui::state::{App, Dialog};
+
+/// The most nodes a confirm dialog lists by name before summarising the rest.
+const LIST_MAX: usize = 8;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let (title, color, lines) = match &app.dialog {
+        None => return,
+        Some(Dialog::Confirm { action, nodes }) => {
+            let verb = lifecycle_of(*action).map(|a| a.verb()).unwrap_or("act on");
+            let rows: Vec<_> = nodes.iter().filter_map(|n| app.row_of(*n)).collect();
+            let mut hosts: Vec<&str> = rows.iter().map(|r| r.host.as_str()).collect();
+            hosts.sort_unstable();
+            hosts.dedup();
+            let mut capital = verb.to_string();
+            if let Some(f) = capital.get_mut(0..1) {
+                f.make_ascii_uppercase();
+            }
+            let mut lines = vec![
+                Line::styled(
+                    format!(
+                        "{capital} {} node{} on {} host{}?",
+                        rows.len(),
+                        if rows.len() == 1 { "" } else { "s" },
+                        hosts.len(),
+                        if hosts.len() == 1 { "" } else { "s" }
+                    ),
+                    bold,
+                ),
+                Line::from(""),
+            ];
+            for r in rows.iter().take(LIST_MAX) {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {:<14}", cut(&clean(&r.host), 14)), bold),
+                    Span::raw(format!(" {:<12}", cut(&clean(&r.node), 12))),
+                    Span::styled(
+                        format!(" ({})", cut(&clean(&r.unit), 28)),
+                        Style::default().fg(Color::DarkGray),
+                    ),
+                ]));
+            }
+            if rows.len() > LIST_MAX {
+                lines.push(Line::from(format!(
+                    "  … and {} more",
+                    rows.len() - LIST_MAX
+                )));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("  y {verb}"),
+                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ),
+                Span::raw("      n / esc cancel"),
+            ]));
+            (format!(" Confirm {verb} "), Color::Red, lines)
+        }
+        Some(Dialog::HostKey { ask, .. }) => {
+            let lines = vec![
+                Line::from(vec![
+                    Span::raw("The host "),
+                    Span::styled(clean(&ask.host), bold),
+                    Span::raw(format!(" ({}:{})", clean(&ask.address), ask.port)),
+                ]),
+                Line::from("presented a key that is not in its known_hosts files:"),
+                Line::from(""),
+                Line::styled(format!("  {}", clean(&ask.key_type)), bold),
+                Line::styled(
+                    format!("  {}", clean(&ask.fingerprint)),
+                    bold.fg(Color::Yellow),
+                ),
+                Line::from(""),
+                Line::from("Compare the fingerprint with the server's own"),
+                Line::from("(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)."),
+                Line::from("Trust it and record it in known_hosts?"),
+                Line::from(""),
+                Line::from(vec![
+                    Span::styled(
+                        "  y trust",
+                        Style::default()
+                            .fg(Color::Yellow)
+                            .add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw("      n / esc refuse"),
+                ]),
+            ];
+            (" Unknown host key ".to_string(), Color::Yellow, lines)
+        }
+    };
+    let width = lines
+        .iter()
+        .map(|l| l.width())
+        .max()
+        .unwrap_or(20)
+        .clamp(40, 76) as u16
+        + 4;
+    let height = lines.len() as u16 + 2;
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let block = Block::bordered()
+        .title(Line::styled(title, bold.fg(color)))
+        .border_style(Style::default().fg(color));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}

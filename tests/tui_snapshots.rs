@@ -1,0 +1,205 @@
+//! Every TUI screen at 80x24 and 160x48 from fixed state, as text snapshots in `snapshots/`.
+//! The views are pure, so the same state always draws the same screen.
+
+use nodeherd::tui::fixture;
+use nodeherd::tui::keymap::Action;
+use nodeherd::tui::state::{App, Dialog, HostKeyAsk, Prompt, Screen};
+use nodeherd::tui::{buffer_text, views};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    let frame = t
+        .draw(|f| views::draw(f, app, fixture::now()))
+        .expect("draw");
+    buffer_text(frame.buffer)
+}
+
+fn snap(name: &str, app: &App) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        for (w, h) in SIZES {
+            let text = screen(app, w, h);
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{7}'),
+                "{name}: control bytes reached the screen"
+            );
+            insta::assert_snapshot!(format!("tui_{name}_{w}x{h}"), text);
+        }
+    });
+}
+
+#[test]
+fn fleet_normal() {
+    snap("fleet", &fixture::fleet(false));
+}
+
+#[test]
+fn fleet_empty_inventory() {
+    snap("fleet_empty", &fixture::empty());
+}
+
+#[test]
+fn fleet_unreachable_host_and_failed_unit() {
+    let app = fixture::fleet_with_problems();
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("unreachable"), "{text}");
+        assert!(text.contains("failed/failed"), "{text}");
+        assert!(text.contains("down 3"), "{text}");
+    }
+    snap("fleet_problems", &app);
+}
+
+#[test]
+fn fleet_marked_and_busy() {
+    let mut app = fixture::fleet(false);
+    app.marked.insert(app.rows[2].r);
+    app.marked.insert(app.rows[3].r);
+    app.busy.insert(app.rows[4].r);
+    app.selected = 3;
+    snap("fleet_marked", &app);
+}
+
+#[test]
+fn detail_with_log_strips_escapes() {
+    let app = fixture::detail();
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(
+            text.contains("error: injected escape sequences stripped"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("pwned"),
+            "OSC title text must not be shown: {text}"
+        );
+        assert!(text.contains("812"), "pid shown: {text}");
+    }
+    snap("detail", &app);
+}
+
+#[test]
+fn detail_paused_wrapped_searching() {
+    let mut app = fixture::detail();
+    app.log.wrap = true;
+    app.log.paused_at = Some(app.log.next_seq);
+    app.log.search = Some("a".into());
+    snap("detail_wrap_search", &app);
+}
+
+#[test]
+fn alerts_screen() {
+    let mut app = fixture::fleet(false);
+    app.alerts = fixture::alerts();
+    app.screen = Screen::Alerts;
+    app.back = vec![Screen::Fleet];
+    snap("alerts", &app);
+    let mut empty = fixture::fleet(false);
+    empty.screen = Screen::Alerts;
+    snap("alerts_empty", &empty);
+}
+
+#[test]
+fn confirm_dialog_names_hosts_and_nodes() {
+    let mut app = fixture::fleet(false);
+    let nodes = vec![app.rows[0].r, app.rows[2].r, app.rows[4].r];
+    app.dialog = Some(Dialog::Confirm {
+        action: Action::Restart,
+        nodes,
+    });
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        for must in [
+            "Restart 3 nodes on 3 hosts?",
+            "eth-a1",
+            "eth-a2",
+            "lab-1",
+            "geth",
+            "y restart",
+        ] {
+            assert!(text.contains(must), "{must} missing: {text}");
+        }
+    }
+    snap("confirm", &app);
+}
+
+#[test]
+fn host_key_prompt() {
+    let mut app = fixture::fleet(false);
+    app.dialog = Some(Dialog::HostKey {
+        ask: HostKeyAsk {
+            host: "eth-a2".into(),
+            address: "10.213.0.12".into(),
+            port: 22,
+            key_type: "ssh-ed25519".into(),
+            fingerprint: "SHA256:q2P0m7Yb9mYx3dD1WlQ0f6c9X5oE8bqvY8l2cQm1Zt4\u{1b}[2J".into(),
+        },
+        reply: None,
+    });
+    snap("hostkey", &app);
+}
+
+#[test]
+fn help_full_and_readonly() {
+    let mut app = fixture::fleet(false);
+    app.screen = Screen::Help;
+    app.back = vec![Screen::Fleet];
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("restart marked or selected nodes"));
+    snap("help", &app);
+    let mut ro = fixture::fleet(true);
+    ro.screen = Screen::Help;
+    ro.back = vec![Screen::Fleet];
+    let text = screen(&ro, 160, 48);
+    assert!(!text.contains("restart") && !text.contains("stop ") && text.contains("READONLY"));
+    snap("help_readonly", &ro);
+}
+
+#[test]
+fn prompts_active() {
+    let mut app = fixture::fleet(false);
+    app.prompt = Some(Prompt::Filter("eth".into()));
+    app.filter = "eth".into();
+    app.refresh_view();
+    snap("filter_prompt", &app);
+    let mut app = fixture::fleet(false);
+    app.prompt = Some(Prompt::Command("alerts".into()));
+    snap("command_prompt", &app);
+}
+
+#[test]
+fn readonly_fleet_hint_bar_has_no_actions() {
+    let app = fixture::fleet(true);
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("READONLY"));
+    assert!(!text.contains("restart") && !text.contains(" stop"));
+    snap("fleet_readonly", &app);
+}
+
+/// docs/tui.md carries the key table generated from the keymap; `NODEHERD_WRITE_DOCS=1` rewrites it.
+#[test]
+fn docs_key_table_matches_the_keymap() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tui.md");
+    let doc = std::fs::read_to_string(path).expect("docs/tui.md");
+    let (begin, end) = ("<!-- keys:begin -->\n", "<!-- keys:end -->");
+    let (Some(a), Some(b)) = (doc.find(begin), doc.find(end)) else {
+        panic!("docs/tui.md lacks the keys markers");
+    };
+    let table = nodeherd::tui::keymap::Keymap::new(false).markdown();
+    let current = &doc[a + begin.len()..b];
+    if std::env::var_os("NODEHERD_WRITE_DOCS").is_some() {
+        let new = format!("{}{}{}", &doc[..a + begin.len()], table, &doc[b..]);
+        std::fs::write(path, new).expect("write docs");
+        return;
+    }
+    assert_eq!(
+        current, table,
+        "docs/tui.md key table is stale: run with NODEHERD_WRITE_DOCS=1"
+    );
+}

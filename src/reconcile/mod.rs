@@ -4,4 +4,5 @@
 //! May not touch: SSH directly (it goes through `ops` and `upgrade`), output formats.
 
 pub mod desired;
+pub mod lock;
 pub mod plan;

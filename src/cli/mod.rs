@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod status;
 pub mod table;
+pub mod upgrade;
 
 /// Exit codes, documented in the README.
 pub mod exit {

@@ -97,6 +97,40 @@ enum Cmd {
         #[command(subcommand)]
         action: Option<AlertsCmd>,
     },
+    /// Per node: the running version, the newest allowed release, when the next becomes eligible, and why.
+    Releases {
+        selector: Option<String>,
+        #[arg(short, long)]
+        playbook: Option<PathBuf>,
+    },
+    /// Upgrade nodes: plan, confirm, canary first, then batches, each switch health-gated and reversible.
+    Upgrade {
+        selector: String,
+        /// Install this version (explicit: the policy delay is not applied).
+        #[arg(long)]
+        to: Option<String>,
+        /// Upgrade even when the node is not healthy and synced before.
+        #[arg(long)]
+        force_unhealthy: bool,
+        /// Wait up to this long for another console's lock (e.g. 10m) instead of refusing.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        wait_lock: Option<std::time::Duration>,
+        /// Playbook with the [upgrade] policy (default: playbooks/upgrade-policy.toml).
+        #[arg(short, long)]
+        playbook: Option<PathBuf>,
+    },
+    /// Switch nodes back to their previous release (or --to VERSION), health-gated.
+    Rollback {
+        selector: String,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        wait_lock: Option<std::time::Duration>,
+        #[arg(short, long)]
+        playbook: Option<PathBuf>,
+    },
+    /// Upgrade and rollback journal of the selected nodes (hosts' journals merged with the local one).
+    History { selector: Option<String> },
     /// A local practice fleet: real systemd + sshd hosts in network namespaces (Linux, root).
     Lab(cli::lab::LabArgs),
     /// The full-screen console (also what `nodeherd` alone opens on a terminal).
@@ -263,6 +297,41 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
                     .await
                 }
             },
+            Cmd::Releases { selector, playbook } => {
+                cli::upgrade::releases(common(&args, selector.as_deref(), playbook.as_deref(), out))
+                    .await
+            }
+            Cmd::Upgrade {
+                selector,
+                to,
+                force_unhealthy,
+                wait_lock,
+                playbook,
+            } => {
+                cli::upgrade::upgrade(
+                    common(&args, Some(&selector), playbook.as_deref(), out),
+                    to.as_deref(),
+                    force_unhealthy,
+                    wait_lock,
+                )
+                .await
+            }
+            Cmd::Rollback {
+                selector,
+                to,
+                wait_lock,
+                playbook,
+            } => {
+                cli::upgrade::rollback(
+                    common(&args, Some(&selector), playbook.as_deref(), out),
+                    to.as_deref(),
+                    wait_lock,
+                )
+                .await
+            }
+            Cmd::History { selector } => {
+                cli::upgrade::history(common(&args, selector.as_deref(), None, out)).await
+            }
             Cmd::Lab(_) => Ok(exit::OK),
             Cmd::Tui {
                 selector,
@@ -300,4 +369,20 @@ async fn lifecycle(
         out,
     )
     .await
+}
+
+fn common<'a>(
+    args: &'a Args,
+    selector: Option<&'a str>,
+    playbook: Option<&'a std::path::Path>,
+    out: Output,
+) -> cli::upgrade::Common<'a> {
+    cli::upgrade::Common {
+        inventory: args.inventory.as_path(),
+        selector,
+        limit: args.limit.as_deref(),
+        playbook,
+        yes: args.yes,
+        out,
+    }
 }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod status;
 pub mod table;
 pub mod tui;
+pub mod upgrade;
 
 /// Exit codes, documented in the README.
 pub mod exit {

@@ -1,0 +1,84 @@
+//! The pure planner: which nodes change to which version, in which order (canary, then batches),
+//! and when a run stops. No I/O.
+
+use crate::playbook::Canary;
+use serde::Serialize;
+
+/// What happens to one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// `host/node`.
+    pub node: String,
+    pub from: Option<String>,
+    /// None: nothing to do (see `reason`).
+    pub to: Option<String>,
+    pub reason: String,
+}
+
+/// Order the nodes that have work: canaries first (selectors matched against `host/node`,
+/// the host name or the node name, or the first N), then batches of `serial`.
+pub fn batches(keys: &[String], canary: &Canary, serial: usize) -> Vec<Vec<usize>> {
+    let mut canaries: Vec<usize> = match canary {
+        Canary::Count(n) => (0..keys.len().min(*n)).collect(),
+        Canary::Nodes(sel) => keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| {
+                sel.iter().any(|s| {
+                    let (h, n) = k.split_once('/').unwrap_or((k, ""));
+                    *k == s || h == s || n == s
+                })
+            })
+            .map(|(i, _)| i)
+            .collect(),
+    };
+    canaries.sort_unstable();
+    let mut out = Vec::new();
+    if !canaries.is_empty() {
+        out.push(canaries.clone());
+    }
+    let rest: Vec<usize> = (0..keys.len()).filter(|i| !canaries.contains(i)).collect();
+    for chunk in rest.chunks(serial.max(1)) {
+        out.push(chunk.to_vec());
+    }
+    out
+}
+
+/// Stop when the failed share exceeds `max_fail_percent` of all planned nodes.
+pub fn should_stop(failed: usize, total: usize, max_fail_percent: u8) -> bool {
+    total > 0 && failed * 100 > total * max_fail_percent as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("h{i}/bn")).collect()
+    }
+
+    #[test]
+    fn canary_then_serial_batches() {
+        assert_eq!(
+            batches(&keys(5), &Canary::Count(1), 2),
+            vec![vec![0], vec![1, 2], vec![3, 4]]
+        );
+        assert_eq!(
+            batches(&keys(4), &Canary::Nodes(vec!["h3".into()]), 3),
+            vec![vec![2], vec![0, 1, 3]]
+        );
+        assert_eq!(
+            batches(&keys(2), &Canary::Count(0), 1),
+            vec![vec![0], vec![1]]
+        );
+        assert!(batches(&[], &Canary::Count(1), 1).is_empty());
+    }
+
+    #[test]
+    fn stop_rule() {
+        assert!(should_stop(1, 10, 0));
+        assert!(!should_stop(1, 10, 10));
+        assert!(should_stop(2, 10, 10));
+        assert!(!should_stop(0, 10, 0));
+    }
+}

@@ -38,6 +38,9 @@ struct Args {
     /// More log output on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Reconcile the fleet with the playbook non-interactively (same as `nodeherd apply`).
+    #[arg(long)]
+    apply: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -131,6 +134,25 @@ enum Cmd {
     },
     /// Upgrade and rollback journal of the selected nodes (hosts' journals merged with the local one).
     History { selector: Option<String> },
+    /// Connect, gather facts and print what an apply would change (each with its reason) and every no-op.
+    Plan {
+        selector: Option<String>,
+        /// Playbook with the declared state (default playbooks/site.toml, or NODEHERD_PLAYBOOK).
+        #[arg(short, long, env = "NODEHERD_PLAYBOOK")]
+        playbook: Option<PathBuf>,
+        /// Exit 10 when changes are pending (0 when none).
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Plan, lock, apply, verify, notify, report: the fleet brought to its declared state.
+    Apply {
+        selector: Option<String>,
+        #[arg(short, long, env = "NODEHERD_PLAYBOOK")]
+        playbook: Option<PathBuf>,
+        /// Alerts file evaluated after the apply (default playbooks/alerts.toml when present).
+        #[arg(long)]
+        alerts: Option<PathBuf>,
+    },
     /// A local practice fleet: real systemd + sshd hosts in network namespaces (Linux, root).
     Lab(cli::lab::LabArgs),
     /// The full-screen console (also what `nodeherd` alone opens on a terminal).
@@ -167,6 +189,13 @@ fn main() {
         }
     };
     let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if args.command.is_none() && args.apply {
+        args.command = Some(Cmd::Apply {
+            selector: None,
+            playbook: std::env::var_os("NODEHERD_PLAYBOOK").map(PathBuf::from),
+            alerts: None,
+        });
+    }
     if args.command.is_none() && tty {
         args.command = Some(Cmd::Tui {
             selector: None,
@@ -329,6 +358,28 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
                 )
                 .await
             }
+            Cmd::Plan {
+                selector,
+                playbook,
+                detailed_exitcode,
+            } => {
+                let a = apply_args(&args, selector.as_deref(), playbook.as_deref(), None, out);
+                cli::apply::plan(a, detailed_exitcode).await
+            }
+            Cmd::Apply {
+                selector,
+                playbook,
+                alerts,
+            } => {
+                let a = apply_args(
+                    &args,
+                    selector.as_deref(),
+                    playbook.as_deref(),
+                    alerts.as_deref(),
+                    out,
+                );
+                cli::apply::apply(a).await
+            }
             Cmd::History { selector } => {
                 cli::upgrade::history(common(&args, selector.as_deref(), None, out)).await
             }
@@ -384,5 +435,24 @@ fn common<'a>(
         playbook,
         yes: args.yes,
         out,
+    }
+}
+
+fn apply_args<'a>(
+    args: &'a Args,
+    selector: Option<&'a str>,
+    playbook: Option<&'a std::path::Path>,
+    alerts: Option<&'a std::path::Path>,
+    out: Output,
+) -> cli::apply::Args<'a> {
+    cli::apply::Args {
+        inventory: args.inventory.as_path(),
+        selector,
+        limit: args.limit.as_deref(),
+        playbook,
+        forks: args.forks,
+        yes: args.yes,
+        out,
+        alerts,
     }
 }

@@ -13,7 +13,15 @@ pub enum Decision {
 
 /// Ask before `what` (e.g. "restart 4 nodes") on `hosts`. A single host is not asked about.
 pub fn confirm(what: &str, hosts: &[String], yes: bool) -> Decision {
-    if yes || hosts.len() <= 1 {
+    if hosts.len() <= 1 {
+        return Decision::Go;
+    }
+    confirm_any(what, hosts, yes)
+}
+
+/// Ask before `what` on `hosts`, however few they are.
+pub fn confirm_any(what: &str, hosts: &[String], yes: bool) -> Decision {
+    if yes {
         return Decision::Go;
     }
     let stdin = std::io::stdin();
@@ -23,7 +31,7 @@ pub fn confirm(what: &str, hosts: &[String], yes: bool) -> Decision {
     let mut err = std::io::stderr();
     let _ = write!(
         err,
-        "About to {what} on {} hosts: {}\nProceed? [y/N] ",
+        "About to {what} on {} host(s): {}\nProceed? [y/N] ",
         hosts.len(),
         hosts.join(", ")
     );

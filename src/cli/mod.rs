@@ -4,6 +4,7 @@
 //! colour only on a terminal, or `--json`). May not touch: SSH or systemd directly; it calls `ops`.
 
 pub mod alerts;
+pub mod apply;
 pub mod check;
 pub mod confirm;
 pub mod context;
@@ -24,6 +25,10 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     /// Bad usage or configuration; nothing was done.
     pub const USAGE: i32 = 2;
+    /// `apply`: another apply holds the lock; nothing was done.
+    pub const LOCKED: i32 = 3;
+    /// `plan --detailed-exitcode`: changes are pending.
+    pub const CHANGES: i32 = 10;
 }
 
 /// How a command prints: chosen once from the global flags.

@@ -26,7 +26,7 @@ pub struct Common<'a> {
 /// The default playbook when `-p` is not given (if it exists).
 pub const DEFAULT_PLAYBOOK: &str = "playbooks/upgrade-policy.toml";
 
-fn load_playbook(p: Option<&Path>, color: bool) -> Result<Playbook, Fail> {
+pub(crate) fn load_playbook(p: Option<&Path>, color: bool) -> Result<Playbook, Fail> {
     let path = match p {
         Some(p) => p.to_path_buf(),
         None if Path::new(DEFAULT_PLAYBOOK).exists() => DEFAULT_PLAYBOOK.into(),

@@ -6,3 +6,4 @@
 pub mod desired;
 pub mod lock;
 pub mod plan;
+pub mod run;

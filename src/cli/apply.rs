@@ -1,0 +1,298 @@
+//! `nodeherd plan` and `nodeherd apply` (also `nodeherd --apply`): the fleet as declared state.
+//!
+//! plan: connect, gather facts, print every change with its reason and every no-op with why.
+//! apply: the same plan under a local lock, then run it, verify, notify, journal and summarise.
+//! Exit codes: 0 done / no changes, 10 changes pending (`plan --detailed-exitcode`),
+//! 1 a host or change failed, 2 usage or configuration, 3 another apply holds the lock.
+
+use super::confirm::{Decision, confirm_any};
+use super::context::{self, Fail};
+use super::{Output, exit, table};
+use crate::inventory::Inventory;
+use crate::playbook::Playbook;
+use crate::reconcile::desired::DesiredState;
+use crate::reconcile::lock::{self, ApplyLock, LockError};
+use crate::reconcile::plan::Plan;
+use crate::reconcile::run::{self, ChangeResult};
+use crate::upgrade::engine::Options;
+use std::path::{Path, PathBuf};
+
+/// The playbook used when `-p` is not given.
+pub const DEFAULT_PLAYBOOK: &str = "playbooks/site.toml";
+
+pub struct Args<'a> {
+    pub inventory: &'a Path,
+    pub selector: Option<&'a str>,
+    pub limit: Option<&'a str>,
+    pub playbook: Option<&'a Path>,
+    pub forks: usize,
+    pub yes: bool,
+    pub out: Output,
+    /// Alerts file to evaluate and notify after an apply (default playbooks/alerts.toml when present).
+    pub alerts: Option<&'a Path>,
+}
+
+struct Loaded {
+    inv: Inventory,
+    pb: Playbook,
+    desired: DesiredState,
+    nodes: Vec<crate::inventory::NodeRef>,
+}
+
+fn load(a: &Args<'_>) -> Result<Loaded, Fail> {
+    let path: PathBuf = match a.playbook {
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::from(DEFAULT_PLAYBOOK),
+    };
+    if !path.exists() {
+        eprintln!(
+            "error: playbook {} not found\nhelp: pass one with -p (e.g. -p playbooks/lab.toml for the local lab)",
+            path.display()
+        );
+        return Err(Fail(exit::USAGE));
+    }
+    let inv = context::load_inventory(a.inventory, a.out.color)?;
+    let pb = super::upgrade::load_playbook(Some(&path), a.out.color)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", path.display());
+        Fail(exit::USAGE)
+    })?;
+    let desired =
+        DesiredState::parse(&[(path.display().to_string(), text)], &inv).map_err(|e| {
+            let handler = miette::GraphicalReportHandler::new_themed(if a.out.color {
+                miette::GraphicalTheme::unicode()
+            } else {
+                miette::GraphicalTheme::unicode_nocolor()
+            });
+            let mut s = String::new();
+            let _ = handler.render_report(&mut s, &e);
+            eprintln!("{s}");
+            Fail(exit::USAGE)
+        })?;
+    let nodes = context::select(&inv, a.selector, a.limit)?;
+    Ok(Loaded {
+        inv,
+        pb,
+        desired,
+        nodes,
+    })
+}
+
+fn print_plan(p: &Plan, out: Output) {
+    if !p.changes.is_empty() {
+        let rows: Vec<Vec<String>> = p
+            .changes
+            .iter()
+            .map(|c| {
+                vec![
+                    format!("{}/{}", c.host, c.node),
+                    out.paint(&c.change.describe(), "33"),
+                    table::clip(&c.reason, 90),
+                ]
+            })
+            .collect();
+        print!("{}", table::render(&["NODE", "CHANGE", "REASON"], &rows));
+    }
+    for n in &p.noops {
+        println!("{}/{}: no change: {}", n.host, n.node, n.why);
+    }
+    for u in &p.unknown {
+        println!(
+            "{}/{}: {}: {}",
+            u.host,
+            u.node,
+            out.paint("cannot plan", "31"),
+            table::clip(&u.error, 120)
+        );
+    }
+    println!(
+        "plan: {} change(s), {} node(s) unchanged, {} node(s) could not be read",
+        p.changes.len(),
+        p.noops.len(),
+        p.unknown.len()
+    );
+}
+
+/// `nodeherd plan`.
+pub async fn plan(a: Args<'_>, detailed_exitcode: bool) -> Result<i32, Fail> {
+    let l = load(&a)?;
+    let pool = context::pool();
+    let opts = Options::default();
+    let g = run::gather(&pool, &l.inv, &l.nodes, a.forks, &l.pb, &l.desired, &opts).await;
+    pool.close_all().await;
+    let (p, _) = run::make_plan(&l.inv, &g, &l.desired);
+    if a.out.json {
+        println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+    } else {
+        print_plan(&p, a.out);
+    }
+    Ok(if !p.unknown.is_empty() {
+        exit::FAILED
+    } else if detailed_exitcode && !p.changes.is_empty() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
+}
+
+fn json_line(v: serde_json::Value) {
+    println!("{v}");
+}
+
+/// `nodeherd apply` / `nodeherd --apply`.
+pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
+    let l = load(&a)?;
+    let _lock = match ApplyLock::acquire(&lock::default_path()) {
+        Ok(l) => l,
+        Err(LockError::Held { path, holder }) => {
+            eprintln!(
+                "error: another `nodeherd apply` is running ({holder})\nhelp: wait for it to finish; the lock ({}) is released when that process ends",
+                path.display()
+            );
+            return Ok(exit::LOCKED);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(Fail(exit::FAILED));
+        }
+    };
+    let pool = context::pool();
+    let opts = Options::default();
+    let g = run::gather(&pool, &l.inv, &l.nodes, a.forks, &l.pb, &l.desired, &opts).await;
+    let (p, refs) = run::make_plan(&l.inv, &g, &l.desired);
+    if a.out.json {
+        json_line(serde_json::json!({"event": "plan", "plan": p}));
+    } else {
+        print_plan(&p, a.out);
+    }
+    let mut results: Vec<ChangeResult> = Vec::new();
+    if !p.changes.is_empty() {
+        let hosts: Vec<String> = {
+            let mut h: Vec<String> = p.changes.iter().map(|c| c.host.clone()).collect();
+            h.sort();
+            h.dedup();
+            h
+        };
+        let what = format!("apply {} change(s)", p.changes.len());
+        let go = confirm_any(&what, &hosts, a.yes);
+        match go {
+            Decision::Go => {}
+            Decision::Declined => {
+                eprintln!("nothing done");
+                pool.close_all().await;
+                return Ok(exit::OK);
+            }
+            Decision::NeedYes => {
+                eprintln!(
+                    "error: refusing to {what} on {} without a terminal to confirm\nhelp: add --yes (cron: `nodeherd --apply --yes`)",
+                    hosts.join(", ")
+                );
+                pool.close_all().await;
+                return Ok(exit::USAGE);
+            }
+        }
+        results = run::apply(
+            &pool, &l.inv, &p, &refs, &g, &l.desired, &l.pb, a.forks, &opts,
+        )
+        .await;
+        for r in &results {
+            if a.out.json {
+                json_line(serde_json::json!({"event": "result", "result": r}));
+            }
+        }
+        crate::upgrade::journal::append_local(&crate::upgrade::journal::Entry {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            who: opts.who.clone(),
+            action: "apply".into(),
+            node: "*".into(),
+            from: String::new(),
+            to: String::new(),
+            result: if results.iter().all(|r| r.verified) {
+                "ok".into()
+            } else {
+                "failed".into()
+            },
+            detail: format!(
+                "{} change(s), {} verified",
+                results.len(),
+                results.iter().filter(|r| r.verified).count()
+            ),
+        });
+    }
+    // Alerts: evaluate and notify through the configured channels (a cron run's report).
+    let alerts_path = a
+        .alerts
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("playbooks/alerts.toml"));
+    let mut alert_note = None;
+    if alerts_path.exists() {
+        match (
+            crate::ops::alerts::load_config(&alerts_path, a.alerts.is_some()),
+            crate::ops::alerts::state_file(),
+        ) {
+            (Ok(cfg), Ok(state)) => {
+                match crate::ops::alerts::run(&pool, &l.inv, &l.nodes, a.forks, &cfg, &state).await
+                {
+                    Ok(round) => {
+                        alert_note = Some(format!(
+                            "alerts: {} firing, {} notification(s) sent",
+                            round.firing().count(),
+                            round.notifications.len()
+                        ))
+                    }
+                    Err(e) => alert_note = Some(format!("alerts: not evaluated: {e}")),
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => alert_note = Some(format!("alerts: not evaluated: {e}")),
+        }
+    }
+    pool.close_all().await;
+    let failed = results.iter().filter(|r| !r.verified).count();
+    if a.out.json {
+        json_line(serde_json::json!({
+            "event": "summary",
+            "changes": results.len(),
+            "verified": results.len() - failed,
+            "failed": failed,
+            "unknown": p.unknown.len(),
+            "alerts": alert_note,
+        }));
+    } else {
+        if !results.is_empty() {
+            let rows: Vec<Vec<String>> = results
+                .iter()
+                .map(|r| {
+                    vec![
+                        format!("{}/{}", r.host, r.node),
+                        r.change.describe(),
+                        if r.verified {
+                            a.out.paint("verified", "32")
+                        } else {
+                            a.out.paint("FAILED", "31")
+                        },
+                        table::clip(&r.detail, 90),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table::render(&["NODE", "CHANGE", "RESULT", "DETAIL"], &rows)
+            );
+        }
+        println!(
+            "apply: {} change(s), {} verified, {} failed, {} node(s) unreadable",
+            results.len(),
+            results.len() - failed,
+            failed,
+            p.unknown.len()
+        );
+        if let Some(n) = &alert_note {
+            println!("{n}");
+        }
+    }
+    Ok(if failed > 0 || !p.unknown.is_empty() {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
+}

@@ -1,0 +1,357 @@
+//! Gathering facts for a plan, and applying it: version switches through the upgrade engine
+//! (canary, batches, health gate, host-side guard), starts and stops through `ops::lifecycle`,
+//! then every changed node is re-read and re-planned to verify it.
+
+use super::desired::{DesiredState, VersionWant};
+use super::plan::{self, Change, Facts, NodeInput, Plan};
+use crate::inventory::{Inventory, NodeRef};
+use crate::ops::{lifecycle, status};
+use crate::playbook::Playbook;
+use crate::releases::version::normalize_tag;
+use crate::ssh::Pool;
+use crate::systemd::Action;
+use crate::upgrade::engine::{self, NodePlan, Options, Target};
+use semver::Version;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Everything gathered before planning.
+pub struct Gathered {
+    pub nodes: Vec<NodeRef>,
+    pub facts: Vec<Facts>,
+    /// For nodes whose version follows the upgrade policy: the engine's view (allowed version, why).
+    pub policy: BTreeMap<NodeRef, NodePlan>,
+    pub targets: BTreeMap<NodeRef, Target>,
+}
+
+fn key(inv: &Inventory, r: NodeRef) -> String {
+    let (h, n) = inv.node(r);
+    format!("{}/{}", h.name, n.name)
+}
+
+/// Read unit states and versions of `nodes`, and (for version-managed nodes) their feeds.
+pub async fn gather(
+    pool: &Pool,
+    inv: &Inventory,
+    nodes: &[NodeRef],
+    forks: usize,
+    pb: &Playbook,
+    desired: &DesiredState,
+    opts: &Options,
+) -> Gathered {
+    let rows = status::gather(pool, inv, nodes, forks).await;
+    let facts: Vec<Facts> = rows
+        .iter()
+        .map(|r| Facts {
+            unit: r.unit_state.clone(),
+            version: r.version.as_deref().and_then(normalize_tag),
+            error: if r.unit_state.is_none() {
+                r.error.clone()
+            } else {
+                None
+            },
+        })
+        .collect();
+    let mut targets = BTreeMap::new();
+    let mut with_policy = Vec::new();
+    for r in nodes {
+        if desired.for_node(inv, *r).version != VersionWant::Unmanaged {
+            let t = Target::new(inv, *r, pb);
+            if matches!(desired.for_node(inv, *r).version, VersionWant::Policy) {
+                with_policy.push((*r, t.clone()));
+            }
+            targets.insert(*r, t);
+        }
+    }
+    let mut policy = BTreeMap::new();
+    if !with_policy.is_empty() {
+        let ts: Vec<Target> = with_policy.iter().map(|(_, t)| t.clone()).collect();
+        let plans = engine::plan_all(pool, &ts, None, opts).await;
+        for ((r, _), p) in with_policy.into_iter().zip(plans) {
+            policy.insert(r, p);
+        }
+    }
+    Gathered {
+        nodes: nodes.to_vec(),
+        facts,
+        policy,
+        targets,
+    }
+}
+
+/// The plan (pure over what was gathered), with the node behind every change.
+pub fn make_plan(inv: &Inventory, g: &Gathered, desired: &DesiredState) -> (Plan, Vec<NodeRef>) {
+    let keys: Vec<String> = g.nodes.iter().map(|r| key(inv, *r)).collect();
+    let desireds: Vec<_> = g.nodes.iter().map(|r| desired.for_node(inv, *r)).collect();
+    let allowed: Vec<Option<Version>> = g
+        .nodes
+        .iter()
+        .map(|r| {
+            g.policy
+                .get(r)
+                .and_then(|p| p.allowed.as_deref())
+                .and_then(normalize_tag)
+        })
+        .collect();
+    let inputs: Vec<NodeInput<'_>> = g
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let (host, node) = keys[i].split_once('/').unwrap_or((&keys[i], ""));
+            NodeInput {
+                host,
+                node,
+                desired: &desireds[i],
+                facts: &g.facts[i],
+                policy_allowed: allowed[i].as_ref(),
+            }
+        })
+        .collect();
+    let mut p = plan::plan(&inputs);
+    // Say why a policy-managed node has no allowed version (feed unreachable, too young ...).
+    for noop in p.noops.iter_mut() {
+        if let Some((_, pl)) = g
+            .policy
+            .iter()
+            .find(|(r, _)| key(inv, **r) == format!("{}/{}", noop.host, noop.node))
+        {
+            if pl.allowed.is_none() {
+                noop.why.push_str(&format!(" ({})", pl.step.reason));
+            }
+        }
+    }
+    let refs = p
+        .changes
+        .iter()
+        .map(|c| {
+            let k = format!("{}/{}", c.host, c.node);
+            g.nodes[keys.iter().position(|x| *x == k).unwrap_or(0)]
+        })
+        .collect();
+    (p, refs)
+}
+
+/// How one change ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeResult {
+    pub host: String,
+    pub node: String,
+    pub change: Change,
+    pub ok: bool,
+    /// Re-read after the change: the node now matches its declared state.
+    pub verified: bool,
+    pub detail: String,
+}
+
+/// Apply `plan`: version switches first (canary, batches, max_fail_percent from the playbook),
+/// then starts and stops; then re-gather and re-plan the changed nodes to verify them.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply(
+    pool: &Pool,
+    inv: &Inventory,
+    plan: &Plan,
+    refs: &[NodeRef],
+    g: &Gathered,
+    desired: &DesiredState,
+    pb: &Playbook,
+    forks: usize,
+    opts: &Options,
+) -> Vec<ChangeResult> {
+    let mut results: Vec<ChangeResult> = Vec::new();
+    // 1. Version switches through the upgrade engine.
+    let mut sw_targets = Vec::new();
+    let mut sw_idx = Vec::new();
+    let mut sw_versions = Vec::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if let Change::SwitchVersion { from, to } = &c.change {
+            if let Some(t) = g.targets.get(&refs[i]) {
+                sw_targets.push(t.clone());
+                sw_idx.push(i);
+                sw_versions.push((from.clone(), to.clone()));
+            }
+        }
+    }
+    if !sw_targets.is_empty() {
+        let outcomes = switch_versions(pool, &sw_targets, &sw_versions, opts).await;
+        for (k, i) in sw_idx.iter().enumerate() {
+            let c = &plan.changes[*i];
+            let o = &outcomes[k];
+            let ok = !o.failed() && !matches!(o.status, engine::Status::Skipped);
+            results.push(ChangeResult {
+                host: c.host.clone(),
+                node: c.node.clone(),
+                change: c.change.clone(),
+                ok,
+                verified: false,
+                detail: format!(
+                    "{}: {}",
+                    serde_json::to_value(o.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    o.detail
+                ),
+            });
+        }
+    }
+    // 2. Starts and stops, hosts in parallel.
+    for (want, action) in [(Change::Start, Action::Start), (Change::Stop, Action::Stop)] {
+        let idx: Vec<usize> = (0..plan.changes.len())
+            .filter(|i| plan.changes[*i].change == want)
+            .collect();
+        if idx.is_empty() {
+            continue;
+        }
+        let nodes: Vec<NodeRef> = idx.iter().map(|i| refs[*i]).collect();
+        let outs = lifecycle::act(pool, inv, &nodes, action, forks).await;
+        for (i, o) in idx.iter().zip(outs) {
+            let c = &plan.changes[*i];
+            results.push(ChangeResult {
+                host: c.host.clone(),
+                node: c.node.clone(),
+                change: c.change.clone(),
+                ok: o.ok,
+                verified: false,
+                detail: o.error.unwrap_or_else(|| {
+                    format!("{} ok in {:.1}s", action.verb(), o.took.as_secs_f64())
+                }),
+            });
+        }
+    }
+    // 3. Verify: re-read the changed nodes and plan them again; no change left means verified.
+    let changed: Vec<NodeRef> = {
+        let mut v: Vec<NodeRef> = refs.to_vec();
+        v.sort();
+        v.dedup();
+        v
+    };
+    if !changed.is_empty() {
+        let again = gather(pool, inv, &changed, forks, pb, desired, opts).await;
+        let (replan, _) = make_plan(inv, &again, desired);
+        for r in results.iter_mut() {
+            let still = replan
+                .changes
+                .iter()
+                .any(|c| c.host == r.host && c.node == r.node)
+                || replan
+                    .unknown
+                    .iter()
+                    .any(|u| u.host == r.host && u.node == r.node);
+            r.verified = r.ok && !still;
+            if r.ok && still {
+                r.detail
+                    .push_str("; but the node still differs from its declared state");
+            }
+        }
+    }
+    results
+}
+
+/// Switch each target to its version: a release already on the host is switched to directly
+/// (the guarded switch of `rollback`), any other comes from the node's feed (download, verify,
+/// upload, guarded switch). Canary first, then batches; the run stops past max_fail_percent.
+async fn switch_versions(
+    pool: &Pool,
+    targets: &[Target],
+    versions: &[(Option<String>, String)],
+    opts: &Options,
+) -> Vec<engine::Outcome> {
+    let layouts = engine::running_versions(pool, targets).await;
+    let needs_feed: Vec<Target> = targets
+        .iter()
+        .zip(&layouts)
+        .zip(versions)
+        .filter(|((_, l), (_, to))| !l.as_ref().is_ok_and(|l| l.has(to)))
+        .map(|((t, _), _)| t.clone())
+        .collect();
+    let feeds = if needs_feed.is_empty() {
+        BTreeMap::new()
+    } else {
+        engine::fetch_feeds(&needs_feed, opts).await
+    };
+    let s = targets[0].settings.clone();
+    let keys: Vec<String> = targets.iter().map(|t| t.key.clone()).collect();
+    let mut out: Vec<Option<engine::Outcome>> = (0..targets.len()).map(|_| None).collect();
+    let mut failed = 0;
+    let mut stopped = false;
+    for batch in crate::upgrade::plan::batches(&keys, &s.canary, s.serial) {
+        if stopped {
+            for j in batch {
+                out[j] = Some(engine::Outcome {
+                    node: targets[j].key.clone(),
+                    action: "switch".into(),
+                    from: versions[j].0.clone(),
+                    to: Some(versions[j].1.clone()),
+                    status: engine::Status::Skipped,
+                    detail: "not attempted: the run stopped after failures".into(),
+                    logs: vec![],
+                    took: std::time::Duration::ZERO,
+                });
+            }
+            continue;
+        }
+        let futs = batch.iter().map(|j| {
+            let (t, (from, to), layout) = (&targets[*j], &versions[*j], &layouts[*j]);
+            let feeds = &feeds;
+            async move {
+                let present = layout.as_ref().is_ok_and(|l| l.has(to));
+                if present {
+                    match pool.session(&t.host.target).await {
+                        Ok(session) => engine::rollback_node(&session, t, Some(to), opts).await,
+                        Err(e) => engine::Outcome {
+                            node: t.key.clone(),
+                            action: "switch".into(),
+                            from: from.clone(),
+                            to: Some(to.clone()),
+                            status: engine::Status::Failed,
+                            detail: e.to_string(),
+                            logs: vec![],
+                            took: std::time::Duration::ZERO,
+                        },
+                    }
+                } else {
+                    let releases = t
+                        .feed()
+                        .and_then(|f| feeds.get(&f))
+                        .and_then(|r| r.as_ref().ok())
+                        .cloned()
+                        .unwrap_or_default();
+                    let p = engine::plan_node(
+                        t,
+                        from.as_deref(),
+                        &releases,
+                        Some(to),
+                        chrono::Utc::now(),
+                    );
+                    engine::upgrade_one(pool, t, &p, opts).await
+                }
+            }
+        });
+        let results = futures::future::join_all(futs).await;
+        for (j, o) in batch.iter().zip(results) {
+            if o.failed() {
+                failed += 1;
+            }
+            out[*j] = Some(o);
+        }
+        if crate::upgrade::plan::should_stop(failed, targets.len(), s.max_fail_percent) {
+            stopped = true;
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(j, o)| {
+            o.unwrap_or_else(|| engine::Outcome {
+                node: targets[j].key.clone(),
+                action: "switch".into(),
+                from: versions[j].0.clone(),
+                to: Some(versions[j].1.clone()),
+                status: engine::Status::Skipped,
+                detail: "not planned in any batch".into(),
+                logs: vec![],
+                took: std::time::Duration::ZERO,
+            })
+        })
+        .collect()
+}

@@ -460,6 +460,43 @@ fn nodeherd_lib(
     })
 }
 
+/// Phases of one connection to one host (nothing else running): connect (TCP + key exchange +
+/// host-key check + auth), then three commands on it. Medians of `reps`, in ms.
+fn phases(rt: &tokio::runtime::Runtime, inv: &Inventory, reps: usize) -> Result<String, String> {
+    let target = inv
+        .hosts
+        .first()
+        .map(|h| h.target.clone())
+        .ok_or("empty inventory")?;
+    let cmd = ssh::Command::new("cat").arg("/proc/loadavg");
+    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    for _ in 0..reps {
+        std::thread::sleep(Duration::from_millis(50));
+        let r: Result<Vec<f64>, ssh::SshError> = rt.block_on(async {
+            let opts = ConnectOptions::default();
+            let t = Instant::now();
+            let session = ssh::Session::connect(&target, &opts).await?;
+            let mut v = vec![t.elapsed().as_secs_f64() * 1e3];
+            for _ in 0..3 {
+                let t = Instant::now();
+                session.exec(&cmd).await?.check(&target.name)?;
+                v.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            session.close().await;
+            Ok(v)
+        });
+        let v = r.map_err(|e| e.to_string())?;
+        for (c, x) in cols.iter_mut().zip(v) {
+            c.push(x);
+        }
+    }
+    let m: Vec<f64> = cols.into_iter().map(median).collect();
+    Ok(format!(
+        "one host alone, median of {reps}: connect+kex+auth {:.1} ms, 1st command {:.1} ms, 2nd {:.1} ms, 3rd {:.1} ms",
+        m[0], m[1], m[2], m[3]
+    ))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Setup
 
@@ -707,6 +744,10 @@ fn bench_n(
 ) -> Result<BTreeMap<Row, Stats>, String> {
     let inv = Inventory::load(&s.inventory).map_err(|e| format!("{e:?}"))?;
     println!("\n== N = {} ({} rounds) ==", s.n, rounds);
+    match phases(rt, &inv, 11) {
+        Ok(line) => println!("{line}"),
+        Err(e) => println!("phases of one connection: {e}"),
+    }
     print!("starting {} ControlMasters (not timed) ... ", s.n);
     let _ = std::io::stdout().flush();
     let masters = Masters::start(s)?;

@@ -901,6 +901,7 @@ fn main() {
             Err(e) => println!("lab down failed: {e:?}"),
         }
     }
+    drop(work); // process::exit skips destructors: remove the temporary files first
     std::process::exit(code);
 }
 

@@ -627,9 +627,9 @@ fn f(v: f64, digits: usize) -> String {
 
 fn report(n: usize, rounds: usize, table: &BTreeMap<Row, Stats>) -> String {
     let mut md = String::new();
-    md.push_str(&format!(
-        "| variant | N | median wall s | client CPU s | CPU ms/host | wall ratio to nodeherd |\n|---|---|---|---|---|---|\n"
-    ));
+    md.push_str(
+        "| variant | N | median wall s | client CPU s | CPU ms/host | wall ratio to nodeherd |\n|---|---|---|---|---|---|\n",
+    );
     for (row, st) in table {
         let base = table.get(&row.baseline()).map_or(f64::NAN, |b| b.wall);
         if st.runs == 0 {

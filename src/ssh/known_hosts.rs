@@ -284,8 +284,9 @@ pub fn check(files: &[PathBuf], host: &str, port: u16, key: &PublicKey) -> Verdi
 /// (a 1000-line file cost 2.4 ms per connection). The last parse of each file is kept with its
 /// text and reused while the text is the same.
 fn entries_of(file: &Path, text: String) -> Arc<Vec<Entry>> {
-    static PARSED: LazyLock<Mutex<HashMap<PathBuf, (String, Arc<Vec<Entry>>)>>> =
-        LazyLock::new(Mutex::default);
+    /// Per file: the text last parsed and its entries.
+    type Parsed = HashMap<PathBuf, (String, Arc<Vec<Entry>>)>;
+    static PARSED: LazyLock<Mutex<Parsed>> = LazyLock::new(Mutex::default);
     if let Ok(cache) = PARSED.lock() {
         if let Some((seen, entries)) = cache.get(file) {
             if *seen == text {

@@ -285,6 +285,68 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 }
 
+/// A TCP stream that acknowledges received data at once (`TCP_QUICKACK` after every read).
+///
+/// sshd sends several small packets in a row without TCP_NODELAY (e.g. after auth: the
+/// `hostkeys-00@openssh.com` request, then the channel-open confirmation); Nagle holds the last one
+/// until the previous is acknowledged, and a client in delayed-ACK mode acknowledges only after
+/// ~40 ms. That stalled every new connection's first command by ~40 ms. Linux resets quick-ack
+/// mode on its own, hence the call after each read (one cheap syscall).
+struct QuickAck {
+    inner: tokio::net::TcpStream,
+}
+
+impl QuickAck {
+    fn ack_now(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let one: libc::c_int = 1;
+            // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int and its size.
+            unsafe {
+                libc::setsockopt(
+                    self.inner.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_QUICKACK,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+        }
+    }
+}
+
+impl AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.ack_now();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 fn protocol(host: &str, e: russh::Error) -> SshError {
     match e {
         russh::Error::Disconnect | russh::Error::SendError | russh::Error::HUP => {
@@ -728,7 +790,10 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Session, 
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(host = %target.name, error = %e, "set_nodelay failed");
             }
-            (handshake(target, opts, tcp).await?, None)
+            (
+                handshake(target, opts, QuickAck { inner: tcp }).await?,
+                None,
+            )
         }
     };
     authenticate(&mut handle, target, opts).await?;

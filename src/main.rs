@@ -74,6 +74,8 @@ enum Cmd {
         #[arg(short = 'n', long, default_value_t = 100)]
         lines: usize,
     },
+    /// Validator keys: list, settings, import, remove, move, generate, voluntary exit.
+    Keys(cli::keys::KeysArgs),
     /// A local practice fleet: real systemd + sshd hosts in network namespaces (Linux, root).
     Lab(cli::lab::LabArgs),
 }
@@ -154,6 +156,7 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
                 follow,
                 lines,
             } => cli::logs::run(inv, &node, lines, follow, out).await,
+            Cmd::Keys(k) => cli::keys::run(k, inv, limit, args.yes, out).await,
             Cmd::Lab(_) => Ok(exit::OK),
         }
     })

@@ -3,6 +3,7 @@
 //! Owns: what is gathered and done per node over SSH, and the typed results. May not touch: the
 //! terminal or output formats (front ends render the results), nor inventory parsing.
 
+pub mod keys;
 pub mod lifecycle;
 pub mod logs;
 pub mod status;

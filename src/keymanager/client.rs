@@ -103,9 +103,9 @@ impl Keymanager {
                 node: self.node.clone(),
                 status: resp.status,
                 what: if resp.status == 401 {
-                    "no or unreadable token"
+                    "missing or invalid token"
                 } else {
-                    "wrong token"
+                    "token not allowed"
                 },
                 file: self.token_file.clone(),
             }),

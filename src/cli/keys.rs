@@ -105,7 +105,7 @@ pub enum KeysCmd {
 }
 
 #[derive(Debug, Args)]
-#[group(id = "source", required = true, multiple = false, args = ["mnemonic_file", "new"])]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["mnemonic_file", "new"])))]
 pub struct GenerateArgs {
     /// Read the mnemonic from this file.
     #[arg(long)]

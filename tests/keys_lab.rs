@@ -83,6 +83,8 @@ impl Ctx {
     }
 }
 
+type Scenario = (&'static str, fn(&Ctx));
+
 /// The interop secret key i: sha256(i as 32 bytes LE), read little-endian, mod r (via blst).
 fn interop_secret(i: u64) -> SecretKey {
     use sha2::Digest;
@@ -139,7 +141,7 @@ fn main() {
         cfg: cfg.clone(),
         log: Default::default(),
     };
-    let scenarios: Vec<(&str, fn(&Ctx))> = vec![
+    let scenarios: Vec<Scenario> = vec![
         (
             "list_shows_the_8_interop_keys",
             list_shows_the_8_interop_keys,

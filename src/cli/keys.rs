@@ -185,9 +185,9 @@ fn password(file: Option<&Path>, prompt: &str, twice: bool) -> Result<Secret<Str
             "no terminal to ask for the password: give --password-file",
         ));
     }
-    let a = Secret::new(rpassword::prompt_password(prompt).map_err(|e| failed(e))?);
+    let a = Secret::new(rpassword::prompt_password(prompt).map_err(failed)?);
     if twice {
-        let b = Secret::new(rpassword::prompt_password("Repeat: ").map_err(|e| failed(e))?);
+        let b = Secret::new(rpassword::prompt_password("Repeat: ").map_err(failed)?);
         if a.expose() != b.expose() {
             return Err(usage("the passwords differ"));
         }

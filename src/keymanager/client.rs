@@ -51,7 +51,7 @@ impl Keymanager {
             .await
             .map_err(|e| KeymanagerError::Ssh {
                 node: label.clone(),
-                source: e,
+                source: Box::new(e),
             })?;
         let token = ApiToken::read(&session, &label, file).await?;
         Ok(Keymanager {
@@ -82,7 +82,7 @@ impl Keymanager {
             .await
             .map_err(|e| KeymanagerError::Ssh {
                 node: self.node.clone(),
-                source: e,
+                source: Box::new(e),
             })?;
         let auth = self.token.header_value();
         let mut headers: Vec<(&str, &str)> = vec![

@@ -11,7 +11,7 @@ pub enum KeymanagerError {
     Ssh {
         node: String,
         #[source]
-        source: SshError,
+        source: Box<SshError>,
     },
     #[error("{node}: keymanager token file {file}: {reason}")]
     TokenFile {

@@ -53,7 +53,7 @@ impl ApiToken {
             .await
             .map_err(|e| KeymanagerError::Ssh {
                 node: node.to_string(),
-                source: e,
+                source: Box::new(e),
             })?;
         if !out.success() {
             let err = String::from_utf8_lossy(&out.stderr).trim().to_string();

@@ -39,7 +39,7 @@ pub fn keymanager_nodes(inv: &Inventory) -> Vec<NodeRef> {
     inv.node_refs()
         .into_iter()
         .filter(|r| {
-            let (_, n) = inv.node(r.clone());
+            let (_, n) = inv.node(*r);
             n.keymanager_port.is_some() && n.keymanager_token_file.is_some()
         })
         .collect()
@@ -283,8 +283,7 @@ pub enum RemoveError {
 
 /// Remove keys: first prove both places for the slashing data are writable (else nothing is
 /// deleted), then DELETE, keep the answer in memory, write it to the console state dir, then
-/// to the host. `gate` is called after the checks and before the DELETE (the last chance to
-/// stop); returning false stops without deleting.
+/// to the host. Confirmation is the front end's job and happens before this is called.
 pub async fn remove(
     km: &Keymanager,
     session: &crate::ssh::Session,

@@ -7,6 +7,7 @@
 //! - [`systemd`]: facts about units: commands plus pure parsers of their output.
 //! - [`fleet`]: runs per-host work in parallel with a bounded number of hosts in flight.
 //! - [`keys`]: offline validator key material: BIP-39, EIP-2333/2334 derivation, EIP-2335 keystores, deposit data.
+//! - [`keymanager`]: the Ethereum Keymanager API client, reached only through SSH forwards.
 //! - [`lab`]: a local practice fleet of real systemd+sshd hosts in network namespaces.
 
 pub mod alerts;
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod fleet;
 pub mod http;
 pub mod inventory;
+pub mod keymanager;
 pub mod keys;
 pub mod lab;
 pub mod metrics;

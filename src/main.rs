@@ -153,6 +153,8 @@ enum Cmd {
         #[arg(long)]
         alerts: Option<PathBuf>,
     },
+    /// Validator keys: list, settings, import, remove, move, generate, voluntary exit.
+    Keys(cli::keys::KeysArgs),
     /// A local practice fleet: real systemd + sshd hosts in network namespaces (Linux, root).
     Lab(cli::lab::LabArgs),
     /// The full-screen console (also what `nodeherd` alone opens on a terminal).
@@ -383,6 +385,7 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
             Cmd::History { selector } => {
                 cli::upgrade::history(common(&args, selector.as_deref(), None, out)).await
             }
+            Cmd::Keys(k) => cli::keys::run(k, inv, limit, args.yes, out).await,
             Cmd::Lab(_) => Ok(exit::OK),
             Cmd::Tui {
                 selector,

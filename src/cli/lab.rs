@@ -40,6 +40,9 @@ enum LabCmd {
         /// How many hosts run Lodestar (beacon node + validator client).
         #[arg(long, default_value_t = 1)]
         lodestar_hosts: usize,
+        /// Also run a keyless second validator client `lodestar-vc2` on host 1 (keymanager 5063).
+        #[arg(long)]
+        extra_vc: bool,
         /// Second octet of the lab network 10.X.0.0/24.
         #[arg(long, default_value_t = 213)]
         subnet: u8,
@@ -88,6 +91,7 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
             hosts,
             no_lodestar,
             lodestar_hosts,
+            extra_vc,
             subnet,
             write_inventory,
             select,
@@ -97,6 +101,7 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
                 lodestar: !no_lodestar,
                 lodestar_hosts,
                 inventory_out: write_inventory,
+                extra_vc,
                 ..config(&select, subnet)
             };
             let report = lab::up(&cfg).into_diagnostic()?;
@@ -110,7 +115,9 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
                     } else {
                         "already running"
                     },
-                    if h.lodestar {
+                    if h.lodestar && h.extra_vc {
+                        "  (lodestar-bn, lodestar-vc, lodestar-vc2)"
+                    } else if h.lodestar {
                         "  (lodestar-bn, lodestar-vc)"
                     } else {
                         ""

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod check;
 pub mod confirm;
 pub mod context;
+pub mod keys;
 pub mod lab;
 pub mod lifecycle;
 pub mod logs;

@@ -31,6 +31,8 @@ pub struct HostSpec {
     pub cgroups: Vec<PathBuf>,
     /// Runs lodestar-bn and lodestar-vc.
     pub lodestar: bool,
+    /// Also runs `lodestar-vc2` (keyless second validator client).
+    pub extra_vc: bool,
     /// Lodestar versions installed on the machine (bind-mounted read-only).
     pub lodestar_versions: Vec<String>,
 }
@@ -50,6 +52,7 @@ impl HostSpec {
             paths: naming::host_paths(&cfg.state_dir, &name),
             cgroups: naming::host_cgroups(&cfg.name, &name),
             lodestar: cfg.lodestar && i <= cfg.lodestar_hosts,
+            extra_vc: cfg.extra_vc && cfg.lodestar && i == 1 && cfg.lodestar_hosts >= 1,
             lodestar_versions,
             name,
         }
@@ -224,7 +227,7 @@ fn populate_root(spec: &HostSpec, client_pub: &str) -> Result<(), LabError> {
     install_unit(root, units::DEMO_UNIT, &units::demo_unit(), wants)?;
 
     if spec.lodestar {
-        for (install, unit, text) in [
+        let mut installs = vec![
             (
                 units::BN_INSTALL_DIR,
                 units::BN_UNIT,
@@ -235,7 +238,15 @@ fn populate_root(spec: &HostSpec, client_pub: &str) -> Result<(), LabError> {
                 units::VC_UNIT,
                 units::lodestar_vc_unit(),
             ),
-        ] {
+        ];
+        if spec.extra_vc {
+            installs.push((
+                units::VC2_INSTALL_DIR,
+                units::VC2_UNIT,
+                units::lodestar_vc2_unit(),
+            ));
+        }
+        for (install, unit, text) in installs {
             let v = units::LODESTAR_CURRENT;
             sys::symlink(
                 &naming::lodestar_dist_in_host(v),
@@ -348,6 +359,12 @@ pub fn create(spec: &HostSpec, client_pub: &str) -> Result<u32, LabError> {
         sys::write_file(&marker, "")?;
     } else {
         let _ = std::fs::remove_file(&marker);
+    }
+    let vc2 = marker.with_extension("vc2");
+    if spec.extra_vc {
+        sys::write_file(&vc2, "")?;
+    } else {
+        let _ = std::fs::remove_file(&vc2);
     }
     launch(spec)
 }

@@ -14,6 +14,8 @@ pub struct InventoryHost {
     pub address: String,
     /// Runs `lodestar-bn` and `lodestar-vc`.
     pub lodestar: bool,
+    /// Also runs the keyless `lodestar-vc2`.
+    pub extra_vc: bool,
 }
 
 /// Everything the inventory text depends on.
@@ -92,6 +94,17 @@ pub fn inventory_text(spec: &InventorySpec) -> String {
                 q(&units::keymanager_token_file())
             );
         }
+        if h.lodestar && h.extra_vc {
+            let _ = write!(
+                t,
+                "\n[hosts.{n}.nodes.lodestar-vc2]\nclient = \"lodestar\"\nrole = \"validator\"\nunit = {}\nnetwork = \"dev\"\ninstall_dir = {}\nmetrics_port = {}\nkeymanager_port = {}\nkeymanager_token_file = {}\n",
+                q(units::VC2_UNIT),
+                q(units::VC2_INSTALL_DIR),
+                units::VC2_METRICS_PORT,
+                units::VC2_KEYMANAGER_PORT,
+                q(&units::keymanager_token_file_vc2())
+            );
+        }
     }
     t
 }
@@ -120,6 +133,10 @@ mod tests {
     use super::*;
 
     fn spec(lodestar_hosts: usize, n: usize) -> InventorySpec {
+        spec_vc2(lodestar_hosts, n, false)
+    }
+
+    fn spec_vc2(lodestar_hosts: usize, n: usize, extra_vc: bool) -> InventorySpec {
         InventorySpec {
             identity_file: PathBuf::from("/var/lib/nodeherd/lab/id_ed25519"),
             known_hosts_file: PathBuf::from("/var/lib/nodeherd/lab/nhlab/known_hosts"),
@@ -128,6 +145,7 @@ mod tests {
                     name: format!("nhlab-{i}"),
                     address: format!("10.213.0.{}", 10 + i),
                     lodestar: i <= lodestar_hosts,
+                    extra_vc: extra_vc && i == 1,
                 })
                 .collect(),
         }
@@ -143,6 +161,16 @@ mod tests {
     fn inventory_with_lodestar_on_host_1() {
         settings()
             .bind(|| insta::assert_snapshot!("lab_inventory_3_hosts", inventory_text(&spec(1, 3))));
+    }
+
+    #[test]
+    fn inventory_with_a_second_validator_client() {
+        settings().bind(|| {
+            insta::assert_snapshot!(
+                "lab_inventory_2_hosts_extra_vc",
+                inventory_text(&spec_vc2(1, 2, true))
+            )
+        });
     }
 
     #[test]

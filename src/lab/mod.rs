@@ -44,6 +44,9 @@ pub struct LabConfig {
     pub lodestar_hosts: usize,
     /// Where to write the inventory (else see [`naming::inventory_path`]).
     pub inventory_out: Option<PathBuf>,
+    /// Also run a second, keyless validator client `lodestar-vc2` on host 1 (same beacon node,
+    /// keymanager 5063, metrics 5065): a target for moving keys between two nodes.
+    pub extra_vc: bool,
 }
 
 impl Default for LabConfig {
@@ -56,6 +59,7 @@ impl Default for LabConfig {
             lodestar: true,
             lodestar_hosts: 1,
             inventory_out: None,
+            extra_vc: false,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct HostReport {
     /// False when it was already running and left alone.
     pub started: bool,
     pub lodestar: bool,
+    /// Runs `lodestar-vc2` too.
+    pub extra_vc: bool,
 }
 
 /// What `up` did.
@@ -414,6 +420,7 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
             address: s.address.clone(),
             started: started_names.contains(s.name.as_str()),
             lodestar: lab_dir.join(format!("{}.lodestar", s.name)).exists(),
+            extra_vc: lab_dir.join(format!("{}.vc2", s.name)).exists(),
         })
         .collect();
     let inv = inventory::InventorySpec {
@@ -425,6 +432,7 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
                 name: h.name.clone(),
                 address: h.address.clone(),
                 lodestar: h.lodestar,
+                extra_vc: h.extra_vc,
             })
             .collect(),
     };

@@ -16,6 +16,8 @@ pub const NODE_IN_HOST: &str = "/usr/local/bin/node";
 pub const DEMO_UNIT: &str = "nodeherd-demo.service";
 pub const BN_UNIT: &str = "lodestar-bn.service";
 pub const VC_UNIT: &str = "lodestar-vc.service";
+/// The optional second validator client (no interop keys; see `LabConfig::extra_vc`).
+pub const VC2_UNIT: &str = "lodestar-vc2.service";
 
 /// Managed install dirs (hold `releases/<version>` and the `current` symlink).
 pub const BN_INSTALL_DIR: &str = "/opt/nodeherd/lodestar-bn";
@@ -23,15 +25,24 @@ pub const VC_INSTALL_DIR: &str = "/opt/nodeherd/lodestar-vc";
 /// Data dirs of the beacon node and the validator client.
 pub const BN_DATA_DIR: &str = "/var/lib/lodestar-bn";
 pub const VC_DATA_DIR: &str = "/var/lib/lodestar-vc";
+pub const VC2_INSTALL_DIR: &str = "/opt/nodeherd/lodestar-vc2";
+pub const VC2_DATA_DIR: &str = "/var/lib/lodestar-vc2";
 
 pub const BN_REST_PORT: u16 = 9596;
 pub const BN_METRICS_PORT: u16 = 8008;
 pub const VC_METRICS_PORT: u16 = 5064;
 pub const VC_KEYMANAGER_PORT: u16 = 5062;
+pub const VC2_METRICS_PORT: u16 = 5065;
+pub const VC2_KEYMANAGER_PORT: u16 = 5063;
 
 /// The keymanager's bearer token file inside the host (written by the validator client).
 pub fn keymanager_token_file() -> String {
     format!("{VC_DATA_DIR}/validator-db/api-token.txt")
+}
+
+/// The second validator client's token file.
+pub fn keymanager_token_file_vc2() -> String {
+    format!("{VC2_DATA_DIR}/validator-db/api-token.txt")
 }
 
 /// Entry script of Lodestar relative to an install (`.../current/<this>`).
@@ -101,7 +112,27 @@ WantedBy=multi-user.target
 }
 
 pub fn lodestar_vc_unit() -> String {
-    let install = VC_INSTALL_DIR;
+    vc_unit(
+        VC_INSTALL_DIR,
+        "--interopIndexes 0..7 ",
+        VC_DATA_DIR,
+        VC_METRICS_PORT,
+        VC_KEYMANAGER_PORT,
+    )
+}
+
+/// The second validator client: no keys of its own (they come through its keymanager API).
+pub fn lodestar_vc2_unit() -> String {
+    vc_unit(
+        VC2_INSTALL_DIR,
+        "",
+        VC2_DATA_DIR,
+        VC2_METRICS_PORT,
+        VC2_KEYMANAGER_PORT,
+    )
+}
+
+fn vc_unit(install: &str, keys: &str, data: &str, metrics: u16, keymanager: u16) -> String {
     format!(
         "[Unit]
 Description=Lodestar validator client (dev chain, managed by nodeherd)
@@ -111,7 +142,7 @@ Wants={BN_UNIT}
 [Service]
 Environment=LODESTAR_PRESET=minimal
 Environment=NODE_OPTIONS=--require={install}/current/{POLYFILL}
-ExecStart={NODE_IN_HOST} {install}/current/{LODESTAR_ENTRY} validator --network dev --interopIndexes 0..7 --dataDir {VC_DATA_DIR} --server http://127.0.0.1:{BN_REST_PORT} --metrics --metrics.address 127.0.0.1 --metrics.port {VC_METRICS_PORT} --keymanager --keymanager.address 127.0.0.1 --keymanager.port {VC_KEYMANAGER_PORT} --logFile none
+ExecStart={NODE_IN_HOST} {install}/current/{LODESTAR_ENTRY} validator --network dev {keys}--dataDir {data} --server http://127.0.0.1:{BN_REST_PORT} --metrics --metrics.address 127.0.0.1 --metrics.port {metrics} --keymanager --keymanager.address 127.0.0.1 --keymanager.port {keymanager} --logFile none
 ExecStop={LODESTAR_EXEC_STOP}
 SuccessExitStatus=1
 TimeoutStopSec=30
@@ -146,6 +177,14 @@ mod tests {
         }
         assert!(lodestar_bn_unit().contains(" dev --genesisValidators 8 --reset "));
         assert!(lodestar_vc_unit().contains("--keymanager.port 5062"));
+        assert!(
+            lodestar_vc_unit().contains(" --interopIndexes 0..7 --dataDir /var/lib/lodestar-vc ")
+        );
+        let vc2 = lodestar_vc2_unit();
+        assert!(vc2.contains("--keymanager.port 5063") && vc2.contains("--metrics.port 5065"));
+        assert!(vc2.contains(" --network dev --dataDir /var/lib/lodestar-vc2 "));
+        assert!(!vc2.contains("interop"));
+        assert!(vc2.contains("/opt/nodeherd/lodestar-vc2/current/"));
     }
 
     #[test]

@@ -1,0 +1,820 @@
+//! `nodeherd keys ...`: validator keys through the Keymanager API, and offline `keys generate`.
+//!
+//! Owns: the argument shapes, password and confirmation prompts, and what is printed. The
+//! safety order of every step lives in `ops::keys`. Never prints a token, a password, or a
+//! mnemonic (except a NEW mnemonic, once, on the terminal).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use super::context::{self, Fail};
+use super::{Output, exit, table};
+use crate::inventory::{Inventory, NodeRef};
+use crate::keymanager::Interchange;
+use crate::keymanager::Keymanager;
+use crate::keymanager::client::{Setting, SettingKind};
+use crate::keymanager::types::{DeleteStatus, ImportStatus, normalize_pubkey};
+use crate::keys::Secret;
+use crate::keys::keystore::Keystore;
+use crate::ops::keys as ops;
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub cmd: KeysCmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// Keys of the selected validator nodes: pubkey, derivation path, readonly, fee recipient, graffiti.
+    List { selector: Option<String> },
+    /// Set a validator's fee recipient (0x address).
+    SetFeeRecipient {
+        node: String,
+        pubkey: String,
+        value: String,
+    },
+    /// Set a validator's graffiti (at most 32 bytes).
+    SetGraffiti {
+        node: String,
+        pubkey: String,
+        value: String,
+    },
+    /// Set a validator's gas limit.
+    SetGasLimit {
+        node: String,
+        pubkey: String,
+        value: String,
+    },
+    /// Back to the client's default fee recipient.
+    ClearFeeRecipient { node: String, pubkey: String },
+    /// Back to the client's default graffiti.
+    ClearGraffiti { node: String, pubkey: String },
+    /// Back to the client's default gas limit.
+    ClearGasLimit { node: String, pubkey: String },
+    /// Import EIP-2335 keystores into a node (after checking no other node has them active).
+    Import {
+        node: String,
+        #[arg(required = true)]
+        keystores: Vec<PathBuf>,
+        /// The keystores' password (one for all); asked on a terminal otherwise.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// EIP-3076 slashing protection interchange to import with the keys.
+        #[arg(long)]
+        slashing_protection: Option<PathBuf>,
+        /// Import even when a key is active on another node (it WILL be slashed if both sign).
+        #[arg(long)]
+        i_understand_double_signing_risk: bool,
+    },
+    /// Remove keys from a node; their slashing protection is saved first (console and host).
+    Remove {
+        node: String,
+        #[arg(required = true)]
+        pubkeys: Vec<String>,
+    },
+    /// Move a key: remove from A (slashing data saved), verify, import into B with that data.
+    Move {
+        pubkey: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// The key's EIP-2335 keystore (the Keymanager API cannot export keys).
+        #[arg(long)]
+        keystore: PathBuf,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[arg(long)]
+        i_understand_double_signing_risk: bool,
+    },
+    /// Generate keystores and deposit data from a mnemonic (offline).
+    Generate(GenerateArgs),
+    /// Sign a voluntary exit through the node's API and save it; submit only with --submit.
+    Exit {
+        node: String,
+        pubkey: String,
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// Also submit it to the host's beacon node (asks first). An exit cannot be undone.
+        #[arg(long)]
+        submit: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["mnemonic_file", "new"])))]
+pub struct GenerateArgs {
+    /// Read the mnemonic from this file.
+    #[arg(long)]
+    pub mnemonic_file: Option<PathBuf>,
+    /// Make a new 24-word mnemonic (shown once on the terminal, never written).
+    #[arg(long)]
+    pub new: bool,
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    #[arg(long, default_value_t = 0)]
+    pub start_index: u32,
+    /// mainnet, sepolia, holesky, hoodi.
+    #[arg(long)]
+    pub network: String,
+    #[arg(long)]
+    pub withdrawal_address: String,
+    /// 0x02 (compounding) withdrawal credentials.
+    #[arg(long)]
+    pub compounding: bool,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Keystore password; asked twice on a terminal otherwise.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+}
+
+fn usage(msg: impl std::fmt::Display) -> Fail {
+    eprintln!("error: {msg}");
+    Fail(exit::USAGE)
+}
+
+fn failed(msg: impl std::fmt::Display) -> Fail {
+    eprintln!("error: {msg}");
+    Fail(exit::FAILED)
+}
+
+fn tty() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Ask before a disruptive action: always on a terminal unless `--yes`; `--yes` required otherwise.
+fn confirm(what: &str, yes: bool) -> Result<(), Fail> {
+    if yes {
+        return Ok(());
+    }
+    if !tty() {
+        return Err(usage(format!(
+            "{what}: add --yes to confirm (no terminal to ask)"
+        )));
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{what}\nProceed? [y/N] ");
+    let _ = err.flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err()
+        || !matches!(line.trim(), "y" | "Y" | "yes" | "YES")
+    {
+        eprintln!("declined; nothing done");
+        return Err(Fail(exit::FAILED));
+    }
+    Ok(())
+}
+
+/// A password from a file (trailing newline removed) or the terminal.
+fn password(file: Option<&Path>, prompt: &str, twice: bool) -> Result<Secret<String>, Fail> {
+    if let Some(f) = file {
+        let text = Secret::new(
+            std::fs::read_to_string(f)
+                .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?,
+        );
+        return Ok(Secret::new(
+            text.expose().trim_end_matches(['\n', '\r']).to_string(),
+        ));
+    }
+    if !tty() {
+        return Err(usage(
+            "no terminal to ask for the password: give --password-file",
+        ));
+    }
+    let a = Secret::new(rpassword::prompt_password(prompt).map_err(failed)?);
+    if twice {
+        let b = Secret::new(rpassword::prompt_password("Repeat: ").map_err(failed)?);
+        if a.expose() != b.expose() {
+            return Err(usage("the passwords differ"));
+        }
+    }
+    Ok(a)
+}
+
+fn pubkey_arg(s: &str) -> Result<String, Fail> {
+    normalize_pubkey(s)
+        .ok_or_else(|| usage(format!("{s:?} is not a public key (0x + 96 hex digits)")))
+}
+
+fn find(inv: &Inventory, spec: &str) -> Result<NodeRef, Fail> {
+    let r = inv.find_node(spec).map_err(usage)?;
+    let (_, n) = inv.node(r);
+    if n.keymanager_port.is_none() || n.keymanager_token_file.is_none() {
+        return Err(usage(format!(
+            "{spec} has no keymanager_port and keymanager_token_file in the inventory"
+        )));
+    }
+    Ok(r)
+}
+
+async fn connect(pool: &crate::ssh::Pool, inv: &Inventory, r: NodeRef) -> Result<Keymanager, Fail> {
+    Keymanager::connect(pool, inv, r).await.map_err(failed)
+}
+
+fn state_dir() -> Result<PathBuf, Fail> {
+    ops::console_state_dir()
+        .ok_or_else(|| failed("no state directory (set HOME or XDG_STATE_HOME)"))
+}
+
+pub async fn run(
+    args: KeysArgs,
+    inventory: &Path,
+    limit: Option<&str>,
+    yes: bool,
+    out: Output,
+) -> Result<i32, Fail> {
+    if let KeysCmd::Generate(g) = args.cmd {
+        return generate(g, out);
+    }
+    let inv = context::load_inventory(inventory, out.color)?;
+    let pool = context::pool();
+    let r = run_fleet(args.cmd, &inv, &pool, limit, yes, out).await;
+    pool.close_all().await;
+    r
+}
+
+async fn run_fleet(
+    cmd: KeysCmd,
+    inv: &Inventory,
+    pool: &crate::ssh::Pool,
+    limit: Option<&str>,
+    yes: bool,
+    out: Output,
+) -> Result<i32, Fail> {
+    match cmd {
+        KeysCmd::List { selector } => list(inv, pool, selector.as_deref(), limit, out).await,
+        KeysCmd::SetFeeRecipient {
+            node,
+            pubkey,
+            value,
+        } => {
+            setting(
+                inv,
+                pool,
+                &node,
+                &pubkey,
+                SettingKind::FeeRecipient,
+                Some(&value),
+            )
+            .await
+        }
+        KeysCmd::SetGraffiti {
+            node,
+            pubkey,
+            value,
+        } => {
+            setting(
+                inv,
+                pool,
+                &node,
+                &pubkey,
+                SettingKind::Graffiti,
+                Some(&value),
+            )
+            .await
+        }
+        KeysCmd::SetGasLimit {
+            node,
+            pubkey,
+            value,
+        } => {
+            setting(
+                inv,
+                pool,
+                &node,
+                &pubkey,
+                SettingKind::GasLimit,
+                Some(&value),
+            )
+            .await
+        }
+        KeysCmd::ClearFeeRecipient { node, pubkey } => {
+            setting(inv, pool, &node, &pubkey, SettingKind::FeeRecipient, None).await
+        }
+        KeysCmd::ClearGraffiti { node, pubkey } => {
+            setting(inv, pool, &node, &pubkey, SettingKind::Graffiti, None).await
+        }
+        KeysCmd::ClearGasLimit { node, pubkey } => {
+            setting(inv, pool, &node, &pubkey, SettingKind::GasLimit, None).await
+        }
+        KeysCmd::Import {
+            node,
+            keystores,
+            password_file,
+            slashing_protection,
+            i_understand_double_signing_risk,
+        } => {
+            import(
+                inv,
+                pool,
+                &node,
+                &keystores,
+                password_file.as_deref(),
+                slashing_protection.as_deref(),
+                i_understand_double_signing_risk,
+                yes,
+                out,
+            )
+            .await
+        }
+        KeysCmd::Remove { node, pubkeys } => remove(inv, pool, &node, &pubkeys, yes, out).await,
+        KeysCmd::Move {
+            pubkey,
+            from,
+            to,
+            keystore,
+            password_file,
+            i_understand_double_signing_risk,
+        } => {
+            move_key(
+                inv,
+                pool,
+                &pubkey,
+                &from,
+                &to,
+                &keystore,
+                password_file.as_deref(),
+                i_understand_double_signing_risk,
+                yes,
+                out,
+            )
+            .await
+        }
+        KeysCmd::Exit {
+            node,
+            pubkey,
+            epoch,
+            submit,
+        } => voluntary_exit(inv, pool, &node, &pubkey, epoch, submit, yes, out).await,
+        KeysCmd::Generate(_) => Ok(exit::OK),
+    }
+}
+
+async fn list(
+    inv: &Inventory,
+    pool: &crate::ssh::Pool,
+    selector: Option<&str>,
+    limit: Option<&str>,
+    out: Output,
+) -> Result<i32, Fail> {
+    let selected = context::select(inv, selector, limit)?;
+    let nodes: Vec<NodeRef> = ops::keymanager_nodes(inv)
+        .into_iter()
+        .filter(|r| selected.contains(r))
+        .collect();
+    if nodes.is_empty() {
+        return Err(usage(
+            "no selected node has a keymanager API in the inventory",
+        ));
+    }
+    let results = crate::fleet::run_all(nodes, crate::fleet::DEFAULT_FORKS, |r| async move {
+        match Keymanager::connect(pool, inv, r).await {
+            Ok(km) => ops::list_node(&km, true).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (r, res) in results {
+        match res {
+            Ok(k) => rows.extend(k),
+            Err(e) => errors.push((ops::label(inv, r), e)),
+        }
+    }
+    if out.json {
+        let j = serde_json::json!({
+            "keys": rows,
+            "errors": errors.iter().map(|(n, e)| serde_json::json!({"node": n, "error": e})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+    } else {
+        let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+        let body: Vec<Vec<String>> = rows
+            .iter()
+            .map(|k| {
+                vec![
+                    k.node.clone(),
+                    k.pubkey.clone(),
+                    if k.remote {
+                        "remote".into()
+                    } else {
+                        dash(&k.derivation_path)
+                    },
+                    k.readonly
+                        .map(|b| b.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    dash(&k.fee_recipient),
+                    dash(&k.graffiti),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table::render(
+                &[
+                    "NODE",
+                    "PUBKEY",
+                    "PATH",
+                    "READONLY",
+                    "FEE RECIPIENT",
+                    "GRAFFITI"
+                ],
+                &body
+            )
+        );
+        for (n, e) in &errors {
+            eprintln!("{n}: {e}");
+        }
+    }
+    Ok(if errors.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+async fn setting(
+    inv: &Inventory,
+    pool: &crate::ssh::Pool,
+    node: &str,
+    pubkey: &str,
+    kind: SettingKind,
+    value: Option<&str>,
+) -> Result<i32, Fail> {
+    let r = find(inv, node)?;
+    let pk = pubkey_arg(pubkey)?;
+    let set = value
+        .map(|v| Setting::parse(kind, v).map_err(usage))
+        .transpose()?;
+    let km = connect(pool, inv, r).await?;
+    match set {
+        Some(s) => km.set(&pk, s).await.map_err(failed)?,
+        None => km.clear(&pk, kind).await.map_err(failed)?,
+    }
+    println!(
+        "{}: {} {} for {pk}",
+        km.node,
+        if value.is_some() { "set" } else { "cleared" },
+        kind.path()
+    );
+    Ok(exit::OK)
+}
+
+fn guard_report(problems: &[ops::GuardProblem], override_flag: bool) -> Result<(), Fail> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for p in problems {
+        eprintln!("DOUBLE-SIGN GUARD: {p}");
+    }
+    if override_flag {
+        eprintln!(
+            "WARNING: continuing because of --i-understand-double-signing-risk: if two nodes sign with one key, the validator is SLASHED"
+        );
+        Ok(())
+    } else {
+        eprintln!(
+            "refused: importing a key that is (or may be) active elsewhere risks a slashable double sign. \
+             Remove it there first (`nodeherd keys remove` / `keys move`); override only with --i-understand-double-signing-risk"
+        );
+        Err(Fail(exit::FAILED))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn import(
+    inv: &Inventory,
+    pool: &crate::ssh::Pool,
+    node: &str,
+    files: &[PathBuf],
+    password_file: Option<&Path>,
+    slashing: Option<&Path>,
+    risk: bool,
+    yes: bool,
+    out: Output,
+) -> Result<i32, Fail> {
+    let r = find(inv, node)?;
+    let mut keystores = Vec::new();
+    let mut pubkeys = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
+        let ks = Keystore::from_json(&text).map_err(|e| usage(format!("{}: {e}", f.display())))?;
+        let pk = ks
+            .public_key()
+            .map_err(|e| usage(format!("{}: {e}", f.display())))?
+            .ok_or_else(|| usage(format!("{}: the keystore has no pubkey", f.display())))?;
+        pubkeys.push(format!("0x{}", pk.to_hex().trim_start_matches("0x")));
+        keystores.push(text);
+    }
+    let slashing_text = match slashing {
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?;
+            Interchange::parse(&t).map_err(|e| usage(format!("{}: {e}", p.display())))?;
+            Some(t)
+        }
+        None => None,
+    };
+    let label = ops::label(inv, r);
+    let problems = ops::double_sign_guard(inv, pool, &pubkeys, &[r]).await;
+    guard_report(&problems, risk)?;
+    let pw = password(password_file, "Keystore password: ", false)?;
+    confirm(
+        &format!(
+            "About to import {} key(s) into {label}: {}",
+            pubkeys.len(),
+            pubkeys.join(", ")
+        ),
+        yes,
+    )?;
+    let km = connect(pool, inv, r).await?;
+    let passwords: Vec<Secret<String>> = keystores.iter().map(|_| pw.clone()).collect();
+    let results = ops::import(&km, &keystores, &passwords, slashing_text.as_deref())
+        .await
+        .map_err(failed)?;
+    let mut ok = true;
+    let mut rows = Vec::new();
+    for (pk, res) in pubkeys.iter().zip(&results) {
+        ok &= res.status != ImportStatus::Error;
+        rows.push(serde_json::json!({"node": label, "pubkey": pk, "status": res.status, "message": res.message}));
+        if !out.json {
+            println!(
+                "{label}  {pk}  {:?}{}",
+                res.status,
+                res.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+    }
+    Ok(if ok { exit::OK } else { exit::FAILED })
+}
+
+async fn remove(
+    inv: &Inventory,
+    pool: &crate::ssh::Pool,
+    node: &str,
+    pubkeys: &[String],
+    yes: bool,
+    out: Output,
+) -> Result<i32, Fail> {
+    let r = find(inv, node)?;
+    let pks: Vec<String> = pubkeys
+        .iter()
+        .map(|p| pubkey_arg(p))
+        .collect::<Result<_, _>>()?;
+    let state = state_dir()?;
+    let label = ops::label(inv, r);
+    confirm(
+        &format!(
+            "About to REMOVE {} key(s) from {label}: {} (slashing data is saved first)",
+            pks.len(),
+            pks.join(", ")
+        ),
+        yes,
+    )?;
+    let km = connect(pool, inv, r).await?;
+    let session = pool.session(&inv.node(r).0.target).await.map_err(failed)?;
+    let o = match ops::remove(&km, &session, &pks, &state).await {
+        Ok(o) => o,
+        Err(e) => return Err(failed(e)),
+    };
+    report_remove(&o, &inv.node(r).0.name, out);
+    let ok = o.saved()
+        && o.slashing_check.is_ok()
+        && o.results.iter().all(|(_, s, _)| *s != DeleteStatus::Error);
+    Ok(if ok { exit::OK } else { exit::FAILED })
+}
+
+fn report_remove(o: &ops::RemoveOutcome, host: &str, out: Output) {
+    if !o.saved() {
+        // Loud, and the data itself on stdout: it must not be lost.
+        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+        eprintln!("!! SLASHING PROTECTION DATA WAS NOT SAVED EVERYWHERE");
+        if let Err(e) = &o.console_file {
+            eprintln!("!! console copy: {e}");
+        }
+        if let Err(e) = &o.host_file {
+            eprintln!("!! host copy: {e}");
+        }
+        eprintln!(
+            "!! The EIP-3076 data follows on stdout: keep it before importing the key anywhere."
+        );
+        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+        println!("{}", o.slashing_protection);
+    }
+    if let Err(e) = &o.slashing_check {
+        eprintln!("WARNING: the slashing data returned by {}: {e}", o.node);
+    }
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "node": o.node,
+            "results": o.results.iter().map(|(p, s, m)| serde_json::json!({"pubkey": p, "status": s, "message": m})).collect::<Vec<_>>(),
+            "slashing_file": o.console_file.as_ref().ok(),
+            "host_slashing_file": o.host_file.as_ref().ok(),
+        })).unwrap_or_default());
+        return;
+    }
+    for (p, s, m) in &o.results {
+        println!(
+            "{}  {p}  {s:?}{}",
+            o.node,
+            m.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+        );
+    }
+    if let Ok(p) = &o.console_file {
+        println!("slashing protection saved: {}", p.display());
+    }
+    if let Ok(p) = &o.host_file {
+        println!("slashing protection saved on {host}: {p}");
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn move_key(
+    inv: &Inventory,
+    pool: &crate::ssh::Pool,
+    pubkey: &str,
+    from: &str,
+    to: &str,
+    keystore: &Path,
+    password_file: Option<&Path>,
+    risk: bool,
+    yes: bool,
+    out: Output,
+) -> Result<i32, Fail> {
+    let pk = pubkey_arg(pubkey)?;
+    let a = find(inv, from)?;
+    let b = find(inv, to)?;
+    if a == b {
+        return Err(usage("--from and --to are the same node"));
+    }
+    let state = state_dir()?;
+    let text = std::fs::read_to_string(keystore)
+        .map_err(|e| usage(format!("cannot read {}: {e}", keystore.display())))?;
+    let ks =
+        Keystore::from_json(&text).map_err(|e| usage(format!("{}: {e}", keystore.display())))?;
+    let pw = password(password_file, "Keystore password: ", false)?;
+    // Prove the keystore and password give this very key BEFORE anything is removed.
+    let sk = ks
+        .decrypt_secret_key(pw.expose())
+        .map_err(|e| usage(format!("{}: {e}", keystore.display())))?;
+    let got = format!("0x{}", sk.public_key().to_hex().trim_start_matches("0x"));
+    drop(sk);
+    if got != pk {
+        return Err(usage(format!(
+            "{} holds {got}, not {pk}",
+            keystore.display()
+        )));
+    }
+    confirm(
+        &format!(
+            "About to MOVE {pk} from {} to {} (remove, save slashing data, verify, import)",
+            ops::label(inv, a),
+            ops::label(inv, b)
+        ),
+        yes,
+    )?;
+    let report = ops::move_key(inv, pool, &pk, a, b, &text, &pw, &state, risk).await;
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        for s in &report.steps {
+            println!("  - {s}");
+        }
+        println!("{}", report.state);
+    }
+    if !report.ok {
+        eprintln!("move NOT completed: {}", report.state);
+    }
+    Ok(if report.ok { exit::OK } else { exit::FAILED })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn voluntary_exit(
+    inv: &Inventory,
+    pool: &crate::ssh::Pool,
+    node: &str,
+    pubkey: &str,
+    epoch: Option<u64>,
+    submit: bool,
+    yes: bool,
+    out: Output,
+) -> Result<i32, Fail> {
+    let r = find(inv, node)?;
+    let pk = pubkey_arg(pubkey)?;
+    let state = state_dir()?;
+    let km = connect(pool, inv, r).await?;
+    let (exit_msg, json) = km.sign_voluntary_exit(&pk, epoch).await.map_err(failed)?;
+    let path = ops::save_exit(&state, &km.node, &pk, &json).map_err(failed)?;
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"signed_exit": exit_msg, "file": path})
+            )
+            .unwrap_or_default()
+        );
+    } else {
+        println!(
+            "signed voluntary exit of validator {} at epoch {} saved: {}",
+            exit_msg.message.validator_index,
+            exit_msg.message.epoch,
+            path.display()
+        );
+    }
+    if !submit {
+        println!("not submitted (add --submit to publish it; an exit cannot be undone)");
+        return Ok(exit::OK);
+    }
+    confirm(
+        &format!(
+            "About to SUBMIT the voluntary exit of {pk} (validator {}): this is IRREVERSIBLE",
+            exit_msg.message.validator_index
+        ),
+        yes,
+    )?;
+    match ops::submit_exit(inv, pool, r, &json).await {
+        Ok(bn) => {
+            println!("submitted to {bn}");
+            Ok(exit::OK)
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
+fn generate(g: GenerateArgs, out: Output) -> Result<i32, Fail> {
+    use crate::keys::generate::{GenerateRequest, generate};
+    use crate::keys::mnemonic::Mnemonic;
+    let network = g.network.parse().map_err(usage)?;
+    let address = g.withdrawal_address.parse().map_err(usage)?;
+    let (mnemonic, is_new) = match &g.mnemonic_file {
+        Some(f) => {
+            let text = Secret::new(
+                std::fs::read_to_string(f)
+                    .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?,
+            );
+            (Mnemonic::parse(text.expose().trim()).map_err(usage)?, false)
+        }
+        None => {
+            if !std::io::stderr().is_terminal() {
+                return Err(usage(
+                    "--new shows the mnemonic once on the terminal: run it on a terminal (or use --mnemonic-file)",
+                ));
+            }
+            (Mnemonic::generate().map_err(failed)?, true)
+        }
+    };
+    let pw = password(g.password_file.as_deref(), "New keystore password: ", true)?;
+    let mut req = GenerateRequest::new(mnemonic, network, address, pw, g.out.clone());
+    req.count = g.count;
+    req.start_index = g.start_index;
+    req.compounding = g.compounding;
+    let res = generate(&req).map_err(failed)?;
+    if is_new {
+        let phrase = req.mnemonic.phrase();
+        eprintln!("\nYOUR NEW MNEMONIC (shown once, never written; write it down on paper NOW):\n");
+        eprintln!("{}\n", phrase.expose());
+    }
+    if out.json {
+        let keys: Vec<_> = res
+            .keys
+            .iter()
+            .map(|k| serde_json::json!({"index": k.index, "pubkey": format!("0x{}", k.pubkey.to_hex().trim_start_matches("0x")), "keystore": k.keystore_file}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"keys": keys, "deposit_data": res.deposit_data_file})
+            )
+            .unwrap_or_default()
+        );
+    } else {
+        for k in &res.keys {
+            println!(
+                "{}  0x{}  {}",
+                k.index,
+                k.pubkey.to_hex().trim_start_matches("0x"),
+                k.keystore_file.display()
+            );
+        }
+        println!("deposit data: {}", res.deposit_data_file.display());
+    }
+    Ok(exit::OK)
+}

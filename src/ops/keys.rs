@@ -1,0 +1,639 @@
+//! Validator key operations over the Keymanager API: list, settings, import with the
+//! double-sign guard, remove with slashing data saved first, move, voluntary exit.
+//!
+//! Owns: the order of steps and the safety rules (docs/keys.md), the console state files
+//! (`<state dir>/nodeherd/{slashing,exits}/`) and the host copies under
+//! `/var/lib/nodeherd/slashing/`. May not touch: the terminal (front ends ask and print), the
+//! API's wire format (that is `crate::keymanager`). Never writes a token or a password.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::inventory::{Inventory, NodeRef};
+use crate::keymanager::types::{DeleteStatus, ImportResult, ImportStatus, normalize_pubkey};
+use crate::keymanager::{Interchange, Keymanager, KeymanagerError};
+use crate::keys::Secret;
+use crate::ssh::{Command, Pool};
+
+/// Where slashing data is also kept on the host of the node it was removed from.
+pub const HOST_SLASHING_DIR: &str = "/var/lib/nodeherd/slashing";
+
+/// One key as `keys list` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KeyRow {
+    pub node: String,
+    pub pubkey: String,
+    pub derivation_path: Option<String>,
+    pub readonly: Option<bool>,
+    /// A remote-signer key (`/eth/v1/remotekeys`) rather than a local keystore.
+    pub remote: bool,
+    pub fee_recipient: Option<String>,
+    pub graffiti: Option<String>,
+}
+
+/// The nodes that have a keymanager API in the inventory (validator clients).
+pub fn keymanager_nodes(inv: &Inventory) -> Vec<NodeRef> {
+    inv.node_refs()
+        .into_iter()
+        .filter(|r| {
+            let (_, n) = inv.node(*r);
+            n.keymanager_port.is_some() && n.keymanager_token_file.is_some()
+        })
+        .collect()
+}
+
+/// `host/node` of a node.
+pub fn label(inv: &Inventory, r: NodeRef) -> String {
+    let (h, n) = inv.node(r);
+    format!("{}/{}", h.name, n.name)
+}
+
+/// The active pubkeys (local and remote) of one node.
+pub async fn active_pubkeys(km: &Keymanager) -> Result<Vec<String>, KeymanagerError> {
+    let mut keys: Vec<String> = km
+        .list_keystores()
+        .await?
+        .into_iter()
+        .map(|k| normalize_pubkey(&k.validating_pubkey).unwrap_or(k.validating_pubkey))
+        .collect();
+    for k in km.list_remote_keys().await? {
+        keys.push(normalize_pubkey(&k.pubkey).unwrap_or(k.pubkey));
+    }
+    Ok(keys)
+}
+
+/// The keys of one node; with `details`, also fee recipient and graffiti per key.
+pub async fn list_node(km: &Keymanager, details: bool) -> Result<Vec<KeyRow>, KeymanagerError> {
+    let mut rows = Vec::new();
+    for k in km.list_keystores().await? {
+        rows.push(KeyRow {
+            node: km.node.clone(),
+            pubkey: normalize_pubkey(&k.validating_pubkey).unwrap_or(k.validating_pubkey),
+            derivation_path: k.derivation_path.filter(|p| !p.is_empty()),
+            readonly: k.readonly,
+            remote: false,
+            fee_recipient: None,
+            graffiti: None,
+        });
+    }
+    for k in km.list_remote_keys().await? {
+        rows.push(KeyRow {
+            node: km.node.clone(),
+            pubkey: normalize_pubkey(&k.pubkey).unwrap_or(k.pubkey),
+            derivation_path: None,
+            readonly: k.readonly,
+            remote: true,
+            fee_recipient: None,
+            graffiti: None,
+        });
+    }
+    if details {
+        for r in &mut rows {
+            r.fee_recipient = km.fee_recipient(&r.pubkey).await.ok().map(|f| f.ethaddress);
+            r.graffiti = km.graffiti(&r.pubkey).await.ok().map(|g| g.graffiti);
+        }
+    }
+    Ok(rows)
+}
+
+/// Why the double-sign guard refuses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum GuardProblem {
+    /// The key is active on another node.
+    ActiveElsewhere { pubkey: String, node: String },
+    /// A validator node could not be asked: it might have the key.
+    Unknown { node: String, error: String },
+}
+
+impl std::fmt::Display for GuardProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuardProblem::ActiveElsewhere { pubkey, node } => {
+                write!(f, "{pubkey} is ACTIVE on {node}")
+            }
+            GuardProblem::Unknown { node, error } => {
+                write!(f, "cannot tell whether {node} has the key(s): {error}")
+            }
+        }
+    }
+}
+
+/// Ask every keymanager node of the inventory except `except` for its keys; any of `pubkeys`
+/// active there, or any node that cannot be asked, is a problem. Empty = safe to import.
+pub async fn double_sign_guard(
+    inv: &Inventory,
+    pool: &Pool,
+    pubkeys: &[String],
+    except: &[NodeRef],
+) -> Vec<GuardProblem> {
+    let nodes: Vec<NodeRef> = keymanager_nodes(inv)
+        .into_iter()
+        .filter(|r| !except.contains(r))
+        .collect();
+    let results = crate::fleet::run_all(nodes, crate::fleet::DEFAULT_FORKS, |r| async move {
+        match Keymanager::connect(pool, inv, r).await {
+            Ok(km) => active_pubkeys(&km).await,
+            Err(e) => Err(e),
+        }
+    })
+    .await;
+    let mut problems = Vec::new();
+    for (r, res) in results {
+        match res {
+            Ok(active) => {
+                for pk in pubkeys {
+                    if active.iter().any(|a| a == pk) {
+                        problems.push(GuardProblem::ActiveElsewhere {
+                            pubkey: pk.clone(),
+                            node: label(inv, r),
+                        });
+                    }
+                }
+            }
+            Err(e) => problems.push(GuardProblem::Unknown {
+                node: label(inv, r),
+                error: e.to_string(),
+            }),
+        }
+    }
+    problems
+}
+
+/// The console's state directory: `$XDG_STATE_HOME/nodeherd` (`~/.local/state/nodeherd`).
+pub fn console_state_dir() -> Option<PathBuf> {
+    dirs::state_dir().map(|d| d.join("nodeherd"))
+}
+
+fn timestamp() -> String {
+    chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string()
+}
+
+fn file_label(node: &str) -> String {
+    node.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Make `dir` (0700) and prove a file can be created in it.
+pub fn ensure_writable_dir(dir: &Path) -> Result<(), String> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&probe)
+        .and_then(|mut f| f.write_all(b"x").and_then(|_| f.sync_all()))
+        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Write `text` to a new file (never overwriting), mode 0600, synced.
+pub fn write_new(path: &Path, text: &str) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Make the host directory for slashing data and check it is writable (as the SSH user or `become`).
+async fn host_dir_ready(km_session: &crate::ssh::Session) -> Result<(), String> {
+    let cmd = Command::new("sh").arg("-c").arg(format!(
+        "umask 077 && mkdir -p {HOST_SLASHING_DIR} && test -w {HOST_SLASHING_DIR}"
+    ));
+    match km_session.exec(&cmd).await {
+        Ok(o) if o.success() => Ok(()),
+        Ok(o) => Err(format!(
+            "cannot create or write {HOST_SLASHING_DIR} on the host: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Err(format!("cannot check {HOST_SLASHING_DIR} on the host: {e}")),
+    }
+}
+
+async fn host_write(
+    session: &crate::ssh::Session,
+    name: &str,
+    text: &str,
+) -> Result<String, String> {
+    let path = format!("{HOST_SLASHING_DIR}/{name}");
+    let cmd = Command::new("sh")
+        .arg("-c")
+        .arg("umask 077 && set -C && cat > \"$1\" && sync \"$1\" 2>/dev/null; test -s \"$1\"")
+        .arg("nodeherd")
+        .arg(&path);
+    match session.exec_with_stdin(&cmd, text.as_bytes()).await {
+        Ok(o) if o.success() => Ok(path),
+        Ok(o) => Err(format!(
+            "cannot write {path} on the host: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Err(format!("cannot write {path} on the host: {e}")),
+    }
+}
+
+/// What `remove` did. The slashing data is always in `slashing_protection` (memory), whatever
+/// happened to the files.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoveOutcome {
+    pub node: String,
+    pub results: Vec<(String, DeleteStatus, Option<String>)>,
+    pub slashing_protection: String,
+    /// Whether the interchange parsed as EIP-3076 and covers every removed key.
+    pub slashing_check: Result<(), String>,
+    pub console_file: Result<PathBuf, String>,
+    pub host_file: Result<String, String>,
+}
+
+impl RemoveOutcome {
+    /// Both copies were written.
+    pub fn saved(&self) -> bool {
+        self.console_file.is_ok() && self.host_file.is_ok()
+    }
+}
+
+/// Why nothing was removed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error("nothing was removed: the slashing data could not be saved: {0}")]
+    CannotSave(String),
+    #[error("{0}")]
+    Keymanager(#[from] KeymanagerError),
+}
+
+/// Remove keys: first prove both places for the slashing data are writable (else nothing is
+/// deleted), then DELETE, keep the answer in memory, write it to the console state dir, then
+/// to the host. Confirmation is the front end's job and happens before this is called.
+pub async fn remove(
+    km: &Keymanager,
+    session: &crate::ssh::Session,
+    pubkeys: &[String],
+    state_dir: &Path,
+) -> Result<RemoveOutcome, RemoveError> {
+    let dir = state_dir.join("slashing");
+    ensure_writable_dir(&dir).map_err(RemoveError::CannotSave)?;
+    host_dir_ready(session)
+        .await
+        .map_err(RemoveError::CannotSave)?;
+    let answer = km.delete(pubkeys).await?;
+    // From here on the slashing data exists only in memory until written: write it first.
+    let name = format!("{}-{}.json", file_label(&km.node), timestamp());
+    let console_path = dir.join(&name);
+    let console_file = write_new(&console_path, &answer.slashing_protection).map(|_| console_path);
+    let host_file = host_write(session, &name, &answer.slashing_protection).await;
+    let removed: Vec<&String> = pubkeys
+        .iter()
+        .zip(&answer.data)
+        .filter(|(_, r)| matches!(r.status, DeleteStatus::Deleted | DeleteStatus::NotActive))
+        .map(|(p, _)| p)
+        .collect();
+    let slashing_check = Interchange::parse(&answer.slashing_protection).and_then(|i| {
+        let have = i.pubkeys();
+        match removed.iter().find(|p| !have.contains(p)) {
+            Some(p) => Err(format!("the slashing data does not mention {p}")),
+            None => Ok(()),
+        }
+    });
+    Ok(RemoveOutcome {
+        node: km.node.clone(),
+        results: pubkeys
+            .iter()
+            .zip(answer.data)
+            .map(|(p, r)| (p.clone(), r.status, r.message))
+            .collect(),
+        slashing_protection: answer.slashing_protection,
+        slashing_check,
+        console_file,
+        host_file,
+    })
+}
+
+/// Import keystores (already read) into one node. The guard must have run before.
+pub async fn import(
+    km: &Keymanager,
+    keystores: &[String],
+    passwords: &[Secret<String>],
+    slashing_protection: Option<&str>,
+) -> Result<Vec<ImportResult>, KeymanagerError> {
+    km.import(keystores, passwords, slashing_protection).await
+}
+
+/// One step of a move, as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct MoveReport {
+    pub steps: Vec<String>,
+    /// Where things are now, in one sentence.
+    pub state: String,
+    pub ok: bool,
+    pub slashing_file: Option<PathBuf>,
+}
+
+/// Move one key from `from` to `to`. The keystore (with its password, already checked to
+/// decrypt to `pubkey`) comes from the operator: the Keymanager API cannot export keys.
+/// Steps: both nodes reachable, `from` has it, `to` does not, guard over all other nodes,
+/// remove from `from` (slashing data saved), verify `from` no longer lists it, import into
+/// `to` with that slashing data, verify `to` lists it. Stops at the first uncertain step.
+#[allow(clippy::too_many_arguments)]
+pub async fn move_key(
+    inv: &Inventory,
+    pool: &Pool,
+    pubkey: &str,
+    from: NodeRef,
+    to: NodeRef,
+    keystore: &str,
+    password: &Secret<String>,
+    state_dir: &Path,
+    allow_double_sign_risk: bool,
+) -> MoveReport {
+    let mut steps = Vec::new();
+    let a = label(inv, from);
+    let b = label(inv, to);
+    let fail = |steps: Vec<String>, state: String, file: Option<PathBuf>| MoveReport {
+        steps,
+        state,
+        ok: false,
+        slashing_file: file,
+    };
+    let untouched =
+        format!("nothing changed: {pubkey} is still where it was (on {a} if it was there)");
+    let (kma, kmb) = match (
+        Keymanager::connect(pool, inv, from).await,
+        Keymanager::connect(pool, inv, to).await,
+    ) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(e), _) | (_, Err(e)) => {
+            steps.push(format!("connect: {e}"));
+            return fail(steps, untouched, None);
+        }
+    };
+    match active_pubkeys(&kma).await {
+        Ok(k) if k.iter().any(|x| x == pubkey) => steps.push(format!("{a} has the key active")),
+        Ok(_) => {
+            steps.push(format!("{a} does not list {pubkey}"));
+            return fail(steps, untouched, None);
+        }
+        Err(e) => {
+            steps.push(format!("cannot list {a}: {e}"));
+            return fail(steps, untouched, None);
+        }
+    }
+    match active_pubkeys(&kmb).await {
+        Ok(k) if k.iter().any(|x| x == pubkey) => {
+            steps.push(format!("{b} ALREADY has {pubkey} active: refusing"));
+            return fail(steps, untouched, None);
+        }
+        Ok(_) => steps.push(format!("{b} does not have the key")),
+        Err(e) => {
+            steps.push(format!("cannot list {b}: {e}"));
+            return fail(steps, untouched, None);
+        }
+    }
+    let problems = double_sign_guard(inv, pool, &[pubkey.to_string()], &[from, to]).await;
+    if !problems.is_empty() {
+        for p in &problems {
+            steps.push(format!("guard: {p}"));
+        }
+        if !allow_double_sign_risk {
+            return fail(steps, untouched, None);
+        }
+        steps.push("guard overridden by --i-understand-double-signing-risk".into());
+    } else {
+        steps.push("no other validator node has the key".into());
+    }
+    let session = match pool.session(&inv.node(from).0.target).await {
+        Ok(s) => s,
+        Err(e) => {
+            steps.push(format!("SSH to {a}: {e}"));
+            return fail(steps, untouched, None);
+        }
+    };
+    let removed = match remove(&kma, &session, &[pubkey.to_string()], state_dir).await {
+        Ok(r) => r,
+        Err(RemoveError::CannotSave(e)) => {
+            steps.push(format!("not removed: {e}"));
+            return fail(steps, untouched, None);
+        }
+        Err(RemoveError::Keymanager(e)) => {
+            steps.push(format!("DELETE on {a}: {e}"));
+            return fail(
+                steps,
+                format!(
+                    "UNCERTAIN: the DELETE on {a} failed or its answer was lost; list {a} before doing anything else"
+                ),
+                None,
+            );
+        }
+    };
+    let status = removed.results.first().map(|r| r.1);
+    let file = removed.console_file.as_ref().ok().cloned();
+    steps.push(format!(
+        "removed from {a}: {:?}; slashing data saved to {} and {}",
+        status,
+        match &removed.console_file {
+            Ok(p) => p.display().to_string(),
+            Err(e) => format!("NOT SAVED ON THE CONSOLE ({e})"),
+        },
+        match &removed.host_file {
+            Ok(p) => format!("{}:{p}", inv.node(from).0.name),
+            Err(e) => format!("NOT SAVED ON THE HOST ({e})"),
+        }
+    ));
+    if status != Some(DeleteStatus::Deleted) {
+        return fail(
+            steps,
+            format!("{a} answered {status:?} instead of deleted: nothing imported; check {a}"),
+            file,
+        );
+    }
+    if let Err(e) = &removed.slashing_check {
+        steps.push(format!("slashing data check: {e}"));
+        return fail(
+            steps,
+            format!(
+                "{pubkey} is removed from {a} and NOT imported into {b}: the slashing data is not usable"
+            ),
+            file,
+        );
+    }
+    match active_pubkeys(&kma).await {
+        Ok(k) if !k.iter().any(|x| x == pubkey) => {
+            steps.push(format!("verified: {a} no longer lists the key"))
+        }
+        Ok(_) => {
+            steps.push(format!("{a} STILL lists {pubkey} after the DELETE"));
+            return fail(
+                steps,
+                format!("UNCERTAIN: {a} still lists the key; NOT imported into {b}"),
+                file,
+            );
+        }
+        Err(e) => {
+            steps.push(format!("cannot verify {a}: {e}"));
+            return fail(
+                steps,
+                format!("UNCERTAIN: removed from {a} but not verified; NOT imported into {b}"),
+                file,
+            );
+        }
+    }
+    let res = kmb
+        .import(
+            &[keystore.to_string()],
+            std::slice::from_ref(password),
+            Some(&removed.slashing_protection),
+        )
+        .await;
+    let not_imported = format!(
+        "{pubkey} is removed from {a} and NOT active on {b}; import it with `nodeherd keys import {b} KEYSTORE --slashing-protection {}`",
+        file.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "FILE".into())
+    );
+    match res {
+        Ok(r) if r.first().map(|x| x.status) == Some(ImportStatus::Imported) => {
+            steps.push(format!("imported into {b} with {a}'s slashing data"))
+        }
+        Ok(r) => {
+            steps.push(format!("import into {b}: {:?}", r.first()));
+            return fail(steps, not_imported, file);
+        }
+        Err(e) => {
+            steps.push(format!("import into {b}: {e}"));
+            return fail(
+                steps,
+                format!("UNCERTAIN: {not_imported}; list {b} first"),
+                file,
+            );
+        }
+    }
+    match active_pubkeys(&kmb).await {
+        Ok(k) if k.iter().any(|x| x == pubkey) => {
+            steps.push(format!("verified: {b} lists the key"));
+            MoveReport {
+                steps,
+                state: format!("{pubkey} moved: active on {b} only"),
+                ok: true,
+                slashing_file: file,
+            }
+        }
+        Ok(_) => fail(
+            steps,
+            format!("{b} accepted the import but does not list {pubkey}; check {b}"),
+            file,
+        ),
+        Err(e) => {
+            steps.push(format!("cannot verify {b}: {e}"));
+            fail(
+                steps,
+                format!("UNCERTAIN: imported into {b} but not verified"),
+                file,
+            )
+        }
+    }
+}
+
+/// Save a signed voluntary exit to `<state>/exits/<node>-<pubkey prefix>-<ts>.json`.
+pub fn save_exit(
+    state_dir: &Path,
+    node: &str,
+    pubkey: &str,
+    json: &str,
+) -> Result<PathBuf, String> {
+    let dir = state_dir.join("exits");
+    ensure_writable_dir(&dir)?;
+    let short: String = pubkey.trim_start_matches("0x").chars().take(12).collect();
+    let path = dir.join(format!("{}-{short}-{}.json", file_label(node), timestamp()));
+    write_new(&path, json).map(|_| path)
+}
+
+/// Submit a signed exit to a beacon node of the same host (`POST /eth/v1/beacon/pool/voluntary_exits`).
+pub async fn submit_exit(
+    inv: &Inventory,
+    pool: &Pool,
+    validator: NodeRef,
+    json: &str,
+) -> Result<String, String> {
+    let (host, _) = inv.node(validator);
+    let bn = host
+        .nodes
+        .iter()
+        .find(|n| n.role == crate::inventory::Role::Beacon && n.rest_port.is_some())
+        .ok_or_else(|| {
+            format!(
+                "{}: no beacon node with a rest_port in the inventory",
+                host.name
+            )
+        })?;
+    let port = bn.rest_port.unwrap_or_default();
+    let session = pool
+        .session(&host.target)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stream = session.forward(port).await.map_err(|e| e.to_string())?;
+    let resp = crate::http::request(
+        stream,
+        "POST",
+        "/eth/v1/beacon/pool/voluntary_exits",
+        &[("Content-Type", "application/json")],
+        Some(json.as_bytes()),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if resp.status == 200 {
+        Ok(format!("{}/{}", host.name, bn.name))
+    } else {
+        Err(format!(
+            "{}/{} refused the exit ({}): {}",
+            host.name,
+            bn.name,
+            resp.status,
+            crate::keymanager::types::error_message(&resp.body)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_files_are_new_and_private() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("a/slashing");
+        ensure_writable_dir(&d).unwrap();
+        let p = d.join("x.json");
+        write_new(&p, "{}").unwrap();
+        assert!(write_new(&p, "{}").is_err(), "never overwrites");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(file_label("nhkey-1/lodestar-vc"), "nhkey-1_lodestar-vc");
+        let ro = t.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
+        // root can write anyway; only check when not root
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(ensure_writable_dir(&ro).is_err());
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Root-gated: `nodeherd keys` against a real Lodestar 1.5.1 in the "nhkey" lab (10.219.0.0/24):
+//! lodestar-vc (interop keys 0..7, keymanager 5062) and the keyless lodestar-vc2 (5063) on one
+//! host. Scenarios run in order on one lab, torn down at the end (`NODEHERD_TEST_KEEP_LAB=1`
+//! keeps it). Every nodeherd output is collected and searched for both bearer tokens.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nodeherd::keymanager::Interchange;
+use nodeherd::keys::bls::SecretKey;
+use nodeherd::keys::keystore::{KdfParams, Keystore};
+use nodeherd::lab::{self, LabConfig, naming};
+use serde_json::Value;
+
+const VC: &str = "nhkey-1/lodestar-vc";
+const VC2: &str = "nhkey-1/lodestar-vc2";
+const ADDRESS: &str = "0x00000000219ab540356cBB839Cbe05303d7705Fa";
+const PASSWORD: &str = "lab-test-password-1";
+
+struct Ctx {
+    cfg: LabConfig,
+    dir: PathBuf,
+    inventory: PathBuf,
+    state: PathBuf,
+    /// Every stdout/stderr nodeherd produced.
+    log: std::cell::RefCell<String>,
+}
+
+impl Ctx {
+    fn nodeherd(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_nodeherd"))
+            .arg("-i")
+            .arg(&self.inventory)
+            .args(args)
+            .env("XDG_STATE_HOME", &self.state)
+            .env_remove("NODEHERD_LOG")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run nodeherd: {e}"));
+        let (o, e) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        self.log
+            .borrow_mut()
+            .push_str(&format!("$ nodeherd {}\n{o}{e}\n", args.join(" ")));
+        (out.status.code().unwrap_or(-1), o, e)
+    }
+
+    fn ssh(&self, command: &str) -> String {
+        let out = Command::new("ssh")
+            .arg("-i")
+            .arg(naming::client_key(&self.cfg.state_dir))
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                naming::known_hosts_path(&self.cfg).display()
+            ))
+            .arg(format!("root@{}", naming::host_address(self.cfg.subnet, 1)))
+            .arg(command)
+            .output();
+        match out {
+            Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+            Err(e) => format!("cannot run ssh: {e}"),
+        }
+    }
+
+    /// Pubkeys per node from `keys list --json`.
+    fn keys_of(&self, node: &str) -> Vec<String> {
+        let (code, out, err) = self.nodeherd(&["--json", "keys", "list", node]);
+        assert_eq!(code, 0, "keys list {node}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        v["keys"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|k| k["node"] == node)
+                    .filter_map(|k| k["pubkey"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+type Scenario = (&'static str, fn(&Ctx));
+
+/// The interop secret key i: sha256(i as 32 bytes LE), read little-endian, mod r (via blst).
+fn interop_secret(i: u64) -> SecretKey {
+    use sha2::Digest;
+    let mut le = [0u8; 32];
+    le[..8].copy_from_slice(&i.to_le_bytes());
+    let h = sha2::Sha256::digest(le);
+    let mut scalar = blst::blst_scalar::default();
+    let mut be = [0u8; 32];
+    // SAFETY: valid pointers to fixed-size buffers of the sizes passed.
+    unsafe {
+        blst::blst_scalar_from_le_bytes(&mut scalar, h.as_ptr(), 32);
+        blst::blst_bendian_from_scalar(be.as_mut_ptr(), &scalar);
+    }
+    SecretKey::from_bytes(&be).unwrap_or_else(|e| panic!("interop key {i}: {e}"))
+}
+
+fn pk_hex(sk: &SecretKey) -> String {
+    format!("0x{}", sk.public_key().to_hex().trim_start_matches("0x"))
+}
+
+fn main() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!(
+            "keys_lab skipped: needs root (the lab uses network namespaces and systemd-nspawn)"
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("nodeherd-keys-lab-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cfg = LabConfig {
+        name: "nhkey".into(),
+        hosts: 1,
+        subnet: 219,
+        lodestar: true,
+        lodestar_hosts: 1,
+        extra_vc: true,
+        inventory_out: Some(dir.join("inventory.toml")),
+        ..LabConfig::default()
+    };
+    if let Err(e) = lab::down(&cfg) {
+        panic!("initial cleanup failed: {e}");
+    }
+    let t = Instant::now();
+    if let Err(e) = lab::up(&cfg) {
+        let _ = lab::down(&cfg);
+        panic!("lab up failed: {e}");
+    }
+    eprintln!("lab up in {:.1?}", t.elapsed());
+    let ctx = Ctx {
+        inventory: dir.join("inventory.toml"),
+        state: dir.join("state"),
+        dir: dir.clone(),
+        cfg: cfg.clone(),
+        log: Default::default(),
+    };
+    let scenarios: Vec<Scenario> = vec![
+        (
+            "list_shows_the_8_interop_keys",
+            list_shows_the_8_interop_keys,
+        ),
+        (
+            "generate_import_with_slashing_data_list",
+            generate_import_list,
+        ),
+        ("guard_refuses_an_interop_key_of_vc_on_vc2", guard_refuses),
+        ("remove_saves_slashing_data", remove_saves_slashing_data),
+        ("move_generated_key_from_vc_to_vc2", move_generated_key),
+        (
+            "move_of_interop_key_stops_when_vc_still_lists_it",
+            move_interop_key_refused,
+        ),
+        ("settings_set_and_clear", settings_set_and_clear),
+        ("token_never_in_output", token_never_in_output),
+    ];
+    let mut failed = Vec::new();
+    for (name, f) in scenarios {
+        let t = Instant::now();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&ctx)));
+        match r {
+            Ok(()) => eprintln!("ok   {name} ({:.1?})", t.elapsed()),
+            Err(_) => {
+                eprintln!("FAIL {name} ({:.1?})", t.elapsed());
+                failed.push(name);
+            }
+        }
+    }
+    let _ = std::fs::write(dir.join("output.log"), ctx.log.borrow().as_str());
+    if std::env::var_os("NODEHERD_TEST_KEEP_LAB").is_none() {
+        if let Err(e) = lab::down(&cfg) {
+            eprintln!("lab down failed: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("lab kept; files in {}", dir.display());
+    }
+    if !failed.is_empty() {
+        eprintln!("{} failed: {failed:?}", failed.len());
+        std::process::exit(1);
+    }
+    eprintln!("all keys_lab scenarios passed");
+}
+
+fn list_shows_the_8_interop_keys(ctx: &Ctx) {
+    // Both validator clients need a few seconds to open their keymanager after boot.
+    let start = Instant::now();
+    loop {
+        let (code, _, _) = ctx.nodeherd(&["keys", "list"]);
+        if code == 0 || start.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let keys = ctx.keys_of(VC);
+    let want: Vec<String> = (0..8).map(|i| pk_hex(&interop_secret(i))).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    assert_eq!(
+        sorted, want_sorted,
+        "lodestar-vc lists the interop keys 0..7"
+    );
+    assert!(
+        ctx.keys_of(VC2).is_empty(),
+        "lodestar-vc2 starts without keys"
+    );
+    let (code, out, _) = ctx.nodeherd(&["keys", "list", VC]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("NODE"), "{out}");
+    assert!(out.contains(&want[0]), "{out}");
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+fn generated_pubkey(ctx: &Ctx) -> (String, PathBuf) {
+    let raw = std::fs::read_to_string(ctx.dir.join("generated.json")).unwrap_or_default();
+    let v: Value = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{e}: {raw}"));
+    (
+        v["keys"][0]["pubkey"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        PathBuf::from(v["keys"][0]["keystore"].as_str().unwrap_or_default()),
+    )
+}
+
+fn generate_import_list(ctx: &Ctx) {
+    let mn = ctx.dir.join("mnemonic.txt");
+    write(
+        &mn,
+        "test test test test test test test test test test test junk\n",
+    );
+    let pw = ctx.dir.join("password.txt");
+    write(&pw, &format!("{PASSWORD}\n"));
+    let out_dir = ctx.dir.join("generated");
+    let t = Instant::now();
+    let (code, out, err) = ctx.nodeherd(&[
+        "--json",
+        "keys",
+        "generate",
+        "--mnemonic-file",
+        mn.to_str().unwrap_or_default(),
+        "--count",
+        "1",
+        "--start-index",
+        "7",
+        "--network",
+        "hoodi",
+        "--withdrawal-address",
+        ADDRESS,
+        "--out",
+        out_dir.to_str().unwrap_or_default(),
+        "--password-file",
+        pw.to_str().unwrap_or_default(),
+    ]);
+    eprintln!("  keys generate (real scrypt): {:.1?}", t.elapsed());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains("junk") && !err.contains("junk"),
+        "mnemonic never printed"
+    );
+    write(&ctx.dir.join("generated.json"), &out);
+    let (pk, keystore) = generated_pubkey(ctx);
+    assert_eq!(pk.len(), 98, "{out}");
+
+    // Slashing data of the dev chain for the new key.
+    let genesis = ctx.ssh("curl -s 127.0.0.1:9596/eth/v1/beacon/genesis");
+    let g: Value = serde_json::from_str(&genesis).unwrap_or_else(|e| panic!("{e}: {genesis}"));
+    let root = g["data"]["genesis_validators_root"]
+        .as_str()
+        .unwrap_or_default();
+    let sp = ctx.dir.join("slashing-in.json");
+    write(
+        &sp,
+        &format!(
+            r#"{{"metadata":{{"interchange_format_version":"5","genesis_validators_root":"{root}"}},"data":[{{"pubkey":"{pk}","signed_blocks":[{{"slot":"5"}}],"signed_attestations":[{{"source_epoch":"0","target_epoch":"2"}}]}}]}}"#
+        ),
+    );
+    let (code, out, err) = ctx.nodeherd(&[
+        "keys",
+        "import",
+        VC2,
+        keystore.to_str().unwrap_or_default(),
+        "--password-file",
+        pw.to_str().unwrap_or_default(),
+        "--slashing-protection",
+        sp.to_str().unwrap_or_default(),
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Imported"), "{out}");
+    assert!(ctx.keys_of(VC2).contains(&pk), "vc2 lists the imported key");
+    assert!(!ctx.keys_of(VC).contains(&pk));
+}
+
+fn guard_refuses(ctx: &Ctx) {
+    let sk = interop_secret(3);
+    let path = "m/12381/3600/3/0/0"
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ks = Keystore::encrypt(
+        &sk,
+        PASSWORD,
+        &path,
+        &KdfParams::insecure_scrypt_for_tests(1024),
+        "",
+    )
+    .and_then(|k| k.to_json())
+    .unwrap_or_else(|e| panic!("{e}"));
+    let f = ctx.dir.join("interop3.json");
+    write(&f, &ks);
+    let pw = ctx.dir.join("password.txt");
+    let (code, out, err) = ctx.nodeherd(&[
+        "keys",
+        "import",
+        VC2,
+        f.to_str().unwrap_or_default(),
+        "--password-file",
+        pw.to_str().unwrap_or_default(),
+        "--yes",
+    ]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!("{} is ACTIVE on {VC}", pk_hex(&sk))),
+        "the guard names the node: {err}"
+    );
+    assert!(!ctx.keys_of(VC2).contains(&pk_hex(&sk)), "nothing imported");
+}
+
+fn slashing_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn remove_saves_slashing_data(ctx: &Ctx) {
+    let (pk, _) = generated_pubkey(ctx);
+    let sdir = ctx.state.join("nodeherd/slashing");
+    let before = slashing_files(&sdir).len();
+    let (code, out, err) = ctx.nodeherd(&["keys", "remove", VC2, &pk, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Deleted"), "{out}");
+    let files = slashing_files(&sdir);
+    assert_eq!(files.len(), before + 1, "one new console file");
+    let text = std::fs::read_to_string(files.last().unwrap_or(&sdir)).unwrap_or_default();
+    let i = Interchange::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(i.pubkeys().contains(&pk), "{text}");
+    let rec = i.data.iter().find(|r| r.pubkey == pk);
+    assert!(
+        rec.is_some_and(|r| r.signed_blocks.iter().any(|b| b.slot == "5")),
+        "the imported history came back: {text}"
+    );
+    let name = files
+        .last()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let host_copy = ctx.ssh(&format!("cat /var/lib/nodeherd/slashing/{name}"));
+    assert_eq!(host_copy, text, "the host copy is identical");
+    assert!(!ctx.keys_of(VC2).contains(&pk));
+}
+
+fn move_generated_key(ctx: &Ctx) {
+    let (pk, keystore) = generated_pubkey(ctx);
+    let pw = ctx.dir.join("password.txt");
+    let pw = pw.to_str().unwrap_or_default();
+    let ks = keystore.to_str().unwrap_or_default();
+    let (code, out, err) =
+        ctx.nodeherd(&["keys", "import", VC, ks, "--password-file", pw, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(ctx.keys_of(VC).contains(&pk));
+    let (code, out, err) = ctx.nodeherd(&[
+        "keys",
+        "move",
+        &pk,
+        "--from",
+        VC,
+        "--to",
+        VC2,
+        "--keystore",
+        ks,
+        "--password-file",
+        pw,
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("moved: active on nhkey-1/lodestar-vc2 only"),
+        "{out}"
+    );
+    assert!(
+        out.contains("imported into nhkey-1/lodestar-vc2 with nhkey-1/lodestar-vc's slashing data"),
+        "{out}"
+    );
+    assert!(
+        !ctx.keys_of(VC).contains(&pk),
+        "lodestar-vc no longer has it"
+    );
+    assert!(ctx.keys_of(VC2).contains(&pk), "lodestar-vc2 has it");
+}
+
+/// Lodestar 1.5.1 answers `deleted` for a key given by `--interopIndexes` but keeps listing
+/// (and using) it: the move must stop before importing anywhere and say so.
+fn move_interop_key_refused(ctx: &Ctx) {
+    let sk = interop_secret(5);
+    let pk = pk_hex(&sk);
+    let path = "m/12381/3600/5/0/0"
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ks = Keystore::encrypt(
+        &sk,
+        PASSWORD,
+        &path,
+        &KdfParams::insecure_scrypt_for_tests(1024),
+        "",
+    )
+    .and_then(|k| k.to_json())
+    .unwrap_or_else(|e| panic!("{e}"));
+    let f = ctx.dir.join("interop5.json");
+    write(&f, &ks);
+    let pw = ctx.dir.join("password.txt");
+    // A wrong keystore for the pubkey is refused before anything is removed.
+    let wrong = ctx.dir.join("interop3.json");
+    let (code, _, err) = ctx.nodeherd(&[
+        "keys",
+        "move",
+        &pk,
+        "--from",
+        VC,
+        "--to",
+        VC2,
+        "--keystore",
+        wrong.to_str().unwrap_or_default(),
+        "--password-file",
+        pw.to_str().unwrap_or_default(),
+        "--yes",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not"), "{err}");
+    assert!(
+        ctx.keys_of(VC).contains(&pk),
+        "still on vc after the refusal"
+    );
+
+    let (code, out, err) = ctx.nodeherd(&[
+        "keys",
+        "move",
+        &pk,
+        "--from",
+        VC,
+        "--to",
+        VC2,
+        "--keystore",
+        f.to_str().unwrap_or_default(),
+        "--password-file",
+        pw.to_str().unwrap_or_default(),
+        "--yes",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("STILL lists"), "{out}");
+    assert!(err.contains("move NOT completed: UNCERTAIN"), "{err}");
+    assert!(!ctx.keys_of(VC2).contains(&pk), "never imported into vc2");
+}
+
+fn settings_set_and_clear(ctx: &Ctx) {
+    let pk = pk_hex(&interop_secret(1));
+    let (code, _, err) = ctx.nodeherd(&["keys", "set-fee-recipient", VC, &pk, ADDRESS]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = ctx.nodeherd(&["--json", "keys", "list", VC]);
+    assert!(out.contains(&ADDRESS.to_lowercase()), "{out}");
+    let (code, _, err) = ctx.nodeherd(&["keys", "set-gas-limit", VC, &pk, "36000000"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = ctx.nodeherd(&["keys", "clear-fee-recipient", VC, &pk]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = ctx.nodeherd(&["--json", "keys", "list", VC]);
+    assert!(!out.contains(&ADDRESS.to_lowercase()), "{out}");
+    // Lodestar 1.5.1 has no graffiti endpoint: a clear error, exit 1.
+    let (code, _, err) = ctx.nodeherd(&["keys", "set-graffiti", VC, &pk, "nodeherd"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("404"), "{err}");
+}
+
+fn token_never_in_output(ctx: &Ctx) {
+    let log = ctx.log.borrow();
+    assert!(log.len() > 1000, "output was collected");
+    for file in [
+        "/var/lib/lodestar-vc/validator-db/api-token.txt",
+        "/var/lib/lodestar-vc2/validator-db/api-token.txt",
+    ] {
+        let token = ctx.ssh(&format!("cat {file}"));
+        let token = token.trim();
+        assert!(token.len() >= 32, "token read from {file}");
+        assert!(
+            !log.contains(token),
+            "the token of {file} appears in nodeherd's output"
+        );
+        let hex = token.rsplit("0x").next().unwrap_or(token);
+        assert!(
+            !log.contains(hex),
+            "the token's hex appears in nodeherd's output"
+        );
+    }
+    // Nor in any file nodeherd wrote on the console.
+    for f in slashing_files(&ctx.state.join("nodeherd/slashing")) {
+        let t = std::fs::read_to_string(&f).unwrap_or_default();
+        assert!(!t.contains("api-token"), "{}", f.display());
+    }
+}

@@ -524,6 +524,7 @@ fn setup_for(
                 name: h.name.clone(),
                 address: h.address.clone(),
                 lodestar: false,
+                extra_vc: false,
             })
             .collect(),
     };
@@ -870,6 +871,7 @@ fn main() {
         subnet: LAB_SUBNET,
         hosts: max_n,
         lodestar: false,
+        extra_vc: false,
         inventory_out: Some(work.path().join("lab-inventory.toml")),
         ..LabConfig::default()
     };

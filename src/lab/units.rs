@@ -98,6 +98,8 @@ After=network.target
 [Service]
 Environment=LODESTAR_PRESET=minimal
 Environment=NODE_OPTIONS=--require={install}/current/{POLYFILL}
+# Every start is a fresh dev chain (--reset): the validator clients follow it (see their PartOf=).
+ExecStartPost=-/bin/sh -c 'for u in {VC_UNIT} {VC2_UNIT}; do systemctl --no-block start \"$$u\" 2>/dev/null; done; true'
 ExecStart={NODE_IN_HOST} {install}/current/{LODESTAR_ENTRY} dev --genesisValidators 8 --reset --dataDir {BN_DATA_DIR} --rest --rest.address 127.0.0.1 --rest.port {BN_REST_PORT} --rest.namespace '*' --metrics --metrics.address 127.0.0.1 --metrics.port {BN_METRICS_PORT} --listenAddress 127.0.0.1 --port 9000 --enr.ip 127.0.0.1 --logFile none
 ExecStop={LODESTAR_EXEC_STOP}
 SuccessExitStatus=1
@@ -138,8 +140,12 @@ fn vc_unit(install: &str, keys: &str, data: &str, metrics: u16, keymanager: u16)
 Description=Lodestar validator client (dev chain, managed by nodeherd)
 After=network.target {BN_UNIT}
 Wants={BN_UNIT}
+# The beacon node starts a new dev chain at every start: stop and restart with it.
+PartOf={BN_UNIT}
 
 [Service]
+# A new chain has a new genesis: keep the keys and the API token, drop the old chain's slashing DB.
+ExecStartPre=/bin/sh -c 'find {data}/validator-db -mindepth 1 ! -name api-token.txt -delete 2>/dev/null; true'
 Environment=LODESTAR_PRESET=minimal
 Environment=NODE_OPTIONS=--require={install}/current/{POLYFILL}
 ExecStart={NODE_IN_HOST} {install}/current/{LODESTAR_ENTRY} validator --network dev {keys}--dataDir {data} --server http://127.0.0.1:{BN_REST_PORT} --metrics --metrics.address 127.0.0.1 --metrics.port {metrics} --keymanager --keymanager.address 127.0.0.1 --keymanager.port {keymanager} --logFile none

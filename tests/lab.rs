@@ -101,6 +101,14 @@ fn main() {
             "disruptive_action_needs_yes_without_tty",
             disruptive_action_needs_yes_without_tty,
         ),
+        (
+            "apply_repairs_drift_and_is_idempotent",
+            apply_repairs_drift_and_is_idempotent,
+        ),
+        (
+            "apply_lock_contention_exits_3",
+            apply_lock_contention_exits_3,
+        ),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, f) in scenarios {
@@ -495,4 +503,121 @@ fn disruptive_action_needs_yes_without_tty(ctx: &Ctx) {
         rows.iter().all(|r| active(r) == "active"),
         "nothing may have been stopped: {rows:?}"
     );
+}
+
+/// A playbook for the test lab: every node running, the beacon node pinned to 1.5.1.
+fn playbook(ctx: &Ctx) -> PathBuf {
+    let p = ctx.dir.join("site.toml");
+    std::fs::write(
+        &p,
+        "[upgrade]\ndelay = \"0s\"\nhealth_timeout = \"240s\"\nconfirm_timeout = \"300s\"\nmin_quiet = \"0s\"\n\n\
+         [state]\nrunning = true\n\n[nodes.\"nhtest-1/lodestar-bn\".state]\nversion = \"1.5.1\"\n",
+    )
+    .unwrap();
+    p
+}
+
+/// Run the binary without a terminal with its own state dir (journal, alerts state, apply lock).
+fn nodeherd_state(ctx: &Ctx, args: &[&str]) -> (i32, String, String) {
+    let out = Proc::new(bin())
+        .arg("-i")
+        .arg(&ctx.inventory)
+        .args(args)
+        .current_dir(&ctx.dir)
+        .env("XDG_STATE_HOME", ctx.dir.join("state"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run nodeherd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn apply_repairs_drift_and_is_idempotent(ctx: &Ctx) {
+    let pb = playbook(ctx);
+    let pbs = pb.display().to_string();
+    // Drift made by hand: a unit stopped, and the beacon node switched to another version.
+    let s2 = session(ctx, "nhtest-2");
+    ctx.rt
+        .block_on(
+            s2.exec(
+                &Command::new("systemctl")
+                    .arg("stop")
+                    .arg("nodeherd-demo.service"),
+            ),
+        )
+        .expect("stop");
+    let s1 = session(ctx, "nhtest-1");
+    let by_hand = "cd /opt/nodeherd/lodestar-bn && ln -sfn /opt/lodestar-dist/1.4.2 releases/1.4.2 \
+                   && ln -sfn releases/1.4.2 current && systemctl restart lodestar-bn";
+    let o = ctx
+        .rt
+        .block_on(s1.exec(&Command::new("sh").arg("-c").arg(by_hand)))
+        .expect("switch by hand");
+    assert!(o.success(), "{o:?}");
+    // plan: both changes, each with its reason; exit 10 with --detailed-exitcode.
+    let (code, out, err) = nodeherd_state(ctx, &["plan", "-p", &pbs, "--detailed-exitcode"]);
+    assert_eq!(code, 10, "{out}{err}");
+    assert!(
+        out.contains("nhtest-2/demo") && out.contains("declared running, unit is inactive"),
+        "{out}"
+    );
+    assert!(out.contains("switch version 1.4.2 -> 1.5.1"), "{out}");
+    assert!(
+        out.contains("nhtest-3/demo: no change: running as declared"),
+        "{out}"
+    );
+    // apply without a terminal needs --yes and changes nothing.
+    let (code, _, err) = nodeherd_state(ctx, &["apply", "-p", &pbs]);
+    assert_eq!(code, 2, "{err}");
+    // apply --json: JSON lines, every change verified.
+    let (code, out, err) = nodeherd_state(ctx, &["apply", "-p", &pbs, "--yes", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let results: Vec<&Value> = lines.iter().filter(|l| l["event"] == "result").collect();
+    assert_eq!(results.len(), 2, "{out}");
+    assert!(
+        results.iter().all(|r| r["result"]["verified"] == true),
+        "{out}"
+    );
+    let summary = lines.last().expect("summary");
+    assert_eq!(
+        (summary["event"].as_str(), summary["failed"].as_u64()),
+        (Some("summary"), Some(0)),
+        "{out}"
+    );
+    let rows = status_json(&ctx.inventory, "all");
+    assert_eq!(active(row(&rows, "nhtest-2", "demo")), "active");
+    assert_eq!(row(&rows, "nhtest-1", "lodestar-bn")["version"], "1.5.1");
+    // Idempotence: a second apply plans and does nothing.
+    let (code, out, err) = nodeherd_state(ctx, &["apply", "-p", &pbs, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("apply: 0 change(s)"), "{out}");
+    let (code, _, _) = nodeherd_state(ctx, &["plan", "-p", &pbs, "--detailed-exitcode"]);
+    assert_eq!(code, 0);
+}
+
+fn apply_lock_contention_exits_3(ctx: &Ctx) {
+    let pb = playbook(ctx);
+    let lock_path = ctx.dir.join("state").join("nodeherd").join("apply.lock");
+    let held = nodeherd::reconcile::lock::ApplyLock::acquire(&lock_path).expect("hold the lock");
+    let (code, out, err) =
+        nodeherd_state(ctx, &["apply", "-p", &pb.display().to_string(), "--yes"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains("another `nodeherd apply` is running")
+            && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(
+        out.is_empty(),
+        "nothing may have been planned or done: {out}"
+    );
+    drop(held);
 }

@@ -596,4 +596,35 @@ success_exit_status = "1"
         assert!(pieces[sp.offset()..].starts_with("exec_start ="), "{e:?}");
         assert!(e.problems[1].message.contains("NAME=value"), "{e:?}");
     }
+
+    #[test]
+    fn shipped_testnet_playbook_parses_against_its_documented_inventory() {
+        let pb = include_str!("../../playbooks/testnet-lodestar.toml");
+        // The inventory documented in the playbook's header comment (lines starting "#   ").
+        let inv_text: String = pb
+            .lines()
+            .filter_map(|l| l.strip_prefix("#   "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let inv = Inventory::from_sources(vec![(PathBuf::from("holesky.toml"), inv_text)])
+            .expect("documented inventory");
+        let d = DesiredState::parse(&[("testnet-lodestar.toml".into(), pb.into())], &inv)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        for n in ["holesky-1/lodestar-bn", "holesky-1/lodestar-vc"] {
+            let r = inv.find_node(n).unwrap();
+            let want = d.for_node(&inv, r);
+            assert!(want.present && want.running == Some(true), "{n}");
+            assert_eq!(want.version, VersionWant::Policy);
+            let u = d.unit_for(&inv, r);
+            assert_eq!(u.user.as_deref(), Some("lodestar"));
+            let text = unitfile::render(n, "/opt/nodeherd/x", &u);
+            assert!(
+                text.contains("ExecStart=/opt/nodeherd/x/current/lodestar "),
+                "{text}"
+            );
+        }
+        let policy = crate::playbook::Playbook::parse("testnet-lodestar.toml", pb).unwrap();
+        let s = policy.settings_for(&inv, inv.find_node("holesky-1/lodestar-bn").unwrap());
+        assert_eq!(s.policy.delay, chrono::Duration::days(14));
+    }
 }

@@ -73,7 +73,7 @@ pub fn check(d: &UnitDef) -> Vec<(&'static str, String)> {
             continue;
         }
         let t = v.trim_start_matches(['-', '@', ':', '+', '!']);
-        if !t.starts_with('/') {
+        if !t.starts_with('/') && !t.starts_with("{current}/") {
             out.push((
                 k,
                 format!(

@@ -2,7 +2,8 @@
 //! anywhere): a release feed served from 127.0.0.1 with the real Lodestar 1.4.2/1.5.1 artifacts
 //! (built from /var/lib/nodeherd/lab/lodestar/<v>/ and cached, as tests/upgrade.rs does), an
 //! inventory + playbook declaring a Lodestar beacon node on the fresh host 2; `nodeherd apply
-//! --yes` installs it, it answers Lodestar/v1.5.1 on its REST API, and a second apply does nothing.
+//! --yes` installs it, it answers Lodestar/v1.5.1 on its REST API, a second apply does nothing,
+//! and an apply of a playbook without the node deletes nothing.
 //!
 //! The hosts get the machine's `node` binary and the Lodestar dists mounted (the lab's
 //! `lodestar = true` with `lodestar_hosts = 0`): nothing runs them, no unit exists, no
@@ -361,6 +362,25 @@ fn provision_a_fresh_host(rt: &tokio::runtime::Runtime, dir: &Path, lab_inv: &Pa
     ));
     let (code, out, err) = nodeherd(dir, &inv_path, &["plan", "-p", &pbs, "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}{err}");
+
+    // Removing the node from the playbook deletes nothing: no change planned, unit, release and
+    // REST answer still there after an apply.
+    let gone = dir.join("gone.toml");
+    std::fs::write(&gone, "[state]\nrunning = true\n").expect("write");
+    let (code, out, err) = nodeherd(
+        dir,
+        &inv_path,
+        &["apply", "-p", &gone.display().to_string(), "--yes"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("apply: 0 change(s)"), "{out}");
+    let after = sh(
+        "systemctl is-active lodestar-bn.service; ls /opt/nodeherd/lodestar-bn/releases; curl -s --max-time 5 http://127.0.0.1:9596/eth/v1/node/version",
+    );
+    assert!(
+        after.starts_with("active\n1.5.1\n") && after.contains("Lodestar/v1.5.1"),
+        "{after}"
+    );
     rt.block_on(pool.close_all());
     figures
 }

@@ -7,3 +7,4 @@ pub mod desired;
 pub mod lock;
 pub mod plan;
 pub mod run;
+pub mod unitfile;

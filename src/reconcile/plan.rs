@@ -23,6 +23,11 @@ pub struct Facts {
 pub enum Change {
     Start,
     Stop,
+    /// Provision a node whose unit does not exist: stage the release, point `current` at it,
+    /// write the playbook's unit, enable and start it, health gate.
+    Install {
+        version: String,
+    },
     /// Move the node to another version (newer or older) through the guarded switch.
     SwitchVersion {
         from: Option<String>,
@@ -34,6 +39,7 @@ impl Change {
     pub fn describe(&self) -> String {
         match self {
             Change::Start => "start".into(),
+            Change::Install { version } => format!("install {version}"),
             Change::Stop => "stop".into(),
             Change::SwitchVersion { from, to } => {
                 format!(
@@ -112,14 +118,55 @@ pub fn plan(inputs: &[NodeInput<'_>]) -> Plan {
             continue;
         };
         if !unit.exists() {
-            p.unknown.push(Unknown {
-                host,
-                node,
-                error: format!(
-                    "unit {} does not exist on the host (not installed)",
-                    unit.id
-                ),
-            });
+            if !i.desired.present {
+                p.unknown.push(Unknown {
+                    host,
+                    node,
+                    error: format!(
+                        "unit {} does not exist on the host (not installed; declare present = true to install it)",
+                        unit.id
+                    ),
+                });
+                continue;
+            }
+            let version = match &i.desired.version {
+                VersionWant::Exact(v) => Some((v.clone(), "pinned by the playbook")),
+                VersionWant::Policy => i
+                    .policy_allowed
+                    .map(|v| (v.clone(), "newest version the upgrade policy allows now")),
+                VersionWant::Unmanaged => None,
+            };
+            match version {
+                Some((v, why)) => p.changes.push(Planned {
+                    host,
+                    node,
+                    change: Change::Install {
+                        version: v.to_string(),
+                    },
+                    reason: format!(
+                        "declared present, unit {} does not exist on the host; installs {v} ({why}){}",
+                        unit.id,
+                        if i.desired.running == Some(false) {
+                            " and leaves it stopped"
+                        } else {
+                            " and starts it"
+                        }
+                    ),
+                }),
+                None => p.unknown.push(Unknown {
+                    host,
+                    node,
+                    error: format!(
+                        "declared present, unit {} does not exist, but no version to install: {}",
+                        unit.id,
+                        if matches!(i.desired.version, VersionWant::Policy) {
+                            "the upgrade policy allows no release yet"
+                        } else {
+                            "the version is not managed"
+                        }
+                    ),
+                }),
+            }
             continue;
         }
         let before = p.changes.len();
@@ -258,6 +305,7 @@ mod tests {
             Desired {
                 running: Some(true),
                 version: VersionWant::Unmanaged,
+                ..Default::default()
             },
             Facts {
                 unit: Some(unit("inactive")),
@@ -280,6 +328,7 @@ mod tests {
             Desired {
                 running: Some(true),
                 version: VersionWant::Policy,
+                ..Default::default()
             },
             Facts {
                 unit: Some(unit("active")),
@@ -301,6 +350,7 @@ mod tests {
             Desired {
                 running: Some(true),
                 version: VersionWant::Exact(v("1.5.1")),
+                ..Default::default()
             },
             Facts {
                 unit: Some(unit("active")),
@@ -321,6 +371,7 @@ mod tests {
             Desired {
                 running: Some(true),
                 version: VersionWant::Policy,
+                ..Default::default()
             },
             Facts {
                 unit: Some(unit("active")),
@@ -342,6 +393,7 @@ mod tests {
             Desired {
                 running: Some(false),
                 version: VersionWant::Exact(v("1.5.1")),
+                ..Default::default()
             },
             Facts {
                 unit: Some(unit("active")),
@@ -367,5 +419,81 @@ mod tests {
         );
         assert_eq!(u.unknown[0].error, "unreachable");
         assert!(u.changes.is_empty() && u.noops.is_empty());
+    }
+
+    fn missing() -> UnitState {
+        UnitState {
+            id: "lodestar-bn.service".into(),
+            load_state: "not-found".into(),
+            active_state: "inactive".into(),
+            sub_state: "dead".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn present_node_without_unit_is_installed() {
+        let facts = Facts {
+            unit: Some(missing()),
+            ..Default::default()
+        };
+        let p = one(
+            Desired {
+                running: Some(true),
+                version: VersionWant::Policy,
+                present: true,
+            },
+            facts.clone(),
+            Some(v("1.5.1")),
+        );
+        assert_eq!(
+            p.changes[0].change,
+            Change::Install {
+                version: "1.5.1".into()
+            }
+        );
+        assert!(
+            p.changes[0].reason.contains("does not exist")
+                && p.changes[0].reason.contains("upgrade policy"),
+            "{}",
+            p.changes[0].reason
+        );
+        assert_eq!(
+            p.changes.len(),
+            1,
+            "the install starts it: no separate start"
+        );
+        // Not declared present: never installed, reported as unknown.
+        let q = one(
+            Desired {
+                running: Some(true),
+                version: VersionWant::Exact(v("1.5.1")),
+                present: false,
+            },
+            facts.clone(),
+            None,
+        );
+        assert!(q.changes.is_empty());
+        assert!(
+            q.unknown[0].error.contains("present = true"),
+            "{:?}",
+            q.unknown
+        );
+        // Present but the policy allows nothing yet: cannot plan, says why.
+        let r = one(
+            Desired {
+                running: Some(true),
+                version: VersionWant::Policy,
+                present: true,
+            },
+            facts,
+            None,
+        );
+        assert!(r.changes.is_empty());
+        assert!(
+            r.unknown[0].error.contains("allows no release"),
+            "{:?}",
+            r.unknown
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 use super::desired::{DesiredState, VersionWant};
 use super::plan::{self, Change, Facts, NodeInput, Plan};
+use super::unitfile;
 use crate::inventory::{Inventory, NodeRef};
 use crate::ops::{lifecycle, status};
 use crate::playbook::Playbook;
@@ -159,6 +160,24 @@ pub async fn apply(
     opts: &Options,
 ) -> Vec<ChangeResult> {
     let mut results: Vec<ChangeResult> = Vec::new();
+    // 0. Installs (provisioning) through the upgrade engine's staging path.
+    let inst: Vec<usize> = (0..plan.changes.len())
+        .filter(|i| matches!(plan.changes[*i].change, Change::Install { .. }))
+        .collect();
+    if !inst.is_empty() {
+        let outs = install(pool, inv, plan, refs, &inst, g, desired, opts).await;
+        for (i, o) in inst.iter().zip(outs) {
+            let c = &plan.changes[*i];
+            results.push(ChangeResult {
+                host: c.host.clone(),
+                node: c.node.clone(),
+                change: c.change.clone(),
+                ok: !o.failed() && !matches!(o.status, engine::Status::Skipped),
+                verified: false,
+                detail: o.detail,
+            });
+        }
+    }
     // 1. Version switches through the upgrade engine.
     let mut sw_targets = Vec::new();
     let mut sw_idx = Vec::new();
@@ -246,6 +265,68 @@ pub async fn apply(
         }
     }
     results
+}
+
+/// Install the `idx` changes of `plan`: the feeds of their nodes once each, then every node in
+/// parallel (each on its own host lock); the unit text is rendered from the playbook's `[unit]`.
+#[allow(clippy::too_many_arguments)]
+async fn install(
+    pool: &Pool,
+    inv: &Inventory,
+    plan: &Plan,
+    refs: &[NodeRef],
+    idx: &[usize],
+    g: &Gathered,
+    desired: &DesiredState,
+    opts: &Options,
+) -> Vec<engine::Outcome> {
+    let targets: Vec<Option<Target>> = idx
+        .iter()
+        .map(|i| g.targets.get(&refs[*i]).cloned())
+        .collect();
+    let known: Vec<Target> = targets.iter().flatten().cloned().collect();
+    let feeds = engine::fetch_feeds(&known, opts).await;
+    let futs = idx.iter().zip(&targets).map(|(i, t)| {
+        let c = &plan.changes[*i];
+        let r = refs[*i];
+        let feeds = &feeds;
+        async move {
+            let Change::Install { version } = &c.change else {
+                return refused_outcome(c, "not an install");
+            };
+            let Some(t) = t else {
+                return refused_outcome(c, "the node has no managed version");
+            };
+            let releases = match t.feed().and_then(|f| feeds.get(&f)) {
+                Some(Ok(r)) => r.clone(),
+                Some(Err(e)) => return refused_outcome(c, &format!("feed unavailable: {e}")),
+                None => return refused_outcome(c, "the node has no release feed"),
+            };
+            let def = desired.unit_for(inv, r);
+            let text = unitfile::render(&t.key, &t.node.install_dir.display().to_string(), &def);
+            let spec = engine::InstallSpec {
+                version,
+                unit_text: &text,
+                marker: unitfile::MARKER,
+                start: desired.for_node(inv, r).running != Some(false),
+            };
+            engine::install_one(pool, t, &releases, &spec, opts).await
+        }
+    });
+    futures::future::join_all(futs).await
+}
+
+fn refused_outcome(c: &super::plan::Planned, why: &str) -> engine::Outcome {
+    engine::Outcome {
+        node: format!("{}/{}", c.host, c.node),
+        action: "install".into(),
+        from: None,
+        to: None,
+        status: engine::Status::Refused,
+        detail: why.into(),
+        logs: vec![],
+        took: std::time::Duration::ZERO,
+    }
 }
 
 /// Switch each target to its version: a release already on the host is switched to directly

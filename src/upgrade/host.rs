@@ -284,6 +284,38 @@ pub fn prune_list(
     out
 }
 
+const INSTALL_UNIT: &str = r#"set -e
+U="$1"; M="$2"
+case "$U" in */*|.*|-*|"") echo "refusing unit name $U" >&2; exit 2;; esac
+F="/etc/systemd/system/$U"
+if [ -e "$F" ] && ! head -n 1 "$F" | grep -qxF "$M"; then
+  echo "$F exists and was not written by nodeherd: not overwritten" >&2; exit 4
+fi
+cat > "$F.nodeherd-tmp"
+mv -f "$F.nodeherd-tmp" "$F"
+systemctl daemon-reload
+echo written
+"#;
+
+/// Write a unit file (its text on stdin) to `/etc/systemd/system/<unit>` and reload systemd.
+/// Refuses (exit 4) to replace a file whose first line is not `marker` (not written by nodeherd).
+pub fn write_unit_command(unit: &str, marker: &str) -> Command {
+    script(INSTALL_UNIT, &[unit, marker])
+}
+
+const POINT_CURRENT: &str = r#"set -e
+D="$1"; V="$2"
+[ -d "$D/releases/$V" ] || { echo "$D/releases/$V is not staged" >&2; exit 3; }
+ln -sfn "releases/$V" "$D/.current.tmp"
+mv -T "$D/.current.tmp" "$D/current"
+echo "current=$(readlink "$D/current")"
+"#;
+
+/// Point `current` at an already staged `releases/<v>` (atomic rename), for a first install.
+pub fn point_current_command(install_dir: &str, version: &str) -> Command {
+    script(POINT_CURRENT, &[install_dir, version])
+}
+
 const APPEND: &str =
     r#"mkdir -p /var/log/nodeherd && printf '%s\n' "$1" >> /var/log/nodeherd/journal.jsonl"#;
 
@@ -419,6 +451,17 @@ mod tests {
         let s = switch_command(&spec).to_shell_string();
         assert!(s.contains("nodeherd-switch-lodestar_bn"));
         assert!(s.contains(r#"'"a":"it'\''s"}'"#));
+    }
+
+    #[test]
+    fn install_pieces_are_quoted() {
+        let s = write_unit_command("x y.service", "# m'x").to_shell_string();
+        assert!(
+            s.contains("'x y.service'") && s.contains(r#"'# m'\''x'"#),
+            "{s}"
+        );
+        let s = point_current_command("/opt/n", "1.5.1;id").to_shell_string();
+        assert!(s.contains("'1.5.1;id'"), "{s}");
     }
 
     #[test]

@@ -1,0 +1,386 @@
+//! Provisioning against a real lab (lab "nhprov", 10.222.0.0/24, 2 hosts, no Lodestar running
+//! anywhere): a release feed served from 127.0.0.1 with the real Lodestar 1.4.2/1.5.1 artifacts
+//! (built from /var/lib/nodeherd/lab/lodestar/<v>/ and cached, as tests/upgrade.rs does), an
+//! inventory + playbook declaring a Lodestar beacon node on the fresh host 2; `nodeherd apply
+//! --yes` installs it, it answers Lodestar/v1.5.1 on its REST API, a second apply does nothing,
+//! and an apply of a playbook without the node deletes nothing.
+//!
+//! The hosts get the machine's `node` binary and the Lodestar dists mounted (the lab's
+//! `lodestar = true` with `lodestar_hosts = 0`): nothing runs them, no unit exists, no
+//! `/opt/nodeherd/lodestar-bn` exists; everything the node runs comes from the uploaded artifact.
+//!
+//! Needs root: without it, says so and skips. `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up.
+
+use nodeherd::inventory::Inventory;
+use nodeherd::lab::{self, LabConfig};
+use nodeherd::ssh::{Command, ConnectOptions, Pool};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command as Proc;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ART_DIR: &str = "/var/lib/nodeherd/lab/artifacts";
+const HOST: &str = "nhprov-2";
+const NODE: &str = "nhprov-2/lodestar-bn";
+
+fn main() {
+    if unsafe { libc::geteuid() } != 0 {
+        println!(
+            "provision tests skipped: they need root (a lab of network namespaces); run `sudo cargo test --test provision`"
+        );
+        println!("0 passed, 0 failed, 1 skipped");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("nodeherd-provtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cfg = LabConfig {
+        name: "nhprov".into(),
+        hosts: 2,
+        subnet: 222,
+        lodestar: true,
+        lodestar_hosts: 0,
+        inventory_out: Some(dir.join("lab.toml")),
+        ..LabConfig::default()
+    };
+    let report = match lab::up(&cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lab up failed: {e}");
+            let _ = lab::down(&cfg);
+            println!("0 passed, 1 failed");
+            std::process::exit(1);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let t = Instant::now();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        provision_a_fresh_host(&rt, &dir, &report.inventory)
+    }));
+    let secs = t.elapsed().as_secs_f64();
+    if std::env::var_os("NODEHERD_TEST_KEEP_LAB").is_none() {
+        if let Err(e) = lab::down(&cfg) {
+            eprintln!("lab down failed: {e}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    match r {
+        Ok(figures) => {
+            println!("test provision_a_fresh_host ... ok ({secs:.1}s)");
+            for f in figures {
+                println!("figure: {f}");
+            }
+            println!("1 passed, 0 failed");
+        }
+        Err(_) => {
+            println!("test provision_a_fresh_host ... FAILED ({secs:.1}s)");
+            println!("0 passed, 1 failed");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_nodeherd"))
+}
+
+/// Run the real binary without a terminal, state and caches inside `dir`.
+fn nodeherd(dir: &Path, inv: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Proc::new(bin())
+        .arg("-i")
+        .arg(inv)
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("NODEHERD_STATE_DIR", dir.join("state"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run nodeherd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sha256_of(p: &Path) -> String {
+    let bytes = std::fs::read(p).expect("read artifact");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Tarballs of the real Lodestar installs, cached across runs (shared with tests/upgrade.rs).
+fn artifacts() -> Vec<(String, PathBuf, String)> {
+    std::fs::create_dir_all(ART_DIR).expect("artifact dir");
+    let mut out = Vec::new();
+    for v in ["1.4.2", "1.5.1"] {
+        let file = PathBuf::from(format!("{ART_DIR}/lodestar-{v}.tar.gz"));
+        if !file.exists() {
+            let tmpf = format!("{}.tmp.{}", file.display(), std::process::id());
+            let st = Proc::new("sh")
+                .arg("-c")
+                .arg(r#"tar -C "$1" -cf - . | gzip -1 > "$2" && mv "$2" "$3""#)
+                .arg("sh")
+                .arg(format!("/var/lib/nodeherd/lab/lodestar/{v}"))
+                .arg(&tmpf)
+                .arg(&file)
+                .status()
+                .expect("tar");
+            assert!(st.success(), "building the {v} artifact failed");
+        }
+        let sha = sha256_of(&file);
+        out.push((v.to_string(), file, sha));
+    }
+    out
+}
+
+/// Serve `/feed/main.json` (GitHub-shaped: 1.5.1 published 30 days ago, 1.4.2 60 days ago)
+/// and `/assets/<file>` on 127.0.0.1; returns the base URL.
+async fn serve(dir: PathBuf, arts: Vec<(String, PathBuf, String)>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let rel = |v: &str, days: i64, sha: &str| {
+        let published = chrono::Utc::now() - chrono::Duration::days(days);
+        let at = published.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let asset = format!("lodestar-{v}.tar.gz");
+        serde_json::json!({
+            "tag_name": format!("v{v}"), "name": format!("v{v}"), "draft": false, "prerelease": false,
+            "published_at": at, "created_at": at, "body": "test release",
+            "html_url": format!("{base}/r/v{v}"),
+            "assets": [{"name": asset, "size": 0, "digest": format!("sha256:{sha}"),
+                        "browser_download_url": format!("{base}/assets/{asset}")}]
+        })
+    };
+    let feed: Vec<Value> = arts
+        .iter()
+        .rev()
+        .map(|(v, _, sha)| rel(v, if v == "1.5.1" { 30 } else { 60 }, sha))
+        .collect();
+    let feed_file = dir.join("feed-main.json");
+    std::fs::write(&feed_file, serde_json::to_string(&feed).expect("json")).expect("feed");
+    let mut files: Vec<(String, PathBuf)> = arts
+        .iter()
+        .map(|(v, f, _)| (format!("lodestar-{v}.tar.gz"), f.clone()))
+        .collect();
+    files.push(("main.json".into(), feed_file));
+    let files = Arc::new(files);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
+            let files = files.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let name = path.rsplit('/').next().unwrap_or("");
+                let found = files
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .and_then(|(_, p)| std::fs::read(p).ok());
+                let (status, body) = match found {
+                    Some(b) => ("200 OK", b),
+                    None => ("404 Not Found", b"not found".to_vec()),
+                };
+                let hdr = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(hdr.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    base
+}
+
+/// The lab's stop command for Lodestar 1.4.2/1.5.1 (a second TERM ends a hanging shutdown).
+const EXEC_STOP: &str = r#"/bin/sh -c 'p="$MAINPID"; [ -n "$p" ] && [ "$p" != 0 ] || exit 0; kill -TERM "$p" 2>/dev/null; for i in 1 2 3 4 5 6; do kill -0 "$p" 2>/dev/null || exit 0; sleep 0.5; done; kill -TERM "$p" 2>/dev/null; exit 0'"#;
+
+fn playbook(feed_base: &str) -> String {
+    let exec_start = "/usr/local/bin/node {current}/node_modules/@chainsafe/lodestar/lib/index.js dev --genesisValidators 8 --startValidators 0..7 --reset --dataDir /var/lib/lodestar-bn --rest --rest.address 127.0.0.1 --rest.port 9596 --rest.namespace '*' --listenAddress 127.0.0.1 --port 9000 --enr.ip 127.0.0.1 --logFile none";
+    format!(
+        r#"[upgrade]
+release_feed = "{feed_base}/feed/main.json"
+delay = "7d"
+canary = 1
+serial = 1
+health_timeout = "150s"
+confirm_timeout = "180s"
+min_quiet = "0s"
+keep = 3
+
+[state]
+running = true
+
+[nodes."{NODE}".state]
+present = true
+version = "policy"
+
+[groups.lab.unit]
+environment = ["LODESTAR_PRESET=minimal", "NODE_OPTIONS=--require={{current}}/polyfill.cjs"]
+success_exit_status = "1"
+timeout_stop_sec = 30
+
+[nodes."{NODE}".unit]
+description = "Lodestar beacon node (dev chain, provisioned by nodeherd)"
+exec_start = {exec_start:?}
+exec_stop = {exec_stop}
+"#,
+        exec_stop = toml_literal(EXEC_STOP),
+    )
+}
+
+/// A TOML literal string (no escapes inside).
+fn toml_literal(s: &str) -> String {
+    assert!(!s.contains("'''"));
+    format!("'''{s}'''")
+}
+
+fn provision_a_fresh_host(rt: &tokio::runtime::Runtime, dir: &Path, lab_inv: &Path) -> Vec<String> {
+    let mut figures = Vec::new();
+    let base = rt.block_on(serve(dir.to_path_buf(), artifacts()));
+    // The lab's inventory plus the node to provision (host 2 does not run it).
+    let mut inv_text = std::fs::read_to_string(lab_inv).expect("lab inventory");
+    inv_text.push_str(
+        "\n[hosts.nhprov-2.nodes.lodestar-bn]\nclient = \"lodestar\"\nrole = \"beacon\"\nunit = \"lodestar-bn.service\"\nnetwork = \"dev\"\ninstall_dir = \"/opt/nodeherd/lodestar-bn\"\nrest_port = 9596\n",
+    );
+    let inv_path = dir.join("inventory.toml");
+    std::fs::write(&inv_path, &inv_text).expect("write inventory");
+    let pb_path = dir.join("provision.toml");
+    std::fs::write(&pb_path, playbook(&base)).expect("write playbook");
+    let pbs = pb_path.display().to_string();
+
+    // A playbook declaring the node present without a unit is refused with a precise error.
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!("[nodes.\"{NODE}\".state]\npresent = true\nversion = \"1.5.1\"\n"),
+    )
+    .expect("write");
+    let (code, _, err) = nodeherd(dir, &inv_path, &["plan", "-p", &bad.display().to_string()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no exec_start"), "{err}");
+
+    // plan: the install, with its reason; exit 10 with --detailed-exitcode.
+    let (code, out, err) = nodeherd(dir, &inv_path, &["plan", "-p", &pbs, "--detailed-exitcode"]);
+    assert_eq!(code, 10, "{out}{err}");
+    assert!(out.contains("install 1.5.1"), "{out}");
+    assert!(out.contains("does not exist"), "{out}");
+    assert!(
+        out.contains("nhprov-1/demo: no change: running as declared"),
+        "{out}"
+    );
+
+    // apply --yes --json: installs, comes up healthy, verified by re-planning.
+    let t = Instant::now();
+    let (code, out, err) = nodeherd(dir, &inv_path, &["apply", "-p", &pbs, "--yes", "--json"]);
+    let took = t.elapsed();
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let results: Vec<&Value> = lines.iter().filter(|l| l["event"] == "result").collect();
+    assert_eq!(results.len(), 1, "{out}");
+    let r = &results[0]["result"];
+    assert_eq!(r["change"]["kind"], "install", "{out}");
+    assert_eq!(r["change"]["version"], "1.5.1", "{out}");
+    assert_eq!(r["verified"], true, "{out}");
+    figures.push(format!(
+        "provisioning apply (plan, download, upload, unpack, unit, start, health gate, verify): {:.1}s",
+        took.as_secs_f64()
+    ));
+
+    // On the host: REST answers Lodestar/v1.5.1 (curl on the host, over ssh), the unit is ours
+    // and enabled, `current` points at the staged release.
+    let inv = Inventory::load(&inv_path).expect("inventory");
+    let host = inv.host(HOST).expect("host").clone();
+    let pool = Pool::new(ConnectOptions::default());
+    let sh = |script: &str| -> String {
+        rt.block_on(async {
+            let s = pool.session(&host.target).await.expect("ssh");
+            let o = s
+                .exec(&Command::new("sh").arg("-c").arg(script))
+                .await
+                .expect("exec");
+            o.stdout_str().into_owned()
+        })
+    };
+    let version = sh("curl -s --max-time 5 http://127.0.0.1:9596/eth/v1/node/version");
+    assert!(version.contains("Lodestar/v1.5.1"), "{version}");
+    let facts = sh(
+        "head -n 1 /etc/systemd/system/lodestar-bn.service; systemctl is-enabled lodestar-bn.service; readlink /opt/nodeherd/lodestar-bn/current; ls /opt/nodeherd/lodestar-bn/releases; tail -n 1 /var/log/nodeherd/journal.jsonl",
+    );
+    assert!(
+        facts.starts_with(nodeherd::reconcile::unitfile::MARKER),
+        "{facts}"
+    );
+    assert!(
+        facts.contains("\nenabled\nreleases/1.5.1\n1.5.1\n"),
+        "{facts}"
+    );
+    assert!(
+        facts.contains("\"action\":\"install\"") && facts.contains("\"result\":\"ok\""),
+        "{facts}"
+    );
+
+    // Idempotence: a second apply plans and does nothing; plan exits 0.
+    let t = Instant::now();
+    let (code, out, err) = nodeherd(dir, &inv_path, &["apply", "-p", &pbs, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("apply: 0 change(s)"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{NODE}: no change: running as declared; runs 1.5.1"
+        )),
+        "{out}"
+    );
+    figures.push(format!(
+        "second (no-op) apply on 2 hosts: {:.1}s",
+        t.elapsed().as_secs_f64()
+    ));
+    let (code, out, err) = nodeherd(dir, &inv_path, &["plan", "-p", &pbs, "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Removing the node from the playbook deletes nothing: no change planned, unit, release and
+    // REST answer still there after an apply.
+    let gone = dir.join("gone.toml");
+    std::fs::write(&gone, "[state]\nrunning = true\n").expect("write");
+    let (code, out, err) = nodeherd(
+        dir,
+        &inv_path,
+        &["apply", "-p", &gone.display().to_string(), "--yes"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("apply: 0 change(s)"), "{out}");
+    let after = sh(
+        "systemctl is-active lodestar-bn.service; ls /opt/nodeherd/lodestar-bn/releases; curl -s --max-time 5 http://127.0.0.1:9596/eth/v1/node/version",
+    );
+    assert!(
+        after.starts_with("active\n1.5.1\n") && after.contains("Lodestar/v1.5.1"),
+        "{after}"
+    );
+    rt.block_on(pool.close_all());
+    figures
+}

@@ -82,6 +82,7 @@ async fn scripted(inv: Inventory) {
             poll_every: Duration::from_secs(2),
             forks: 4,
             log_lines: 20,
+            ..Config::default()
         },
     };
     let mut app = App::new(&inv, &nodes, false);

@@ -50,6 +50,11 @@ pub enum Msg {
         ask: HostKeyAsk,
         reply: oneshot::Sender<bool>,
     },
+    /// A worker's message for the flash line (sanitized by the reducer).
+    Notice {
+        text: String,
+        error: bool,
+    },
     /// SIGTERM / SIGINT from outside.
     Terminate,
     /// SIGTSTP from outside.

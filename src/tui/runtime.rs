@@ -8,6 +8,7 @@
 //! [`event_loop`] is generic over the backend so tests drive it with `TestBackend`.
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,12 +20,14 @@ use ratatui::buffer::Buffer;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::feed::{self, AlertWatch};
 use super::msg::{Effect, Msg};
 use super::state::{App, HostKeyAsk};
 use super::update::update;
 use super::views;
 use crate::inventory::{Inventory, NodeRef};
 use crate::ops;
+use crate::ops::metrics::{GatherOptions, MetricsStore};
 use crate::ssh::{Pool, UnknownKey, UnknownKeyHandler};
 
 /// Shortest time between two frames (~60 fps).
@@ -48,6 +51,12 @@ pub struct Config {
     pub forks: usize,
     /// Past journal lines fetched when the detail screen opens.
     pub log_lines: usize,
+    /// Scrape metrics and evaluate alerts every poll (off: only systemd status).
+    pub metrics: bool,
+    /// The alerts file (rules); `None`: the built-in rules. Channels in it are ignored.
+    pub alerts_file: Option<PathBuf>,
+    /// The saved alert state, read once for silences and pending alerts; never written.
+    pub alerts_state: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -56,6 +65,9 @@ impl Default for Config {
             poll_every: Duration::from_secs(5),
             forks: crate::fleet::DEFAULT_FORKS,
             log_lines: 200,
+            metrics: true,
+            alerts_file: None,
+            alerts_state: None,
         }
     }
 }
@@ -135,21 +147,94 @@ impl Workers {
     }
 }
 
+/// The rules and saved state the TUI's private alert engine starts from (problems are flashed and
+/// the built-in rules / an empty state are used instead).
+fn alert_watch(config: &Config, tx: &mpsc::UnboundedSender<Msg>) -> AlertWatch {
+    let notice = |text: String| {
+        tracing::warn!("{text}");
+        let _ = tx.send(Msg::Notice { text, error: true });
+    };
+    let rules = match &config.alerts_file {
+        Some(p) => match ops::alerts::load_config(p, false) {
+            Ok(c) => c.rules,
+            Err(e) => {
+                notice(format!("alerts: {e}; using the built-in rules"));
+                crate::alerts::default_rules()
+            }
+        },
+        None => crate::alerts::default_rules(),
+    };
+    let state = match &config.alerts_state {
+        Some(p) => ops::alerts::load_state(p).unwrap_or_else(|e| {
+            notice(format!("alerts: {e}"));
+            Default::default()
+        }),
+        None => Default::default(),
+    };
+    AlertWatch::new(rules, state)
+}
+
+/// Every poll: systemd status (sent as soon as it is in), and, concurrently, metrics through the
+/// same pool; then one `Msg::Metrics` per node and the alert list. Alerts are evaluated by the
+/// TUI's own engine and never delivered (see [`AlertWatch`]).
 fn spawn_poller(world: &World, tx: mpsc::UnboundedSender<Msg>, now: Arc<Notify>) -> JoinHandle<()> {
     let world = world.clone();
     tokio::spawn(async move {
+        let cfg = &world.config;
+        // 30 minutes of history at the default 5 s poll
+        let mut store = MetricsStore::new(360);
+        let mut watch = cfg.metrics.then(|| alert_watch(cfg, &tx));
+        let opts = GatherOptions {
+            forks: cfg.forks,
+            rate_window: None,
+            beacon_api: true,
+        };
         loop {
             if tx.send(Msg::PollStarted).is_err() {
                 return;
             }
-            let batch =
-                ops::status::gather(&world.pool, &world.inv, &world.nodes, world.config.forks)
-                    .await;
-            if tx.send(Msg::StatusBatch(batch)).is_err() {
+            let status = async {
+                let batch =
+                    ops::status::gather(&world.pool, &world.inv, &world.nodes, cfg.forks).await;
+                let _ = tx.send(Msg::StatusBatch(batch.clone()));
+                batch
+            };
+            if cfg.metrics {
+                let scrape = ops::metrics::gather(
+                    &world.pool,
+                    &world.inv,
+                    &world.nodes,
+                    &opts,
+                    Some(&store),
+                );
+                let (statuses, snap) = tokio::join!(status, scrape);
+                store.record(&snap);
+                for (host, node, metrics) in feed::node_metrics(&snap, &store) {
+                    if tx
+                        .send(Msg::Metrics {
+                            host,
+                            node,
+                            metrics,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                if let Some(w) = watch.as_mut() {
+                    let obs = ops::alerts::observations(&statuses, &snap);
+                    if tx.send(Msg::Alerts(w.observe(Utc::now(), &obs))).is_err() {
+                        return;
+                    }
+                }
+            } else {
+                status.await;
+            }
+            if tx.is_closed() {
                 return;
             }
             tokio::select! {
-                _ = tokio::time::sleep(world.config.poll_every) => {}
+                _ = tokio::time::sleep(cfg.poll_every) => {}
                 _ = now.notified() => {}
             }
         }

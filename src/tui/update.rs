@@ -65,7 +65,10 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
                 row.alerts = list
                     .iter()
                     .filter(|a| {
-                        a.state == AlertState::Firing && a.host == row.host && a.node == row.node
+                        // a host-level alert (no node) counts on every node of its host
+                        a.state == AlertState::Firing
+                            && a.host == row.host
+                            && (a.node == row.node || a.node.is_empty())
                     })
                     .count();
             }
@@ -103,6 +106,10 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             } else {
                 app.pending_keys.push_back((ask, reply));
             }
+            app.dirty = true;
+        }
+        Msg::Notice { text, error } => {
+            flash(app, now, systemd::sanitize(&text), error);
             app.dirty = true;
         }
         Msg::Terminate => quit(app, &mut fx),

@@ -366,3 +366,96 @@ fn tick_expires_the_flash() {
     );
     assert!(app.flash.is_none());
 }
+
+#[test]
+fn metrics_messages_fill_the_row_and_the_fleet_shows_them() {
+    use crate::tui::state::NodeMetrics;
+    let mut app = fixture::fleet(false);
+    let i = app.row_index("lab-1", "demo").expect("row");
+    assert!(app.rows[i].metrics.head_slot.is_none());
+    let mut s = crate::metrics::series::Series::new(10);
+    s.push(1, 5.0);
+    s.push(2, 6.0);
+    let m = NodeMetrics {
+        head_slot: Some(424_242),
+        sync_distance: Some(9),
+        peers: Some(31),
+        cpu_pct: Some(55.0),
+        mem_pct: Some(22.0),
+        disk_pct: Some(77.0),
+        series: vec![("peers".into(), s)],
+    };
+    app.dirty = false;
+    let fx = update(
+        &mut app,
+        Msg::Metrics {
+            host: "lab-1".into(),
+            node: "demo".into(),
+            metrics: m,
+        },
+        fixture::now(),
+    );
+    assert!(fx.is_empty() && app.dirty);
+    let row = &app.rows[i];
+    assert_eq!(row.metrics.head_slot, Some(424_242));
+    assert_eq!(row.metrics.peers, Some(31));
+    assert_eq!(row.metrics.series.len(), 1);
+    // sync distance 9 makes it a syncing node in the pulse
+    assert_eq!(row.health(), crate::tui::state::Health::Syncing);
+    // a node that is not in the session is ignored
+    update(
+        &mut app,
+        Msg::Metrics {
+            host: "nope".into(),
+            node: "demo".into(),
+            metrics: NodeMetrics::default(),
+        },
+        fixture::now(),
+    );
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).expect("tb");
+    let frame = t
+        .draw(|f| crate::tui::views::draw(f, &app, fixture::now()))
+        .expect("draw");
+    let text = crate::tui::buffer_text(frame.buffer);
+    let line = text
+        .lines()
+        .find(|l| l.contains("lab-1") && l.contains(" demo "))
+        .expect("row on screen");
+    for want in ["424242", "31", "55%", "22%", "77%"] {
+        assert!(line.contains(want), "{want} missing in {line:?}");
+    }
+}
+
+#[test]
+fn host_level_alerts_count_on_every_node_of_the_host_and_notices_flash() {
+    use crate::tui::state::{AlertRow, AlertState};
+    let mut app = fixture::fleet(false);
+    let a = |node: &str| AlertRow {
+        state: AlertState::Firing,
+        severity: "warn".into(),
+        rule: "disk_high".into(),
+        host: "lab-1".into(),
+        node: node.into(),
+        since: fixture::now(),
+        summary: String::new(),
+    };
+    update(
+        &mut app,
+        Msg::Alerts(vec![a(""), a("demo")]),
+        fixture::now(),
+    );
+    let demo = app.row_index("lab-1", "demo").expect("row");
+    let demo2 = app.row_index("lab-1", "demo-2").expect("row");
+    assert_eq!(app.rows[demo].alerts, 2);
+    assert_eq!(app.rows[demo2].alerts, 1);
+    update(
+        &mut app,
+        Msg::Notice {
+            text: "alerts: bad\u{1b}[31m file".into(),
+            error: true,
+        },
+        fixture::now(),
+    );
+    let f = app.flash.as_ref().expect("flash");
+    assert!(f.error && !f.text.contains('\u{1b}'), "{f:?}");
+}

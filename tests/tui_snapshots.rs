@@ -203,3 +203,37 @@ fn docs_key_table_matches_the_keymap() {
         "docs/tui.md key table is stale: run with NODEHERD_WRITE_DOCS=1"
     );
 }
+
+#[test]
+fn releases_loaded_loading_failed_and_empty() {
+    let app = fixture::releases();
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("1 upgrade ready"), "{text}");
+        assert!(
+            text.contains("in 2d 3h"),
+            "countdown of the next version:\n{text}"
+        );
+        assert!(
+            text.contains("too young"),
+            "why of the selected row:\n{text}"
+        );
+    }
+    snap("releases", &app);
+
+    let mut loading = fixture::fleet(false);
+    loading.screen = Screen::Releases;
+    loading.releases.loading = true;
+    snap("releases_loading", &loading);
+
+    let mut failed = fixture::fleet(false);
+    failed.screen = Screen::Releases;
+    failed.releases.error = Some("playbooks/upgrade-policy.toml: unknown key `pinn`".into());
+    snap("releases_failed", &failed);
+
+    let mut empty = fixture::fleet(false);
+    empty.screen = Screen::Releases;
+    empty.releases.data = Some(Vec::new());
+    empty.releases.at = Some(fixture::now());
+    snap("releases_empty", &empty);
+}

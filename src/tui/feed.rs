@@ -10,12 +10,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::state::{AlertRow, AlertState, NodeMetrics};
+use super::state::{AlertRow, AlertState, NodeMetrics, ReleaseRow};
 use crate::alerts::engine::{Active, EngineState, Phase};
 use crate::alerts::{Engine, NotificationKind, Observation, Rule, Severity, rules::render_hint};
 use crate::metrics::Signal;
 use crate::metrics::series::Series;
 use crate::ops::metrics::{MetricsStore, SeriesKey, SeriesKind, Snapshot};
+use crate::upgrade::engine::{NodePlan, Target};
 
 /// How many resolved alerts the alerts screen keeps.
 pub const RESOLVED_CAP: usize = 20;
@@ -53,6 +54,24 @@ pub fn node_metrics(snap: &Snapshot, store: &MetricsStore) -> Vec<(String, Strin
                 series,
             };
             (n.host.clone(), n.node.clone(), m)
+        })
+        .collect()
+}
+
+/// The releases screen's rows from the upgrade engine's plans (in target order).
+pub fn release_rows(targets: &[Target], plans: &[NodePlan]) -> Vec<ReleaseRow> {
+    targets
+        .iter()
+        .zip(plans)
+        .map(|(t, p)| ReleaseRow {
+            host: t.host.name.clone(),
+            node: t.node.name.clone(),
+            running: p.running.clone(),
+            allowed: p.allowed.clone(),
+            to: p.step.to.clone(),
+            next: p.next.clone(),
+            reason: p.step.reason.clone(),
+            why: p.why.clone(),
         })
         .collect()
 }

@@ -315,3 +315,71 @@ pub fn synthetic(n: usize) -> App {
     app.last_poll = Some(now());
     app
 }
+
+/// The plan rows of the releases screen: one upgrade ready, one in its delay, one up to date,
+/// one whose host did not answer.
+pub fn release_rows() -> Vec<super::state::ReleaseRow> {
+    use super::state::ReleaseRow;
+    let later = |h: i64| {
+        (now() + Duration::hours(h))
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string()
+    };
+    vec![
+        ReleaseRow {
+            host: "eth-a1".into(),
+            node: "lodestar-bn".into(),
+            running: Some("1.5.1".into()),
+            allowed: Some("1.6.0".into()),
+            to: Some("1.6.0".into()),
+            next: Some(("1.7.0".into(), later(51))),
+            reason: "newest allowed release".into(),
+            why: vec![
+                format!("1.7.0: too young, eligible at {}", later(51)),
+                "1.7.0-rc.1: pre-release (channel stable)".into(),
+            ],
+        },
+        ReleaseRow {
+            host: "eth-a1".into(),
+            node: "lodestar-vc".into(),
+            running: Some("1.5.1".into()),
+            allowed: Some("1.5.1".into()),
+            to: None,
+            next: Some(("1.6.0".into(), later(5))),
+            reason: "up to date for its policy".into(),
+            why: vec![format!("1.6.0: too young, eligible at {}", later(5))],
+        },
+        ReleaseRow {
+            host: "eth-a2".into(),
+            node: "geth".into(),
+            running: Some("1.14.11".into()),
+            allowed: Some("1.14.11".into()),
+            to: None,
+            next: None,
+            reason: "up to date for its policy".into(),
+            why: Vec::new(),
+        },
+        ReleaseRow {
+            host: "cosmos-1".into(),
+            node: "gaiad".into(),
+            running: None,
+            allowed: Some("19.2.0".into()),
+            to: None,
+            next: None,
+            reason: "host unreachable: connect to 10.213.0.9:22: \u{1b}[31mtimed out\u{1b}[0m"
+                .into(),
+            why: Vec::new(),
+        },
+    ]
+}
+
+/// The releases screen with a loaded plan (the second row selected).
+pub fn releases() -> App {
+    let mut app = fleet(false);
+    app.screen = super::state::Screen::Releases;
+    app.back = vec![super::state::Screen::Fleet];
+    app.releases.data = Some(release_rows());
+    app.releases.at = Some(now() - Duration::seconds(12));
+    app.releases_selected = 0;
+    app
+}

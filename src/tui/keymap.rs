@@ -14,6 +14,7 @@ pub enum Context {
     Fleet,
     Detail,
     Alerts,
+    Releases,
     Help,
 }
 
@@ -24,6 +25,7 @@ impl Context {
             Context::Fleet => "Fleet",
             Context::Detail => "Node detail",
             Context::Alerts => "Alerts",
+            Context::Releases => "Releases",
             Context::Help => "Help",
         }
     }
@@ -50,6 +52,8 @@ pub enum Action {
     Refresh,
     ShowAlerts,
     ShowFleet,
+    /// Fetch the screen's data again (releases, keys).
+    Reload,
     LogSearch,
     LogPause,
     LogWrap,
@@ -165,7 +169,7 @@ use Context as C;
 #[rustfmt::skip]
 pub const TABLE: &[Binding] = &[
     b(Key::ch('?'), C::Global, A::Help, "help (this screen)", false, Some("help")),
-    b(Key::ch(':'), C::Global, A::Command, "command prompt (:fleet :alerts :help :quit)", false, Some("cmd")),
+    b(Key::ch(':'), C::Global, A::Command, "command prompt (:fleet :alerts :releases :help :quit)", false, Some("cmd")),
     b(Key::ch('q'), C::Global, A::Quit, "quit", false, Some("quit")),
     b(Key::ctrl('c'), C::Global, A::Quit, "quit", false, None),
     b(Key::ctrl('z'), C::Global, A::Suspend, "suspend to the shell (fg resumes)", false, None),
@@ -195,6 +199,8 @@ pub const TABLE: &[Binding] = &[
     b(Key::ch('S'), C::Detail, A::Start, "start this node", false, Some("start")),
     b(Key::ch('f'), C::Alerts, A::ShowFleet, "back to the fleet", false, Some("fleet")),
     b(Key::ch('f'), C::Detail, A::ShowFleet, "back to the fleet", false, None),
+    b(Key::ch('R'), C::Releases, A::Reload, "fetch feeds and running versions again", false, Some("reload")),
+    b(Key::ch('f'), C::Releases, A::ShowFleet, "back to the fleet", false, Some("fleet")),
 ];
 
 /// One help line: the keys (`↑/k`), what they do, whether it is dangerous.
@@ -250,7 +256,7 @@ impl Keymap {
     /// Help sections: per context, key labels merged for one action ("↑/k  move up").
     pub fn help_sections(&self) -> Vec<(Context, Vec<HelpRow>)> {
         let mut out: Vec<(Context, Vec<HelpRow>)> = Vec::new();
-        for ctx in [C::Global, C::Fleet, C::Detail, C::Alerts] {
+        for ctx in [C::Global, C::Fleet, C::Detail, C::Alerts, C::Releases] {
             let mut rows: Vec<HelpRow> = Vec::new();
             let mut seen: Vec<(Action, &'static str)> = Vec::new();
             for b in self.bindings.iter().filter(|b| b.context == ctx) {

@@ -7,7 +7,7 @@ use crossterm::event::KeyEvent;
 use tokio::sync::oneshot;
 
 use super::keymap::Action;
-use super::state::{AlertRow, HostKeyAsk, NodeMetrics};
+use super::state::{AlertRow, HostKeyAsk, NodeMetrics, ReleaseRow};
 use crate::inventory::NodeRef;
 use crate::ops::lifecycle::ActionOutcome;
 use crate::ops::status::NodeStatus;
@@ -32,6 +32,8 @@ pub enum Msg {
     },
     /// The current alert list (replaces the previous one).
     Alerts(Vec<AlertRow>),
+    /// The releases plan (or why it could not be made).
+    Releases(Result<Vec<ReleaseRow>, String>),
     LogLine {
         node: NodeRef,
         line: JournalLine,
@@ -72,6 +74,8 @@ pub enum Effect {
     /// Follow this node's journal (replacing any other follow).
     FollowLogs(NodeRef),
     StopLogs,
+    /// Plan releases for the session's nodes (feeds + running versions) in a worker.
+    LoadReleases,
     /// Poll every host now instead of waiting for the interval.
     PollNow,
     AnswerHostKey {

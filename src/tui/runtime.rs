@@ -29,6 +29,7 @@ use crate::inventory::{Inventory, NodeRef};
 use crate::ops;
 use crate::ops::metrics::{GatherOptions, MetricsStore};
 use crate::ssh::{Pool, UnknownKey, UnknownKeyHandler};
+use crate::upgrade::engine::{Options as UpgradeOptions, Target, plan_all};
 
 /// Shortest time between two frames (~60 fps).
 pub const MIN_FRAME: Duration = Duration::from_millis(16);
@@ -57,6 +58,8 @@ pub struct Config {
     pub alerts_file: Option<PathBuf>,
     /// The saved alert state, read once for silences and pending alerts; never written.
     pub alerts_state: Option<PathBuf>,
+    /// The upgrade playbook for the releases screen; `None`: default policy.
+    pub playbook: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             metrics: true,
             alerts_file: None,
             alerts_state: None,
+            playbook: None,
         }
     }
 }
@@ -131,6 +135,8 @@ struct Workers {
     poller: Option<JoinHandle<()>>,
     logs: Option<JoinHandle<()>>,
     actions: Vec<JoinHandle<()>>,
+    /// On-demand loaders (releases plan, keys).
+    loaders: Vec<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -141,7 +147,7 @@ impl Workers {
         if let Some(l) = self.logs.take() {
             l.abort();
         }
-        for a in self.actions.drain(..) {
+        for a in self.actions.drain(..).chain(self.loaders.drain(..)) {
             a.abort();
         }
     }
@@ -262,6 +268,31 @@ fn spawn_logs(world: &World, node: NodeRef, tx: mpsc::UnboundedSender<Msg>) -> J
     })
 }
 
+/// Plan releases for the session's nodes that follow a feed (feeds fetched through the feed
+/// cache, running versions read over SSH) and send the rows.
+fn spawn_releases(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let r = async {
+            let pb = match &world.config.playbook {
+                Some(p) => crate::playbook::Playbook::load(p).map_err(|e| e.to_string())?,
+                None => crate::playbook::Playbook::default(),
+            };
+            let targets: Vec<Target> = world
+                .nodes
+                .iter()
+                .map(|r| Target::new(&world.inv, *r, &pb))
+                .filter(|t| t.feed().is_some())
+                .collect();
+            let plans = plan_all(&world.pool, &targets, None, &UpgradeOptions::default()).await;
+            Ok(feed::release_rows(&targets, &plans))
+        }
+        .await
+        .map_err(|e: String| crate::systemd::sanitize(&e));
+        let _ = tx.send(Msg::Releases(r));
+    })
+}
+
 fn spawn_action(
     world: &World,
     action: crate::systemd::Action,
@@ -295,6 +326,7 @@ pub async fn event_loop<B: Backend>(
         poller: Some(spawn_poller(world, tx.clone(), poll_now)),
         logs: None,
         actions: Vec::new(),
+        loaders: Vec::new(),
     };
     app.page = views::page_rows(terminal.size().map_err(term_err)?.height);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -394,6 +426,10 @@ fn perform<B: Backend>(
                 if let Some(old) = workers.logs.take() {
                     old.abort();
                 }
+            }
+            Effect::LoadReleases => {
+                workers.loaders.retain(|h| !h.is_finished());
+                workers.loaders.push(spawn_releases(world, tx.clone()));
             }
             Effect::PollNow => workers.poll_now.notify_one(),
             Effect::AnswerHostKey { reply, accept } => {

@@ -25,6 +25,7 @@ pub enum Screen {
     Fleet,
     Detail,
     Alerts,
+    Releases,
     Help,
 }
 
@@ -34,6 +35,7 @@ impl Screen {
             Screen::Fleet => Context::Fleet,
             Screen::Detail => Context::Detail,
             Screen::Alerts => Context::Alerts,
+            Screen::Releases => Context::Releases,
             Screen::Help => Context::Help,
         }
     }
@@ -42,6 +44,7 @@ impl Screen {
             Screen::Fleet => "fleet",
             Screen::Detail => "node",
             Screen::Alerts => "alerts",
+            Screen::Releases => "releases",
             Screen::Help => "help",
         }
     }
@@ -198,6 +201,68 @@ pub struct AlertRow {
     pub summary: String,
 }
 
+/// Data a worker fetches on demand: the last answer (kept while a reload runs), whether a load
+/// is running, and the error of the last load. Views render all three states.
+#[derive(Debug, Clone)]
+pub struct Fetched<T> {
+    pub data: Option<T>,
+    pub loading: bool,
+    pub error: Option<String>,
+    /// When `data` arrived.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl<T> Default for Fetched<T> {
+    fn default() -> Self {
+        Fetched {
+            data: None,
+            loading: false,
+            error: None,
+            at: None,
+        }
+    }
+}
+
+impl<T> Fetched<T> {
+    /// A load begins; false when one is already running (do not start another).
+    pub fn start(&mut self) -> bool {
+        if self.loading {
+            return false;
+        }
+        self.loading = true;
+        true
+    }
+    /// A load ended.
+    pub fn finish(&mut self, r: Result<T, String>, now: DateTime<Utc>) {
+        self.loading = false;
+        match r {
+            Ok(d) => {
+                self.data = Some(d);
+                self.error = None;
+                self.at = Some(now);
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
+
+/// One node of the releases screen (from the upgrade engine's plan).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseRow {
+    pub host: String,
+    pub node: String,
+    pub running: Option<String>,
+    /// Newest version the node's policy allows now.
+    pub allowed: Option<String>,
+    /// What an upgrade would install now (None: nothing to do, see `reason`).
+    pub to: Option<String>,
+    /// Next version that becomes eligible, and when (`%Y-%m-%d %H:%M UTC`).
+    pub next: Option<(String, String)>,
+    pub reason: String,
+    /// Versions skipped and why.
+    pub why: Vec<String>,
+}
+
 /// A message on the flash line, until `until`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flash {
@@ -295,6 +360,8 @@ pub struct App {
     pub log: LogView,
     pub alerts: Vec<AlertRow>,
     pub alerts_selected: usize,
+    pub releases: Fetched<Vec<ReleaseRow>>,
+    pub releases_selected: usize,
     pub help_scroll: usize,
     pub flash: Option<Flash>,
     /// Nodes with an action in flight.
@@ -358,6 +425,8 @@ impl App {
             log: LogView::default(),
             alerts: Vec::new(),
             alerts_selected: 0,
+            releases: Fetched::default(),
+            releases_selected: 0,
             help_scroll: 0,
             flash: None,
             busy: BTreeSet::new(),

@@ -78,6 +78,19 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             app.alerts_selected = app.alerts_selected.min(app.alerts.len().saturating_sub(1));
             app.dirty = true;
         }
+        Msg::Releases(r) => {
+            if let Ok(list) = &r {
+                for rel in list {
+                    if let Some(i) = app.row_index(&rel.host, &rel.node) {
+                        app.rows[i].upgrade = rel.to.clone();
+                    }
+                }
+            }
+            app.releases.finish(r, now);
+            let n = app.releases.data.as_ref().map_or(0, Vec::len);
+            app.releases_selected = app.releases_selected.min(n.saturating_sub(1));
+            app.dirty = true;
+        }
         Msg::LogLine { node, line } => {
             if app.log.node == Some(node) {
                 app.log.push(line);
@@ -272,7 +285,8 @@ fn run_command(app: &mut App, cmd: &str, now: DateTime<Utc>, fx: &mut Vec<Effect
         "fleet" | "nodes" | "hosts" | "f" => go_fleet(app, fx),
         "alerts" | "a" => go(app, Screen::Alerts),
         "help" | "h" => go(app, Screen::Help),
-        "releases" | "keys" | "history" => flash(
+        "releases" | "rel" => open_releases(app, fx),
+        "keys" | "history" => flash(
             app,
             now,
             format!(":{head} is not available yet (no data source in this build)"),
@@ -332,6 +346,14 @@ fn go(app: &mut App, to: Screen) {
         app.screen = to;
     }
     app.help_scroll = 0;
+}
+
+/// Show the releases screen and (re)load its plan unless a load is running.
+fn open_releases(app: &mut App, fx: &mut Vec<Effect>) {
+    go(app, Screen::Releases);
+    if app.releases.start() {
+        fx.push(Effect::LoadReleases);
+    }
 }
 
 fn go_fleet(app: &mut App, fx: &mut Vec<Effect>) {
@@ -465,6 +487,15 @@ fn perform(
         }
         Action::ShowAlerts => go(app, Screen::Alerts),
         Action::ShowFleet => go_fleet(app, fx),
+        Action::Reload => {
+            if screen == Screen::Releases {
+                if app.releases.start() {
+                    fx.push(Effect::LoadReleases);
+                } else {
+                    flash(app, now, "already loading", false);
+                }
+            }
+        }
         Action::LogPause => {
             app.log.paused_at = match app.log.paused_at {
                 Some(_) => None,
@@ -514,6 +545,10 @@ fn move_cursor(app: &mut App, action: Action) {
     match app.screen {
         Screen::Fleet => app.selected = step(app.selected, app.view.len()),
         Screen::Alerts => app.alerts_selected = step(app.alerts_selected, app.alerts.len()),
+        Screen::Releases => {
+            let n = app.releases.data.as_ref().map_or(0, Vec::len);
+            app.releases_selected = step(app.releases_selected, n);
+        }
         Screen::Help => {
             app.help_scroll = match action {
                 Action::Up => app.help_scroll.saturating_sub(1),

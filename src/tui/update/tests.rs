@@ -459,3 +459,44 @@ fn host_level_alerts_count_on_every_node_of_the_host_and_notices_flash() {
     let f = app.flash.as_ref().expect("flash");
     assert!(f.error && !f.text.contains('\u{1b}'), "{f:?}");
 }
+
+#[test]
+fn releases_load_on_demand_once_and_fill_the_upgrade_badges() {
+    let mut app = fixture::fleet(false);
+    app.rows[0].upgrade = None;
+    let mut cmd = vec![key(':')];
+    cmd.extend("releases".chars().map(key));
+    cmd.push(code(KeyCode::Enter));
+    let fx = press(&mut app, cmd);
+    assert_eq!(app.screen, Screen::Releases);
+    assert!(matches!(fx.as_slice(), [Effect::LoadReleases]), "{fx:?}");
+    assert!(app.releases.loading && app.releases.data.is_none());
+    // R while loading starts nothing more
+    assert!(press(&mut app, vec![key('R')]).is_empty());
+    update(
+        &mut app,
+        Msg::Releases(Ok(fixture::release_rows())),
+        fixture::now(),
+    );
+    assert!(!app.releases.loading);
+    assert_eq!(app.releases.data.as_ref().map(Vec::len), Some(4));
+    assert_eq!(app.rows[0].upgrade.as_deref(), Some("1.6.0"));
+    assert_eq!(app.rows[1].upgrade, None);
+    press(
+        &mut app,
+        vec![key('j'), key('j'), key('j'), key('j'), key('j')],
+    );
+    assert_eq!(app.releases_selected, 3);
+    // a failed reload keeps the old rows and reports the error
+    let fx = press(&mut app, vec![key('R')]);
+    assert!(matches!(fx.as_slice(), [Effect::LoadReleases]), "{fx:?}");
+    update(
+        &mut app,
+        Msg::Releases(Err("feed down".into())),
+        fixture::now(),
+    );
+    assert_eq!(app.releases.data.as_ref().map(Vec::len), Some(4));
+    assert_eq!(app.releases.error.as_deref(), Some("feed down"));
+    press(&mut app, vec![key('f')]);
+    assert_eq!(app.screen, Screen::Fleet);
+}

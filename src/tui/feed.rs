@@ -10,11 +10,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::state::{AlertRow, AlertState, NodeMetrics, ReleaseRow};
+use super::state::{AlertRow, AlertState, KeyEntry, NodeMetrics, ReleaseRow, short_pubkey};
 use crate::alerts::engine::{Active, EngineState, Phase};
 use crate::alerts::{Engine, NotificationKind, Observation, Rule, Severity, rules::render_hint};
+use crate::inventory::NodeRef;
+use crate::keymanager::types::DeleteStatus;
 use crate::metrics::Signal;
 use crate::metrics::series::Series;
+use crate::ops::keys::{KeyRow, RemoveOutcome};
 use crate::ops::metrics::{MetricsStore, SeriesKey, SeriesKind, Snapshot};
 use crate::upgrade::engine::{NodePlan, Target};
 
@@ -74,6 +77,74 @@ pub fn release_rows(targets: &[Target], plans: &[NodePlan]) -> Vec<ReleaseRow> {
             why: p.why.clone(),
         })
         .collect()
+}
+
+/// The keys screen's entries of one node from `ops::keys::list_node` rows.
+pub fn key_entries(r: NodeRef, host: &str, node: &str, rows: Vec<KeyRow>) -> Vec<KeyEntry> {
+    rows.into_iter()
+        .map(|k| KeyEntry {
+            r,
+            host: host.to_string(),
+            node: node.to_string(),
+            pubkey: k.pubkey,
+            readonly: k.readonly,
+            remote: k.remote,
+            derivation_path: k.derivation_path,
+        })
+        .collect()
+}
+
+/// The flash line after a removal: `(ok, text)`. Not ok unless the key is gone (or was not
+/// active), both copies of the slashing data were written and the data covers the key.
+pub fn remove_summary(o: &RemoveOutcome) -> (bool, String) {
+    let mut ok = true;
+    let mut parts: Vec<String> = Vec::new();
+    for (p, status, msg) in &o.results {
+        let short = short_pubkey(p);
+        let extra = msg
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        parts.push(match status {
+            DeleteStatus::Deleted => format!("removed {short} from {}", o.node),
+            DeleteStatus::NotActive => format!("{short} was not active on {}", o.node),
+            DeleteStatus::NotFound => {
+                ok = false;
+                format!("{} does not know {short}{extra}", o.node)
+            }
+            DeleteStatus::Error => {
+                ok = false;
+                format!("{} could not remove {short}{extra}", o.node)
+            }
+        });
+    }
+    if o.saved() {
+        if let (Ok(c), Ok(h)) = (&o.console_file, &o.host_file) {
+            parts.push(format!(
+                "slashing data saved to {} and {h} on the host",
+                c.display()
+            ));
+        }
+    } else {
+        ok = false;
+        let mut miss = Vec::new();
+        if let Err(e) = &o.console_file {
+            miss.push(format!("console copy: {e}"));
+        }
+        if let Err(e) = &o.host_file {
+            miss.push(format!("host copy: {e}"));
+        }
+        parts.push(format!(
+            "SLASHING DATA NOT SAVED EVERYWHERE ({}); the data is in the TUI log: keep it before importing the key anywhere",
+            miss.join("; ")
+        ));
+    }
+    if let Err(e) = &o.slashing_check {
+        ok = false;
+        parts.push(format!("WARNING: {e}"));
+    }
+    (ok, parts.join("; "))
 }
 
 fn severity_word(s: Severity) -> &'static str {
@@ -304,5 +375,46 @@ mod tests {
             rows.iter().all(|a| a.state == AlertState::Silenced),
             "{rows:?}"
         );
+    }
+
+    fn outcome(status: DeleteStatus, console: bool, host: bool) -> RemoveOutcome {
+        RemoveOutcome {
+            node: "eth-a1/lodestar-vc".into(),
+            results: vec![(crate::tui::fixture::PUBKEYS[0].into(), status, None)],
+            slashing_protection: "{}".into(),
+            slashing_check: Ok(()),
+            console_file: if console {
+                Ok("/st/slashing/x.json".into())
+            } else {
+                Err("disk full".into())
+            },
+            host_file: if host {
+                Ok("/var/lib/nodeherd/slashing/x.json".into())
+            } else {
+                Err("permission denied".into())
+            },
+        }
+    }
+
+    #[test]
+    fn remove_summaries_are_loud_when_anything_is_off() {
+        let (ok, text) = remove_summary(&outcome(DeleteStatus::Deleted, true, true));
+        assert!(ok, "{text}");
+        assert!(
+            text.starts_with("removed 0xa99a76…e44c from eth-a1/lodestar-vc"),
+            "{text}"
+        );
+        assert!(text.contains("/st/slashing/x.json"), "{text}");
+        let (ok, text) = remove_summary(&outcome(DeleteStatus::Deleted, true, false));
+        assert!(
+            !ok && text.contains("NOT SAVED") && text.contains("permission denied"),
+            "{text}"
+        );
+        let (ok, text) = remove_summary(&outcome(DeleteStatus::NotFound, true, true));
+        assert!(!ok && text.contains("does not know"), "{text}");
+        let mut o = outcome(DeleteStatus::Deleted, true, true);
+        o.slashing_check = Err("the slashing data does not mention 0xa9".into());
+        let (ok, text) = remove_summary(&o);
+        assert!(!ok && text.contains("WARNING"), "{text}");
     }
 }

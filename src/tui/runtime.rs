@@ -22,10 +22,11 @@ use tokio::task::JoinHandle;
 
 use super::feed::{self, AlertWatch};
 use super::msg::{Effect, Msg};
-use super::state::{App, HostKeyAsk};
+use super::state::{App, HostKeyAsk, NodeKeys};
 use super::update::update;
 use super::views;
 use crate::inventory::{Inventory, NodeRef};
+use crate::keymanager::Keymanager;
 use crate::ops;
 use crate::ops::metrics::{GatherOptions, MetricsStore};
 use crate::ssh::{Pool, UnknownKey, UnknownKeyHandler};
@@ -137,6 +138,9 @@ struct Workers {
     actions: Vec<JoinHandle<()>>,
     /// On-demand loaders (releases plan, keys).
     loaders: Vec<JoinHandle<()>>,
+    /// Key removals: NEVER aborted (a removal cut between DELETE and saving its slashing data
+    /// would lose that data); the loop waits for them before it returns.
+    removals: Vec<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -293,6 +297,90 @@ fn spawn_releases(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<(
     })
 }
 
+/// List the keys of every validator node of the session (in parallel, one error per node).
+fn spawn_keys(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let nodes: Vec<NodeRef> = ops::keys::keymanager_nodes(&world.inv)
+            .into_iter()
+            .filter(|r| world.nodes.contains(r))
+            .collect();
+        let lists = futures::future::join_all(nodes.iter().map(|&r| {
+            let world = &world;
+            async move {
+                let (h, n) = world.inv.node(r);
+                let keys = match Keymanager::connect(&world.pool, &world.inv, r).await {
+                    Ok(km) => ops::keys::list_node(&km, false)
+                        .await
+                        .map(|rows| feed::key_entries(r, &h.name, &n.name, rows))
+                        .map_err(|e| crate::systemd::sanitize(&e.to_string())),
+                    Err(e) => Err(crate::systemd::sanitize(&e.to_string())),
+                };
+                NodeKeys {
+                    r,
+                    host: h.name.clone(),
+                    node: n.name.clone(),
+                    keys,
+                }
+            }
+        }))
+        .await;
+        let _ = tx.send(Msg::Keys(lists));
+    })
+}
+
+/// Remove one key with `ops::keys::remove` (slashing data saved to the console state dir and the
+/// host before anything else; nothing is removed when that cannot be done) and report.
+fn spawn_remove_key(
+    world: &World,
+    r: NodeRef,
+    pubkey: String,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let label = ops::keys::label(&world.inv, r);
+        let short = super::state::short_pubkey(&pubkey);
+        tracing::info!(node = %label, pubkey = %pubkey, "tui key remove");
+        let fail = |e: String| (false, format!("remove {short} from {label}: {e}"));
+        let (ok, text) = async {
+            let Some(dir) = ops::keys::console_state_dir() else {
+                return fail(
+                    "no state directory (set HOME or XDG_STATE_HOME); nothing removed".into(),
+                );
+            };
+            let km = match Keymanager::connect(&world.pool, &world.inv, r).await {
+                Ok(km) => km,
+                Err(e) => return fail(format!("{e}; nothing removed")),
+            };
+            let session = match world.pool.session(&world.inv.node(r).0.target).await {
+                Ok(s) => s,
+                Err(e) => return fail(format!("{e}; nothing removed")),
+            };
+            match ops::keys::remove(&km, &session, std::slice::from_ref(&pubkey), &dir).await {
+                Ok(o) => {
+                    if !o.saved() {
+                        // the only copy may be this one: keep it in the log file
+                        tracing::error!(
+                            node = %label,
+                            slashing_protection = %o.slashing_protection,
+                            "slashing protection data was not saved everywhere"
+                        );
+                    }
+                    feed::remove_summary(&o)
+                }
+                Err(e) => fail(e.to_string()),
+            }
+        }
+        .await;
+        let _ = tx.send(Msg::KeyRemoved {
+            pubkey,
+            ok,
+            text: crate::systemd::sanitize(&text),
+        });
+    })
+}
+
 fn spawn_action(
     world: &World,
     action: crate::systemd::Action,
@@ -327,6 +415,7 @@ pub async fn event_loop<B: Backend>(
         logs: None,
         actions: Vec::new(),
         loaders: Vec::new(),
+        removals: Vec::new(),
     };
     app.page = views::page_rows(terminal.size().map_err(term_err)?.height);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -379,6 +468,12 @@ pub async fn event_loop<B: Backend>(
         }
     };
     workers.stop_all();
+    for h in workers.removals.drain(..) {
+        if !h.is_finished() {
+            tracing::info!("waiting for a key removal to finish before quitting");
+        }
+        let _ = h.await;
+    }
     result
 }
 
@@ -430,6 +525,16 @@ fn perform<B: Backend>(
             Effect::LoadReleases => {
                 workers.loaders.retain(|h| !h.is_finished());
                 workers.loaders.push(spawn_releases(world, tx.clone()));
+            }
+            Effect::LoadKeys => {
+                workers.loaders.retain(|h| !h.is_finished());
+                workers.loaders.push(spawn_keys(world, tx.clone()));
+            }
+            Effect::RemoveKey { node, pubkey } => {
+                workers.removals.retain(|h| !h.is_finished());
+                workers
+                    .removals
+                    .push(spawn_remove_key(world, node, pubkey, tx.clone()));
             }
             Effect::PollNow => workers.poll_now.notify_one(),
             Effect::AnswerHostKey { reply, accept } => {

@@ -26,6 +26,7 @@ pub enum Screen {
     Detail,
     Alerts,
     Releases,
+    Keys,
     Help,
 }
 
@@ -36,6 +37,7 @@ impl Screen {
             Screen::Detail => Context::Detail,
             Screen::Alerts => Context::Alerts,
             Screen::Releases => Context::Releases,
+            Screen::Keys => Context::Keys,
             Screen::Help => Context::Help,
         }
     }
@@ -45,6 +47,7 @@ impl Screen {
             Screen::Detail => "node",
             Screen::Alerts => "alerts",
             Screen::Releases => "releases",
+            Screen::Keys => "keys",
             Screen::Help => "help",
         }
     }
@@ -263,6 +266,40 @@ pub struct ReleaseRow {
     pub why: Vec<String>,
 }
 
+/// One validator key held by a node (from the Keymanager API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyEntry {
+    pub r: NodeRef,
+    pub host: String,
+    pub node: String,
+    /// `0x` + 96 hex digits.
+    pub pubkey: String,
+    pub readonly: Option<bool>,
+    /// A remote-signer key rather than a local keystore.
+    pub remote: bool,
+    pub derivation_path: Option<String>,
+}
+
+/// One validator node of the keys screen: its keys, or why they could not be listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeKeys {
+    pub r: NodeRef,
+    pub host: String,
+    pub node: String,
+    pub keys: Result<Vec<KeyEntry>, String>,
+}
+
+/// `0xa1b2c3…d4e5`: a pubkey short enough for a table cell.
+pub fn short_pubkey(p: &str) -> String {
+    let n = p.chars().count();
+    if n <= 16 {
+        return p.to_string();
+    }
+    let head: String = p.chars().take(8).collect();
+    let tail: String = p.chars().skip(n - 4).collect();
+    format!("{head}…{tail}")
+}
+
 /// A message on the flash line, until `until`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flash {
@@ -286,6 +323,8 @@ pub struct HostKeyAsk {
 pub enum Dialog {
     /// A dangerous action waiting for `y`.
     Confirm { action: Action, nodes: Vec<NodeRef> },
+    /// Removing one validator key, waiting for `y`.
+    RemoveKey { key: KeyEntry },
     /// An SSH connection waiting for a human's trust decision.
     HostKey {
         ask: HostKeyAsk,
@@ -362,6 +401,11 @@ pub struct App {
     pub alerts_selected: usize,
     pub releases: Fetched<Vec<ReleaseRow>>,
     pub releases_selected: usize,
+    pub keys: Fetched<Vec<NodeKeys>>,
+    /// Index into [`App::key_entries`].
+    pub keys_selected: usize,
+    /// Pubkeys with a remove in flight.
+    pub keys_removing: BTreeSet<String>,
     pub help_scroll: usize,
     pub flash: Option<Flash>,
     /// Nodes with an action in flight.
@@ -427,6 +471,9 @@ impl App {
             alerts_selected: 0,
             releases: Fetched::default(),
             releases_selected: 0,
+            keys: Fetched::default(),
+            keys_selected: 0,
+            keys_removing: BTreeSet::new(),
             help_scroll: 0,
             flash: None,
             busy: BTreeSet::new(),
@@ -498,6 +545,21 @@ impl App {
             }
         }
         p
+    }
+
+    /// Every listed key, node by node (what the keys screen's cursor moves over).
+    pub fn key_entries(&self) -> Vec<&KeyEntry> {
+        self.keys
+            .data
+            .iter()
+            .flatten()
+            .filter_map(|n| n.keys.as_ref().ok())
+            .flatten()
+            .collect()
+    }
+
+    pub fn selected_key(&self) -> Option<&KeyEntry> {
+        self.key_entries().get(self.keys_selected).copied()
     }
 
     /// The keymap context of what has the keyboard now.

@@ -500,3 +500,104 @@ fn releases_load_on_demand_once_and_fill_the_upgrade_badges() {
     press(&mut app, vec![key('f')]);
     assert_eq!(app.screen, Screen::Fleet);
 }
+
+fn keys_screen() -> App {
+    let mut app = fixture::fleet(false);
+    let mut cmd = vec![key(':')];
+    cmd.extend("keys".chars().map(key));
+    cmd.push(code(KeyCode::Enter));
+    let fx = press(&mut app, cmd);
+    assert_eq!(app.screen, Screen::Keys);
+    assert!(matches!(fx.as_slice(), [Effect::LoadKeys]), "{fx:?}");
+    assert!(app.keys.loading);
+    update(&mut app, Msg::Keys(fixture::node_keys()), fixture::now());
+    assert!(!app.keys.loading);
+    assert_eq!(app.key_entries().len(), 3);
+    app
+}
+
+#[test]
+fn remove_key_asks_naming_node_and_pubkey_then_removes_on_yes() {
+    let mut app = keys_screen();
+    // nothing happens before the confirmation
+    let fx = press(&mut app, vec![key('d')]);
+    assert!(fx.is_empty(), "{fx:?}");
+    match &app.dialog {
+        Some(Dialog::RemoveKey { key }) => {
+            assert_eq!(
+                (key.host.as_str(), key.node.as_str()),
+                ("eth-a1", "lodestar-vc")
+            );
+            assert_eq!(key.pubkey, fixture::PUBKEYS[0]);
+        }
+        other => panic!("expected the remove dialog, got {other:?}"),
+    }
+    // other keys are ignored while it is open
+    assert!(press(&mut app, vec![key('j'), key('q'), key('d')]).is_empty());
+    assert!(!app.quit && app.keys_selected == 0);
+    let fx = press(&mut app, vec![key('y')]);
+    match fx.as_slice() {
+        [Effect::RemoveKey { node, pubkey }] => {
+            assert_eq!(*node, app.rows[1].r);
+            assert_eq!(pubkey, fixture::PUBKEYS[0]);
+        }
+        other => panic!("expected one RemoveKey effect, got {other:?}"),
+    }
+    assert!(app.dialog.is_none());
+    assert!(app.keys_removing.contains(fixture::PUBKEYS[0]));
+    // a second remove of the same key while it runs is refused
+    assert!(press(&mut app, vec![key('d')]).is_empty());
+    assert!(app.dialog.is_none());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("already"))
+    );
+    // the result lands in the flash line and the list is fetched again
+    let fx = update(
+        &mut app,
+        Msg::KeyRemoved {
+            pubkey: fixture::PUBKEYS[0].into(),
+            ok: true,
+            text: "removed 0xa99a76…e44c from eth-a1/lodestar-vc; slashing data saved".into(),
+        },
+        fixture::now(),
+    );
+    assert!(matches!(fx.as_slice(), [Effect::LoadKeys]), "{fx:?}");
+    assert!(app.keys_removing.is_empty());
+    let f = app.flash.as_ref().expect("flash");
+    assert!(!f.error && f.text.starts_with("removed 0xa99a76"), "{f:?}");
+}
+
+#[test]
+fn remove_key_cancel_readonly_remote_and_readonly_keys() {
+    // n cancels
+    let mut app = keys_screen();
+    press(&mut app, vec![key('d')]);
+    assert!(press(&mut app, vec![key('n')]).is_empty());
+    assert!(app.dialog.is_none() && app.keys_removing.is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("cancelled"))
+    );
+    // esc cancels too
+    press(&mut app, vec![key('d')]);
+    assert!(press(&mut app, vec![code(KeyCode::Esc)]).is_empty());
+    assert!(app.dialog.is_none());
+    // a read-only key (the second) and a remote one (the third) are refused without a dialog
+    for k in [1usize, 2] {
+        app.keys_selected = k;
+        assert!(press(&mut app, vec![key('d')]).is_empty());
+        assert!(app.dialog.is_none(), "key {k}");
+        assert!(app.flash.as_ref().is_some_and(|f| f.error));
+    }
+    // --readonly: no binding at all, and even a dialog left over cannot remove
+    let mut ro = fixture::keys(true);
+    assert!(press(&mut ro, vec![key('d')]).is_empty());
+    assert!(ro.dialog.is_none());
+    let key0 = ro.selected_key().cloned().expect("key");
+    ro.dialog = Some(Dialog::RemoveKey { key: key0 });
+    assert!(press(&mut ro, vec![key('y')]).is_empty());
+    assert!(ro.keys_removing.is_empty());
+}

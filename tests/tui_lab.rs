@@ -39,8 +39,9 @@ fn key(c: char) -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
 }
 
-/// What the draw hook reports: the PIDs of the rows and the screen text.
-type Seen = (Vec<Option<u32>>, String);
+/// What the draw hook reports: the PIDs of the rows, the screen text, and whether every row has
+/// host CPU, memory and disk from the metrics worker.
+type Seen = (Vec<Option<u32>>, String, bool);
 
 async fn wait_for(
     rx: &mut mpsc::UnboundedReceiver<Seen>,
@@ -82,6 +83,7 @@ async fn scripted(inv: Inventory) {
             poll_every: Duration::from_secs(2),
             forks: 4,
             log_lines: 20,
+            ..Config::default()
         },
     };
     let mut app = App::new(&inv, &nodes, false);
@@ -90,7 +92,12 @@ async fn scripted(inv: Inventory) {
     let mut hooks = Hooks {
         on_draw: Some(Box::new(move |app: &App, buf: &ratatui::buffer::Buffer| {
             let pids = app.rows.iter().map(|r| r.pid()).collect();
-            let _ = seen_tx.send((pids, buffer_text(buf)));
+            let host = app.rows.iter().all(|r| {
+                r.metrics.cpu_pct.is_some()
+                    && r.metrics.mem_pct.is_some()
+                    && r.metrics.disk_pct.is_some()
+            });
+            let _ = seen_tx.send((pids, buffer_text(buf), host));
         })),
         suspend: None,
     };
@@ -105,6 +112,15 @@ async fn scripted(inv: Inventory) {
         )
         .await;
         let old = first.0[1].expect("pid");
+        // no Lodestar in this lab: the metrics worker still brings the hosts' CPU (from the second
+        // poll on), memory and disk through the same pool
+        wait_for(
+            &mut seen_rx,
+            "host cpu/mem/disk from the metrics worker",
+            Duration::from_secs(30),
+            |s| s.2,
+        )
+        .await;
         // select the second node, open it, restart it
         keys.send(key('j')).ok();
         keys.send(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)))

@@ -203,3 +203,92 @@ fn docs_key_table_matches_the_keymap() {
         "docs/tui.md key table is stale: run with NODEHERD_WRITE_DOCS=1"
     );
 }
+
+#[test]
+fn releases_loaded_loading_failed_and_empty() {
+    let app = fixture::releases();
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("1 upgrade ready"), "{text}");
+        assert!(
+            text.contains("in 2d 3h"),
+            "countdown of the next version:\n{text}"
+        );
+        assert!(
+            text.contains("too young"),
+            "why of the selected row:\n{text}"
+        );
+    }
+    snap("releases", &app);
+
+    let mut loading = fixture::fleet(false);
+    loading.screen = Screen::Releases;
+    loading.releases.loading = true;
+    snap("releases_loading", &loading);
+
+    let mut failed = fixture::fleet(false);
+    failed.screen = Screen::Releases;
+    failed.releases.error = Some("playbooks/upgrade-policy.toml: unknown key `pinn`".into());
+    snap("releases_failed", &failed);
+
+    let mut empty = fixture::fleet(false);
+    empty.screen = Screen::Releases;
+    empty.releases.data = Some(Vec::new());
+    empty.releases.at = Some(fixture::now());
+    snap("releases_empty", &empty);
+}
+
+#[test]
+fn keys_screen_states_and_remove_dialog() {
+    let app = fixture::keys(false);
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("3 keys"), "{text}");
+        assert!(text.contains("m/12381/3600/0/0/0"), "{text}");
+        assert!(text.contains("remove"), "remove in the hint bar:\n{text}");
+    }
+    assert!(
+        screen(&app, 160, 48).contains(fixture::PUBKEYS[0]),
+        "full pubkey when wide"
+    );
+    assert!(
+        screen(&app, 80, 24).contains("0xa99a76…e44c"),
+        "short pubkey when narrow"
+    );
+    snap("keys", &app);
+
+    let ro = fixture::keys(true);
+    for (w, h) in SIZES {
+        assert!(
+            !screen(&ro, w, h).contains("remove"),
+            "readonly has no remove"
+        );
+    }
+    snap("keys_readonly", &ro);
+
+    let mut loading = fixture::fleet(false);
+    loading.screen = Screen::Keys;
+    loading.keys.loading = true;
+    snap("keys_loading", &loading);
+
+    let mut none = fixture::fleet(false);
+    none.screen = Screen::Keys;
+    none.keys.data = Some(Vec::new());
+    none.keys.at = Some(fixture::now());
+    snap("keys_empty", &none);
+
+    let mut dialog = fixture::keys(false);
+    let key = dialog.selected_key().cloned().expect("a key");
+    dialog.dialog = Some(Dialog::RemoveKey { key });
+    for (w, h) in SIZES {
+        let text = screen(&dialog, w, h);
+        assert!(
+            text.contains("Remove 1 validator key from eth-a1/lodestar-vc?"),
+            "{text}"
+        );
+        // the full pubkey, split over two lines
+        let (a, b) = fixture::PUBKEYS[0].split_at(50);
+        assert!(text.contains(a) && text.contains(b), "{text}");
+    }
+    snap("keys_remove_confirm", &dialog);
+}

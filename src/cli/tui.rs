@@ -56,6 +56,9 @@ pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
     let config = Config {
         poll_every: a.poll_every,
         forks: a.forks,
+        alerts_file: Some(PathBuf::from(crate::ops::alerts::DEFAULT_ALERTS_FILE)),
+        alerts_state: crate::ops::alerts::state_file().ok(),
+        playbook: Some(PathBuf::from(super::upgrade::DEFAULT_PLAYBOOK)).filter(|p| p.exists()),
         ..Config::default()
     };
     let connect = context::pool().options().clone();

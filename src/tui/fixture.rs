@@ -315,3 +315,122 @@ pub fn synthetic(n: usize) -> App {
     app.last_poll = Some(now());
     app
 }
+
+/// The plan rows of the releases screen: one upgrade ready, one in its delay, one up to date,
+/// one whose host did not answer.
+pub fn release_rows() -> Vec<super::state::ReleaseRow> {
+    use super::state::ReleaseRow;
+    let later = |h: i64| {
+        (now() + Duration::hours(h))
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string()
+    };
+    vec![
+        ReleaseRow {
+            host: "eth-a1".into(),
+            node: "lodestar-bn".into(),
+            running: Some("1.5.1".into()),
+            allowed: Some("1.6.0".into()),
+            to: Some("1.6.0".into()),
+            next: Some(("1.7.0".into(), later(51))),
+            reason: "newest allowed release".into(),
+            why: vec![
+                format!("1.7.0: too young, eligible at {}", later(51)),
+                "1.7.0-rc.1: pre-release (channel stable)".into(),
+            ],
+        },
+        ReleaseRow {
+            host: "eth-a1".into(),
+            node: "lodestar-vc".into(),
+            running: Some("1.5.1".into()),
+            allowed: Some("1.5.1".into()),
+            to: None,
+            next: Some(("1.6.0".into(), later(5))),
+            reason: "up to date for its policy".into(),
+            why: vec![format!("1.6.0: too young, eligible at {}", later(5))],
+        },
+        ReleaseRow {
+            host: "eth-a2".into(),
+            node: "geth".into(),
+            running: Some("1.14.11".into()),
+            allowed: Some("1.14.11".into()),
+            to: None,
+            next: None,
+            reason: "up to date for its policy".into(),
+            why: Vec::new(),
+        },
+        ReleaseRow {
+            host: "cosmos-1".into(),
+            node: "gaiad".into(),
+            running: None,
+            allowed: Some("19.2.0".into()),
+            to: None,
+            next: None,
+            reason: "host unreachable: connect to 10.213.0.9:22: \u{1b}[31mtimed out\u{1b}[0m"
+                .into(),
+            why: Vec::new(),
+        },
+    ]
+}
+
+/// The releases screen with a loaded plan (the second row selected).
+pub fn releases() -> App {
+    let mut app = fleet(false);
+    app.screen = super::state::Screen::Releases;
+    app.back = vec![super::state::Screen::Fleet];
+    app.releases.data = Some(release_rows());
+    app.releases.at = Some(now() - Duration::seconds(12));
+    app.releases_selected = 0;
+    app
+}
+
+/// Interop pubkeys 0-2 (EIP-2333 test keys), as a keymanager lists them.
+pub const PUBKEYS: [&str; 3] = [
+    "0xa99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c",
+    "0xb89bebc699769726a318c8e9971bd3171297c61aea4a6578a7a4f94b547dcba5bac16a89108b6b6a1fe3695d1a874a0b",
+    "0xa3a32b0f8b4ddb83f1a0a853d81dd725dfe577d4f4c3db8ece52ce2b026eca84815c1a7e8e92a4de3d755733bf7e4a9b",
+];
+
+/// The keys of two validator nodes: eth-a1/lodestar-vc holds three (one read-only, one remote),
+/// lab-1/demo-2 could not be asked.
+pub fn node_keys() -> Vec<super::state::NodeKeys> {
+    use super::state::{KeyEntry, NodeKeys};
+    let vc = NodeRef { host: 0, node: 1 };
+    let key = |i: usize, readonly: bool, remote: bool| KeyEntry {
+        r: vc,
+        host: "eth-a1".into(),
+        node: "lodestar-vc".into(),
+        pubkey: PUBKEYS[i].into(),
+        readonly: Some(readonly),
+        remote,
+        derivation_path: (!remote).then(|| format!("m/12381/3600/{i}/0/0")),
+    };
+    vec![
+        NodeKeys {
+            r: vc,
+            host: "eth-a1".into(),
+            node: "lodestar-vc".into(),
+            keys: Ok(vec![
+                key(0, false, false),
+                key(1, true, false),
+                key(2, false, true),
+            ]),
+        },
+        NodeKeys {
+            r: NodeRef { host: 3, node: 1 },
+            host: "lab-1".into(),
+            node: "demo-2".into(),
+            keys: Err("lab-1/demo-2: keymanager API: connection refused (127.0.0.1:5062)".into()),
+        },
+    ]
+}
+
+/// The keys screen with [`node_keys`] listed.
+pub fn keys(readonly: bool) -> App {
+    let mut app = fleet(readonly);
+    app.screen = super::state::Screen::Keys;
+    app.back = vec![super::state::Screen::Fleet];
+    app.keys.data = Some(node_keys());
+    app.keys.at = Some(now() - Duration::seconds(4));
+    app
+}

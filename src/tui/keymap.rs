@@ -14,6 +14,8 @@ pub enum Context {
     Fleet,
     Detail,
     Alerts,
+    Releases,
+    Keys,
     Help,
 }
 
@@ -24,6 +26,8 @@ impl Context {
             Context::Fleet => "Fleet",
             Context::Detail => "Node detail",
             Context::Alerts => "Alerts",
+            Context::Releases => "Releases",
+            Context::Keys => "Keys",
             Context::Help => "Help",
         }
     }
@@ -50,18 +54,25 @@ pub enum Action {
     Refresh,
     ShowAlerts,
     ShowFleet,
+    /// Fetch the screen's data again (releases, keys).
+    Reload,
     LogSearch,
     LogPause,
     LogWrap,
     Start,
     Stop,
     Restart,
+    /// Remove the selected validator key (slashing protection saved first).
+    RemoveKey,
 }
 
 impl Action {
     /// True when the action changes something on a server (removed by `--readonly`).
     pub fn changes_servers(self) -> bool {
-        matches!(self, Action::Start | Action::Stop | Action::Restart)
+        matches!(
+            self,
+            Action::Start | Action::Stop | Action::Restart | Action::RemoveKey
+        )
     }
 }
 
@@ -165,7 +176,7 @@ use Context as C;
 #[rustfmt::skip]
 pub const TABLE: &[Binding] = &[
     b(Key::ch('?'), C::Global, A::Help, "help (this screen)", false, Some("help")),
-    b(Key::ch(':'), C::Global, A::Command, "command prompt (:fleet :alerts :help :quit)", false, Some("cmd")),
+    b(Key::ch(':'), C::Global, A::Command, "command prompt (:fleet :alerts :releases :keys :help :quit)", false, Some("cmd")),
     b(Key::ch('q'), C::Global, A::Quit, "quit", false, Some("quit")),
     b(Key::ctrl('c'), C::Global, A::Quit, "quit", false, None),
     b(Key::ctrl('z'), C::Global, A::Suspend, "suspend to the shell (fg resumes)", false, None),
@@ -195,6 +206,11 @@ pub const TABLE: &[Binding] = &[
     b(Key::ch('S'), C::Detail, A::Start, "start this node", false, Some("start")),
     b(Key::ch('f'), C::Alerts, A::ShowFleet, "back to the fleet", false, Some("fleet")),
     b(Key::ch('f'), C::Detail, A::ShowFleet, "back to the fleet", false, None),
+    b(Key::ch('R'), C::Releases, A::Reload, "fetch feeds and running versions again", false, Some("reload")),
+    b(Key::ch('f'), C::Releases, A::ShowFleet, "back to the fleet", false, Some("fleet")),
+    b(Key::ch('R'), C::Keys, A::Reload, "list the keys again", false, Some("reload")),
+    b(Key::ch('d'), C::Keys, A::RemoveKey, "remove the selected key (slashing data saved first)", true, Some("remove")),
+    b(Key::ch('f'), C::Keys, A::ShowFleet, "back to the fleet", false, Some("fleet")),
 ];
 
 /// One help line: the keys (`↑/k`), what they do, whether it is dangerous.
@@ -250,7 +266,14 @@ impl Keymap {
     /// Help sections: per context, key labels merged for one action ("↑/k  move up").
     pub fn help_sections(&self) -> Vec<(Context, Vec<HelpRow>)> {
         let mut out: Vec<(Context, Vec<HelpRow>)> = Vec::new();
-        for ctx in [C::Global, C::Fleet, C::Detail, C::Alerts] {
+        for ctx in [
+            C::Global,
+            C::Fleet,
+            C::Detail,
+            C::Alerts,
+            C::Releases,
+            C::Keys,
+        ] {
             let mut rows: Vec<HelpRow> = Vec::new();
             let mut seen: Vec<(Action, &'static str)> = Vec::new();
             for b in self.bindings.iter().filter(|b| b.context == ctx) {
@@ -306,6 +329,8 @@ mod tests {
         assert!(ro.lookup(Context::Fleet, Key::ch('r')).is_none());
         assert!(ro.hints(Context::Fleet).iter().all(|(k, _)| k != "r"));
         assert!(!ro.markdown().contains("restart"));
+        assert!(full.has(Action::RemoveKey) && !ro.has(Action::RemoveKey));
+        assert!(ro.lookup(Context::Keys, Key::ch('d')).is_none());
     }
 
     #[test]
@@ -324,7 +349,10 @@ mod tests {
     #[test]
     fn dangerous_rows_are_only_stop_and_restart() {
         for b in TABLE.iter().filter(|b| b.dangerous) {
-            assert!(matches!(b.action, Action::Stop | Action::Restart), "{b:?}");
+            assert!(
+                matches!(b.action, Action::Stop | Action::Restart | Action::RemoveKey),
+                "{b:?}"
+            );
         }
     }
 

@@ -6,6 +6,7 @@
 //! state; [`keymap`] is the key table as data (input, hints, help, docs). May not touch: SSH or
 //! systemd directly (it calls `ops`), inventory parsing, stdout while the terminal is in use.
 
+pub mod feed;
 pub mod fixture;
 pub mod keymap;
 pub mod msg;

@@ -7,7 +7,7 @@ use crossterm::event::KeyEvent;
 use tokio::sync::oneshot;
 
 use super::keymap::Action;
-use super::state::{AlertRow, HostKeyAsk, NodeMetrics};
+use super::state::{AlertRow, HostKeyAsk, NodeKeys, NodeMetrics, ReleaseRow};
 use crate::inventory::NodeRef;
 use crate::ops::lifecycle::ActionOutcome;
 use crate::ops::status::NodeStatus;
@@ -32,6 +32,16 @@ pub enum Msg {
     },
     /// The current alert list (replaces the previous one).
     Alerts(Vec<AlertRow>),
+    /// The releases plan (or why it could not be made).
+    Releases(Result<Vec<ReleaseRow>, String>),
+    /// Every validator node's keys (per-node errors inside).
+    Keys(Vec<NodeKeys>),
+    /// A key removal ended; `text` is the result for the flash line.
+    KeyRemoved {
+        pubkey: String,
+        ok: bool,
+        text: String,
+    },
     LogLine {
         node: NodeRef,
         line: JournalLine,
@@ -50,6 +60,11 @@ pub enum Msg {
         ask: HostKeyAsk,
         reply: oneshot::Sender<bool>,
     },
+    /// A worker's message for the flash line (sanitized by the reducer).
+    Notice {
+        text: String,
+        error: bool,
+    },
     /// SIGTERM / SIGINT from outside.
     Terminate,
     /// SIGTSTP from outside.
@@ -67,6 +82,15 @@ pub enum Effect {
     /// Follow this node's journal (replacing any other follow).
     FollowLogs(NodeRef),
     StopLogs,
+    /// Plan releases for the session's nodes (feeds + running versions) in a worker.
+    LoadReleases,
+    /// List the keys of the session's validator nodes in a worker.
+    LoadKeys,
+    /// Remove one key (already confirmed): `ops::keys::remove`, slashing data saved first.
+    RemoveKey {
+        node: NodeRef,
+        pubkey: String,
+    },
     /// Poll every host now instead of waiting for the interval.
     PollNow,
     AnswerHostKey {

@@ -8,6 +8,7 @@
 //! [`event_loop`] is generic over the backend so tests drive it with `TestBackend`.
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,13 +20,17 @@ use ratatui::buffer::Buffer;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::feed::{self, AlertWatch};
 use super::msg::{Effect, Msg};
-use super::state::{App, HostKeyAsk};
+use super::state::{App, HostKeyAsk, NodeKeys};
 use super::update::update;
 use super::views;
 use crate::inventory::{Inventory, NodeRef};
+use crate::keymanager::Keymanager;
 use crate::ops;
+use crate::ops::metrics::{GatherOptions, MetricsStore};
 use crate::ssh::{Pool, UnknownKey, UnknownKeyHandler};
+use crate::upgrade::engine::{Options as UpgradeOptions, Target, plan_all};
 
 /// Shortest time between two frames (~60 fps).
 pub const MIN_FRAME: Duration = Duration::from_millis(16);
@@ -48,6 +53,14 @@ pub struct Config {
     pub forks: usize,
     /// Past journal lines fetched when the detail screen opens.
     pub log_lines: usize,
+    /// Scrape metrics and evaluate alerts every poll (off: only systemd status).
+    pub metrics: bool,
+    /// The alerts file (rules); `None`: the built-in rules. Channels in it are ignored.
+    pub alerts_file: Option<PathBuf>,
+    /// The saved alert state, read once for silences and pending alerts; never written.
+    pub alerts_state: Option<PathBuf>,
+    /// The upgrade playbook for the releases screen; `None`: default policy.
+    pub playbook: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -56,6 +69,10 @@ impl Default for Config {
             poll_every: Duration::from_secs(5),
             forks: crate::fleet::DEFAULT_FORKS,
             log_lines: 200,
+            metrics: true,
+            alerts_file: None,
+            alerts_state: None,
+            playbook: None,
         }
     }
 }
@@ -119,6 +136,11 @@ struct Workers {
     poller: Option<JoinHandle<()>>,
     logs: Option<JoinHandle<()>>,
     actions: Vec<JoinHandle<()>>,
+    /// On-demand loaders (releases plan, keys).
+    loaders: Vec<JoinHandle<()>>,
+    /// Key removals: NEVER aborted (a removal cut between DELETE and saving its slashing data
+    /// would lose that data); the loop waits for them before it returns.
+    removals: Vec<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -129,27 +151,100 @@ impl Workers {
         if let Some(l) = self.logs.take() {
             l.abort();
         }
-        for a in self.actions.drain(..) {
+        for a in self.actions.drain(..).chain(self.loaders.drain(..)) {
             a.abort();
         }
     }
 }
 
+/// The rules and saved state the TUI's private alert engine starts from (problems are flashed and
+/// the built-in rules / an empty state are used instead).
+fn alert_watch(config: &Config, tx: &mpsc::UnboundedSender<Msg>) -> AlertWatch {
+    let notice = |text: String| {
+        tracing::warn!("{text}");
+        let _ = tx.send(Msg::Notice { text, error: true });
+    };
+    let rules = match &config.alerts_file {
+        Some(p) => match ops::alerts::load_config(p, false) {
+            Ok(c) => c.rules,
+            Err(e) => {
+                notice(format!("alerts: {e}; using the built-in rules"));
+                crate::alerts::default_rules()
+            }
+        },
+        None => crate::alerts::default_rules(),
+    };
+    let state = match &config.alerts_state {
+        Some(p) => ops::alerts::load_state(p).unwrap_or_else(|e| {
+            notice(format!("alerts: {e}"));
+            Default::default()
+        }),
+        None => Default::default(),
+    };
+    AlertWatch::new(rules, state)
+}
+
+/// Every poll: systemd status (sent as soon as it is in), and, concurrently, metrics through the
+/// same pool; then one `Msg::Metrics` per node and the alert list. Alerts are evaluated by the
+/// TUI's own engine and never delivered (see [`AlertWatch`]).
 fn spawn_poller(world: &World, tx: mpsc::UnboundedSender<Msg>, now: Arc<Notify>) -> JoinHandle<()> {
     let world = world.clone();
     tokio::spawn(async move {
+        let cfg = &world.config;
+        // 30 minutes of history at the default 5 s poll
+        let mut store = MetricsStore::new(360);
+        let mut watch = cfg.metrics.then(|| alert_watch(cfg, &tx));
+        let opts = GatherOptions {
+            forks: cfg.forks,
+            rate_window: None,
+            beacon_api: true,
+        };
         loop {
             if tx.send(Msg::PollStarted).is_err() {
                 return;
             }
-            let batch =
-                ops::status::gather(&world.pool, &world.inv, &world.nodes, world.config.forks)
-                    .await;
-            if tx.send(Msg::StatusBatch(batch)).is_err() {
+            let status = async {
+                let batch =
+                    ops::status::gather(&world.pool, &world.inv, &world.nodes, cfg.forks).await;
+                let _ = tx.send(Msg::StatusBatch(batch.clone()));
+                batch
+            };
+            if cfg.metrics {
+                let scrape = ops::metrics::gather(
+                    &world.pool,
+                    &world.inv,
+                    &world.nodes,
+                    &opts,
+                    Some(&store),
+                );
+                let (statuses, snap) = tokio::join!(status, scrape);
+                store.record(&snap);
+                for (host, node, metrics) in feed::node_metrics(&snap, &store) {
+                    if tx
+                        .send(Msg::Metrics {
+                            host,
+                            node,
+                            metrics,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                if let Some(w) = watch.as_mut() {
+                    let obs = ops::alerts::observations(&statuses, &snap);
+                    if tx.send(Msg::Alerts(w.observe(Utc::now(), &obs))).is_err() {
+                        return;
+                    }
+                }
+            } else {
+                status.await;
+            }
+            if tx.is_closed() {
                 return;
             }
             tokio::select! {
-                _ = tokio::time::sleep(world.config.poll_every) => {}
+                _ = tokio::time::sleep(cfg.poll_every) => {}
                 _ = now.notified() => {}
             }
         }
@@ -174,6 +269,115 @@ fn spawn_logs(world: &World, node: NodeRef, tx: mpsc::UnboundedSender<Msg>) -> J
         let (res, ()) = tokio::join!(follow, forward);
         let error = res.err().map(|e| crate::systemd::sanitize(&e.to_string()));
         let _ = tx.send(Msg::LogEnded { node, error });
+    })
+}
+
+/// Plan releases for the session's nodes that follow a feed (feeds fetched through the feed
+/// cache, running versions read over SSH) and send the rows.
+fn spawn_releases(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let r = async {
+            let pb = match &world.config.playbook {
+                Some(p) => crate::playbook::Playbook::load(p).map_err(|e| e.to_string())?,
+                None => crate::playbook::Playbook::default(),
+            };
+            let targets: Vec<Target> = world
+                .nodes
+                .iter()
+                .map(|r| Target::new(&world.inv, *r, &pb))
+                .filter(|t| t.feed().is_some())
+                .collect();
+            let plans = plan_all(&world.pool, &targets, None, &UpgradeOptions::default()).await;
+            Ok(feed::release_rows(&targets, &plans))
+        }
+        .await
+        .map_err(|e: String| crate::systemd::sanitize(&e));
+        let _ = tx.send(Msg::Releases(r));
+    })
+}
+
+/// List the keys of every validator node of the session (in parallel, one error per node).
+fn spawn_keys(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let nodes: Vec<NodeRef> = ops::keys::keymanager_nodes(&world.inv)
+            .into_iter()
+            .filter(|r| world.nodes.contains(r))
+            .collect();
+        let lists = futures::future::join_all(nodes.iter().map(|&r| {
+            let world = &world;
+            async move {
+                let (h, n) = world.inv.node(r);
+                let keys = match Keymanager::connect(&world.pool, &world.inv, r).await {
+                    Ok(km) => ops::keys::list_node(&km, false)
+                        .await
+                        .map(|rows| feed::key_entries(r, &h.name, &n.name, rows))
+                        .map_err(|e| crate::systemd::sanitize(&e.to_string())),
+                    Err(e) => Err(crate::systemd::sanitize(&e.to_string())),
+                };
+                NodeKeys {
+                    r,
+                    host: h.name.clone(),
+                    node: n.name.clone(),
+                    keys,
+                }
+            }
+        }))
+        .await;
+        let _ = tx.send(Msg::Keys(lists));
+    })
+}
+
+/// Remove one key with `ops::keys::remove` (slashing data saved to the console state dir and the
+/// host before anything else; nothing is removed when that cannot be done) and report.
+fn spawn_remove_key(
+    world: &World,
+    r: NodeRef,
+    pubkey: String,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let label = ops::keys::label(&world.inv, r);
+        let short = super::state::short_pubkey(&pubkey);
+        tracing::info!(node = %label, pubkey = %pubkey, "tui key remove");
+        let fail = |e: String| (false, format!("remove {short} from {label}: {e}"));
+        let (ok, text) = async {
+            let Some(dir) = ops::keys::console_state_dir() else {
+                return fail(
+                    "no state directory (set HOME or XDG_STATE_HOME); nothing removed".into(),
+                );
+            };
+            let km = match Keymanager::connect(&world.pool, &world.inv, r).await {
+                Ok(km) => km,
+                Err(e) => return fail(format!("{e}; nothing removed")),
+            };
+            let session = match world.pool.session(&world.inv.node(r).0.target).await {
+                Ok(s) => s,
+                Err(e) => return fail(format!("{e}; nothing removed")),
+            };
+            match ops::keys::remove(&km, &session, std::slice::from_ref(&pubkey), &dir).await {
+                Ok(o) => {
+                    if !o.saved() {
+                        // the only copy may be this one: keep it in the log file
+                        tracing::error!(
+                            node = %label,
+                            slashing_protection = %o.slashing_protection,
+                            "slashing protection data was not saved everywhere"
+                        );
+                    }
+                    feed::remove_summary(&o)
+                }
+                Err(e) => fail(e.to_string()),
+            }
+        }
+        .await;
+        let _ = tx.send(Msg::KeyRemoved {
+            pubkey,
+            ok,
+            text: crate::systemd::sanitize(&text),
+        });
     })
 }
 
@@ -210,6 +414,8 @@ pub async fn event_loop<B: Backend>(
         poller: Some(spawn_poller(world, tx.clone(), poll_now)),
         logs: None,
         actions: Vec::new(),
+        loaders: Vec::new(),
+        removals: Vec::new(),
     };
     app.page = views::page_rows(terminal.size().map_err(term_err)?.height);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -262,6 +468,12 @@ pub async fn event_loop<B: Backend>(
         }
     };
     workers.stop_all();
+    for h in workers.removals.drain(..) {
+        if !h.is_finished() {
+            tracing::info!("waiting for a key removal to finish before quitting");
+        }
+        let _ = h.await;
+    }
     result
 }
 
@@ -309,6 +521,20 @@ fn perform<B: Backend>(
                 if let Some(old) = workers.logs.take() {
                     old.abort();
                 }
+            }
+            Effect::LoadReleases => {
+                workers.loaders.retain(|h| !h.is_finished());
+                workers.loaders.push(spawn_releases(world, tx.clone()));
+            }
+            Effect::LoadKeys => {
+                workers.loaders.retain(|h| !h.is_finished());
+                workers.loaders.push(spawn_keys(world, tx.clone()));
+            }
+            Effect::RemoveKey { node, pubkey } => {
+                workers.removals.retain(|h| !h.is_finished());
+                workers
+                    .removals
+                    .push(spawn_remove_key(world, node, pubkey, tx.clone()));
             }
             Effect::PollNow => workers.poll_now.notify_one(),
             Effect::AnswerHostKey { reply, accept } => {

@@ -25,6 +25,8 @@ pub enum Screen {
     Fleet,
     Detail,
     Alerts,
+    Releases,
+    Keys,
     Help,
 }
 
@@ -34,6 +36,8 @@ impl Screen {
             Screen::Fleet => Context::Fleet,
             Screen::Detail => Context::Detail,
             Screen::Alerts => Context::Alerts,
+            Screen::Releases => Context::Releases,
+            Screen::Keys => Context::Keys,
             Screen::Help => Context::Help,
         }
     }
@@ -42,6 +46,8 @@ impl Screen {
             Screen::Fleet => "fleet",
             Screen::Detail => "node",
             Screen::Alerts => "alerts",
+            Screen::Releases => "releases",
+            Screen::Keys => "keys",
             Screen::Help => "help",
         }
     }
@@ -198,6 +204,102 @@ pub struct AlertRow {
     pub summary: String,
 }
 
+/// Data a worker fetches on demand: the last answer (kept while a reload runs), whether a load
+/// is running, and the error of the last load. Views render all three states.
+#[derive(Debug, Clone)]
+pub struct Fetched<T> {
+    pub data: Option<T>,
+    pub loading: bool,
+    pub error: Option<String>,
+    /// When `data` arrived.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl<T> Default for Fetched<T> {
+    fn default() -> Self {
+        Fetched {
+            data: None,
+            loading: false,
+            error: None,
+            at: None,
+        }
+    }
+}
+
+impl<T> Fetched<T> {
+    /// A load begins; false when one is already running (do not start another).
+    pub fn start(&mut self) -> bool {
+        if self.loading {
+            return false;
+        }
+        self.loading = true;
+        true
+    }
+    /// A load ended.
+    pub fn finish(&mut self, r: Result<T, String>, now: DateTime<Utc>) {
+        self.loading = false;
+        match r {
+            Ok(d) => {
+                self.data = Some(d);
+                self.error = None;
+                self.at = Some(now);
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
+
+/// One node of the releases screen (from the upgrade engine's plan).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseRow {
+    pub host: String,
+    pub node: String,
+    pub running: Option<String>,
+    /// Newest version the node's policy allows now.
+    pub allowed: Option<String>,
+    /// What an upgrade would install now (None: nothing to do, see `reason`).
+    pub to: Option<String>,
+    /// Next version that becomes eligible, and when (`%Y-%m-%d %H:%M UTC`).
+    pub next: Option<(String, String)>,
+    pub reason: String,
+    /// Versions skipped and why.
+    pub why: Vec<String>,
+}
+
+/// One validator key held by a node (from the Keymanager API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyEntry {
+    pub r: NodeRef,
+    pub host: String,
+    pub node: String,
+    /// `0x` + 96 hex digits.
+    pub pubkey: String,
+    pub readonly: Option<bool>,
+    /// A remote-signer key rather than a local keystore.
+    pub remote: bool,
+    pub derivation_path: Option<String>,
+}
+
+/// One validator node of the keys screen: its keys, or why they could not be listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeKeys {
+    pub r: NodeRef,
+    pub host: String,
+    pub node: String,
+    pub keys: Result<Vec<KeyEntry>, String>,
+}
+
+/// `0xa1b2c3…d4e5`: a pubkey short enough for a table cell.
+pub fn short_pubkey(p: &str) -> String {
+    let n = p.chars().count();
+    if n <= 16 {
+        return p.to_string();
+    }
+    let head: String = p.chars().take(8).collect();
+    let tail: String = p.chars().skip(n - 4).collect();
+    format!("{head}…{tail}")
+}
+
 /// A message on the flash line, until `until`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flash {
@@ -221,6 +323,8 @@ pub struct HostKeyAsk {
 pub enum Dialog {
     /// A dangerous action waiting for `y`.
     Confirm { action: Action, nodes: Vec<NodeRef> },
+    /// Removing one validator key, waiting for `y`.
+    RemoveKey { key: KeyEntry },
     /// An SSH connection waiting for a human's trust decision.
     HostKey {
         ask: HostKeyAsk,
@@ -295,6 +399,13 @@ pub struct App {
     pub log: LogView,
     pub alerts: Vec<AlertRow>,
     pub alerts_selected: usize,
+    pub releases: Fetched<Vec<ReleaseRow>>,
+    pub releases_selected: usize,
+    pub keys: Fetched<Vec<NodeKeys>>,
+    /// Index into [`App::key_entries`].
+    pub keys_selected: usize,
+    /// Pubkeys with a remove in flight.
+    pub keys_removing: BTreeSet<String>,
     pub help_scroll: usize,
     pub flash: Option<Flash>,
     /// Nodes with an action in flight.
@@ -358,6 +469,11 @@ impl App {
             log: LogView::default(),
             alerts: Vec::new(),
             alerts_selected: 0,
+            releases: Fetched::default(),
+            releases_selected: 0,
+            keys: Fetched::default(),
+            keys_selected: 0,
+            keys_removing: BTreeSet::new(),
             help_scroll: 0,
             flash: None,
             busy: BTreeSet::new(),
@@ -429,6 +545,21 @@ impl App {
             }
         }
         p
+    }
+
+    /// Every listed key, node by node (what the keys screen's cursor moves over).
+    pub fn key_entries(&self) -> Vec<&KeyEntry> {
+        self.keys
+            .data
+            .iter()
+            .flatten()
+            .filter_map(|n| n.keys.as_ref().ok())
+            .flatten()
+            .collect()
+    }
+
+    pub fn selected_key(&self) -> Option<&KeyEntry> {
+        self.key_entries().get(self.keys_selected).copied()
     }
 
     /// The keymap context of what has the keyboard now.

@@ -9,7 +9,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keymap::{Action, Key};
 use super::msg::{Effect, Msg, lifecycle_of};
-use super::state::{AlertState, App, Dialog, Flash, LogView, Prompt, Screen, SortKey};
+use super::state::{
+    AlertState, App, Dialog, Flash, LogView, Prompt, Screen, SortKey, short_pubkey,
+};
 use crate::inventory::NodeRef;
 use crate::systemd;
 
@@ -65,7 +67,10 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
                 row.alerts = list
                     .iter()
                     .filter(|a| {
-                        a.state == AlertState::Firing && a.host == row.host && a.node == row.node
+                        // a host-level alert (no node) counts on every node of its host
+                        a.state == AlertState::Firing
+                            && a.host == row.host
+                            && (a.node == row.node || a.node.is_empty())
                     })
                     .count();
             }
@@ -73,6 +78,34 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             app.alerts
                 .sort_by(|a, b| a.state.cmp(&b.state).then(b.since.cmp(&a.since)));
             app.alerts_selected = app.alerts_selected.min(app.alerts.len().saturating_sub(1));
+            app.dirty = true;
+        }
+        Msg::Releases(r) => {
+            if let Ok(list) = &r {
+                for rel in list {
+                    if let Some(i) = app.row_index(&rel.host, &rel.node) {
+                        app.rows[i].upgrade = rel.to.clone();
+                    }
+                }
+            }
+            app.releases.finish(r, now);
+            let n = app.releases.data.as_ref().map_or(0, Vec::len);
+            app.releases_selected = app.releases_selected.min(n.saturating_sub(1));
+            app.dirty = true;
+        }
+        Msg::Keys(list) => {
+            app.keys.finish(Ok(list), now);
+            let n = app.key_entries().len();
+            app.keys_selected = app.keys_selected.min(n.saturating_sub(1));
+            app.dirty = true;
+        }
+        Msg::KeyRemoved { pubkey, ok, text } => {
+            app.keys_removing.remove(&pubkey);
+            flash(app, now, systemd::sanitize(&text), !ok);
+            // whatever happened, show what the node holds now
+            if app.keys.start() {
+                fx.push(Effect::LoadKeys);
+            }
             app.dirty = true;
         }
         Msg::LogLine { node, line } => {
@@ -103,6 +136,10 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             } else {
                 app.pending_keys.push_back((ask, reply));
             }
+            app.dirty = true;
+        }
+        Msg::Notice { text, error } => {
+            flash(app, now, systemd::sanitize(&text), error);
             app.dirty = true;
         }
         Msg::Terminate => quit(app, &mut fx),
@@ -176,6 +213,32 @@ fn on_dialog_key(app: &mut App, key: Key, now: DateTime<Utc>, fx: &mut Vec<Effec
                 start_action(app, a, nodes, now, fx);
             } else {
                 flash(app, now, format!("{} cancelled", a.verb()), false);
+            }
+        }
+        Some(Dialog::RemoveKey { key }) => {
+            let short = short_pubkey(&key.pubkey);
+            let at = format!("{}/{}", key.host, key.node);
+            if !yes {
+                flash(
+                    app,
+                    now,
+                    format!("remove {short} from {at} cancelled"),
+                    false,
+                );
+            } else if app.readonly {
+                flash(app, now, "readonly: actions are disabled", true);
+            } else {
+                app.keys_removing.insert(key.pubkey.clone());
+                flash(
+                    app,
+                    now,
+                    format!("removing {short} from {at} (saving its slashing data first) …"),
+                    false,
+                );
+                fx.push(Effect::RemoveKey {
+                    node: key.r,
+                    pubkey: key.pubkey,
+                });
             }
         }
         Some(Dialog::HostKey { ask, reply }) => {
@@ -265,7 +328,9 @@ fn run_command(app: &mut App, cmd: &str, now: DateTime<Utc>, fx: &mut Vec<Effect
         "fleet" | "nodes" | "hosts" | "f" => go_fleet(app, fx),
         "alerts" | "a" => go(app, Screen::Alerts),
         "help" | "h" => go(app, Screen::Help),
-        "releases" | "keys" | "history" => flash(
+        "releases" | "rel" => open_releases(app, fx),
+        "keys" | "k" => open_keys(app, fx),
+        "history" => flash(
             app,
             now,
             format!(":{head} is not available yet (no data source in this build)"),
@@ -325,6 +390,63 @@ fn go(app: &mut App, to: Screen) {
         app.screen = to;
     }
     app.help_scroll = 0;
+}
+
+/// Show the releases screen and (re)load its plan unless a load is running.
+fn open_releases(app: &mut App, fx: &mut Vec<Effect>) {
+    go(app, Screen::Releases);
+    if app.releases.start() {
+        fx.push(Effect::LoadReleases);
+    }
+}
+
+/// Show the keys screen and (re)list the keys unless a listing is running.
+fn open_keys(app: &mut App, fx: &mut Vec<Effect>) {
+    go(app, Screen::Keys);
+    if app.keys.start() {
+        fx.push(Effect::LoadKeys);
+    }
+}
+
+/// `d` on the keys screen: the confirm dialog for the selected key (never the removal itself).
+fn ask_remove_key(app: &mut App, now: DateTime<Utc>) {
+    // never trust the caller: a readonly table has no such binding, and nothing else may act
+    if app.readonly {
+        flash(app, now, "readonly: actions are disabled", true);
+        return;
+    }
+    let Some(key) = app.selected_key().cloned() else {
+        flash(app, now, "no key selected", true);
+        return;
+    };
+    let short = short_pubkey(&key.pubkey);
+    if app.keys_removing.contains(&key.pubkey) {
+        flash(
+            app,
+            now,
+            format!("{short}: a removal is already running"),
+            true,
+        );
+    } else if key.remote {
+        flash(
+            app,
+            now,
+            format!("{short} is a remote-signer key: remove it on the signer"),
+            true,
+        );
+    } else if key.readonly == Some(true) {
+        flash(
+            app,
+            now,
+            format!(
+                "{short} is read-only on {}/{}: the client will not remove it",
+                key.host, key.node
+            ),
+            true,
+        );
+    } else {
+        app.dialog = Some(Dialog::RemoveKey { key });
+    }
 }
 
 fn go_fleet(app: &mut App, fx: &mut Vec<Effect>) {
@@ -458,6 +580,22 @@ fn perform(
         }
         Action::ShowAlerts => go(app, Screen::Alerts),
         Action::ShowFleet => go_fleet(app, fx),
+        Action::Reload => {
+            let started = match screen {
+                Screen::Releases => app.releases.start().then_some(Effect::LoadReleases),
+                Screen::Keys => app.keys.start().then_some(Effect::LoadKeys),
+                _ => return,
+            };
+            match started {
+                Some(e) => fx.push(e),
+                None => flash(app, now, "already loading", false),
+            }
+        }
+        Action::RemoveKey => {
+            if screen == Screen::Keys {
+                ask_remove_key(app, now);
+            }
+        }
         Action::LogPause => {
             app.log.paused_at = match app.log.paused_at {
                 Some(_) => None,
@@ -507,6 +645,14 @@ fn move_cursor(app: &mut App, action: Action) {
     match app.screen {
         Screen::Fleet => app.selected = step(app.selected, app.view.len()),
         Screen::Alerts => app.alerts_selected = step(app.alerts_selected, app.alerts.len()),
+        Screen::Releases => {
+            let n = app.releases.data.as_ref().map_or(0, Vec::len);
+            app.releases_selected = step(app.releases_selected, n);
+        }
+        Screen::Keys => {
+            let n = app.key_entries().len();
+            app.keys_selected = step(app.keys_selected, n);
+        }
         Screen::Help => {
             app.help_scroll = match action {
                 Action::Up => app.help_scroll.saturating_sub(1),

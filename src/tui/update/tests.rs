@@ -366,3 +366,238 @@ fn tick_expires_the_flash() {
     );
     assert!(app.flash.is_none());
 }
+
+#[test]
+fn metrics_messages_fill_the_row_and_the_fleet_shows_them() {
+    use crate::tui::state::NodeMetrics;
+    let mut app = fixture::fleet(false);
+    let i = app.row_index("lab-1", "demo").expect("row");
+    assert!(app.rows[i].metrics.head_slot.is_none());
+    let mut s = crate::metrics::series::Series::new(10);
+    s.push(1, 5.0);
+    s.push(2, 6.0);
+    let m = NodeMetrics {
+        head_slot: Some(424_242),
+        sync_distance: Some(9),
+        peers: Some(31),
+        cpu_pct: Some(55.0),
+        mem_pct: Some(22.0),
+        disk_pct: Some(77.0),
+        series: vec![("peers".into(), s)],
+    };
+    app.dirty = false;
+    let fx = update(
+        &mut app,
+        Msg::Metrics {
+            host: "lab-1".into(),
+            node: "demo".into(),
+            metrics: m,
+        },
+        fixture::now(),
+    );
+    assert!(fx.is_empty() && app.dirty);
+    let row = &app.rows[i];
+    assert_eq!(row.metrics.head_slot, Some(424_242));
+    assert_eq!(row.metrics.peers, Some(31));
+    assert_eq!(row.metrics.series.len(), 1);
+    // sync distance 9 makes it a syncing node in the pulse
+    assert_eq!(row.health(), crate::tui::state::Health::Syncing);
+    // a node that is not in the session is ignored
+    update(
+        &mut app,
+        Msg::Metrics {
+            host: "nope".into(),
+            node: "demo".into(),
+            metrics: NodeMetrics::default(),
+        },
+        fixture::now(),
+    );
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).expect("tb");
+    let frame = t
+        .draw(|f| crate::tui::views::draw(f, &app, fixture::now()))
+        .expect("draw");
+    let text = crate::tui::buffer_text(frame.buffer);
+    let line = text
+        .lines()
+        .find(|l| l.contains("lab-1") && l.contains(" demo "))
+        .expect("row on screen");
+    for want in ["424242", "31", "55%", "22%", "77%"] {
+        assert!(line.contains(want), "{want} missing in {line:?}");
+    }
+}
+
+#[test]
+fn host_level_alerts_count_on_every_node_of_the_host_and_notices_flash() {
+    use crate::tui::state::{AlertRow, AlertState};
+    let mut app = fixture::fleet(false);
+    let a = |node: &str| AlertRow {
+        state: AlertState::Firing,
+        severity: "warn".into(),
+        rule: "disk_high".into(),
+        host: "lab-1".into(),
+        node: node.into(),
+        since: fixture::now(),
+        summary: String::new(),
+    };
+    update(
+        &mut app,
+        Msg::Alerts(vec![a(""), a("demo")]),
+        fixture::now(),
+    );
+    let demo = app.row_index("lab-1", "demo").expect("row");
+    let demo2 = app.row_index("lab-1", "demo-2").expect("row");
+    assert_eq!(app.rows[demo].alerts, 2);
+    assert_eq!(app.rows[demo2].alerts, 1);
+    update(
+        &mut app,
+        Msg::Notice {
+            text: "alerts: bad\u{1b}[31m file".into(),
+            error: true,
+        },
+        fixture::now(),
+    );
+    let f = app.flash.as_ref().expect("flash");
+    assert!(f.error && !f.text.contains('\u{1b}'), "{f:?}");
+}
+
+#[test]
+fn releases_load_on_demand_once_and_fill_the_upgrade_badges() {
+    let mut app = fixture::fleet(false);
+    app.rows[0].upgrade = None;
+    let mut cmd = vec![key(':')];
+    cmd.extend("releases".chars().map(key));
+    cmd.push(code(KeyCode::Enter));
+    let fx = press(&mut app, cmd);
+    assert_eq!(app.screen, Screen::Releases);
+    assert!(matches!(fx.as_slice(), [Effect::LoadReleases]), "{fx:?}");
+    assert!(app.releases.loading && app.releases.data.is_none());
+    // R while loading starts nothing more
+    assert!(press(&mut app, vec![key('R')]).is_empty());
+    update(
+        &mut app,
+        Msg::Releases(Ok(fixture::release_rows())),
+        fixture::now(),
+    );
+    assert!(!app.releases.loading);
+    assert_eq!(app.releases.data.as_ref().map(Vec::len), Some(4));
+    assert_eq!(app.rows[0].upgrade.as_deref(), Some("1.6.0"));
+    assert_eq!(app.rows[1].upgrade, None);
+    press(
+        &mut app,
+        vec![key('j'), key('j'), key('j'), key('j'), key('j')],
+    );
+    assert_eq!(app.releases_selected, 3);
+    // a failed reload keeps the old rows and reports the error
+    let fx = press(&mut app, vec![key('R')]);
+    assert!(matches!(fx.as_slice(), [Effect::LoadReleases]), "{fx:?}");
+    update(
+        &mut app,
+        Msg::Releases(Err("feed down".into())),
+        fixture::now(),
+    );
+    assert_eq!(app.releases.data.as_ref().map(Vec::len), Some(4));
+    assert_eq!(app.releases.error.as_deref(), Some("feed down"));
+    press(&mut app, vec![key('f')]);
+    assert_eq!(app.screen, Screen::Fleet);
+}
+
+fn keys_screen() -> App {
+    let mut app = fixture::fleet(false);
+    let mut cmd = vec![key(':')];
+    cmd.extend("keys".chars().map(key));
+    cmd.push(code(KeyCode::Enter));
+    let fx = press(&mut app, cmd);
+    assert_eq!(app.screen, Screen::Keys);
+    assert!(matches!(fx.as_slice(), [Effect::LoadKeys]), "{fx:?}");
+    assert!(app.keys.loading);
+    update(&mut app, Msg::Keys(fixture::node_keys()), fixture::now());
+    assert!(!app.keys.loading);
+    assert_eq!(app.key_entries().len(), 3);
+    app
+}
+
+#[test]
+fn remove_key_asks_naming_node_and_pubkey_then_removes_on_yes() {
+    let mut app = keys_screen();
+    // nothing happens before the confirmation
+    let fx = press(&mut app, vec![key('d')]);
+    assert!(fx.is_empty(), "{fx:?}");
+    match &app.dialog {
+        Some(Dialog::RemoveKey { key }) => {
+            assert_eq!(
+                (key.host.as_str(), key.node.as_str()),
+                ("eth-a1", "lodestar-vc")
+            );
+            assert_eq!(key.pubkey, fixture::PUBKEYS[0]);
+        }
+        other => panic!("expected the remove dialog, got {other:?}"),
+    }
+    // other keys are ignored while it is open
+    assert!(press(&mut app, vec![key('j'), key('q'), key('d')]).is_empty());
+    assert!(!app.quit && app.keys_selected == 0);
+    let fx = press(&mut app, vec![key('y')]);
+    match fx.as_slice() {
+        [Effect::RemoveKey { node, pubkey }] => {
+            assert_eq!(*node, app.rows[1].r);
+            assert_eq!(pubkey, fixture::PUBKEYS[0]);
+        }
+        other => panic!("expected one RemoveKey effect, got {other:?}"),
+    }
+    assert!(app.dialog.is_none());
+    assert!(app.keys_removing.contains(fixture::PUBKEYS[0]));
+    // a second remove of the same key while it runs is refused
+    assert!(press(&mut app, vec![key('d')]).is_empty());
+    assert!(app.dialog.is_none());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("already"))
+    );
+    // the result lands in the flash line and the list is fetched again
+    let fx = update(
+        &mut app,
+        Msg::KeyRemoved {
+            pubkey: fixture::PUBKEYS[0].into(),
+            ok: true,
+            text: "removed 0xa99a76…e44c from eth-a1/lodestar-vc; slashing data saved".into(),
+        },
+        fixture::now(),
+    );
+    assert!(matches!(fx.as_slice(), [Effect::LoadKeys]), "{fx:?}");
+    assert!(app.keys_removing.is_empty());
+    let f = app.flash.as_ref().expect("flash");
+    assert!(!f.error && f.text.starts_with("removed 0xa99a76"), "{f:?}");
+}
+
+#[test]
+fn remove_key_cancel_readonly_remote_and_readonly_keys() {
+    // n cancels
+    let mut app = keys_screen();
+    press(&mut app, vec![key('d')]);
+    assert!(press(&mut app, vec![key('n')]).is_empty());
+    assert!(app.dialog.is_none() && app.keys_removing.is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("cancelled"))
+    );
+    // esc cancels too
+    press(&mut app, vec![key('d')]);
+    assert!(press(&mut app, vec![code(KeyCode::Esc)]).is_empty());
+    assert!(app.dialog.is_none());
+    // a read-only key (the second) and a remote one (the third) are refused without a dialog
+    for k in [1usize, 2] {
+        app.keys_selected = k;
+        assert!(press(&mut app, vec![key('d')]).is_empty());
+        assert!(app.dialog.is_none(), "key {k}");
+        assert!(app.flash.as_ref().is_some_and(|f| f.error));
+    }
+    // --readonly: no binding at all, and even a dialog left over cannot remove
+    let mut ro = fixture::keys(true);
+    assert!(press(&mut ro, vec![key('d')]).is_empty());
+    assert!(ro.dialog.is_none());
+    let key0 = ro.selected_key().cloned().expect("key");
+    ro.dialog = Some(Dialog::RemoveKey { key: key0 });
+    assert!(press(&mut ro, vec![key('y')]).is_empty());
+    assert!(ro.keys_removing.is_empty());
+}

@@ -62,7 +62,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
                 Cell::from(a.state.label()).style(style),
                 Cell::from(clean(&a.severity)),
                 Cell::from(clean(&a.rule)),
-                Cell::from(format!("{}/{}", clean(&a.host), clean(&a.node))),
+                Cell::from(if a.node.is_empty() {
+                    clean(&a.host)
+                } else {
+                    format!("{}/{}", clean(&a.host), clean(&a.node))
+                }),
                 Cell::from(age(now, a.since)),
                 Cell::from(clean(&a.summary)),
             ])

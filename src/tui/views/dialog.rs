@@ -78,6 +78,65 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
             ]));
             (format!(" Confirm {verb} "), Color::Red, lines)
         }
+        Some(Dialog::RemoveKey { key }) => {
+            let address = app
+                .row_of(key.r)
+                .map(|r| format!(" ({})", clean(&r.address)))
+                .unwrap_or_default();
+            let pk = clean(&key.pubkey);
+            let mut lines = vec![
+                Line::styled(
+                    format!(
+                        "Remove 1 validator key from {}/{}?",
+                        clean(&key.host),
+                        clean(&key.node)
+                    ),
+                    bold,
+                ),
+                Line::from(""),
+                Line::from(vec![
+                    Span::raw("  host  "),
+                    Span::styled(clean(&key.host), bold),
+                    Span::raw(address),
+                ]),
+                Line::from(vec![
+                    Span::raw("  node  "),
+                    Span::styled(clean(&key.node), bold),
+                ]),
+            ];
+            // the full pubkey, in two halves so it fits an 80-column terminal
+            let chars: Vec<char> = pk.chars().collect();
+            for (i, part) in chars.chunks(50).enumerate() {
+                let label = if i == 0 { "  key   " } else { "        " };
+                lines.push(Line::from(vec![
+                    Span::raw(label),
+                    Span::styled(part.iter().collect::<String>(), bold.fg(Color::Yellow)),
+                ]));
+            }
+            lines.push(Line::from(format!(
+                "  path  {}",
+                key.derivation_path
+                    .as_deref()
+                    .map(clean)
+                    .unwrap_or_else(|| "-".into())
+            )));
+            lines.push(Line::from(""));
+            lines.push(Line::from(
+                "Its slashing protection is saved first (console state dir",
+            ));
+            lines.push(Line::from(
+                "and the host); nothing is removed if that cannot be done.",
+            ));
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![
+                Span::styled(
+                    "  y remove",
+                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ),
+                Span::raw("      n / esc cancel"),
+            ]));
+            (" Confirm remove key ".to_string(), Color::Red, lines)
+        }
         Some(Dialog::HostKey { ask, .. }) => {
             let lines = vec![
                 Line::from(vec![

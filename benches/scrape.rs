@@ -4,6 +4,7 @@
 //! 2. a warm scrape of 50 hosts through open connections: each host serves a captured real Lodestar page
 //!    from a systemd socket-activated unit (`Accept=yes`, installed over SSH here), read with
 //!    `ops::metrics::gather` (pages only, then pages + host facts).
+//!
 //! Run: `cargo bench --bench scrape` (as root). Prints medians (wall and process CPU).
 
 use std::time::{Duration, Instant};

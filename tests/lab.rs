@@ -5,14 +5,16 @@
 //! Run: `cargo test --test lab` (as root). `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up to look at.
 
 use nodeherd::inventory::Inventory;
-use nodeherd::lab::{self, LabConfig};
+use nodeherd::lab::LabConfig;
 use nodeherd::ops;
 use nodeherd::ssh::{Command, ConnectOptions, Pool, Session};
 use serde_json::Value;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};
+
+#[path = "support/labsuite.rs"]
+mod labsuite;
 
 struct Ctx {
     inventory: PathBuf,
@@ -20,20 +22,8 @@ struct Ctx {
     rt: tokio::runtime::Runtime,
 }
 
-type Scenario = (&'static str, fn(&Ctx));
-
 fn main() {
-    if unsafe { libc::geteuid() } != 0 {
-        println!(
-            "lab tests skipped: they need root (network namespaces, systemd-nspawn); run `sudo cargo test --test lab`"
-        );
-        println!("0 passed, 0 failed, 1 skipped");
-        return;
-    }
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let dir = std::env::temp_dir().join(format!("nodeherd-labtest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cfg = LabConfig {
+    let Some(mut suite) = labsuite::start("lab", |dir| LabConfig {
         name: "nhtest".into(),
         hosts: 3,
         subnet: 214,
@@ -41,107 +31,50 @@ fn main() {
         lodestar_hosts: 1,
         inventory_out: Some(dir.join("lab.toml")),
         ..LabConfig::default()
+    }) else {
+        return;
     };
-    let started = Instant::now();
-    let report = match lab::up(&cfg) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("lab up failed: {e}");
-            let _ = lab::down(&cfg);
-            println!("0 passed, 1 failed");
-            std::process::exit(1);
-        }
-    };
-    println!(
-        "lab up: {} hosts in {:.1}s",
-        report.hosts.len(),
-        started.elapsed().as_secs_f64()
-    );
     let ctx = Ctx {
-        inventory: report.inventory.clone(),
-        dir: dir.clone(),
-        rt: tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime"),
+        inventory: suite.report.inventory.clone(),
+        dir: suite.dir.clone(),
+        rt: labsuite::runtime(),
     };
-    let scenarios: Vec<Scenario> = vec![
-        (
-            "status_reads_every_node_on_every_host",
-            status_reads_every_node_on_every_host,
-        ),
-        (
-            "stop_start_restart_real_units",
-            stop_start_restart_real_units,
-        ),
-        ("logs_tail_and_follow", logs_tail_and_follow),
-        (
-            "lodestar_is_real_and_restartable",
-            lodestar_is_real_and_restartable,
-        ),
-        (
-            "hostile_argument_arrives_as_one_literal",
-            hostile_argument_arrives_as_one_literal,
-        ),
-        (
-            "changed_host_key_is_refused_with_file_and_line",
-            changed_host_key_is_refused_with_file_and_line,
-        ),
-        (
-            "unknown_host_key_is_refused_under_strict",
-            unknown_host_key_is_refused_under_strict,
-        ),
-        (
-            "unreachable_host_does_not_stall_the_others",
-            unreachable_host_does_not_stall_the_others,
-        ),
-        ("non_root_user_with_become", non_root_user_with_become),
-        ("jump_host_chain", jump_host_chain),
-        (
-            "disruptive_action_needs_yes_without_tty",
-            disruptive_action_needs_yes_without_tty,
-        ),
-        (
-            "apply_repairs_drift_and_is_idempotent",
-            apply_repairs_drift_and_is_idempotent,
-        ),
-        (
-            "apply_lock_contention_exits_3",
-            apply_lock_contention_exits_3,
-        ),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, f) in scenarios {
-        if filter.as_deref().is_some_and(|flt| !name.contains(flt)) {
-            continue;
-        }
-        let t = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| f(&ctx)));
-        let secs = t.elapsed().as_secs_f64();
-        match r {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({secs:.1}s)");
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED ({secs:.1}s)");
-            }
-        }
-    }
-    if std::env::var_os("NODEHERD_TEST_KEEP_LAB").is_none() {
-        let t = Instant::now();
-        if let Err(e) = lab::down(&cfg) {
-            eprintln!("lab down failed: {e}");
-            failed += 1;
-        }
-        println!("lab down in {:.1}s", t.elapsed().as_secs_f64());
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    println!("\n{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    suite.run("status_reads_every_node_on_every_host", || {
+        status_reads_every_node_on_every_host(&ctx)
+    });
+    suite.run("stop_start_restart_real_units", || {
+        stop_start_restart_real_units(&ctx)
+    });
+    suite.run("logs_tail_and_follow", || logs_tail_and_follow(&ctx));
+    suite.run("lodestar_is_real_and_restartable", || {
+        lodestar_is_real_and_restartable(&ctx)
+    });
+    suite.run("hostile_argument_arrives_as_one_literal", || {
+        hostile_argument_arrives_as_one_literal(&ctx)
+    });
+    suite.run("changed_host_key_is_refused_with_file_and_line", || {
+        changed_host_key_is_refused_with_file_and_line(&ctx)
+    });
+    suite.run("unknown_host_key_is_refused_under_strict", || {
+        unknown_host_key_is_refused_under_strict(&ctx)
+    });
+    suite.run("unreachable_host_does_not_stall_the_others", || {
+        unreachable_host_does_not_stall_the_others(&ctx)
+    });
+    suite.run("non_root_user_with_become", || {
+        non_root_user_with_become(&ctx)
+    });
+    suite.run("jump_host_chain", || jump_host_chain(&ctx));
+    suite.run("disruptive_action_needs_yes_without_tty", || {
+        disruptive_action_needs_yes_without_tty(&ctx)
+    });
+    suite.run("apply_repairs_drift_and_is_idempotent", || {
+        apply_repairs_drift_and_is_idempotent(&ctx)
+    });
+    suite.run("apply_lock_contention_exits_3", || {
+        apply_lock_contention_exits_3(&ctx)
+    });
+    suite.finish();
 }
 
 // ---------- helpers ----------

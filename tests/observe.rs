@@ -5,15 +5,18 @@
 //! Run: `cargo test --test observe` (as root). `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up.
 
 use nodeherd::inventory::Inventory;
-use nodeherd::lab::{self, LabConfig};
+use nodeherd::lab::LabConfig;
 use nodeherd::metrics::Signal;
 use nodeherd::ops::metrics::{self, GatherOptions, NodeProblem, Snapshot};
 use nodeherd::ssh::{Command, ConnectOptions, Pool};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "support/labsuite.rs"]
+mod labsuite;
 
 struct Ctx {
     inventory: PathBuf,
@@ -21,20 +24,8 @@ struct Ctx {
     rt: tokio::runtime::Runtime,
 }
 
-type Scenario = (&'static str, fn(&Ctx));
-
 fn main() {
-    if unsafe { libc::geteuid() } != 0 {
-        println!(
-            "observe tests skipped: they need root (network namespaces, systemd-nspawn); run `sudo cargo test --test observe`"
-        );
-        println!("0 passed, 0 failed, 1 skipped");
-        return;
-    }
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let dir = std::env::temp_dir().join(format!("nodeherd-observe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cfg = LabConfig {
+    let Some(mut suite) = labsuite::start("observe", |dir| LabConfig {
         name: "nhobs".into(),
         hosts: 2,
         subnet: 217,
@@ -42,66 +33,25 @@ fn main() {
         lodestar_hosts: 1,
         inventory_out: Some(dir.join("lab.toml")),
         ..LabConfig::default()
-    };
-    let report = match lab::up(&cfg) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("lab up failed: {e}");
-            let _ = lab::down(&cfg);
-            println!("0 passed, 1 failed");
-            std::process::exit(1);
-        }
+    }) else {
+        return;
     };
     let ctx = Ctx {
-        inventory: report.inventory.clone(),
-        dir: dir.clone(),
-        rt: tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime"),
+        inventory: suite.report.inventory.clone(),
+        dir: suite.dir.clone(),
+        rt: labsuite::runtime(),
     };
-    let scenarios: Vec<Scenario> = vec![
-        (
-            "scrape_real_lodestar_through_the_tunnel",
-            scrape_real_lodestar_through_the_tunnel,
-        ),
-        ("host_facts_are_sane", host_facts_are_sane),
-        (
-            "unit_down_fires_once_and_resolves_once",
-            unit_down_fires_once_and_resolves_once,
-        ),
-        ("prometheus_serve_answers", prometheus_serve_answers),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, f) in scenarios {
-        if filter.as_deref().is_some_and(|flt| !name.contains(flt)) {
-            continue;
-        }
-        let t = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| f(&ctx)));
-        let secs = t.elapsed().as_secs_f64();
-        match r {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({secs:.1}s)");
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED ({secs:.1}s)");
-            }
-        }
-    }
-    if std::env::var_os("NODEHERD_TEST_KEEP_LAB").is_none() {
-        if let Err(e) = lab::down(&cfg) {
-            eprintln!("lab down failed: {e}");
-            failed += 1;
-        }
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    println!("\n{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    suite.run("scrape_real_lodestar_through_the_tunnel", || {
+        scrape_real_lodestar_through_the_tunnel(&ctx)
+    });
+    suite.run("host_facts_are_sane", || host_facts_are_sane(&ctx));
+    suite.run("unit_down_fires_once_and_resolves_once", || {
+        unit_down_fires_once_and_resolves_once(&ctx)
+    });
+    suite.run("prometheus_serve_answers", || {
+        prometheus_serve_answers(&ctx)
+    });
+    suite.finish();
 }
 
 // ---------- helpers ----------

@@ -12,7 +12,7 @@
 //! Needs root: without it, says so and skips. `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up.
 
 use nodeherd::inventory::Inventory;
-use nodeherd::lab::{self, LabConfig};
+use nodeherd::lab::LabConfig;
 use nodeherd::ssh::{Command, ConnectOptions, Pool};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -22,67 +22,34 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "support/labsuite.rs"]
+mod labsuite;
+
 const ART_DIR: &str = "/var/lib/nodeherd/lab/artifacts";
 const HOST: &str = "nhprov-2";
 const NODE: &str = "nhprov-2/lodestar-bn";
 
 fn main() {
-    if unsafe { libc::geteuid() } != 0 {
-        println!(
-            "provision tests skipped: they need root (a lab of network namespaces); run `sudo cargo test --test provision`"
-        );
-        println!("0 passed, 0 failed, 1 skipped");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("nodeherd-provtest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cfg = LabConfig {
+    let Some(mut suite) = labsuite::start("provision", |dir| LabConfig {
         name: "nhprov".into(),
         hosts: 2,
         subnet: 222,
+        // The node binary is mounted, but no host runs Lodestar: host 2 is a fresh host.
         lodestar: true,
         lodestar_hosts: 0,
         inventory_out: Some(dir.join("lab.toml")),
         ..LabConfig::default()
+    }) else {
+        return;
     };
-    let report = match lab::up(&cfg) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("lab up failed: {e}");
-            let _ = lab::down(&cfg);
-            println!("0 passed, 1 failed");
-            std::process::exit(1);
+    let rt = labsuite::runtime();
+    let (dir, inv) = (suite.dir.clone(), suite.report.inventory.clone());
+    suite.run("provision_a_fresh_host", || {
+        for f in provision_a_fresh_host(&rt, &dir, &inv) {
+            println!("figure: {f}");
         }
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let t = Instant::now();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        provision_a_fresh_host(&rt, &dir, &report.inventory)
-    }));
-    let secs = t.elapsed().as_secs_f64();
-    if std::env::var_os("NODEHERD_TEST_KEEP_LAB").is_none() {
-        if let Err(e) = lab::down(&cfg) {
-            eprintln!("lab down failed: {e}");
-        }
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    match r {
-        Ok(figures) => {
-            println!("test provision_a_fresh_host ... ok ({secs:.1}s)");
-            for f in figures {
-                println!("figure: {f}");
-            }
-            println!("1 passed, 0 failed");
-        }
-        Err(_) => {
-            println!("test provision_a_fresh_host ... FAILED ({secs:.1}s)");
-            println!("0 passed, 1 failed");
-            std::process::exit(1);
-        }
-    }
+    });
+    suite.finish();
 }
 
 fn bin() -> PathBuf {

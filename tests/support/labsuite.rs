@@ -1,0 +1,108 @@
+//! The harness every lab test suite shares (custom `harness = false` test binaries): skip
+//! without root, bring one lab up for all scenarios, run them (optionally filtered by the first
+//! non-flag argument), tear the lab down whatever happened, print `N passed, N failed`.
+#![allow(dead_code)]
+
+use nodeherd::lab::{self, LabConfig, LabReport};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// A running suite: its lab and its scratch directory.
+pub struct Suite {
+    pub name: &'static str,
+    pub cfg: LabConfig,
+    pub dir: PathBuf,
+    pub report: LabReport,
+    filter: Option<String>,
+    passed: usize,
+    failed: usize,
+}
+
+/// Start a suite: `None` (after saying why) without root; exits with a failure if the lab cannot
+/// come up. `cfg` gets the suite's scratch directory (for the inventory it writes).
+pub fn start(name: &'static str, cfg: impl FnOnce(&std::path::Path) -> LabConfig) -> Option<Suite> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!(
+            "{name} tests skipped: they need root (network namespaces, systemd-nspawn); run `sudo cargo test --test {name}`"
+        );
+        println!("0 passed, 0 failed, 1 skipped");
+        return None;
+    }
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let dir = std::env::temp_dir().join(format!("nodeherd-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cfg = cfg(&dir);
+    let t = Instant::now();
+    match lab::up(&cfg) {
+        Ok(report) => {
+            println!(
+                "lab up: {} hosts in {:.1}s",
+                report.hosts.len(),
+                t.elapsed().as_secs_f64()
+            );
+            Some(Suite {
+                name,
+                cfg,
+                dir,
+                report,
+                filter,
+                passed: 0,
+                failed: 0,
+            })
+        }
+        Err(e) => {
+            eprintln!("lab up failed: {e}");
+            let _ = lab::down(&cfg);
+            println!("0 passed, 1 failed");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// A multi-threaded runtime for scenarios that drive async code.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+impl Suite {
+    /// Run one scenario (unless filtered out); a panic fails it and the suite goes on.
+    pub fn run(&mut self, name: &str, f: impl FnOnce()) {
+        if self
+            .filter
+            .as_deref()
+            .is_some_and(|flt| !name.contains(flt))
+        {
+            return;
+        }
+        let t = Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(f));
+        let secs = t.elapsed().as_secs_f64();
+        if r.is_ok() {
+            self.passed += 1;
+            println!("test {name} ... ok ({secs:.1}s)");
+        } else {
+            self.failed += 1;
+            println!("test {name} ... FAILED ({secs:.1}s)");
+        }
+    }
+
+    /// Tear the lab down (unless NODEHERD_TEST_KEEP_LAB is set), print the closing line, exit.
+    pub fn finish(mut self) -> ! {
+        if std::env::var_os("NODEHERD_TEST_KEEP_LAB").is_none() {
+            let t = Instant::now();
+            if let Err(e) = lab::down(&self.cfg) {
+                eprintln!("lab down failed: {e}");
+                self.failed += 1;
+            }
+            println!("lab down in {:.1}s", t.elapsed().as_secs_f64());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        println!("\n{} passed, {} failed", self.passed, self.failed);
+        std::process::exit(if self.failed > 0 { 1 } else { 0 });
+    }
+}

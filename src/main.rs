@@ -169,7 +169,7 @@ enum Cmd {
         poll_secs: u64,
         /// Playbook with the declared state for the plan screen (default NODEHERD_PLAYBOOK, else
         /// playbooks/site.toml when it exists).
-        #[arg(short, long)]
+        #[arg(short, long, env = "NODEHERD_PLAYBOOK")]
         playbook: Option<PathBuf>,
     },
 }

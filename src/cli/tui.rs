@@ -90,3 +90,26 @@ pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_playbook_flag_then_env_then_site_toml() {
+        let flag = Path::new("pb/flag.toml");
+        assert_eq!(
+            site_playbook(Some(flag), Some(PathBuf::from("pb/env.toml"))),
+            Some(PathBuf::from("pb/flag.toml"))
+        );
+        assert_eq!(
+            site_playbook(None, Some(PathBuf::from("pb/env.toml"))),
+            Some(PathBuf::from("pb/env.toml"))
+        );
+        // neither: playbooks/site.toml only when it exists (relative to the working directory)
+        let expect = Path::new(crate::cli::apply::DEFAULT_PLAYBOOK)
+            .exists()
+            .then(|| PathBuf::from(crate::cli::apply::DEFAULT_PLAYBOOK));
+        assert_eq!(site_playbook(None, None), expect);
+    }
+}

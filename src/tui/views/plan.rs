@@ -212,12 +212,15 @@ fn render_rows(frame: &mut Frame, area: Rect, app: &App, plan: &Plan) {
     let sel = app.plan.selected + offset_base;
     let offset = (sel + 1).saturating_sub(height);
     if let Some(l) = lines.get_mut(sel) {
+        let style = l.style;
         let mut spans = std::mem::take(&mut l.spans);
         if let Some(first) = spans.first_mut() {
             let t = first.content.to_string();
             first.content = format!(">{}", t.get(1..).unwrap_or("")).into();
         }
-        *l = Line::from(spans).patch_style(Style::default().add_modifier(Modifier::REVERSED));
+        *l = Line::from(spans)
+            .style(style)
+            .patch_style(Style::default().add_modifier(Modifier::REVERSED));
     }
     let visible: Vec<Line> = lines.into_iter().skip(offset).take(height).collect();
     frame.render_widget(Paragraph::new(visible), area);

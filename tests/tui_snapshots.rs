@@ -418,3 +418,24 @@ fn history_screen() {
     loading.history.loading = true;
     snap("history_loading", &loading);
 }
+
+#[test]
+fn long_plan_keeps_the_cursor_row_on_screen() {
+    let mut app = fixture::plan_screen(false);
+    if let Some(p) = app.plan.plan.data.as_mut() {
+        let c = p.changes[1].clone();
+        p.changes = (0..60)
+            .map(|i| {
+                let mut c = c.clone();
+                c.node = format!("node-{i:02}");
+                c
+            })
+            .collect();
+    }
+    app.plan.selected = 50;
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("> + eth-a2/node-50"), "{text}");
+        assert!(!text.contains("eth-a2/node-00"), "scrolled:\n{text}");
+    }
+}

@@ -145,84 +145,94 @@ fn render_rows(frame: &mut Frame, area: Rect, app: &App, plan: &Plan) {
         .saturating_sub(4 + node_w + what_w + status_w + 3)
         .max(4);
     let results = app.plan.results.as_deref();
-    let mut lines: Vec<Line> = Vec::new();
-    if plan.changes.is_empty() {
-        lines.push(Line::styled(
-            "  Nothing to change: every node matches the playbook.",
-            Style::default().fg(Color::Green),
-        ));
-    }
-    for c in &plan.changes {
-        let (sign, what) = diff(&c.change);
-        let key = format!("{}/{}", c.host, c.node);
-        let (status, st_style) =
-            match (app.progress.get(&key), result_of(results, &c.host, &c.node)) {
-                (Some(p), _) => (format!("{p}…"), Style::default().fg(Color::Yellow)),
-                (None, Some(r)) if r.verified => {
-                    ("verified".to_string(), Style::default().fg(Color::Green))
-                }
-                (None, Some(r)) if r.ok => (
-                    "done, not verified".to_string(),
-                    Style::default().fg(Color::Yellow),
-                ),
-                (None, Some(_)) => ("failed".to_string(), red.add_modifier(Modifier::BOLD)),
-                (None, None) => (String::new(), Style::default()),
-            };
-        lines.push(Line::from(vec![
-            Span::styled(format!("  {sign} "), sign_style(sign)),
-            Span::styled(
-                format!("{:<node_w$} ", cut(&clean(&key), node_w)),
-                Style::default().add_modifier(Modifier::BOLD),
-            ),
-            Span::styled(
-                format!("{:<what_w$} ", cut(&what, what_w)),
-                sign_style(sign),
-            ),
-            Span::raw(format!("{:<reason_w$} ", cut(&clean(&c.reason), reason_w))),
-            Span::styled(cut(&status, status_w), st_style),
-        ]));
-    }
-    for n in &plan.noops {
-        let key = format!("{}/{}", n.host, n.node);
-        lines.push(Line::styled(
-            format!(
-                "    {:<node_w$} {:<what_w$} {}",
-                cut(&clean(&key), node_w),
-                "no change",
-                cut(&clean(&n.why), reason_w + status_w)
-            ),
-            dim,
-        ));
-    }
-    for u in &plan.unknown {
-        let key = format!("{}/{}", u.host, u.node);
-        lines.push(Line::styled(
-            format!(
-                "  ? {:<node_w$} {:<what_w$} {}",
-                cut(&clean(&key), node_w),
-                "cannot plan",
-                cut(&clean(&u.error), reason_w + status_w)
-            ),
-            red,
-        ));
-    }
-    // keep the cursor row on screen; the cursor row is reversed and marked with `>`
-    let offset_base = usize::from(plan.changes.is_empty());
+    // only the rows on screen are built (a plan of 1000 nodes costs what a screenful costs)
+    let head = usize::from(plan.changes.is_empty());
+    let (nc, nn) = (plan.changes.len(), plan.noops.len());
+    let total = head + nc + nn + plan.unknown.len();
     let height = usize::from(area.height).max(1);
-    let sel = app.plan.selected + offset_base;
+    let sel = app.plan.selected + head;
     let offset = (sel + 1).saturating_sub(height);
-    if let Some(l) = lines.get_mut(sel) {
-        let style = l.style;
-        let mut spans = std::mem::take(&mut l.spans);
-        if let Some(first) = spans.first_mut() {
-            let t = first.content.to_string();
-            first.content = format!(">{}", t.get(1..).unwrap_or("")).into();
+    let line_at = |i: usize| -> Line {
+        if i < head {
+            return Line::styled(
+                "  Nothing to change: every node matches the playbook.",
+                Style::default().fg(Color::Green),
+            );
         }
-        *l = Line::from(spans)
-            .style(style)
-            .patch_style(Style::default().add_modifier(Modifier::REVERSED));
-    }
-    let visible: Vec<Line> = lines.into_iter().skip(offset).take(height).collect();
+        let i = i - head;
+        if let Some(c) = plan.changes.get(i) {
+            let (sign, what) = diff(&c.change);
+            let key = format!("{}/{}", c.host, c.node);
+            let (status, st_style) =
+                match (app.progress.get(&key), result_of(results, &c.host, &c.node)) {
+                    (Some(p), _) => (format!("{p}…"), Style::default().fg(Color::Yellow)),
+                    (None, Some(r)) if r.verified => {
+                        ("verified".to_string(), Style::default().fg(Color::Green))
+                    }
+                    (None, Some(r)) if r.ok => (
+                        "done, not verified".to_string(),
+                        Style::default().fg(Color::Yellow),
+                    ),
+                    (None, Some(_)) => ("failed".to_string(), red.add_modifier(Modifier::BOLD)),
+                    (None, None) => (String::new(), Style::default()),
+                };
+            return Line::from(vec![
+                Span::styled(format!("  {sign} "), sign_style(sign)),
+                Span::styled(
+                    format!("{:<node_w$} ", cut(&clean(&key), node_w)),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(
+                    format!("{:<what_w$} ", cut(&what, what_w)),
+                    sign_style(sign),
+                ),
+                Span::raw(format!("{:<reason_w$} ", cut(&clean(&c.reason), reason_w))),
+                Span::styled(cut(&status, status_w), st_style),
+            ]);
+        }
+        if let Some(n) = plan.noops.get(i - nc) {
+            let key = format!("{}/{}", n.host, n.node);
+            return Line::styled(
+                format!(
+                    "    {:<node_w$} {:<what_w$} {}",
+                    cut(&clean(&key), node_w),
+                    "no change",
+                    cut(&clean(&n.why), reason_w + status_w)
+                ),
+                dim,
+            );
+        }
+        match plan.unknown.get(i - nc - nn) {
+            Some(u) => Line::styled(
+                format!(
+                    "  ? {:<node_w$} {:<what_w$} {}",
+                    cut(&clean(&format!("{}/{}", u.host, u.node)), node_w),
+                    "cannot plan",
+                    cut(&clean(&u.error), reason_w + status_w)
+                ),
+                red,
+            ),
+            None => Line::from(""),
+        }
+    };
+    let visible: Vec<Line> = (offset..total.min(offset + height))
+        .map(|i| {
+            let l = line_at(i);
+            if i != sel {
+                return l;
+            }
+            // the cursor row: reversed and marked with `>`
+            let style = l.style;
+            let mut spans = l.spans;
+            if let Some(first) = spans.first_mut() {
+                let t = first.content.to_string();
+                first.content = format!(">{}", t.get(1..).unwrap_or("")).into();
+            }
+            Line::from(spans)
+                .style(style)
+                .patch_style(Style::default().add_modifier(Modifier::REVERSED))
+        })
+        .collect();
     frame.render_widget(Paragraph::new(visible), area);
 }
 

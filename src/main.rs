@@ -167,6 +167,10 @@ enum Cmd {
         /// Seconds between two status polls.
         #[arg(long, default_value_t = 5)]
         poll_secs: u64,
+        /// Playbook with the declared state for the plan screen (default NODEHERD_PLAYBOOK, else
+        /// playbooks/site.toml when it exists).
+        #[arg(short, long, env = "NODEHERD_PLAYBOOK")]
+        playbook: Option<PathBuf>,
     },
 }
 
@@ -203,6 +207,7 @@ fn main() {
             selector: None,
             readonly: false,
             poll_secs: 5,
+            playbook: None,
         });
     }
     let tui = matches!(args.command, Some(Cmd::Tui { .. }));
@@ -391,6 +396,7 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
                 selector,
                 readonly,
                 poll_secs,
+                playbook,
             } => {
                 cli::tui::run(cli::tui::TuiArgs {
                     inventory: inv,
@@ -399,6 +405,7 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
                     forks: args.forks,
                     readonly,
                     poll_every: std::time::Duration::from_secs(poll_secs.max(1)),
+                    playbook: playbook.as_deref(),
                 })
                 .await
             }

@@ -292,3 +292,150 @@ fn keys_screen_states_and_remove_dialog() {
     }
     snap("keys_remove_confirm", &dialog);
 }
+
+#[test]
+fn plan_screen_diff_states() {
+    let app = fixture::plan_screen(false);
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("~ eth-a1/lodestar-bn"), "{text}");
+        assert!(text.contains("1.4.2 -> 1.5.1"), "{text}");
+        assert!(text.contains("+ eth-a2/geth"), "{text}");
+        assert!(text.contains("- lab-1/demo-2"), "{text}");
+        assert!(text.contains("no change"), "no-ops with why:\n{text}");
+        assert!(text.contains("? cosmos-1/gaiad"), "unknown node:\n{text}");
+        assert!(text.contains("apply"), "apply in the hint bar:\n{text}");
+    }
+    snap("plan", &app);
+
+    let ro = fixture::plan_screen(true);
+    for (w, h) in SIZES {
+        assert!(
+            !screen(&ro, w, h).contains("apply"),
+            "readonly has no apply"
+        );
+    }
+
+    let mut empty = fixture::plan_screen(false);
+    if let Some(p) = empty.plan.plan.data.as_mut() {
+        p.changes.clear();
+        p.unknown.clear();
+    }
+    for (w, h) in SIZES {
+        assert!(screen(&empty, w, h).contains("Nothing to change"));
+    }
+    snap("plan_empty", &empty);
+
+    let mut none = fixture::fleet(false);
+    none.screen = Screen::Plan;
+    for (w, h) in SIZES {
+        assert!(screen(&none, w, h).contains("No playbook"));
+    }
+    snap("plan_no_playbook", &none);
+
+    let running = fixture::plan_running();
+    for (w, h) in SIZES {
+        let text = screen(&running, w, h);
+        assert!(text.contains("gate passed…"), "{text}");
+        assert!(text.contains("applying…"), "{text}");
+    }
+    snap("plan_running", &running);
+
+    let done = fixture::plan_summary();
+    for (w, h) in SIZES {
+        let text = screen(&done, w, h);
+        assert!(
+            text.contains("applied 3 change(s): 2 verified, 0 not verified, 1 failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("verified") && text.contains("failed"),
+            "{text}"
+        );
+    }
+    snap("plan_summary", &done);
+
+    let mut dialog = fixture::plan_screen(false);
+    dialog.dialog = Some(Dialog::Apply {
+        changes: fixture::plan().changes,
+    });
+    for (w, h) in SIZES {
+        let text = screen(&dialog, w, h);
+        assert!(text.contains("Apply 3 changes on 3 hosts?"), "{text}");
+        for n in ["lodestar-bn", "geth", "demo-2"] {
+            assert!(text.contains(n), "{n} named:\n{text}");
+        }
+    }
+    snap("plan_confirm", &dialog);
+}
+
+#[test]
+fn releases_upgrade_confirm_and_progress() {
+    let mut app = fixture::releases();
+    app.dialog = Some(Dialog::Upgrade(nodeherd::tui::state::UpgradeAsk {
+        r: app.rows[0].r,
+        host: "eth-a1".into(),
+        node: "lodestar-bn".into(),
+        rollback: false,
+        from: Some("1.5.1".into()),
+        to: Some("1.6.0".into()),
+    }));
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("Upgrade eth-a1/lodestar-bn?"), "{text}");
+        assert!(text.contains("1.5.1  ->  1.6.0"), "{text}");
+    }
+    snap("releases_upgrade_confirm", &app);
+
+    let mut running = fixture::releases();
+    running
+        .progress
+        .insert("eth-a1/lodestar-bn".into(), "uploading".into());
+    for (w, h) in SIZES {
+        assert!(screen(&running, w, h).contains("~ uploading…"));
+    }
+    snap("releases_upgrading", &running);
+}
+
+#[test]
+fn history_screen() {
+    let app = fixture::history();
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("4 entries"), "{text}");
+        assert!(text.contains("1.14.10 -> 1.14.11"), "{text}");
+        assert!(text.contains("cosmos-1: ssh: connection refused"), "{text}");
+    }
+    // newest first
+    let text = screen(&app, 160, 48);
+    let apply = text.find("apply").unwrap_or(usize::MAX);
+    let first = text.find("1.14.10").unwrap_or(0);
+    assert!(apply < first, "newest entry on top:\n{text}");
+    snap("history", &app);
+
+    let mut loading = fixture::fleet(false);
+    loading.screen = Screen::History;
+    loading.history.loading = true;
+    snap("history_loading", &loading);
+}
+
+#[test]
+fn long_plan_keeps_the_cursor_row_on_screen() {
+    let mut app = fixture::plan_screen(false);
+    if let Some(p) = app.plan.plan.data.as_mut() {
+        let c = p.changes[1].clone();
+        p.changes = (0..60)
+            .map(|i| {
+                let mut c = c.clone();
+                c.node = format!("node-{i:02}");
+                c
+            })
+            .collect();
+    }
+    app.plan.selected = 50;
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("> + eth-a2/node-50"), "{text}");
+        assert!(!text.contains("eth-a2/node-00"), "scrolled:\n{text}");
+    }
+}

@@ -47,18 +47,34 @@ pub struct TuiArgs<'a> {
     pub forks: usize,
     pub readonly: bool,
     pub poll_every: Duration,
+    /// `-p`: the playbook of the plan screen.
+    pub playbook: Option<&'a Path>,
+}
+
+/// The plan screen's playbook: `-p`, else NODEHERD_PLAYBOOK, else playbooks/site.toml when it
+/// exists; None: the screen says there is no playbook.
+pub fn site_playbook(flag: Option<&Path>, env: Option<PathBuf>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf)
+        .or(env)
+        .or_else(|| Some(PathBuf::from(super::apply::DEFAULT_PLAYBOOK)).filter(|p| p.exists()))
 }
 
 pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
     let inv = context::load_inventory(a.inventory, true)?;
     let nodes = context::select(&inv, a.selector, a.limit)?;
-    let app = tui::App::new(&inv, &nodes, a.readonly);
+    let mut app = tui::App::new(&inv, &nodes, a.readonly);
+    let site = site_playbook(
+        a.playbook,
+        std::env::var_os("NODEHERD_PLAYBOOK").map(PathBuf::from),
+    );
+    app.plan.playbook = site.as_ref().map(|p| p.display().to_string());
     let config = Config {
         poll_every: a.poll_every,
         forks: a.forks,
         alerts_file: Some(PathBuf::from(crate::ops::alerts::DEFAULT_ALERTS_FILE)),
         alerts_state: crate::ops::alerts::state_file().ok(),
         playbook: Some(PathBuf::from(super::upgrade::DEFAULT_PLAYBOOK)).filter(|p| p.exists()),
+        site_playbook: site,
         ..Config::default()
     };
     let connect = context::pool().options().clone();
@@ -72,5 +88,28 @@ pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
             eprintln!("error: {e}");
             Err(Fail(exit::FAILED))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_playbook_flag_then_env_then_site_toml() {
+        let flag = Path::new("pb/flag.toml");
+        assert_eq!(
+            site_playbook(Some(flag), Some(PathBuf::from("pb/env.toml"))),
+            Some(PathBuf::from("pb/flag.toml"))
+        );
+        assert_eq!(
+            site_playbook(None, Some(PathBuf::from("pb/env.toml"))),
+            Some(PathBuf::from("pb/env.toml"))
+        );
+        // neither: playbooks/site.toml only when it exists (relative to the working directory)
+        let expect = Path::new(crate::cli::apply::DEFAULT_PLAYBOOK)
+            .exists()
+            .then(|| PathBuf::from(crate::cli::apply::DEFAULT_PLAYBOOK));
+        assert_eq!(site_playbook(None, None), expect);
     }
 }

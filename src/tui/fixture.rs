@@ -434,3 +434,187 @@ pub fn keys(readonly: bool) -> App {
     app.keys.at = Some(now() - Duration::seconds(4));
     app
 }
+
+/// A plan over the fleet fixture: a version switch, a start and a stop, two no-ops, one unknown.
+pub fn plan() -> crate::reconcile::plan::Plan {
+    use crate::reconcile::plan::{Change, NoOp, Plan, Planned, Unknown};
+    let ch = |host: &str, node: &str, change: Change, reason: &str| Planned {
+        host: host.into(),
+        node: node.into(),
+        change,
+        reason: reason.into(),
+    };
+    let noop = |host: &str, node: &str, why: &str| NoOp {
+        host: host.into(),
+        node: node.into(),
+        why: why.into(),
+    };
+    Plan {
+        changes: vec![
+            ch(
+                "eth-a1",
+                "lodestar-bn",
+                Change::SwitchVersion {
+                    from: Some("1.4.2".into()),
+                    to: "1.5.1".into(),
+                },
+                "version = \"policy\": newest allowed release",
+            ),
+            ch(
+                "eth-a2",
+                "geth",
+                Change::Start,
+                "desired running, unit inactive/dead",
+            ),
+            ch(
+                "lab-1",
+                "demo-2",
+                Change::Stop,
+                "desired stopped, unit active/running",
+            ),
+        ],
+        noops: vec![
+            noop("eth-a1", "lodestar-vc", "running 1.5.1 as declared"),
+            noop("lab-1", "demo", "version unmanaged; running as declared"),
+        ],
+        unknown: vec![Unknown {
+            host: "cosmos-1".into(),
+            node: "gaiad".into(),
+            error: "ssh: connect to 10.213.0.40:22: connection refused".into(),
+        }],
+    }
+}
+
+/// The inputs an apply of `p` would run with (nothing gathered: tests only check the flow).
+pub fn plan_inputs(p: &crate::reconcile::plan::Plan) -> std::sync::Arc<super::msg::PlanInputs> {
+    std::sync::Arc::new(super::msg::PlanInputs {
+        plan: p.clone(),
+        refs: Vec::new(),
+        gathered: crate::reconcile::run::Gathered {
+            nodes: Vec::new(),
+            facts: Vec::new(),
+            policy: Default::default(),
+            targets: Default::default(),
+        },
+        desired: Default::default(),
+        playbook: Default::default(),
+    })
+}
+
+/// The plan screen with [`plan`] loaded (first change selected).
+pub fn plan_screen(readonly: bool) -> App {
+    let mut app = fleet(readonly);
+    app.screen = super::state::Screen::Plan;
+    app.back = vec![super::state::Screen::Fleet];
+    app.plan.playbook = Some("playbooks/site.toml".into());
+    let p = plan();
+    app.plan.inputs = Some(plan_inputs(&p));
+    app.plan.plan.data = Some(p);
+    app.plan.plan.at = Some(now() - Duration::seconds(4));
+    app
+}
+
+/// The plan screen while an apply runs: live progress on the switch and the start.
+pub fn plan_running() -> App {
+    let mut app = plan_screen(false);
+    app.plan.applying = true;
+    app.progress
+        .insert("eth-a1/lodestar-bn".into(), "gate passed".into());
+    app.progress.insert("eth-a2/geth".into(), "queued".into());
+    app.progress.insert("lab-1/demo-2".into(), "queued".into());
+    app
+}
+
+/// The plan screen after an apply: the switch verified, the start failed, the stop verified.
+pub fn plan_summary() -> App {
+    use crate::reconcile::run::ChangeResult;
+    let mut app = plan_screen(false);
+    let results = plan()
+        .changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| ChangeResult {
+            host: c.host,
+            node: c.node,
+            change: c.change,
+            ok: i != 1,
+            verified: i != 1,
+            detail: if i == 1 {
+                "start: unit entered failed/failed (exit code 1)".into()
+            } else {
+                "ok".into()
+            },
+        })
+        .collect();
+    app.plan.results = Some(results);
+    app.plan.inputs = None;
+    app
+}
+
+/// Journal entries of three upgrades/rollbacks and one apply (oldest first, as merged).
+pub fn history_entries() -> Vec<crate::upgrade::journal::Entry> {
+    let e =
+        |time: &str, action: &str, node: &str, from: &str, to: &str, result: &str, detail: &str| {
+            crate::upgrade::journal::Entry {
+                time: time.into(),
+                who: "ops@console".into(),
+                action: action.into(),
+                node: node.into(),
+                from: from.into(),
+                to: to.into(),
+                result: result.into(),
+                detail: detail.into(),
+            }
+        };
+    vec![
+        e(
+            "2025-12-30T09:12:00Z",
+            "upgrade",
+            "eth-a2/geth",
+            "1.14.10",
+            "1.14.11",
+            "ok",
+            "gate passed in 41s",
+        ),
+        e(
+            "2025-12-31T17:02:10Z",
+            "upgrade",
+            "eth-a1/lodestar-bn",
+            "1.5.0",
+            "1.5.1",
+            "rolled-back (health gate failed)",
+            "peers 0 after 120s",
+        ),
+        e(
+            "2025-12-31T17:20:00Z",
+            "rollback",
+            "lab-1/demo",
+            "2.0.0",
+            "1.9.0",
+            "ok",
+            "",
+        ),
+        e(
+            "2026-01-01T11:40:00Z",
+            "apply",
+            "*",
+            "",
+            "",
+            "ok",
+            "2 change(s), 2 verified",
+        ),
+    ]
+}
+
+/// The history screen, loaded, with one host whose journal could not be read.
+pub fn history() -> App {
+    let mut app = fleet(false);
+    app.screen = super::state::Screen::History;
+    app.back = vec![super::state::Screen::Fleet];
+    app.history.data = Some(super::state::HistoryData {
+        entries: history_entries(),
+        errors: vec!["cosmos-1: ssh: connection refused".into()],
+    });
+    app.history.at = Some(now() - Duration::seconds(2));
+    app
+}

@@ -16,6 +16,8 @@ pub enum Context {
     Alerts,
     Releases,
     Keys,
+    Plan,
+    History,
     Help,
 }
 
@@ -28,6 +30,8 @@ impl Context {
             Context::Alerts => "Alerts",
             Context::Releases => "Releases",
             Context::Keys => "Keys",
+            Context::Plan => "Plan/apply",
+            Context::History => "History",
             Context::Help => "Help",
         }
     }
@@ -64,6 +68,12 @@ pub enum Action {
     Restart,
     /// Remove the selected validator key (slashing protection saved first).
     RemoveKey,
+    /// Apply the loaded plan (plan screen).
+    Apply,
+    /// Upgrade the selected node to its allowed version (releases screen).
+    Upgrade,
+    /// Roll the selected node back to its previous version (releases screen).
+    Rollback,
 }
 
 impl Action {
@@ -71,7 +81,13 @@ impl Action {
     pub fn changes_servers(self) -> bool {
         matches!(
             self,
-            Action::Start | Action::Stop | Action::Restart | Action::RemoveKey
+            Action::Start
+                | Action::Stop
+                | Action::Restart
+                | Action::RemoveKey
+                | Action::Apply
+                | Action::Upgrade
+                | Action::Rollback
         )
     }
 }
@@ -176,7 +192,7 @@ use Context as C;
 #[rustfmt::skip]
 pub const TABLE: &[Binding] = &[
     b(Key::ch('?'), C::Global, A::Help, "help (this screen)", false, Some("help")),
-    b(Key::ch(':'), C::Global, A::Command, "command prompt (:fleet :alerts :releases :keys :help :quit)", false, Some("cmd")),
+    b(Key::ch(':'), C::Global, A::Command, "command prompt (:fleet :alerts :releases :keys :plan :history :help :quit)", false, Some("cmd")),
     b(Key::ch('q'), C::Global, A::Quit, "quit", false, Some("quit")),
     b(Key::ctrl('c'), C::Global, A::Quit, "quit", false, None),
     b(Key::ctrl('z'), C::Global, A::Suspend, "suspend to the shell (fg resumes)", false, None),
@@ -207,10 +223,17 @@ pub const TABLE: &[Binding] = &[
     b(Key::ch('f'), C::Alerts, A::ShowFleet, "back to the fleet", false, Some("fleet")),
     b(Key::ch('f'), C::Detail, A::ShowFleet, "back to the fleet", false, None),
     b(Key::ch('R'), C::Releases, A::Reload, "fetch feeds and running versions again", false, Some("reload")),
+    b(Key::ch('u'), C::Releases, A::Upgrade, "upgrade the selected node to its allowed version", true, Some("upgrade")),
+    b(Key::ch('b'), C::Releases, A::Rollback, "roll the selected node back to its previous version", true, Some("rollback")),
     b(Key::ch('f'), C::Releases, A::ShowFleet, "back to the fleet", false, Some("fleet")),
     b(Key::ch('R'), C::Keys, A::Reload, "list the keys again", false, Some("reload")),
     b(Key::ch('d'), C::Keys, A::RemoveKey, "remove the selected key (slashing data saved first)", true, Some("remove")),
     b(Key::ch('f'), C::Keys, A::ShowFleet, "back to the fleet", false, Some("fleet")),
+    b(Key::ch('R'), C::Plan, A::Reload, "gather facts and plan again", false, Some("replan")),
+    b(Key::ch('a'), C::Plan, A::Apply, "apply the plan (every change listed first)", true, Some("apply")),
+    b(Key::ch('f'), C::Plan, A::ShowFleet, "back to the fleet", false, Some("fleet")),
+    b(Key::ch('R'), C::History, A::Reload, "read the journals again", false, Some("reload")),
+    b(Key::ch('f'), C::History, A::ShowFleet, "back to the fleet", false, Some("fleet")),
 ];
 
 /// One help line: the keys (`↑/k`), what they do, whether it is dangerous.
@@ -273,6 +296,8 @@ impl Keymap {
             C::Alerts,
             C::Releases,
             C::Keys,
+            C::Plan,
+            C::History,
         ] {
             let mut rows: Vec<HelpRow> = Vec::new();
             let mut seen: Vec<(Action, &'static str)> = Vec::new();
@@ -331,6 +356,15 @@ mod tests {
         assert!(!ro.markdown().contains("restart"));
         assert!(full.has(Action::RemoveKey) && !ro.has(Action::RemoveKey));
         assert!(ro.lookup(Context::Keys, Key::ch('d')).is_none());
+        assert!(full.has(Action::Apply) && !ro.has(Action::Apply));
+        // under --readonly `a` on the plan screen falls back to the global binding (alerts)
+        assert_eq!(
+            ro.lookup(Context::Plan, Key::ch('a')).map(|b| b.action),
+            Some(Action::ShowAlerts)
+        );
+        for a in [Action::Upgrade, Action::Rollback] {
+            assert!(full.has(a) && !ro.has(a), "{a:?}");
+        }
     }
 
     #[test]
@@ -350,7 +384,15 @@ mod tests {
     fn dangerous_rows_are_only_stop_and_restart() {
         for b in TABLE.iter().filter(|b| b.dangerous) {
             assert!(
-                matches!(b.action, Action::Stop | Action::Restart | Action::RemoveKey),
+                matches!(
+                    b.action,
+                    Action::Stop
+                        | Action::Restart
+                        | Action::RemoveKey
+                        | Action::Apply
+                        | Action::Upgrade
+                        | Action::Rollback
+                ),
                 "{b:?}"
             );
         }

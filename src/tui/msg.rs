@@ -7,11 +7,17 @@ use crossterm::event::KeyEvent;
 use tokio::sync::oneshot;
 
 use super::keymap::Action;
-use super::state::{AlertRow, HostKeyAsk, NodeKeys, NodeMetrics, ReleaseRow};
+use super::state::{AlertRow, HistoryData, HostKeyAsk, NodeKeys, NodeMetrics, ReleaseRow};
 use crate::inventory::NodeRef;
 use crate::ops::lifecycle::ActionOutcome;
 use crate::ops::status::NodeStatus;
+use crate::playbook::Playbook;
+use crate::reconcile::desired::DesiredState;
+use crate::reconcile::plan::Plan;
+use crate::reconcile::run::{ChangeResult, Gathered};
 use crate::systemd::{self, JournalLine};
+use crate::upgrade::engine::{Event, Outcome};
+use std::sync::Arc;
 
 /// Everything the state owner reacts to: input, worker results, time.
 #[derive(Debug)]
@@ -65,6 +71,23 @@ pub enum Msg {
         text: String,
         error: bool,
     },
+    /// The plan of the plan screen (gather + make_plan), with what an apply needs.
+    Plan(Result<(Plan, Arc<PlanInputs>), String>),
+    /// Live progress of an engine run: `host/node` and what it is doing now.
+    Progress {
+        key: String,
+        event: Event,
+    },
+    /// An apply ended: one result per change (or why it could not start).
+    Applied(Result<Vec<ChangeResult>, String>),
+    /// An upgrade or rollback from the releases screen ended.
+    UpgradeDone {
+        key: String,
+        rollback: bool,
+        outcome: Outcome,
+    },
+    /// The merged upgrade journal.
+    History(Result<HistoryData, String>),
     /// SIGTERM / SIGINT from outside.
     Terminate,
     /// SIGTSTP from outside.
@@ -91,6 +114,21 @@ pub enum Effect {
         node: NodeRef,
         pubkey: String,
     },
+    /// Gather facts and plan the playbook in a worker.
+    LoadPlan,
+    /// Apply this plan (already confirmed), forwarding progress events.
+    Apply(Arc<PlanInputs>),
+    /// Upgrade one node to `to` (already confirmed).
+    Upgrade {
+        node: NodeRef,
+        to: String,
+    },
+    /// Roll one node back to its previous version (already confirmed).
+    Rollback {
+        node: NodeRef,
+    },
+    /// Read and merge the upgrade journals in a worker.
+    LoadHistory,
     /// Poll every host now instead of waiting for the interval.
     PollNow,
     AnswerHostKey {
@@ -108,5 +146,40 @@ pub fn lifecycle_of(a: Action) -> Option<systemd::Action> {
         Action::Stop => Some(systemd::Action::Stop),
         Action::Restart => Some(systemd::Action::Restart),
         _ => None,
+    }
+}
+
+/// What the planner saw and decided: an apply runs exactly this (never a fresh plan the human
+/// did not confirm). Opaque to the reducer.
+pub struct PlanInputs {
+    pub plan: Plan,
+    /// The node behind every change of `plan`.
+    pub refs: Vec<NodeRef>,
+    pub gathered: Gathered,
+    pub desired: DesiredState,
+    pub playbook: Playbook,
+}
+
+impl std::fmt::Debug for PlanInputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanInputs")
+            .field("changes", &self.plan.changes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the screens name an engine event.
+pub fn event_label(e: Event) -> &'static str {
+    match e {
+        Event::Locked => "locked",
+        Event::Uploading => "uploading",
+        Event::Staged => "staged",
+        Event::WaitingForQuiet => "waiting for quiet",
+        Event::Switching => "switching",
+        Event::Switched => "switched, gate…",
+        Event::GatePassed => "gate passed",
+        Event::Confirmed => "confirmed",
+        Event::RollingBack => "rolling back",
+        Event::RolledBack => "rolled back",
     }
 }

@@ -21,16 +21,21 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::feed::{self, AlertWatch};
-use super::msg::{Effect, Msg};
-use super::state::{App, HostKeyAsk, NodeKeys};
+use super::msg::{Effect, Msg, PlanInputs};
+use super::state::{App, HistoryData, HostKeyAsk, NodeKeys};
 use super::update::update;
 use super::views;
 use crate::inventory::{Inventory, NodeRef};
 use crate::keymanager::Keymanager;
 use crate::ops;
 use crate::ops::metrics::{GatherOptions, MetricsStore};
+use crate::reconcile::desired::DesiredState;
+use crate::reconcile::lock::ApplyLock;
+use crate::reconcile::run;
 use crate::ssh::{Pool, UnknownKey, UnknownKeyHandler};
-use crate::upgrade::engine::{Options as UpgradeOptions, Target, plan_all};
+use crate::upgrade::engine::{
+    Event, Options as UpgradeOptions, Outcome, Status, Target, plan_all, rollback_node, upgrade_one,
+};
 
 /// Shortest time between two frames (~60 fps).
 pub const MIN_FRAME: Duration = Duration::from_millis(16);
@@ -61,6 +66,8 @@ pub struct Config {
     pub alerts_state: Option<PathBuf>,
     /// The upgrade playbook for the releases screen; `None`: default policy.
     pub playbook: Option<PathBuf>,
+    /// The playbook with the declared state for the plan screen; `None`: no plan.
+    pub site_playbook: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -73,6 +80,7 @@ impl Default for Config {
             alerts_file: None,
             alerts_state: None,
             playbook: None,
+            site_playbook: None,
         }
     }
 }
@@ -141,6 +149,9 @@ struct Workers {
     /// Key removals: NEVER aborted (a removal cut between DELETE and saving its slashing data
     /// would lose that data); the loop waits for them before it returns.
     removals: Vec<JoinHandle<()>>,
+    /// Applies, upgrades and rollbacks: never aborted either (a switch cut in the middle leaves
+    /// the host's guard to clean up); the loop waits for them before it returns.
+    engines: Vec<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -381,6 +392,218 @@ fn spawn_remove_key(
     })
 }
 
+/// Gather facts and plan the site playbook; the inputs travel with the plan so an apply runs
+/// exactly what was shown and confirmed.
+fn spawn_plan(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let r = async {
+            let Some(path) = world.config.site_playbook.clone() else {
+                return Err("no playbook".to_string());
+            };
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let playbook = crate::playbook::Playbook::load(&path).map_err(|e| e.to_string())?;
+            let desired = DesiredState::parse(&[(path.display().to_string(), text)], &world.inv)
+                .map_err(|e| {
+                    let mut s = e.to_string();
+                    for p in &e.problems {
+                        s.push_str(&format!("; {}", p.message));
+                    }
+                    s
+                })?;
+            let opts = UpgradeOptions::default();
+            let gathered = run::gather(
+                &world.pool,
+                &world.inv,
+                &world.nodes,
+                world.config.forks,
+                &playbook,
+                &desired,
+                &opts,
+            )
+            .await;
+            let (plan, refs) = run::make_plan(&world.inv, &gathered, &desired);
+            let inputs = PlanInputs {
+                plan: plan.clone(),
+                refs,
+                gathered,
+                desired,
+                playbook,
+            };
+            Ok((plan, Arc::new(inputs)))
+        }
+        .await
+        .map_err(|e| crate::systemd::sanitize(&e));
+        let _ = tx.send(Msg::Plan(r));
+    })
+}
+
+/// Upgrade-engine options whose progress events become `Msg::Progress`; the returned future
+/// forwards them until every sender (inside the options) is dropped.
+fn progress_options(
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> (
+    UpgradeOptions,
+    impl std::future::Future<Output = ()> + use<>,
+) {
+    let (etx, mut erx) = mpsc::unbounded_channel::<(String, Event)>();
+    let opts = UpgradeOptions {
+        events: Some(etx),
+        ..UpgradeOptions::default()
+    };
+    let tx = tx.clone();
+    let forward = async move {
+        while let Some((key, event)) = erx.recv().await {
+            let _ = tx.send(Msg::Progress { key, event });
+        }
+    };
+    (opts, forward)
+}
+
+/// Apply a confirmed plan under the console's apply lock, forwarding progress; journal it.
+fn spawn_apply(
+    world: &World,
+    inputs: Arc<PlanInputs>,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let lock = match ApplyLock::acquire(&crate::reconcile::lock::default_path()) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = tx.send(Msg::Applied(Err(crate::systemd::sanitize(&e.to_string()))));
+                return;
+            }
+        };
+        tracing::info!(changes = inputs.plan.changes.len(), "tui apply");
+        let (opts, forward) = progress_options(&tx);
+        let who = opts.who.clone();
+        let work = async {
+            let opts = opts;
+            let i = &inputs;
+            run::apply(
+                &world.pool,
+                &world.inv,
+                &i.plan,
+                &i.refs,
+                &i.gathered,
+                &i.desired,
+                &i.playbook,
+                world.config.forks,
+                &opts,
+            )
+            .await
+        };
+        let (results, ()) = tokio::join!(work, forward);
+        crate::upgrade::journal::append_local(&crate::upgrade::journal::Entry {
+            time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            who,
+            action: "apply".into(),
+            node: "*".into(),
+            from: String::new(),
+            to: String::new(),
+            result: if results.iter().all(|r| r.verified) {
+                "ok".into()
+            } else {
+                "failed".into()
+            },
+            detail: format!(
+                "{} change(s), {} verified (tui)",
+                results.len(),
+                results.iter().filter(|r| r.verified).count()
+            ),
+        });
+        drop(lock);
+        let _ = tx.send(Msg::Applied(Ok(results)));
+    })
+}
+
+/// Upgrade one node to `to` (`Some`) or roll it back to its previous version (`None`) through
+/// the upgrade engine, forwarding progress; the outcome goes back as `Msg::UpgradeDone`.
+fn spawn_upgrade(
+    world: &World,
+    r: NodeRef,
+    to: Option<String>,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let rollback = to.is_none();
+        let pb = match &world.config.playbook {
+            Some(p) => crate::playbook::Playbook::load(p).unwrap_or_default(),
+            None => crate::playbook::Playbook::default(),
+        };
+        let t = Target::new(&world.inv, r, &pb);
+        let key = t.key.clone();
+        tracing::info!(node = %key, rollback, "tui upgrade/rollback");
+        let (opts, forward) = progress_options(&tx);
+        let fail = |detail: String| Outcome {
+            node: key.clone(),
+            action: if rollback { "rollback" } else { "upgrade" }.into(),
+            from: None,
+            to: to.clone(),
+            status: Status::Failed,
+            detail: crate::systemd::sanitize(&detail),
+            logs: vec![],
+            took: Duration::ZERO,
+        };
+        let work = async {
+            let opts = opts;
+            match &to {
+                Some(v) => {
+                    let plans =
+                        plan_all(&world.pool, std::slice::from_ref(&t), Some(v), &opts).await;
+                    match plans.into_iter().next() {
+                        Some(p) if p.step.to.is_some() => {
+                            upgrade_one(&world.pool, &t, &p, &opts).await
+                        }
+                        Some(p) => Outcome {
+                            status: Status::Refused,
+                            ..fail(p.step.reason)
+                        },
+                        None => fail("no plan".into()),
+                    }
+                }
+                None => match world.pool.session(&t.host.target).await {
+                    Ok(s) => rollback_node(&s, &t, None, &opts).await,
+                    Err(e) => fail(e.to_string()),
+                },
+            }
+        };
+        let (outcome, ()) = tokio::join!(work, forward);
+        let _ = tx.send(Msg::UpgradeDone {
+            key,
+            rollback,
+            outcome,
+        });
+    })
+}
+
+/// Read the upgrade journals of the session's hosts and the console's own, merged.
+fn spawn_history(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let mut hosts: Vec<usize> = world.nodes.iter().map(|r| r.host).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        let keys: Vec<String> = world
+            .nodes
+            .iter()
+            .map(|r| {
+                let (h, n) = world.inv.node(*r);
+                format!("{}/{}", h.name, n.name)
+            })
+            .collect();
+        let (mut entries, errors) =
+            crate::upgrade::engine::history(&world.pool, &world.inv, &hosts, &[]).await;
+        // this session's nodes, and fleet-wide entries (`apply` on `*`)
+        entries.retain(|e| e.node == "*" || keys.contains(&e.node));
+        let errors = errors.iter().map(|e| crate::systemd::sanitize(e)).collect();
+        let _ = tx.send(Msg::History(Ok(HistoryData { entries, errors })));
+    })
+}
+
 fn spawn_action(
     world: &World,
     action: crate::systemd::Action,
@@ -416,6 +639,7 @@ pub async fn event_loop<B: Backend>(
         actions: Vec::new(),
         loaders: Vec::new(),
         removals: Vec::new(),
+        engines: Vec::new(),
     };
     app.page = views::page_rows(terminal.size().map_err(term_err)?.height);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -468,9 +692,9 @@ pub async fn event_loop<B: Backend>(
         }
     };
     workers.stop_all();
-    for h in workers.removals.drain(..) {
+    for h in workers.removals.drain(..).chain(workers.engines.drain(..)) {
         if !h.is_finished() {
-            tracing::info!("waiting for a key removal to finish before quitting");
+            tracing::info!("waiting for a key removal / apply / upgrade to finish before quitting");
         }
         let _ = h.await;
     }
@@ -535,6 +759,30 @@ fn perform<B: Backend>(
                 workers
                     .removals
                     .push(spawn_remove_key(world, node, pubkey, tx.clone()));
+            }
+            Effect::LoadPlan => {
+                workers.loaders.retain(|h| !h.is_finished());
+                workers.loaders.push(spawn_plan(world, tx.clone()));
+            }
+            Effect::LoadHistory => {
+                workers.loaders.retain(|h| !h.is_finished());
+                workers.loaders.push(spawn_history(world, tx.clone()));
+            }
+            Effect::Apply(inputs) => {
+                workers.engines.retain(|h| !h.is_finished());
+                workers.engines.push(spawn_apply(world, inputs, tx.clone()));
+            }
+            Effect::Upgrade { node, to } => {
+                workers.engines.retain(|h| !h.is_finished());
+                workers
+                    .engines
+                    .push(spawn_upgrade(world, node, Some(to), tx.clone()));
+            }
+            Effect::Rollback { node } => {
+                workers.engines.retain(|h| !h.is_finished());
+                workers
+                    .engines
+                    .push(spawn_upgrade(world, node, None, tx.clone()));
             }
             Effect::PollNow => workers.poll_now.notify_one(),
             Effect::AnswerHostKey { reply, accept } => {

@@ -5,16 +5,21 @@
 //! Data from other engines (metrics, alerts, releases) plugs into the optional fields of
 //! [`NodeRow`]; a view renders `-` for whatever is absent.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use super::keymap::{Action, Context, Keymap};
+use super::msg::PlanInputs;
 use crate::inventory::{Inventory, NodeRef};
 use crate::metrics::series::Series;
 use crate::ops::status::NodeStatus;
+use crate::reconcile::plan::{Plan, Planned};
+use crate::reconcile::run::ChangeResult;
 use crate::systemd::JournalLine;
+use crate::upgrade::journal::Entry;
 
 /// How many journal lines the detail screen keeps.
 pub const LOG_CAP: usize = 2000;
@@ -27,6 +32,8 @@ pub enum Screen {
     Alerts,
     Releases,
     Keys,
+    Plan,
+    History,
     Help,
 }
 
@@ -38,6 +45,8 @@ impl Screen {
             Screen::Alerts => Context::Alerts,
             Screen::Releases => Context::Releases,
             Screen::Keys => Context::Keys,
+            Screen::Plan => Context::Plan,
+            Screen::History => Context::History,
             Screen::Help => Context::Help,
         }
     }
@@ -48,6 +57,8 @@ impl Screen {
             Screen::Alerts => "alerts",
             Screen::Releases => "releases",
             Screen::Keys => "keys",
+            Screen::Plan => "plan",
+            Screen::History => "history",
             Screen::Help => "help",
         }
     }
@@ -318,6 +329,43 @@ pub struct HostKeyAsk {
     pub fingerprint: String,
 }
 
+/// One upgrade or rollback the releases screen asks about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpgradeAsk {
+    pub r: NodeRef,
+    pub host: String,
+    pub node: String,
+    pub rollback: bool,
+    /// The running version.
+    pub from: Option<String>,
+    /// The version to install (None for a rollback: the node's `previous`).
+    pub to: Option<String>,
+}
+
+/// The plan/apply screen: the playbook, the loaded plan (with the engine inputs an apply
+/// needs), live progress per `host/node` while it applies, and the results at the end.
+#[derive(Debug, Default)]
+pub struct PlanView {
+    /// The playbook path (None: no playbook, the screen says so).
+    pub playbook: Option<String>,
+    pub plan: Fetched<Plan>,
+    /// What the planner saw (an apply runs exactly the plan that was confirmed).
+    pub inputs: Option<Arc<PlanInputs>>,
+    pub selected: usize,
+    /// An apply is running.
+    pub applying: bool,
+    /// The results of the last apply (summary).
+    pub results: Option<Vec<ChangeResult>>,
+}
+
+/// The merged upgrade journal (host journals + the console's own), newest last.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoryData {
+    pub entries: Vec<Entry>,
+    /// Hosts whose journal could not be read.
+    pub errors: Vec<String>,
+}
+
 /// Modal dialogs; while one is open, keys go to it only.
 #[derive(Debug)]
 pub enum Dialog {
@@ -325,6 +373,10 @@ pub enum Dialog {
     Confirm { action: Action, nodes: Vec<NodeRef> },
     /// Removing one validator key, waiting for `y`.
     RemoveKey { key: KeyEntry },
+    /// Applying the loaded plan, waiting for `y`: every change is listed by host and node.
+    Apply { changes: Vec<Planned> },
+    /// Upgrading (or rolling back) one node from the releases screen, waiting for `y`.
+    Upgrade(UpgradeAsk),
     /// An SSH connection waiting for a human's trust decision.
     HostKey {
         ask: HostKeyAsk,
@@ -406,6 +458,13 @@ pub struct App {
     pub keys_selected: usize,
     /// Pubkeys with a remove in flight.
     pub keys_removing: BTreeSet<String>,
+    pub plan: PlanView,
+    pub history: Fetched<HistoryData>,
+    pub history_selected: usize,
+    /// Live progress of engine runs (apply, upgrade, rollback) per `host/node`: the last event.
+    pub progress: BTreeMap<String, String>,
+    /// `host/node` keys with an upgrade or rollback in flight.
+    pub upgrading: BTreeSet<String>,
     pub help_scroll: usize,
     pub flash: Option<Flash>,
     /// Nodes with an action in flight.
@@ -474,6 +533,11 @@ impl App {
             keys: Fetched::default(),
             keys_selected: 0,
             keys_removing: BTreeSet::new(),
+            plan: PlanView::default(),
+            history: Fetched::default(),
+            history_selected: 0,
+            progress: BTreeMap::new(),
+            upgrading: BTreeSet::new(),
             help_scroll: 0,
             flash: None,
             busy: BTreeSet::new(),

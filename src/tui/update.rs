@@ -8,9 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keymap::{Action, Key};
-use super::msg::{Effect, Msg, lifecycle_of};
+use super::msg::{Effect, Msg, event_label, lifecycle_of};
 use super::state::{
-    AlertState, App, Dialog, Flash, LogView, Prompt, Screen, SortKey, short_pubkey,
+    AlertState, App, Dialog, Flash, LogView, Prompt, Screen, SortKey, UpgradeAsk, short_pubkey,
 };
 use crate::inventory::NodeRef;
 use crate::systemd;
@@ -142,6 +142,83 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             flash(app, now, systemd::sanitize(&text), error);
             app.dirty = true;
         }
+        Msg::Plan(r) => {
+            let r = r.map(|(plan, inputs)| {
+                app.plan.inputs = Some(inputs);
+                plan
+            });
+            if r.is_err() {
+                app.plan.inputs = None;
+            }
+            app.plan.plan.finish(r, now);
+            let n = app.plan.plan.data.as_ref().map_or(0, plan_len);
+            app.plan.selected = app.plan.selected.min(n.saturating_sub(1));
+            app.dirty = true;
+        }
+        Msg::Progress { key, event } => {
+            app.progress.insert(key, event_label(event).to_string());
+            app.dirty = true;
+        }
+        Msg::Applied(Err(e)) => {
+            app.plan.applying = false;
+            app.progress.clear();
+            flash(app, now, format!("apply: {}", systemd::sanitize(&e)), true);
+            app.dirty = true;
+        }
+        Msg::Applied(Ok(results)) => {
+            app.plan.applying = false;
+            for r in &results {
+                app.progress.remove(&format!("{}/{}", r.host, r.node));
+            }
+            let verified = results.iter().filter(|r| r.verified).count();
+            let failed = results.iter().filter(|r| !r.ok).count();
+            let text = format!(
+                "apply done: {} change(s), {verified} verified, {failed} failed",
+                results.len()
+            );
+            flash(app, now, text, failed > 0 || verified < results.len());
+            app.plan.results = Some(results);
+            // the facts changed: what the plan showed is stale now
+            app.plan.inputs = None;
+            fx.push(Effect::PollNow);
+            app.dirty = true;
+        }
+        Msg::UpgradeDone {
+            key,
+            rollback,
+            outcome,
+        } => {
+            app.upgrading.remove(&key);
+            app.progress.remove(&key);
+            let what = if rollback { "rollback" } else { "upgrade" };
+            let versions = format!(
+                "{} → {}",
+                outcome.from.as_deref().unwrap_or("?"),
+                outcome.to.as_deref().unwrap_or("?")
+            );
+            let status = serde_json::to_value(outcome.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let text = format!(
+                "{what} {key} {versions}: {status}{}{}",
+                if outcome.detail.is_empty() { "" } else { ": " },
+                outcome.detail
+            );
+            flash(app, now, systemd::sanitize(&text), outcome.failed());
+            fx.push(Effect::PollNow);
+            if app.releases.start() {
+                fx.push(Effect::LoadReleases);
+            }
+            app.dirty = true;
+        }
+        Msg::History(r) => {
+            app.history.finish(r, now);
+            let n = app.history.data.as_ref().map_or(0, |h| h.entries.len());
+            // newest first on screen: the cursor starts at the top
+            app.history_selected = app.history_selected.min(n.saturating_sub(1));
+            app.dirty = true;
+        }
         Msg::Terminate => quit(app, &mut fx),
         Msg::SuspendRequested => fx.push(Effect::Suspend),
     }
@@ -241,6 +318,50 @@ fn on_dialog_key(app: &mut App, key: Key, now: DateTime<Utc>, fx: &mut Vec<Effec
                 });
             }
         }
+        Some(Dialog::Apply { changes }) => {
+            let n = changes.len();
+            if !yes {
+                flash(app, now, format!("apply of {n} change(s) cancelled"), false);
+            } else if app.readonly {
+                flash(app, now, "readonly: actions are disabled", true);
+            } else if app.plan.applying {
+                flash(app, now, "an apply is already running", true);
+            } else if let Some(inputs) = app.plan.inputs.clone() {
+                app.plan.applying = true;
+                app.plan.results = None;
+                for c in &changes {
+                    app.progress
+                        .insert(format!("{}/{}", c.host, c.node), "queued".into());
+                }
+                flash(app, now, format!("applying {n} change(s) …"), false);
+                fx.push(Effect::Apply(inputs));
+            } else {
+                flash(app, now, "the plan is gone: R plans again", true);
+            }
+        }
+        Some(Dialog::Upgrade(ask)) => {
+            let key = format!("{}/{}", ask.host, ask.node);
+            let what = if ask.rollback { "rollback" } else { "upgrade" };
+            if !yes {
+                flash(app, now, format!("{what} of {key} cancelled"), false);
+            } else if app.readonly {
+                flash(app, now, "readonly: actions are disabled", true);
+            } else if app.upgrading.contains(&key) {
+                flash(app, now, format!("{key}: already running"), true);
+            } else {
+                let fx_one = if ask.rollback {
+                    Some(Effect::Rollback { node: ask.r })
+                } else {
+                    ask.to.clone().map(|to| Effect::Upgrade { node: ask.r, to })
+                };
+                if let Some(e) = fx_one {
+                    app.upgrading.insert(key.clone());
+                    app.progress.insert(key.clone(), "starting".into());
+                    flash(app, now, format!("{what} {key} …"), false);
+                    fx.push(e);
+                }
+            }
+        }
         Some(Dialog::HostKey { ask, reply }) => {
             if let Some(reply) = reply {
                 fx.push(Effect::AnswerHostKey { reply, accept: yes });
@@ -330,12 +451,8 @@ fn run_command(app: &mut App, cmd: &str, now: DateTime<Utc>, fx: &mut Vec<Effect
         "help" | "h" => go(app, Screen::Help),
         "releases" | "rel" => open_releases(app, fx),
         "keys" | "k" => open_keys(app, fx),
-        "history" => flash(
-            app,
-            now,
-            format!(":{head} is not available yet (no data source in this build)"),
-            true,
-        ),
+        "plan" | "apply" => open_plan(app, fx),
+        "history" | "hist" => open_history(app, fx),
         "sort" => {
             let key = match words.next() {
                 Some("host") => Some(SortKey::Host),
@@ -398,6 +515,105 @@ fn open_releases(app: &mut App, fx: &mut Vec<Effect>) {
     if app.releases.start() {
         fx.push(Effect::LoadReleases);
     }
+}
+
+/// Show the plan screen and (re)plan unless a plan is being made or applied, or there is no
+/// playbook (the screen says so).
+fn open_plan(app: &mut App, fx: &mut Vec<Effect>) {
+    go(app, Screen::Plan);
+    if app.plan.playbook.is_some() && !app.plan.applying && app.plan.plan.start() {
+        fx.push(Effect::LoadPlan);
+    }
+}
+
+/// Show the history screen and (re)read the journals unless a read is running.
+fn open_history(app: &mut App, fx: &mut Vec<Effect>) {
+    go(app, Screen::History);
+    if app.history.start() {
+        fx.push(Effect::LoadHistory);
+    }
+}
+
+/// Rows of the plan screen: changes, then no-ops, then unknown nodes.
+pub fn plan_len(p: &crate::reconcile::plan::Plan) -> usize {
+    p.changes.len() + p.noops.len() + p.unknown.len()
+}
+
+/// `a` on the plan screen: the confirm dialog naming every changing host and node.
+fn ask_apply(app: &mut App, now: DateTime<Utc>) {
+    if app.readonly {
+        flash(app, now, "readonly: actions are disabled", true);
+        return;
+    }
+    if app.plan.applying {
+        flash(app, now, "an apply is already running", true);
+        return;
+    }
+    let (Some(plan), Some(_)) = (app.plan.plan.data.as_ref(), app.plan.inputs.as_ref()) else {
+        flash(app, now, "no current plan: R plans again", true);
+        return;
+    };
+    if plan.changes.is_empty() {
+        flash(
+            app,
+            now,
+            "nothing to apply: the fleet matches the playbook",
+            false,
+        );
+        return;
+    }
+    app.dialog = Some(Dialog::Apply {
+        changes: plan.changes.clone(),
+    });
+}
+
+/// `u` / `b` on the releases screen: the confirm dialog for the selected node.
+fn ask_upgrade(app: &mut App, rollback: bool, now: DateTime<Utc>) {
+    if app.readonly {
+        flash(app, now, "readonly: actions are disabled", true);
+        return;
+    }
+    let Some(rel) = app
+        .releases
+        .data
+        .as_ref()
+        .and_then(|d| d.get(app.releases_selected))
+        .cloned()
+    else {
+        flash(app, now, "no node selected", true);
+        return;
+    };
+    let key = format!("{}/{}", rel.host, rel.node);
+    let Some(r) = app.row_index(&rel.host, &rel.node).map(|i| app.rows[i].r) else {
+        flash(app, now, format!("{key} is not in this session"), true);
+        return;
+    };
+    if app.upgrading.contains(&key) {
+        flash(
+            app,
+            now,
+            format!("{key}: an upgrade or rollback is running"),
+            true,
+        );
+        return;
+    }
+    if !rollback && rel.to.is_none() {
+        flash(
+            app,
+            now,
+            format!("nothing to upgrade on {key}: {}", rel.reason),
+            false,
+        );
+        return;
+    }
+    app.dialog = Some(Dialog::Upgrade(UpgradeAsk {
+        r,
+        host: rel.host,
+        node: rel.node,
+        rollback,
+        from: rel.running,
+        to: if rollback { None } else { rel.to },
+    }));
 }
 
 /// Show the keys screen and (re)list the keys unless a listing is running.
@@ -584,6 +800,28 @@ fn perform(
             let started = match screen {
                 Screen::Releases => app.releases.start().then_some(Effect::LoadReleases),
                 Screen::Keys => app.keys.start().then_some(Effect::LoadKeys),
+                Screen::History => app.history.start().then_some(Effect::LoadHistory),
+                Screen::Plan => {
+                    if app.plan.playbook.is_none() {
+                        flash(
+                            app,
+                            now,
+                            "no playbook: start with `nodeherd tui -p PLAYBOOK`",
+                            true,
+                        );
+                        return;
+                    }
+                    if app.plan.applying {
+                        flash(
+                            app,
+                            now,
+                            "an apply is running: plan again when it ended",
+                            true,
+                        );
+                        return;
+                    }
+                    app.plan.plan.start().then_some(Effect::LoadPlan)
+                }
                 _ => return,
             };
             match started {
@@ -594,6 +832,16 @@ fn perform(
         Action::RemoveKey => {
             if screen == Screen::Keys {
                 ask_remove_key(app, now);
+            }
+        }
+        Action::Apply => {
+            if screen == Screen::Plan {
+                ask_apply(app, now);
+            }
+        }
+        Action::Upgrade | Action::Rollback => {
+            if screen == Screen::Releases {
+                ask_upgrade(app, action == Action::Rollback, now);
             }
         }
         Action::LogPause => {
@@ -652,6 +900,14 @@ fn move_cursor(app: &mut App, action: Action) {
         Screen::Keys => {
             let n = app.key_entries().len();
             app.keys_selected = step(app.keys_selected, n);
+        }
+        Screen::Plan => {
+            let n = app.plan.plan.data.as_ref().map_or(0, plan_len);
+            app.plan.selected = step(app.plan.selected, n);
+        }
+        Screen::History => {
+            let n = app.history.data.as_ref().map_or(0, |h| h.entries.len());
+            app.history_selected = step(app.history_selected, n);
         }
         Screen::Help => {
             app.help_scroll = match action {

@@ -601,3 +601,275 @@ fn remove_key_cancel_readonly_remote_and_readonly_keys() {
     assert!(press(&mut ro, vec![key('y')]).is_empty());
     assert!(ro.keys_removing.is_empty());
 }
+
+#[test]
+fn plan_command_loads_a_plan_only_with_a_playbook() {
+    let mut app = fixture::fleet(false);
+    let mut cmd = vec![key(':')];
+    cmd.extend("plan".chars().map(key));
+    cmd.push(code(KeyCode::Enter));
+    let fx = press(&mut app, cmd);
+    assert_eq!(app.screen, Screen::Plan);
+    assert!(fx.is_empty(), "no playbook: nothing to plan: {fx:?}");
+    let mut app = fixture::fleet(false);
+    app.plan.playbook = Some("playbooks/site.toml".into());
+    let mut cmd = vec![key(':')];
+    cmd.extend("plan".chars().map(key));
+    cmd.push(code(KeyCode::Enter));
+    let fx = press(&mut app, cmd);
+    assert!(matches!(fx.as_slice(), [Effect::LoadPlan]), "{fx:?}");
+    assert!(app.plan.plan.loading);
+    // a second R while planning does not start another
+    assert!(press(&mut app, vec![key('R')]).is_empty());
+    let p = fixture::plan();
+    let fx = update(
+        &mut app,
+        Msg::Plan(Ok((p.clone(), fixture::plan_inputs(&p)))),
+        fixture::now(),
+    );
+    assert!(fx.is_empty());
+    assert!(!app.plan.plan.loading && app.plan.inputs.is_some());
+    assert_eq!(app.plan.plan.data.as_ref(), Some(&p));
+}
+
+#[test]
+fn apply_asks_first_naming_every_change_then_runs_the_confirmed_plan() {
+    let mut app = fixture::plan_screen(false);
+    let fx = press(&mut app, vec![key('a')]);
+    assert!(
+        fx.is_empty(),
+        "nothing runs before the confirmation: {fx:?}"
+    );
+    assert_eq!(app.screen, Screen::Plan, "`a` is apply here, not alerts");
+    match &app.dialog {
+        Some(Dialog::Apply { changes }) => {
+            let names: Vec<String> = changes
+                .iter()
+                .map(|c| format!("{}/{}", c.host, c.node))
+                .collect();
+            assert_eq!(names, ["eth-a1/lodestar-bn", "eth-a2/geth", "lab-1/demo-2"]);
+        }
+        other => panic!("expected the apply dialog, got {other:?}"),
+    }
+    // other keys are swallowed while it is open
+    assert!(press(&mut app, vec![key('q'), key('a')]).is_empty());
+    assert!(!app.quit);
+    let fx = press(&mut app, vec![key('y')]);
+    match fx.as_slice() {
+        [Effect::Apply(inputs)] => assert_eq!(inputs.plan, fixture::plan()),
+        other => panic!("expected one apply, got {other:?}"),
+    }
+    assert!(app.plan.applying && app.dialog.is_none());
+    assert_eq!(
+        app.progress.get("eth-a2/geth").map(String::as_str),
+        Some("queued")
+    );
+    // a second `a` while applying is refused
+    assert!(press(&mut app, vec![key('a')]).is_empty());
+    assert!(app.dialog.is_none());
+    assert!(app.flash.as_ref().is_some_and(|f| f.error));
+    // progress events move the rows
+    update(
+        &mut app,
+        Msg::Progress {
+            key: "eth-a1/lodestar-bn".into(),
+            event: crate::upgrade::engine::Event::Switching,
+        },
+        fixture::now(),
+    );
+    assert_eq!(
+        app.progress.get("eth-a1/lodestar-bn").map(String::as_str),
+        Some("switching")
+    );
+    let results = fixture::plan_summary().plan.results.unwrap_or_default();
+    let fx = update(&mut app, Msg::Applied(Ok(results)), fixture::now());
+    assert!(matches!(fx.as_slice(), [Effect::PollNow]), "{fx:?}");
+    assert!(!app.plan.applying && app.progress.is_empty());
+    assert!(
+        app.plan.inputs.is_none(),
+        "a finished apply leaves no plan to re-apply"
+    );
+    let f = app.flash.as_ref().map(|f| (f.text.clone(), f.error));
+    assert_eq!(
+        f,
+        Some(("apply done: 3 change(s), 2 verified, 1 failed".into(), true))
+    );
+    // and `a` now asks for a fresh plan instead of applying a stale one
+    assert!(press(&mut app, vec![key('a')]).is_empty());
+    assert!(app.dialog.is_none());
+}
+
+#[test]
+fn apply_cancelled_does_nothing() {
+    let mut app = fixture::plan_screen(false);
+    let fx = press(&mut app, vec![key('a'), code(KeyCode::Esc)]);
+    assert!(fx.is_empty() && app.dialog.is_none() && !app.plan.applying);
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("cancelled"))
+    );
+}
+
+#[test]
+fn apply_of_an_empty_plan_has_no_dialog() {
+    let mut app = fixture::plan_screen(false);
+    if let Some(p) = app.plan.plan.data.as_mut() {
+        p.changes.clear();
+    }
+    assert!(press(&mut app, vec![key('a')]).is_empty());
+    assert!(app.dialog.is_none());
+}
+
+#[test]
+fn readonly_plan_screen_cannot_apply() {
+    let mut app = fixture::plan_screen(true);
+    let fx = press(&mut app, vec![key('a')]);
+    assert!(fx.is_empty());
+    assert!(app.dialog.is_none());
+    // under --readonly `a` is the global binding again: alerts
+    assert_eq!(app.screen, Screen::Alerts);
+    // a dialog smuggled in by a bug still refuses
+    let mut app = fixture::plan_screen(true);
+    app.dialog = Some(Dialog::Apply {
+        changes: fixture::plan().changes,
+    });
+    assert!(press(&mut app, vec![key('y')]).is_empty());
+    assert!(!app.plan.applying);
+}
+
+#[test]
+fn upgrade_and_rollback_ask_first_naming_host_node_and_versions() {
+    let mut app = fixture::releases();
+    // row 0 (eth-a1/lodestar-bn) has an upgrade to 1.6.0
+    let fx = press(&mut app, vec![key('u')]);
+    assert!(fx.is_empty());
+    let r = app.rows[0].r;
+    match &app.dialog {
+        Some(Dialog::Upgrade(ask)) => {
+            assert_eq!(
+                (ask.host.as_str(), ask.node.as_str()),
+                ("eth-a1", "lodestar-bn")
+            );
+            assert_eq!(ask.r, r);
+            assert!(!ask.rollback);
+            assert_eq!(ask.from.as_deref(), Some("1.5.1"));
+            assert_eq!(ask.to.as_deref(), Some("1.6.0"));
+        }
+        other => panic!("expected the upgrade dialog, got {other:?}"),
+    }
+    let fx = press(&mut app, vec![key('y')]);
+    match fx.as_slice() {
+        [Effect::Upgrade { node, to }] => assert_eq!((*node, to.as_str()), (r, "1.6.0")),
+        other => panic!("expected an upgrade, got {other:?}"),
+    }
+    assert!(app.upgrading.contains("eth-a1/lodestar-bn"));
+    // while it runs, neither u nor b opens another dialog for it
+    assert!(press(&mut app, vec![key('u'), key('b')]).is_empty());
+    assert!(app.dialog.is_none());
+    update(
+        &mut app,
+        Msg::Progress {
+            key: "eth-a1/lodestar-bn".into(),
+            event: crate::upgrade::engine::Event::Uploading,
+        },
+        fixture::now(),
+    );
+    assert_eq!(
+        app.progress.get("eth-a1/lodestar-bn").map(String::as_str),
+        Some("uploading")
+    );
+    let outcome = crate::upgrade::engine::Outcome {
+        node: "eth-a1/lodestar-bn".into(),
+        action: "upgrade".into(),
+        from: Some("1.5.1".into()),
+        to: Some("1.6.0".into()),
+        status: crate::upgrade::engine::Status::RolledBack,
+        detail: "health gate failed: peers 0".into(),
+        logs: vec![],
+        took: std::time::Duration::from_secs(90),
+    };
+    let fx = update(
+        &mut app,
+        Msg::UpgradeDone {
+            key: "eth-a1/lodestar-bn".into(),
+            rollback: false,
+            outcome,
+        },
+        fixture::now(),
+    );
+    assert!(fx.iter().any(|e| matches!(e, Effect::PollNow)));
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoadReleases)));
+    assert!(app.upgrading.is_empty() && app.progress.is_empty());
+    let f = app.flash.clone().map(|f| (f.text, f.error));
+    assert_eq!(
+        f,
+        Some((
+            "upgrade eth-a1/lodestar-bn 1.5.1 → 1.6.0: rolled-back: health gate failed: peers 0"
+                .into(),
+            true
+        ))
+    );
+    // rollback of the third row (eth-a2/geth): names `previous` as the target
+    let mut app = fixture::releases();
+    app.releases_selected = 2;
+    assert!(press(&mut app, vec![key('b')]).is_empty());
+    match &app.dialog {
+        Some(Dialog::Upgrade(ask)) => {
+            assert!(ask.rollback && ask.to.is_none());
+            assert_eq!(ask.host, "eth-a2");
+        }
+        other => panic!("expected the rollback dialog, got {other:?}"),
+    }
+    assert!(press(&mut app, vec![key('n')]).is_empty());
+    assert!(app.upgrading.is_empty());
+    assert!(press(&mut app, vec![key('b')]).is_empty());
+    let fx = press(&mut app, vec![key('y')]);
+    assert!(matches!(fx.as_slice(), [Effect::Rollback { .. }]), "{fx:?}");
+}
+
+#[test]
+fn upgrade_without_an_allowed_version_says_why() {
+    let mut app = fixture::releases();
+    app.releases_selected = 2;
+    assert!(press(&mut app, vec![key('u')]).is_empty());
+    assert!(app.dialog.is_none());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.starts_with("nothing to upgrade on eth-a2/geth"))
+    );
+}
+
+#[test]
+fn readonly_releases_have_no_upgrade_or_rollback() {
+    let mut app = fixture::releases();
+    app.keymap = crate::tui::keymap::Keymap::new(true);
+    app.readonly = true;
+    assert!(press(&mut app, vec![key('u'), key('b')]).is_empty());
+    assert!(app.dialog.is_none());
+}
+
+#[test]
+fn history_loads_through_a_worker_and_reloads_on_r() {
+    let mut app = fixture::fleet(false);
+    let mut cmd = vec![key(':')];
+    cmd.extend("history".chars().map(key));
+    cmd.push(code(KeyCode::Enter));
+    let fx = press(&mut app, cmd);
+    assert_eq!(app.screen, Screen::History);
+    assert!(matches!(fx.as_slice(), [Effect::LoadHistory]), "{fx:?}");
+    update(
+        &mut app,
+        Msg::History(Ok(crate::tui::state::HistoryData {
+            entries: fixture::history_entries(),
+            errors: vec![],
+        })),
+        fixture::now(),
+    );
+    assert_eq!(app.history.data.as_ref().map(|d| d.entries.len()), Some(4));
+    press(&mut app, vec![key('G')]);
+    assert_eq!(app.history_selected, 3);
+    let fx = press(&mut app, vec![key('R')]);
+    assert!(matches!(fx.as_slice(), [Effect::LoadHistory]), "{fx:?}");
+}

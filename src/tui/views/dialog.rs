@@ -137,6 +137,115 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
             ]));
             (" Confirm remove key ".to_string(), Color::Red, lines)
         }
+        Some(Dialog::Apply { changes }) => {
+            let mut hosts: Vec<&str> = changes.iter().map(|c| c.host.as_str()).collect();
+            hosts.sort_unstable();
+            hosts.dedup();
+            let mut lines = vec![
+                Line::styled(
+                    format!(
+                        "Apply {} change{} on {} host{}?",
+                        changes.len(),
+                        if changes.len() == 1 { "" } else { "s" },
+                        hosts.len(),
+                        if hosts.len() == 1 { "" } else { "s" }
+                    ),
+                    bold,
+                ),
+                Line::from(""),
+            ];
+            for c in changes.iter().take(LIST_MAX) {
+                let (sign, what) = super::plan::diff(&c.change);
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {sign} {:<14}", cut(&clean(&c.host), 14)), bold),
+                    Span::raw(format!(" {:<14}", cut(&clean(&c.node), 14))),
+                    Span::styled(
+                        format!(" {}", cut(&what, 30)),
+                        Style::default().fg(Color::Yellow),
+                    ),
+                ]));
+            }
+            if changes.len() > LIST_MAX {
+                lines.push(Line::from(format!(
+                    "  … and {} more",
+                    changes.len() - LIST_MAX
+                )));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(
+                "Version switches go through the guarded upgrade engine",
+            ));
+            lines.push(Line::from(
+                "(canary, batches, health gate, rollback on failure).",
+            ));
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![
+                Span::styled(
+                    "  y apply",
+                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ),
+                Span::raw("      n / esc cancel"),
+            ]));
+            (" Confirm apply ".to_string(), Color::Red, lines)
+        }
+        Some(Dialog::Upgrade(ask)) => {
+            let verb = if ask.rollback { "Roll back" } else { "Upgrade" };
+            let address = app
+                .row_of(ask.r)
+                .map(|r| format!(" ({})", clean(&r.address)))
+                .unwrap_or_default();
+            let from = ask
+                .from
+                .as_deref()
+                .map(clean)
+                .unwrap_or_else(|| "unknown".into());
+            let to = match &ask.to {
+                Some(t) => clean(t),
+                None => "its previous version".into(),
+            };
+            let lines = vec![
+                Line::styled(
+                    format!("{verb} {}/{}?", clean(&ask.host), clean(&ask.node)),
+                    bold,
+                ),
+                Line::from(""),
+                Line::from(vec![
+                    Span::raw("  host  "),
+                    Span::styled(clean(&ask.host), bold),
+                    Span::raw(address),
+                ]),
+                Line::from(vec![
+                    Span::raw("  node  "),
+                    Span::styled(clean(&ask.node), bold),
+                ]),
+                Line::from(vec![
+                    Span::raw("  from  "),
+                    Span::styled(from, bold),
+                    Span::raw("  ->  "),
+                    Span::styled(to, bold.fg(Color::Yellow)),
+                ]),
+                Line::from(""),
+                Line::from("The node restarts; a failed health gate rolls it back."),
+                Line::from(""),
+                Line::from(vec![
+                    Span::styled(
+                        if ask.rollback {
+                            "  y roll back"
+                        } else {
+                            "  y upgrade"
+                        },
+                        Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw("      n / esc cancel"),
+                ]),
+            ];
+            let title = if ask.rollback {
+                " Confirm rollback "
+            } else {
+                " Confirm upgrade "
+            };
+            (title.to_string(), Color::Red, lines)
+        }
         Some(Dialog::HostKey { ask, .. }) => {
             let lines = vec![
                 Line::from(vec![

@@ -8,7 +8,7 @@
 //! +------------------------------------------------------------------+
 //! | header: nodeherd  ok 9 sync 1 down 2 alert 0  fleet > node  polled |  1 line
 //! +------------------------------------------------------------------+
-//! | body: fleet | node detail | alerts | releases | keys | help      |  rest
+//! | body: fleet | detail | alerts | releases | keys | plan | history | help |  rest
 //! +------------------------------------------------------------------+
 //! | flash line (messages, results, errors)                           |  1 line
 //! | hint bar (keys of this screen) or the active `/` `:` prompt      |  1 line
@@ -22,7 +22,9 @@ pub mod detail;
 pub mod dialog;
 pub mod fleet;
 pub mod help;
+pub mod history;
 pub mod keys;
+pub mod plan;
 pub mod releases;
 
 use chrono::{DateTime, Utc};
@@ -47,6 +49,8 @@ pub fn draw(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
         Screen::Alerts => alerts::render(frame, body, app, now),
         Screen::Releases => releases::render(frame, body, app, now),
         Screen::Keys => keys::render(frame, body, app, now),
+        Screen::Plan => plan::render(frame, body, app, now),
+        Screen::History => history::render(frame, body, app, now),
         Screen::Help => help::render(frame, body, app, now),
     }
     bars::render_flash(frame, flash, app, now);

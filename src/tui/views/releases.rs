@@ -1,6 +1,7 @@
 //! The releases screen: per node the running version, the newest version its policy allows now,
 //! the next version that becomes eligible (with a countdown), and why; the selected node's
-//! reasons in full below. Loading, failed and empty states are drawn from [`Fetched`].
+//! reasons in full below; a node being upgraded or rolled back shows its live progress in the
+//! WHY column. `u` / `b` (upgrade, rollback) are confirmed in a dialog (see the reducer). Loading, failed and empty states are drawn from [`Fetched`].
 //!
 //! ```text
 //! +- Releases · 4 nodes · 1 upgrade ready · planned 12s ago ------------------------+
@@ -170,7 +171,15 @@ fn render_table(frame: &mut Frame, area: Rect, app: &App, rows: &[ReleaseRow], n
                 Cell::from(opt(r.allowed.as_deref().map(clean))),
                 up,
                 Cell::from(next),
-                Cell::from(clean(&r.reason)),
+                match app.progress.get(&format!("{}/{}", r.host, r.node)) {
+                    // an upgrade or rollback of this node is running: its live progress
+                    Some(p) => Cell::from(format!("~ {}…", clean(p))).style(
+                        Style::default()
+                            .fg(Color::Yellow)
+                            .add_modifier(Modifier::BOLD),
+                    ),
+                    None => Cell::from(clean(&r.reason)),
+                },
             ])
         })
         .collect();

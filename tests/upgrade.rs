@@ -642,7 +642,7 @@ fn pinned_node_stays(ctx: &Ctx) {
     let tf = target(ctx, &free);
     let plans = ctx.rt.block_on(async {
         let pool = Pool::new(ConnectOptions::default());
-        engine::plan_all(&pool, &[tf.clone()], None, &options(ctx, "t")).await
+        engine::plan_all(&pool, std::slice::from_ref(&tf), None, &options(ctx, "t")).await
     });
     assert_eq!(plans[0].step.to.as_deref(), Some("1.6.0"));
     assert_eq!(layout(ctx, &t).current.as_deref(), Some("1.4.2"));
@@ -692,7 +692,7 @@ fn concurrent_upgrade_is_refused_with_holder(ctx: &Ctx) {
         let ta = t.clone();
         let first = tokio::spawn(async move {
             let pool = Pool::new(ConnectOptions::default());
-            let plans = engine::plan_all(&pool, &[ta.clone()], Some("1.5.1"), &a).await;
+            let plans = engine::plan_all(&pool, std::slice::from_ref(&ta), Some("1.5.1"), &a).await;
             engine::run_upgrades(&pool, &[ta], &plans, &a).await
         });
         while let Some((_, e)) = rx.recv().await {
@@ -701,8 +701,8 @@ fn concurrent_upgrade_is_refused_with_holder(ctx: &Ctx) {
             }
         }
         let pool = Pool::new(ConnectOptions::default());
-        let plans = engine::plan_all(&pool, &[t.clone()], Some("1.5.1"), &b).await;
-        let second = engine::run_upgrades(&pool, &[t.clone()], &plans, &b).await;
+        let plans = engine::plan_all(&pool, std::slice::from_ref(&t), Some("1.5.1"), &b).await;
+        let second = engine::run_upgrades(&pool, std::slice::from_ref(&t), &plans, &b).await;
         (first.await.expect("first"), second)
     });
     assert_eq!(ob[0].status, Status::Refused, "{:?}", ob[0]);

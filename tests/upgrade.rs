@@ -383,8 +383,12 @@ async fn session(t: &Target) -> Session {
 fn sh(ctx: &Ctx, t: &Target, script: &str) -> String {
     ctx.rt.block_on(async {
         let s = session(t).await;
+        // Generous: `systemctl restart` of Lodestar can take a while on a loaded machine.
         let o = s
-            .exec(&Command::new("sh").arg("-c").arg(script))
+            .exec_with_timeout(
+                &Command::new("sh").arg("-c").arg(script),
+                Duration::from_secs(180),
+            )
             .await
             .expect("exec");
         o.stdout_str().into_owned()

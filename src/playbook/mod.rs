@@ -5,6 +5,8 @@
 //! May not touch: the network, SSH or the managed hosts. Other sections are ignored here so other
 //! features (desired state) can extend the same files.
 
+#![allow(clippy::result_large_err)]
+
 mod window;
 
 use crate::inventory::{Inventory, NodeRef};
@@ -17,7 +19,8 @@ use toml::Spanned;
 
 pub use window::{Window, WindowError};
 
-/// A playbook problem, with the file and span when there is one.
+/// A playbook problem, with the file and span when there is one (large by design: it carries
+/// the source text for the diagnostic; playbooks are loaded once per command).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PlaybookError {
     #[error("cannot read playbook {path}: {message}")]

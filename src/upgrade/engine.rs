@@ -199,7 +199,7 @@ async fn inspect(session: &Session, t: &Target) -> Result<Layout, String> {
     let o = session
         .exec(&host::inspect_command(&t.install_dir(), &t.node.name))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| short(&e))?;
     if !o.success() {
         return Err(format!(
             "cannot read {}: {}",
@@ -428,7 +428,7 @@ async fn stage(session: &Session, dir: &str, to: &str, art: &Artifact) -> Result
     let o = session
         .exec_with_stdin(&host::receive_command(dir, &art.sha256), &bytes)
         .await
-        .map_err(|e| format!("upload failed: {e}"))?;
+        .map_err(|e| format!("upload failed: {}", short(&e)))?;
     if !o.success() {
         return Err(format!(
             "upload failed: {}",
@@ -441,7 +441,7 @@ async fn stage(session: &Session, dir: &str, to: &str, art: &Artifact) -> Result
             Duration::from_secs(600),
         )
         .await
-        .map_err(|e| format!("staging failed: {e}"))?;
+        .map_err(|e| format!("staging failed: {}", short(&e)))?;
     if !o.success() {
         return Err(format!(
             "staging failed, nothing switched: {}",
@@ -466,7 +466,7 @@ async fn switch_state(
     let o = session
         .exec(&host::switch_state_command(dir, tok, node))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| short(&e))?;
     Ok(host::parse_switch_state(&o.stdout_str()))
 }
 
@@ -602,7 +602,7 @@ async fn switch_and_gate(cx: &Ctx<'_>, layout: &Layout, from: &str, to: &str) ->
                 session
                     .exec(&host::signal_command(&dir, "confirm", &tok))
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| short(&e))?;
                 wait_state(
                     session,
                     &dir,
@@ -659,7 +659,7 @@ async fn switch_and_gate(cx: &Ctx<'_>, layout: &Layout, from: &str, to: &str) ->
                 session
                     .exec(&host::signal_command(&dir, "abort", &tok))
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| short(&e))?;
                 wait_state(
                     session,
                     &dir,
@@ -1352,7 +1352,7 @@ pub async fn history(
             let o = s
                 .exec(&host::journal_read_command())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| short(&e))?;
             Ok::<_, String>(o.stdout_str().into_owned())
         }
     })
@@ -1368,4 +1368,16 @@ pub async fn history(
     }
     all.retain(|e| keys.is_empty() || keys.contains(&e.node));
     (journal::merge(all), errors)
+}
+
+/// An SSH error in one line, without the (long) remote script it was running.
+fn short(e: &crate::ssh::SshError) -> String {
+    use crate::ssh::SshError;
+    match e {
+        SshError::Timeout { host, after, .. } => {
+            format!("{host}: no answer within {}s", after.as_secs())
+        }
+        SshError::Disconnected { host } => format!("{host}: connection lost"),
+        other => other.to_string().lines().next().unwrap_or("").to_string(),
+    }
 }

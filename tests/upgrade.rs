@@ -174,7 +174,7 @@ fn build_artifacts(tmp: &Path) -> Vec<(String, Art)> {
     for v in ["1.4.2", "1.5.1"] {
         let file = PathBuf::from(format!("{ART_DIR}/lodestar-{v}.tar.gz"));
         if !file.exists() {
-            let tmpf = format!("{}.tmp", file.display());
+            let tmpf = format!("{}.tmp.{}", file.display(), std::process::id());
             let st = Proc::new("sh")
                 .arg("-c")
                 .arg(r#"tar -C "$1" -cf - . | gzip -1 > "$2" && mv "$2" "$3""#)

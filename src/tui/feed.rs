@@ -175,6 +175,15 @@ impl AlertWatch {
         }
     }
 
+    /// Silence matching alerts until `until` (this session's engine).
+    pub fn silence(
+        &mut self,
+        matcher: crate::alerts::engine::SilenceMatcher,
+        until: DateTime<Utc>,
+    ) {
+        self.engine.silence(matcher, until);
+    }
+
     fn row(&self, state: AlertState, a: &Active) -> AlertRow {
         let rule = self.rules.get(&a.rule);
         AlertRow {

@@ -3,6 +3,7 @@
 //! Owns: the message vocabulary between workers, input and the state owner. May not touch:
 //! state or I/O; these are plain values (a host-key question carries its reply channel).
 
+use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use tokio::sync::oneshot;
 
@@ -129,6 +130,12 @@ pub enum Effect {
     },
     /// Read and merge the upgrade journals in a worker.
     LoadHistory,
+    /// Silence alerts matching `spec` (RULE[/HOST[/NODE]]) until `until`: recorded in the saved
+    /// alert state (so `nodeherd alerts` and cron runs honour it) and in this session.
+    Silence {
+        spec: String,
+        until: DateTime<Utc>,
+    },
     /// Poll every host now instead of waiting for the interval.
     PollNow,
     AnswerHostKey {

@@ -68,7 +68,13 @@ pub struct Config {
     pub playbook: Option<PathBuf>,
     /// The playbook with the declared state for the plan screen; `None`: no plan.
     pub site_playbook: Option<PathBuf>,
+    /// Silences asked for in this session, taken up by the poller's alert engine.
+    pub silences: SilenceQueue,
 }
+
+/// Silences waiting for the poller (`:silence`).
+pub type SilenceQueue =
+    Arc<std::sync::Mutex<Vec<(crate::alerts::engine::SilenceMatcher, DateTime<Utc>)>>>;
 
 impl Default for Config {
     fn default() -> Self {
@@ -81,6 +87,7 @@ impl Default for Config {
             alerts_state: None,
             playbook: None,
             site_playbook: None,
+            silences: SilenceQueue::default(),
         }
     }
 }
@@ -243,6 +250,13 @@ fn spawn_poller(world: &World, tx: mpsc::UnboundedSender<Msg>, now: Arc<Notify>)
                     }
                 }
                 if let Some(w) = watch.as_mut() {
+                    let asked: Vec<_> = match cfg.silences.lock() {
+                        Ok(mut q) => q.drain(..).collect(),
+                        Err(_) => Vec::new(),
+                    };
+                    for (m, until) in asked {
+                        w.silence(m, until);
+                    }
                     let obs = ops::alerts::observations(&statuses, &snap);
                     if tx.send(Msg::Alerts(w.observe(Utc::now(), &obs))).is_err() {
                         return;
@@ -763,6 +777,32 @@ fn perform<B: Backend>(
             Effect::LoadPlan => {
                 workers.loaders.retain(|h| !h.is_finished());
                 workers.loaders.push(spawn_plan(world, tx.clone()));
+            }
+            Effect::Silence { spec, until } => {
+                let Ok(matcher) = ops::alerts::parse_silence(&spec) else {
+                    continue;
+                };
+                if let Ok(mut q) = world.config.silences.lock() {
+                    q.push((matcher.clone(), until));
+                }
+                let note = match &world.config.alerts_state {
+                    Some(path) => match ops::alerts::add_silence(path, matcher, until) {
+                        Ok(()) => Msg::Notice {
+                            text: format!("silenced {spec} (saved in {})", path.display()),
+                            error: false,
+                        },
+                        Err(e) => Msg::Notice {
+                            text: format!("silenced {spec} in this session only: {e}"),
+                            error: true,
+                        },
+                    },
+                    None => Msg::Notice {
+                        text: format!("silenced {spec} in this session"),
+                        error: false,
+                    },
+                };
+                let _ = tx.send(note);
+                workers.poll_now.notify_one();
             }
             Effect::LoadHistory => {
                 workers.loaders.retain(|h| !h.is_finished());

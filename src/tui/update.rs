@@ -453,6 +453,39 @@ fn run_command(app: &mut App, cmd: &str, now: DateTime<Utc>, fx: &mut Vec<Effect
         "keys" | "k" => open_keys(app, fx),
         "plan" | "apply" => open_plan(app, fx),
         "history" | "hist" => open_history(app, fx),
+        "silence" => {
+            let (spec, dur) = (words.next(), words.next());
+            let parsed = match (spec, dur) {
+                (Some(spec), Some(d)) => crate::ops::alerts::parse_silence(spec)
+                    .and_then(|_| {
+                        humantime::parse_duration(d).map_err(|e| format!("duration {d:?}: {e}"))
+                    })
+                    .map(|d| (spec.to_string(), d)),
+                _ => Err(
+                    "usage: :silence RULE[/HOST[/NODE]] DURATION (e.g. :silence peers-low/bn-1 2h)"
+                        .into(),
+                ),
+            };
+            match parsed.and_then(|(spec, d)| {
+                chrono::Duration::from_std(d)
+                    .map(|d| (spec, now + d))
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok((spec, until)) => {
+                    flash(
+                        app,
+                        now,
+                        format!(
+                            "silencing {spec} until {}",
+                            until.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        false,
+                    );
+                    fx.push(Effect::Silence { spec, until });
+                }
+                Err(e) => flash(app, now, e, true),
+            }
+        }
         "sort" => {
             let key = match words.next() {
                 Some("host") => Some(SortKey::Host),

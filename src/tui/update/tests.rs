@@ -873,3 +873,29 @@ fn history_loads_through_a_worker_and_reloads_on_r() {
     let fx = press(&mut app, vec![key('R')]);
     assert!(matches!(fx.as_slice(), [Effect::LoadHistory]), "{fx:?}");
 }
+
+fn command(app: &mut App, text: &str) -> Vec<Effect> {
+    let mut cmd = vec![key(':')];
+    cmd.extend(text.chars().map(key));
+    cmd.push(code(KeyCode::Enter));
+    press(app, cmd)
+}
+
+#[test]
+fn silence_command_asks_the_runtime_with_an_expiry_and_refuses_bad_input() {
+    let mut app = fixture::fleet(true);
+    let fx = command(&mut app, "silence peers-low/bn-1 2h");
+    match fx.as_slice() {
+        [Effect::Silence { spec, until }] => {
+            assert_eq!(spec, "peers-low/bn-1");
+            assert_eq!(*until, fixture::now() + chrono::Duration::hours(2));
+        }
+        other => panic!("expected one Silence effect, got {other:?}"),
+    }
+    assert!(app.flash.as_ref().is_some_and(|f| !f.error && f.text.contains("silencing peers-low/bn-1")));
+    for bad in ["silence", "silence peers-low", "silence peers-low soon", "silence a/b/c/d 2h"] {
+        let fx = command(&mut app, bad);
+        assert!(fx.is_empty(), "{bad}: {fx:?}");
+        assert!(app.flash.as_ref().is_some_and(|f| f.error), "{bad}");
+    }
+}

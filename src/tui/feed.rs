@@ -75,8 +75,27 @@ pub fn release_rows(targets: &[Target], plans: &[NodePlan]) -> Vec<ReleaseRow> {
             next: p.next.clone(),
             reason: p.step.reason.clone(),
             why: p.why.clone(),
+            notes: p.release.as_ref().map(notes_excerpt).unwrap_or_default(),
         })
         .collect()
+}
+
+/// At most 4 lines: the urgency the notes state, then their first non-empty lines (markdown
+/// headings and list marks trimmed).
+pub fn notes_excerpt(r: &crate::releases::feed::Release) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(u) = r.urgency() {
+        out.push(format!("{}: the notes mention \"{u}\"", r.version));
+    }
+    let body = r.feed.body.as_deref().unwrap_or("");
+    out.extend(
+        body.lines()
+            .map(|l| l.trim().trim_start_matches(['#', '*', '-', ' ']).trim())
+            .filter(|l| !l.is_empty())
+            .take(4 - out.len())
+            .map(|l| l.chars().take(160).collect::<String>()),
+    );
+    out
 }
 
 /// The keys screen's entries of one node from `ops::keys::list_node` rows.

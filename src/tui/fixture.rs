@@ -338,6 +338,10 @@ pub fn release_rows() -> Vec<super::state::ReleaseRow> {
                 format!("1.7.0: too young, eligible at {}", later(51)),
                 "1.7.0-rc.1: pre-release (channel stable)".into(),
             ],
+            notes: vec![
+                "1.6.0: the notes mention \"hard fork\"".into(),
+                "Mandatory release for the Fusaka hard fork on all networks".into(),
+            ],
         },
         ReleaseRow {
             host: "eth-a1".into(),
@@ -348,6 +352,7 @@ pub fn release_rows() -> Vec<super::state::ReleaseRow> {
             next: Some(("1.6.0".into(), later(5))),
             reason: "up to date for its policy".into(),
             why: vec![format!("1.6.0: too young, eligible at {}", later(5))],
+            notes: Vec::new(),
         },
         ReleaseRow {
             host: "eth-a2".into(),
@@ -358,6 +363,7 @@ pub fn release_rows() -> Vec<super::state::ReleaseRow> {
             next: None,
             reason: "up to date for its policy".into(),
             why: Vec::new(),
+            notes: Vec::new(),
         },
         ReleaseRow {
             host: "cosmos-1".into(),
@@ -369,6 +375,7 @@ pub fn release_rows() -> Vec<super::state::ReleaseRow> {
             reason: "host unreachable: connect to 10.213.0.9:22: \u{1b}[31mtimed out\u{1b}[0m"
                 .into(),
             why: Vec::new(),
+            notes: Vec::new(),
         },
     ]
 }

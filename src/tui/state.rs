@@ -275,6 +275,9 @@ pub struct ReleaseRow {
     pub reason: String,
     /// Versions skipped and why.
     pub why: Vec<String>,
+    /// An excerpt of the notes of the release an upgrade would install: an urgency line when the
+    /// notes carry one ("hard fork", "security"...), then their first lines.
+    pub notes: Vec<String>,
 }
 
 /// One validator key held by a node (from the Keymanager API).

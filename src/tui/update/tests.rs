@@ -892,8 +892,17 @@ fn silence_command_asks_the_runtime_with_an_expiry_and_refuses_bad_input() {
         }
         other => panic!("expected one Silence effect, got {other:?}"),
     }
-    assert!(app.flash.as_ref().is_some_and(|f| !f.error && f.text.contains("silencing peers-low/bn-1")));
-    for bad in ["silence", "silence peers-low", "silence peers-low soon", "silence a/b/c/d 2h"] {
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| !f.error && f.text.contains("silencing peers-low/bn-1"))
+    );
+    for bad in [
+        "silence",
+        "silence peers-low",
+        "silence peers-low soon",
+        "silence a/b/c/d 2h",
+    ] {
         let fx = command(&mut app, bad);
         assert!(fx.is_empty(), "{bad}: {fx:?}");
         assert!(app.flash.as_ref().is_some_and(|f| f.error), "{bad}");

@@ -25,7 +25,7 @@ use super::{age, clean, cut, opt};
 use crate::tui::state::{App, ReleaseRow};
 
 /// Lines of the "why" panel under the table (borders included).
-const WHY_HEIGHT: u16 = 6;
+const WHY_HEIGHT: u16 = 8;
 
 /// `in 2d 3h`, `in 5h 10m`, `in 12m`, `now`; the raw text when it is not the engine's format.
 pub fn countdown(now: DateTime<Utc>, when: &str) -> String {
@@ -126,6 +126,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
             )));
         }
         lines.extend(r.why.iter().map(|w| Line::styled(clean(w), dim)));
+        if let Some(to) = r.to.as_deref().filter(|_| !r.notes.is_empty()) {
+            lines.push(Line::from(format!("notes of {}:", clean(to))));
+            lines.extend(
+                r.notes
+                    .iter()
+                    .map(|n| Line::from(format!("  {}", clean(n)))),
+            );
+        }
     }
     frame.render_widget(
         Paragraph::new(lines)

@@ -200,24 +200,7 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
                 json_line(serde_json::json!({"event": "result", "result": r}));
             }
         }
-        crate::upgrade::journal::append_local(&crate::upgrade::journal::Entry {
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            who: opts.who.clone(),
-            action: "apply".into(),
-            node: "*".into(),
-            from: String::new(),
-            to: String::new(),
-            result: if results.iter().all(|r| r.verified) {
-                "ok".into()
-            } else {
-                "failed".into()
-            },
-            detail: format!(
-                "{} change(s), {} verified",
-                results.len(),
-                results.iter().filter(|r| r.verified).count()
-            ),
-        });
+        run::journal_apply(&results, &opts.who, "");
     }
     // Alerts: evaluate and notify through the configured channels (a cron run's report).
     let alerts_path = a

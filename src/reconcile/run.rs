@@ -436,3 +436,23 @@ async fn switch_versions(
         })
         .collect()
 }
+
+/// Record an apply in the console's journal (one line for the whole run; the upgrade engine
+/// journals each version switch itself, on the host and locally).
+pub fn journal_apply(results: &[ChangeResult], who: &str, via: &str) {
+    let verified = results.iter().filter(|r| r.verified).count();
+    crate::upgrade::journal::append_local(&crate::upgrade::journal::Entry {
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        who: who.to_string(),
+        action: "apply".into(),
+        node: "*".into(),
+        from: String::new(),
+        to: String::new(),
+        result: if verified == results.len() {
+            "ok".into()
+        } else {
+            "failed".into()
+        },
+        detail: format!("{} change(s), {verified} verified{via}", results.len()),
+    });
+}

@@ -510,24 +510,7 @@ fn spawn_apply(
             .await
         };
         let (results, ()) = tokio::join!(work, forward);
-        crate::upgrade::journal::append_local(&crate::upgrade::journal::Entry {
-            time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            who,
-            action: "apply".into(),
-            node: "*".into(),
-            from: String::new(),
-            to: String::new(),
-            result: if results.iter().all(|r| r.verified) {
-                "ok".into()
-            } else {
-                "failed".into()
-            },
-            detail: format!(
-                "{} change(s), {} verified (tui)",
-                results.len(),
-                results.iter().filter(|r| r.verified).count()
-            ),
-        });
+        crate::reconcile::run::journal_apply(&results, &who, " (tui)");
         drop(lock);
         let _ = tx.send(Msg::Applied(Ok(results)));
     })

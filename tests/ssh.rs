@@ -905,3 +905,44 @@ async fn encrypted_identity_asks_the_passphrase_once_and_wrong_one_is_refused() 
         other => panic!("a wrong passphrase must not log in: {other:?}"),
     }
 }
+
+/// The node lock over a real sshd: while one console holds it, every other attempt is "busy"
+/// and names the holder (never an unexplained failure, whatever the timing of the channel's end);
+/// once the holder lets go, the next console gets it. Multi-threaded, as in the CLI: the end of
+/// the lock command's stream and its exit status reach the caller from different workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_lock_is_busy_naming_the_holder_then_free_after_release() {
+    use nodeherd::upgrade::lock::{self, LockError};
+    if !have_root("node_lock_is_busy_naming_the_holder_then_free_after_release") {
+        return;
+    }
+    let sshd = Sshd::start();
+    let s = connect(&sshd).await;
+    let dir = sshd.dir.path().join("node dir");
+    let dir = dir.to_str().expect("utf-8");
+    let held = lock::acquire(&s, dir, "h/n", "alice@laptop", "upgrade 1.5.1")
+        .await
+        .unwrap_or_else(|e| panic!("first acquire: {e}"));
+    let other = connect(&sshd).await;
+    for i in 0..15 {
+        match lock::acquire(&other, dir, "h/n", "cron@box", "upgrade 1.5.1").await {
+            Err(LockError::Busy { holder, .. }) => {
+                assert_eq!(holder.who, "alice@laptop", "attempt {i}");
+                assert_eq!(holder.action, "upgrade 1.5.1", "attempt {i}");
+            }
+            Err(e) => panic!("attempt {i}: expected busy, got: {e}"),
+            Ok(_) => panic!("attempt {i}: two consoles hold the same lock"),
+        }
+    }
+    drop(held);
+    let got = lock::acquire_waiting(
+        &other,
+        dir,
+        "h/n",
+        "cron@box",
+        "upgrade 1.5.1",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(got.is_ok(), "after release: {:?}", got.err());
+}

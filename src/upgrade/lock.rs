@@ -83,12 +83,14 @@ pub async fn acquire(
         }
     };
     if !locked {
-        holder.abort();
-        let status = match done_rx.try_recv() {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(failed(e.to_string())),
-            Err(_) => None,
+        // The stream ends before the holder task has passed on the exit status: wait for it
+        // (aborting first would lose it and turn a plain "busy" into an unexplained failure).
+        let status = match tokio::time::timeout(Duration::from_secs(10), &mut done_rx).await {
+            Ok(Ok(Ok(s))) => s,
+            Ok(Ok(Err(e))) => return Err(failed(e.to_string())),
+            Ok(Err(_)) | Err(_) => None,
         };
+        holder.abort();
         if status == Some(host::LOCK_BUSY) {
             let info = session
                 .exec(&host::lock_info_command(install_dir))

@@ -454,5 +454,6 @@ pub fn journal_apply(results: &[ChangeResult], who: &str, via: &str) {
             "failed".into()
         },
         detail: format!("{} change(s), {verified} verified{via}", results.len()),
+        run: String::new(),
     });
 }

@@ -571,6 +571,7 @@ pub fn history_entries() -> Vec<crate::upgrade::journal::Entry> {
                 to: to.into(),
                 result: result.into(),
                 detail: detail.into(),
+                run: String::new(),
             }
         };
     vec![

@@ -232,6 +232,7 @@ async fn wait_guard(session: &Session, t: &Target, limit: Duration) -> Result<La
 fn entry(
     t: &Target,
     opts: &Options,
+    run: &str,
     action: &str,
     from: &str,
     to: &str,
@@ -247,6 +248,7 @@ fn entry(
         to: to.into(),
         result: result.into(),
         detail: crate::systemd::sanitize(detail),
+        run: run.into(),
     }
 }
 
@@ -256,6 +258,8 @@ struct Ctx<'a> {
     opts: &'a Options,
     action: &'static str,
     start: Instant,
+    /// Journal id shared by every line this action writes (console and host).
+    run: String,
 }
 
 impl Ctx<'_> {
@@ -292,6 +296,7 @@ impl Ctx<'_> {
         let e = entry(
             self.t,
             self.opts,
+            &self.run,
             self.action,
             o.from.as_deref().unwrap_or(""),
             o.to.as_deref().unwrap_or(""),
@@ -323,6 +328,7 @@ pub async fn upgrade_node(
         opts,
         action: "upgrade",
         start: Instant::now(),
+        run: token(),
     };
     upgrade_inner(&cx, &to, art).await
 }
@@ -516,7 +522,9 @@ async fn switch_and_gate(cx: &Ctx<'_>, layout: &Layout, from: &str, to: &str) ->
         .max(t.settings.health_timeout + Duration::from_secs(30))
         .as_secs();
     let mk = |result: &str, detail: &str| {
-        journal::tail_json(&entry(t, opts, cx.action, from, to, result, detail))
+        journal::tail_json(&entry(
+            t, opts, &cx.run, cx.action, from, to, result, detail,
+        ))
     };
     let spec = SwitchSpec {
         install_dir: &dir,
@@ -717,6 +725,7 @@ pub async fn rollback_node(
         opts,
         action: "rollback",
         start: Instant::now(),
+        run: token(),
     };
     let dir = t.install_dir();
     let _guard =
@@ -845,6 +854,7 @@ pub async fn install_node(
         opts,
         action: "install",
         start: Instant::now(),
+        run: token(),
     };
     let to = spec.version;
     let dir = t.install_dir();
@@ -1063,6 +1073,7 @@ pub async fn install_one(
             journal::append_local(&entry(
                 t,
                 opts,
+                "",
                 "install",
                 "",
                 spec.version,
@@ -1320,6 +1331,7 @@ pub async fn upgrade_one(pool: &Pool, t: &Target, p: &NodePlan, opts: &Options) 
             journal::append_local(&entry(
                 t,
                 opts,
+                "",
                 "upgrade",
                 o.from.as_deref().unwrap_or(""),
                 o.to.as_deref().unwrap_or(""),

@@ -26,6 +26,10 @@ pub struct Entry {
     pub result: String,
     #[serde(default)]
     pub detail: String,
+    /// The id of the console run that wrote it. The host's guard and the console journal the
+    /// same switch each with its own clock; the shared id lets `history` show it once.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run: String,
 }
 
 impl Entry {
@@ -46,6 +50,8 @@ pub fn tail_json(e: &Entry) -> String {
         to: &'a str,
         result: &'a str,
         detail: &'a str,
+        #[serde(skip_serializing_if = "str::is_empty")]
+        run: &'a str,
     }
     let s = serde_json::to_string(&NoTime {
         who: &e.who,
@@ -55,6 +61,7 @@ pub fn tail_json(e: &Entry) -> String {
         to: &e.to,
         result: &e.result,
         detail: &e.detail,
+        run: &e.run,
     })
     .unwrap_or_else(|_| "{}".into());
     s.strip_prefix('{').unwrap_or(&s).to_string()
@@ -117,20 +124,39 @@ pub fn parse(text: &str) -> (Vec<Entry>, usize) {
     (out, bad)
 }
 
-/// Merge journals: sorted by time, identical entries (same time/node/action/to/result) once.
-pub fn merge(mut all: Vec<Entry>) -> Vec<Entry> {
-    all.sort_by(|a, b| {
-        (&a.time, &a.node, &a.action, &a.to, &a.result)
-            .cmp(&(&b.time, &b.node, &b.action, &b.to, &b.result))
-    });
-    all.dedup_by(|a, b| {
-        a.time == b.time
-            && a.node == b.node
-            && a.action == b.action
-            && a.to == b.to
-            && a.result == b.result
-    });
-    all
+/// Merge journals given host entries first, then the console's: sorted by time; an action
+/// journaled in both places shows once, as the host wrote it (the host is the source of truth).
+/// Entries of the same run are the same action when node, action and result agree; entries
+/// without a run id (older lines) when their time, node, action, target and result agree.
+pub fn merge(all: Vec<Entry>) -> Vec<Entry> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<Entry> = all
+        .into_iter()
+        .filter(|e| {
+            let key = if e.run.is_empty() {
+                (
+                    String::new(),
+                    e.time.clone(),
+                    e.node.clone(),
+                    e.action.clone(),
+                    e.to.clone(),
+                    e.result.clone(),
+                )
+            } else {
+                (
+                    e.run.clone(),
+                    String::new(),
+                    e.node.clone(),
+                    e.action.clone(),
+                    e.to.clone(),
+                    e.result.clone(),
+                )
+            };
+            seen.insert(key)
+        })
+        .collect();
+    out.sort_by(|a, b| a.time.cmp(&b.time));
+    out
 }
 
 #[cfg(test)]
@@ -147,6 +173,7 @@ mod tests {
             to: "1.5.1".into(),
             result: result.into(),
             detail: "say \"hi\"".into(),
+            run: String::new(),
         }
     }
 
@@ -172,5 +199,35 @@ mod tests {
         assert_eq!(bad, 1);
         let merged = merge([parsed.clone(), parsed].concat());
         assert_eq!(merged, vec![b, a]);
+    }
+
+    #[test]
+    fn merge_shows_one_run_once_as_the_host_wrote_it() {
+        let mut host = e("2026-01-01T00:00:05Z", "ok");
+        host.run = "ab12".into();
+        host.detail = "health gate passed and confirmed".into();
+        let mut local = host.clone();
+        local.time = "2026-01-01T00:00:06Z".into();
+        local.detail = "healthy and confirmed".into();
+        // A different outcome of the same run (the console lost the link) stays visible.
+        let mut lost = local.clone();
+        lost.result = "failed".into();
+        // Another run with the same times and versions is another action.
+        let mut other = host.clone();
+        other.run = "cd34".into();
+        let merged = merge(vec![host.clone(), other.clone(), local, lost.clone()]);
+        assert_eq!(merged, vec![host, other, lost]);
+    }
+
+    #[test]
+    fn run_id_round_trips_through_the_hosts_tail_json() {
+        let mut x = e("2026-01-01T00:00:00Z", "ok");
+        x.run = "ab12".into();
+        let line = format!("{{\"time\":\"{}\",{}", x.time, tail_json(&x));
+        let back: Entry = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, x);
+        // Lines written before run ids existed still parse.
+        let old = r#"{"time":"t","who":"w","action":"upgrade","node":"h/n","result":"ok"}"#;
+        assert_eq!(parse(old).0[0].run, "");
     }
 }

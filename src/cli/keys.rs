@@ -12,12 +12,10 @@ use clap::{Args, Subcommand};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
 use crate::inventory::{Inventory, NodeRef};
-use crate::keymanager::Interchange;
 use crate::keymanager::Keymanager;
 use crate::keymanager::client::{Setting, SettingKind};
 use crate::keymanager::types::{DeleteStatus, ImportStatus, normalize_pubkey};
 use crate::keys::Secret;
-use crate::keys::keystore::Keystore;
 use crate::ops::keys as ops;
 
 #[derive(Debug, Args)]
@@ -172,13 +170,7 @@ fn confirm(what: &str, yes: bool) -> Result<(), Fail> {
 /// A password from a file (trailing newline removed) or the terminal.
 fn password(file: Option<&Path>, prompt: &str, twice: bool) -> Result<Secret<String>, Fail> {
     if let Some(f) = file {
-        let text = Secret::new(
-            std::fs::read_to_string(f)
-                .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?,
-        );
-        return Ok(Secret::new(
-            text.expose().trim_end_matches(['\n', '\r']).to_string(),
-        ));
+        return crate::ops::keyfiles::read_password_file(f).map_err(usage);
     }
     if !tty() {
         return Err(usage(
@@ -499,28 +491,13 @@ async fn import(
     out: Output,
 ) -> Result<i32, Fail> {
     let r = find(inv, node)?;
-    let mut keystores = Vec::new();
-    let mut pubkeys = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
-        let ks = Keystore::from_json(&text).map_err(|e| usage(format!("{}: {e}", f.display())))?;
-        let pk = ks
-            .public_key()
-            .map_err(|e| usage(format!("{}: {e}", f.display())))?
-            .ok_or_else(|| usage(format!("{}: the keystore has no pubkey", f.display())))?;
-        pubkeys.push(format!("0x{}", pk.to_hex().trim_start_matches("0x")));
-        keystores.push(text);
-    }
-    let slashing_text = match slashing {
-        Some(p) => {
-            let t = std::fs::read_to_string(p)
-                .map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?;
-            Interchange::parse(&t).map_err(|e| usage(format!("{}: {e}", p.display())))?;
-            Some(t)
-        }
-        None => None,
-    };
+    let files = crate::ops::keyfiles::read_keystores(files).map_err(usage)?;
+    let pubkeys: Vec<String> = files.iter().map(|k| k.pubkey.clone()).collect();
+    let keystores: Vec<String> = files.into_iter().map(|k| k.text).collect();
+    let slashing_text = slashing
+        .map(crate::ops::keyfiles::read_slashing)
+        .transpose()
+        .map_err(usage)?;
     let label = ops::label(inv, r);
     let problems = ops::double_sign_guard(inv, pool, &pubkeys, &[r]).await;
     guard_report(&problems, risk)?;
@@ -663,23 +640,13 @@ async fn move_key(
         return Err(usage("--from and --to are the same node"));
     }
     let state = state_dir()?;
-    let text = std::fs::read_to_string(keystore)
-        .map_err(|e| usage(format!("cannot read {}: {e}", keystore.display())))?;
-    let ks =
-        Keystore::from_json(&text).map_err(|e| usage(format!("{}: {e}", keystore.display())))?;
+    let ks = crate::ops::keyfiles::read_keystores(&[keystore.to_path_buf()])
+        .map_err(usage)?
+        .remove(0);
     let pw = password(password_file, "Keystore password: ", false)?;
     // Prove the keystore and password give this very key BEFORE anything is removed.
-    let sk = ks
-        .decrypt_secret_key(pw.expose())
-        .map_err(|e| usage(format!("{}: {e}", keystore.display())))?;
-    let got = format!("0x{}", sk.public_key().to_hex().trim_start_matches("0x"));
-    drop(sk);
-    if got != pk {
-        return Err(usage(format!(
-            "{} holds {got}, not {pk}",
-            keystore.display()
-        )));
-    }
+    crate::ops::keyfiles::check_opens_to(&ks, &pw, &pk).map_err(usage)?;
+    let text = ks.text;
     confirm(
         &format!(
             "About to MOVE {pk} from {} to {} (remove, save slashing data, verify, import)",

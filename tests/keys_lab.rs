@@ -158,6 +158,10 @@ fn main() {
             move_interop_key_refused,
         ),
         ("settings_set_and_clear", settings_set_and_clear),
+        (
+            "tui_keys_screen_moves_imports_and_refuses",
+            tui_keys_screen_moves_imports_and_refuses,
+        ),
         ("token_never_in_output", token_never_in_output),
     ];
     let mut failed = Vec::new();
@@ -517,4 +521,237 @@ fn token_never_in_output(ctx: &Ctx) {
         let t = std::fs::read_to_string(&f).unwrap_or_default();
         assert!(!t.contains("api-token"), "{}", f.display());
     }
+}
+
+/// The TUI's keys screen through the real event loop and workers (a `TestBackend`, keys injected
+/// as a person would type them): move the generated key back from vc2 to vc, import a fresh key
+/// into vc2, and watch the double-sign guard refuse an interop key of vc, each checked against
+/// the nodes themselves with `keys list`. Every screen goes into the collected output, so the
+/// token check below covers the TUI too.
+fn tui_keys_screen_moves_imports_and_refuses(ctx: &Ctx) {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use nodeherd::inventory::Inventory;
+    use nodeherd::ssh::{ConnectOptions, Pool};
+    use nodeherd::tui::runtime::{Config, Hooks, World, event_loop};
+    use nodeherd::tui::{App, Msg, buffer_text};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+
+    let (moved_pk, moved_ks) = generated_pubkey(ctx);
+    assert!(
+        ctx.keys_of(VC2).contains(&moved_pk),
+        "the move scenario left it on vc2"
+    );
+    let pw = ctx.dir.join("password.txt");
+    // A fresh key for the import (fast KDF: the TUI path is what is tested here).
+    let fresh = SecretKey::from_bytes(&[0x42; 32]).unwrap_or_else(|e| panic!("{e}"));
+    let fresh_pk = pk_hex(&fresh);
+    let fresh_ks = ctx.dir.join("fresh.json");
+    let path = "m/12381/3600/42/0/0"
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ks = Keystore::encrypt(
+        &fresh,
+        PASSWORD,
+        &path,
+        &KdfParams::insecure_scrypt_for_tests(1024),
+        "",
+    )
+    .and_then(|k| k.to_json())
+    .unwrap_or_else(|e| panic!("{e}"));
+    write(&fresh_ks, &ks);
+    let interop3 = ctx.dir.join("interop3.json");
+    assert!(interop3.exists(), "written by the guard scenario");
+
+    // SAFETY: set before the runtime starts; no other thread reads the environment now.
+    unsafe { std::env::set_var("XDG_STATE_HOME", &ctx.state) };
+    let inv = Arc::new(Inventory::load(&ctx.inventory).unwrap_or_else(|e| panic!("{e:?}")));
+    let nodes = inv.node_refs();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let screens: Vec<String> = rt.block_on(async {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let world = World {
+            pool: Arc::new(Pool::new(ConnectOptions::default())),
+            inv: inv.clone(),
+            nodes: nodes.clone(),
+            config: Config {
+                poll_every: Duration::from_secs(5),
+                ..Config::default()
+            },
+        };
+        let mut app = App::new(&inv, &nodes, false);
+        let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap_or_else(|e| panic!("{e}"));
+        let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(String, bool, usize)>();
+        let mut hooks = Hooks {
+            on_draw: Some(Box::new(move |app: &App, buf: &ratatui::buffer::Buffer| {
+                let flash = app
+                    .flash
+                    .as_ref()
+                    .map(|f| f.text.clone())
+                    .unwrap_or_default();
+                let text = format!("{}\nflash: {flash}", buffer_text(buf));
+                let _ = seen_tx.send((text, app.keys.loading, app.key_entries().len()));
+            })),
+            suspend: None,
+        };
+        let keys = tx.clone();
+        let typed = move |s: &str| {
+            for c in s.chars() {
+                let _ = keys.send(Msg::Key(KeyEvent::new(
+                    KeyCode::Char(c),
+                    KeyModifiers::NONE,
+                )));
+            }
+        };
+        let enter = {
+            let keys = tx.clone();
+            move || {
+                let _ = keys.send(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+            }
+        };
+        let (moved_pk, moved_ks, fresh_ks, interop3, pw) = (
+            moved_pk.clone(),
+            moved_ks.clone(),
+            fresh_ks.clone(),
+            interop3.clone(),
+            pw.clone(),
+        );
+        let script = tokio::spawn(async move {
+            let mut all = Vec::new();
+            let mut wait =
+                async |what: &str, limit: u64, pred: &(dyn Fn(&str, bool, usize) -> bool + Sync)| {
+                    let deadline = Instant::now() + Duration::from_secs(limit);
+                    let mut last = String::new();
+                    loop {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        match tokio::time::timeout(left, seen_rx.recv()).await {
+                            Ok(Some((text, loading, n))) => {
+                                let hit = pred(&text, loading, n);
+                                last = text;
+                                if hit {
+                                    all.push(last.clone());
+                                    return last;
+                                }
+                            }
+                            _ => panic!("timed out waiting for {what}; last screen:\n{last}"),
+                        }
+                    }
+                };
+            typed(":keys");
+            enter();
+            // vc: 8 interop keys (one of them removed and still listed); vc2: the generated one
+            wait("the keys listed", 60, &|t, loading, n| {
+                !loading && n >= 9 && t.contains("lodestar-vc2")
+            })
+            .await;
+            // the generated key is vc2's only key, the last row
+            typed("G");
+            typed("m");
+            wait("the move prompt", 10, &|t, _, _| {
+                t.contains(&format!("move {moved_pk} --to"))
+            })
+            .await;
+            typed(&format!(
+                "{VC} --keystore {} --password-file {}",
+                moved_ks.display(),
+                pw.display()
+            ));
+            enter();
+            let dialog = wait("the move dialog", 120, &|t, _, _| {
+                t.contains(&format!("Move 1 validator key from {VC2} to {VC}?"))
+                    || t.contains("flash: move")
+            })
+            .await;
+            assert!(dialog.contains("Confirm move key"), "{dialog}");
+            typed("y");
+            let done = wait("the move's result", 180, &|t, _, _| {
+                t.contains("flash: moved")
+                    || t.contains("NOT completed")
+                    || t.contains("flash: move of")
+            })
+            .await;
+            assert!(done.contains(&format!("from {VC2} to {VC}")), "{done}");
+
+            // import a fresh key into vc2
+            typed(&format!(
+                ":import {VC2} {} --password-file {}",
+                fresh_ks.display(),
+                pw.display()
+            ));
+            enter();
+            let dialog = wait("the import dialog", 60, &|t, _, _| {
+                t.contains(&format!("Import 1 validator key into {VC2}?"))
+                    || t.contains("flash: import")
+            })
+            .await;
+            assert!(
+                dialog.contains("none of the 1 other validator node"),
+                "{dialog}"
+            );
+            typed("y");
+            let done = wait("the import's result", 60, &|t, _, _| {
+                t.contains("flash: imported")
+                    || t.contains("refused")
+                    || t.contains("nothing imported")
+            })
+            .await;
+            assert!(done.contains(&format!("flash: imported 0x")), "{done}");
+
+            // the guard: interop key 3 is active on vc, so no dialog opens
+            typed(&format!(
+                ":import {VC2} {} --password-file {}",
+                interop3.display(),
+                pw.display()
+            ));
+            enter();
+            let refused = wait("the guard's refusal", 60, &|t, _, _| {
+                t.contains("flash: import refused")
+            })
+            .await;
+            assert!(refused.contains(&format!("is ACTIVE on {VC}")), "{refused}");
+            assert!(!refused.contains("Confirm import keys"), "{refused}");
+            typed("q");
+            all
+        });
+        let res = tokio::time::timeout(
+            Duration::from_secs(420),
+            event_loop(&mut term, &mut app, &world, tx, rx, &mut hooks),
+        )
+        .await;
+        let screens = script.await.unwrap_or_else(|e| panic!("script: {e}"));
+        res.unwrap_or_else(|_| panic!("event loop did not end in time"))
+            .unwrap_or_else(|e| panic!("event loop: {e}"));
+        world.pool.close_all().await;
+        screens
+    });
+    for s in &screens {
+        ctx.log.borrow_mut().push_str(s);
+        ctx.log.borrow_mut().push('\n');
+    }
+    // The nodes agree with what the screen said.
+    assert!(ctx.keys_of(VC).contains(&moved_pk), "vc has the moved key");
+    assert!(
+        !ctx.keys_of(VC2).contains(&moved_pk),
+        "vc2 no longer has it"
+    );
+    assert!(
+        ctx.keys_of(VC2).contains(&fresh_pk),
+        "vc2 has the imported key"
+    );
+    assert!(
+        !ctx.keys_of(VC2).contains(&pk_hex(&interop_secret(3))),
+        "the guard held"
+    );
+    let sdir = ctx.state.join("nodeherd/slashing");
+    assert!(
+        slashing_files(&sdir).iter().any(|f| f
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("lodestar-vc2"))),
+        "the move saved vc2's slashing data on the console"
+    );
 }

@@ -239,7 +239,7 @@ fn releases_loaded_loading_failed_and_empty() {
 }
 
 #[test]
-fn keys_screen_states_and_remove_dialog() {
+fn keys_screen_states_and_remove_import_move_dialogs() {
     let app = fixture::keys(false);
     for (w, h) in SIZES {
         let text = screen(&app, w, h);
@@ -291,6 +291,35 @@ fn keys_screen_states_and_remove_dialog() {
         assert!(text.contains(a) && text.contains(b), "{text}");
     }
     snap("keys_remove_confirm", &dialog);
+
+    let mut import = fixture::keys(false);
+    import.dialog = Some(Dialog::ImportKeys(fixture::import_ask()));
+    for (w, h) in SIZES {
+        let text = screen(&import, w, h);
+        assert!(
+            text.contains("Import 2 validator keys into lab-1/demo-2?"),
+            "{text}"
+        );
+        assert!(
+            text.contains("none of the 1 other validator node"),
+            "{text}"
+        );
+        assert!(text.contains("slashing-protection.json"), "{text}");
+    }
+    snap("keys_import_confirm", &import);
+
+    let mut mv = fixture::keys(false);
+    mv.dialog = Some(Dialog::MoveKey(fixture::move_ask()));
+    for (w, h) in SIZES {
+        let text = screen(&mv, w, h);
+        assert!(
+            text.contains("Move 1 validator key from eth-a1/lodestar-vc to lab-1/demo-2?"),
+            "{text}"
+        );
+        let (a, b) = fixture::PUBKEYS[0].split_at(50);
+        assert!(text.contains(a) && text.contains(b), "{text}");
+    }
+    snap("keys_move_confirm", &mv);
 }
 
 #[test]

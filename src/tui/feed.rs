@@ -14,10 +14,10 @@ use super::state::{AlertRow, AlertState, KeyEntry, NodeMetrics, ReleaseRow, shor
 use crate::alerts::engine::{Active, EngineState, Phase};
 use crate::alerts::{Engine, NotificationKind, Observation, Rule, Severity, rules::render_hint};
 use crate::inventory::NodeRef;
-use crate::keymanager::types::DeleteStatus;
+use crate::keymanager::types::{DeleteStatus, ImportResult, ImportStatus};
 use crate::metrics::Signal;
 use crate::metrics::series::Series;
-use crate::ops::keys::{KeyRow, RemoveOutcome};
+use crate::ops::keys::{KeyRow, MoveReport, RemoveOutcome};
 use crate::ops::metrics::{MetricsStore, SeriesKey, SeriesKind, Snapshot};
 use crate::upgrade::engine::{NodePlan, Target};
 
@@ -115,6 +115,61 @@ pub fn key_entries(r: NodeRef, host: &str, node: &str, rows: Vec<KeyRow>) -> Vec
 
 /// The flash line after a removal: `(ok, text)`. Not ok unless the key is gone (or was not
 /// active), both copies of the slashing data were written and the data covers the key.
+/// One flash line for an import: per key imported / already there / refused (with the client's
+/// words). Ok unless a key was refused.
+pub fn import_summary(at: &str, pubkeys: &[String], results: &[ImportResult]) -> (bool, String) {
+    let mut ok = results.len() == pubkeys.len();
+    let mut parts = Vec::new();
+    for (p, r) in pubkeys.iter().zip(results) {
+        let short = short_pubkey(p);
+        let extra = r
+            .message
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        parts.push(match r.status {
+            ImportStatus::Imported => format!("imported {short} into {at}"),
+            ImportStatus::Duplicate => format!("{at} already had {short}"),
+            ImportStatus::Error => {
+                ok = false;
+                format!("{at} refused {short}{extra}")
+            }
+        });
+    }
+    if results.len() != pubkeys.len() {
+        parts.push(format!(
+            "{at} answered {} result(s) for {} key(s)",
+            results.len(),
+            pubkeys.len()
+        ));
+    }
+    (ok, parts.join("; "))
+}
+
+/// One flash line for a move: where the key is now (and the slashing file when there is one).
+pub fn move_summary(r: &MoveReport, pubkey: &str, from: &str, to: &str) -> (bool, String) {
+    let short = short_pubkey(pubkey);
+    if r.ok {
+        let file = r
+            .slashing_file
+            .as_ref()
+            .map(|f| format!("; slashing data saved to {}", f.display()))
+            .unwrap_or_default();
+        (true, format!("moved {short} from {from} to {to}{file}"))
+    } else {
+        let last = r
+            .steps
+            .last()
+            .map(|s| format!(" (at: {s})"))
+            .unwrap_or_default();
+        (
+            false,
+            format!("move of {short} NOT completed: {}{last}", r.state),
+        )
+    }
+}
+
 pub fn remove_summary(o: &RemoveOutcome) -> (bool, String) {
     let mut ok = true;
     let mut parts: Vec<String> = Vec::new();

@@ -442,6 +442,36 @@ pub fn keys(readonly: bool) -> App {
     app
 }
 
+/// An import into lab-1/demo-2 of two keystores, as the check worker hands it to the dialog.
+pub fn import_ask() -> super::state::ImportAsk {
+    super::state::ImportAsk {
+        r: NodeRef { host: 3, node: 1 },
+        host: "lab-1".into(),
+        node: "demo-2".into(),
+        files: vec![
+            "keys/keystore-m_12381_3600_0_0_0-1763700000.json".into(),
+            "keys/keystore-m_12381_3600_1_0_0-1763700000.json".into(),
+        ],
+        pubkeys: vec![PUBKEYS[0].into(), PUBKEYS[1].into()],
+        password_file: "keys/password.txt".into(),
+        slashing: Some("keys/slashing-protection.json".into()),
+        guard_asked: 1,
+    }
+}
+
+/// A move of the first key from eth-a1/lodestar-vc to lab-1/demo-2, as checked.
+pub fn move_ask() -> super::state::MoveAsk {
+    super::state::MoveAsk {
+        pubkey: PUBKEYS[0].into(),
+        from: NodeRef { host: 0, node: 1 },
+        from_label: "eth-a1/lodestar-vc".into(),
+        to: NodeRef { host: 3, node: 1 },
+        to_label: "lab-1/demo-2".into(),
+        keystore: "keys/keystore-m_12381_3600_0_0_0-1763700000.json".into(),
+        password_file: "keys/password.txt".into(),
+    }
+}
+
 /// A plan over the fleet fixture: a version switch, a start and a stop, two no-ops, one unknown.
 pub fn plan() -> crate::reconcile::plan::Plan {
     use crate::reconcile::plan::{Change, NoOp, Plan, Planned, Unknown};

@@ -68,6 +68,10 @@ pub enum Action {
     Restart,
     /// Remove the selected validator key (slashing protection saved first).
     RemoveKey,
+    /// Import keystores into a validator node (prompt, checks, confirm).
+    ImportKey,
+    /// Move the selected key to another validator node (prompt, checks, confirm).
+    MoveKey,
     /// Apply the loaded plan (plan screen).
     Apply,
     /// Upgrade the selected node to its allowed version (releases screen).
@@ -85,6 +89,8 @@ impl Action {
                 | Action::Stop
                 | Action::Restart
                 | Action::RemoveKey
+                | Action::ImportKey
+                | Action::MoveKey
                 | Action::Apply
                 | Action::Upgrade
                 | Action::Rollback
@@ -227,6 +233,8 @@ pub const TABLE: &[Binding] = &[
     b(Key::ch('b'), C::Releases, A::Rollback, "roll the selected node back to its previous version", true, Some("rollback")),
     b(Key::ch('f'), C::Releases, A::ShowFleet, "back to the fleet", false, Some("fleet")),
     b(Key::ch('R'), C::Keys, A::Reload, "list the keys again", false, Some("reload")),
+    b(Key::ch('i'), C::Keys, A::ImportKey, "import keystores into a node (:import, double-sign guard, confirm)", true, Some("import")),
+    b(Key::ch('m'), C::Keys, A::MoveKey, "move the selected key to another node (:move, confirm)", true, Some("move")),
     b(Key::ch('d'), C::Keys, A::RemoveKey, "remove the selected key (slashing data saved first)", true, Some("remove")),
     b(Key::ch('f'), C::Keys, A::ShowFleet, "back to the fleet", false, Some("fleet")),
     b(Key::ch('R'), C::Plan, A::Reload, "gather facts and plan again", false, Some("replan")),
@@ -381,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn dangerous_rows_are_only_stop_and_restart() {
+    fn dangerous_rows_are_only_the_server_changing_ones() {
         for b in TABLE.iter().filter(|b| b.dangerous) {
             assert!(
                 matches!(
@@ -389,6 +397,8 @@ mod tests {
                     Action::Stop
                         | Action::Restart
                         | Action::RemoveKey
+                        | Action::ImportKey
+                        | Action::MoveKey
                         | Action::Apply
                         | Action::Upgrade
                         | Action::Rollback

@@ -8,6 +8,7 @@
 
 pub mod feed;
 pub mod fixture;
+pub mod keycmd;
 pub mod keymap;
 pub mod msg;
 pub mod runtime;

@@ -8,7 +8,9 @@ use crossterm::event::KeyEvent;
 use tokio::sync::oneshot;
 
 use super::keymap::Action;
-use super::state::{AlertRow, HistoryData, HostKeyAsk, NodeKeys, NodeMetrics, ReleaseRow};
+use super::state::{
+    AlertRow, HistoryData, HostKeyAsk, ImportAsk, MoveAsk, NodeKeys, NodeMetrics, ReleaseRow,
+};
 use crate::inventory::NodeRef;
 use crate::ops::lifecycle::ActionOutcome;
 use crate::ops::status::NodeStatus;
@@ -43,6 +45,21 @@ pub enum Msg {
     Releases(Result<Vec<ReleaseRow>, String>),
     /// Every validator node's keys (per-node errors inside).
     Keys(Vec<NodeKeys>),
+    /// An `:import` was checked: the confirm dialog opens, or the flash says why not.
+    ImportChecked(Result<ImportAsk, String>),
+    /// An `:move` was checked: the confirm dialog opens, or the flash says why not.
+    MoveChecked(Result<MoveAsk, String>),
+    /// An import ended; `text` is the per-key result for the flash line.
+    KeysImported {
+        ok: bool,
+        text: String,
+    },
+    /// A move ended; `text` says where the key is now.
+    KeyMoved {
+        pubkey: String,
+        ok: bool,
+        text: String,
+    },
     /// A key removal ended; `text` is the result for the flash line.
     KeyRemoved {
         pubkey: String,
@@ -115,6 +132,14 @@ pub enum Effect {
         node: NodeRef,
         pubkey: String,
     },
+    /// Check an `:import` in a worker (read the files, ask every other validator node).
+    CheckImport(crate::tui::keycmd::ImportCmd),
+    /// Import (already confirmed): the worker reads and checks everything again first.
+    ImportKeys(ImportAsk),
+    /// Check a `:move` in a worker (the keystore must open to the key).
+    CheckMove(crate::tui::keycmd::MoveCmd),
+    /// Move (already confirmed) through `ops::keys::move_key`, which stops at anything uncertain.
+    MoveKey(MoveAsk),
     /// Gather facts and plan the playbook in a worker.
     LoadPlan,
     /// Apply this plan (already confirmed), forwarding progress events.

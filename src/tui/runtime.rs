@@ -153,8 +153,9 @@ struct Workers {
     actions: Vec<JoinHandle<()>>,
     /// On-demand loaders (releases plan, keys).
     loaders: Vec<JoinHandle<()>>,
-    /// Key removals: NEVER aborted (a removal cut between DELETE and saving its slashing data
-    /// would lose that data); the loop waits for them before it returns.
+    /// Key removals, imports and moves: NEVER aborted (a removal cut between DELETE and saving
+    /// its slashing data would lose that data; a move cut half-way leaves the key on no node);
+    /// the loop waits for them before it returns.
     removals: Vec<JoinHandle<()>>,
     /// Applies, upgrades and rollbacks: never aborted either (a switch cut in the middle leaves
     /// the host's guard to clean up); the loop waits for them before it returns.
@@ -404,6 +405,159 @@ fn spawn_remove_key(
             text: crate::systemd::sanitize(&text),
         });
     })
+}
+
+/// Read and check what an `:import` names: keystores (their pubkeys), the password file, the
+/// slashing file; then the double-sign guard over every other validator node of the inventory.
+async fn check_import(
+    world: &World,
+    c: &super::keycmd::ImportCmd,
+) -> Result<super::state::ImportAsk, String> {
+    use crate::ops::keyfiles;
+    let files = keyfiles::read_keystores(&c.files)?;
+    keyfiles::read_password_file(&c.password_file)?;
+    if let Some(p) = &c.slashing {
+        keyfiles::read_slashing(p)?;
+    }
+    let pubkeys: Vec<String> = files.iter().map(|k| k.pubkey.clone()).collect();
+    let problems = ops::keys::double_sign_guard(&world.inv, &world.pool, &pubkeys, &[c.node]).await;
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        return Err(format!(
+            "import refused by the double-sign guard: {} (nodeherd keys import --i-understand-double-signing-risk is the only override)",
+            list.join("; ")
+        ));
+    }
+    let guard_asked = ops::keys::keymanager_nodes(&world.inv)
+        .into_iter()
+        .filter(|r| *r != c.node)
+        .count();
+    let (h, n) = world.inv.node(c.node);
+    Ok(super::state::ImportAsk {
+        r: c.node,
+        host: h.name.clone(),
+        node: n.name.clone(),
+        files: c.files.clone(),
+        pubkeys,
+        password_file: c.password_file.clone(),
+        slashing: c.slashing.clone(),
+        guard_asked,
+    })
+}
+
+/// A confirmed import: everything is read and checked again (the files and the fleet may have
+/// changed while the dialog was open), then `POST /eth/v1/keystores`.
+async fn run_import(world: &World, ask: &super::state::ImportAsk) -> (bool, String) {
+    use crate::ops::keyfiles;
+    let at = format!("{}/{}", ask.host, ask.node);
+    let again = super::keycmd::ImportCmd {
+        node: ask.r,
+        files: ask.files.clone(),
+        password_file: ask.password_file.clone(),
+        slashing: ask.slashing.clone(),
+    };
+    let checked = match check_import(world, &again).await {
+        Ok(c) => c,
+        Err(e) => return (false, format!("nothing imported into {at}: {e}")),
+    };
+    if checked.pubkeys != ask.pubkeys {
+        return (
+            false,
+            format!("nothing imported into {at}: the keystore files changed since the dialog"),
+        );
+    }
+    let read = keyfiles::read_keystores(&ask.files).and_then(|k| {
+        let pw = keyfiles::read_password_file(&ask.password_file)?;
+        let sp = ask
+            .slashing
+            .as_deref()
+            .map(keyfiles::read_slashing)
+            .transpose()?;
+        Ok((k, pw, sp))
+    });
+    let (files, pw, slashing) = match read {
+        Ok(x) => x,
+        Err(e) => return (false, format!("nothing imported into {at}: {e}")),
+    };
+    let km = match Keymanager::connect(&world.pool, &world.inv, ask.r).await {
+        Ok(km) => km,
+        Err(e) => return (false, format!("nothing imported into {at}: {e}")),
+    };
+    let texts: Vec<String> = files.into_iter().map(|k| k.text).collect();
+    let passwords: Vec<_> = texts.iter().map(|_| pw.clone()).collect();
+    match ops::keys::import(&km, &texts, &passwords, slashing.as_deref()).await {
+        Ok(results) => feed::import_summary(&at, &ask.pubkeys, &results),
+        Err(e) => (false, format!("import into {at} failed: {e}")),
+    }
+}
+
+/// Check a `:move`: the keystore must open with the password to exactly the key (one KDF run,
+/// off the async workers).
+async fn check_move(
+    world: &World,
+    c: &super::keycmd::MoveCmd,
+) -> Result<super::state::MoveAsk, String> {
+    open_keystore(&c.keystore, &c.password_file, &c.pubkey).await?;
+    Ok(super::state::MoveAsk {
+        pubkey: c.pubkey.clone(),
+        from: c.from,
+        from_label: ops::keys::label(&world.inv, c.from),
+        to: c.to,
+        to_label: ops::keys::label(&world.inv, c.to),
+        keystore: c.keystore.clone(),
+        password_file: c.password_file.clone(),
+    })
+}
+
+/// The keystore's JSON and password, proven to open to `pubkey`.
+async fn open_keystore(
+    keystore: &std::path::Path,
+    password_file: &std::path::Path,
+    pubkey: &str,
+) -> Result<(String, crate::keys::Secret<String>), String> {
+    use crate::ops::keyfiles;
+    let ks = keyfiles::read_keystores(&[keystore.to_path_buf()])?.remove(0);
+    let pw = keyfiles::read_password_file(password_file)?;
+    let pk = pubkey.to_string();
+    tokio::task::spawn_blocking(move || {
+        keyfiles::check_opens_to(&ks, &pw, &pk)?;
+        Ok((ks.text, pw))
+    })
+    .await
+    .map_err(|e| format!("keystore check: {e}"))?
+}
+
+/// A confirmed move, through the same engine as `nodeherd keys move`.
+async fn run_move(world: &World, ask: &super::state::MoveAsk) -> (bool, String) {
+    let short = super::state::short_pubkey(&ask.pubkey);
+    let Some(dir) = ops::keys::console_state_dir() else {
+        return (
+            false,
+            format!(
+                "move of {short}: no state directory (set HOME or XDG_STATE_HOME); nothing changed"
+            ),
+        );
+    };
+    let (text, pw) = match open_keystore(&ask.keystore, &ask.password_file, &ask.pubkey).await {
+        Ok(x) => x,
+        Err(e) => return (false, format!("move of {short}: {e}; nothing changed")),
+    };
+    let report = ops::keys::move_key(
+        &world.inv,
+        &world.pool,
+        &ask.pubkey,
+        ask.from,
+        ask.to,
+        &text,
+        &pw,
+        &dir,
+        false,
+    )
+    .await;
+    for step in &report.steps {
+        tracing::info!(pubkey = %ask.pubkey, step = %step, "tui key move");
+    }
+    feed::move_summary(&report, &ask.pubkey, &ask.from_label, &ask.to_label)
 }
 
 /// Gather facts and plan the site playbook; the inputs travel with the plan so an apply runs
@@ -756,6 +910,47 @@ fn perform<B: Backend>(
                 workers
                     .removals
                     .push(spawn_remove_key(world, node, pubkey, tx.clone()));
+            }
+            Effect::CheckImport(c) => {
+                let (world, tx) = (world.clone(), tx.clone());
+                workers.loaders.retain(|h| !h.is_finished());
+                workers.loaders.push(tokio::spawn(async move {
+                    let r = check_import(&world, &c).await;
+                    let _ = tx.send(Msg::ImportChecked(
+                        r.map_err(|e| crate::systemd::sanitize(&e)),
+                    ));
+                }));
+            }
+            Effect::CheckMove(c) => {
+                let (world, tx) = (world.clone(), tx.clone());
+                workers.loaders.retain(|h| !h.is_finished());
+                workers.loaders.push(tokio::spawn(async move {
+                    let r = check_move(&world, &c).await;
+                    let _ = tx.send(Msg::MoveChecked(
+                        r.map_err(|e| crate::systemd::sanitize(&e)),
+                    ));
+                }));
+            }
+            Effect::ImportKeys(ask) => {
+                let (world, tx) = (world.clone(), tx.clone());
+                workers.removals.retain(|h| !h.is_finished());
+                workers.removals.push(tokio::spawn(async move {
+                    tracing::info!(node = %format!("{}/{}", ask.host, ask.node), keys = ?ask.pubkeys, "tui key import");
+                    let (ok, text) = run_import(&world, &ask).await;
+                    let _ = tx.send(Msg::KeysImported { ok, text: crate::systemd::sanitize(&text) });
+                }));
+            }
+            Effect::MoveKey(ask) => {
+                let (world, tx) = (world.clone(), tx.clone());
+                workers.removals.retain(|h| !h.is_finished());
+                workers.removals.push(tokio::spawn(async move {
+                    let (ok, text) = run_move(&world, &ask).await;
+                    let _ = tx.send(Msg::KeyMoved {
+                        pubkey: ask.pubkey.clone(),
+                        ok,
+                        text: crate::systemd::sanitize(&text),
+                    });
+                }));
             }
             Effect::LoadPlan => {
                 workers.loaders.retain(|h| !h.is_finished());

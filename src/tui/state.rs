@@ -303,6 +303,36 @@ pub struct NodeKeys {
     pub keys: Result<Vec<KeyEntry>, String>,
 }
 
+/// An import the keys screen asks about, checked by a worker first (files read, every other
+/// validator node asked by the double-sign guard) so the dialog shows what will happen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportAsk {
+    pub r: NodeRef,
+    pub host: String,
+    pub node: String,
+    pub files: Vec<std::path::PathBuf>,
+    /// One per file, in order.
+    pub pubkeys: Vec<String>,
+    pub password_file: std::path::PathBuf,
+    pub slashing: Option<std::path::PathBuf>,
+    /// How many other validator nodes the guard asked (none of them has the keys).
+    pub guard_asked: usize,
+}
+
+/// A move the keys screen asks about, checked by a worker first (the keystore opens with the
+/// password to exactly this key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoveAsk {
+    pub pubkey: String,
+    pub from: NodeRef,
+    /// `host/node`.
+    pub from_label: String,
+    pub to: NodeRef,
+    pub to_label: String,
+    pub keystore: std::path::PathBuf,
+    pub password_file: std::path::PathBuf,
+}
+
 /// `0xa1b2c3…d4e5`: a pubkey short enough for a table cell.
 pub fn short_pubkey(p: &str) -> String {
     let n = p.chars().count();
@@ -376,6 +406,10 @@ pub enum Dialog {
     Confirm { action: Action, nodes: Vec<NodeRef> },
     /// Removing one validator key, waiting for `y`.
     RemoveKey { key: KeyEntry },
+    /// Importing keystores into one node (already checked), waiting for `y`.
+    ImportKeys(ImportAsk),
+    /// Moving one key between nodes (already checked), waiting for `y`.
+    MoveKey(MoveAsk),
     /// Applying the loaded plan, waiting for `y`: every change is listed by host and node.
     Apply { changes: Vec<Planned> },
     /// Upgrading (or rolling back) one node from the releases screen, waiting for `y`.
@@ -459,8 +493,10 @@ pub struct App {
     pub keys: Fetched<Vec<NodeKeys>>,
     /// Index into [`App::key_entries`].
     pub keys_selected: usize,
-    /// Pubkeys with a remove in flight.
+    /// Pubkeys with a remove (or a move) in flight.
     pub keys_removing: BTreeSet<String>,
+    /// An `:import` / `:move` check is running in a worker.
+    pub keys_checking: bool,
     pub plan: PlanView,
     pub history: Fetched<HistoryData>,
     pub history_selected: usize,
@@ -536,6 +572,7 @@ impl App {
             keys: Fetched::default(),
             keys_selected: 0,
             keys_removing: BTreeSet::new(),
+            keys_checking: false,
             plan: PlanView::default(),
             history: Fetched::default(),
             history_selected: 0,
@@ -627,6 +664,24 @@ impl App {
 
     pub fn selected_key(&self) -> Option<&KeyEntry> {
         self.key_entries().get(self.keys_selected).copied()
+    }
+
+    /// The validator nodes the keys screen lists (what `:import` and `:move` may name).
+    pub fn listed_key_nodes(&self) -> Vec<crate::tui::keycmd::Listed<'_>> {
+        self.keys
+            .data
+            .iter()
+            .flatten()
+            .map(|n| crate::tui::keycmd::Listed {
+                r: n.r,
+                name: format!("{}/{}", n.host, n.node),
+                pubkeys: n
+                    .keys
+                    .as_ref()
+                    .map(|k| k.iter().map(|e| e.pubkey.as_str()).collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
     }
 
     /// The keymap context of what has the keyboard now.

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::keycmd;
 use super::keymap::{Action, Key};
 use super::msg::{Effect, Msg, event_label, lifecycle_of};
 use super::state::{
@@ -97,6 +98,43 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             app.keys.finish(Ok(list), now);
             let n = app.key_entries().len();
             app.keys_selected = app.keys_selected.min(n.saturating_sub(1));
+            app.dirty = true;
+        }
+        Msg::ImportChecked(r) => {
+            app.keys_checking = false;
+            match r {
+                Ok(ask) if app.dialog.is_none() && !app.readonly => {
+                    app.dialog = Some(Dialog::ImportKeys(ask));
+                }
+                Ok(_) => flash(app, now, "import not started: another dialog is open", true),
+                Err(e) => flash(app, now, systemd::sanitize(&e), true),
+            }
+            app.dirty = true;
+        }
+        Msg::MoveChecked(r) => {
+            app.keys_checking = false;
+            match r {
+                Ok(ask) if app.dialog.is_none() && !app.readonly => {
+                    app.dialog = Some(Dialog::MoveKey(ask));
+                }
+                Ok(_) => flash(app, now, "move not started: another dialog is open", true),
+                Err(e) => flash(app, now, systemd::sanitize(&e), true),
+            }
+            app.dirty = true;
+        }
+        Msg::KeysImported { ok, text } => {
+            flash(app, now, systemd::sanitize(&text), !ok);
+            if app.keys.start() {
+                fx.push(Effect::LoadKeys);
+            }
+            app.dirty = true;
+        }
+        Msg::KeyMoved { pubkey, ok, text } => {
+            app.keys_removing.remove(&pubkey);
+            flash(app, now, systemd::sanitize(&text), !ok);
+            if app.keys.start() {
+                fx.push(Effect::LoadKeys);
+            }
             app.dirty = true;
         }
         Msg::KeyRemoved { pubkey, ok, text } => {
@@ -318,6 +356,50 @@ fn on_dialog_key(app: &mut App, key: Key, now: DateTime<Utc>, fx: &mut Vec<Effec
                 });
             }
         }
+        Some(Dialog::ImportKeys(ask)) => {
+            let at = format!("{}/{}", ask.host, ask.node);
+            let n = ask.pubkeys.len();
+            if !yes {
+                flash(app, now, format!("import into {at} cancelled"), false);
+            } else if app.readonly {
+                flash(app, now, "readonly: actions are disabled", true);
+            } else {
+                flash(
+                    app,
+                    now,
+                    format!(
+                        "importing {n} key(s) into {at} (files and guard checked again first) …"
+                    ),
+                    false,
+                );
+                fx.push(Effect::ImportKeys(ask));
+            }
+        }
+        Some(Dialog::MoveKey(ask)) => {
+            let short = short_pubkey(&ask.pubkey);
+            if !yes {
+                flash(
+                    app,
+                    now,
+                    format!("move of {short} to {} cancelled", ask.to_label),
+                    false,
+                );
+            } else if app.readonly {
+                flash(app, now, "readonly: actions are disabled", true);
+            } else {
+                app.keys_removing.insert(ask.pubkey.clone());
+                flash(
+                    app,
+                    now,
+                    format!(
+                        "moving {short} from {} to {} (remove, save slashing data, verify, import) …",
+                        ask.from_label, ask.to_label
+                    ),
+                    false,
+                );
+                fx.push(Effect::MoveKey(ask));
+            }
+        }
         Some(Dialog::Apply { changes }) => {
             let n = changes.len();
             if !yes {
@@ -451,6 +533,10 @@ fn run_command(app: &mut App, cmd: &str, now: DateTime<Utc>, fx: &mut Vec<Effect
         "help" | "h" => go(app, Screen::Help),
         "releases" | "rel" => open_releases(app, fx),
         "keys" | "k" => open_keys(app, fx),
+        "import" | "move" => {
+            let args: Vec<&str> = words.collect();
+            key_command(app, head, &args, now, fx);
+        }
         "plan" | "apply" => open_plan(app, fx),
         "history" | "hist" => open_history(app, fx),
         "silence" => {
@@ -654,6 +740,119 @@ fn open_keys(app: &mut App, fx: &mut Vec<Effect>) {
     go(app, Screen::Keys);
     if app.keys.start() {
         fx.push(Effect::LoadKeys);
+    }
+}
+
+/// `:import` / `:move`: parse against the listed nodes, then let a worker check the files
+/// (and the guard) before any dialog opens. Nothing here touches a server.
+fn key_command(app: &mut App, head: &str, args: &[&str], now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    let action = if head == "import" {
+        Action::ImportKey
+    } else {
+        Action::MoveKey
+    };
+    if app.readonly || !app.keymap.has(action) {
+        flash(app, now, format!(":{head} is disabled (--readonly)"), true);
+        return;
+    }
+    if app.keys.data.is_none() {
+        flash(
+            app,
+            now,
+            format!(":{head} needs the keys listed first (:keys)"),
+            true,
+        );
+        return;
+    }
+    if app.keys_checking {
+        flash(app, now, "a key check is already running", true);
+        return;
+    }
+    let nodes = app.listed_key_nodes();
+    let effect = if head == "import" {
+        keycmd::parse_import(args, &nodes).map(Effect::CheckImport)
+    } else {
+        keycmd::parse_move(args, &nodes).and_then(|m| {
+            if app.keys_removing.contains(&m.pubkey) {
+                Err(format!(
+                    "{}: a removal or move is already running",
+                    short_pubkey(&m.pubkey)
+                ))
+            } else {
+                Ok(Effect::CheckMove(m))
+            }
+        })
+    };
+    drop(nodes);
+    match effect {
+        Ok(e) => {
+            app.keys_checking = true;
+            flash(
+                app,
+                now,
+                if head == "import" {
+                    "checking the keystores and asking every other validator node (double-sign guard) …"
+                } else {
+                    "checking that the keystore opens to the key (this takes a few seconds) …"
+                },
+                false,
+            );
+            fx.push(e);
+        }
+        Err(e) => flash(app, now, e, true),
+    }
+}
+
+/// `i` on the keys screen: the `:import` prompt, pre-filled with the selected key's node (or the
+/// first validator node listed).
+fn prompt_import(app: &mut App, now: DateTime<Utc>) {
+    if app.readonly {
+        flash(app, now, "readonly: actions are disabled", true);
+        return;
+    }
+    let node = app
+        .selected_key()
+        .map(|k| format!("{}/{}", k.host, k.node))
+        .or_else(|| app.listed_key_nodes().first().map(|n| n.name.clone()));
+    let Some(node) = node else {
+        flash(app, now, "no validator node listed (R reloads)", true);
+        return;
+    };
+    app.prompt = Some(Prompt::Command(format!("import {node} ")));
+    flash(app, now, keycmd::IMPORT_USAGE, false);
+}
+
+/// `m` on the keys screen: the `:move` prompt, pre-filled with the selected key.
+fn prompt_move(app: &mut App, now: DateTime<Utc>) {
+    if app.readonly {
+        flash(app, now, "readonly: actions are disabled", true);
+        return;
+    }
+    let Some(key) = app.selected_key().cloned() else {
+        flash(app, now, "no key selected", true);
+        return;
+    };
+    let short = short_pubkey(&key.pubkey);
+    if key.remote {
+        flash(
+            app,
+            now,
+            format!("{short} is a remote-signer key: move it on the signer"),
+            true,
+        );
+    } else if key.readonly == Some(true) {
+        flash(
+            app,
+            now,
+            format!(
+                "{short} is read-only on {}/{}: the client will not remove it",
+                key.host, key.node
+            ),
+            true,
+        );
+    } else {
+        app.prompt = Some(Prompt::Command(format!("move {} --to ", key.pubkey)));
+        flash(app, now, keycmd::MOVE_USAGE, false);
     }
 }
 
@@ -865,6 +1064,16 @@ fn perform(
         Action::RemoveKey => {
             if screen == Screen::Keys {
                 ask_remove_key(app, now);
+            }
+        }
+        Action::ImportKey => {
+            if screen == Screen::Keys {
+                prompt_import(app, now);
+            }
+        }
+        Action::MoveKey => {
+            if screen == Screen::Keys {
+                prompt_move(app, now);
             }
         }
         Action::Apply => {

@@ -602,6 +602,204 @@ fn remove_key_cancel_readonly_remote_and_readonly_keys() {
     assert!(ro.keys_removing.is_empty());
 }
 
+fn type_line(app: &mut App, text: &str) -> Vec<Effect> {
+    let mut keys: Vec<Msg> = text.chars().map(key).collect();
+    keys.push(code(KeyCode::Enter));
+    press(app, keys)
+}
+
+#[test]
+fn import_prompts_checks_then_confirms_naming_node_and_keys() {
+    let mut app = keys_screen();
+    // i opens the :import prompt for the selected key's node; nothing else happens
+    assert!(press(&mut app, vec![key('i')]).is_empty());
+    assert_eq!(
+        app.prompt,
+        Some(Prompt::Command("import eth-a1/lodestar-vc ".into()))
+    );
+    // the operator names the target node and the files: the line is replaced entirely
+    app.prompt = Some(Prompt::Command(String::new()));
+    let fx = type_line(
+        &mut app,
+        "import lab-1/demo-2 k0.json k1.json --password-file pw.txt --slashing-protection sp.json",
+    );
+    match fx.as_slice() {
+        [Effect::CheckImport(c)] => {
+            assert_eq!(c.node, NodeRef { host: 3, node: 1 });
+            assert_eq!(c.files.len(), 2);
+            assert_eq!(c.slashing.as_deref(), Some(std::path::Path::new("sp.json")));
+        }
+        other => panic!("expected one CheckImport, got {other:?}"),
+    }
+    assert!(app.dialog.is_none() && app.keys_checking);
+    // a second command while the check runs is refused
+    assert!(type_line(&mut app, ":import lab-1/demo-2 k.json --password-file pw").is_empty());
+    // the check's answer opens the dialog; y imports exactly what was shown
+    update(
+        &mut app,
+        Msg::ImportChecked(Ok(fixture::import_ask())),
+        fixture::now(),
+    );
+    assert!(matches!(app.dialog, Some(Dialog::ImportKeys(_))));
+    assert!(!app.keys_checking);
+    let fx = press(&mut app, vec![key('y')]);
+    match fx.as_slice() {
+        [Effect::ImportKeys(ask)] => assert_eq!(*ask, fixture::import_ask()),
+        other => panic!("expected one ImportKeys, got {other:?}"),
+    }
+    assert!(app.dialog.is_none());
+    let fx = update(
+        &mut app,
+        Msg::KeysImported {
+            ok: false,
+            text: "lab-1/demo-2 refused 0xa99a76…e44c (wrong password)".into(),
+        },
+        fixture::now(),
+    );
+    assert!(matches!(fx.as_slice(), [Effect::LoadKeys]), "{fx:?}");
+    let f = app.flash.as_ref().expect("flash");
+    assert!(f.error && f.text.contains("refused"), "{f:?}");
+}
+
+#[test]
+fn import_refusals_never_open_a_dialog() {
+    let mut app = keys_screen();
+    // the guard's refusal (or an unreadable file) arrives as an error: flash, no dialog
+    app.keys_checking = true;
+    update(
+        &mut app,
+        Msg::ImportChecked(Err(
+            "import refused by the double-sign guard: 0xa99a… is ACTIVE on eth-a1/lodestar-vc"
+                .into(),
+        )),
+        fixture::now(),
+    );
+    assert!(app.dialog.is_none() && !app.keys_checking);
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("ACTIVE on"))
+    );
+    // bad command lines say what is wrong, and nothing is checked
+    for line in [
+        ":import lab-1/demo-2 k.json",
+        ":import nowhere/vc k.json --password-file pw",
+        ":import",
+    ] {
+        assert!(type_line(&mut app, line).is_empty(), "{line}");
+        assert!(app.flash.as_ref().is_some_and(|f| f.error), "{line}");
+        assert!(!app.keys_checking);
+    }
+    // n cancels a checked import
+    update(
+        &mut app,
+        Msg::ImportChecked(Ok(fixture::import_ask())),
+        fixture::now(),
+    );
+    assert!(press(&mut app, vec![key('n')]).is_empty());
+    assert!(app.dialog.is_none());
+    // --readonly: no i, :import refused, and a leftover dialog cannot import
+    let mut ro = fixture::keys(true);
+    assert!(press(&mut ro, vec![key('i')]).is_empty());
+    assert!(ro.prompt.is_none());
+    assert!(type_line(&mut ro, ":import lab-1/demo-2 k.json --password-file pw").is_empty());
+    assert!(
+        ro.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("readonly"))
+    );
+    ro.dialog = Some(Dialog::ImportKeys(fixture::import_ask()));
+    assert!(press(&mut ro, vec![key('y')]).is_empty());
+    update(
+        &mut ro,
+        Msg::ImportChecked(Ok(fixture::import_ask())),
+        fixture::now(),
+    );
+    assert!(ro.dialog.is_none());
+}
+
+#[test]
+fn move_prompts_with_the_selected_key_checks_then_confirms() {
+    let mut app = keys_screen();
+    assert!(press(&mut app, vec![key('m')]).is_empty());
+    let prefill = format!("move {} --to ", fixture::PUBKEYS[0]);
+    assert_eq!(app.prompt, Some(Prompt::Command(prefill)));
+    let fx = type_line(
+        &mut app,
+        "lab-1/demo-2 --keystore k0.json --password-file pw.txt",
+    );
+    match fx.as_slice() {
+        [Effect::CheckMove(c)] => {
+            assert_eq!(c.pubkey, fixture::PUBKEYS[0]);
+            assert_eq!(
+                c.from,
+                NodeRef { host: 0, node: 1 },
+                "the node that lists the key"
+            );
+            assert_eq!(c.to, NodeRef { host: 3, node: 1 });
+        }
+        other => panic!("expected one CheckMove, got {other:?}"),
+    }
+    update(
+        &mut app,
+        Msg::MoveChecked(Ok(fixture::move_ask())),
+        fixture::now(),
+    );
+    assert!(matches!(app.dialog, Some(Dialog::MoveKey(_))));
+    let fx = press(&mut app, vec![key('y')]);
+    assert!(
+        matches!(fx.as_slice(), [Effect::MoveKey(a)] if *a == fixture::move_ask()),
+        "{fx:?}"
+    );
+    assert!(app.keys_removing.contains(fixture::PUBKEYS[0]));
+    // the key is busy: neither a remove nor another move of it starts
+    assert!(press(&mut app, vec![key('d')]).is_empty());
+    assert!(app.dialog.is_none());
+    app.prompt = Some(Prompt::Command(format!(
+        "move {} --to lab-1/demo-2 --keystore k --password-file p",
+        fixture::PUBKEYS[0]
+    )));
+    assert!(press(&mut app, vec![code(KeyCode::Enter)]).is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("already running"))
+    );
+    let fx = update(
+        &mut app,
+        Msg::KeyMoved {
+            pubkey: fixture::PUBKEYS[0].into(),
+            ok: true,
+            text: "moved 0xa99a76…e44c from eth-a1/lodestar-vc to lab-1/demo-2".into(),
+        },
+        fixture::now(),
+    );
+    assert!(matches!(fx.as_slice(), [Effect::LoadKeys]), "{fx:?}");
+    assert!(app.keys_removing.is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| !f.error && f.text.starts_with("moved"))
+    );
+}
+
+#[test]
+fn move_refuses_read_only_and_remote_keys_and_readonly_mode() {
+    let mut app = keys_screen();
+    for k in [1usize, 2] {
+        app.keys_selected = k;
+        assert!(press(&mut app, vec![key('m')]).is_empty());
+        assert!(app.prompt.is_none(), "key {k}");
+        assert!(app.flash.as_ref().is_some_and(|f| f.error));
+    }
+    let mut ro = fixture::keys(true);
+    assert!(press(&mut ro, vec![key('m')]).is_empty());
+    assert!(ro.prompt.is_none());
+    ro.dialog = Some(Dialog::MoveKey(fixture::move_ask()));
+    assert!(press(&mut ro, vec![key('y')]).is_empty());
+    assert!(ro.keys_removing.is_empty());
+}
+
 #[test]
 fn plan_command_loads_a_plan_only_with_a_playbook() {
     let mut app = fixture::fleet(false);

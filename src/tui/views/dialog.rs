@@ -1,4 +1,5 @@
-//! Modal dialogs drawn over the screen: the confirm dialog and the host-key trust prompt.
+//! Modal dialogs drawn over the screen: the confirm dialogs (lifecycle, key remove / import /
+//! move, apply, upgrade) and the host-key trust prompt.
 //!
 //! ```text
 //!         +- Confirm restart ---------------------------------+
@@ -20,10 +21,12 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{centered, clean, cut};
 use crate::tui::msg::lifecycle_of;
-use crate::tui::state::{App, Dialog};
+use crate::tui::state::{App, Dialog, short_pubkey};
 
 /// The most nodes a confirm dialog lists by name before summarising the rest.
 const LIST_MAX: usize = 8;
+/// The most keys an import dialog lists before summarising the rest.
+const KEYS_MAX: usize = 5;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
@@ -136,6 +139,133 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                 Span::raw("      n / esc cancel"),
             ]));
             (" Confirm remove key ".to_string(), Color::Red, lines)
+        }
+        Some(Dialog::ImportKeys(ask)) => {
+            let address = app
+                .row_of(ask.r)
+                .map(|r| format!(" ({})", clean(&r.address)))
+                .unwrap_or_default();
+            let n = ask.pubkeys.len();
+            let mut lines = vec![
+                Line::styled(
+                    format!(
+                        "Import {n} validator key{} into {}/{}?",
+                        if n == 1 { "" } else { "s" },
+                        clean(&ask.host),
+                        clean(&ask.node)
+                    ),
+                    bold,
+                ),
+                Line::from(""),
+                Line::from(vec![
+                    Span::raw("  host  "),
+                    Span::styled(clean(&ask.host), bold),
+                    Span::raw(address),
+                ]),
+                Line::from(vec![
+                    Span::raw("  node  "),
+                    Span::styled(clean(&ask.node), bold),
+                ]),
+            ];
+            for (i, pk) in ask.pubkeys.iter().take(KEYS_MAX).enumerate() {
+                let file = ask
+                    .files
+                    .get(i)
+                    .and_then(|f| f.file_name())
+                    .map(|f| clean(&f.to_string_lossy()))
+                    .unwrap_or_default();
+                lines.push(Line::from(vec![
+                    Span::raw(if i == 0 { "  keys  " } else { "        " }),
+                    Span::styled(short_pubkey(&clean(pk)), bold.fg(Color::Yellow)),
+                    Span::styled(
+                        format!("  {}", cut(&file, 44)),
+                        Style::default().fg(Color::DarkGray),
+                    ),
+                ]));
+            }
+            if n > KEYS_MAX {
+                lines.push(Line::from(format!("        … and {} more", n - KEYS_MAX)));
+            }
+            lines.push(Line::from(format!(
+                "  slashing protection  {}",
+                ask.slashing
+                    .as_ref()
+                    .map(|p| cut(&clean(&p.to_string_lossy()), 44))
+                    .unwrap_or_else(|| "none given (the client starts an empty history)".into())
+            )));
+            lines.push(Line::from(""));
+            lines.push(Line::from(format!(
+                "Double-sign guard: none of the {} other validator node{}",
+                ask.guard_asked,
+                if ask.guard_asked == 1 { "" } else { "s" }
+            )));
+            lines.push(Line::from(
+                "has these keys; it is asked again right before the import.",
+            ));
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![
+                Span::styled(
+                    "  y import",
+                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ),
+                Span::raw("      n / esc cancel"),
+            ]));
+            (" Confirm import keys ".to_string(), Color::Red, lines)
+        }
+        Some(Dialog::MoveKey(ask)) => {
+            let addr = |r| {
+                app.row_of(r)
+                    .map(|r| format!(" ({})", clean(&r.address)))
+                    .unwrap_or_default()
+            };
+            let pk = clean(&ask.pubkey);
+            let mut lines = vec![
+                Line::styled(
+                    format!(
+                        "Move 1 validator key from {} to {}?",
+                        clean(&ask.from_label),
+                        clean(&ask.to_label)
+                    ),
+                    bold,
+                ),
+                Line::from(""),
+                Line::from(vec![
+                    Span::raw("  from  "),
+                    Span::styled(clean(&ask.from_label), bold),
+                    Span::raw(addr(ask.from)),
+                ]),
+                Line::from(vec![
+                    Span::raw("  to    "),
+                    Span::styled(clean(&ask.to_label), bold),
+                    Span::raw(addr(ask.to)),
+                ]),
+            ];
+            let chars: Vec<char> = pk.chars().collect();
+            for (i, part) in chars.chunks(50).enumerate() {
+                lines.push(Line::from(vec![
+                    Span::raw(if i == 0 { "  key   " } else { "        " }),
+                    Span::styled(part.iter().collect::<String>(), bold.fg(Color::Yellow)),
+                ]));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(
+                "Removed from the first node (slashing data saved first),",
+            ));
+            lines.push(Line::from(
+                "verified gone, imported into the second with that data,",
+            ));
+            lines.push(Line::from(
+                "verified there. It stops at the first uncertain step.",
+            ));
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![
+                Span::styled(
+                    "  y move",
+                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ),
+                Span::raw("      n / esc cancel"),
+            ]));
+            (" Confirm move key ".to_string(), Color::Red, lines)
         }
         Some(Dialog::Apply { changes }) => {
             let mut hosts: Vec<&str> = changes.iter().map(|c| c.host.as_str()).collect();

@@ -624,7 +624,9 @@ fn tui_keys_screen_moves_imports_and_refuses(ctx: &Ctx) {
         let script = tokio::spawn(async move {
             let mut all = Vec::new();
             let mut wait =
-                async |what: &str, limit: u64, pred: &(dyn Fn(&str, bool, usize) -> bool + Sync)| {
+                async |what: &str,
+                       limit: u64,
+                       pred: &(dyn Fn(&str, bool, usize) -> bool + Sync)| {
                     let deadline = Instant::now() + Duration::from_secs(limit);
                     let mut last = String::new();
                     loop {

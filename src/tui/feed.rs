@@ -348,6 +348,72 @@ mod tests {
     use crate::metrics::page::Sample;
     use crate::ops::metrics::{HostMetrics, NodeMetrics as Scrape, SampleOut};
 
+    #[test]
+    fn import_and_move_summaries_say_where_keys_are() {
+        let pks = vec![
+            format!("0xaa{}", "1".repeat(94)),
+            format!("0xbb{}", "2".repeat(94)),
+        ];
+        let res = |status, message: Option<&str>| ImportResult {
+            status,
+            message: message.map(str::to_string),
+        };
+        let (ok, text) = import_summary(
+            "h/vc2",
+            &pks,
+            &[
+                res(ImportStatus::Imported, None),
+                res(ImportStatus::Duplicate, Some("")),
+            ],
+        );
+        assert!(ok, "{text}");
+        assert_eq!(
+            text,
+            "imported 0xaa1111…1111 into h/vc2; h/vc2 already had 0xbb2222…2222"
+        );
+        let (ok, text) = import_summary(
+            "h/vc2",
+            &pks,
+            &[
+                res(ImportStatus::Imported, None),
+                res(ImportStatus::Error, Some("wrong password")),
+            ],
+        );
+        assert!(!ok);
+        assert!(
+            text.ends_with("h/vc2 refused 0xbb2222…2222 (wrong password)"),
+            "{text}"
+        );
+        // fewer answers than keys is never a success
+        let (ok, text) = import_summary("h/vc2", &pks, &[res(ImportStatus::Imported, None)]);
+        assert!(!ok && text.contains("1 result(s) for 2 key(s)"), "{text}");
+
+        let report = MoveReport {
+            steps: vec![
+                "h/vc has the key active".into(),
+                "cannot list h/vc2: timeout".into(),
+            ],
+            state: "nothing changed".into(),
+            ok: false,
+            slashing_file: None,
+        };
+        let (ok, text) = move_summary(&report, &pks[0], "h/vc", "h/vc2");
+        assert!(!ok);
+        assert_eq!(
+            text,
+            "move of 0xaa1111…1111 NOT completed: nothing changed (at: cannot list h/vc2: timeout)"
+        );
+        let done = MoveReport {
+            ok: true,
+            slashing_file: Some("/s/vc.json".into()),
+            ..report
+        };
+        assert_eq!(
+            move_summary(&done, &pks[0], "h/vc", "h/vc2").1,
+            "moved 0xaa1111…1111 from h/vc to h/vc2; slashing data saved to /s/vc.json"
+        );
+    }
+
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::<Utc>::from_timestamp(1_800_000_000 + s, 0).unwrap_or_default()
     }

@@ -566,4 +566,63 @@ mod tests {
         assert_eq!(slot, 123);
         assert!(parse_head_slot(r#"{"data":{"header":{"message":{"slot":123}}}}"#).is_err());
     }
+
+    fn fixture(name: &str) -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/beacon/");
+        std::fs::read_to_string(format!("{path}{name}")).unwrap()
+    }
+
+    /// Interop key i (the lab's `--interopIndexes`): sha256(i as 32 LE bytes), read
+    /// little-endian, mod r.
+    fn interop_secret(i: u64) -> SecretKey {
+        use sha2::Digest;
+        let mut le = [0u8; 32];
+        le[..8].copy_from_slice(&i.to_le_bytes());
+        let mut h: [u8; 32] = sha2::Sha256::digest(le).into();
+        h.reverse();
+        SecretKey::from_bytes(bls::reduce_mod_r(&h).unwrap().expose()).unwrap()
+    }
+
+    /// Answers captured from the lab's Lodestar 1.5.1 (dev chain, minimal preset, phase0, no
+    /// DENEB_FORK_EPOCH) and the exit nodeherd signed there: parsing them and re-signing with
+    /// interop key 2 gives the same bytes (BLS signatures are deterministic).
+    #[test]
+    fn lodestar_answers_reproduce_the_lab_exit() {
+        let chain = ChainFacts {
+            genesis_validators_root: parse_genesis(&fixture("lodestar-1.5.1-beacon_genesis.json"))
+                .unwrap(),
+            fork: parse_fork(&fixture("lodestar-1.5.1-beacon_states_head_fork.json")).unwrap(),
+            spec: parse_spec(&fixture("lodestar-1.5.1-config_spec.json")).unwrap(),
+            head_slot: parse_head_slot(&fixture("lodestar-1.5.1-beacon_headers_head.json"))
+                .unwrap(),
+        };
+        assert_eq!(chain.spec.slots_per_epoch, 8);
+        assert_eq!(chain.spec.capella_fork_version, Some([3, 0, 0, 1]));
+        assert_eq!(chain.spec.deneb_fork_epoch, None);
+        assert_eq!(chain.current_epoch(), 1);
+        let v = parse_validator(&fixture(
+            "lodestar-1.5.1-beacon_states_head_validators_2.json",
+        ))
+        .unwrap();
+        let sk = interop_secret(2);
+        check_exitable(&v, &sk.public_key()).unwrap();
+        let saved =
+            SignedVoluntaryExit::from_json(&fixture("nodeherd-signed-exit-interop2-epoch0.json"))
+                .unwrap();
+        assert_eq!(saved.message.validator_index, v.index);
+        // No Deneb known: the fork rule; phase0 only, so the genesis version 0x00000001.
+        assert_eq!(
+            exit_fork_version(&chain.fork, &chain.spec, saved.message.epoch).unwrap(),
+            [0, 0, 0, 1]
+        );
+        let domain = exit_domain(&chain, saved.message.epoch).unwrap();
+        assert_eq!(
+            hex::encode(&domain),
+            "0400000031681ad1a7e560a3bfe51621177efcdf555de57b707509cb0ff2ca80"
+        );
+        verify_exit(&sk.public_key(), &saved, &domain).unwrap();
+        assert_eq!(sign_exit(&sk, saved.message, &domain), saved);
+        // An unknown validator is a 404 body, not a validator.
+        assert!(parse_validator(&fixture("lodestar-1.5.1-validator-unknown-404.json")).is_err());
+    }
 }

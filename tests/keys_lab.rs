@@ -728,6 +728,22 @@ fn exit_signed_locally_with_a_keystore(ctx: &Ctx) {
         files.iter().any(|f| err.contains(&f.display().to_string())),
         "the message names the saved file: {err}"
     );
+    // The same exit posted by the test itself: nodeherd quoted the beacon node's own words.
+    let text = files
+        .last()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default();
+    assert!(
+        text.starts_with('{') && !text.contains('\''),
+        "saved exit: {text}"
+    );
+    let direct = ctx.ssh(&format!(
+        "printf '%s' '{text}' | curl -s -X POST -H 'Content-Type: application/json' --data-binary @- 127.0.0.1:9596/eth/v1/beacon/pool/voluntary_exits"
+    ));
+    let direct: Value = serde_json::from_str(&direct).unwrap_or_else(|e| panic!("{e}: {direct}"));
+    let bn_message = direct["message"].as_str().unwrap_or_default();
+    assert!(!bn_message.is_empty(), "{direct}");
+    assert_eq!(refusal, bn_message, "nodeherd quotes the BN's refusal");
     assert_eq!(pool_exits(ctx), 0, "the refused exit is not in the pool");
 }
 

@@ -162,6 +162,10 @@ fn main() {
             "tui_keys_screen_moves_imports_and_refuses",
             tui_keys_screen_moves_imports_and_refuses,
         ),
+        (
+            "exit_signed_locally_with_a_keystore",
+            exit_signed_locally_with_a_keystore,
+        ),
         ("token_never_in_output", token_never_in_output),
     ];
     let mut failed = Vec::new();
@@ -494,6 +498,257 @@ fn settings_set_and_clear(ctx: &Ctx) {
     let (code, _, err) = ctx.nodeherd(&["keys", "set-graffiti", VC, &pk, "nodeherd"]);
     assert_eq!(code, 1);
     assert!(err.contains("404"), "{err}");
+}
+
+/// GET on the host's beacon node (curl over the test's own ssh), parsed.
+fn bn_get(ctx: &Ctx, path: &str) -> Value {
+    let body = ctx.ssh(&format!("curl -s 127.0.0.1:9596{path}"));
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+fn bytes_of<const N: usize>(v: &Value) -> [u8; N] {
+    let s = v.as_str().unwrap_or_default();
+    nodeherd::keys::hex_decode(s, "test")
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or_else(|| panic!("not {N} bytes of hex: {v}"))
+}
+
+fn num(v: &Value) -> u64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a decimal string: {v}"))
+}
+
+fn sha256_pair(a: &[u8], b: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(a);
+    h.update(b);
+    h.finalize().into()
+}
+
+fn pad32(b: &[u8]) -> [u8; 32] {
+    let mut c = [0u8; 32];
+    c[..b.len()].copy_from_slice(b);
+    c
+}
+
+/// The exit domain as the test computes it, straight from the beacon node's answers: EIP-7044
+/// (Capella's version from Deneb on), else the state's fork at the exit epoch.
+fn bn_exit_domain(ctx: &Ctx, epoch: u64) -> [u8; 32] {
+    let genesis = bn_get(ctx, "/eth/v1/beacon/genesis");
+    let fork = bn_get(ctx, "/eth/v1/beacon/states/head/fork");
+    let spec = bn_get(ctx, "/eth/v1/config/spec");
+    let gvr: [u8; 32] = bytes_of(&genesis["data"]["genesis_validators_root"]);
+    let deneb = spec["data"]["DENEB_FORK_EPOCH"]
+        .as_str()
+        .and_then(|s| s.parse::<u64>().ok());
+    let version: [u8; 4] = match deneb {
+        Some(d) if epoch >= d => bytes_of(&spec["data"]["CAPELLA_FORK_VERSION"]),
+        _ if epoch < num(&fork["data"]["epoch"]) => bytes_of(&fork["data"]["previous_version"]),
+        _ => bytes_of(&fork["data"]["current_version"]),
+    };
+    let fork_data_root = sha256_pair(&pad32(&version), &gvr);
+    let mut domain = [0u8; 32];
+    domain[..4].copy_from_slice(&[4, 0, 0, 0]);
+    domain[4..].copy_from_slice(&fork_data_root[..28]);
+    domain
+}
+
+fn exit_files(ctx: &Ctx) -> Vec<PathBuf> {
+    slashing_files(&ctx.state.join("nodeherd/exits"))
+}
+
+fn pool_exits(ctx: &Ctx) -> usize {
+    let v = bn_get(ctx, "/eth/v1/beacon/pool/voluntary_exits");
+    v["data"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_else(|| panic!("pool answer: {v}"))
+}
+
+/// Lodestar 1.5.1 has no keymanager voluntary_exit endpoint: the exit is signed locally from
+/// an EIP-2335 keystore with the beacon node's chain facts, saved, and only submitted with
+/// --submit (which the young lab chain refuses: SHARD_COMMITTEE_PERIOD).
+fn exit_signed_locally_with_a_keystore(ctx: &Ctx) {
+    use nodeherd::keys::bls::{self, Signature};
+    let keystore_of = |i: u64| {
+        let path = format!("m/12381/3600/{i}/0/0")
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ks = Keystore::encrypt(
+            &interop_secret(i),
+            PASSWORD,
+            &path,
+            &KdfParams::insecure_scrypt_for_tests(1024),
+            "",
+        )
+        .and_then(|k| k.to_json())
+        .unwrap_or_else(|e| panic!("{e}"));
+        let f = ctx.dir.join(format!("exit-interop{i}.json"));
+        write(&f, &ks);
+        f.to_str().unwrap_or_default().to_string()
+    };
+    let sk = interop_secret(2);
+    let pk = pk_hex(&sk);
+    let ks = keystore_of(2);
+    let pw = ctx.dir.join("exit-password.txt");
+    write(&pw, &format!("{PASSWORD}\n"));
+    let pw = pw.to_str().unwrap_or_default();
+    assert_eq!(pool_exits(ctx), 0, "the pool starts empty");
+
+    // Without --keystore, Lodestar 1.5.1's 404 points to --keystore.
+    let (code, _, err) = ctx.nodeherd(&["keys", "exit", VC, &pk]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("404") && err.contains("--keystore FILE"),
+        "{err}"
+    );
+
+    // A keystore of another key is refused before anything is signed or saved.
+    let wrong = keystore_of(4);
+    let before = exit_files(ctx).len();
+    let (code, out, err) = ctx.nodeherd(&[
+        "keys",
+        "exit",
+        VC,
+        &pk,
+        "--keystore",
+        &wrong,
+        "--password-file",
+        pw,
+        "--json",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!("holds {}, not {pk}", pk_hex(&interop_secret(4)))),
+        "{err}"
+    );
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(exit_files(ctx).len(), before, "nothing saved");
+
+    let t = Instant::now();
+    let (code, out, err) = ctx.nodeherd(&[
+        "keys",
+        "exit",
+        VC,
+        &pk,
+        "--keystore",
+        &ks,
+        "--password-file",
+        pw,
+        "--json",
+    ]);
+    eprintln!("  keys exit --keystore: {:.1?}", t.elapsed());
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let file = PathBuf::from(v["file"].as_str().unwrap_or_default());
+    let saved =
+        std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o600), "{}", file.display());
+    let signed: Value = serde_json::from_str(&saved).unwrap_or_else(|e| panic!("{e}: {saved}"));
+    assert_eq!(
+        signed, v["signed_exit"],
+        "the saved file is what was printed"
+    );
+    let bn_validator = bn_get(ctx, &format!("/eth/v1/beacon/states/head/validators/{pk}"));
+    let index = num(&signed["message"]["validator_index"]);
+    assert_eq!(index, num(&bn_validator["data"]["index"]), "the BN's index");
+    let epoch = num(&signed["message"]["epoch"]);
+    let head = bn_get(ctx, "/eth/v1/beacon/headers/head");
+    let spec = bn_get(ctx, "/eth/v1/config/spec");
+    let head_epoch =
+        num(&head["data"]["header"]["message"]["slot"]) / num(&spec["data"]["SLOTS_PER_EPOCH"]);
+    assert!(
+        epoch <= head_epoch && epoch + 2 >= head_epoch,
+        "epoch {epoch}, head epoch {head_epoch}"
+    );
+    let domain = bn_exit_domain(ctx, epoch);
+    let exit_root = sha256_pair(&pad32(&epoch.to_le_bytes()), &pad32(&index.to_le_bytes()));
+    let signing_root = sha256_pair(&exit_root, &domain);
+    let sig = Signature::from_hex(signed["signature"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        bls::verify(&sk.public_key(), &signing_root, &sig),
+        "the signature verifies under the domain computed from the BN's answers"
+    );
+    let tampered = sha256_pair(
+        &sha256_pair(
+            &pad32(&epoch.to_le_bytes()),
+            &pad32(&(index + 1).to_le_bytes()),
+        ),
+        &domain,
+    );
+    assert!(
+        !bls::verify(&sk.public_key(), &tampered, &sig),
+        "and not for another index"
+    );
+    eprintln!(
+        "  exit of validator {index} at epoch {epoch}: fork version {}, domain {}",
+        v["fork_version"], v["domain"]
+    );
+    assert_eq!(pool_exits(ctx), 0, "without --submit nothing is posted");
+
+    // --submit: the young chain refuses; the command says so and keeps the signed exit.
+    let before = exit_files(ctx).len();
+    let (code, out, err) = ctx.nodeherd(&[
+        "keys",
+        "exit",
+        VC,
+        &pk,
+        "--keystore",
+        &ks,
+        "--password-file",
+        pw,
+        "--submit",
+        "--yes",
+    ]);
+    eprintln!("  submit: {}", err.trim().replace('\n', " | "));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("nhkey-1/lodestar-bn refused the exit ("),
+        "{err}"
+    );
+    let refusal = err
+        .split_once("refused the exit (")
+        .and_then(|(_, r)| r.split_once("): "))
+        .map(|(_, r)| r.lines().next().unwrap_or_default().trim().to_string())
+        .unwrap_or_default();
+    assert!(
+        !refusal.is_empty(),
+        "the BN's refusal text is quoted: {err}"
+    );
+    assert!(err.contains("stays saved in"), "{err}");
+    let files = exit_files(ctx);
+    assert_eq!(
+        files.len(),
+        before + 1,
+        "the signed exit was saved before submitting"
+    );
+    assert!(
+        files.iter().any(|f| err.contains(&f.display().to_string())),
+        "the message names the saved file: {err}"
+    );
+    // The same exit posted by the test itself: nodeherd quoted the beacon node's own words.
+    let text = files
+        .last()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default();
+    assert!(
+        text.starts_with('{') && !text.contains('\''),
+        "saved exit: {text}"
+    );
+    let direct = ctx.ssh(&format!(
+        "printf '%s' '{text}' | curl -s -X POST -H 'Content-Type: application/json' --data-binary @- 127.0.0.1:9596/eth/v1/beacon/pool/voluntary_exits"
+    ));
+    let direct: Value = serde_json::from_str(&direct).unwrap_or_else(|e| panic!("{e}: {direct}"));
+    let bn_message = direct["message"].as_str().unwrap_or_default();
+    assert!(!bn_message.is_empty(), "{direct}");
+    assert_eq!(refusal, bn_message, "nodeherd quotes the BN's refusal");
+    assert_eq!(pool_exits(ctx), 0, "the refused exit is not in the pool");
 }
 
 fn token_never_in_output(ctx: &Ctx) {

@@ -90,12 +90,21 @@ pub enum KeysCmd {
     },
     /// Generate keystores and deposit data from a mnemonic (offline).
     Generate(GenerateArgs),
-    /// Sign a voluntary exit through the node's API and save it; submit only with --submit.
+    /// Sign a voluntary exit (through the node's API, or locally with --keystore) and save it;
+    /// submit only with --submit.
     Exit {
         node: String,
         pubkey: String,
+        /// Exit epoch (default: the current epoch of the host's beacon node, or the client's choice).
         #[arg(long)]
         epoch: Option<u64>,
+        /// Sign locally with this EIP-2335 keystore of PUBKEY (for clients without the
+        /// keymanager's voluntary_exit endpoint); chain facts come from the host's beacon node.
+        #[arg(long)]
+        keystore: Option<PathBuf>,
+        /// The keystore's password; asked on a terminal otherwise.
+        #[arg(long, requires = "keystore")]
+        password_file: Option<PathBuf>,
         /// Also submit it to the host's beacon node (asks first). An exit cannot be undone.
         #[arg(long)]
         submit: bool,
@@ -340,8 +349,27 @@ async fn run_fleet(
             node,
             pubkey,
             epoch,
+            keystore,
+            password_file,
             submit,
-        } => voluntary_exit(inv, pool, &node, &pubkey, epoch, submit, yes, out).await,
+        } => match keystore {
+            Some(ks) => {
+                local_exit(
+                    inv,
+                    pool,
+                    &node,
+                    &pubkey,
+                    &ks,
+                    password_file.as_deref(),
+                    epoch,
+                    submit,
+                    yes,
+                    out,
+                )
+                .await
+            }
+            None => voluntary_exit(inv, pool, &node, &pubkey, epoch, submit, yes, out).await,
+        },
         KeysCmd::Generate(_) => Ok(exit::OK),
     }
 }
@@ -688,13 +716,22 @@ async fn voluntary_exit(
     let pk = pubkey_arg(pubkey)?;
     let state = state_dir()?;
     let km = connect(pool, inv, r).await?;
-    let (exit_msg, json) = km.sign_voluntary_exit(&pk, epoch).await.map_err(failed)?;
+    let (exit_msg, json) = match km.sign_voluntary_exit(&pk, epoch).await {
+        Ok(x) => x,
+        Err(e @ crate::keymanager::KeymanagerError::Api { status: 404, .. }) => {
+            return Err(failed(format!(
+                "{e}\nthis client has no keymanager voluntary_exit endpoint: sign locally with \
+                 --keystore FILE (the validator's EIP-2335 keystore; chain facts come from the host's beacon node)"
+            )));
+        }
+        Err(e) => return Err(failed(e)),
+    };
     let path = ops::save_exit(&state, &km.node, &pk, &json).map_err(failed)?;
     if out.json {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({"signed_exit": exit_msg, "file": path})
+                &serde_json::json!({"signed_exit": exit_msg, "file": path, "signed_by": "keymanager"})
             )
             .unwrap_or_default()
         );
@@ -706,23 +743,146 @@ async fn voluntary_exit(
             path.display()
         );
     }
+    submit_saved_exit(
+        inv,
+        pool,
+        r,
+        &pk,
+        &exit_msg.message.validator_index,
+        &json,
+        &path,
+        submit,
+        yes,
+        out,
+    )
+    .await
+}
+
+/// Sign the exit locally with the validator's keystore: the keystore must hold PUBKEY (checked
+/// before the password is asked, and again after decryption); the chain facts and the validator
+/// index come from the host's beacon node; the exit is verified before it is saved.
+#[allow(clippy::too_many_arguments)]
+async fn local_exit(
+    inv: &Inventory,
+    pool: &crate::ssh::Pool,
+    node: &str,
+    pubkey: &str,
+    keystore: &Path,
+    password_file: Option<&Path>,
+    epoch: Option<u64>,
+    submit: bool,
+    yes: bool,
+    out: Output,
+) -> Result<i32, Fail> {
+    let r = inv.find_node(node).map_err(usage)?;
+    let pk = pubkey_arg(pubkey)?;
+    let state = state_dir()?;
+    let text = std::fs::read_to_string(keystore)
+        .map_err(|e| usage(format!("cannot read {}: {e}", keystore.display())))?;
+    let ks =
+        Keystore::from_json(&text).map_err(|e| usage(format!("{}: {e}", keystore.display())))?;
+    let hex_of = |p: &crate::keys::bls::PublicKey| format!("0x{}", p.to_hex());
+    // The declared pubkey first: a wrong file is refused before the password is even asked.
+    if let Some(declared) = ks
+        .public_key()
+        .map_err(|e| usage(format!("{}: {e}", keystore.display())))?
+    {
+        if hex_of(&declared) != pk {
+            return Err(usage(format!(
+                "{} holds {}, not {pk}: nothing signed",
+                keystore.display(),
+                hex_of(&declared)
+            )));
+        }
+    }
+    let pw = password(password_file, "Keystore password: ", false)?;
+    let sk = ks
+        .decrypt_secret_key(pw.expose())
+        .map_err(|e| usage(format!("{}: {e}", keystore.display())))?;
+    drop(pw);
+    if hex_of(&sk.public_key()) != pk {
+        return Err(usage(format!(
+            "{} holds {}, not {pk}: nothing signed",
+            keystore.display(),
+            hex_of(&sk.public_key())
+        )));
+    }
+    let signed = ops::sign_exit_locally(inv, pool, r, &sk, epoch).await;
+    drop(sk);
+    let le = signed.map_err(|e| failed(format!("{e}; nothing signed or saved")))?;
+    let json = le.signed.to_json();
+    let label = ops::label(inv, r);
+    let path = ops::save_exit(&state, &label, &pk, &json).map_err(failed)?;
+    let index = le.signed.message.validator_index.to_string();
+    let hex4 = |b: &[u8]| format!("0x{}", crate::keys::hex_encode(b));
+    if out.json {
+        let signed_exit: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "signed_exit": signed_exit,
+                "file": path,
+                "signed_by": "keystore",
+                "beacon_node": le.beacon,
+                "validator_status": le.validator.status,
+                "fork_version": hex4(&le.fork_version),
+                "genesis_validators_root": hex4(&le.chain.genesis_validators_root),
+                "domain": hex4(&le.domain),
+            }))
+            .unwrap_or_default()
+        );
+    } else {
+        println!(
+            "signed voluntary exit of validator {index} at epoch {} (fork version {}, facts from {}) saved: {}",
+            le.signed.message.epoch,
+            hex4(&le.fork_version),
+            le.beacon,
+            path.display()
+        );
+    }
+    submit_saved_exit(inv, pool, r, &pk, &index, &json, &path, submit, yes, out).await
+}
+
+/// After the exit is saved: stop there without `--submit`; otherwise confirm and POST it to the
+/// host's beacon node. A refusal says the signed exit stays saved.
+#[allow(clippy::too_many_arguments)]
+async fn submit_saved_exit(
+    inv: &Inventory,
+    pool: &crate::ssh::Pool,
+    r: NodeRef,
+    pk: &str,
+    index: &str,
+    json: &str,
+    path: &Path,
+    submit: bool,
+    yes: bool,
+    out: Output,
+) -> Result<i32, Fail> {
     if !submit {
-        println!("not submitted (add --submit to publish it; an exit cannot be undone)");
+        if !out.json {
+            println!("not submitted (add --submit to publish it; an exit cannot be undone)");
+        }
         return Ok(exit::OK);
     }
     confirm(
         &format!(
-            "About to SUBMIT the voluntary exit of {pk} (validator {}): this is IRREVERSIBLE",
-            exit_msg.message.validator_index
+            "About to SUBMIT the voluntary exit of {pk} (validator {index}): this is IRREVERSIBLE"
         ),
         yes,
     )?;
-    match ops::submit_exit(inv, pool, r, &json).await {
+    match ops::submit_exit(inv, pool, r, json).await {
         Ok(bn) => {
-            println!("submitted to {bn}");
+            if !out.json {
+                println!("submitted to {bn}");
+            }
             Ok(exit::OK)
         }
-        Err(e) => Err(failed(e)),
+        Err(e) => Err(failed(format!(
+            "{e}\nNOT submitted; the signed exit stays saved in {} and may be submitted later \
+             (POST it to /eth/v1/beacon/pool/voluntary_exits)",
+            path.display()
+        ))),
     }
 }
 

@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use sha3::Keccak256;
 
 use super::bls::{self, PublicKey, SecretKey, Signature};
+use super::ssz::{chunk, hash_pair, root_u64};
+pub use super::ssz::{compute_domain, compute_signing_root, fork_data_root};
 use super::{KeyError, hex, pyjson};
 
 /// `DOMAIN_DEPOSIT` of the consensus specs.
@@ -166,19 +168,6 @@ pub fn bls_withdrawal_credentials(withdrawal_pubkey: &PublicKey) -> [u8; 32] {
     wc
 }
 
-fn hash_pair(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(a);
-    h.update(b);
-    h.finalize().into()
-}
-
-fn chunk(bytes: &[u8]) -> [u8; 32] {
-    let mut c = [0u8; 32];
-    c[..bytes.len()].copy_from_slice(bytes);
-    c
-}
-
 /// hash_tree_root of `Bytes48`.
 fn root_bytes48(b: &[u8; 48]) -> [u8; 32] {
     hash_pair(&chunk(&b[..32]), &chunk(&b[32..]))
@@ -190,10 +179,6 @@ fn root_bytes96(b: &[u8; 96]) -> [u8; 32] {
         &hash_pair(&chunk(&b[..32]), &chunk(&b[32..64])),
         &hash_pair(&chunk(&b[64..]), &[0u8; 32]),
     )
-}
-
-fn root_u64(v: u64) -> [u8; 32] {
-    chunk(&v.to_le_bytes())
 }
 
 /// hash_tree_root of `DepositMessage { pubkey, withdrawal_credentials, amount }`.
@@ -221,31 +206,9 @@ pub fn deposit_data_root(
     )
 }
 
-/// hash_tree_root of `ForkData { current_version, genesis_validators_root }`.
-pub fn fork_data_root(fork_version: [u8; 4], genesis_validators_root: &[u8; 32]) -> [u8; 32] {
-    hash_pair(&chunk(&fork_version), genesis_validators_root)
-}
-
-/// `compute_domain(domain_type, fork_version, genesis_validators_root)`.
-pub fn compute_domain(
-    domain_type: [u8; 4],
-    fork_version: [u8; 4],
-    genesis_validators_root: &[u8; 32],
-) -> [u8; 32] {
-    let mut domain = [0u8; 32];
-    domain[..4].copy_from_slice(&domain_type);
-    domain[4..].copy_from_slice(&fork_data_root(fork_version, genesis_validators_root)[..28]);
-    domain
-}
-
 /// The deposit domain of a fork version (genesis validators root zero, as the specs require for deposits).
 pub fn deposit_domain(fork_version: [u8; 4]) -> [u8; 32] {
     compute_domain(DOMAIN_DEPOSIT, fork_version, &[0u8; 32])
-}
-
-/// `compute_signing_root(object, domain)` = hash_tree_root(SigningData { object_root, domain }).
-pub fn compute_signing_root(object_root: &[u8; 32], domain: &[u8; 32]) -> [u8; 32] {
-    hash_pair(object_root, domain)
 }
 
 /// One entry of `deposit_data-<ts>.json`, field order and encoding as the deposit CLI writes them

@@ -2,7 +2,8 @@
 //!
 //! Owns: BIP-39 mnemonics ([`mnemonic`]), EIP-2333/2334 key derivation ([`derive`]), EIP-2335
 //! keystores ([`keystore`]), BLS signatures through blst ([`bls`]), deposit data and withdrawal
-//! credentials ([`deposit`]), and the `keys generate` pipeline that writes keystores plus
+//! credentials ([`deposit`]), locally signed voluntary exits ([`exit`]), the SSZ roots and signing
+//! domains both share ([`ssz`]), and the `keys generate` pipeline that writes keystores plus
 //! `deposit_data-<ts>.json` ([`generate`]).
 //!
 //! May not touch: the network, SSH, any server or the Keymanager API (that is another module's job);
@@ -14,12 +15,14 @@ pub mod bls;
 pub mod deposit;
 pub mod derive;
 mod error;
+pub mod exit;
 pub mod generate;
 mod hex;
 pub mod keystore;
 pub mod mnemonic;
 mod pyjson;
 mod secret;
+pub mod ssz;
 
 pub use error::KeyError;
 pub use hex::{decode as hex_decode, encode as hex_encode};

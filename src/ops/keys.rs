@@ -1,5 +1,6 @@
 //! Validator key operations over the Keymanager API: list, settings, import with the
-//! double-sign guard, remove with slashing data saved first, move, voluntary exit.
+//! double-sign guard, remove with slashing data saved first, move, voluntary exit (signed by the
+//! keymanager, or locally from a keystore with the chain facts of the host's beacon node).
 //!
 //! Owns: the order of steps and the safety rules (docs/keys.md), the console state files
 //! (`<state dir>/nodeherd/{slashing,exits}/`) and the host copies under
@@ -566,49 +567,268 @@ pub fn save_exit(
     write_new(&path, json).map(|_| path)
 }
 
-/// Submit a signed exit to a beacon node of the same host (`POST /eth/v1/beacon/pool/voluntary_exits`).
+/// Why the host's beacon node could not give what an exit needs, or refused the exit.
+#[derive(Debug, thiserror::Error)]
+pub enum BeaconError {
+    #[error(
+        "{host}: no beacon node with a rest_port in the inventory (the exit needs the validator host's beacon node)"
+    )]
+    NoBeacon { host: String },
+    #[error("{bn}: SSH: {source}")]
+    Ssh {
+        bn: String,
+        #[source]
+        source: Box<crate::ssh::SshError>,
+    },
+    #[error("{bn}: {method} {path}: {source}")]
+    Http {
+        bn: String,
+        method: &'static str,
+        path: String,
+        #[source]
+        source: crate::http::HttpError,
+    },
+    #[error("{bn}: {method} {path}: no answer within {secs} s")]
+    Timeout {
+        bn: String,
+        method: &'static str,
+        path: String,
+        secs: u64,
+    },
+    #[error("{bn}: {method} {path} answered {status}: {message}")]
+    Status {
+        bn: String,
+        method: &'static str,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "{bn} does not know validator {pubkey} (404: {message}): not deposited, or not yet seen by the chain"
+    )]
+    UnknownValidator {
+        bn: String,
+        pubkey: String,
+        message: String,
+    },
+    #[error("{bn}: {source}")]
+    Fact {
+        bn: String,
+        #[source]
+        source: crate::keys::exit::ExitError,
+    },
+    #[error("{bn} refused the exit ({status}): {message}")]
+    Refused {
+        bn: String,
+        status: u16,
+        message: String,
+    },
+}
+
+/// Seconds one Beacon API request may take.
+const BEACON_TIMEOUT_SECS: u64 = 15;
+
+/// The beacon node of the validator's host: one with role beacon and a rest_port.
+struct HostBeacon {
+    label: String,
+    port: u16,
+    session: crate::ssh::Session,
+}
+
+impl HostBeacon {
+    async fn find(inv: &Inventory, pool: &Pool, validator: NodeRef) -> Result<Self, BeaconError> {
+        let (host, _) = inv.node(validator);
+        let (bn, port) = host
+            .nodes
+            .iter()
+            .find_map(
+                |n| match (n.role == crate::inventory::Role::Beacon, n.rest_port) {
+                    (true, Some(p)) => Some((n, p)),
+                    _ => None,
+                },
+            )
+            .ok_or_else(|| BeaconError::NoBeacon {
+                host: host.name.clone(),
+            })?;
+        let label = format!("{}/{}", host.name, bn.name);
+        let session = pool
+            .session(&host.target)
+            .await
+            .map_err(|e| BeaconError::Ssh {
+                bn: label.clone(),
+                source: Box::new(e),
+            })?;
+        Ok(HostBeacon {
+            label,
+            port,
+            session,
+        })
+    }
+
+    /// One request through a fresh SSH forward to `127.0.0.1:<rest_port>` on the host.
+    async fn request(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<crate::http::Response, BeaconError> {
+        let stream = self
+            .session
+            .forward(self.port)
+            .await
+            .map_err(|e| BeaconError::Ssh {
+                bn: self.label.clone(),
+                source: Box::new(e),
+            })?;
+        let mut headers = vec![("Accept", "application/json")];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        tokio::time::timeout(
+            std::time::Duration::from_secs(BEACON_TIMEOUT_SECS),
+            crate::http::request(stream, method, path, &headers, body),
+        )
+        .await
+        .map_err(|_| BeaconError::Timeout {
+            bn: self.label.clone(),
+            method,
+            path: path.to_string(),
+            secs: BEACON_TIMEOUT_SECS,
+        })?
+        .map_err(|e| BeaconError::Http {
+            bn: self.label.clone(),
+            method,
+            path: path.to_string(),
+            source: e,
+        })
+    }
+
+    /// A GET that must answer 200; the body as text.
+    async fn get(&self, path: &str) -> Result<String, BeaconError> {
+        let r = self.request("GET", path, None).await?;
+        if r.status != 200 {
+            return Err(BeaconError::Status {
+                bn: self.label.clone(),
+                method: "GET",
+                path: path.to_string(),
+                status: r.status,
+                message: crate::keymanager::types::error_message(&r.body),
+            });
+        }
+        Ok(r.text())
+    }
+
+    fn fact<T>(&self, r: Result<T, crate::keys::exit::ExitError>) -> Result<T, BeaconError> {
+        r.map_err(|source| BeaconError::Fact {
+            bn: self.label.clone(),
+            source,
+        })
+    }
+}
+
+/// What a locally signed exit stands on, and the exit itself (already verified).
+#[derive(Debug, Clone)]
+pub struct LocalExit {
+    /// `host/node` of the beacon node asked.
+    pub beacon: String,
+    pub chain: crate::keys::exit::ChainFacts,
+    pub validator: crate::keys::exit::ValidatorFacts,
+    pub fork_version: [u8; 4],
+    pub domain: [u8; 32],
+    pub signed: crate::keys::exit::SignedVoluntaryExit,
+}
+
+/// Ask the validator host's beacon node for the chain facts and the validator (which must be
+/// `pubkey` and `active_ongoing`), then sign the exit at `epoch` (default: the head's epoch)
+/// with `sk` and verify it. Nothing is saved or sent here.
+pub async fn sign_exit_locally(
+    inv: &Inventory,
+    pool: &Pool,
+    validator: NodeRef,
+    sk: &crate::keys::bls::SecretKey,
+    epoch: Option<u64>,
+) -> Result<LocalExit, BeaconError> {
+    use crate::keys::exit;
+    let pubkey = sk.public_key();
+    let bn = HostBeacon::find(inv, pool, validator).await?;
+    let path = format!("/eth/v1/beacon/states/head/validators/{pubkey}");
+    let r = bn.request("GET", &path, None).await?;
+    if r.status == 404 {
+        return Err(BeaconError::UnknownValidator {
+            bn: bn.label.clone(),
+            pubkey: pubkey.to_string(),
+            message: crate::keymanager::types::error_message(&r.body),
+        });
+    }
+    if r.status != 200 {
+        return Err(BeaconError::Status {
+            bn: bn.label.clone(),
+            method: "GET",
+            path,
+            status: r.status,
+            message: crate::keymanager::types::error_message(&r.body),
+        });
+    }
+    let v = bn.fact(exit::parse_validator(&r.text()))?;
+    bn.fact(exit::check_exitable(&v, &pubkey))?;
+    let chain = exit::ChainFacts {
+        genesis_validators_root: bn.fact(exit::parse_genesis(
+            &bn.get("/eth/v1/beacon/genesis").await?,
+        ))?,
+        fork: bn.fact(exit::parse_fork(
+            &bn.get("/eth/v1/beacon/states/head/fork").await?,
+        ))?,
+        spec: bn.fact(exit::parse_spec(&bn.get("/eth/v1/config/spec").await?))?,
+        head_slot: bn.fact(exit::parse_head_slot(
+            &bn.get("/eth/v1/beacon/headers/head").await?,
+        ))?,
+    };
+    let epoch = epoch.unwrap_or_else(|| chain.current_epoch());
+    let fork_version = bn.fact(exit::exit_fork_version(&chain.fork, &chain.spec, epoch))?;
+    let domain = bn.fact(exit::exit_domain(&chain, epoch))?;
+    let signed = exit::sign_exit(
+        sk,
+        exit::VoluntaryExit {
+            epoch,
+            validator_index: v.index,
+        },
+        &domain,
+    );
+    bn.fact(exit::verify_exit(&pubkey, &signed, &domain))?;
+    Ok(LocalExit {
+        beacon: bn.label.clone(),
+        chain,
+        validator: v,
+        fork_version,
+        domain,
+        signed,
+    })
+}
+
+/// Submit a signed exit to the beacon node of the validator's host
+/// (`POST /eth/v1/beacon/pool/voluntary_exits`). `Ok(beacon node label)` when it answered 200.
 pub async fn submit_exit(
     inv: &Inventory,
     pool: &Pool,
     validator: NodeRef,
     json: &str,
-) -> Result<String, String> {
-    let (host, _) = inv.node(validator);
-    let bn = host
-        .nodes
-        .iter()
-        .find(|n| n.role == crate::inventory::Role::Beacon && n.rest_port.is_some())
-        .ok_or_else(|| {
-            format!(
-                "{}: no beacon node with a rest_port in the inventory",
-                host.name
-            )
-        })?;
-    let port = bn.rest_port.unwrap_or_default();
-    let session = pool
-        .session(&host.target)
-        .await
-        .map_err(|e| e.to_string())?;
-    let stream = session.forward(port).await.map_err(|e| e.to_string())?;
-    let resp = crate::http::request(
-        stream,
-        "POST",
-        "/eth/v1/beacon/pool/voluntary_exits",
-        &[("Content-Type", "application/json")],
-        Some(json.as_bytes()),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+) -> Result<String, BeaconError> {
+    let bn = HostBeacon::find(inv, pool, validator).await?;
+    let resp = bn
+        .request(
+            "POST",
+            "/eth/v1/beacon/pool/voluntary_exits",
+            Some(json.as_bytes()),
+        )
+        .await?;
     if resp.status == 200 {
-        Ok(format!("{}/{}", host.name, bn.name))
+        Ok(bn.label)
     } else {
-        Err(format!(
-            "{}/{} refused the exit ({}): {}",
-            host.name,
-            bn.name,
-            resp.status,
-            crate::keymanager::types::error_message(&resp.body)
-        ))
+        Err(BeaconError::Refused {
+            bn: bn.label,
+            status: resp.status,
+            message: crate::keymanager::types::error_message(&resp.body),
+        })
     }
 }
 

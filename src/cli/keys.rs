@@ -16,6 +16,7 @@ use crate::keymanager::Keymanager;
 use crate::keymanager::client::{Setting, SettingKind};
 use crate::keymanager::types::{DeleteStatus, ImportStatus, normalize_pubkey};
 use crate::keys::Secret;
+use crate::keys::keystore::Keystore;
 use crate::ops::keys as ops;
 
 #[derive(Debug, Args)]

@@ -169,13 +169,14 @@ fn main() {
         ("token_never_in_output", token_never_in_output),
     ];
     let mut failed = Vec::new();
+    let total = scenarios.len();
     for (name, f) in scenarios {
         let t = Instant::now();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&ctx)));
         match r {
-            Ok(()) => eprintln!("ok   {name} ({:.1?})", t.elapsed()),
+            Ok(()) => println!("test {name} ... ok ({:.1}s)", t.elapsed().as_secs_f64()),
             Err(_) => {
-                eprintln!("FAIL {name} ({:.1?})", t.elapsed());
+                println!("test {name} ... FAILED ({:.1}s)", t.elapsed().as_secs_f64());
                 failed.push(name);
             }
         }
@@ -189,11 +190,12 @@ fn main() {
     } else {
         eprintln!("lab kept; files in {}", dir.display());
     }
+    // The line every lab suite ends with (tests/support/labsuite.rs).
+    println!("{} passed, {} failed", total - failed.len(), failed.len());
     if !failed.is_empty() {
-        eprintln!("{} failed: {failed:?}", failed.len());
+        eprintln!("failed: {failed:?}");
         std::process::exit(1);
     }
-    eprintln!("all keys_lab scenarios passed");
 }
 
 fn list_shows_the_8_interop_keys(ctx: &Ctx) {

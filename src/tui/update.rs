@@ -11,7 +11,8 @@ use super::keycmd;
 use super::keymap::{Action, Key};
 use super::msg::{Effect, Msg, event_label, lifecycle_of};
 use super::state::{
-    AlertState, App, Dialog, Flash, LogView, Prompt, Screen, SortKey, UpgradeAsk, short_pubkey,
+    AlertState, App, Dialog, Flash, KeyEntry, LogView, Prompt, Screen, SortKey, UpgradeAsk,
+    short_pubkey,
 };
 use crate::inventory::NodeRef;
 use crate::systemd;
@@ -822,35 +823,39 @@ fn prompt_import(app: &mut App, now: DateTime<Utc>) {
     flash(app, now, keycmd::IMPORT_USAGE, false);
 }
 
-/// `m` on the keys screen: the `:move` prompt, pre-filled with the selected key.
-fn prompt_move(app: &mut App, now: DateTime<Utc>) {
+/// The selected key, when this console may remove it from its node (a move removes it too):
+/// not `--readonly`, a key selected, not busy, not a remote-signer or read-only key. Otherwise the
+/// flash line says why and `None`.
+fn removable_selected_key(app: &mut App, now: DateTime<Utc>, verb: &str) -> Option<KeyEntry> {
+    // never trust the caller: a readonly table has no such binding, and nothing else may act
     if app.readonly {
         flash(app, now, "readonly: actions are disabled", true);
-        return;
+        return None;
     }
     let Some(key) = app.selected_key().cloned() else {
         flash(app, now, "no key selected", true);
-        return;
+        return None;
     };
     let short = short_pubkey(&key.pubkey);
-    if key.remote {
-        flash(
-            app,
-            now,
-            format!("{short} is a remote-signer key: move it on the signer"),
-            true,
-        );
+    let why = if app.keys_removing.contains(&key.pubkey) {
+        format!("{short}: a removal or move is already running")
+    } else if key.remote {
+        format!("{short} is a remote-signer key: {verb} it on the signer")
     } else if key.readonly == Some(true) {
-        flash(
-            app,
-            now,
-            format!(
-                "{short} is read-only on {}/{}: the client will not remove it",
-                key.host, key.node
-            ),
-            true,
-        );
+        format!(
+            "{short} is read-only on {}/{}: the client will not remove it",
+            key.host, key.node
+        )
     } else {
+        return Some(key);
+    };
+    flash(app, now, why, true);
+    None
+}
+
+/// `m` on the keys screen: the `:move` prompt, pre-filled with the selected key.
+fn prompt_move(app: &mut App, now: DateTime<Utc>) {
+    if let Some(key) = removable_selected_key(app, now, "move") {
         app.prompt = Some(Prompt::Command(format!("move {} --to ", key.pubkey)));
         flash(app, now, keycmd::MOVE_USAGE, false);
     }
@@ -858,41 +863,7 @@ fn prompt_move(app: &mut App, now: DateTime<Utc>) {
 
 /// `d` on the keys screen: the confirm dialog for the selected key (never the removal itself).
 fn ask_remove_key(app: &mut App, now: DateTime<Utc>) {
-    // never trust the caller: a readonly table has no such binding, and nothing else may act
-    if app.readonly {
-        flash(app, now, "readonly: actions are disabled", true);
-        return;
-    }
-    let Some(key) = app.selected_key().cloned() else {
-        flash(app, now, "no key selected", true);
-        return;
-    };
-    let short = short_pubkey(&key.pubkey);
-    if app.keys_removing.contains(&key.pubkey) {
-        flash(
-            app,
-            now,
-            format!("{short}: a removal is already running"),
-            true,
-        );
-    } else if key.remote {
-        flash(
-            app,
-            now,
-            format!("{short} is a remote-signer key: remove it on the signer"),
-            true,
-        );
-    } else if key.readonly == Some(true) {
-        flash(
-            app,
-            now,
-            format!(
-                "{short} is read-only on {}/{}: the client will not remove it",
-                key.host, key.node
-            ),
-            true,
-        );
-    } else {
+    if let Some(key) = removable_selected_key(app, now, "remove") {
         app.dialog = Some(Dialog::RemoveKey { key });
     }
 }

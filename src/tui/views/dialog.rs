@@ -28,6 +28,33 @@ const LIST_MAX: usize = 8;
 /// The most keys an import dialog lists before summarising the rest.
 const KEYS_MAX: usize = 5;
 
+/// `  y VERB      n / esc cancel`, the last line of every confirm dialog.
+fn confirm_footer(verb: impl Into<String>) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(
+            verb.into(),
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+        Span::raw("      n / esc cancel"),
+    ])
+}
+
+/// A full pubkey in two halves (so it fits an 80-column terminal), labelled `key`.
+fn full_pubkey(pk: &str) -> Vec<Line<'static>> {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let chars: Vec<char> = pk.chars().collect();
+    chars
+        .chunks(50)
+        .enumerate()
+        .map(|(i, part)| {
+            Line::from(vec![
+                Span::raw(if i == 0 { "  key   " } else { "        " }),
+                Span::styled(part.iter().collect::<String>(), bold.fg(Color::Yellow)),
+            ])
+        })
+        .collect()
+}
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let (title, color, lines) = match &app.dialog {
@@ -72,13 +99,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                 )));
             }
             lines.push(Line::from(""));
-            lines.push(Line::from(vec![
-                Span::styled(
-                    format!("  y {verb}"),
-                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-                ),
-                Span::raw("      n / esc cancel"),
-            ]));
+            lines.push(confirm_footer(format!("  y {verb}")));
             (format!(" Confirm {verb} "), Color::Red, lines)
         }
         Some(Dialog::RemoveKey { key }) => {
@@ -107,15 +128,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                     Span::styled(clean(&key.node), bold),
                 ]),
             ];
-            // the full pubkey, in two halves so it fits an 80-column terminal
-            let chars: Vec<char> = pk.chars().collect();
-            for (i, part) in chars.chunks(50).enumerate() {
-                let label = if i == 0 { "  key   " } else { "        " };
-                lines.push(Line::from(vec![
-                    Span::raw(label),
-                    Span::styled(part.iter().collect::<String>(), bold.fg(Color::Yellow)),
-                ]));
-            }
+            lines.extend(full_pubkey(&pk));
             lines.push(Line::from(format!(
                 "  path  {}",
                 key.derivation_path
@@ -131,13 +144,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                 "and the host); nothing is removed if that cannot be done.",
             ));
             lines.push(Line::from(""));
-            lines.push(Line::from(vec![
-                Span::styled(
-                    "  y remove",
-                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-                ),
-                Span::raw("      n / esc cancel"),
-            ]));
+            lines.push(confirm_footer("  y remove"));
             (" Confirm remove key ".to_string(), Color::Red, lines)
         }
         Some(Dialog::ImportKeys(ask)) => {
@@ -203,13 +210,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                 "has these keys; it is asked again right before the import.",
             ));
             lines.push(Line::from(""));
-            lines.push(Line::from(vec![
-                Span::styled(
-                    "  y import",
-                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-                ),
-                Span::raw("      n / esc cancel"),
-            ]));
+            lines.push(confirm_footer("  y import"));
             (" Confirm import keys ".to_string(), Color::Red, lines)
         }
         Some(Dialog::MoveKey(ask)) => {
@@ -240,13 +241,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                     Span::raw(addr(ask.to)),
                 ]),
             ];
-            let chars: Vec<char> = pk.chars().collect();
-            for (i, part) in chars.chunks(50).enumerate() {
-                lines.push(Line::from(vec![
-                    Span::raw(if i == 0 { "  key   " } else { "        " }),
-                    Span::styled(part.iter().collect::<String>(), bold.fg(Color::Yellow)),
-                ]));
-            }
+            lines.extend(full_pubkey(&pk));
             lines.push(Line::from(""));
             lines.push(Line::from(
                 "Removed from the first node (slashing data saved first),",
@@ -258,13 +253,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                 "verified there. It stops at the first uncertain step.",
             ));
             lines.push(Line::from(""));
-            lines.push(Line::from(vec![
-                Span::styled(
-                    "  y move",
-                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-                ),
-                Span::raw("      n / esc cancel"),
-            ]));
+            lines.push(confirm_footer("  y move"));
             (" Confirm move key ".to_string(), Color::Red, lines)
         }
         Some(Dialog::Apply { changes }) => {
@@ -309,13 +298,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                 "(canary, batches, health gate, rollback on failure).",
             ));
             lines.push(Line::from(""));
-            lines.push(Line::from(vec![
-                Span::styled(
-                    "  y apply",
-                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-                ),
-                Span::raw("      n / esc cancel"),
-            ]));
+            lines.push(confirm_footer("  y apply"));
             (" Confirm apply ".to_string(), Color::Red, lines)
         }
         Some(Dialog::Upgrade(ask)) => {
@@ -357,17 +340,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                 Line::from(""),
                 Line::from("The node restarts; a failed health gate rolls it back."),
                 Line::from(""),
-                Line::from(vec![
-                    Span::styled(
-                        if ask.rollback {
-                            "  y roll back"
-                        } else {
-                            "  y upgrade"
-                        },
-                        Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-                    ),
-                    Span::raw("      n / esc cancel"),
-                ]),
+                confirm_footer(if ask.rollback {
+                    "  y roll back"
+                } else {
+                    "  y upgrade"
+                }),
             ];
             let title = if ask.rollback {
                 " Confirm rollback "

@@ -15,17 +15,15 @@ use nodeherd::inventory::Inventory;
 use nodeherd::lab::LabConfig;
 use nodeherd::ssh::{Command, ConnectOptions, Pool};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
-use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "support/feed.rs"]
+mod feed;
 #[path = "support/labsuite.rs"]
 mod labsuite;
 
-const ART_DIR: &str = "/var/lib/nodeherd/lab/artifacts";
 const HOST: &str = "nhprov-2";
 const NODE: &str = "nhprov-2/lodestar-bn";
 
@@ -77,107 +75,30 @@ fn nodeherd(dir: &Path, inv: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn sha256_of(p: &Path) -> String {
-    let bytes = std::fs::read(p).expect("read artifact");
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Tarballs of the real Lodestar installs, cached across runs (shared with tests/upgrade.rs).
-fn artifacts() -> Vec<(String, PathBuf, String)> {
-    std::fs::create_dir_all(ART_DIR).expect("artifact dir");
-    let mut out = Vec::new();
-    for v in ["1.4.2", "1.5.1"] {
-        let file = PathBuf::from(format!("{ART_DIR}/lodestar-{v}.tar.gz"));
-        if !file.exists() {
-            let tmpf = format!("{}.tmp.{}", file.display(), std::process::id());
-            let st = Proc::new("sh")
-                .arg("-c")
-                .arg(r#"tar -C "$1" -cf - . | gzip -1 > "$2" && mv "$2" "$3""#)
-                .arg("sh")
-                .arg(format!("/var/lib/nodeherd/lab/lodestar/{v}"))
-                .arg(&tmpf)
-                .arg(&file)
-                .status()
-                .expect("tar");
-            assert!(st.success(), "building the {v} artifact failed");
-        }
-        let sha = sha256_of(&file);
-        out.push((v.to_string(), file, sha));
-    }
-    out
-}
-
 /// Serve `/feed/main.json` (GitHub-shaped: 1.5.1 published 30 days ago, 1.4.2 60 days ago)
 /// and `/assets/<file>` on 127.0.0.1; returns the base URL.
 async fn serve(dir: PathBuf, arts: Vec<(String, PathBuf, String)>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let rel = |v: &str, days: i64, sha: &str| {
-        let published = chrono::Utc::now() - chrono::Duration::days(days);
-        let at = published.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let asset = format!("lodestar-{v}.tar.gz");
-        serde_json::json!({
-            "tag_name": format!("v{v}"), "name": format!("v{v}"), "draft": false, "prerelease": false,
-            "published_at": at, "created_at": at, "body": "test release",
-            "html_url": format!("{base}/r/v{v}"),
-            "assets": [{"name": asset, "size": 0, "digest": format!("sha256:{sha}"),
-                        "browser_download_url": format!("{base}/assets/{asset}")}]
-        })
-    };
-    let feed: Vec<Value> = arts
+    let (listener, base) = feed::bind().await;
+    let releases: Vec<Value> = arts
         .iter()
         .rev()
-        .map(|(v, _, sha)| rel(v, if v == "1.5.1" { 30 } else { 60 }, sha))
+        .map(|(v, _, sha)| {
+            let asset = format!("lodestar-{v}.tar.gz");
+            feed::release_json(
+                &base,
+                &format!("v{v}"),
+                if v == "1.5.1" { 30 } else { 60 },
+                &asset,
+                sha,
+            )
+        })
         .collect();
-    let feed_file = dir.join("feed-main.json");
-    std::fs::write(&feed_file, serde_json::to_string(&feed).expect("json")).expect("feed");
     let mut files: Vec<(String, PathBuf)> = arts
         .iter()
         .map(|(v, f, _)| (format!("lodestar-{v}.tar.gz"), f.clone()))
         .collect();
-    files.push(("main.json".into(), feed_file));
-    let files = Arc::new(files);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                continue;
-            };
-            let files = files.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let name = path.rsplit('/').next().unwrap_or("");
-                let found = files
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .and_then(|(_, p)| std::fs::read(p).ok());
-                let (status, body) = match found {
-                    Some(b) => ("200 OK", b),
-                    None => ("404 Not Found", b"not found".to_vec()),
-                };
-                let hdr = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = sock.write_all(hdr.as_bytes()).await;
-                let _ = sock.write_all(&body).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
+    files.push(feed::feed_file(&dir, "main", &releases));
+    feed::spawn_file_server(listener, files);
     base
 }
 
@@ -226,7 +147,7 @@ fn toml_literal(s: &str) -> String {
 
 fn provision_a_fresh_host(rt: &tokio::runtime::Runtime, dir: &Path, lab_inv: &Path) -> Vec<String> {
     let mut figures = Vec::new();
-    let base = rt.block_on(serve(dir.to_path_buf(), artifacts()));
+    let base = rt.block_on(serve(dir.to_path_buf(), feed::lodestar_artifacts()));
     // The lab's inventory plus the node to provision (host 2 does not run it).
     let mut inv_text = std::fs::read_to_string(lab_inv).expect("lab inventory");
     inv_text.push_str(

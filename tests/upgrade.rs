@@ -13,19 +13,19 @@ use nodeherd::selector::Selector;
 use nodeherd::ssh::{Command, ConnectOptions, Pool, Session};
 use nodeherd::upgrade::engine::{self, Event, Options, Status, Target};
 use nodeherd::upgrade::{host, journal};
-use sha2::{Digest, Sha256};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "support/feed.rs"]
+mod feed;
 
 const NODE: &str = "nhupg-1/lodestar-bn";
 const DIR: &str = "/opt/nodeherd/lodestar-bn";
 const VETH: &str = "ve-nhupg-1";
-const ART_DIR: &str = "/var/lib/nodeherd/lab/artifacts";
 
 struct Ctx {
     inv: Inventory,
@@ -159,36 +159,12 @@ struct Art {
     sha: String,
 }
 
-fn sha256_of(p: &Path) -> String {
-    let bytes = std::fs::read(p).expect("read artifact");
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Tarballs of the real installs (cached across runs: they take a while) and a broken release.
 fn build_artifacts(tmp: &Path) -> Vec<(String, Art)> {
-    std::fs::create_dir_all(ART_DIR).expect("artifact dir");
-    let mut out = Vec::new();
-    for v in ["1.4.2", "1.5.1"] {
-        let file = PathBuf::from(format!("{ART_DIR}/lodestar-{v}.tar.gz"));
-        if !file.exists() {
-            let tmpf = format!("{}.tmp.{}", file.display(), std::process::id());
-            let st = Proc::new("sh")
-                .arg("-c")
-                .arg(r#"tar -C "$1" -cf - . | gzip -1 > "$2" && mv "$2" "$3""#)
-                .arg("sh")
-                .arg(format!("/var/lib/nodeherd/lab/lodestar/{v}"))
-                .arg(&tmpf)
-                .arg(&file)
-                .status()
-                .expect("tar");
-            assert!(st.success(), "building the {v} artifact failed");
-        }
-        let sha = sha256_of(&file);
-        out.push((v.to_string(), Art { file, sha }));
-    }
+    let mut out: Vec<(String, Art)> = feed::lodestar_artifacts()
+        .into_iter()
+        .map(|(v, file, sha)| (v, Art { file, sha }))
+        .collect();
     // A release whose entry point exits 1.
     let b = tmp.join("broken");
     let entry = b.join("node_modules/@chainsafe/lodestar/lib");
@@ -209,35 +185,14 @@ fn build_artifacts(tmp: &Path) -> Vec<(String, Art)> {
         .status()
         .expect("tar");
     assert!(st.success());
-    let sha = sha256_of(&file);
+    let sha = feed::sha256_of(&file);
     out.push(("1.6.0".into(), Art { file, sha }));
     out
 }
 
-fn release_json(
-    base: &str,
-    tag: &str,
-    days_ago: i64,
-    asset: &str,
-    digest: &str,
-) -> serde_json::Value {
-    let published = chrono::Utc::now() - chrono::Duration::days(days_ago);
-    serde_json::json!({
-        "tag_name": tag, "name": tag, "draft": false, "prerelease": false,
-        "published_at": published.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "created_at": published.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "body": "test release", "html_url": format!("{base}/r/{tag}"),
-        "assets": [{"name": asset, "size": 0, "digest": format!("sha256:{digest}"),
-                    "browser_download_url": format!("{base}/assets/{asset}")}]
-    })
-}
-
 /// Serve `/feed/<name>.json` and `/assets/<file>` on 127.0.0.1; returns the base URL.
 async fn serve(dir: PathBuf, arts: Vec<(String, Art)>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (listener, base) = feed::bind().await;
     let sha = |v: &str| {
         arts.iter()
             .find(|(x, _)| x == v)
@@ -254,76 +209,32 @@ async fn serve(dir: PathBuf, arts: Vec<(String, Art)>) -> String {
         (
             "main",
             vec![
-                release_json(&base, "v1.7.0", 0, "lodestar-1.7.0.tar.gz", &sha("1.6.0")),
-                release_json(&base, "v1.6.0", 20, "lodestar-1.6.0.tar.gz", &sha("1.6.0")),
-                release_json(&base, "v1.5.1", 30, "lodestar-1.5.1.tar.gz", &sha("1.5.1")),
-                release_json(&base, "v1.4.2", 60, "lodestar-1.4.2.tar.gz", &sha("1.4.2")),
+                feed::release_json(&base, "v1.7.0", 0, "lodestar-1.7.0.tar.gz", &sha("1.6.0")),
+                feed::release_json(&base, "v1.6.0", 20, "lodestar-1.6.0.tar.gz", &sha("1.6.0")),
+                feed::release_json(&base, "v1.5.1", 30, "lodestar-1.5.1.tar.gz", &sha("1.5.1")),
+                feed::release_json(&base, "v1.4.2", 60, "lodestar-1.4.2.tar.gz", &sha("1.4.2")),
             ],
         ),
         (
             "young",
             vec![
-                release_json(&base, "v1.5.1", 1, "lodestar-1.5.1.tar.gz", &sha("1.5.1")),
-                release_json(&base, "v1.4.2", 60, "lodestar-1.4.2.tar.gz", &sha("1.4.2")),
+                feed::release_json(&base, "v1.5.1", 1, "lodestar-1.5.1.tar.gz", &sha("1.5.1")),
+                feed::release_json(&base, "v1.4.2", 60, "lodestar-1.4.2.tar.gz", &sha("1.4.2")),
             ],
         ),
         (
             "corrupt",
             vec![
                 // The published digest is not the artifact's.
-                release_json(&base, "v1.5.1", 30, "lodestar-1.5.1.tar.gz", &sha("1.4.2")),
-                release_json(&base, "v1.4.2", 60, "lodestar-1.4.2.tar.gz", &sha("1.4.2")),
+                feed::release_json(&base, "v1.5.1", 30, "lodestar-1.5.1.tar.gz", &sha("1.4.2")),
+                feed::release_json(&base, "v1.4.2", 60, "lodestar-1.4.2.tar.gz", &sha("1.4.2")),
             ],
         ),
     ];
     for (name, rels) in feeds {
-        std::fs::write(
-            dir.join(format!("feed-{name}.json")),
-            serde_json::to_string(&rels).expect("json"),
-        )
-        .expect("write feed");
-        files.push((
-            format!("{name}.json"),
-            dir.join(format!("feed-{name}.json")),
-        ));
+        files.push(feed::feed_file(&dir, name, &rels));
     }
-    let files = Arc::new(files);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                continue;
-            };
-            let files = files.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let name = path.rsplit('/').next().unwrap_or("");
-                let found = files
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .and_then(|(_, p)| std::fs::read(p).ok());
-                let (status, body) = match found {
-                    Some(b) => ("200 OK", b),
-                    None => ("404 Not Found", b"not found".to_vec()),
-                };
-                let hdr = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = sock.write_all(hdr.as_bytes()).await;
-                let _ = sock.write_all(&body).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
+    feed::spawn_file_server(listener, files);
     base
 }
 

@@ -500,6 +500,23 @@ async fn wait_state(
     }
 }
 
+/// Send `signal` (`confirm` / `abort`) to the host's guard of this switch, then wait until it
+/// reports `state`.
+async fn signal_and_wait(
+    session: &Session,
+    dir: &str,
+    tok: &str,
+    node: &str,
+    (signal, state): (&str, &str),
+    limit: Duration,
+) -> Result<String, String> {
+    session
+        .exec(&host::signal_command(dir, signal, tok))
+        .await
+        .map_err(|e| short(&e))?;
+    wait_state(session, dir, tok, node, &[state], limit).await
+}
+
 /// The guarded switch from `from` to `to`, the health gate, then confirm or abort.
 async fn switch_and_gate(cx: &Ctx<'_>, layout: &Layout, from: &str, to: &str) -> Outcome {
     let (session, t, opts) = (cx.session, cx.t, cx.opts);
@@ -606,21 +623,14 @@ async fn switch_and_gate(cx: &Ctx<'_>, layout: &Layout, from: &str, to: &str) ->
     match gate {
         Ok(_) => {
             emit(opts, &t.key, Event::GatePassed);
-            let confirmed = async {
-                session
-                    .exec(&host::signal_command(&dir, "confirm", &tok))
-                    .await
-                    .map_err(|e| short(&e))?;
-                wait_state(
-                    session,
-                    &dir,
-                    &tok,
-                    &t.node.name,
-                    &["confirmed"],
-                    Duration::from_secs(60),
-                )
-                .await
-            }
+            let confirmed = signal_and_wait(
+                session,
+                &dir,
+                &tok,
+                &t.node.name,
+                ("confirm", "confirmed"),
+                Duration::from_secs(60),
+            )
             .await;
             if let Err(e) = confirmed {
                 let o = lost("while confirming", e);
@@ -650,34 +660,16 @@ async fn switch_and_gate(cx: &Ctx<'_>, layout: &Layout, from: &str, to: &str) ->
             o
         }
         Err(f) => {
-            let logs = session
-                .exec(&crate::systemd::journal_command(&t.node.unit, 15, false))
-                .await
-                .map(|o| {
-                    o.stdout_str()
-                        .lines()
-                        .map(|l| {
-                            crate::systemd::sanitize(&crate::systemd::parse_journal_line(l).message)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let logs = journal_tail(session, &t.node.unit).await;
             emit(opts, &t.key, Event::RollingBack);
-            let back = async {
-                session
-                    .exec(&host::signal_command(&dir, "abort", &tok))
-                    .await
-                    .map_err(|e| short(&e))?;
-                wait_state(
-                    session,
-                    &dir,
-                    &tok,
-                    &t.node.name,
-                    &["rolled-back"],
-                    Duration::from_secs(120),
-                )
-                .await
-            }
+            let back = signal_and_wait(
+                session,
+                &dir,
+                &tok,
+                &t.node.name,
+                ("abort", "rolled-back"),
+                Duration::from_secs(120),
+            )
             .await;
             if let Err(e) = back {
                 let o = lost("while rolling back", e);

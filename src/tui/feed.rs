@@ -71,6 +71,7 @@ pub fn release_rows(targets: &[Target], plans: &[NodePlan]) -> Vec<ReleaseRow> {
             node: t.node.name.clone(),
             running: p.running.clone(),
             allowed: p.allowed.clone(),
+            previous: p.previous.clone(),
             to: p.step.to.clone(),
             next: p.next.clone(),
             reason: p.step.reason.clone(),

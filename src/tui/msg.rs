@@ -149,9 +149,12 @@ pub enum Effect {
         node: NodeRef,
         to: String,
     },
-    /// Roll one node back to its previous version (already confirmed).
+    /// Roll one node back (already confirmed) to `to`, the host's `previous` the dialog named:
+    /// exactly that version, even if another console changed `previous` since (a version no
+    /// longer on the host is refused by the engine).
     Rollback {
         node: NodeRef,
+        to: Option<String>,
     },
     /// Read and merge the upgrade journals in a worker.
     LoadHistory,

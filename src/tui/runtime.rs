@@ -676,11 +676,11 @@ fn spawn_upgrade(
     world: &World,
     r: NodeRef,
     to: Option<String>,
+    rollback: bool,
     tx: mpsc::UnboundedSender<Msg>,
 ) -> JoinHandle<()> {
     let world = world.clone();
     tokio::spawn(async move {
-        let rollback = to.is_none();
         let pb = match &world.config.playbook {
             Some(p) => crate::playbook::Playbook::load(p).unwrap_or_default(),
             None => crate::playbook::Playbook::default(),
@@ -702,7 +702,7 @@ fn spawn_upgrade(
         let work = async {
             let opts = opts;
             match &to {
-                Some(v) => {
+                Some(v) if !rollback => {
                     let plans =
                         plan_all(&world.pool, std::slice::from_ref(&t), Some(v), &opts).await;
                     match plans.into_iter().next() {
@@ -716,8 +716,8 @@ fn spawn_upgrade(
                         None => fail("no plan".into()),
                     }
                 }
-                None => match world.pool.session(&t.host.target).await {
-                    Ok(s) => rollback_node(&s, &t, None, &opts).await,
+                _ => match world.pool.session(&t.host.target).await {
+                    Ok(s) => rollback_node(&s, &t, to.as_deref(), &opts).await,
                     Err(e) => fail(e.to_string()),
                 },
             }
@@ -994,13 +994,13 @@ fn perform<B: Backend>(
                 workers.engines.retain(|h| !h.is_finished());
                 workers
                     .engines
-                    .push(spawn_upgrade(world, node, Some(to), tx.clone()));
+                    .push(spawn_upgrade(world, node, Some(to), false, tx.clone()));
             }
-            Effect::Rollback { node } => {
+            Effect::Rollback { node, to } => {
                 workers.engines.retain(|h| !h.is_finished());
                 workers
                     .engines
-                    .push(spawn_upgrade(world, node, None, tx.clone()));
+                    .push(spawn_upgrade(world, node, to, true, tx.clone()));
             }
             Effect::PollNow => workers.poll_now.notify_one(),
             Effect::AnswerHostKey { reply, accept } => {

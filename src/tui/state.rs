@@ -268,6 +268,8 @@ pub struct ReleaseRow {
     pub running: Option<String>,
     /// Newest version the node's policy allows now.
     pub allowed: Option<String>,
+    /// The host's `previous` release: what a rollback goes back to (None: nothing to roll back to).
+    pub previous: Option<String>,
     /// What an upgrade would install now (None: nothing to do, see `reason`).
     pub to: Option<String>,
     /// Next version that becomes eligible, and when (`%Y-%m-%d %H:%M UTC`).

@@ -433,7 +433,10 @@ fn on_dialog_key(app: &mut App, key: Key, now: DateTime<Utc>, fx: &mut Vec<Effec
                 flash(app, now, format!("{key}: already running"), true);
             } else {
                 let fx_one = if ask.rollback {
-                    Some(Effect::Rollback { node: ask.r })
+                    Some(Effect::Rollback {
+                        node: ask.r,
+                        to: ask.to.clone(),
+                    })
                 } else {
                     ask.to.clone().map(|to| Effect::Upgrade { node: ask.r, to })
                 };
@@ -717,6 +720,15 @@ fn ask_upgrade(app: &mut App, rollback: bool, now: DateTime<Utc>) {
         );
         return;
     }
+    if rollback && rel.previous.is_none() {
+        flash(
+            app,
+            now,
+            format!("nothing to roll back to on {key}: the host records no previous release"),
+            true,
+        );
+        return;
+    }
     if !rollback && rel.to.is_none() {
         flash(
             app,
@@ -732,7 +744,7 @@ fn ask_upgrade(app: &mut App, rollback: bool, now: DateTime<Utc>) {
         node: rel.node,
         rollback,
         from: rel.running,
-        to: if rollback { None } else { rel.to },
+        to: if rollback { rel.previous } else { rel.to },
     }));
 }
 

@@ -1093,6 +1093,9 @@ pub struct NodePlan {
     pub allowed: Option<String>,
     pub next: Option<(String, String)>,
     pub why: Vec<String>,
+    /// The host's `previous` release (what a rollback without `--to` goes back to).
+    #[serde(default)]
+    pub previous: Option<String>,
     #[serde(skip)]
     pub release: Option<Release>,
 }
@@ -1192,6 +1195,7 @@ pub fn plan_node(
             .next
             .map(|(nv, at)| (nv.to_string(), at.format("%Y-%m-%d %H:%M UTC").to_string())),
         why,
+        previous: None,
         release,
     }
 }
@@ -1228,16 +1232,19 @@ pub async fn plan_all(
         .zip(layouts)
         .map(|(t, l)| {
             let running = l.as_ref().ok().and_then(|l| l.current.clone());
+            let previous = l.as_ref().ok().and_then(|l| l.previous.clone());
             let releases = match t.feed().and_then(|f| feeds.get(&f)) {
                 Some(Ok(r)) => r.clone(),
                 Some(Err(e)) => {
                     let mut p = plan_node(t, running.as_deref(), &[], None, now);
                     p.step.reason = format!("feed unavailable: {e}");
+                    p.previous = previous;
                     return p;
                 }
                 None => vec![],
             };
             let mut p = plan_node(t, running.as_deref(), &releases, to, now);
+            p.previous = previous;
             if let Err(e) = l {
                 p.step.to = None;
                 p.step.reason = format!("host unreachable: {e}");

@@ -1014,7 +1014,12 @@ fn upgrade_and_rollback_ask_first_naming_host_node_and_versions() {
     assert!(press(&mut app, vec![key('b')]).is_empty());
     match &app.dialog {
         Some(Dialog::Upgrade(ask)) => {
-            assert!(ask.rollback && ask.to.is_none());
+            assert!(ask.rollback);
+            assert_eq!(
+                ask.to.as_deref(),
+                Some("1.14.10"),
+                "the host's previous, by name"
+            );
             assert_eq!(ask.host, "eth-a2");
         }
         other => panic!("expected the rollback dialog, got {other:?}"),
@@ -1023,7 +1028,20 @@ fn upgrade_and_rollback_ask_first_naming_host_node_and_versions() {
     assert!(app.upgrading.is_empty());
     assert!(press(&mut app, vec![key('b')]).is_empty());
     let fx = press(&mut app, vec![key('y')]);
-    assert!(matches!(fx.as_slice(), [Effect::Rollback { .. }]), "{fx:?}");
+    assert!(
+        matches!(fx.as_slice(), [Effect::Rollback { to: Some(v), .. }] if v == "1.14.10"),
+        "{fx:?}"
+    );
+    // a node whose host records no previous release: refused with the reason, no dialog
+    let mut app = fixture::releases();
+    app.releases_selected = 1;
+    assert!(press(&mut app, vec![key('b')]).is_empty());
+    assert!(app.dialog.is_none());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("no previous release"))
+    );
 }
 
 #[test]

@@ -84,26 +84,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
         frame.render_widget(p, inner);
         return;
     }
-    let why_height = if rows.is_empty() && f.error.is_none() {
-        0
-    } else {
-        WHY_HEIGHT
-    };
-    let [top, bottom] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(why_height)]).areas(area);
-    let inner = block.inner(top);
-    frame.render_widget(block, top);
-    if rows.is_empty() {
-        frame.render_widget(
-            Paragraph::new("No node of this session follows a release feed.").style(dim),
-            inner,
-        );
-    } else {
-        render_table(frame, inner, app, rows, now);
-    }
-    if why_height == 0 {
-        return;
-    }
     let sel = rows.get(app.releases_selected);
     let why_title = sel
         .map(|r| format!(" {}/{} ", clean(&r.host), clean(&r.node)))
@@ -134,6 +114,35 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
                     .map(|n| Line::from(format!("  {}", clean(n)))),
             );
         }
+        // last: the urgency of the notes matters more on a small terminal
+        lines.push(Line::styled(
+            match &r.previous {
+                Some(p) => format!("previous on the host: {} (b rolls back to it)", clean(p)),
+                None => "no previous release on the host: nothing to roll back to".into(),
+            },
+            dim,
+        ));
+    }
+    // the panel grows with what it has to say, up to half the screen
+    let why_height = if rows.is_empty() && f.error.is_none() {
+        0
+    } else {
+        (lines.len() as u16 + 2).clamp(WHY_HEIGHT, (area.height / 2).max(WHY_HEIGHT))
+    };
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(why_height)]).areas(area);
+    let inner = block.inner(top);
+    frame.render_widget(block, top);
+    if rows.is_empty() {
+        frame.render_widget(
+            Paragraph::new("No node of this session follows a release feed.").style(dim),
+            inner,
+        );
+    } else {
+        render_table(frame, inner, app, rows, now);
+    }
+    if why_height == 0 {
+        return;
     }
     frame.render_widget(
         Paragraph::new(lines)

@@ -74,6 +74,9 @@ fn main() {
     suite.run("apply_lock_contention_exits_3", || {
         apply_lock_contention_exits_3(&ctx)
     });
+    suite.run("cosmos_keys_listed_and_double_sign_risk_flagged", || {
+        cosmos_keys_listed_and_double_sign_risk_flagged(&ctx)
+    });
     suite.finish();
 }
 
@@ -553,4 +556,270 @@ fn apply_lock_contention_exits_3(ctx: &Ctx) {
         "nothing may have been planned or done: {out}"
     );
     drop(held);
+}
+
+// ---------- Cosmos / CometBFT consensus keys ----------
+
+/// The CometBFT home the cosmos scenario writes on each host.
+const GAIA_HOME: &str = "/var/lib/nodeherd-test/gaia";
+
+/// A CometBFT Ed25519 key from a fixed seed, through russh's ssh-key (not nodeherd's code):
+/// (priv_key value = base64(seed || pub), pub base64, address, seed).
+struct CometKey {
+    priv_b64: String,
+    pub_b64: String,
+    address: String,
+    seed: [u8; 32],
+}
+
+fn comet_key(seed: [u8; 32]) -> CometKey {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let kp = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed);
+    let public = kp.public.0;
+    let mut both = seed.to_vec();
+    both.extend_from_slice(&public);
+    CometKey {
+        priv_b64: b64.encode(&both),
+        pub_b64: b64.encode(public),
+        address: sha2::Sha256::digest(public)[..20]
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect(),
+        seed,
+    }
+}
+
+impl CometKey {
+    /// The file exactly as CometBFT writes it (`MarshalIndent`, two spaces, no final newline).
+    fn file(&self) -> String {
+        format!(
+            "{{\n  \"address\": \"{}\",\n  \"pub_key\": {{\n    \"type\": \"tendermint/PubKeyEd25519\",\n    \"value\": \"{}\"\n  }},\n  \"priv_key\": {{\n    \"type\": \"tendermint/PrivKeyEd25519\",\n    \"value\": \"{}\"\n  }}\n}}",
+            self.address, self.pub_b64, self.priv_b64
+        )
+    }
+
+    /// Every form in which a piece of the private key could leak into output.
+    fn secret_forms(&self) -> Vec<String> {
+        use base64::Engine as _;
+        let hex: String = self.seed.iter().map(|b| format!("{b:02x}")).collect();
+        vec![
+            self.priv_b64.clone(),
+            base64::engine::general_purpose::STANDARD.encode(self.seed),
+            self.priv_b64[..16].to_string(),
+            hex.clone(),
+            hex.to_uppercase(),
+        ]
+    }
+}
+
+/// Write `text` to `path` on `host` (0600, directories made), as root.
+fn put_file(ctx: &Ctx, host: &str, path: &str, text: &str) {
+    let s = session(ctx, host);
+    let cmd = Command::new("sh")
+        .arg("-c")
+        .arg("umask 077 && mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"")
+        .arg("nodeherd-test")
+        .arg(path);
+    let o = ctx
+        .rt
+        .block_on(s.exec_with_stdin(&cmd, text.as_bytes()))
+        .expect("exec");
+    assert!(o.success(), "writing {host}:{path}: {o:?}");
+}
+
+fn cosmos_inventory(ctx: &Ctx, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    variant(ctx, name, |t| {
+        let mut t = edit(t);
+        for h in ["nhtest-1", "nhtest-2", "nhtest-3"] {
+            t.push_str(&format!(
+                "\n[hosts.{h}.nodes.gaia]\nclient = \"cosmos\"\nunit = \"gaiad.service\"\ndata_dir = \"{GAIA_HOME}\"\n"
+            ));
+        }
+        t
+    })
+}
+
+fn cosmos_keys_listed_and_double_sign_risk_flagged(ctx: &Ctx) {
+    // The generation path reproduces CometBFT's documented example pair (seed || pub).
+    {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let doc = b64
+            .decode("9giFjwnmAKCAI95l4Q32kXsau+itGrbsvz84CTLxGnJSPENCBVOUck5ntrGkyX+JzMwgleJCkXEIWPAoa/NioQ==")
+            .expect("doc key");
+        let seed: [u8; 32] = doc[..32].try_into().expect("32");
+        let k = comet_key(seed);
+        assert_eq!(k.pub_b64, "UjxDQgVTlHJOZ7axpMl/iczMIJXiQpFxCFjwKGvzYqE=");
+        assert_eq!(k.address, "E74FBE24164CFC4F88E311C3AC92E63D0DC310D8");
+    }
+    let shared = comet_key(*b"nodeherd lab cosmos shared key!!");
+    let other = comet_key(*b"nodeherd lab cosmos other key...");
+    let states = [
+        (
+            "nhtest-1",
+            &shared,
+            "{\n  \"height\": \"1204\",\n  \"round\": 0,\n  \"step\": 3\n}",
+        ),
+        (
+            "nhtest-2",
+            &shared,
+            "{\n  \"height\": \"1203\",\n  \"round\": 1,\n  \"step\": 2\n}",
+        ),
+        (
+            "nhtest-3",
+            &other,
+            "{\n  \"height\": \"0\",\n  \"round\": 0,\n  \"step\": 0\n}",
+        ),
+    ];
+    for (h, k, st) in &states {
+        put_file(
+            ctx,
+            h,
+            &format!("{GAIA_HOME}/config/priv_validator_key.json"),
+            &k.file(),
+        );
+        put_file(
+            ctx,
+            h,
+            &format!("{GAIA_HOME}/data/priv_validator_state.json"),
+            st,
+        );
+    }
+    let secrets: Vec<String> = [&shared, &other]
+        .iter()
+        .flat_map(|k| k.secret_forms())
+        .collect();
+    let no_secret = |what: &str, text: &str| {
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "{what} holds private key material"
+            );
+        }
+    };
+    let inv = cosmos_inventory(ctx, "cosmos.toml", |t| t);
+
+    // Plain output: three rows, the risk line naming exactly hosts 1 and 2, exit 1.
+    let (code, out, err) = nodeherd(&inv, &["keys", "list", "all/gaia"]);
+    println!("--- keys list all/gaia (exit {code})\n{out}{err}---");
+    no_secret("stdout", &out);
+    no_secret("stderr", &err);
+    assert_eq!(code, 1, "{out}{err}");
+    for (h, k, _) in &states {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{h}/gaia ")))
+            .unwrap_or_else(|| panic!("no row for {h}/gaia: {out}"));
+        assert!(
+            line.contains(&k.address) && line.contains(&k.pub_b64),
+            "{line}"
+        );
+    }
+    let h1: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("nhtest-1/gaia "))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(h1.get(4..), Some(&["1204", "0", "3"][..]), "{out}");
+    let risk: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("DOUBLE-SIGN RISK"))
+        .collect();
+    assert_eq!(risk.len(), 1, "{err}");
+    assert!(
+        risk[0].contains(&shared.address)
+            && risk[0].ends_with("is on 2 nodes: nhtest-1/gaia, nhtest-2/gaia"),
+        "{}",
+        risk[0]
+    );
+    assert!(!err.contains("nhtest-3/gaia"), "{err}");
+
+    // JSON: the same facts, and the risk as a field.
+    let (code, out, err) = nodeherd(&inv, &["keys", "list", "all/gaia", "--json"]);
+    no_secret("json stdout", &out);
+    no_secret("json stderr", &err);
+    assert_eq!(code, 1, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let rows = v["consensus_keys"].as_array().expect("consensus_keys");
+    assert_eq!(rows.len(), 3, "{out}");
+    for (h, k, st) in &states {
+        let r = rows
+            .iter()
+            .find(|r| r["node"] == format!("{h}/gaia"))
+            .unwrap_or_else(|| panic!("{h}: {out}"));
+        assert_eq!(r["address"], k.address.as_str());
+        assert_eq!(r["pubkey"], k.pub_b64.as_str());
+        assert_eq!(r["address_verified"], true);
+        let want: Value = serde_json::from_str(st).expect("state");
+        assert_eq!(
+            r["state"]["height"].as_u64().map(|x| x.to_string()),
+            want["height"].as_str().map(str::to_string),
+            "{r}"
+        );
+        assert_eq!(r["state"]["round"], want["round"], "{r}");
+        assert_eq!(r["state"]["step"], want["step"], "{r}");
+    }
+    let risks = v["double_sign_risks"].as_array().expect("risks");
+    assert_eq!(risks.len(), 1, "{out}");
+    assert_eq!(risks[0]["chain"], "cosmos");
+    assert_eq!(risks[0]["pubkey"], shared.pub_b64.as_str());
+    assert_eq!(
+        risks[0]["nodes"],
+        serde_json::json!(["nhtest-1/gaia", "nhtest-2/gaia"])
+    );
+    assert!(
+        v["errors"].as_array().is_some_and(|e| e.is_empty()),
+        "{out}"
+    );
+
+    // A non-root user reads the 0600 root files only through `become`.
+    let become_inv = cosmos_inventory(ctx, "cosmos-become.toml", |t| {
+        t.replacen("user = \"root\"", "user = \"ops\"\nbecome = true", 1)
+    });
+    let (code, out, err) = nodeherd(&become_inv, &["keys", "list", "all/gaia"]);
+    no_secret("become output", &format!("{out}{err}"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("/gaia ")).count(),
+        3,
+        "{out}{err}"
+    );
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("DOUBLE-SIGN RISK"))
+            .count(),
+        1,
+        "{err}"
+    );
+    let plain_inv = cosmos_inventory(ctx, "cosmos-nobecome.toml", |t| {
+        t.replacen("user = \"root\"", "user = \"ops\"", 1)
+    });
+    let (code, out, err) = nodeherd(&plain_inv, &["keys", "list", "all/gaia"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("/gaia: cannot read") && l.contains("priv_validator_key.json"))
+            .count(),
+        3,
+        "{err}"
+    );
+    assert!(!err.contains("DOUBLE-SIGN RISK"), "{err}");
+
+    // One key per node again: no risk, exit 0.
+    let third = comet_key(*b"nodeherd lab cosmos third key...");
+    put_file(
+        ctx,
+        "nhtest-2",
+        &format!("{GAIA_HOME}/config/priv_validator_key.json"),
+        &third.file(),
+    );
+    let (code, out, err) = nodeherd(&inv, &["keys", "list", "all/gaia"]);
+    println!("--- after giving nhtest-2 its own key (exit {code})\n{out}{err}---");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("DOUBLE-SIGN RISK"), "{err}");
+    assert!(out.contains(&third.address), "{out}");
+    no_secret("stdout", &out);
+    assert!(!out.contains(&third.priv_b64) && !err.contains(&third.priv_b64));
 }

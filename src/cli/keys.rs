@@ -27,7 +27,9 @@ pub struct KeysArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCmd {
-    /// Keys of the selected validator nodes: pubkey, derivation path, readonly, fee recipient, graffiti.
+    /// Keys of the selected validator nodes: pubkey, derivation path, readonly, fee recipient,
+    /// graffiti; for cosmos nodes the consensus key (public half) and last signed height/round/step.
+    /// Exits 1 with a DOUBLE-SIGN RISK line when one key is on two or more listed nodes.
     List { selector: Option<String> },
     /// Set a validator's fee recipient (0x address).
     SetFeeRecipient {
@@ -382,23 +384,34 @@ async fn list(
     limit: Option<&str>,
     out: Output,
 ) -> Result<i32, Fail> {
+    use crate::ops::consensus_keys as cosmos;
     let selected = context::select(inv, selector, limit)?;
     let nodes: Vec<NodeRef> = ops::keymanager_nodes(inv)
         .into_iter()
         .filter(|r| selected.contains(r))
         .collect();
-    if nodes.is_empty() {
+    let cosmos_nodes: Vec<NodeRef> = cosmos::cosmos_nodes(inv)
+        .into_iter()
+        .filter(|r| selected.contains(r))
+        .collect();
+    if nodes.is_empty() && cosmos_nodes.is_empty() {
         return Err(usage(
-            "no selected node has a keymanager API in the inventory",
+            "no selected node has a keymanager API or is a cosmos node in the inventory",
         ));
     }
-    let results = crate::fleet::run_all(nodes, crate::fleet::DEFAULT_FORKS, |r| async move {
-        match Keymanager::connect(pool, inv, r).await {
-            Ok(km) => ops::list_node(&km, true).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await;
+    let (results, cosmos_results) = tokio::join!(
+        crate::fleet::run_all(nodes.clone(), crate::fleet::DEFAULT_FORKS, |r| async move {
+            match Keymanager::connect(pool, inv, r).await {
+                Ok(km) => ops::list_node(&km, true).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }),
+        crate::fleet::run_all(
+            cosmos_nodes.clone(),
+            crate::fleet::DEFAULT_FORKS,
+            |r| async move { cosmos::read_node(pool, inv, r).await }
+        )
+    );
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (r, res) in results {
@@ -407,52 +420,135 @@ async fn list(
             Err(e) => errors.push((ops::label(inv, r), e)),
         }
     }
+    let mut consensus = Vec::new();
+    for (r, res) in cosmos_results {
+        match res {
+            Ok(c) => consensus.push(c),
+            // The error names the node itself.
+            Err(e) => errors.push((ops::label(inv, r), e.to_string())),
+        }
+    }
+    let mut risks = ops::double_sign_risks(
+        ops::KeyChain::Ethereum,
+        rows.iter()
+            .map(|k| (k.node.as_str(), k.pubkey.as_str(), None)),
+    );
+    risks.extend(ops::double_sign_risks(
+        ops::KeyChain::Cosmos,
+        consensus.iter().map(|c| {
+            (
+                c.node.as_str(),
+                c.key.pubkey.as_str(),
+                Some(c.key.address.as_str()),
+            )
+        }),
+    ));
     if out.json {
         let j = serde_json::json!({
             "keys": rows,
+            "consensus_keys": consensus,
+            "double_sign_risks": risks,
             "errors": errors.iter().map(|(n, e)| serde_json::json!({"node": n, "error": e})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
         let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-        let body: Vec<Vec<String>> = rows
-            .iter()
-            .map(|k| {
-                vec![
-                    k.node.clone(),
-                    k.pubkey.clone(),
-                    if k.remote {
-                        "remote".into()
-                    } else {
-                        dash(&k.derivation_path)
-                    },
-                    k.readonly
-                        .map(|b| b.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    dash(&k.fee_recipient),
-                    dash(&k.graffiti),
-                ]
-            })
-            .collect();
-        print!(
-            "{}",
-            table::render(
-                &[
-                    "NODE",
-                    "PUBKEY",
-                    "PATH",
-                    "READONLY",
-                    "FEE RECIPIENT",
-                    "GRAFFITI"
-                ],
-                &body
-            )
-        );
+        if !nodes.is_empty() {
+            let body: Vec<Vec<String>> = rows
+                .iter()
+                .map(|k| {
+                    vec![
+                        k.node.clone(),
+                        k.pubkey.clone(),
+                        if k.remote {
+                            "remote".into()
+                        } else {
+                            dash(&k.derivation_path)
+                        },
+                        k.readonly
+                            .map(|b| b.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        dash(&k.fee_recipient),
+                        dash(&k.graffiti),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table::render(
+                    &[
+                        "NODE",
+                        "PUBKEY",
+                        "PATH",
+                        "READONLY",
+                        "FEE RECIPIENT",
+                        "GRAFFITI"
+                    ],
+                    &body
+                )
+            );
+        }
+        if !cosmos_nodes.is_empty() {
+            if !nodes.is_empty() {
+                println!();
+            }
+            let num = |f: fn(&cosmos::SignState) -> String, c: &cosmos::ConsensusRow| {
+                c.state.as_ref().map(f).unwrap_or_else(|| "-".into())
+            };
+            let body: Vec<Vec<String>> = consensus
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.node.clone(),
+                        c.key.address.clone(),
+                        c.key.pubkey.clone(),
+                        c.key
+                            .key_type
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or(&c.key.key_type)
+                            .to_string(),
+                        num(|s| s.height.to_string(), c),
+                        num(|s| s.round.to_string(), c),
+                        num(|s| s.step.to_string(), c),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table::render(
+                    &[
+                        "NODE",
+                        "CONSENSUS ADDRESS",
+                        "PUBKEY (BASE64)",
+                        "TYPE",
+                        "HEIGHT",
+                        "ROUND",
+                        "STEP"
+                    ],
+                    &body
+                )
+            );
+        }
         for (n, e) in &errors {
             eprintln!("{n}: {e}");
         }
     }
-    Ok(if errors.is_empty() {
+    for c in &consensus {
+        if let Some(e) = &c.state_error {
+            eprintln!("warning: {}: no double-sign protection state: {e}", c.node);
+        }
+    }
+    for r in &risks {
+        eprintln!("DOUBLE-SIGN RISK: {r}");
+    }
+    if !risks.is_empty() {
+        eprintln!(
+            "if more than one of these nodes signs, the validator is slashed (Ethereum) or tombstoned (Cosmos): \
+             stop all but one now, and keep the key on one node only"
+        );
+    }
+    Ok(if errors.is_empty() && risks.is_empty() {
         exit::OK
     } else {
         exit::FAILED

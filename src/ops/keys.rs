@@ -832,6 +832,80 @@ pub async fn submit_exit(
     }
 }
 
+/// Which kind of key a [`DoubleSignRisk`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyChain {
+    /// An Ethereum validator key (BLS pubkey, `0x` + 96 hex) from a Keymanager API.
+    Ethereum,
+    /// A CometBFT consensus key (base64) from `priv_validator_key.json`.
+    Cosmos,
+}
+
+/// One signing key found on two or more nodes: if both sign, the validator is slashed
+/// (Ethereum) or tombstoned (CometBFT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DoubleSignRisk {
+    pub chain: KeyChain,
+    pub pubkey: String,
+    /// The CometBFT address of the key (Cosmos only).
+    pub address: Option<String>,
+    /// `host/node`, sorted, at least two.
+    pub nodes: Vec<String>,
+}
+
+impl std::fmt::Display for DoubleSignRisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.chain {
+            KeyChain::Ethereum => write!(f, "validator key {}", self.pubkey)?,
+            KeyChain::Cosmos => write!(
+                f,
+                "consensus key {} (address {})",
+                self.pubkey,
+                self.address.as_deref().unwrap_or("?")
+            )?,
+        }
+        write!(
+            f,
+            " is on {} nodes: {}",
+            self.nodes.len(),
+            self.nodes.join(", ")
+        )
+    }
+}
+
+/// Every key that appears on two or more distinct nodes (pure). `keys` are
+/// `(node, pubkey, address)`; one node listing a key twice (local and remote) is not a risk
+/// by itself. Sorted by pubkey.
+pub fn double_sign_risks<'a>(
+    chain: KeyChain,
+    keys: impl IntoIterator<Item = (&'a str, &'a str, Option<&'a str>)>,
+) -> Vec<DoubleSignRisk> {
+    let mut by_key: std::collections::BTreeMap<
+        &str,
+        (Option<&str>, std::collections::BTreeSet<&str>),
+    > = std::collections::BTreeMap::new();
+    for (node, pubkey, address) in keys {
+        let e = by_key
+            .entry(pubkey)
+            .or_insert((address, Default::default()));
+        e.1.insert(node);
+        if e.0.is_none() {
+            e.0 = address;
+        }
+    }
+    by_key
+        .into_iter()
+        .filter(|(_, (_, nodes))| nodes.len() >= 2)
+        .map(|(pubkey, (address, nodes))| DoubleSignRisk {
+            chain,
+            pubkey: pubkey.to_string(),
+            address: address.map(str::to_string),
+            nodes: nodes.into_iter().map(str::to_string).collect(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -855,5 +929,41 @@ mod tests {
         if unsafe { libc::geteuid() } != 0 {
             assert!(ensure_writable_dir(&ro).is_err());
         }
+    }
+
+    #[test]
+    fn double_sign_risks_need_two_distinct_nodes() {
+        let k = |n: &'static str, p: &'static str| (n, p, None);
+        let risks = double_sign_risks(
+            KeyChain::Ethereum,
+            [
+                k("h1/vc", "0xaa"),
+                k("h1/vc", "0xaa"), // local and remote on one node
+                k("h2/vc", "0xbb"),
+                k("h3/vc", "0xcc"),
+                k("h1/vc", "0xcc"),
+                k("h2/vc", "0xcc"),
+            ],
+        );
+        assert_eq!(risks.len(), 1, "{risks:?}");
+        assert_eq!(risks[0].pubkey, "0xcc");
+        assert_eq!(risks[0].nodes, vec!["h1/vc", "h2/vc", "h3/vc"]);
+        assert_eq!(
+            risks[0].to_string(),
+            "validator key 0xcc is on 3 nodes: h1/vc, h2/vc, h3/vc"
+        );
+        let c = double_sign_risks(
+            KeyChain::Cosmos,
+            [
+                ("b/gaia", "K1=", Some("AA")),
+                ("a/gaia", "K1=", Some("AA")),
+                ("c/gaia", "K2=", Some("BB")),
+            ],
+        );
+        assert_eq!(
+            c.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["consensus key K1= (address AA) is on 2 nodes: a/gaia, b/gaia"]
+        );
+        assert!(double_sign_risks(KeyChain::Cosmos, []).is_empty());
     }
 }

@@ -4,6 +4,7 @@
 //! terminal or output formats (front ends render the results), nor inventory parsing.
 
 pub mod alerts;
+pub mod consensus_keys;
 pub mod keyfiles;
 pub mod keys;
 pub mod lifecycle;

@@ -20,6 +20,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{centered, clean, cut};
+use crate::inventory::NodeRef;
 use crate::tui::msg::lifecycle_of;
 use crate::tui::state::{App, Dialog, short_pubkey};
 
@@ -37,6 +38,23 @@ fn confirm_footer(verb: impl Into<String>) -> Line<'static> {
         ),
         Span::raw("      n / esc cancel"),
     ])
+}
+
+/// `  host  NAME (address)` and `  node  NAME`, the first facts of every one-node dialog.
+fn host_and_node(app: &App, r: NodeRef, host: &str, node: &str) -> [Line<'static>; 2] {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let address = app
+        .row_of(r)
+        .map(|r| format!(" ({})", clean(&r.address)))
+        .unwrap_or_default();
+    [
+        Line::from(vec![
+            Span::raw("  host  "),
+            Span::styled(clean(host), bold),
+            Span::raw(address),
+        ]),
+        Line::from(vec![Span::raw("  node  "), Span::styled(clean(node), bold)]),
+    ]
 }
 
 /// A full pubkey in two halves (so it fits an 80-column terminal), labelled `key`.
@@ -103,10 +121,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
             (format!(" Confirm {verb} "), Color::Red, lines)
         }
         Some(Dialog::RemoveKey { key }) => {
-            let address = app
-                .row_of(key.r)
-                .map(|r| format!(" ({})", clean(&r.address)))
-                .unwrap_or_default();
             let pk = clean(&key.pubkey);
             let mut lines = vec![
                 Line::styled(
@@ -118,16 +132,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                     bold,
                 ),
                 Line::from(""),
-                Line::from(vec![
-                    Span::raw("  host  "),
-                    Span::styled(clean(&key.host), bold),
-                    Span::raw(address),
-                ]),
-                Line::from(vec![
-                    Span::raw("  node  "),
-                    Span::styled(clean(&key.node), bold),
-                ]),
             ];
+            lines.extend(host_and_node(app, key.r, &key.host, &key.node));
             lines.extend(full_pubkey(&pk));
             lines.push(Line::from(format!(
                 "  path  {}",
@@ -148,10 +154,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
             (" Confirm remove key ".to_string(), Color::Red, lines)
         }
         Some(Dialog::ImportKeys(ask)) => {
-            let address = app
-                .row_of(ask.r)
-                .map(|r| format!(" ({})", clean(&r.address)))
-                .unwrap_or_default();
             let n = ask.pubkeys.len();
             let mut lines = vec![
                 Line::styled(
@@ -164,16 +166,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                     bold,
                 ),
                 Line::from(""),
-                Line::from(vec![
-                    Span::raw("  host  "),
-                    Span::styled(clean(&ask.host), bold),
-                    Span::raw(address),
-                ]),
-                Line::from(vec![
-                    Span::raw("  node  "),
-                    Span::styled(clean(&ask.node), bold),
-                ]),
             ];
+            lines.extend(host_and_node(app, ask.r, &ask.host, &ask.node));
             for (i, pk) in ask.pubkeys.iter().take(KEYS_MAX).enumerate() {
                 let file = ask
                     .files
@@ -303,10 +297,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
         }
         Some(Dialog::Upgrade(ask)) => {
             let verb = if ask.rollback { "Roll back" } else { "Upgrade" };
-            let address = app
-                .row_of(ask.r)
-                .map(|r| format!(" ({})", clean(&r.address)))
-                .unwrap_or_default();
             let from = ask
                 .from
                 .as_deref()
@@ -316,21 +306,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
                 Some(t) => clean(t),
                 None => "its previous version".into(),
             };
+            let [host, node] = host_and_node(app, ask.r, &ask.host, &ask.node);
             let lines = vec![
                 Line::styled(
                     format!("{verb} {}/{}?", clean(&ask.host), clean(&ask.node)),
                     bold,
                 ),
                 Line::from(""),
-                Line::from(vec![
-                    Span::raw("  host  "),
-                    Span::styled(clean(&ask.host), bold),
-                    Span::raw(address),
-                ]),
-                Line::from(vec![
-                    Span::raw("  node  "),
-                    Span::styled(clean(&ask.node), bold),
-                ]),
+                host,
+                node,
                 Line::from(vec![
                     Span::raw("  from  "),
                     Span::styled(from, bold),

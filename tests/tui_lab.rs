@@ -286,12 +286,19 @@ fn real_terminal(inventory: &std::path::Path) {
     wait_pane(sock, "TUI gone", Duration::from_secs(10), |p| {
         !p.contains("Fleet 2/2")
     });
-    // $? of the job brought back with fg is the TUI's exit status
-    tmux(sock, &["send-keys", "-t", "nhtui", "echo rc=$?", "Enter"]);
+    // $? of the job brought back with fg is the TUI's exit status. A marker of its own: the
+    // command line's `; echo rc=$?` already printed `rc=...` when ctrl-z stopped the job.
+    tmux(
+        sock,
+        &["send-keys", "-t", "nhtui", "echo fg-status=$?", "Enter"],
+    );
     let after = wait_pane(sock, "exit status", Duration::from_secs(10), |p| {
-        p.lines().any(|l| l.starts_with("rc="))
+        p.lines().any(|l| l.starts_with("fg-status="))
     });
-    assert!(after.contains("rc=0"), "clean exit:\n{after}");
+    assert!(
+        after.lines().any(|l| l.trim_end() == "fg-status=0"),
+        "clean exit:\n{after}"
+    );
     assert!(
         !after.contains("Fleet 2/2"),
         "TUI gone from the screen:\n{after}"

@@ -8,7 +8,8 @@
 //! host's row is on screen (connections open), then reads utime+stime and VmRSS from
 //! /proc/PID over `NODEHERD_BENCH_SECONDS` (default 60). The baseline runs `nodeherd status all`
 //! every 5 s over the same span and sums the children's CPU (getrusage). The two are interleaved
-//! (TUI window, baseline window, TUI window) so a noisy neighbour hits both.
+//! (TUI window, baseline window, TUI window) so a noisy neighbour hits both. Last, the CPU
+//! *between* polls: the TUI again with `--poll-secs 3600`, measured after its first poll.
 //!
 //! Run: `sudo cargo bench --bench tui_idle` (release build; `--profile dev` works too). Without
 //! root it says why and exits 0. The lab goes down at the end unless `NODEHERD_BENCH_KEEP_LAB=1`.
@@ -178,6 +179,25 @@ fn main() {
     tmux(&sock, &["send-keys", "q"]);
     std::thread::sleep(Duration::from_secs(2));
     tmux(&sock, &["kill-server"]);
+    // Between polls: the same TUI with a poll interval longer than the window, measured after its
+    // first poll (connections open, rows drawn): the redraw tick, timers and open sessions only.
+    let cmd = format!("exec {bin} -i {} tui --poll-secs 3600", inv.display());
+    tmux(&sock, &["new-session", "-d", "-x", "160", "-y", "48", &cmd]);
+    let pid2: u32 = tmux(&sock, &["display", "-p", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(90)
+        && !tmux(&sock, &["capture-pane", "-p"]).contains(&format!("ok {n} "))
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(10));
+    let (between, rss_between) = tui_window(pid2, span);
+    tmux(&sock, &["send-keys", "q"]);
+    std::thread::sleep(Duration::from_secs(2));
+    tmux(&sock, &["kill-server"]);
     if !keep {
         if let Err(e) = lab::down(&cfg) {
             println!("lab down failed: {e}");
@@ -193,6 +213,10 @@ fn main() {
     println!(
         "| `nodeherd tui`, fleet screen, idle (mean of 2 windows: {tui_a:.2}, {tui_b:.2}) | {tui:.2} | {:.2} % | {rss:.1} MB |",
         pct(tui)
+    );
+    println!(
+        "| `nodeherd tui --poll-secs 3600`, between polls (after the first) | {between:.2} | {:.2} % | {rss_between:.1} MB |",
+        pct(between)
     );
     println!(
         "| baseline: `nodeherd status all` every 5 s ({runs} runs, {complete} answered for all hosts) | {base_cpu:.2} | {:.2} % | - |",

@@ -531,7 +531,12 @@ async fn list(
             );
         }
         for (n, e) in &errors {
-            eprintln!("{n}: {e}");
+            // keymanager errors already start with the node's name
+            if e.starts_with(&format!("{n}: ")) {
+                eprintln!("{e}");
+            } else {
+                eprintln!("{n}: {e}");
+            }
         }
     }
     for c in &consensus {

@@ -320,6 +320,37 @@ fn keys_screen_states_and_remove_import_move_dialogs() {
         assert!(text.contains(a) && text.contains(b), "{text}");
     }
     snap("keys_move_confirm", &mv);
+
+    // CometBFT validators: consensus keys listed, the one on two nodes flagged on both rows
+    let mut cosmos = fixture::keys(false);
+    cosmos.keys.data = Some(fixture::node_keys_with_cosmos());
+    for (w, h) in SIZES {
+        let text = screen(&cosmos, w, h);
+        assert!(
+            text.contains(
+                "DOUBLE-SIGN RISK: consensus key GclWl4hUHXpG0Vcx8w4GsvkDiFx9Bkqgh0z83jglMmU="
+            ),
+            "{text}"
+        );
+        // the risk line (wrapped as the width allows) names both nodes
+        let risk = &text[text.find("DOUBLE-SIGN RISK").unwrap_or(0)..];
+        assert!(
+            risk.contains("is on 2 nodes")
+                && risk.contains("cosmos-1/gaiad")
+                && risk.contains("cosmos-2/gaiad"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("!!").count(),
+            2,
+            "both rows flagged, not the third:\n{text}"
+        );
+        assert!(
+            text.contains("h1204/0/3") && text.contains("no state"),
+            "{text}"
+        );
+    }
+    snap("keys_cosmos_double_sign_risk", &cosmos);
 }
 
 #[test]

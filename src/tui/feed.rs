@@ -110,12 +110,63 @@ pub fn key_entries(r: NodeRef, host: &str, node: &str, rows: Vec<KeyRow>) -> Vec
             readonly: k.readonly,
             remote: k.remote,
             derivation_path: k.derivation_path,
+            cosmos: None,
         })
         .collect()
 }
 
-/// The flash line after a removal: `(ok, text)`. Not ok unless the key is gone (or was not
-/// active), both copies of the slashing data were written and the data covers the key.
+/// The keys screen's entry of a CometBFT node's consensus key.
+pub fn cosmos_entry(
+    r: NodeRef,
+    host: &str,
+    node: &str,
+    row: crate::ops::consensus_keys::ConsensusRow,
+) -> KeyEntry {
+    KeyEntry {
+        r,
+        host: host.to_string(),
+        node: node.to_string(),
+        pubkey: row.key.pubkey,
+        readonly: Some(true),
+        remote: false,
+        derivation_path: None,
+        cosmos: Some(super::state::CosmosKey {
+            address: row.key.address,
+            last_signed: row.state.map(|s| (s.height, s.round, s.step)),
+        }),
+    }
+}
+
+/// Keys listed on two or more nodes, per chain (pure; what the keys screen flags in red).
+pub fn double_sign_risks(
+    nodes: &[super::state::NodeKeys],
+) -> Vec<crate::ops::keys::DoubleSignRisk> {
+    use crate::ops::keys::{KeyChain, double_sign_risks};
+    let entries: Vec<(String, &KeyEntry)> = nodes
+        .iter()
+        .filter_map(|n| n.keys.as_ref().ok().map(|k| (n, k)))
+        .flat_map(|(n, keys)| {
+            keys.iter()
+                .map(move |k| (format!("{}/{}", n.host, n.node), k))
+        })
+        .collect();
+    let of = |cosmos: bool| {
+        entries
+            .iter()
+            .filter(move |(_, k)| k.cosmos.is_some() == cosmos)
+            .map(|(node, k)| {
+                (
+                    node.as_str(),
+                    k.pubkey.as_str(),
+                    k.cosmos.as_ref().map(|c| c.address.as_str()),
+                )
+            })
+    };
+    let mut out = double_sign_risks(KeyChain::Ethereum, of(false));
+    out.extend(double_sign_risks(KeyChain::Cosmos, of(true)));
+    out
+}
+
 /// One flash line for an import: per key imported / already there / refused (with the client's
 /// words). Ok unless a key was refused.
 pub fn import_summary(at: &str, pubkeys: &[String], results: &[ImportResult]) -> (bool, String) {
@@ -171,6 +222,8 @@ pub fn move_summary(r: &MoveReport, pubkey: &str, from: &str, to: &str) -> (bool
     }
 }
 
+/// The flash line after a removal: `(ok, text)`. Not ok unless the key is gone (or was not
+/// active), both copies of the slashing data were written and the data covers the key.
 pub fn remove_summary(o: &RemoveOutcome) -> (bool, String) {
     let mut ok = true;
     let mut parts: Vec<String> = Vec::new();

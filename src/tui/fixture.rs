@@ -415,6 +415,7 @@ pub fn node_keys() -> Vec<super::state::NodeKeys> {
         readonly: Some(readonly),
         remote,
         derivation_path: (!remote).then(|| format!("m/12381/3600/{i}/0/0")),
+        cosmos: None,
     };
     vec![
         NodeKeys {
@@ -426,14 +427,68 @@ pub fn node_keys() -> Vec<super::state::NodeKeys> {
                 key(1, true, false),
                 key(2, false, true),
             ]),
+            cosmos: false,
         },
         NodeKeys {
             r: NodeRef { host: 3, node: 1 },
             host: "lab-1".into(),
             node: "demo-2".into(),
             keys: Err("lab-1/demo-2: keymanager API: connection refused (127.0.0.1:5062)".into()),
+            cosmos: false,
         },
     ]
+}
+
+/// [`node_keys`] plus two CometBFT validators holding the same consensus key (a double-sign
+/// risk) and a third one whose state file could not be read.
+pub fn node_keys_with_cosmos() -> Vec<super::state::NodeKeys> {
+    use super::state::{CosmosKey, KeyEntry, NodeKeys};
+    let gaia = |host: usize, name: &str, pubkey: &str, address: &str, signed| {
+        let r = NodeRef { host, node: 0 };
+        NodeKeys {
+            r,
+            host: name.into(),
+            node: "gaiad".into(),
+            keys: Ok(vec![KeyEntry {
+                r,
+                host: name.into(),
+                node: "gaiad".into(),
+                pubkey: pubkey.into(),
+                readonly: Some(true),
+                remote: false,
+                derivation_path: None,
+                cosmos: Some(CosmosKey {
+                    address: address.into(),
+                    last_signed: signed,
+                }),
+            }]),
+            cosmos: true,
+        }
+    };
+    let shared = "GclWl4hUHXpG0Vcx8w4GsvkDiFx9Bkqgh0z83jglMmU=";
+    let mut v = node_keys();
+    v.push(gaia(
+        4,
+        "cosmos-1",
+        shared,
+        "43F8D04714E674064F1F2A687844C7671915599D",
+        Some((1204, 0, 3)),
+    ));
+    v.push(gaia(
+        5,
+        "cosmos-2",
+        shared,
+        "43F8D04714E674064F1F2A687844C7671915599D",
+        Some((1203, 1, 2)),
+    ));
+    v.push(gaia(
+        6,
+        "cosmos-3",
+        "EMTKXmA09DIKMy+wj+HWyyf21R7o0PYgy5tr/4+2ehw=",
+        "E0E0A2DD55F125D49781671A99DFC3E674379402",
+        None,
+    ));
+    v
 }
 
 /// The keys screen with [`node_keys`] listed.

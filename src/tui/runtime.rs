@@ -347,10 +347,34 @@ fn spawn_keys(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
                     host: h.name.clone(),
                     node: n.name.clone(),
                     keys,
+                    cosmos: false,
                 }
             }
-        }))
-        .await;
+        }));
+        // CometBFT consensus keys: the public half only (see ops::consensus_keys)
+        let cosmos: Vec<NodeRef> = ops::consensus_keys::cosmos_nodes(&world.inv)
+            .into_iter()
+            .filter(|r| world.nodes.contains(r))
+            .collect();
+        let cosmos_lists = futures::future::join_all(cosmos.iter().map(|&r| {
+            let world = &world;
+            async move {
+                let (h, n) = world.inv.node(r);
+                let keys = ops::consensus_keys::read_node(&world.pool, &world.inv, r)
+                    .await
+                    .map(|row| vec![feed::cosmos_entry(r, &h.name, &n.name, row)])
+                    .map_err(|e| crate::systemd::sanitize(&e.to_string()));
+                NodeKeys {
+                    r,
+                    host: h.name.clone(),
+                    node: n.name.clone(),
+                    keys,
+                    cosmos: true,
+                }
+            }
+        }));
+        let (mut lists, cosmos_lists) = futures::future::join(lists, cosmos_lists).await;
+        lists.extend(cosmos_lists);
         let _ = tx.send(Msg::Keys(lists));
     })
 }

@@ -294,6 +294,18 @@ pub struct KeyEntry {
     /// A remote-signer key rather than a local keystore.
     pub remote: bool,
     pub derivation_path: Option<String>,
+    /// A CometBFT consensus key (base64 `pubkey`, read from the node's home): listed and checked
+    /// for double signing, never imported, moved or removed from here.
+    pub cosmos: Option<CosmosKey>,
+}
+
+/// What the keys screen shows of a CometBFT consensus key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CosmosKey {
+    /// Upper-case hex consensus address.
+    pub address: String,
+    /// The last signed height/round/step (`None`: the state file could not be read).
+    pub last_signed: Option<(u64, i64, i64)>,
 }
 
 /// One validator node of the keys screen: its keys, or why they could not be listed.
@@ -303,6 +315,8 @@ pub struct NodeKeys {
     pub host: String,
     pub node: String,
     pub keys: Result<Vec<KeyEntry>, String>,
+    /// A CometBFT node (its consensus key) rather than a Keymanager API.
+    pub cosmos: bool,
 }
 
 /// An import the keys screen asks about, checked by a worker first (files read, every other
@@ -668,12 +682,14 @@ impl App {
         self.key_entries().get(self.keys_selected).copied()
     }
 
-    /// The validator nodes the keys screen lists (what `:import` and `:move` may name).
+    /// The Keymanager nodes the keys screen lists (what `:import` and `:move` may name; CometBFT
+    /// nodes are listed for their consensus key only).
     pub fn listed_key_nodes(&self) -> Vec<crate::tui::keycmd::Listed<'_>> {
         self.keys
             .data
             .iter()
             .flatten()
+            .filter(|n| !n.cosmos)
             .map(|n| crate::tui::keycmd::Listed {
                 r: n.r,
                 name: format!("{}/{}", n.host, n.node),

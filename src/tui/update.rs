@@ -825,6 +825,7 @@ fn prompt_import(app: &mut App, now: DateTime<Utc>) {
     }
     let node = app
         .selected_key()
+        .filter(|k| k.cosmos.is_none())
         .map(|k| format!("{}/{}", k.host, k.node))
         .or_else(|| app.listed_key_nodes().first().map(|n| n.name.clone()));
     let Some(node) = node else {
@@ -849,7 +850,12 @@ fn removable_selected_key(app: &mut App, now: DateTime<Utc>, verb: &str) -> Opti
         return None;
     };
     let short = short_pubkey(&key.pubkey);
-    let why = if app.keys_removing.contains(&key.pubkey) {
+    let why = if key.cosmos.is_some() {
+        format!(
+            "{short} is a CometBFT consensus key: nodeherd lists it and checks it for double signing, \
+             it does not {verb} it (stop the old node before its key runs anywhere else)"
+        )
+    } else if app.keys_removing.contains(&key.pubkey) {
         format!("{short}: a removal or move is already running")
     } else if key.remote {
         format!("{short} is a remote-signer key: {verb} it on the signer")

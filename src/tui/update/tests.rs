@@ -784,6 +784,48 @@ fn move_prompts_with_the_selected_key_checks_then_confirms() {
 }
 
 #[test]
+fn cosmos_consensus_keys_are_listed_but_never_removed_moved_or_import_targets() {
+    let mut app = keys_screen();
+    update(
+        &mut app,
+        Msg::Keys(fixture::node_keys_with_cosmos()),
+        fixture::now(),
+    );
+    // the entries: 3 of eth-a1/lodestar-vc, then the three gaiad keys
+    app.keys_selected = 3;
+    assert!(app.selected_key().is_some_and(|k| k.cosmos.is_some()));
+    for k in ['d', 'm'] {
+        assert!(press(&mut app, vec![key(k)]).is_empty());
+        assert!(app.dialog.is_none() && app.prompt.is_none(), "{k}");
+        assert!(
+            app.flash
+                .as_ref()
+                .is_some_and(|f| f.error && f.text.contains("CometBFT consensus key")),
+            "{k}: {:?}",
+            app.flash
+        );
+    }
+    // i with a consensus key selected pre-fills a Keymanager node, never the CometBFT one
+    assert!(press(&mut app, vec![key('i')]).is_empty());
+    assert_eq!(
+        app.prompt,
+        Some(Prompt::Command("import eth-a1/lodestar-vc ".into()))
+    );
+    app.prompt = None;
+    assert!(type_line(&mut app, ":import cosmos-1/gaiad k.json --password-file pw").is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("is not a validator node"))
+    );
+    // the risk itself is computed from what is listed
+    let risks = crate::tui::feed::double_sign_risks(&fixture::node_keys_with_cosmos());
+    assert_eq!(risks.len(), 1);
+    assert_eq!(risks[0].nodes, vec!["cosmos-1/gaiad", "cosmos-2/gaiad"]);
+    assert!(crate::tui::feed::double_sign_risks(&fixture::node_keys()).is_empty());
+}
+
+#[test]
 fn move_refuses_read_only_and_remote_keys_and_readonly_mode() {
     let mut app = keys_screen();
     for k in [1usize, 2] {

@@ -11,7 +11,10 @@
 //! | eth-b1/lodestar-vc: keymanager API: connection refused (127.0.0.1:5062)          |
 //! +----------------------------------------------------------------------------------+
 //! ```
-//! Wide terminals (>= 156 columns) show the full pubkey.
+//! Wide terminals (>= 156 columns) show the full pubkey. CometBFT nodes show their consensus key
+//! (base64; RO `cosmos`; PATH holds the consensus address and the last signed
+//! `h<height>/<round>/<step>`, or `no state` when the state file could not be read). A key listed on two nodes
+//! is marked `!!` in red on both rows and named in a DOUBLE-SIGN RISK line under the table.
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -77,16 +80,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
         );
         return;
     }
-    // nodes that could not be asked: their errors in full under the table
-    let errors: Vec<Line> = nodes
+    // a key on two nodes first (the worst news this screen can give), then nodes that could not
+    // be asked: their errors in full under the table
+    let risks = crate::tui::feed::double_sign_risks(nodes);
+    let risky: std::collections::BTreeSet<(&str, String)> = risks
         .iter()
-        .filter_map(|n| {
+        .flat_map(|r| r.nodes.iter().map(move |n| (r.pubkey.as_str(), n.clone())))
+        .collect();
+    let risk_lines = risks.iter().map(|r| {
+        Line::styled(
+            format!("DOUBLE-SIGN RISK: {}", clean(&r.to_string())),
+            red.add_modifier(Modifier::BOLD),
+        )
+    });
+    let errors: Vec<Line> = risk_lines
+        .chain(nodes.iter().filter_map(|n| {
             let e = n.keys.as_ref().err()?;
             let at = format!("{}/{}", clean(&n.host), clean(&n.node));
             let e = clean(e);
             let e = e.strip_prefix(&format!("{at}: ")).unwrap_or(&e).to_string();
             Some(Line::styled(format!("{at}: {e}"), red))
-        })
+        }))
         .collect();
     let err_height = if errors.is_empty() {
         0
@@ -119,18 +133,36 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
                     if removing {
                         pk.push('~');
                     }
-                    let ro = match (key.remote, key.readonly) {
-                        (true, _) => "remote",
-                        (false, Some(true)) => "yes",
-                        (false, Some(false)) => "no",
-                        (false, None) => "-",
+                    let at_risk =
+                        risky.contains(&(key.pubkey.as_str(), format!("{}/{}", n.host, n.node)));
+                    if at_risk {
+                        pk.push_str("!!");
+                    }
+                    let ro = match (key.remote, key.readonly, &key.cosmos) {
+                        (_, _, Some(_)) => "cosmos",
+                        (true, _, None) => "remote",
+                        (false, Some(true), None) => "yes",
+                        (false, Some(false), None) => "no",
+                        (false, None, None) => "-",
                     };
-                    let path = key
-                        .derivation_path
-                        .as_deref()
-                        .map(clean)
-                        .unwrap_or_else(|| "-".into());
-                    let style = if removing {
+                    // a consensus key: its address and the last height/round/step it signed
+                    let path = match &key.cosmos {
+                        Some(c) => format!(
+                            "{} {}",
+                            short_pubkey(&clean(&c.address)),
+                            c.last_signed
+                                .map(|(h, r, s)| format!("h{h}/{r}/{s}"))
+                                .unwrap_or_else(|| "no state".into())
+                        ),
+                        None => key
+                            .derivation_path
+                            .as_deref()
+                            .map(clean)
+                            .unwrap_or_else(|| "-".into()),
+                    };
+                    let style = if at_risk {
+                        red.add_modifier(Modifier::BOLD)
+                    } else if removing {
                         Style::default().fg(Color::Yellow)
                     } else {
                         Style::default()

@@ -463,8 +463,28 @@ impl Session {
     /// Like [`Session::exec`], sending `stdin` then EOF (e.g. `cat > file` for uploads).
     pub async fn exec_with_stdin(&self, cmd: &Command, stdin: &[u8]) -> Result<Output, SshError> {
         let line = self.line_for(cmd);
-        self.run(line, Some(stdin), self.inner.target.command_timeout)
-            .await
+        self.run(
+            line,
+            Some(Stdin::Bytes(stdin)),
+            self.inner.target.command_timeout,
+        )
+        .await
+    }
+
+    /// Like [`Session::exec_with_stdin`], streaming an open file as stdin: read as the channel's
+    /// window allows, never held in memory whole (release artifacts can be hundreds of MB).
+    pub async fn exec_with_stdin_file(
+        &self,
+        cmd: &Command,
+        file: tokio::fs::File,
+    ) -> Result<Output, SshError> {
+        let line = self.line_for(cmd);
+        self.run(
+            line,
+            Some(Stdin::File(file)),
+            self.inner.target.command_timeout,
+        )
+        .await
     }
 
     /// Take a channel slot, then open a session channel; the guard holds both.
@@ -493,7 +513,7 @@ impl Session {
     async fn run(
         &self,
         line: String,
-        stdin: Option<&[u8]>,
+        stdin: Option<Stdin<'_>>,
         limit: std::time::Duration,
     ) -> Result<Output, SshError> {
         let deadline = Instant::now() + limit;
@@ -518,7 +538,7 @@ impl Session {
         &self,
         guard: &mut ChannelGuard,
         line: &str,
-        stdin: Option<&[u8]>,
+        stdin: Option<Stdin<'_>>,
     ) -> Result<Output, SshError> {
         let host = self.host();
         let Some(ch) = guard.ch.as_mut() else {
@@ -530,10 +550,12 @@ impl Session {
         ch.exec(true, line.as_bytes())
             .await
             .map_err(|e| channel_err(host, "exec request", e))?;
-        if let Some(data) = stdin {
-            ch.data(data)
-                .await
-                .map_err(|e| channel_err(host, "sending stdin", e))?;
+        if let Some(stdin) = stdin {
+            match stdin {
+                Stdin::Bytes(data) => ch.data(data).await,
+                Stdin::File(file) => ch.data(tokio::io::BufReader::new(file)).await,
+            }
+            .map_err(|e| channel_err(host, "sending stdin", e))?;
             ch.eof()
                 .await
                 .map_err(|e| channel_err(host, "sending EOF", e))?;
@@ -665,6 +687,12 @@ fn sig_name(s: &russh::Sig) -> String {
         russh::Sig::Custom(c) => c.clone(),
         other => format!("{other:?}"),
     }
+}
+
+/// What a command reads on stdin: bytes in memory, or a file streamed as the window allows.
+enum Stdin<'a> {
+    Bytes(&'a [u8]),
+    File(tokio::fs::File),
 }
 
 /// Ends the channel when dropped early (timeout, cancelled caller). sshd frees a session only

@@ -103,6 +103,66 @@ async fn download(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, Artifa
     Ok(resp.bytes().await.map_err(|e| err(e.to_string()))?.to_vec())
 }
 
+/// Stream `url` into `to`, hashing as it goes (an artifact is never held in memory whole);
+/// returns its sha256 (hex) and size. `to` is left for the caller to rename or remove.
+async fn download_to(
+    client: &reqwest::Client,
+    url: &str,
+    to: &Path,
+) -> Result<(String, u64), ArtifactError> {
+    use tokio::io::AsyncWriteExt;
+    let err = |m: String| ArtifactError::Download {
+        url: url.to_string(),
+        message: m,
+    };
+    let cache_err = |m: String| ArtifactError::Cache {
+        path: to.display().to_string(),
+        message: m,
+    };
+    let mut out = tokio::fs::File::create(to)
+        .await
+        .map_err(|e| cache_err(e.to_string()))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        use tokio::io::AsyncReadExt;
+        let p = url.strip_prefix("file://").unwrap_or(url);
+        let mut f = tokio::fs::File::open(p)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = f.read(&mut buf).await.map_err(|e| err(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .await
+                .map_err(|e| cache_err(e.to_string()))?;
+            size += n as u64;
+        }
+    } else {
+        let mut resp = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(err(format!("HTTP {}", resp.status())));
+        }
+        while let Some(chunk) = resp.chunk().await.map_err(|e| err(e.to_string()))? {
+            hasher.update(&chunk);
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| cache_err(e.to_string()))?;
+            size += chunk.len() as u64;
+        }
+    }
+    out.sync_all().await.map_err(|e| cache_err(e.to_string()))?;
+    Ok((hex(&hasher.finalize()), size))
+}
+
 /// Resolve, download (unless cached) and verify the artifact of `r`.
 pub async fn fetch(
     client: &reqwest::Client,
@@ -152,23 +212,28 @@ pub async fn fetch(
         }
         let _ = std::fs::remove_file(&path);
     }
-    let bytes = download(client, &asset.browser_download_url).await?;
-    let actual = hex(&Sha256::digest(&bytes));
+    let tmp = cache.join(format!("{expected}.tmp{}", std::process::id()));
+    let (actual, size) = match download_to(client, &asset.browser_download_url, &tmp).await {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     if actual != expected {
+        let _ = std::fs::remove_file(&tmp);
         return Err(ArtifactError::Mismatch {
             asset: asset.name.clone(),
             expected,
             actual,
         });
     }
-    let tmp = cache.join(format!("{expected}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, &bytes).map_err(|e| cache_err(e.to_string()))?;
     std::fs::rename(&tmp, &path).map_err(|e| cache_err(e.to_string()))?;
     Ok(Artifact {
         name: asset.name.clone(),
         sha256: expected,
         path,
-        size: bytes.len() as u64,
+        size,
     })
 }
 
@@ -201,6 +266,9 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, ArtifactError::Mismatch { .. }), "{e}");
         assert!(!cache.join(&wrong).exists());
+        // nothing half-written is left in the cache either
+        let left: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+        assert!(left.is_empty(), "{left:?}");
         let good = hex(&Sha256::digest(b"hello"));
         let json = json.replace(&wrong, &good);
         let (rels, _) = crate::releases::feed::parse(&json).unwrap();
@@ -209,5 +277,41 @@ mod tests {
             .unwrap();
         assert_eq!(a.sha256, good);
         assert!(a.path.exists());
+        assert_eq!(a.size, 5);
+        assert_eq!(std::fs::read(&a.path).unwrap(), b"hello");
+    }
+
+    /// A download larger than any one read, over HTTP, streamed to the cache and verified.
+    #[tokio::test]
+    async fn http_download_streams_and_verifies() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body: Vec<u8> = (0..3_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let digest = hex(&Sha256::digest(&body));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = body.clone();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                served.len()
+            );
+            sock.write_all(head.as_bytes()).await.unwrap();
+            sock.write_all(&served).await.unwrap();
+        });
+        let json = format!(
+            r#"[{{"tag_name":"v1.0.0","published_at":"2020-01-01T00:00:00Z","assets":[{{"name":"x.tar.gz","digest":"sha256:{digest}","browser_download_url":"http://{addr}/x.tar.gz"}}]}}]"#
+        );
+        let (rels, _) = crate::releases::feed::parse(&json).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let a = fetch(&reqwest::Client::new(), &rels[0], dir.path())
+            .await
+            .unwrap();
+        assert_eq!(a.size, body.len() as u64);
+        assert_eq!(sha256_file(&a.path).unwrap(), digest);
     }
 }

@@ -429,10 +429,12 @@ async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
 }
 
 async fn stage(session: &Session, dir: &str, to: &str, art: &Artifact) -> Result<(), String> {
-    let bytes =
-        std::fs::read(&art.path).map_err(|e| format!("cannot read {}: {e}", art.path.display()))?;
+    // streamed from the verified file in the cache: never the whole artifact in memory
+    let file = tokio::fs::File::open(&art.path)
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", art.path.display()))?;
     let o = session
-        .exec_with_stdin(&host::receive_command(dir, &art.sha256), &bytes)
+        .exec_with_stdin_file(&host::receive_command(dir, &art.sha256), file)
         .await
         .map_err(|e| format!("upload failed: {}", short(&e)))?;
     if !o.success() {

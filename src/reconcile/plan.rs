@@ -196,7 +196,7 @@ pub fn plan(inputs: &[NodeInput<'_>]) -> Plan {
                     host: host.clone(),
                     node: node.clone(),
                     reason: format!(
-                        "unit file {} differs from the playbook's [unit]: {summary}{}",
+                        "{summary} (unit file {} differs from the playbook's [unit]){}",
                         unitfile::unit_path(&unit.id),
                         if running {
                             "; restarts the running unit"

@@ -349,4 +349,25 @@ mod tests {
         let (_, v) = parse_status_output(text, 1);
         assert_eq!(v, vec![Some("1".to_string())]);
     }
+
+    #[test]
+    fn unit_files_from_a_lab_host() {
+        // Captured on lab host nhtest-3 (tests/lab.rs, unit_file_drift_...): the demo unit as
+        // nodeherd renders it, then a path that does not exist.
+        let text = include_str!("../../tests/fixtures/systemd/status-unitfile-nhtest-3.txt");
+        let (units, versions) = parse_status_output(text, 1);
+        assert_eq!(units[0].id, "nodeherd-demo.service");
+        assert_eq!(versions, vec![None]);
+        let f = parse_unit_files(text, 2);
+        let Some(HostUnitFile::Text(t)) = &f[0] else {
+            panic!("{f:?}")
+        };
+        assert!(
+            t.starts_with("# Managed by nodeherd (written by `nodeherd apply` from a playbook)\n# node: nhtest-3/demo\n[Unit]\n")
+                && t.contains("\n\n[Service]\nEnvironment=\"DEMO_MODE=steady\"\nExecStart=/usr/local/bin/nodeherd-demo\n")
+                && t.ends_with("[Install]\nWantedBy=multi-user.target\n"),
+            "{t}"
+        );
+        assert_eq!(f[1], Some(HostUnitFile::Absent));
+    }
 }

@@ -212,7 +212,7 @@ pub async fn apply(
         .collect();
     let mut restarted: BTreeSet<NodeRef> = BTreeSet::new();
     if !rw.is_empty() {
-        let outs = rewrite_units(pool, inv, plan, refs, &rw, g, pb).await;
+        let outs = rewrite_units(pool, inv, plan, refs, &rw, g, pb, opts).await;
         for (i, (ok, did_restart, detail)) in rw.iter().zip(outs) {
             let c = &plan.changes[*i];
             if did_restart {
@@ -345,6 +345,7 @@ pub fn restart_after_rewrite(plan: &Plan, i: usize, was_running: bool) -> bool {
 /// playbook's upgrade settings), stop past `max_fail_percent`. Each: write through
 /// [`crate::upgrade::host::rewrite_unit_command`], then restart if [`restart_after_rewrite`].
 /// Returns (ok, restarted, detail) per change.
+#[allow(clippy::too_many_arguments)]
 async fn rewrite_units(
     pool: &Pool,
     inv: &Inventory,
@@ -353,6 +354,7 @@ async fn rewrite_units(
     idx: &[usize],
     g: &Gathered,
     pb: &Playbook,
+    opts: &Options,
 ) -> Vec<(bool, bool, String)> {
     let Some(first) = idx.first() else {
         return vec![];
@@ -386,7 +388,7 @@ async fn rewrite_units(
                 let Some(text) = text else {
                     return (false, false, "no [unit] to render".to_string());
                 };
-                rewrite_one(pool, inv, r, &text, restart).await
+                rewrite_one(pool, inv, r, &text, restart, opts).await
             }
         });
         let results = futures::future::join_all(futs).await;
@@ -411,13 +413,40 @@ async fn rewrite_one(
     r: NodeRef,
     text: &str,
     restart: bool,
+    opts: &Options,
 ) -> (bool, bool, String) {
     let (host, node) = inv.node(r);
     let cmd = crate::upgrade::host::rewrite_unit_command(&node.unit, unitfile::MARKER, text.len());
-    let written = match pool.session(&host.target).await {
-        Ok(session) => session.exec_with_stdin(&cmd, text.as_bytes()).await,
-        Err(e) => Err(e),
+    let session = match pool.session(&host.target).await {
+        Ok(s) => s,
+        Err(e) => {
+            return (false, false, crate::systemd::sanitize(&e.to_string()));
+        }
     };
+    // Under the node's host lock, like installs and switches (no upgrade restarts it meanwhile).
+    let _guard = match crate::upgrade::lock::acquire_waiting(
+        &session,
+        &node.install_dir.display().to_string(),
+        &key(inv, r),
+        &opts.who,
+        "rewrite unit",
+        opts.wait_lock,
+    )
+    .await
+    {
+        Ok(g) => g,
+        Err(e) => {
+            return (
+                false,
+                false,
+                format!(
+                    "not rewritten: {}",
+                    crate::systemd::sanitize(&e.to_string())
+                ),
+            );
+        }
+    };
+    let written = session.exec_with_stdin(&cmd, text.as_bytes()).await;
     match written {
         Ok(o) if o.success() => {}
         Ok(o) => {

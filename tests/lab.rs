@@ -74,6 +74,11 @@ fn main() {
     suite.run("apply_lock_contention_exits_3", || {
         apply_lock_contention_exits_3(&ctx)
     });
+    suite.run("unit_file_drift_is_planned_rewritten_and_restarted", || {
+        for f in unit_file_drift_is_planned_rewritten_and_restarted(&ctx) {
+            println!("figure: {f}");
+        }
+    });
     suite.run("cosmos_keys_listed_and_double_sign_risk_flagged", || {
         cosmos_keys_listed_and_double_sign_risk_flagged(&ctx)
     });
@@ -556,6 +561,236 @@ fn apply_lock_contention_exits_3(ctx: &Ctx) {
         "nothing may have been planned or done: {out}"
     );
     drop(held);
+}
+
+// ---------- unit-file drift ----------
+
+const DEMO_FILE: &str = "/etc/systemd/system/nodeherd-demo.service";
+
+/// Run `script` with `sh -c` on `host`; (success, stdout).
+fn sh(ctx: &Ctx, host: &str, script: &str) -> (bool, String) {
+    let s = session(ctx, host);
+    let o = ctx
+        .rt
+        .block_on(s.exec(&Command::new("sh").arg("-c").arg(script)))
+        .expect("exec");
+    (o.success(), o.stdout_str().into_owned())
+}
+
+fn main_pid(ctx: &Ctx, host: &str) -> String {
+    let (ok, out) = sh(
+        ctx,
+        host,
+        "systemctl show --property=MainPID --value nodeherd-demo.service",
+    );
+    assert!(ok, "{out}");
+    out.trim().to_string()
+}
+
+/// nhtest-3's demo unit is replaced by the one the playbook's `[unit]` renders (the crate's
+/// own renderer, marker included) as if nodeherd had provisioned it; nhtest-2's stays the lab's
+/// hand-written unit (no marker) under a `[unit]` too. An edit by hand on nhtest-3 is planned
+/// (exit 10, the differing line named), rewritten and restarted by apply, then a no-op;
+/// nhtest-2's file is reported and left byte-identical. Restores the lab's unit at the end.
+fn unit_file_drift_is_planned_rewritten_and_restarted(ctx: &Ctx) -> Vec<String> {
+    use nodeherd::reconcile::{desired::DesiredState, run, unitfile};
+    let mut figures = Vec::new();
+    let pb_text = "[state]\nrunning = true\n\n\
+         [nodes.\"nhtest-3/demo\".unit]\ndescription = \"nodeherd lab demo (unit owned by the playbook)\"\n\
+         exec_start = \"/usr/local/bin/nodeherd-demo\"\nenvironment = [\"DEMO_MODE=steady\"]\n\n\
+         [nodes.\"nhtest-2/demo\".unit]\nexec_start = \"/usr/local/bin/nodeherd-demo\"\n";
+    let pb = ctx.dir.join("unitdrift.toml");
+    std::fs::write(&pb, pb_text).expect("write playbook");
+    let pbs = pb.display().to_string();
+    let inv = load(&ctx.inventory);
+    let desired = DesiredState::parse(&[("unitdrift.toml".into(), pb_text.into())], &inv)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let r3 = inv.find_node("nhtest-3/demo").expect("node");
+    let want = run::unit_want(&inv, &desired, r3).expect("a complete [unit]");
+    assert!(want.starts_with(unitfile::MARKER), "{want}");
+    // "Provisioned": the rendered unit in place, running.
+    let s3 = session(ctx, "nhtest-3");
+    let put = Command::new("sh")
+        .arg("-c")
+        .arg("cat > \"$1\" && chmod 0644 \"$1\" && systemctl daemon-reload && systemctl restart nodeherd-demo.service")
+        .arg("nodeherd-test")
+        .arg(DEMO_FILE);
+    let o = ctx
+        .rt
+        .block_on(s3.exec_with_stdin(&put, want.as_bytes()))
+        .expect("exec");
+    assert!(o.success(), "{o:?}");
+    let theirs_before = sh(ctx, "nhtest-2", &format!("cat {DEMO_FILE}")).1;
+    assert!(!theirs_before.starts_with(unitfile::MARKER));
+
+    // The fact on real output: the batched status script of nhtest-3, parsed.
+    let pool = Pool::new(ConnectOptions::default());
+    let h3 = inv.host("nhtest-3").expect("host");
+    let script = ops::status::status_script_with_files(
+        &["nodeherd-demo.service"],
+        &["/opt/nodeherd/demo".into()],
+        &[DEMO_FILE.into(), "/etc/systemd/system/nope.service".into()],
+    );
+    let captured = ctx.rt.block_on(async {
+        let s = pool.session(&h3.target).await.expect("ssh");
+        s.exec(&Command::new("sh").arg("-c").arg(&script))
+            .await
+            .expect("exec")
+            .stdout_str()
+            .into_owned()
+    });
+    println!("--- captured status output (nhtest-3) ---\n{captured}--- end ---");
+    assert_eq!(
+        ops::status::parse_unit_files(&captured, 2),
+        vec![
+            Some(unitfile::HostUnitFile::Text(want.clone())),
+            Some(unitfile::HostUnitFile::Absent)
+        ],
+        "{captured}"
+    );
+    // Added gather time: the batched read with and without the unit files (3 hosts, 2 files).
+    let all = inv.node_refs();
+    let files: std::collections::BTreeSet<_> = [r3, inv.find_node("nhtest-2/demo").expect("n2")]
+        .into_iter()
+        .collect();
+    let (mut plain, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let t = Instant::now();
+        ctx.rt.block_on(ops::status::gather(&pool, &inv, &all, 8));
+        plain.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let rows = ctx.rt.block_on(ops::status::gather_with_unit_files(
+            &pool, &inv, &all, 8, &files,
+        ));
+        with.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(rows.iter().filter(|r| r.unit_file.is_some()).count() == 2);
+    }
+    plain.sort_by(f64::total_cmp);
+    with.sort_by(f64::total_cmp);
+    figures.push(format!(
+        "status gather of 3 hosts, median of 7 (warm pool): {:.1} ms; with 2 unit files in the same exec: {:.1} ms",
+        plain[3], with[3]
+    ));
+    ctx.rt.block_on(pool.close_all());
+
+    // In state: exit 0; nhtest-2's file is reported as not nodeherd's.
+    let (code, out, err) = nodeherd_state(ctx, &["plan", "-p", &pbs, "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("nhtest-3/demo: no change: running as declared; version not managed; unit file matches the playbook"),
+        "{out}"
+    );
+    assert!(
+        out.contains("nhtest-2/demo: no change: running as declared; version not managed; unit file not managed by nodeherd (no marker); add the marker or remove the [unit] section to silence"),
+        "{out}"
+    );
+
+    // Edited by hand: an Environment= line added, a flag changed on the other host's file.
+    let (ok, _) = sh(
+        ctx,
+        "nhtest-3",
+        &format!(
+            "sed -i 's/^\\[Service\\]$/[Service]\\nEnvironment=DEMO_DEBUG=1/' {DEMO_FILE} && systemctl daemon-reload"
+        ),
+    );
+    assert!(ok);
+    let (ok, _) = sh(
+        ctx,
+        "nhtest-2",
+        &format!("sed -i 's/^RestartSec=1$/RestartSec=2/' {DEMO_FILE} && systemctl daemon-reload"),
+    );
+    assert!(ok);
+    let theirs_before = sh(ctx, "nhtest-2", &format!("cat {DEMO_FILE}")).1;
+    let pid_before = main_pid(ctx, "nhtest-3");
+    let (code, out, err) = nodeherd_state(ctx, &["plan", "-p", &pbs, "--detailed-exitcode"]);
+    assert_eq!(code, 10, "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("nhtest-3/demo"))
+        .unwrap_or_else(|| panic!("{out}"));
+    println!("plan: {line}");
+    assert!(
+        line.contains("rewrite unit")
+            && line.contains("host has an extra line 9: \"Environment=DEMO_DEBUG=1\"")
+            && line.contains("restarts the running unit"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("nhtest-2/demo  "),
+        "never a change for nhtest-2: {out}"
+    );
+    let (code, out, err) = nodeherd_state(ctx, &["plan", "-p", &pbs, "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let c = &v["changes"][0];
+    assert_eq!(
+        (c["node"].as_str(), c["change"]["kind"].as_str()),
+        (Some("demo"), Some("rewrite-unit")),
+        "{out}"
+    );
+    assert_eq!(
+        c["change"]["diff_summary"], "host has an extra line 9: \"Environment=DEMO_DEBUG=1\"",
+        "{out}"
+    );
+
+    // apply: rewritten, restarted (new MainPID), verified.
+    let t = Instant::now();
+    let (code, out, err) = nodeherd_state(ctx, &["apply", "-p", &pbs, "--yes", "--json"]);
+    figures.push(format!(
+        "apply of one unit rewrite (plan, write, daemon-reload, restart, verify): {:.1}s",
+        t.elapsed().as_secs_f64()
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    let result = out
+        .lines()
+        .find(|l| l.contains("\"event\":\"result\""))
+        .unwrap_or_else(|| panic!("{out}"));
+    println!("apply: {result}");
+    let r: Value = serde_json::from_str(result).expect("json");
+    assert_eq!(r["result"]["change"]["kind"], "rewrite-unit", "{out}");
+    assert_eq!(r["result"]["verified"], true, "{out}");
+    assert!(
+        r["result"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("restarted")),
+        "{out}"
+    );
+    let pid_after = main_pid(ctx, "nhtest-3");
+    println!("MainPID {pid_before} -> {pid_after}");
+    assert_ne!(pid_before, pid_after);
+    assert_ne!(pid_after, "0");
+    let (_, now) = sh(
+        ctx,
+        "nhtest-3",
+        &format!(
+            "stat -c %a {DEMO_FILE}; cat {DEMO_FILE}; ls /etc/systemd/system/ | grep -c nodeherd-tmp || true"
+        ),
+    );
+    assert_eq!(now, format!("644\n{want}0\n"));
+    assert_eq!(
+        sh(ctx, "nhtest-2", &format!("cat {DEMO_FILE}")).1,
+        theirs_before,
+        "a file without the marker is never touched"
+    );
+    // Idempotent.
+    let (code, out, err) = nodeherd_state(ctx, &["plan", "-p", &pbs, "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Restore the lab's units.
+    for h in ["nhtest-2", "nhtest-3"] {
+        let s = session(ctx, h);
+        let put = Command::new("sh")
+            .arg("-c")
+            .arg("cat > \"$1\" && systemctl daemon-reload && systemctl restart nodeherd-demo.service")
+            .arg("nodeherd-test")
+            .arg(DEMO_FILE);
+        let o = ctx
+            .rt
+            .block_on(s.exec_with_stdin(&put, nodeherd::lab::units::demo_unit().as_bytes()))
+            .expect("exec");
+        assert!(o.success(), "{o:?}");
+    }
+    figures
 }
 
 // ---------- Cosmos / CometBFT consensus keys ----------

@@ -244,6 +244,13 @@ fn provision_a_fresh_host(rt: &tokio::runtime::Runtime, dir: &Path, lab_inv: &Pa
         )),
         "{out}"
     );
+    // The unit file nodeherd wrote was read back and matches what the playbook renders.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("{NODE}: no change:"))
+                && l.ends_with("unit file matches the playbook")),
+        "{out}"
+    );
     figures.push(format!(
         "second (no-op) apply on 2 hosts: {:.1}s",
         t.elapsed().as_secs_f64()

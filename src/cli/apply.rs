@@ -12,7 +12,7 @@ use crate::inventory::Inventory;
 use crate::playbook::Playbook;
 use crate::reconcile::desired::DesiredState;
 use crate::reconcile::lock::{self, ApplyLock, LockError};
-use crate::reconcile::plan::Plan;
+use crate::reconcile::plan::{Change, Plan};
 use crate::reconcile::run::{self, ChangeResult};
 use crate::upgrade::engine::Options;
 use std::path::{Path, PathBuf};
@@ -87,7 +87,15 @@ fn print_plan(p: &Plan, out: Output) {
                 vec![
                     format!("{}/{}", c.host, c.node),
                     out.paint(&c.change.describe(), "33"),
-                    table::clip(&c.reason, 90),
+                    // A unit rewrite's reason carries the differing line: not cut as short.
+                    table::clip(
+                        &c.reason,
+                        if matches!(c.change, Change::RewriteUnit { .. }) {
+                            320
+                        } else {
+                            90
+                        },
+                    ),
                 ]
             })
             .collect();

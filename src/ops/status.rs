@@ -6,9 +6,25 @@ use crate::ssh::{Command, Pool, SshError};
 use crate::systemd::{self, UnitState};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::BTreeSet;
 
 /// Marker between the sections of the batched status script.
 const CURRENT_MARKER: &str = "@@nodeherd:current";
+/// Starts the section of one unit file (only for nodes whose unit file is asked for).
+const UNITFILE_MARKER: &str = "@@nodeherd:unitfile";
+const UNITFILE_ABSENT: &str = "@@nodeherd:absent";
+const UNITFILE_UNREADABLE: &str = "@@nodeherd:unreadable";
+
+/// What a host's unit file holds (a fact of `plan`: the file nodeherd writes for a node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostUnitFile {
+    /// No file at that path (the unit, if it exists, is loaded from elsewhere).
+    Absent,
+    /// The file exists but could not be read.
+    Unreadable,
+    /// The file's text.
+    Text(String),
+}
 
 /// Everything `status` knows about one node.
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +39,9 @@ pub struct NodeStatus {
     pub version: Option<String>,
     /// Why this node could not be read, or what is wrong with it (sanitized).
     pub error: Option<String>,
+    /// The node's unit file, when it was asked for (`plan`/`apply` of nodes with a `[unit]`).
+    #[serde(skip)]
+    pub unit_file: Option<HostUnitFile>,
     /// The last warning-or-worse journal line when the unit is not active (sanitized).
     pub last_log: Option<String>,
     pub checked_at: DateTime<Utc>,
@@ -44,6 +63,16 @@ impl NodeStatus {
 
 /// The one command run per host: unit states for all its nodes, then where each `current` points.
 pub fn status_script(units: &[&str], install_dirs: &[String]) -> String {
+    status_script_with_files(units, install_dirs, &[])
+}
+
+/// [`status_script`], then the text of each file in `unit_files`, in order, in one section each
+/// (every line of a file prefixed with `|`, so no content can be taken for a marker).
+pub fn status_script_with_files(
+    units: &[&str],
+    install_dirs: &[String],
+    unit_files: &[String],
+) -> String {
     let mut s = systemd::show_command(units).to_shell_string();
     s.push_str("; echo ");
     s.push_str(CURRENT_MARKER);
@@ -53,7 +82,53 @@ pub fn status_script(units: &[&str], install_dirs: &[String]) -> String {
         s.push_str(&crate::ssh::quote(&link));
         s.push_str(" || echo");
     }
+    for f in unit_files {
+        let q = crate::ssh::quote(f);
+        s.push_str(&format!(
+            "; echo {UNITFILE_MARKER}; if [ -e {q} ]; then sed -e 's/^/|/' -- {q} || echo {UNITFILE_UNREADABLE}; echo; else echo {UNITFILE_ABSENT}; fi"
+        ));
+    }
     s
+}
+
+/// Parse the unit file sections of [`status_script_with_files`] (pure): one per file asked
+/// for, in order; None for a section that is missing (output cut short).
+pub fn parse_unit_files(text: &str, n: usize) -> Vec<Option<HostUnitFile>> {
+    let mut out: Vec<Option<HostUnitFile>> = Vec::new();
+    let mut cur: Option<(Vec<&str>, Option<HostUnitFile>)> = None;
+    let finish = |c: Option<(Vec<&str>, Option<HostUnitFile>)>| {
+        c.map(|(lines, fixed)| {
+            fixed.unwrap_or_else(|| {
+                let mut t = lines.join("\n");
+                t.push('\n');
+                HostUnitFile::Text(t)
+            })
+        })
+    };
+    for line in text.lines() {
+        if line == UNITFILE_MARKER {
+            if cur.is_some() {
+                out.push(finish(cur.take()));
+            }
+            cur = Some((Vec::new(), None));
+            continue;
+        }
+        let Some((lines, fixed)) = cur.as_mut() else {
+            continue;
+        };
+        if let Some(l) = line.strip_prefix('|') {
+            lines.push(l);
+        } else if line == UNITFILE_ABSENT {
+            *fixed = Some(HostUnitFile::Absent);
+        } else if line == UNITFILE_UNREADABLE {
+            *fixed = Some(HostUnitFile::Unreadable);
+        }
+    }
+    if cur.is_some() {
+        out.push(finish(cur));
+    }
+    out.resize(n, None);
+    out
 }
 
 /// Parse the output of [`status_script`]: units in order, then one line per install dir.
@@ -88,15 +163,33 @@ pub async fn gather(
     nodes: &[NodeRef],
     forks: usize,
 ) -> Vec<NodeStatus> {
+    gather_with_unit_files(pool, inv, nodes, forks, &BTreeSet::new()).await
+}
+
+/// [`gather`], also reading the unit file nodeherd writes (`/etc/systemd/system/<unit>`) of the
+/// nodes in `unit_files`, in the same one exec per host.
+pub async fn gather_with_unit_files(
+    pool: &Pool,
+    inv: &Inventory,
+    nodes: &[NodeRef],
+    forks: usize,
+    unit_files: &BTreeSet<NodeRef>,
+) -> Vec<NodeStatus> {
     let groups = super::by_host(nodes);
     let per_host = fleet::run_all(groups, forks, |(h, refs)| async move {
-        gather_host(pool, inv, h, &refs).await
+        gather_host(pool, inv, h, &refs, unit_files).await
     })
     .await;
     per_host.into_iter().flat_map(|(_, v)| v).collect()
 }
 
-async fn gather_host(pool: &Pool, inv: &Inventory, h: usize, refs: &[NodeRef]) -> Vec<NodeStatus> {
+async fn gather_host(
+    pool: &Pool,
+    inv: &Inventory,
+    h: usize,
+    refs: &[NodeRef],
+    unit_files: &BTreeSet<NodeRef>,
+) -> Vec<NodeStatus> {
     let host = &inv.hosts[h];
     let now = Utc::now();
     let blank = |r: &NodeRef, err: Option<String>| {
@@ -109,6 +202,7 @@ async fn gather_host(pool: &Pool, inv: &Inventory, h: usize, refs: &[NodeRef]) -
             unit_state: None,
             version: None,
             error: err,
+            unit_file: None,
             last_log: None,
             checked_at: now,
         }
@@ -123,12 +217,25 @@ async fn gather_host(pool: &Pool, inv: &Inventory, h: usize, refs: &[NodeRef]) -
             .iter()
             .map(|r| host.nodes[r.node].install_dir.display().to_string())
             .collect();
-        let script = status_script(&units, &dirs);
+        let with_file: Vec<usize> = (0..refs.len())
+            .filter(|i| unit_files.contains(&refs[*i]))
+            .collect();
+        let paths: Vec<String> = with_file
+            .iter()
+            .map(|i| format!("/etc/systemd/system/{}", host.nodes[refs[*i].node].unit))
+            .collect();
+        let script = status_script_with_files(&units, &dirs, &paths);
         let out = session
             .exec(&Command::new("sh").arg("-c").arg(&script))
             .await?
             .check(&host.name)?;
-        let (states, versions) = parse_status_output(&out.stdout_str(), refs.len());
+        let text = out.stdout_str();
+        let (states, versions) = parse_status_output(&text, refs.len());
+        let mut files = parse_unit_files(&text, with_file.len()).into_iter();
+        let mut file_of: Vec<Option<HostUnitFile>> = vec![None; refs.len()];
+        for i in &with_file {
+            file_of[*i] = files.next().flatten();
+        }
         let mut rows = Vec::new();
         for (i, r) in refs.iter().enumerate() {
             let mut row = blank(r, None);
@@ -138,6 +245,7 @@ async fn gather_host(pool: &Pool, inv: &Inventory, h: usize, refs: &[NodeRef]) -
                 .and_then(|s| s.problem())
                 .map(|p| systemd::sanitize(&p));
             row.version = versions.get(i).cloned().flatten();
+            row.unit_file = file_of[i].take();
             row.unit_state = state;
             rows.push(row);
         }
@@ -209,5 +317,57 @@ mod tests {
             Some("v1.2.3")
         );
         assert_eq!(version_from_link(""), None);
+    }
+
+    #[test]
+    fn unit_file_sections_are_framed_and_typed() {
+        let s = status_script_with_files(
+            &["a.service"],
+            &["/opt/a".into()],
+            &["/etc/systemd/system/it's.service".into()],
+        );
+        assert!(
+            s.ends_with(r#"; echo @@nodeherd:unitfile; if [ -e '/etc/systemd/system/it'\''s.service' ]; then sed -e 's/^/|/' -- '/etc/systemd/system/it'\''s.service' || echo @@nodeherd:unreadable; echo; else echo @@nodeherd:absent; fi"#),
+            "{s}"
+        );
+        // A file whose content mimics the framing, one without a final newline, an absent one,
+        // an unreadable one; the fourth section is cut off.
+        let text = "Id=a.service\n\n@@nodeherd:current\nreleases/1\n@@nodeherd:unitfile\n|# x\n|@@nodeherd:unitfile\n|\n|[Service]\n\n@@nodeherd:unitfile\n|A=1\n@@nodeherd:unitfile\n@@nodeherd:absent\n@@nodeherd:unitfile\nsed: can't read\n@@nodeherd:unreadable\n\n";
+        let f = parse_unit_files(text, 5);
+        assert_eq!(
+            f,
+            vec![
+                Some(HostUnitFile::Text(
+                    "# x\n@@nodeherd:unitfile\n\n[Service]\n".into()
+                )),
+                Some(HostUnitFile::Text("A=1\n".into())),
+                Some(HostUnitFile::Absent),
+                Some(HostUnitFile::Unreadable),
+                None,
+            ]
+        );
+        let (_, v) = parse_status_output(text, 1);
+        assert_eq!(v, vec![Some("1".to_string())]);
+    }
+
+    #[test]
+    fn unit_files_from_a_lab_host() {
+        // Captured on lab host nhtest-3 (tests/lab.rs, unit_file_drift_...): the demo unit as
+        // nodeherd renders it, then a path that does not exist.
+        let text = include_str!("../../tests/fixtures/systemd/status-unitfile-nhtest-3.txt");
+        let (units, versions) = parse_status_output(text, 1);
+        assert_eq!(units[0].id, "nodeherd-demo.service");
+        assert_eq!(versions, vec![None]);
+        let f = parse_unit_files(text, 2);
+        let Some(HostUnitFile::Text(t)) = &f[0] else {
+            panic!("{f:?}")
+        };
+        assert!(
+            t.starts_with("# Managed by nodeherd (written by `nodeherd apply` from a playbook)\n# node: nhtest-3/demo\n[Unit]\n")
+                && t.contains("\n\n[Service]\nEnvironment=\"DEMO_MODE=steady\"\nExecStart=/usr/local/bin/nodeherd-demo\n")
+                && t.ends_with("[Install]\nWantedBy=multi-user.target\n"),
+            "{t}"
+        );
+        assert_eq!(f[1], Some(HostUnitFile::Absent));
     }
 }

@@ -2,6 +2,7 @@
 //! no-ops (each with why). No I/O, no clock: everything it needs is passed in.
 
 use super::desired::{Desired, VersionWant};
+use super::unitfile::{self, HostUnitFile, UnitDrift};
 use crate::systemd::UnitState;
 use semver::Version;
 use serde::Serialize;
@@ -15,6 +16,8 @@ pub struct Facts {
     pub version: Option<Version>,
     /// Why the node could not be read.
     pub error: Option<String>,
+    /// The host's unit file at the path nodeherd writes (read only for nodes with a `[unit]`).
+    pub unit_file: Option<HostUnitFile>,
 }
 
 /// One change an apply would make.
@@ -33,6 +36,11 @@ pub enum Change {
         from: Option<String>,
         to: String,
     },
+    /// Rewrite nodeherd's unit file (it differs from the playbook's `[unit]`), daemon-reload,
+    /// restart the unit if it runs. `diff_summary` names the first differing line.
+    RewriteUnit {
+        diff_summary: String,
+    },
 }
 
 impl Change {
@@ -41,6 +49,7 @@ impl Change {
             Change::Start => "start".into(),
             Change::Install { version } => format!("install {version}"),
             Change::Stop => "stop".into(),
+            Change::RewriteUnit { .. } => "rewrite unit".into(),
             Change::SwitchVersion { from, to } => {
                 format!(
                     "switch version {} -> {to}",
@@ -97,6 +106,8 @@ pub struct NodeInput<'a> {
     pub facts: &'a Facts,
     /// The newest version the upgrade policy allows now (for `version = "policy"`).
     pub policy_allowed: Option<&'a Version>,
+    /// The unit file the playbook's `[unit]` renders for this node (None: no complete `[unit]`).
+    pub unit_want: Option<&'a str>,
 }
 
 /// Plan every node. Version switches come before start/stop of the same node (a switch
@@ -171,6 +182,35 @@ pub fn plan(inputs: &[NodeInput<'_>]) -> Plan {
         }
         let before = p.changes.len();
         let running = unit.is_active() || unit.active_state == "activating";
+        // The unit file: rewritten when nodeherd's own file differs from the playbook's.
+        let mut unit_note = None;
+        let mut unmanaged = false;
+        if let (Some(want), Some(file)) = (i.unit_want, &i.facts.unit_file) {
+            match unitfile::compare(file, &unit.id, want) {
+                UnitDrift::Same => unit_note = Some("unit file matches the playbook".to_string()),
+                UnitDrift::NotManaged { why } => {
+                    unmanaged = true;
+                    unit_note = Some(why)
+                }
+                UnitDrift::Differs { summary } => p.changes.push(Planned {
+                    host: host.clone(),
+                    node: node.clone(),
+                    reason: format!(
+                        "{summary} (unit file {} differs from the playbook's [unit]){}",
+                        unitfile::unit_path(&unit.id),
+                        if running {
+                            "; restarts the running unit"
+                        } else {
+                            "; the unit is not running: not restarted"
+                        }
+                    ),
+                    change: Change::RewriteUnit {
+                        diff_summary: summary,
+                    },
+                }),
+            }
+        }
+        let rewriting = p.changes.len() > before;
         let want_running = i.desired.running;
         // Version.
         let target: Option<(Version, &str)> = match &i.desired.version {
@@ -217,7 +257,7 @@ pub fn plan(inputs: &[NodeInput<'_>]) -> Plan {
         } else if matches!(i.desired.version, VersionWant::Policy) {
             version_note = Some("no release allowed by the policy yet".into());
         }
-        let switching = p.changes.len() > before;
+        let switching = p.changes.len() > before + usize::from(rewriting);
         // Running state (a switch restarts the node, which also starts it).
         match want_running {
             Some(true) if !running && !switching => p.changes.push(Planned {
@@ -256,11 +296,17 @@ pub fn plan(inputs: &[NodeInput<'_>]) -> Plan {
                 (VersionWant::Unmanaged, None) => why.push("version not managed".into()),
                 _ => {}
             }
+            why.extend(unit_note);
             p.noops.push(NoOp {
                 host,
                 node,
                 why: why.join("; "),
             });
+        } else if let (true, Some(note)) = (unmanaged, unit_note) {
+            // Other changes for this node: the notice about its unit file rides along.
+            for c in &mut p.changes[before..] {
+                c.reason.push_str(&format!(" (note: {note})"));
+            }
         }
     }
     p
@@ -296,6 +342,7 @@ mod tests {
             desired: &desired,
             facts: &facts,
             policy_allowed: allowed.as_ref(),
+            unit_want: None,
         }])
     }
 
@@ -334,6 +381,7 @@ mod tests {
                 unit: Some(unit("active")),
                 version: Some(v("1.5.1")),
                 error: None,
+                ..Default::default()
             },
             Some(v("1.5.1")),
         );
@@ -356,6 +404,7 @@ mod tests {
                 unit: Some(unit("active")),
                 version: Some(v("1.4.2")),
                 error: None,
+                ..Default::default()
             },
             None,
         );
@@ -377,6 +426,7 @@ mod tests {
                 unit: Some(unit("active")),
                 version: Some(v("1.5.1")),
                 error: None,
+                ..Default::default()
             },
             Some(v("1.4.2")),
         );
@@ -399,6 +449,7 @@ mod tests {
                 unit: Some(unit("active")),
                 version: Some(v("1.4.2")),
                 error: None,
+                ..Default::default()
             },
             None,
         );
@@ -494,6 +545,135 @@ mod tests {
             r.unknown[0].error.contains("allows no release"),
             "{:?}",
             r.unknown
+        );
+    }
+
+    const WANT: &str = "# Managed by nodeherd (written by `nodeherd apply` from a playbook)\n[Service]\nExecStart=/usr/bin/node --port 9001\nRestart=on-failure\n";
+
+    fn with_unit(active: &str, file: Option<HostUnitFile>, desired: Desired) -> Plan {
+        let facts = Facts {
+            unit: Some(unit(active)),
+            unit_file: file,
+            ..Default::default()
+        };
+        plan(&[NodeInput {
+            host: "h",
+            node: "n",
+            desired: &desired,
+            facts: &facts,
+            policy_allowed: None,
+            unit_want: Some(WANT),
+        }])
+    }
+
+    fn running() -> Desired {
+        Desired {
+            running: Some(true),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn edited_unit_file_is_rewritten_with_the_differing_line() {
+        let host = WANT.replace("--port 9001", "--port 9000");
+        let p = with_unit("active", Some(HostUnitFile::Text(host)), running());
+        assert_eq!(p.changes.len(), 1, "{p:?}");
+        let Change::RewriteUnit { diff_summary } = &p.changes[0].change else {
+            panic!("{p:?}")
+        };
+        assert_eq!(
+            diff_summary,
+            "ExecStart differs: host has \"ExecStart=/usr/bin/node --port 9000\", playbook wants \"ExecStart=/usr/bin/node --port 9001\""
+        );
+        assert!(
+            p.changes[0]
+                .reason
+                .contains("/etc/systemd/system/x.service")
+                && p.changes[0].reason.ends_with("restarts the running unit"),
+            "{}",
+            p.changes[0].reason
+        );
+        // Stopped and declared running: rewritten, then started (the start uses the new file).
+        let q = with_unit(
+            "inactive",
+            Some(HostUnitFile::Text(WANT.replace("Restart=on-failure\n", ""))),
+            running(),
+        );
+        let kinds: Vec<String> = q.changes.iter().map(|c| c.change.describe()).collect();
+        assert_eq!(kinds, vec!["rewrite unit", "start"], "{q:?}");
+        assert!(q.changes[0].reason.contains("not restarted"), "{q:?}");
+        let json = serde_json::to_value(&q.changes[0].change).unwrap();
+        assert_eq!(json["kind"], "rewrite-unit");
+    }
+
+    #[test]
+    fn equal_modulo_trailing_whitespace_is_a_noop() {
+        let host = WANT.replace('\n', " \t\n") + "\n\n";
+        let p = with_unit("active", Some(HostUnitFile::Text(host)), running());
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            p.noops[0].why,
+            "running as declared; version not managed; unit file matches the playbook"
+        );
+    }
+
+    #[test]
+    fn unit_file_without_marker_is_never_rewritten() {
+        let host = WANT
+            .replacen("# Managed by nodeherd", "# Mine", 1)
+            .replace("9001", "9000");
+        let p = with_unit("active", Some(HostUnitFile::Text(host.clone())), running());
+        assert!(p.is_empty(), "{p:?}");
+        assert!(
+            p.noops[0]
+                .why
+                .contains("unit file not managed by nodeherd (no marker); add the marker or remove the [unit] section to silence"),
+            "{p:?}"
+        );
+        // With another change for the node, the notice rides on its reason; still no rewrite.
+        let q = with_unit("inactive", Some(HostUnitFile::Text(host)), running());
+        assert_eq!(q.changes.len(), 1, "{q:?}");
+        assert_eq!(q.changes[0].change, Change::Start);
+        assert!(
+            q.changes[0].reason.contains("(note: unit file not managed"),
+            "{q:?}"
+        );
+        // Absent at nodeherd's path (loaded from elsewhere): not rewritten either.
+        let r = with_unit("active", Some(HostUnitFile::Absent), running());
+        assert!(
+            r.is_empty() && r.noops[0].why.contains("does not exist"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn node_being_installed_gets_only_the_install() {
+        let facts = Facts {
+            unit: Some(missing()),
+            unit_file: Some(HostUnitFile::Absent),
+            ..Default::default()
+        };
+        let d = Desired {
+            running: Some(true),
+            version: VersionWant::Exact(v("1.5.1")),
+            present: true,
+        };
+        let p = plan(&[NodeInput {
+            host: "h",
+            node: "n",
+            desired: &d,
+            facts: &facts,
+            policy_allowed: None,
+            unit_want: Some(WANT),
+        }]);
+        assert_eq!(
+            p.changes
+                .iter()
+                .map(|c| c.change.clone())
+                .collect::<Vec<_>>(),
+            vec![Change::Install {
+                version: "1.5.1".into()
+            }]
         );
     }
 }

@@ -14,7 +14,7 @@ use crate::systemd::Action;
 use crate::upgrade::engine::{self, NodePlan, Options, Target};
 use semver::Version;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Everything gathered before planning.
 pub struct Gathered {
@@ -23,6 +23,26 @@ pub struct Gathered {
     /// For nodes whose version follows the upgrade policy: the engine's view (allowed version, why).
     pub policy: BTreeMap<NodeRef, NodePlan>,
     pub targets: BTreeMap<NodeRef, Target>,
+    /// The unit file each node's complete `[unit]` renders to (nodes without one are absent).
+    pub unit_wants: BTreeMap<NodeRef, String>,
+}
+
+/// The unit file text the playbook wants for `r`: None without a complete, writable `[unit]`.
+/// The same text `install` writes, so a freshly provisioned node plans no rewrite.
+pub fn unit_want(inv: &Inventory, desired: &DesiredState, r: NodeRef) -> Option<String> {
+    let def = desired.unit_for(inv, r);
+    let (host, node) = inv.node(r);
+    if def.is_empty()
+        || unitfile::check_complete(&def).is_some()
+        || !unitfile::valid_unit_name(&node.unit)
+    {
+        return None;
+    }
+    Some(unitfile::render(
+        &format!("{}/{}", host.name, node.name),
+        &node.install_dir.display().to_string(),
+        &def,
+    ))
 }
 
 fn key(inv: &Inventory, r: NodeRef) -> String {
@@ -40,7 +60,12 @@ pub async fn gather(
     desired: &DesiredState,
     opts: &Options,
 ) -> Gathered {
-    let rows = status::gather(pool, inv, nodes, forks).await;
+    let unit_wants: BTreeMap<NodeRef, String> = nodes
+        .iter()
+        .filter_map(|r| unit_want(inv, desired, *r).map(|t| (*r, t)))
+        .collect();
+    let with_file: BTreeSet<NodeRef> = unit_wants.keys().copied().collect();
+    let rows = status::gather_with_unit_files(pool, inv, nodes, forks, &with_file).await;
     let facts: Vec<Facts> = rows
         .iter()
         .map(|r| Facts {
@@ -51,6 +76,7 @@ pub async fn gather(
             } else {
                 None
             },
+            unit_file: r.unit_file.clone(),
         })
         .collect();
     let mut targets = BTreeMap::new();
@@ -77,6 +103,7 @@ pub async fn gather(
         facts,
         policy,
         targets,
+        unit_wants,
     }
 }
 
@@ -98,7 +125,7 @@ pub fn make_plan(inv: &Inventory, g: &Gathered, desired: &DesiredState) -> (Plan
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, _)| {
+        .map(|(i, r)| {
             let (host, node) = keys[i].split_once('/').unwrap_or((&keys[i], ""));
             NodeInput {
                 host,
@@ -106,6 +133,7 @@ pub fn make_plan(inv: &Inventory, g: &Gathered, desired: &DesiredState) -> (Plan
                 desired: &desireds[i],
                 facts: &g.facts[i],
                 policy_allowed: allowed[i].as_ref(),
+                unit_want: g.unit_wants.get(r).map(String::as_str),
             }
         })
         .collect();
@@ -175,6 +203,28 @@ pub async fn apply(
                 ok: !o.failed() && !matches!(o.status, engine::Status::Skipped),
                 verified: false,
                 detail: o.detail,
+            });
+        }
+    }
+    // 0b. Unit files rewritten (before switches and starts, which then use the new file).
+    let rw: Vec<usize> = (0..plan.changes.len())
+        .filter(|i| matches!(plan.changes[*i].change, Change::RewriteUnit { .. }))
+        .collect();
+    let mut restarted: BTreeSet<NodeRef> = BTreeSet::new();
+    if !rw.is_empty() {
+        let outs = rewrite_units(pool, inv, plan, refs, &rw, g, pb, opts).await;
+        for (i, (ok, did_restart, detail)) in rw.iter().zip(outs) {
+            let c = &plan.changes[*i];
+            if did_restart {
+                restarted.insert(refs[*i]);
+            }
+            results.push(ChangeResult {
+                host: c.host.clone(),
+                node: c.node.clone(),
+                change: c.change.clone(),
+                ok,
+                verified: false,
+                detail,
             });
         }
     }
@@ -257,14 +307,199 @@ pub async fn apply(
                     .unknown
                     .iter()
                     .any(|u| u.host == r.host && u.node == r.node);
-            r.verified = r.ok && !still;
+            // A restarted unit must be active again.
+            let down = matches!(r.change, Change::RewriteUnit { .. })
+                && again.nodes.iter().zip(&again.facts).any(|(n, f)| {
+                    restarted.contains(n)
+                        && key(inv, *n) == format!("{}/{}", r.host, r.node)
+                        && !f.unit.as_ref().is_some_and(|u| u.is_active())
+                });
+            r.verified = r.ok && !still && !down;
             if r.ok && still {
                 r.detail
                     .push_str("; but the node still differs from its declared state");
             }
+            if r.ok && down {
+                r.detail
+                    .push_str("; but the unit is not active after the restart");
+            }
         }
     }
     results
+}
+
+/// Whether the rewrite of change `i` restarts its unit: only a unit that was running, and not
+/// when the plan also stops it or switches its version (the switch restarts it anyway; a start
+/// after the rewrite uses the new file). Pure.
+pub fn restart_after_rewrite(plan: &Plan, i: usize, was_running: bool) -> bool {
+    let c = &plan.changes[i];
+    was_running
+        && !plan.changes.iter().any(|o| {
+            o.host == c.host
+                && o.node == c.node
+                && matches!(o.change, Change::Stop | Change::SwitchVersion { .. })
+        })
+}
+
+/// Rewrite the unit files of the `idx` changes: canary first, then batches of `serial` (the
+/// playbook's upgrade settings), stop past `max_fail_percent`. Each: write through
+/// [`crate::upgrade::host::rewrite_unit_command`], then restart if [`restart_after_rewrite`].
+/// Returns (ok, restarted, detail) per change.
+#[allow(clippy::too_many_arguments)]
+async fn rewrite_units(
+    pool: &Pool,
+    inv: &Inventory,
+    plan: &Plan,
+    refs: &[NodeRef],
+    idx: &[usize],
+    g: &Gathered,
+    pb: &Playbook,
+    opts: &Options,
+) -> Vec<(bool, bool, String)> {
+    let Some(first) = idx.first() else {
+        return vec![];
+    };
+    let s = pb.settings_for(inv, refs[*first]);
+    let keys: Vec<String> = idx.iter().map(|i| key(inv, refs[*i])).collect();
+    let mut out: Vec<Option<(bool, bool, String)>> = vec![None; idx.len()];
+    let mut failed = 0;
+    let mut stopped = false;
+    for batch in crate::upgrade::plan::batches(&keys, &s.canary, s.serial) {
+        if stopped {
+            for j in batch {
+                out[j] = Some((
+                    false,
+                    false,
+                    "not attempted: the run stopped after failures".into(),
+                ));
+            }
+            continue;
+        }
+        let futs = batch.iter().map(|j| {
+            let i = idx[*j];
+            let r = refs[i];
+            let pos = g.nodes.iter().position(|n| *n == r);
+            let was_running = pos
+                .and_then(|p| g.facts[p].unit.as_ref())
+                .is_some_and(|u| u.is_active() || u.active_state == "activating");
+            let restart = restart_after_rewrite(plan, i, was_running);
+            let text = g.unit_wants.get(&r).cloned();
+            async move {
+                let Some(text) = text else {
+                    return (false, false, "no [unit] to render".to_string());
+                };
+                rewrite_one(pool, inv, r, &text, restart, opts).await
+            }
+        });
+        let results = futures::future::join_all(futs).await;
+        for (j, o) in batch.iter().zip(results) {
+            if !o.0 {
+                failed += 1;
+            }
+            out[*j] = Some(o);
+        }
+        if crate::upgrade::plan::should_stop(failed, idx.len(), s.max_fail_percent) {
+            stopped = true;
+        }
+    }
+    out.into_iter()
+        .map(|o| o.unwrap_or((false, false, "not planned in any batch".into())))
+        .collect()
+}
+
+async fn rewrite_one(
+    pool: &Pool,
+    inv: &Inventory,
+    r: NodeRef,
+    text: &str,
+    restart: bool,
+    opts: &Options,
+) -> (bool, bool, String) {
+    let (host, node) = inv.node(r);
+    let cmd = crate::upgrade::host::rewrite_unit_command(&node.unit, unitfile::MARKER, text.len());
+    let session = match pool.session(&host.target).await {
+        Ok(s) => s,
+        Err(e) => {
+            return (false, false, crate::systemd::sanitize(&e.to_string()));
+        }
+    };
+    // Under the node's host lock, like installs and switches (no upgrade restarts it meanwhile).
+    let _guard = match crate::upgrade::lock::acquire_waiting(
+        &session,
+        &node.install_dir.display().to_string(),
+        &key(inv, r),
+        &opts.who,
+        "rewrite unit",
+        opts.wait_lock,
+    )
+    .await
+    {
+        Ok(g) => g,
+        Err(e) => {
+            return (
+                false,
+                false,
+                format!(
+                    "not rewritten: {}",
+                    crate::systemd::sanitize(&e.to_string())
+                ),
+            );
+        }
+    };
+    let written = session.exec_with_stdin(&cmd, text.as_bytes()).await;
+    match written {
+        Ok(o) if o.success() => {}
+        Ok(o) => {
+            let e = crate::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim());
+            return (
+                false,
+                false,
+                format!("writing the unit failed: {e}; the old file is left in place"),
+            );
+        }
+        Err(e) => {
+            return (
+                false,
+                false,
+                format!(
+                    "writing the unit failed: {}",
+                    crate::systemd::sanitize(&e.to_string())
+                ),
+            );
+        }
+    }
+    let path = unitfile::unit_path(&node.unit);
+    if !restart {
+        return (
+            true,
+            false,
+            format!("rewrote {path}, daemon-reload; not restarted"),
+        );
+    }
+    let o = lifecycle::act(pool, inv, &[r], Action::Restart, 1).await;
+    match o.into_iter().next() {
+        Some(a) if a.ok => (
+            true,
+            true,
+            format!(
+                "rewrote {path}, daemon-reload, restarted in {:.1}s",
+                a.took.as_secs_f64()
+            ),
+        ),
+        Some(a) => (
+            false,
+            true,
+            format!(
+                "rewrote {path}, daemon-reload, but the restart failed: {}",
+                a.error.unwrap_or_default()
+            ),
+        ),
+        None => (
+            false,
+            false,
+            format!("rewrote {path}, but no restart outcome"),
+        ),
+    }
 }
 
 /// Install the `idx` changes of `plan`: the feeds of their nodes once each, then every node in
@@ -456,4 +691,58 @@ pub fn journal_apply(results: &[ChangeResult], who: &str, via: &str) {
         detail: format!("{} change(s), {verified} verified{via}", results.len()),
         run: String::new(),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::plan::Planned;
+
+    fn ch(node: &str, change: Change) -> Planned {
+        Planned {
+            host: "h".into(),
+            node: node.into(),
+            change,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn rewrite_restarts_only_running_units_not_stopped_or_switched() {
+        let rw = || Change::RewriteUnit {
+            diff_summary: "x".into(),
+        };
+        let p = Plan {
+            changes: vec![
+                ch("a", rw()),
+                ch("b", rw()),
+                ch("b", Change::Stop),
+                ch("c", rw()),
+                ch(
+                    "c",
+                    Change::SwitchVersion {
+                        from: None,
+                        to: "1.5.1".into(),
+                    },
+                ),
+                ch("d", rw()),
+                ch("d", Change::Start),
+            ],
+            ..Default::default()
+        };
+        assert!(restart_after_rewrite(&p, 0, true));
+        assert!(
+            !restart_after_rewrite(&p, 0, false),
+            "stopped stays stopped"
+        );
+        assert!(!restart_after_rewrite(&p, 1, true), "the stop follows");
+        assert!(
+            !restart_after_rewrite(&p, 3, true),
+            "the switch restarts it"
+        );
+        assert!(
+            !restart_after_rewrite(&p, 5, false),
+            "the start uses the new file"
+        );
+    }
 }

@@ -242,6 +242,128 @@ pub fn render(node_key: &str, install_dir: &str, d: &UnitDef) -> String {
     s
 }
 
+/// The path nodeherd writes a node's unit to (the same as the install's `INSTALL_UNIT` script).
+pub fn unit_path(unit: &str) -> String {
+    format!("/etc/systemd/system/{unit}")
+}
+
+pub use crate::ops::status::HostUnitFile;
+
+/// How the host's unit file compares with the one the playbook renders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitDrift {
+    /// Equal modulo trailing whitespace on lines and trailing blank lines.
+    Same,
+    /// The file is nodeherd's (starts with [`MARKER`]) and differs: `summary` names the first
+    /// differing line (sanitized, elided).
+    Differs { summary: String },
+    /// The file is not nodeherd's to rewrite (no marker, absent, unreadable): why, for a no-op.
+    NotManaged { why: String },
+}
+
+fn normalised(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+/// A line for a message: control characters removed, around the first differing char `at`,
+/// at most ~70 characters.
+fn excerpt(line: &str, at: usize) -> String {
+    let clean = crate::systemd::sanitize(line);
+    let chars: Vec<char> = clean.chars().collect();
+    let start = if chars.len() <= 70 {
+        0
+    } else {
+        at.saturating_sub(30).min(chars.len())
+    };
+    let end = (start + 70).min(chars.len());
+    let mut s = String::new();
+    if start > 0 {
+        s.push_str("...");
+    }
+    s.extend(&chars[start..end]);
+    if end < chars.len() {
+        s.push_str("...");
+    }
+    s
+}
+
+fn key_of(line: &str) -> Option<&str> {
+    let (k, _) = line.split_once('=')?;
+    (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric())).then_some(k)
+}
+
+/// Compare the host's unit file with the rendered `want` (pure). Only a file starting with
+/// [`MARKER`] can be [`UnitDrift::Differs`]; anything else is never nodeherd's to replace.
+pub fn compare(host: &HostUnitFile, unit: &str, want: &str) -> UnitDrift {
+    const SILENCE: &str = "add the marker or remove the [unit] section to silence";
+    let path = unit_path(unit);
+    let text = match host {
+        HostUnitFile::Absent => {
+            return UnitDrift::NotManaged {
+                why: format!(
+                    "unit file not managed by nodeherd ({path} does not exist; the unit is loaded from elsewhere); remove the [unit] section to silence"
+                ),
+            };
+        }
+        HostUnitFile::Unreadable => {
+            return UnitDrift::NotManaged {
+                why: format!("unit file {path} could not be read: not compared"),
+            };
+        }
+        HostUnitFile::Text(t) => t,
+    };
+    let (h, w) = (normalised(text), normalised(want));
+    if h.first().map(|l| l.trim()) != Some(MARKER) {
+        return UnitDrift::NotManaged {
+            why: format!("unit file not managed by nodeherd (no marker); {SILENCE}"),
+        };
+    }
+    let Some(i) = (0..h.len().max(w.len())).find(|i| h.get(*i) != w.get(*i)) else {
+        return UnitDrift::Same;
+    };
+    let n = i + 1;
+    let summary = match (h.get(i), w.get(i)) {
+        (Some(hl), _) if h[i + 1..] == w[i..] => {
+            format!("host has an extra line {n}: \"{}\"", excerpt(hl, 0))
+        }
+        (_, Some(wl)) if h[i..] == w[i + 1..] => {
+            format!(
+                "line {n} missing on the host: playbook wants \"{}\"",
+                excerpt(wl, 0)
+            )
+        }
+        (Some(hl), Some(wl)) => {
+            let at = hl
+                .chars()
+                .zip(wl.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let what = match (key_of(hl), key_of(wl)) {
+                (Some(a), Some(b)) if a == b => format!("{a} differs"),
+                _ => format!("line {n} differs"),
+            };
+            format!(
+                "{what}: host has \"{}\", playbook wants \"{}\"",
+                excerpt(hl, at),
+                excerpt(wl, at)
+            )
+        }
+        (Some(hl), None) => format!("host has an extra line {n}: \"{}\"", excerpt(hl, 0)),
+        (None, Some(wl)) => {
+            format!(
+                "line {n} missing on the host: playbook wants \"{}\"",
+                excerpt(wl, 0)
+            )
+        }
+        (None, None) => return UnitDrift::Same,
+    };
+    UnitDrift::Differs { summary }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,5 +458,57 @@ mod tests {
         });
         assert_eq!(base.exec_stop.as_deref(), Some("/bin/true"));
         assert_eq!(base.success_exit_status.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn compare_names_the_first_differing_line() {
+        let want = render("h/bn", "/opt/nodeherd/bn", &def());
+        let same = HostUnitFile::Text(want.replace('\n', "  \n") + "\n\n");
+        assert_eq!(compare(&same, "bn.service", &want), UnitDrift::Same);
+        let flag = HostUnitFile::Text(want.replace("index.js dev", "index.js dev --port 9000"));
+        let UnitDrift::Differs { summary } = compare(&flag, "bn.service", &want) else {
+            panic!("not a difference")
+        };
+        assert!(
+            summary.starts_with("ExecStart differs: host has \"...")
+                && summary.contains("dev --port 9000\"")
+                && summary.ends_with("lodestar/lib/index.js dev\""),
+            "{summary}"
+        );
+        let extra =
+            HostUnitFile::Text(want.replace("[Service]\n", "[Service]\nEnvironment=X=\x1b[31m1\n"));
+        let UnitDrift::Differs { summary } = compare(&extra, "bn.service", &want) else {
+            panic!("not a difference")
+        };
+        assert_eq!(summary, "host has an extra line 9: \"Environment=X=1\"");
+        let gone = HostUnitFile::Text(want.replace("SuccessExitStatus=1\n", ""));
+        let UnitDrift::Differs { summary } = compare(&gone, "bn.service", &want) else {
+            panic!("not a difference")
+        };
+        assert_eq!(
+            summary,
+            "line 12 missing on the host: playbook wants \"SuccessExitStatus=1\""
+        );
+    }
+
+    #[test]
+    fn files_without_the_marker_are_never_ours() {
+        let want = render("h/bn", "/opt/nodeherd/bn", &def());
+        let theirs = HostUnitFile::Text(want.replacen(MARKER, "# written by hand", 1));
+        match compare(&theirs, "bn.service", &want) {
+            UnitDrift::NotManaged { why } => assert!(
+                why.contains("not managed by nodeherd (no marker)") && why.contains("to silence"),
+                "{why}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            compare(&HostUnitFile::Absent, "bn.service", &want),
+            UnitDrift::NotManaged { .. }
+        ));
+        assert!(matches!(
+            compare(&HostUnitFile::Unreadable, "bn.service", &want),
+            UnitDrift::NotManaged { .. }
+        ));
     }
 }

@@ -87,6 +87,7 @@ pub fn status(
             .or_else(|| u.as_ref().and_then(|u| u.problem())),
         unit_state: u,
         version: version.map(str::to_string),
+        unit_file: None,
         last_log: None,
         checked_at: now() - Duration::seconds(3),
     }
@@ -591,6 +592,7 @@ pub fn plan_inputs(p: &crate::reconcile::plan::Plan) -> std::sync::Arc<super::ms
             facts: Vec::new(),
             policy: Default::default(),
             targets: Default::default(),
+            unit_wants: Default::default(),
         },
         desired: Default::default(),
         playbook: Default::default(),

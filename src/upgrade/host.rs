@@ -303,6 +303,30 @@ pub fn write_unit_command(unit: &str, marker: &str) -> Command {
     script(INSTALL_UNIT, &[unit, marker])
 }
 
+const REWRITE_UNIT: &str = r#"set -e
+U="$1"; M="$2"; N="$3"
+case "$U" in */*|.*|-*|"") echo "refusing unit name $U" >&2; exit 2;; esac
+F="/etc/systemd/system/$U"
+T="$F.nodeherd-tmp"
+[ -f "$F" ] || { echo "$F does not exist: not rewritten" >&2; exit 3; }
+head -n 1 "$F" | grep -qxF "$M" || { echo "$F was not written by nodeherd: not overwritten" >&2; exit 4; }
+trap 'rm -f "$T"' EXIT
+(umask 022; cat > "$T")
+[ "$(wc -c < "$T")" -eq "$N" ] || { echo "short write ($(wc -c < "$T") of $N bytes): old file left in place" >&2; exit 5; }
+chmod 0644 "$T"
+mv -f "$T" "$F"
+systemctl daemon-reload
+echo rewritten
+"#;
+
+/// Replace nodeherd's own unit file `/etc/systemd/system/<unit>` with the text on stdin
+/// (`len` bytes): temp file (0644), size check, atomic rename, `daemon-reload`. Refuses (exit
+/// 3/4) when the file is missing or does not start with `marker`; on any failure the old file
+/// stays in place.
+pub fn rewrite_unit_command(unit: &str, marker: &str, len: usize) -> Command {
+    script(REWRITE_UNIT, &[unit, marker, &len.to_string()])
+}
+
 const POINT_CURRENT: &str = r#"set -e
 D="$1"; V="$2"
 [ -d "$D/releases/$V" ] || { echo "$D/releases/$V is not staged" >&2; exit 3; }

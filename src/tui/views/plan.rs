@@ -31,6 +31,7 @@ pub fn diff(c: &Change) -> (char, String) {
         Change::Start => ('+', "start".into()),
         Change::Stop => ('-', "stop".into()),
         Change::Install { version } => ('+', format!("install {}", clean(version))),
+        Change::RewriteUnit { diff_summary } => ('~', format!("unit: {}", clean(diff_summary))),
         Change::SwitchVersion { from, to } => (
             '~',
             format!("{} -> {}", clean(from.as_deref().unwrap_or("?")), clean(to)),

@@ -959,7 +959,7 @@ fn tui_keys_screen_moves_imports_and_refuses(ctx: &Ctx) {
                     || t.contains("nothing imported")
             })
             .await;
-            assert!(done.contains(&format!("flash: imported 0x")), "{done}");
+            assert!(done.contains("flash: imported 0x"), "{done}");
 
             // the guard: interop key 3 is active on vc, so no dialog opens
             typed(&format!(

@@ -61,12 +61,11 @@ fn resolve(nodes: &[Listed], name: &str) -> Result<NodeRef, String> {
     ))
 }
 
+/// Positional words, and `(flag, value)` pairs.
+type Split<'a> = (Vec<&'a str>, Vec<(String, &'a str)>);
+
 /// Split `--flag VALUE` pairs (each flag at most once) from positional words.
-fn split<'a>(
-    words: &[&'a str],
-    flags: &[&str],
-    usage: &str,
-) -> Result<(Vec<&'a str>, Vec<(String, &'a str)>), String> {
+fn split<'a>(words: &[&'a str], flags: &[&str], usage: &str) -> Result<Split<'a>, String> {
     let mut pos = Vec::new();
     let mut named: Vec<(String, &str)> = Vec::new();
     let mut it = words.iter();

@@ -229,6 +229,7 @@ async fn wait_guard(session: &Session, t: &Target, limit: Duration) -> Result<La
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn entry(
     t: &Target,
     opts: &Options,

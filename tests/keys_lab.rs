@@ -232,6 +232,26 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
+/// An EIP-2335 keystore of `sk` (fast scrypt: these tests are about the flows, not the KDF)
+/// written to `<dir>/<name>`, with the suite's password.
+fn fast_keystore(ctx: &Ctx, sk: &SecretKey, index: u32, name: &str) -> PathBuf {
+    let path = format!("m/12381/3600/{index}/0/0")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ks = Keystore::encrypt(
+        sk,
+        PASSWORD,
+        &path,
+        &KdfParams::insecure_scrypt_for_tests(1024),
+        "",
+    )
+    .and_then(|k| k.to_json())
+    .unwrap_or_else(|e| panic!("{e}"));
+    let f = ctx.dir.join(name);
+    write(&f, &ks);
+    f
+}
+
 fn generated_pubkey(ctx: &Ctx) -> (String, PathBuf) {
     let raw = std::fs::read_to_string(ctx.dir.join("generated.json")).unwrap_or_default();
     let v: Value = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{e}: {raw}"));
@@ -315,20 +335,7 @@ fn generate_import_list(ctx: &Ctx) {
 
 fn guard_refuses(ctx: &Ctx) {
     let sk = interop_secret(3);
-    let path = "m/12381/3600/3/0/0"
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ks = Keystore::encrypt(
-        &sk,
-        PASSWORD,
-        &path,
-        &KdfParams::insecure_scrypt_for_tests(1024),
-        "",
-    )
-    .and_then(|k| k.to_json())
-    .unwrap_or_else(|e| panic!("{e}"));
-    let f = ctx.dir.join("interop3.json");
-    write(&f, &ks);
+    let f = fast_keystore(ctx, &sk, 3, "interop3.json");
     let pw = ctx.dir.join("password.txt");
     let (code, out, err) = ctx.nodeherd(&[
         "keys",
@@ -426,20 +433,7 @@ fn move_generated_key(ctx: &Ctx) {
 fn move_interop_key_refused(ctx: &Ctx) {
     let sk = interop_secret(5);
     let pk = pk_hex(&sk);
-    let path = "m/12381/3600/5/0/0"
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ks = Keystore::encrypt(
-        &sk,
-        PASSWORD,
-        &path,
-        &KdfParams::insecure_scrypt_for_tests(1024),
-        "",
-    )
-    .and_then(|k| k.to_json())
-    .unwrap_or_else(|e| panic!("{e}"));
-    let f = ctx.dir.join("interop5.json");
-    write(&f, &ks);
+    let f = fast_keystore(ctx, &sk, 5, "interop5.json");
     let pw = ctx.dir.join("password.txt");
     // A wrong keystore for the pubkey is refused before anything is removed.
     let wrong = ctx.dir.join("interop3.json");
@@ -576,20 +570,12 @@ fn pool_exits(ctx: &Ctx) -> usize {
 fn exit_signed_locally_with_a_keystore(ctx: &Ctx) {
     use nodeherd::keys::bls::{self, Signature};
     let keystore_of = |i: u64| {
-        let path = format!("m/12381/3600/{i}/0/0")
-            .parse()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let ks = Keystore::encrypt(
+        let f = fast_keystore(
+            ctx,
             &interop_secret(i),
-            PASSWORD,
-            &path,
-            &KdfParams::insecure_scrypt_for_tests(1024),
-            "",
-        )
-        .and_then(|k| k.to_json())
-        .unwrap_or_else(|e| panic!("{e}"));
-        let f = ctx.dir.join(format!("exit-interop{i}.json"));
-        write(&f, &ks);
+            i as u32,
+            &format!("exit-interop{i}.json"),
+        );
         f.to_str().unwrap_or_default().to_string()
     };
     let sk = interop_secret(2);
@@ -805,20 +791,7 @@ fn tui_keys_screen_moves_imports_and_refuses(ctx: &Ctx) {
     // A fresh key for the import (fast KDF: the TUI path is what is tested here).
     let fresh = SecretKey::from_bytes(&[0x42; 32]).unwrap_or_else(|e| panic!("{e}"));
     let fresh_pk = pk_hex(&fresh);
-    let fresh_ks = ctx.dir.join("fresh.json");
-    let path = "m/12381/3600/42/0/0"
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ks = Keystore::encrypt(
-        &fresh,
-        PASSWORD,
-        &path,
-        &KdfParams::insecure_scrypt_for_tests(1024),
-        "",
-    )
-    .and_then(|k| k.to_json())
-    .unwrap_or_else(|e| panic!("{e}"));
-    write(&fresh_ks, &ks);
+    let fresh_ks = fast_keystore(ctx, &fresh, 42, "fresh.json");
     let interop3 = ctx.dir.join("interop3.json");
     assert!(interop3.exists(), "written by the guard scenario");
 

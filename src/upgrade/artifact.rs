@@ -92,6 +92,16 @@ async fn download(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, Artifa
         let p = url.strip_prefix("file://").unwrap_or(url);
         return std::fs::read(p).map_err(|e| err(e.to_string()));
     }
+    let resp = get(client, url).await?;
+    Ok(resp.bytes().await.map_err(|e| err(e.to_string()))?.to_vec())
+}
+
+/// GET `url`; a non-2xx status is an error naming it.
+async fn get(client: &reqwest::Client, url: &str) -> Result<reqwest::Response, ArtifactError> {
+    let err = |m: String| ArtifactError::Download {
+        url: url.to_string(),
+        message: m,
+    };
     let resp = client
         .get(url)
         .send()
@@ -100,7 +110,7 @@ async fn download(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, Artifa
     if !resp.status().is_success() {
         return Err(err(format!("HTTP {}", resp.status())));
     }
-    Ok(resp.bytes().await.map_err(|e| err(e.to_string()))?.to_vec())
+    Ok(resp)
 }
 
 /// Stream `url` into `to`, hashing as it goes (an artifact is never held in memory whole);
@@ -143,14 +153,7 @@ async fn download_to(
             size += n as u64;
         }
     } else {
-        let mut resp = client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(err(format!("HTTP {}", resp.status())));
-        }
+        let mut resp = get(client, url).await?;
         while let Some(chunk) = resp.chunk().await.map_err(|e| err(e.to_string()))? {
             hasher.update(&chunk);
             out.write_all(&chunk)

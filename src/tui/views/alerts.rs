@@ -13,7 +13,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, TableState};
 
 use super::{age, clean};
 use crate::tui::state::{AlertState, App};
@@ -80,11 +80,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
         Constraint::Length(5),
         Constraint::Min(10),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
-        .highlight_symbol(">")
-        .highlight_spacing(HighlightSpacing::Always);
+    let table = super::cursor_table(rows, widths, header);
     let mut state = TableState::default().with_selected(Some(app.alerts_selected - offset));
     frame.render_stateful_widget(table, inner, &mut state);
 }

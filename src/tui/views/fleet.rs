@@ -15,7 +15,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, TableState};
 
 use super::{clean, opt, pct};
 use crate::tui::state::{App, Health, NodeRow};
@@ -279,12 +279,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
             )
         })
         .collect();
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
-        .highlight_symbol(">")
-        .highlight_spacing(HighlightSpacing::Always);
+    let table = super::cursor_table(rows, widths, header);
     let mut state = TableState::default().with_selected(Some(app.selected - offset));
     frame.render_stateful_widget(table, inner, &mut state);
 }

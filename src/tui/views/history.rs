@@ -14,7 +14,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, TableState, Wrap};
 
 use super::{age, clean, cut};
 use crate::tui::state::App;
@@ -152,11 +152,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
                 Constraint::Length(0),
             ]
         };
-        let table = Table::new(body, widths)
-            .header(header)
-            .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
-            .highlight_symbol(">")
-            .highlight_spacing(HighlightSpacing::Always);
+        let table = super::cursor_table(body, widths, header);
         let mut state =
             TableState::default().with_selected(Some(app.history_selected.saturating_sub(offset)));
         frame.render_stateful_widget(table, inner, &mut state);

@@ -33,6 +33,22 @@ use ratatui::layout::{Constraint, Layout, Rect};
 
 use super::state::{App, Screen};
 
+/// A list screen's table: the cursor row reversed and marked `>` (the marker column always kept,
+/// so rows do not shift when the cursor appears). Every list screen draws its rows through this.
+pub fn cursor_table<'a>(
+    rows: impl IntoIterator<Item = ratatui::widgets::Row<'a>>,
+    widths: impl IntoIterator<Item = Constraint>,
+    header: ratatui::widgets::Row<'a>,
+) -> ratatui::widgets::Table<'a> {
+    use ratatui::style::{Modifier, Style};
+    use ratatui::widgets::{HighlightSpacing, Table};
+    Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
+        .highlight_symbol(">")
+        .highlight_spacing(HighlightSpacing::Always)
+}
+
 /// Draw the whole UI.
 pub fn draw(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
     let [header, body, flash, hints] = Layout::vertical([

@@ -263,7 +263,44 @@ struct Ctx<'a> {
     run: String,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(session: &'a Session, t: &'a Target, opts: &'a Options, action: &'static str) -> Self {
+        Ctx {
+            session,
+            t,
+            opts,
+            action,
+            start: Instant::now(),
+            run: token(),
+        }
+    }
+
+    /// Take the node's host lock for `what` (waiting up to `wait_lock`). A refusal is journaled
+    /// and comes back as the outcome to return.
+    async fn lock(&self, what: &str, to: Option<&str>) -> Result<lock::LockGuard, Outcome> {
+        let dir = self.t.install_dir();
+        match lock::acquire_waiting(
+            self.session,
+            &dir,
+            &self.t.key,
+            &self.opts.who,
+            what,
+            self.opts.wait_lock,
+        )
+        .await
+        {
+            Ok(g) => {
+                emit(self.opts, &self.t.key, Event::Locked);
+                Ok(g)
+            }
+            Err(e) => {
+                let o = self.outcome(None, to, Status::Refused, e.to_string(), vec![]);
+                self.journal(&o, false).await;
+                Err(o)
+            }
+        }
+    }
+
     fn outcome(
         &self,
         from: Option<&str>,
@@ -323,38 +360,17 @@ pub async fn upgrade_node(
     opts: &Options,
 ) -> Outcome {
     let to = release.version.to_string();
-    let cx = Ctx {
-        session,
-        t,
-        opts,
-        action: "upgrade",
-        start: Instant::now(),
-        run: token(),
-    };
+    let cx = Ctx::new(session, t, opts, "upgrade");
     upgrade_inner(&cx, &to, art).await
 }
 
 async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
     let (session, t, opts) = (cx.session, cx.t, cx.opts);
     let dir = t.install_dir();
-    let _guard = match lock::acquire_waiting(
-        session,
-        &dir,
-        &t.key,
-        &opts.who,
-        &format!("upgrade to {to}"),
-        opts.wait_lock,
-    )
-    .await
-    {
+    let _guard = match cx.lock(&format!("upgrade to {to}"), Some(to)).await {
         Ok(g) => g,
-        Err(e) => {
-            let o = cx.outcome(None, Some(to), Status::Refused, e.to_string(), vec![]);
-            cx.journal(&o, false).await;
-            return o;
-        }
+        Err(o) => return o,
     };
-    emit(opts, &t.key, Event::Locked);
     let limit = t.settings.confirm_timeout + Duration::from_secs(90);
     let layout = match wait_guard(session, t, limit).await {
         Ok(l) => l,
@@ -714,27 +730,12 @@ pub async fn rollback_node(
     to: Option<&str>,
     opts: &Options,
 ) -> Outcome {
-    let cx = Ctx {
-        session,
-        t,
-        opts,
-        action: "rollback",
-        start: Instant::now(),
-        run: token(),
-    };
+    let cx = Ctx::new(session, t, opts, "rollback");
     let dir = t.install_dir();
-    let _guard =
-        match lock::acquire_waiting(session, &dir, &t.key, &opts.who, "rollback", opts.wait_lock)
-            .await
-        {
-            Ok(g) => g,
-            Err(e) => {
-                let o = cx.outcome(None, to, Status::Refused, e.to_string(), vec![]);
-                cx.journal(&o, false).await;
-                return o;
-            }
-        };
-    emit(opts, &t.key, Event::Locked);
+    let _guard = match cx.lock("rollback", to).await {
+        Ok(g) => g,
+        Err(o) => return o,
+    };
     let layout = match wait_guard(
         session,
         t,
@@ -843,34 +844,13 @@ pub async fn install_node(
     art: &Artifact,
     opts: &Options,
 ) -> Outcome {
-    let cx = Ctx {
-        session,
-        t,
-        opts,
-        action: "install",
-        start: Instant::now(),
-        run: token(),
-    };
+    let cx = Ctx::new(session, t, opts, "install");
     let to = spec.version;
     let dir = t.install_dir();
-    let _guard = match lock::acquire_waiting(
-        session,
-        &dir,
-        &t.key,
-        &opts.who,
-        &format!("install {to}"),
-        opts.wait_lock,
-    )
-    .await
-    {
+    let _guard = match cx.lock(&format!("install {to}"), Some(to)).await {
         Ok(g) => g,
-        Err(e) => {
-            let o = cx.outcome(None, Some(to), Status::Refused, e.to_string(), vec![]);
-            cx.journal(&o, false).await;
-            return o;
-        }
+        Err(o) => return o,
     };
-    emit(opts, &t.key, Event::Locked);
     let layout = match wait_guard(session, t, t.settings.confirm_timeout).await {
         Ok(l) => l,
         Err(e) => {

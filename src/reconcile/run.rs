@@ -361,22 +361,11 @@ async fn rewrite_units(
     };
     let s = pb.settings_for(inv, refs[*first]);
     let keys: Vec<String> = idx.iter().map(|i| key(inv, refs[*i])).collect();
-    let mut out: Vec<Option<(bool, bool, String)>> = vec![None; idx.len()];
-    let mut failed = 0;
-    let mut stopped = false;
-    for batch in crate::upgrade::plan::batches(&keys, &s.canary, s.serial) {
-        if stopped {
-            for j in batch {
-                out[j] = Some((
-                    false,
-                    false,
-                    "not attempted: the run stopped after failures".into(),
-                ));
-            }
-            continue;
-        }
-        let futs = batch.iter().map(|j| {
-            let i = idx[*j];
+    let done = crate::upgrade::rollout::in_batches(
+        &keys,
+        &s,
+        |j| {
+            let i = idx[j];
             let r = refs[i];
             let pos = g.nodes.iter().position(|n| *n == r);
             let was_running = pos
@@ -390,17 +379,14 @@ async fn rewrite_units(
                 };
                 rewrite_one(pool, inv, r, &text, restart, opts).await
             }
-        });
-        let results = futures::future::join_all(futs).await;
-        for (j, o) in batch.iter().zip(results) {
-            if !o.0 {
-                failed += 1;
-            }
-            out[*j] = Some(o);
-        }
-        if crate::upgrade::plan::should_stop(failed, idx.len(), s.max_fail_percent) {
-            stopped = true;
-        }
+        },
+        |o| !o.0,
+        |_| (false, false, crate::upgrade::rollout::NOT_ATTEMPTED.into()),
+    )
+    .await;
+    let mut out: Vec<Option<(bool, bool, String)>> = vec![None; idx.len()];
+    for (j, o) in done {
+        out[j] = Some(o);
     }
     out.into_iter()
         .map(|o| o.unwrap_or((false, false, "not planned in any batch".into())))
@@ -588,43 +574,29 @@ async fn switch_versions(
     };
     let s = targets[0].settings.clone();
     let keys: Vec<String> = targets.iter().map(|t| t.key.clone()).collect();
-    let mut out: Vec<Option<engine::Outcome>> = (0..targets.len()).map(|_| None).collect();
-    let mut failed = 0;
-    let mut stopped = false;
-    for batch in crate::upgrade::plan::batches(&keys, &s.canary, s.serial) {
-        if stopped {
-            for j in batch {
-                out[j] = Some(engine::Outcome {
-                    node: targets[j].key.clone(),
-                    action: "switch".into(),
-                    from: versions[j].0.clone(),
-                    to: Some(versions[j].1.clone()),
-                    status: engine::Status::Skipped,
-                    detail: "not attempted: the run stopped after failures".into(),
-                    logs: vec![],
-                    took: std::time::Duration::ZERO,
-                });
-            }
-            continue;
-        }
-        let futs = batch.iter().map(|j| {
-            let (t, (from, to), layout) = (&targets[*j], &versions[*j], &layouts[*j]);
+    let outcome = |j: usize, status: engine::Status, detail: String| engine::Outcome {
+        node: targets[j].key.clone(),
+        action: "switch".into(),
+        from: versions[j].0.clone(),
+        to: Some(versions[j].1.clone()),
+        status,
+        detail,
+        logs: vec![],
+        took: std::time::Duration::ZERO,
+    };
+    let done = crate::upgrade::rollout::in_batches(
+        &keys,
+        &s,
+        |j| {
+            let (t, (from, to), layout) = (&targets[j], &versions[j], &layouts[j]);
             let feeds = &feeds;
+            let outcome = &outcome;
             async move {
                 let present = layout.as_ref().is_ok_and(|l| l.has(to));
                 if present {
                     match pool.session(&t.host.target).await {
                         Ok(session) => engine::rollback_node(&session, t, Some(to), opts).await,
-                        Err(e) => engine::Outcome {
-                            node: t.key.clone(),
-                            action: "switch".into(),
-                            from: from.clone(),
-                            to: Some(to.clone()),
-                            status: engine::Status::Failed,
-                            detail: e.to_string(),
-                            logs: vec![],
-                            took: std::time::Duration::ZERO,
-                        },
+                        Err(e) => outcome(j, engine::Status::Failed, e.to_string()),
                     }
                 } else {
                     let releases = t
@@ -643,30 +615,30 @@ async fn switch_versions(
                     engine::upgrade_one(pool, t, &p, opts).await
                 }
             }
-        });
-        let results = futures::future::join_all(futs).await;
-        for (j, o) in batch.iter().zip(results) {
-            if o.failed() {
-                failed += 1;
-            }
-            out[*j] = Some(o);
-        }
-        if crate::upgrade::plan::should_stop(failed, targets.len(), s.max_fail_percent) {
-            stopped = true;
-        }
+        },
+        engine::Outcome::failed,
+        |j| {
+            outcome(
+                j,
+                engine::Status::Skipped,
+                crate::upgrade::rollout::NOT_ATTEMPTED.into(),
+            )
+        },
+    )
+    .await;
+    let mut out: Vec<Option<engine::Outcome>> = (0..targets.len()).map(|_| None).collect();
+    for (j, o) in done {
+        out[j] = Some(o);
     }
     out.into_iter()
         .enumerate()
         .map(|(j, o)| {
-            o.unwrap_or_else(|| engine::Outcome {
-                node: targets[j].key.clone(),
-                action: "switch".into(),
-                from: versions[j].0.clone(),
-                to: Some(versions[j].1.clone()),
-                status: engine::Status::Skipped,
-                detail: "not planned in any batch".into(),
-                logs: vec![],
-                took: std::time::Duration::ZERO,
+            o.unwrap_or_else(|| {
+                outcome(
+                    j,
+                    engine::Status::Skipped,
+                    "not planned in any batch".into(),
+                )
             })
         })
         .collect()

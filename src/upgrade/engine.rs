@@ -11,7 +11,8 @@ use super::health;
 use super::host::{self, Layout, SwitchSpec};
 use super::journal::{self, Entry};
 use super::lock;
-use super::plan::{self, Step};
+use super::plan::Step;
+use super::rollout;
 use crate::inventory::{ClientKind, Inventory, NodeRef, Role};
 use crate::playbook::{Playbook, UpgradeSettings};
 use crate::releases::feed::Release;
@@ -1253,41 +1254,29 @@ pub async fn run_upgrades(
     };
     let s = targets[*first].settings.clone();
     let keys: Vec<String> = work.iter().map(|i| targets[*i].key.clone()).collect();
-    let batches = plan::batches(&keys, &s.canary, s.serial);
-    let mut out: Vec<Outcome> = Vec::new();
-    let mut failed = 0;
-    let mut stopped = false;
-    for batch in batches {
-        if stopped {
-            for j in batch {
-                let i = work[j];
-                out.push(Outcome {
-                    node: targets[i].key.clone(),
-                    action: "upgrade".into(),
-                    from: plans[i].step.from.clone(),
-                    to: plans[i].step.to.clone(),
-                    status: Status::Skipped,
-                    detail: "not attempted: the run stopped after failures".into(),
-                    logs: vec![],
-                    took: Duration::ZERO,
-                });
+    rollout::in_batches(
+        &keys,
+        &s,
+        |j| upgrade_one(pool, &targets[work[j]], &plans[work[j]], opts),
+        Outcome::failed,
+        |j| {
+            let i = work[j];
+            Outcome {
+                node: targets[i].key.clone(),
+                action: "upgrade".into(),
+                from: plans[i].step.from.clone(),
+                to: plans[i].step.to.clone(),
+                status: Status::Skipped,
+                detail: rollout::NOT_ATTEMPTED.into(),
+                logs: vec![],
+                took: Duration::ZERO,
             }
-            continue;
-        }
-        let futs = batch.iter().map(|j| {
-            let i = work[*j];
-            let t = &targets[i];
-            let p = &plans[i];
-            async move { upgrade_one(pool, t, p, opts).await }
-        });
-        let results = futures::future::join_all(futs).await;
-        failed += results.iter().filter(|o| o.failed()).count();
-        out.extend(results);
-        if plan::should_stop(failed, work.len(), s.max_fail_percent) {
-            stopped = true;
-        }
-    }
-    out
+        },
+    )
+    .await
+    .into_iter()
+    .map(|(_, o)| o)
+    .collect()
 }
 
 /// Download/verify the artifact, connect, upgrade.

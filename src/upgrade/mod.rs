@@ -3,8 +3,8 @@
 //!
 //! Owns: the pure planner ([`plan`]), the on-host layout and scripts ([`host`]), artifacts on the
 //! console ([`artifact`]), the channel-tied host lock ([`lock`]), the health gate ([`health`]),
-//! the safe window ([`duty`]), the journals ([`journal`]) and the engine that runs them
-//! ([`engine`]). May not touch: the terminal (the CLI prints), the inventory format, the feed
+//! the safe window ([`duty`]), the journals ([`journal`]), the rollout order ([`rollout`]) and the
+//! engine that runs them ([`engine`]). May not touch: the terminal (the CLI prints), the inventory format, the feed
 //! format (see `releases`).
 
 pub mod artifact;
@@ -15,3 +15,4 @@ pub mod host;
 pub mod journal;
 pub mod lock;
 pub mod plan;
+pub mod rollout;

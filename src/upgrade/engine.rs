@@ -889,7 +889,7 @@ pub async fn install_node(
         ),
         (
             "writing the unit",
-            host::write_unit_command(&t.node.unit, spec.marker),
+            host::write_unit_command(&t.node.unit, spec.marker, spec.unit_text.len()),
             Some(spec.unit_text.as_bytes()),
         ),
     ];

@@ -284,47 +284,37 @@ pub fn prune_list(
     out
 }
 
-const INSTALL_UNIT: &str = r#"set -e
-U="$1"; M="$2"
-case "$U" in */*|.*|-*|"") echo "refusing unit name $U" >&2; exit 2;; esac
-F="/etc/systemd/system/$U"
-if [ -e "$F" ] && ! head -n 1 "$F" | grep -qxF "$M"; then
-  echo "$F exists and was not written by nodeherd: not overwritten" >&2; exit 4
-fi
-cat > "$F.nodeherd-tmp"
-mv -f "$F.nodeherd-tmp" "$F"
-systemctl daemon-reload
-echo written
-"#;
-
-/// Write a unit file (its text on stdin) to `/etc/systemd/system/<unit>` and reload systemd.
-/// Refuses (exit 4) to replace a file whose first line is not `marker` (not written by nodeherd).
-pub fn write_unit_command(unit: &str, marker: &str) -> Command {
-    script(INSTALL_UNIT, &[unit, marker])
-}
-
-const REWRITE_UNIT: &str = r#"set -e
-U="$1"; M="$2"; N="$3"
+const WRITE_UNIT: &str = r#"set -e
+U="$1"; M="$2"; N="$3"; MODE="$4"
 case "$U" in */*|.*|-*|"") echo "refusing unit name $U" >&2; exit 2;; esac
 F="/etc/systemd/system/$U"
 T="$F.nodeherd-tmp"
-[ -f "$F" ] || { echo "$F does not exist: not rewritten" >&2; exit 3; }
-head -n 1 "$F" | grep -qxF "$M" || { echo "$F was not written by nodeherd: not overwritten" >&2; exit 4; }
+if [ -e "$F" ]; then
+  head -n 1 "$F" | grep -qxF "$M" || { echo "$F was not written by nodeherd: not overwritten" >&2; exit 4; }
+elif [ "$MODE" = rewrite ]; then
+  echo "$F does not exist: not rewritten" >&2; exit 3
+fi
 trap 'rm -f "$T"' EXIT
 (umask 022; cat > "$T")
 [ "$(wc -c < "$T")" -eq "$N" ] || { echo "short write ($(wc -c < "$T") of $N bytes): old file left in place" >&2; exit 5; }
 chmod 0644 "$T"
 mv -f "$T" "$F"
 systemctl daemon-reload
-echo rewritten
+echo written
 "#;
 
-/// Replace nodeherd's own unit file `/etc/systemd/system/<unit>` with the text on stdin
-/// (`len` bytes): temp file (0644), size check, atomic rename, `daemon-reload`. Refuses (exit
-/// 3/4) when the file is missing or does not start with `marker`; on any failure the old file
-/// stays in place.
+/// Write a unit file (its `len` bytes on stdin) to `/etc/systemd/system/<unit>` for a first
+/// install: temp file (0644), size check, atomic rename, `daemon-reload`. Refuses (exit 4) to
+/// replace a file whose first line is not `marker` (not written by nodeherd); on any failure
+/// an existing file stays in place.
+pub fn write_unit_command(unit: &str, marker: &str, len: usize) -> Command {
+    script(WRITE_UNIT, &[unit, marker, &len.to_string(), "install"])
+}
+
+/// The same write replacing nodeherd's own unit file (unit-file drift): also refuses (exit 3)
+/// when there is no file to rewrite.
 pub fn rewrite_unit_command(unit: &str, marker: &str, len: usize) -> Command {
-    script(REWRITE_UNIT, &[unit, marker, &len.to_string()])
+    script(WRITE_UNIT, &[unit, marker, &len.to_string(), "rewrite"])
 }
 
 const POINT_CURRENT: &str = r#"set -e
@@ -479,7 +469,7 @@ mod tests {
 
     #[test]
     fn install_pieces_are_quoted() {
-        let s = write_unit_command("x y.service", "# m'x").to_shell_string();
+        let s = write_unit_command("x y.service", "# m'x", 10).to_shell_string();
         assert!(
             s.contains("'x y.service'") && s.contains(r#"'# m'\''x'"#),
             "{s}"

@@ -431,19 +431,34 @@ fn spawn_remove_key(
     })
 }
 
+/// What an import sends: the keystores as read, their password, the EIP-3076 text.
+struct ImportMaterial {
+    keystores: Vec<crate::ops::keyfiles::KeystoreFile>,
+    password: crate::keys::Secret<String>,
+    slashing: Option<String>,
+}
+
 /// Read and check what an `:import` names: keystores (their pubkeys), the password file, the
 /// slashing file; then the double-sign guard over every other validator node of the inventory.
-async fn check_import(
+async fn read_and_guard(
     world: &World,
     c: &super::keycmd::ImportCmd,
-) -> Result<super::state::ImportAsk, String> {
+) -> Result<(super::state::ImportAsk, ImportMaterial), String> {
     use crate::ops::keyfiles;
-    let files = keyfiles::read_keystores(&c.files)?;
-    keyfiles::read_password_file(&c.password_file)?;
-    if let Some(p) = &c.slashing {
-        keyfiles::read_slashing(p)?;
-    }
-    let pubkeys: Vec<String> = files.iter().map(|k| k.pubkey.clone()).collect();
+    let material = ImportMaterial {
+        keystores: keyfiles::read_keystores(&c.files)?,
+        password: keyfiles::read_password_file(&c.password_file)?,
+        slashing: c
+            .slashing
+            .as_deref()
+            .map(keyfiles::read_slashing)
+            .transpose()?,
+    };
+    let pubkeys: Vec<String> = material
+        .keystores
+        .iter()
+        .map(|k| k.pubkey.clone())
+        .collect();
     let problems = ops::keys::double_sign_guard(&world.inv, &world.pool, &pubkeys, &[c.node]).await;
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
@@ -457,7 +472,7 @@ async fn check_import(
         .filter(|r| *r != c.node)
         .count();
     let (h, n) = world.inv.node(c.node);
-    Ok(super::state::ImportAsk {
+    let ask = super::state::ImportAsk {
         r: c.node,
         host: h.name.clone(),
         node: n.name.clone(),
@@ -466,13 +481,13 @@ async fn check_import(
         password_file: c.password_file.clone(),
         slashing: c.slashing.clone(),
         guard_asked,
-    })
+    };
+    Ok((ask, material))
 }
 
 /// A confirmed import: everything is read and checked again (the files and the fleet may have
-/// changed while the dialog was open), then `POST /eth/v1/keystores`.
+/// changed while the dialog was open), then `POST /eth/v1/keystores` with what was read.
 async fn run_import(world: &World, ask: &super::state::ImportAsk) -> (bool, String) {
-    use crate::ops::keyfiles;
     let at = format!("{}/{}", ask.host, ask.node);
     let again = super::keycmd::ImportCmd {
         node: ask.r,
@@ -480,8 +495,8 @@ async fn run_import(world: &World, ask: &super::state::ImportAsk) -> (bool, Stri
         password_file: ask.password_file.clone(),
         slashing: ask.slashing.clone(),
     };
-    let checked = match check_import(world, &again).await {
-        Ok(c) => c,
+    let (checked, material) = match read_and_guard(world, &again).await {
+        Ok(x) => x,
         Err(e) => return (false, format!("nothing imported into {at}: {e}")),
     };
     if checked.pubkeys != ask.pubkeys {
@@ -490,26 +505,13 @@ async fn run_import(world: &World, ask: &super::state::ImportAsk) -> (bool, Stri
             format!("nothing imported into {at}: the keystore files changed since the dialog"),
         );
     }
-    let read = keyfiles::read_keystores(&ask.files).and_then(|k| {
-        let pw = keyfiles::read_password_file(&ask.password_file)?;
-        let sp = ask
-            .slashing
-            .as_deref()
-            .map(keyfiles::read_slashing)
-            .transpose()?;
-        Ok((k, pw, sp))
-    });
-    let (files, pw, slashing) = match read {
-        Ok(x) => x,
-        Err(e) => return (false, format!("nothing imported into {at}: {e}")),
-    };
     let km = match Keymanager::connect(&world.pool, &world.inv, ask.r).await {
         Ok(km) => km,
         Err(e) => return (false, format!("nothing imported into {at}: {e}")),
     };
-    let texts: Vec<String> = files.into_iter().map(|k| k.text).collect();
-    let passwords: Vec<_> = texts.iter().map(|_| pw.clone()).collect();
-    match ops::keys::import(&km, &texts, &passwords, slashing.as_deref()).await {
+    let texts: Vec<String> = material.keystores.into_iter().map(|k| k.text).collect();
+    let passwords: Vec<_> = texts.iter().map(|_| material.password.clone()).collect();
+    match ops::keys::import(&km, &texts, &passwords, material.slashing.as_deref()).await {
         Ok(results) => feed::import_summary(&at, &ask.pubkeys, &results),
         Err(e) => (false, format!("import into {at} failed: {e}")),
     }
@@ -939,7 +941,7 @@ fn perform<B: Backend>(
                 let (world, tx) = (world.clone(), tx.clone());
                 workers.loaders.retain(|h| !h.is_finished());
                 workers.loaders.push(tokio::spawn(async move {
-                    let r = check_import(&world, &c).await;
+                    let r = read_and_guard(&world, &c).await.map(|(ask, _)| ask);
                     let _ = tx.send(Msg::ImportChecked(
                         r.map_err(|e| crate::systemd::sanitize(&e)),
                     ));

@@ -66,6 +66,29 @@ impl Ctx {
         }
     }
 
+    /// `keys move PUBKEY --from vc --to vc2 --keystore KS --password-file PW --yes`.
+    fn move_vc_to_vc2(
+        &self,
+        pk: &str,
+        keystore: &str,
+        password_file: &str,
+    ) -> (i32, String, String) {
+        self.nodeherd(&[
+            "keys",
+            "move",
+            pk,
+            "--from",
+            VC,
+            "--to",
+            VC2,
+            "--keystore",
+            keystore,
+            "--password-file",
+            password_file,
+            "--yes",
+        ])
+    }
+
     /// Pubkeys per node from `keys list --json`.
     fn keys_of(&self, node: &str) -> Vec<String> {
         let (code, out, err) = self.nodeherd(&["--json", "keys", "list", node]);
@@ -398,20 +421,7 @@ fn move_generated_key(ctx: &Ctx) {
         ctx.nodeherd(&["keys", "import", VC, ks, "--password-file", pw, "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(ctx.keys_of(VC).contains(&pk));
-    let (code, out, err) = ctx.nodeherd(&[
-        "keys",
-        "move",
-        &pk,
-        "--from",
-        VC,
-        "--to",
-        VC2,
-        "--keystore",
-        ks,
-        "--password-file",
-        pw,
-        "--yes",
-    ]);
+    let (code, out, err) = ctx.move_vc_to_vc2(&pk, ks, pw);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("moved: active on nhkey-1/lodestar-vc2 only"),
@@ -437,20 +447,11 @@ fn move_interop_key_refused(ctx: &Ctx) {
     let pw = ctx.dir.join("password.txt");
     // A wrong keystore for the pubkey is refused before anything is removed.
     let wrong = ctx.dir.join("interop3.json");
-    let (code, _, err) = ctx.nodeherd(&[
-        "keys",
-        "move",
+    let (code, _, err) = ctx.move_vc_to_vc2(
         &pk,
-        "--from",
-        VC,
-        "--to",
-        VC2,
-        "--keystore",
         wrong.to_str().unwrap_or_default(),
-        "--password-file",
         pw.to_str().unwrap_or_default(),
-        "--yes",
-    ]);
+    );
     assert_ne!(code, 0);
     assert!(err.contains("not"), "{err}");
     assert!(
@@ -458,20 +459,11 @@ fn move_interop_key_refused(ctx: &Ctx) {
         "still on vc after the refusal"
     );
 
-    let (code, out, err) = ctx.nodeherd(&[
-        "keys",
-        "move",
+    let (code, out, err) = ctx.move_vc_to_vc2(
         &pk,
-        "--from",
-        VC,
-        "--to",
-        VC2,
-        "--keystore",
         f.to_str().unwrap_or_default(),
-        "--password-file",
         pw.to_str().unwrap_or_default(),
-        "--yes",
-    ]);
+    );
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("STILL lists"), "{out}");
     assert!(err.contains("move NOT completed: UNCERTAIN"), "{err}");

@@ -6,7 +6,7 @@
 //! `NODEHERD_BENCH_ROUNDS` rounds (default 5, medians reported) runs, in a rotating order:
 //! - nodeherd cold: the release binary `nodeherd status all --json --forks N` as a child process;
 //! - nodeherd in-process (library, one `Pool`): connect all + `cat /proc/loadavg` (cold), then on
-//!   the open connections a second `cat /proc/loadavg` poll and an `ops::status::gather` (warm);
+//!   the open connections a second `cat /proc/loadavg` poll and an `nodeherd_engine::status::gather` (warm);
 //! - OpenSSH `xargs -P N ssh ...` with its default key exchange and with curve25519-sha256;
 //! - OpenSSH `xargs -P N ssh -o ControlPath=...` over warm ControlMasters (started first, not timed);
 //! - Ansible ad-hoc `ansible all -f N -m raw -a 'cat /proc/loadavg'`.
@@ -26,11 +26,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodeherd::inventory::Inventory;
-use nodeherd::lab::{self, LabConfig, naming};
-use nodeherd::ops;
-use nodeherd::selector::Selector;
-use nodeherd::ssh::{self, ConnectOptions, Pool};
+use nodeherd_core::inventory::Inventory;
+use nodeherd_lab::{self as lab, LabConfig, naming};
+use nodeherd_core::selector::Selector;
+use nodeherd_transport::ssh::{self, ConnectOptions, Pool};
 
 const LAB_NAME: &str = "nhbench";
 const LAB_SUBNET: u8 = 220;
@@ -233,7 +232,7 @@ impl Row {
             Row::NodeherdCold => "nodeherd cold: `nodeherd status all --json` (child process)",
             Row::NodeherdLibCold => "nodeherd cold in-process: Pool connect + cat /proc/loadavg",
             Row::NodeherdWarmCat => "nodeherd warm: cat /proc/loadavg on open Pool",
-            Row::NodeherdWarmStatus => "nodeherd warm: ops::status::gather on open Pool",
+            Row::NodeherdWarmStatus => "nodeherd warm: nodeherd_engine::status::gather on open Pool",
             Row::SshDefault => "OpenSSH xargs -P N, default kex (sntrup761x25519)",
             Row::SshCurve => "OpenSSH xargs -P N, KexAlgorithms=curve25519-sha256",
             Row::SshControlMaster => "OpenSSH xargs -P N over warm ControlMaster",
@@ -423,7 +422,7 @@ fn nodeherd_lib(
             let targets = targets.clone();
             async move {
                 let cmd = ssh::Command::new("cat").arg("/proc/loadavg");
-                let res = nodeherd::fleet::run_all(targets, n, |t| {
+                let res = nodeherd_engine::fleet::run_all(targets, n, |t| {
                     let (pool, cmd) = (pool.clone(), cmd.clone());
                     async move {
                         let session = pool.session(&t).await?;
@@ -452,7 +451,7 @@ fn nodeherd_lib(
         let ok = poll(pool.clone()).await;
         out.push((Row::NodeherdWarmCat, timed(ok, c0, t0)));
         let (c0, t0) = (self_cpu(), Instant::now());
-        let rows = ops::status::gather(&pool, inv, &nodes, n).await;
+        let rows = nodeherd_engine::status::gather(&pool, inv, &nodes, n).await;
         let ok = rows.iter().filter(|r| r.unit_state.is_some()).count();
         out.push((Row::NodeherdWarmStatus, timed(ok, c0, t0)));
         pool.close_all().await;

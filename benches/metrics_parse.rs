@@ -5,8 +5,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use nodeherd::metrics::clients::for_client;
-use nodeherd::metrics::page::{extract, select_lines};
+use nodeherd_core::metrics::clients::for_client;
+use nodeherd_core::metrics::page::{extract, select_lines};
 
 const PAGE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -9,11 +9,11 @@
 
 use std::time::{Duration, Instant};
 
-use nodeherd::inventory::{Inventory, NodeRef};
-use nodeherd::lab::{self, LabConfig};
-use nodeherd::metrics::{clients::for_client, page::extract};
-use nodeherd::ops::metrics::{self, GatherOptions};
-use nodeherd::ssh::{Command, ConnectOptions, Pool, Session};
+use nodeherd_core::inventory::{Inventory, NodeRef};
+use nodeherd_lab::{self as lab, LabConfig};
+use nodeherd_core::metrics::{clients::for_client, page::extract};
+use nodeherd_engine::metrics::{self, GatherOptions};
+use nodeherd_transport::ssh::{Command, ConnectOptions, Pool, Session};
 
 const PAGE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nodeherd::lab::{self, LabConfig};
+use nodeherd_lab::{self as lab, LabConfig};
 
 const LAB_NAME: &str = "nhidle";
 const LAB_SUBNET: u8 = 224;

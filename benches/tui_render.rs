@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use nodeherd::tui::{fixture, views};
+use nodeherd_tui::{fixture, views};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -52,7 +52,7 @@ fn main() {
     // the plan screen with 1000 nodes: 500 changes (a third switching, with live progress),
     // 400 no-ops, 100 unknown
     let plan_times = {
-        use nodeherd::reconcile::plan::{Change, NoOp, Plan, Planned, Unknown};
+        use nodeherd_core::plan::apply::{Change, NoOp, Plan, Planned, Unknown};
         let mut p = Plan::default();
         for (i, r) in app.rows.iter().enumerate() {
             let (host, node) = (r.host.clone(), r.node.clone());
@@ -86,7 +86,7 @@ fn main() {
             app.progress
                 .insert(format!("{}/{}", c.host, c.node), "switching".into());
         }
-        app.screen = nodeherd::tui::state::Screen::Plan;
+        app.screen = nodeherd_tui::state::Screen::Plan;
         app.plan.playbook = Some("playbooks/site.toml".into());
         app.plan.applying = true;
         app.plan.plan.data = Some(p);

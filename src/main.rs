@@ -1,9 +1,9 @@
 //! The `nodeherd` binary: parses arguments, picks the front end, maps results to exit codes.
-//! Logic lives in the library (`nodeherd::ops`, `nodeherd::cli`); this file only dispatches.
+//! Logic lives in the library (`nodeherd_engine::ops_mod_tmp`, `nodeherd::cli`); this file only dispatches.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use nodeherd::cli::{self, Output, context::Fail, exit};
-use nodeherd::systemd::Action;
+use nodeherd_core::facts::systemd::Action;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -27,7 +27,7 @@ struct Args {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
     /// Hosts worked on at once.
-    #[arg(long, global = true, default_value_t = nodeherd::fleet::DEFAULT_FORKS)]
+    #[arg(long, global = true, default_value_t = nodeherd_engine::fleet::DEFAULT_FORKS)]
     forks: usize,
     /// Further restrict the selection (same syntax as SELECTOR).
     #[arg(long, global = true)]

@@ -1,11 +1,11 @@
 //! The pure chain on a real Lodestar 1.5.1 page: extract -> observation -> default alert rules -> exposition.
 
 use chrono::{DateTime, Utc};
-use nodeherd::alerts::observe::observation;
-use nodeherd::alerts::{Engine, NotificationKind, default_rules};
-use nodeherd::metrics::clients::{Signal, for_client};
-use nodeherd::metrics::expose::{NodeSample, render};
-use nodeherd::metrics::page::{extract, families};
+use nodeherd_core::alerts::observe::observation;
+use nodeherd_core::alerts::{Engine, NotificationKind, default_rules};
+use nodeherd_core::metrics::clients::{Signal, for_client};
+use nodeherd_core::metrics::expose::{NodeSample, render};
+use nodeherd_core::metrics::page::{extract, families};
 
 const BN: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),

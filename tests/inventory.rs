@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use nodeherd::inventory::{Inventory, ProblemKind, render};
+use nodeherd_core::inventory::{Inventory, ProblemKind, render};
 
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
@@ -239,7 +239,7 @@ fn a_directory_merges_its_toml_files_only() {
 
 #[test]
 fn a_large_inventory_loads_and_selects() {
-    use nodeherd::selector::Selector;
+    use nodeherd_core::selector::Selector;
     let mut text = String::from("[defaults]\nuser = \"ops\"\n[groups.all-bn]\nhosts = [");
     let n = 2000;
     text.push_str(

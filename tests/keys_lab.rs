@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nodeherd::keymanager::Interchange;
-use nodeherd::keys::bls::SecretKey;
-use nodeherd::keys::keystore::{KdfParams, Keystore};
-use nodeherd::lab::{self, LabConfig, naming};
+use nodeherd_core::keymanager::Interchange;
+use nodeherd_core::keys::bls::SecretKey;
+use nodeherd_core::keys::keystore::{KdfParams, Keystore};
+use nodeherd_lab::{self as lab, LabConfig, naming};
 use serde_json::Value;
 
 const VC: &str = "nhkey-1/lodestar-vc";
@@ -496,7 +496,7 @@ fn bn_get(ctx: &Ctx, path: &str) -> Value {
 
 fn bytes_of<const N: usize>(v: &Value) -> [u8; N] {
     let s = v.as_str().unwrap_or_default();
-    nodeherd::keys::hex_decode(s, "test")
+    nodeherd_core::keys::hex_decode(s, "test")
         .ok()
         .and_then(|b| b.try_into().ok())
         .unwrap_or_else(|| panic!("not {N} bytes of hex: {v}"))
@@ -560,7 +560,7 @@ fn pool_exits(ctx: &Ctx) -> usize {
 /// an EIP-2335 keystore with the beacon node's chain facts, saved, and only submitted with
 /// --submit (which the young lab chain refuses: SHARD_COMMITTEE_PERIOD).
 fn exit_signed_locally_with_a_keystore(ctx: &Ctx) {
-    use nodeherd::keys::bls::{self, Signature};
+    use nodeherd_core::keys::bls::{self, Signature};
     let keystore_of = |i: u64| {
         let f = fast_keystore(
             ctx,
@@ -765,10 +765,10 @@ fn token_never_in_output(ctx: &Ctx) {
 /// token check below covers the TUI too.
 fn tui_keys_screen_moves_imports_and_refuses(ctx: &Ctx) {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    use nodeherd::inventory::Inventory;
-    use nodeherd::ssh::{ConnectOptions, Pool};
-    use nodeherd::tui::runtime::{Config, Hooks, World, event_loop};
-    use nodeherd::tui::{App, Msg, buffer_text};
+    use nodeherd_core::inventory::Inventory;
+    use nodeherd_transport::ssh::{ConnectOptions, Pool};
+    use nodeherd_tui::runtime::{Config, Hooks, World, event_loop};
+    use nodeherd_tui::{App, Msg, buffer_text};
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use std::sync::Arc;

@@ -4,10 +4,9 @@
 //!
 //! Run: `cargo test --test lab` (as root). `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up to look at.
 
-use nodeherd::inventory::Inventory;
-use nodeherd::lab::LabConfig;
-use nodeherd::ops;
-use nodeherd::ssh::{Command, ConnectOptions, Pool, Session};
+use nodeherd_core::inventory::Inventory;
+use nodeherd_lab::LabConfig;
+use nodeherd_transport::ssh::{Command, ConnectOptions, Pool, Session};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
@@ -126,7 +125,7 @@ fn active(r: &Value) -> &str {
 }
 
 fn load(inv: &Path) -> Inventory {
-    Inventory::load(inv).unwrap_or_else(|e| panic!("{}", nodeherd::inventory::render(&e, false)))
+    Inventory::load(inv).unwrap_or_else(|e| panic!("{}", nodeherd_core::inventory::render(&e, false)))
 }
 
 /// Write a variant of the lab inventory (text replaced) next to the original and return its path.
@@ -218,7 +217,7 @@ fn logs_tail_and_follow(ctx: &Ctx) {
     let pool = Pool::new(ConnectOptions::default());
     let got = ctx.rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let follow = ops::logs::follow(&pool, &inv, r, 0, tx);
+        let follow = nodeherd_engine::logs::follow(&pool, &inv, r, 0, tx);
         let collect = async {
             let mut n = 0;
             let t = Instant::now();
@@ -547,7 +546,7 @@ fn apply_repairs_drift_and_is_idempotent(ctx: &Ctx) {
 fn apply_lock_contention_exits_3(ctx: &Ctx) {
     let pb = playbook(ctx);
     let lock_path = ctx.dir.join("state").join("nodeherd").join("apply.lock");
-    let held = nodeherd::reconcile::lock::ApplyLock::acquire(&lock_path).expect("hold the lock");
+    let held = nodeherd_engine::apply::lock::ApplyLock::acquire(&lock_path).expect("hold the lock");
     let (code, out, err) =
         nodeherd_state(ctx, &["apply", "-p", &pb.display().to_string(), "--yes"]);
     assert_eq!(code, 3, "{out}{err}");
@@ -593,7 +592,8 @@ fn main_pid(ctx: &Ctx, host: &str) -> String {
 /// (exit 10, the differing line named), rewritten and restarted by apply, then a no-op;
 /// nhtest-2's file is reported and left byte-identical. Restores the lab's unit at the end.
 fn unit_file_drift_is_planned_rewritten_and_restarted(ctx: &Ctx) -> Vec<String> {
-    use nodeherd::reconcile::{desired::DesiredState, run, unitfile};
+    use nodeherd_core::plan::{desired::DesiredState, unitfile};
+    use nodeherd_engine::apply::run;
     let mut figures = Vec::new();
     let pb_text = "[state]\nrunning = true\n\n\
          [nodes.\"nhtest-3/demo\".unit]\ndescription = \"nodeherd lab demo (unit owned by the playbook)\"\n\
@@ -626,7 +626,7 @@ fn unit_file_drift_is_planned_rewritten_and_restarted(ctx: &Ctx) -> Vec<String> 
     // The fact on real output: the batched status script of nhtest-3, parsed.
     let pool = Pool::new(ConnectOptions::default());
     let h3 = inv.host("nhtest-3").expect("host");
-    let script = ops::status::status_script_with_files(
+    let script = nodeherd_engine::status::status_script_with_files(
         &["nodeherd-demo.service"],
         &["/opt/nodeherd/demo".into()],
         &[DEMO_FILE.into(), "/etc/systemd/system/nope.service".into()],
@@ -641,7 +641,7 @@ fn unit_file_drift_is_planned_rewritten_and_restarted(ctx: &Ctx) -> Vec<String> 
     });
     println!("--- captured status output (nhtest-3) ---\n{captured}--- end ---");
     assert_eq!(
-        ops::status::parse_unit_files(&captured, 2),
+        nodeherd_engine::status::parse_unit_files(&captured, 2),
         vec![
             Some(unitfile::HostUnitFile::Text(want.clone())),
             Some(unitfile::HostUnitFile::Absent)
@@ -656,10 +656,10 @@ fn unit_file_drift_is_planned_rewritten_and_restarted(ctx: &Ctx) -> Vec<String> 
     let (mut plain, mut with) = (Vec::new(), Vec::new());
     for _ in 0..7 {
         let t = Instant::now();
-        ctx.rt.block_on(ops::status::gather(&pool, &inv, &all, 8));
+        ctx.rt.block_on(nodeherd_engine::status::gather(&pool, &inv, &all, 8));
         plain.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        let rows = ctx.rt.block_on(ops::status::gather_with_unit_files(
+        let rows = ctx.rt.block_on(nodeherd_engine::status::gather_with_unit_files(
             &pool, &inv, &all, 8, &files,
         ));
         with.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -786,7 +786,7 @@ fn unit_file_drift_is_planned_rewritten_and_restarted(ctx: &Ctx) -> Vec<String> 
             .arg(DEMO_FILE);
         let o = ctx
             .rt
-            .block_on(s.exec_with_stdin(&put, nodeherd::lab::units::demo_unit().as_bytes()))
+            .block_on(s.exec_with_stdin(&put, nodeherd_lab::units::demo_unit().as_bytes()))
             .expect("exec");
         assert!(o.success(), "{o:?}");
     }

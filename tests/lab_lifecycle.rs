@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nodeherd::lab::{self, LabConfig, naming};
+use nodeherd_lab::{self as lab, LabConfig, naming};
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

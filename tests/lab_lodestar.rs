@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nodeherd::lab::{self, LabConfig, naming};
+use nodeherd_lab::{self as lab, LabConfig, naming};
 
 fn ssh(cfg: &LabConfig, address: &str, command: &str) -> String {
     let out = Command::new("ssh")
@@ -71,7 +71,7 @@ fn lodestar_beacon_node_and_validator_run_in_the_lab() {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let addr_owned = nodeherd::lab::naming::host_address(cfg.subnet, 1);
+        let addr_owned = nodeherd_lab::naming::host_address(cfg.subnet, 1);
         let addr = addr_owned.as_str();
 
         // Healthy and advancing within a minute (6 s slots).

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use nodeherd::metrics::clients::{CLIENTS, Signal, for_client};
-use nodeherd::metrics::host::{cpu_percent, host_command, net_rates, parse_host};
-use nodeherd::metrics::page::{Kind, extract, families};
+use nodeherd_core::metrics::clients::{CLIENTS, Signal, for_client};
+use nodeherd_core::facts::host::{cpu_percent, host_command, net_rates, parse_host};
+use nodeherd_core::metrics::page::{Kind, extract, families};
 
 fn fixture(rel: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -4,11 +4,11 @@
 //!
 //! Run: `cargo test --test observe` (as root). `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up.
 
-use nodeherd::inventory::Inventory;
-use nodeherd::lab::LabConfig;
-use nodeherd::metrics::Signal;
-use nodeherd::ops::metrics::{self, GatherOptions, NodeProblem, Snapshot};
-use nodeherd::ssh::{Command, ConnectOptions, Pool};
+use nodeherd_core::inventory::Inventory;
+use nodeherd_lab::LabConfig;
+use nodeherd_core::metrics::Signal;
+use nodeherd_engine::metrics::{self, GatherOptions, NodeProblem, Snapshot};
+use nodeherd_transport::ssh::{Command, ConnectOptions, Pool};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -57,12 +57,12 @@ fn main() {
 // ---------- helpers ----------
 
 fn load(inv: &Path) -> Inventory {
-    Inventory::load(inv).unwrap_or_else(|e| panic!("{}", nodeherd::inventory::render(&e, false)))
+    Inventory::load(inv).unwrap_or_else(|e| panic!("{}", nodeherd_core::inventory::render(&e, false)))
 }
 
 fn gather(ctx: &Ctx, pool: &Pool, selector: &str) -> Snapshot {
     let inv = load(&ctx.inventory);
-    let nodes = nodeherd::selector::Selector::parse(selector)
+    let nodes = nodeherd_core::selector::Selector::parse(selector)
         .and_then(|s| s.select_nodes(&inv))
         .expect("selector");
     ctx.rt.block_on(metrics::gather(
@@ -181,7 +181,7 @@ fn scrape_real_lodestar_through_the_tunnel(ctx: &Ctx) {
 fn host_facts_are_sane(ctx: &Ctx) {
     let pool = Pool::new(ConnectOptions::default());
     let inv = load(&ctx.inventory);
-    let nodes = nodeherd::selector::Selector::parse("all")
+    let nodes = nodeherd_core::selector::Selector::parse("all")
         .and_then(|s| s.select_nodes(&inv))
         .expect("selector");
     let opts = GatherOptions {

@@ -11,9 +11,9 @@
 //!
 //! Needs root: without it, says so and skips. `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up.
 
-use nodeherd::inventory::Inventory;
-use nodeherd::lab::LabConfig;
-use nodeherd::ssh::{Command, ConnectOptions, Pool};
+use nodeherd_core::inventory::Inventory;
+use nodeherd_lab::LabConfig;
+use nodeherd_transport::ssh::{Command, ConnectOptions, Pool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
@@ -221,7 +221,7 @@ fn provision_a_fresh_host(rt: &tokio::runtime::Runtime, dir: &Path, lab_inv: &Pa
         "head -n 1 /etc/systemd/system/lodestar-bn.service; systemctl is-enabled lodestar-bn.service; readlink /opt/nodeherd/lodestar-bn/current; ls /opt/nodeherd/lodestar-bn/releases; tail -n 1 /var/log/nodeherd/journal.jsonl",
     );
     assert!(
-        facts.starts_with(nodeherd::reconcile::unitfile::MARKER),
+        facts.starts_with(nodeherd_core::plan::unitfile::MARKER),
         "{facts}"
     );
     assert!(

@@ -6,7 +6,7 @@ mod sshd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodeherd::ssh::{
+use nodeherd_transport::ssh::{
     Command, ConnectOptions, HostKeyPolicy, Phase, Pool, Session, SshError, StreamChunk,
 };
 use sshd::{Sshd, have_root};
@@ -257,7 +257,7 @@ async fn unknown_key_question_is_asked_and_answer_respected() {
     let mk = |answer: bool| {
         let seen = seen.clone();
         let mut o = opts();
-        o.on_unknown_key = Some(Arc::new(move |k: nodeherd::ssh::UnknownKey| {
+        o.on_unknown_key = Some(Arc::new(move |k: nodeherd_transport::ssh::UnknownKey| {
             if let Ok(mut s) = seen.lock() {
                 s.push(k.fingerprint.clone());
             }
@@ -427,7 +427,7 @@ async fn wrong_client_key_is_auth_refused_listing_what_was_tried() {
 #[tokio::test]
 async fn unreachable_port_fails_fast() {
     let port = sshd::free_port();
-    let mut t = nodeherd::ssh::Target::new("gone", "127.0.0.1", "root");
+    let mut t = nodeherd_core::remote::Target::new("gone", "127.0.0.1", "root");
     t.port = port;
     let start = Instant::now();
     let r = Session::connect(&t, &opts()).await;
@@ -455,7 +455,7 @@ async fn silent_server_times_out_in_connect_phase() {
             held.push(sock); // accept and say nothing
         }
     });
-    let mut t = nodeherd::ssh::Target::new("mute", "127.0.0.1", "root");
+    let mut t = nodeherd_core::remote::Target::new("mute", "127.0.0.1", "root");
     t.port = port;
     t.connect_timeout = Duration::from_millis(500);
     let start = Instant::now();
@@ -795,7 +795,7 @@ async fn pool_makes_one_connection_for_twenty_callers() {
 #[tokio::test]
 async fn pool_shares_a_failed_connect_and_retries_next_time() {
     let pool = Arc::new(Pool::new(opts()));
-    let mut t = nodeherd::ssh::Target::new("down", "127.0.0.1", "root");
+    let mut t = nodeherd_core::remote::Target::new("down", "127.0.0.1", "root");
     t.port = sshd::free_port();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
@@ -989,7 +989,7 @@ async fn encrypted_identity_asks_the_passphrase_once_and_wrong_one_is_refused() 
 /// the lock command's stream and its exit status reach the caller from different workers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_lock_is_busy_naming_the_holder_then_free_after_release() {
-    use nodeherd::upgrade::lock::{self, LockError};
+    use nodeherd_engine::upgrade::lock::{self, LockError};
     if !have_root("node_lock_is_busy_naming_the_holder_then_free_after_release") {
         return;
     }

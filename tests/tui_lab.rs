@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use nodeherd::inventory::Inventory;
-use nodeherd::lab::{self, LabConfig, naming};
-use nodeherd::ssh::{ConnectOptions, Pool};
-use nodeherd::tui::runtime::{Config, Hooks, World, event_loop, host_key_handler};
-use nodeherd::tui::{App, Msg, buffer_text};
+use nodeherd_core::inventory::Inventory;
+use nodeherd_lab::{self as lab, LabConfig, naming};
+use nodeherd_transport::ssh::{ConnectOptions, Pool};
+use nodeherd_tui::runtime::{Config, Hooks, World, event_loop, host_key_handler};
+use nodeherd_tui::{App, Msg, buffer_text};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use nodeherd::inventory::Inventory;
-use nodeherd::ssh::{ConnectOptions, Pool};
-use nodeherd::tui::runtime::{Config, Hooks, World, event_loop};
-use nodeherd::tui::{App, Msg, buffer_text};
+use nodeherd_core::inventory::Inventory;
+use nodeherd_transport::ssh::{ConnectOptions, Pool};
+use nodeherd_tui::runtime::{Config, Hooks, World, event_loop};
+use nodeherd_tui::{App, Msg, buffer_text};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;

@@ -1,10 +1,10 @@
 //! Every TUI screen at 80x24 and 160x48 from fixed state, as text snapshots in `snapshots/`.
 //! The views are pure, so the same state always draws the same screen.
 
-use nodeherd::tui::fixture;
-use nodeherd::tui::keymap::Action;
-use nodeherd::tui::state::{App, Dialog, HostKeyAsk, Prompt, Screen};
-use nodeherd::tui::{buffer_text, views};
+use nodeherd_tui::fixture;
+use nodeherd_tui::keymap::Action;
+use nodeherd_tui::state::{App, Dialog, HostKeyAsk, Prompt, Screen};
+use nodeherd_tui::{buffer_text, views};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -191,7 +191,7 @@ fn docs_key_table_matches_the_keymap() {
     let (Some(a), Some(b)) = (doc.find(begin), doc.find(end)) else {
         panic!("docs/tui.md lacks the keys markers");
     };
-    let table = nodeherd::tui::keymap::Keymap::new(false).markdown();
+    let table = nodeherd_tui::keymap::Keymap::new(false).markdown();
     let current = &doc[a + begin.len()..b];
     if std::env::var_os("NODEHERD_WRITE_DOCS").is_some() {
         let new = format!("{}{}{}", &doc[..a + begin.len()], table, &doc[b..]);
@@ -432,7 +432,7 @@ fn plan_screen_diff_states() {
 #[test]
 fn releases_upgrade_confirm_and_progress() {
     let mut app = fixture::releases();
-    app.dialog = Some(Dialog::Upgrade(nodeherd::tui::state::UpgradeAsk {
+    app.dialog = Some(Dialog::Upgrade(nodeherd_tui::state::UpgradeAsk {
         r: app.rows[0].r,
         host: "eth-a1".into(),
         node: "lodestar-bn".into(),

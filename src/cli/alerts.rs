@@ -3,7 +3,7 @@
 
 use super::context::{self, Fail};
 use super::{Output, exit, table};
-use crate::ops::alerts::{self, Round};
+use nodeherd_engine::alerts::{self, Round};
 use chrono::Utc;
 use std::path::Path;
 use std::time::Duration;
@@ -63,8 +63,8 @@ pub fn render(r: &Round, out: Output) -> String {
         let silenced = r.is_silenced(a);
         let (word, colour) = match (a.phase, silenced) {
             (_, true) => ("silenced", "90"),
-            (crate::alerts::engine::Phase::Firing, _) => ("FIRING", "31"),
-            (crate::alerts::engine::Phase::Pending, _) => ("pending", "33"),
+            (nodeherd_core::alerts::engine::Phase::Firing, _) => ("FIRING", "31"),
+            (nodeherd_core::alerts::engine::Phase::Pending, _) => ("pending", "33"),
         };
         rows.push(vec![
             out.paint(word, colour),
@@ -78,7 +78,7 @@ pub fn render(r: &Round, out: Output) -> String {
     for n in r
         .notifications
         .iter()
-        .filter(|n| n.kind == crate::alerts::NotificationKind::Resolved)
+        .filter(|n| n.kind == nodeherd_core::alerts::NotificationKind::Resolved)
     {
         rows.push(vec![
             out.paint("resolved", "32"),
@@ -97,7 +97,7 @@ pub fn render(r: &Round, out: Output) -> String {
     for n in &r.notifications {
         s.push_str(&format!(
             "sent {}\n",
-            table::clip(&crate::alerts::channels::title(n), 120)
+            table::clip(&nodeherd_core::alerts::channels::title(n), 120)
         ));
     }
     for d in r.deliveries.iter().filter(|d| d.error.is_some()) {

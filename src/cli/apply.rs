@@ -8,13 +8,13 @@
 use super::confirm::{Decision, confirm_any};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
-use crate::inventory::Inventory;
-use crate::playbook::Playbook;
-use crate::reconcile::desired::DesiredState;
-use crate::reconcile::lock::{self, ApplyLock, LockError};
-use crate::reconcile::plan::{Change, Plan};
-use crate::reconcile::run::{self, ChangeResult};
-use crate::upgrade::engine::Options;
+use nodeherd_core::inventory::Inventory;
+use nodeherd_core::playbook::Playbook;
+use nodeherd_core::plan::desired::DesiredState;
+use nodeherd_engine::apply::lock::{self, ApplyLock, LockError};
+use nodeherd_core::plan::apply::{Change, Plan};
+use nodeherd_engine::apply::run::{self, ChangeResult};
+use nodeherd_engine::upgrade::engine::Options;
 use std::path::{Path, PathBuf};
 
 /// The playbook used when `-p` is not given.
@@ -36,7 +36,7 @@ struct Loaded {
     inv: Inventory,
     pb: Playbook,
     desired: DesiredState,
-    nodes: Vec<crate::inventory::NodeRef>,
+    nodes: Vec<nodeherd_core::inventory::NodeRef>,
 }
 
 fn load(a: &Args<'_>) -> Result<Loaded, Fail> {
@@ -218,11 +218,11 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
     let mut alert_note = None;
     if alerts_path.exists() {
         match (
-            crate::ops::alerts::load_config(&alerts_path, a.alerts.is_some()),
-            crate::ops::alerts::state_file(),
+            nodeherd_engine::alerts::load_config(&alerts_path, a.alerts.is_some()),
+            nodeherd_engine::alerts::state_file(),
         ) {
             (Ok(cfg), Ok(state)) => {
-                match crate::ops::alerts::run(&pool, &l.inv, &l.nodes, a.forks, &cfg, &state).await
+                match nodeherd_engine::alerts::run(&pool, &l.inv, &l.nodes, a.forks, &cfg, &state).await
                 {
                     Ok(round) => {
                         alert_note = Some(format!(

@@ -1,9 +1,9 @@
 //! What every fleet command needs: the loaded inventory, the selection, and an SSH pool.
 
 use super::exit;
-use crate::inventory::{self, Inventory, NodeRef};
-use crate::selector::Selector;
-use crate::ssh::{ConnectOptions, Pool};
+use nodeherd_core::inventory::{self, Inventory, NodeRef};
+use nodeherd_core::selector::Selector;
+use nodeherd_transport::ssh::{ConnectOptions, Pool};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;

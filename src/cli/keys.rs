@@ -11,13 +11,13 @@ use clap::{Args, Subcommand};
 
 use super::context::{self, Fail};
 use super::{Output, exit, table};
-use crate::inventory::{Inventory, NodeRef};
-use crate::keymanager::Keymanager;
-use crate::keymanager::client::{Setting, SettingKind};
-use crate::keymanager::types::{DeleteStatus, ImportStatus, normalize_pubkey};
-use crate::keys::Secret;
-use crate::keys::keystore::Keystore;
-use crate::ops::keys as ops;
+use nodeherd_core::inventory::{Inventory, NodeRef};
+use nodeherd_engine::keymanager::Keymanager;
+use nodeherd_engine::keymanager::client::{Setting, SettingKind};
+use nodeherd_core::keymanager::types::{DeleteStatus, ImportStatus, normalize_pubkey};
+use nodeherd_core::keys::Secret;
+use nodeherd_core::keys::keystore::Keystore;
+use nodeherd_engine::keys as ops;
 
 #[derive(Debug, Args)]
 pub struct KeysArgs {
@@ -182,7 +182,7 @@ fn confirm(what: &str, yes: bool) -> Result<(), Fail> {
 /// A password from a file (trailing newline removed) or the terminal.
 fn password(file: Option<&Path>, prompt: &str, twice: bool) -> Result<Secret<String>, Fail> {
     if let Some(f) = file {
-        return crate::ops::keyfiles::read_password_file(f).map_err(usage);
+        return nodeherd_engine::keys::files::read_password_file(f).map_err(usage);
     }
     if !tty() {
         return Err(usage(
@@ -215,7 +215,7 @@ fn find(inv: &Inventory, spec: &str) -> Result<NodeRef, Fail> {
     Ok(r)
 }
 
-async fn connect(pool: &crate::ssh::Pool, inv: &Inventory, r: NodeRef) -> Result<Keymanager, Fail> {
+async fn connect(pool: &nodeherd_transport::ssh::Pool, inv: &Inventory, r: NodeRef) -> Result<Keymanager, Fail> {
     Keymanager::connect(pool, inv, r).await.map_err(failed)
 }
 
@@ -244,7 +244,7 @@ pub async fn run(
 async fn run_fleet(
     cmd: KeysCmd,
     inv: &Inventory,
-    pool: &crate::ssh::Pool,
+    pool: &nodeherd_transport::ssh::Pool,
     limit: Option<&str>,
     yes: bool,
     out: Output,
@@ -379,12 +379,12 @@ async fn run_fleet(
 
 async fn list(
     inv: &Inventory,
-    pool: &crate::ssh::Pool,
+    pool: &nodeherd_transport::ssh::Pool,
     selector: Option<&str>,
     limit: Option<&str>,
     out: Output,
 ) -> Result<i32, Fail> {
-    use crate::ops::consensus_keys as cosmos;
+    use nodeherd_engine::keys::consensus as cosmos;
     let selected = context::select(inv, selector, limit)?;
     let nodes: Vec<NodeRef> = ops::keymanager_nodes(inv)
         .into_iter()
@@ -400,15 +400,15 @@ async fn list(
         ));
     }
     let (results, cosmos_results) = tokio::join!(
-        crate::fleet::run_all(nodes.clone(), crate::fleet::DEFAULT_FORKS, |r| async move {
+        nodeherd_engine::fleet::run_all(nodes.clone(), nodeherd_engine::fleet::DEFAULT_FORKS, |r| async move {
             match Keymanager::connect(pool, inv, r).await {
                 Ok(km) => ops::list_node(&km, true).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             }
         }),
-        crate::fleet::run_all(
+        nodeherd_engine::fleet::run_all(
             cosmos_nodes.clone(),
-            crate::fleet::DEFAULT_FORKS,
+            nodeherd_engine::fleet::DEFAULT_FORKS,
             |r| async move { cosmos::read_node(pool, inv, r).await }
         )
     );
@@ -562,7 +562,7 @@ async fn list(
 
 async fn setting(
     inv: &Inventory,
-    pool: &crate::ssh::Pool,
+    pool: &nodeherd_transport::ssh::Pool,
     node: &str,
     pubkey: &str,
     kind: SettingKind,
@@ -611,7 +611,7 @@ fn guard_report(problems: &[ops::GuardProblem], override_flag: bool) -> Result<(
 #[allow(clippy::too_many_arguments)]
 async fn import(
     inv: &Inventory,
-    pool: &crate::ssh::Pool,
+    pool: &nodeherd_transport::ssh::Pool,
     node: &str,
     files: &[PathBuf],
     password_file: Option<&Path>,
@@ -621,11 +621,11 @@ async fn import(
     out: Output,
 ) -> Result<i32, Fail> {
     let r = find(inv, node)?;
-    let files = crate::ops::keyfiles::read_keystores(files).map_err(usage)?;
+    let files = nodeherd_engine::keys::files::read_keystores(files).map_err(usage)?;
     let pubkeys: Vec<String> = files.iter().map(|k| k.pubkey.clone()).collect();
     let keystores: Vec<String> = files.into_iter().map(|k| k.text).collect();
     let slashing_text = slashing
-        .map(crate::ops::keyfiles::read_slashing)
+        .map(nodeherd_engine::keys::files::read_slashing)
         .transpose()
         .map_err(usage)?;
     let label = ops::label(inv, r);
@@ -672,7 +672,7 @@ async fn import(
 
 async fn remove(
     inv: &Inventory,
-    pool: &crate::ssh::Pool,
+    pool: &nodeherd_transport::ssh::Pool,
     node: &str,
     pubkeys: &[String],
     yes: bool,
@@ -753,7 +753,7 @@ fn report_remove(o: &ops::RemoveOutcome, host: &str, out: Output) {
 #[allow(clippy::too_many_arguments)]
 async fn move_key(
     inv: &Inventory,
-    pool: &crate::ssh::Pool,
+    pool: &nodeherd_transport::ssh::Pool,
     pubkey: &str,
     from: &str,
     to: &str,
@@ -770,12 +770,12 @@ async fn move_key(
         return Err(usage("--from and --to are the same node"));
     }
     let state = state_dir()?;
-    let ks = crate::ops::keyfiles::read_keystores(&[keystore.to_path_buf()])
+    let ks = nodeherd_engine::keys::files::read_keystores(&[keystore.to_path_buf()])
         .map_err(usage)?
         .remove(0);
     let pw = password(password_file, "Keystore password: ", false)?;
     // Prove the keystore and password give this very key BEFORE anything is removed.
-    crate::ops::keyfiles::check_opens_to(&ks, &pw, &pk).map_err(usage)?;
+    nodeherd_engine::keys::files::check_opens_to(&ks, &pw, &pk).map_err(usage)?;
     let text = ks.text;
     confirm(
         &format!(
@@ -806,7 +806,7 @@ async fn move_key(
 #[allow(clippy::too_many_arguments)]
 async fn voluntary_exit(
     inv: &Inventory,
-    pool: &crate::ssh::Pool,
+    pool: &nodeherd_transport::ssh::Pool,
     node: &str,
     pubkey: &str,
     epoch: Option<u64>,
@@ -820,7 +820,7 @@ async fn voluntary_exit(
     let km = connect(pool, inv, r).await?;
     let (exit_msg, json) = match km.sign_voluntary_exit(&pk, epoch).await {
         Ok(x) => x,
-        Err(e @ crate::keymanager::KeymanagerError::Api { status: 404, .. }) => {
+        Err(e @ nodeherd_engine::keymanager::KeymanagerError::Api { status: 404, .. }) => {
             return Err(failed(format!(
                 "{e}\nthis client has no keymanager voluntary_exit endpoint: sign locally with \
                  --keystore FILE (the validator's EIP-2335 keystore; chain facts come from the host's beacon node)"
@@ -866,7 +866,7 @@ async fn voluntary_exit(
 #[allow(clippy::too_many_arguments)]
 async fn local_exit(
     inv: &Inventory,
-    pool: &crate::ssh::Pool,
+    pool: &nodeherd_transport::ssh::Pool,
     node: &str,
     pubkey: &str,
     keystore: &Path,
@@ -883,7 +883,7 @@ async fn local_exit(
         .map_err(|e| usage(format!("cannot read {}: {e}", keystore.display())))?;
     let ks =
         Keystore::from_json(&text).map_err(|e| usage(format!("{}: {e}", keystore.display())))?;
-    let hex_of = |p: &crate::keys::bls::PublicKey| format!("0x{}", p.to_hex());
+    let hex_of = |p: &nodeherd_core::keys::bls::PublicKey| format!("0x{}", p.to_hex());
     // The declared pubkey first: a wrong file is refused before the password is even asked.
     if let Some(declared) = ks
         .public_key()
@@ -916,7 +916,7 @@ async fn local_exit(
     let label = ops::label(inv, r);
     let path = ops::save_exit(&state, &label, &pk, &json).map_err(failed)?;
     let index = le.signed.message.validator_index.to_string();
-    let hex4 = |b: &[u8]| format!("0x{}", crate::keys::hex_encode(b));
+    let hex4 = |b: &[u8]| format!("0x{}", nodeherd_core::keys::hex_encode(b));
     if out.json {
         let signed_exit: serde_json::Value =
             serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
@@ -951,7 +951,7 @@ async fn local_exit(
 #[allow(clippy::too_many_arguments)]
 async fn submit_saved_exit(
     inv: &Inventory,
-    pool: &crate::ssh::Pool,
+    pool: &nodeherd_transport::ssh::Pool,
     r: NodeRef,
     pk: &str,
     index: &str,
@@ -989,8 +989,8 @@ async fn submit_saved_exit(
 }
 
 fn generate(g: GenerateArgs, out: Output) -> Result<i32, Fail> {
-    use crate::keys::generate::{GenerateRequest, generate};
-    use crate::keys::mnemonic::Mnemonic;
+    use nodeherd_core::keys::generate::{GenerateRequest, generate};
+    use nodeherd_core::keys::mnemonic::Mnemonic;
     let network = g.network.parse().map_err(usage)?;
     let address = g.withdrawal_address.parse().map_err(usage)?;
     let (mnemonic, is_new) = match &g.mnemonic_file {

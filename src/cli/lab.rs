@@ -1,13 +1,13 @@
-//! `nodeherd lab up|status|down|prepare`: the front end of [`crate::lab`].
+//! `nodeherd lab up|status|down|prepare`: the front end of [`nodeherd_lab`].
 //!
-//! Owns argument parsing and printing for the lab; all logic lives in `crate::lab`.
+//! Owns argument parsing and printing for the lab; all logic lives in `nodeherd_lab`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use miette::IntoDiagnostic as _;
 
-use crate::lab::{self, LabConfig};
+use nodeherd_lab::{self as lab, LabConfig};
 
 /// Manage the local practice lab (Linux, root).
 #[derive(Debug, Args)]

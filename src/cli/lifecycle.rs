@@ -3,8 +3,8 @@
 use super::confirm::{Decision, confirm};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
-use crate::ops::{self, lifecycle};
-use crate::systemd::Action;
+use nodeherd_engine::lifecycle;
+use nodeherd_core::facts::systemd::Action;
 use std::path::Path;
 
 #[allow(clippy::too_many_arguments)]
@@ -19,7 +19,7 @@ pub async fn run(
 ) -> Result<i32, Fail> {
     let inv = context::load_inventory(inventory, out.color)?;
     let nodes = context::select(&inv, Some(selector), limit)?;
-    let hosts = ops::host_names(&inv, &nodes);
+    let hosts = nodeherd_engine::fleet::host_names(&inv, &nodes);
     if action.is_disruptive() {
         let what = format!("{} {} node(s)", action.verb(), nodes.len());
         match confirm(&what, &hosts, yes) {

@@ -2,8 +2,8 @@
 
 use super::context::{self, Fail};
 use super::{Output, exit};
-use crate::ops::logs;
-use crate::systemd::JournalLine;
+use nodeherd_engine::logs;
+use nodeherd_core::facts::systemd::JournalLine;
 use std::path::Path;
 use tokio::sync::mpsc;
 
@@ -49,7 +49,7 @@ pub async fn run(
     Ok(code)
 }
 
-fn report(res: Result<(), crate::ssh::SshError>) -> i32 {
+fn report(res: Result<(), nodeherd_transport::ssh::SshError>) -> i32 {
     match res {
         Ok(()) => exit::OK,
         Err(e) => {

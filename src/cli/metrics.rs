@@ -3,10 +3,10 @@
 
 use super::context::{self, Fail};
 use super::{Output, exit, table};
-use crate::inventory::{Inventory, NodeRef};
-use crate::metrics::Signal;
-use crate::ops::metrics::{self, GatherOptions, MetricsStore, Snapshot};
-use crate::ssh::Pool;
+use nodeherd_core::inventory::{Inventory, NodeRef};
+use nodeherd_core::metrics::Signal;
+use nodeherd_engine::metrics::{self, GatherOptions, MetricsStore, Snapshot};
+use nodeherd_transport::ssh::Pool;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -299,8 +299,8 @@ async fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::page::Sample;
-    use crate::ops::metrics::{BeaconInfo, NodeMetrics, NodeProblem, SampleOut};
+    use nodeherd_core::metrics::page::Sample;
+    use nodeherd_engine::metrics::{BeaconInfo, NodeMetrics, NodeProblem, SampleOut};
 
     #[test]
     fn table_shows_values_and_problems() {

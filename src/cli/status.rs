@@ -2,7 +2,7 @@
 
 use super::context::{self, Fail};
 use super::{Output, exit, table};
-use crate::ops::status::{self, NodeStatus};
+use nodeherd_engine::status::{self, NodeStatus};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 

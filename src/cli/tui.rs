@@ -1,11 +1,11 @@
 //! `nodeherd tui [SELECTOR]` (and `nodeherd` alone on a terminal): the full-screen console.
 //!
 //! Owns: turning flags into a TUI session: inventory, selection, the log file, exit codes.
-//! May not touch: the terminal itself (that is `crate::tui::runtime`).
+//! May not touch: the terminal itself (that is `nodeherd_tui::runtime`).
 
 use super::context::{self, Fail};
 use super::exit;
-use crate::tui::{self, Config};
+use nodeherd_tui::{self as tui, Config};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,8 +71,8 @@ pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
     let config = Config {
         poll_every: a.poll_every,
         forks: a.forks,
-        alerts_file: Some(PathBuf::from(crate::ops::alerts::DEFAULT_ALERTS_FILE)),
-        alerts_state: crate::ops::alerts::state_file().ok(),
+        alerts_file: Some(PathBuf::from(nodeherd_engine::alerts::DEFAULT_ALERTS_FILE)),
+        alerts_state: nodeherd_engine::alerts::state_file().ok(),
         playbook: Some(PathBuf::from(super::upgrade::DEFAULT_PLAYBOOK)).filter(|p| p.exists()),
         site_playbook: site,
         ..Config::default()

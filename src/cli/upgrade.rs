@@ -1,14 +1,14 @@
 //! `nodeherd releases|upgrade|rollback|history`: plan first, confirm, run, summary table.
 //!
 //! Owns: argument handling and printing for the upgrade commands; the work is in
-//! `crate::upgrade::engine`. May not touch: SSH or the hosts directly.
+//! `nodeherd_engine::upgrade::engine`. May not touch: SSH or the hosts directly.
 
 use super::confirm::{Decision, confirm};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
-use crate::inventory::{Inventory, NodeRef};
-use crate::playbook::Playbook;
-use crate::upgrade::engine::{self, NodePlan, Options, Outcome, Status, Target};
+use nodeherd_core::inventory::{Inventory, NodeRef};
+use nodeherd_core::playbook::Playbook;
+use nodeherd_engine::upgrade::engine::{self, NodePlan, Options, Outcome, Status, Target};
 use std::path::Path;
 use std::time::Duration;
 
@@ -221,7 +221,7 @@ pub async fn upgrade(
         pool.close_all().await;
         return Ok(exit::OK);
     }
-    let hosts = crate::ops::host_names(&inv, &nodes);
+    let hosts = nodeherd_engine::fleet::host_names(&inv, &nodes);
     if !ask(&c, &format!("upgrade {work} node(s)"), &hosts)? {
         pool.close_all().await;
         return Ok(exit::OK);
@@ -238,7 +238,7 @@ pub async fn rollback(
     wait_lock: Option<Duration>,
 ) -> Result<i32, Fail> {
     let (inv, nodes, ts) = targets(&c)?;
-    let hosts = crate::ops::host_names(&inv, &nodes);
+    let hosts = nodeherd_engine::fleet::host_names(&inv, &nodes);
     let what = match to {
         Some(v) => format!("roll {} node(s) back to {v}", ts.len()),
         None => format!("roll {} node(s) back to their previous release", ts.len()),

@@ -3,7 +3,7 @@
 //! non-flag argument), tear the lab down whatever happened, print `N passed, N failed`.
 #![allow(dead_code)]
 
-use nodeherd::lab::{self, LabConfig, LabReport};
+use nodeherd_lab::{self as lab, LabConfig, LabReport};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::time::Instant;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nodeherd::ssh::{HostKeyPolicy, Target};
+use nodeherd_transport::ssh::{HostKeyPolicy, Target};
 
 /// True when running as root; otherwise prints why the test is skipped.
 pub fn have_root(test: &str) -> bool {

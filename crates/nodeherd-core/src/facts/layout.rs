@@ -1,0 +1,489 @@
+//! What nodeherd runs on a managed host for upgrades: fixed shell scripts whose data arrive as
+//! positional arguments (every one quoted by [`Command::arg`]), plus pure parsers of their output.
+//!
+//! Owns: the on-host layout `<install_dir>/{releases/<v>/, current, previous, .nodeherd/}`, the
+//! switch script (flip, restart, wait for confirmation, roll back by itself), staging, pruning
+//! and the host journal `/var/log/nodeherd/journal.jsonl`. May not touch: the network or SSH
+//! sessions (callers run these commands).
+
+use crate::remote::Command;
+
+/// The host-side journal.
+pub const HOST_JOURNAL: &str = "/var/log/nodeherd/journal.jsonl";
+
+fn script(body: &str, args: &[&str]) -> Command {
+    Command::new("sh")
+        .arg("-c")
+        .arg(body)
+        .arg("nodeherd")
+        .args(args)
+}
+
+/// The transient unit that guards one node's switch.
+pub fn switch_unit(node: &str) -> String {
+    let clean: String = node
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("nodeherd-switch-{clean}")
+}
+
+const INSPECT: &str = r#"D="$1"; SW="$2"
+[ -d "$D" ] || { echo "missing=1"; exit 0; }
+echo "current=$(readlink "$D/current" 2>/dev/null)"
+echo "previous=$(readlink "$D/previous" 2>/dev/null)"
+for r in "$D"/releases/*; do [ -e "$r" ] || continue; b="${r##*/}"; echo "release=$b"; done
+echo "switch=$(systemctl is-active "$SW.service" 2>/dev/null)"
+"#;
+
+/// Read the layout: current/previous links, releases present, whether a switch still runs.
+pub fn inspect_command(install_dir: &str, node: &str) -> Command {
+    script(INSPECT, &[install_dir, &switch_unit(node)])
+}
+
+/// The parsed layout of one node's install dir.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Layout {
+    pub missing: bool,
+    /// Version `current` points to (`releases/<v>`).
+    pub current: Option<String>,
+    pub previous: Option<String>,
+    /// Every entry of `releases/` (including `<v>.partial` leftovers).
+    pub releases: Vec<String>,
+    /// State of the switch guard unit (`active` while it still waits or rolls back).
+    pub switch_state: String,
+}
+
+impl Layout {
+    pub fn switch_running(&self) -> bool {
+        matches!(
+            self.switch_state.as_str(),
+            "active" | "activating" | "deactivating"
+        )
+    }
+    pub fn has(&self, v: &str) -> bool {
+        self.releases.iter().any(|r| r == v)
+    }
+}
+
+fn link_version(target: &str) -> Option<String> {
+    let t = target.trim().trim_end_matches('/');
+    if t.is_empty() {
+        return None;
+    }
+    Some(t.rsplit('/').next().unwrap_or(t).to_string())
+}
+
+/// Parse [`inspect_command`]'s output.
+pub fn parse_inspect(text: &str) -> Layout {
+    let mut l = Layout::default();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        match k {
+            "missing" => l.missing = true,
+            "current" => l.current = link_version(v),
+            "previous" => l.previous = link_version(v),
+            "release" => l.releases.push(v.to_string()),
+            "switch" => l.switch_state = v.trim().to_string(),
+            _ => {}
+        }
+    }
+    l
+}
+
+const RECEIVE: &str = r#"set -e
+D="$1"; SHA="$2"
+mkdir -p "$D/.nodeherd/incoming"
+cat > "$D/.nodeherd/incoming/$SHA.part"
+"#;
+
+/// Upload an artifact (stdin) into `.nodeherd/incoming/<sha>.part`.
+pub fn receive_command(install_dir: &str, sha256: &str) -> Command {
+    script(RECEIVE, &[install_dir, sha256])
+}
+
+const STAGE: &str = r#"D="$1"; SHA="$2"; V="$3"
+f="$D/.nodeherd/incoming/$SHA.part"
+if ! printf '%s  %s\n' "$SHA" "$f" | sha256sum -c --status; then
+  got=$(sha256sum "$f" 2>/dev/null | cut -c1-64); rm -f "$f"
+  echo "digest mismatch on the host: expected $SHA, got ${got:-nothing}" >&2; exit 3
+fi
+mkdir -p "$D/releases"
+rm -rf "$D/releases/$V.partial"
+mkdir "$D/releases/$V.partial"
+if ! tar -xzf "$f" -C "$D/releases/$V.partial" --no-same-owner; then
+  rm -rf "$D/releases/$V.partial" "$f"; echo "cannot unpack the artifact" >&2; exit 4
+fi
+rm -rf "$D/releases/$V"
+mv -T "$D/releases/$V.partial" "$D/releases/$V"
+rm -f "$f"
+echo staged
+"#;
+
+/// Verify the uploaded artifact's digest on the host, unpack into `releases/<v>.partial`, rename.
+pub fn stage_command(install_dir: &str, sha256: &str, version: &str) -> Command {
+    script(STAGE, &[install_dir, sha256, version])
+}
+
+const SWITCH: &str = r#"set -u
+D="$1"; U="$2"; NEW="$3"; OLD="$4"; T="$5"; TOK="$6"; J_OK="$7"; J_NC="$8"; J_GF="$9"; PREV="${10}"
+S="$D/.nodeherd"; J=/var/log/nodeherd/journal.jsonl
+mkdir -p /var/log/nodeherd "$S"
+jr() { printf '{"time":"%s",%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >> "$J"; }
+flip() { ln -sfn "releases/$2" "$D/.$1.tmp" && mv -T "$D/.$1.tmp" "$D/$1"; }
+st() { echo "$1" > "$S/switch-$TOK.state"; }
+rm -f "$S/confirm-$TOK" "$S/abort-$TOK"
+flip current "$NEW" || { st failed; exit 1; }
+flip previous "$OLD"
+st switched
+systemctl restart "$U"
+i=0
+while [ "$i" -lt "$T" ]; do
+  if [ -e "$S/confirm-$TOK" ]; then st confirmed; jr "$J_OK"; rm -f "$S/confirm-$TOK"; exit 0; fi
+  [ -e "$S/abort-$TOK" ] && break
+  sleep 1; i=$((i+1))
+done
+if [ -e "$S/abort-$TOK" ]; then why="$J_GF"; else why="$J_NC"; fi
+st rolling-back
+flip current "$OLD"
+if [ -n "$PREV" ] && [ -e "$D/releases/$PREV" ]; then flip previous "$PREV"; else rm -f "$D/previous"; fi
+systemctl restart "$U"
+rm -f "$S/abort-$TOK"
+st rolled-back
+jr "$why"
+"#;
+
+/// Everything the guarded switch needs.
+#[derive(Debug, Clone)]
+pub struct SwitchSpec<'a> {
+    pub install_dir: &'a str,
+    pub unit: &'a str,
+    pub node: &'a str,
+    pub new: &'a str,
+    pub old: &'a str,
+    /// What `previous` pointed to before (restored on rollback).
+    pub prev_before: Option<&'a str>,
+    pub confirm_secs: u64,
+    pub token: &'a str,
+    /// Journal lines without the leading `{"time":"..",` (see [`crate::journal::tail_json`]).
+    pub journal_ok: String,
+    pub journal_no_confirm: String,
+    pub journal_gate_failed: String,
+}
+
+/// Start the guard as a transient unit: it flips `current`, restarts the unit and waits for the
+/// confirmation file; without it (or on an abort file) it flips back and restarts the old version.
+pub fn switch_command(s: &SwitchSpec<'_>) -> Command {
+    let unit = switch_unit(s.node);
+    Command::new("systemd-run")
+        .arg("--unit")
+        .arg(&unit)
+        .arg("--collect")
+        .arg("--quiet")
+        .arg("--description")
+        .arg(format!("nodeherd guarded switch of {}", s.node))
+        .arg("--")
+        .arg("/bin/sh")
+        .arg("-c")
+        .arg(SWITCH)
+        .arg("nodeherd-switch")
+        .arg(s.install_dir)
+        .arg(s.unit)
+        .arg(s.new)
+        .arg(s.old)
+        .arg(s.confirm_secs.to_string())
+        .arg(s.token)
+        .arg(&s.journal_ok)
+        .arg(&s.journal_no_confirm)
+        .arg(&s.journal_gate_failed)
+        .arg(s.prev_before.unwrap_or(""))
+}
+
+const SIGNAL: &str =
+    r#"D="$1"; W="$2"; TOK="$3"; mkdir -p "$D/.nodeherd"; : > "$D/.nodeherd/$W-$TOK""#;
+
+/// Confirm (`confirm`) or abort (`abort`) a running switch.
+pub fn signal_command(install_dir: &str, what: &str, token: &str) -> Command {
+    script(SIGNAL, &[install_dir, what, token])
+}
+
+const SWITCH_STATE: &str = r#"D="$1"; TOK="$2"; SW="$3"
+echo "state=$(cat "$D/.nodeherd/switch-$TOK.state" 2>/dev/null)"
+echo "unit=$(systemctl is-active "$SW.service" 2>/dev/null)"
+"#;
+
+/// The guard's progress (`switched`, `confirmed`, `rolling-back`, `rolled-back`) and unit state.
+pub fn switch_state_command(install_dir: &str, token: &str, node: &str) -> Command {
+    script(SWITCH_STATE, &[install_dir, token, &switch_unit(node)])
+}
+
+/// Parse [`switch_state_command`] output: (state, unit state).
+pub fn parse_switch_state(text: &str) -> (String, String) {
+    let mut st = String::new();
+    let mut unit = String::new();
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("state=") {
+            st = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("unit=") {
+            unit = v.trim().to_string();
+        }
+    }
+    (st, unit)
+}
+
+const PRUNE: &str = r#"D="$1"; shift
+for v in "$@"; do rm -rf "$D/releases/$v"; done
+rm -f "$D"/.nodeherd/switch-*.state
+rm -rf "$D"/releases/*.partial
+"#;
+
+/// Remove the given releases (already filtered by [`prune_list`]) and leftovers.
+pub fn prune_command(install_dir: &str, remove: &[String]) -> Command {
+    let mut c = script(PRUNE, &[install_dir]);
+    for r in remove {
+        c = c.arg(r);
+    }
+    c
+}
+
+/// Which releases to delete so `keep` remain: oldest versions first; never current or previous;
+/// `.partial` leftovers are handled by the prune script itself.
+pub fn prune_list(
+    releases: &[String],
+    current: Option<&str>,
+    previous: Option<&str>,
+    keep: usize,
+) -> Vec<String> {
+    let mut versions: Vec<(semver::Version, &String)> = releases
+        .iter()
+        .filter(|r| !r.ends_with(".partial"))
+        .filter_map(|r| semver::Version::parse(r).ok().map(|v| (v, r)))
+        .collect();
+    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    let protected = |r: &str| Some(r) == current || Some(r) == previous;
+    let mut kept = versions.iter().filter(|(_, r)| protected(r)).count();
+    let mut out = Vec::new();
+    for (_, r) in &versions {
+        if protected(r) {
+            continue;
+        }
+        if kept < keep {
+            kept += 1;
+        } else {
+            out.push((*r).clone());
+        }
+    }
+    out
+}
+
+const WRITE_UNIT: &str = r#"set -e
+U="$1"; M="$2"; N="$3"; MODE="$4"
+case "$U" in */*|.*|-*|"") echo "refusing unit name $U" >&2; exit 2;; esac
+F="/etc/systemd/system/$U"
+T="$F.nodeherd-tmp"
+if [ -e "$F" ]; then
+  head -n 1 "$F" | grep -qxF "$M" || { echo "$F was not written by nodeherd: not overwritten" >&2; exit 4; }
+elif [ "$MODE" = rewrite ]; then
+  echo "$F does not exist: not rewritten" >&2; exit 3
+fi
+trap 'rm -f "$T"' EXIT
+(umask 022; cat > "$T")
+[ "$(wc -c < "$T")" -eq "$N" ] || { echo "short write ($(wc -c < "$T") of $N bytes): old file left in place" >&2; exit 5; }
+chmod 0644 "$T"
+mv -f "$T" "$F"
+systemctl daemon-reload
+echo written
+"#;
+
+/// Write a unit file (its `len` bytes on stdin) to `/etc/systemd/system/<unit>` for a first
+/// install: temp file (0644), size check, atomic rename, `daemon-reload`. Refuses (exit 4) to
+/// replace a file whose first line is not `marker` (not written by nodeherd); on any failure
+/// an existing file stays in place.
+pub fn write_unit_command(unit: &str, marker: &str, len: usize) -> Command {
+    script(WRITE_UNIT, &[unit, marker, &len.to_string(), "install"])
+}
+
+/// The same write replacing nodeherd's own unit file (unit-file drift): also refuses (exit 3)
+/// when there is no file to rewrite.
+pub fn rewrite_unit_command(unit: &str, marker: &str, len: usize) -> Command {
+    script(WRITE_UNIT, &[unit, marker, &len.to_string(), "rewrite"])
+}
+
+const POINT_CURRENT: &str = r#"set -e
+D="$1"; V="$2"
+[ -d "$D/releases/$V" ] || { echo "$D/releases/$V is not staged" >&2; exit 3; }
+ln -sfn "releases/$V" "$D/.current.tmp"
+mv -T "$D/.current.tmp" "$D/current"
+echo "current=$(readlink "$D/current")"
+"#;
+
+/// Point `current` at an already staged `releases/<v>` (atomic rename), for a first install.
+pub fn point_current_command(install_dir: &str, version: &str) -> Command {
+    script(POINT_CURRENT, &[install_dir, version])
+}
+
+const APPEND: &str =
+    r#"mkdir -p /var/log/nodeherd && printf '%s\n' "$1" >> /var/log/nodeherd/journal.jsonl"#;
+
+/// Append one ready JSON line to the host journal.
+pub fn journal_append_command(line: &str) -> Command {
+    script(APPEND, &[line])
+}
+
+/// Read the host journal (empty when there is none).
+pub fn journal_read_command() -> Command {
+    script(
+        r#"cat /var/log/nodeherd/journal.jsonl 2>/dev/null; exit 0"#,
+        &[],
+    )
+}
+
+const LOCK: &str = r#"D="$1"; WHO="$2"; ACTION="$3"; LEASE="$4"
+mkdir -p "$D/.nodeherd" && cd "$D/.nodeherd" || exit 70
+exec flock -n -E 75 lock sh -c '
+WHO="$1"; ACTION="$2"; LEASE="$3"
+trap "rm -f lock.holder" EXIT
+touch lock.beat
+printf "who=%s\npid=%s\nsince=%s\naction=%s\n" "$WHO" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ACTION" > lock.holder
+echo LOCKED
+while sleep 2; do
+  echo . || exit 0
+  b=$(stat -c %Y lock.beat 2>/dev/null || echo 0)
+  [ $(( $(date +%s) - b )) -gt "$LEASE" ] && { echo "lease expired" >&2; exit 0; }
+done' nodeherd-lock "$WHO" "$ACTION" "$LEASE"
+"#;
+
+/// Hold the node's lock while this command runs: prints `LOCKED`, then a dot every 2 s. It ends
+/// (releasing the lock) when its channel closes or when `lock.beat` is not touched for `lease`
+/// seconds (a console that vanished). Exit 75: someone else holds it.
+pub fn lock_command(install_dir: &str, who: &str, action: &str, lease_secs: u64) -> Command {
+    script(LOCK, &[install_dir, who, action, &lease_secs.to_string()])
+}
+
+/// Exit status of [`lock_command`] when the lock is taken.
+pub const LOCK_BUSY: u32 = 75;
+
+const LOCK_INFO: &str = r#"D="$1"; cat "$D/.nodeherd/lock.holder" 2>/dev/null; b=$(stat -c %Y "$D/.nodeherd/lock.beat" 2>/dev/null || echo 0); echo "beat_age=$(( $(date +%s) - b ))""#;
+
+/// Who holds the lock and how long ago it was last renewed.
+pub fn lock_info_command(install_dir: &str) -> Command {
+    script(LOCK_INFO, &[install_dir])
+}
+
+/// Touch the lease file.
+pub fn lock_beat_command(install_dir: &str) -> Command {
+    script(r#": > "$1/.nodeherd/lock.beat""#, &[install_dir])
+}
+
+/// Holder info of a busy lock.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Holder {
+    pub who: String,
+    pub pid: String,
+    pub since: String,
+    pub action: String,
+    pub beat_age_secs: Option<u64>,
+}
+
+pub fn parse_lock_info(text: &str) -> Holder {
+    let mut h = Holder::default();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = crate::facts::systemd::sanitize(v.trim());
+        match k {
+            "who" => h.who = v,
+            "pid" => h.pid = v,
+            "since" => h.since = v,
+            "action" => h.action = v,
+            "beat_age" => h.beat_age_secs = v.parse().ok(),
+            _ => {}
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_parses_lab_layout() {
+        // Captured from a lab host (nhupg-1) after an upgrade to 1.5.1.
+        let out = "current=releases/1.5.1\nprevious=releases/1.4.2\nrelease=1.4.2\nrelease=1.5.1\nrelease=1.6.0.partial\nswitch=inactive\n";
+        let l = parse_inspect(out);
+        assert_eq!(l.current.as_deref(), Some("1.5.1"));
+        assert_eq!(l.previous.as_deref(), Some("1.4.2"));
+        assert_eq!(l.releases.len(), 3);
+        assert!(!l.switch_running());
+        assert!(parse_inspect("missing=1\n").missing);
+        let empty = parse_inspect("current=\nprevious=\nswitch=active\n");
+        assert_eq!(empty.current, None);
+        assert!(empty.switch_running());
+    }
+
+    #[test]
+    fn prune_keeps_newest_and_protected() {
+        let rs: Vec<String> = ["1.2.0", "1.3.0", "1.4.2", "1.5.1", "1.6.0", "1.6.1.partial"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = prune_list(&rs, Some("1.6.0"), Some("1.2.0"), 3);
+        // current + previous + the newest other one stay.
+        assert_eq!(out, vec!["1.4.2".to_string(), "1.3.0".to_string()]);
+        assert!(prune_list(&rs[..2], Some("1.3.0"), None, 3).is_empty());
+    }
+
+    #[test]
+    fn data_travels_as_quoted_arguments() {
+        let c = stage_command("/opt/x y", "ab", "1.0.0;rm -rf /");
+        let s = c.to_shell_string();
+        assert!(s.contains("'/opt/x y'"));
+        assert!(s.contains("'1.0.0;rm -rf /'"));
+        let spec = SwitchSpec {
+            install_dir: "/opt/n",
+            unit: "u.service",
+            node: "lodestar bn",
+            new: "1.5.1",
+            old: "1.4.2",
+            prev_before: None,
+            confirm_secs: 30,
+            token: "t",
+            journal_ok: "\"a\":\"it's\"}".into(),
+            journal_no_confirm: "x}".into(),
+            journal_gate_failed: "y}".into(),
+        };
+        let s = switch_command(&spec).to_shell_string();
+        assert!(s.contains("nodeherd-switch-lodestar_bn"));
+        assert!(s.contains(r#"'"a":"it'\''s"}'"#));
+    }
+
+    #[test]
+    fn install_pieces_are_quoted() {
+        let s = write_unit_command("x y.service", "# m'x", 10).to_shell_string();
+        assert!(
+            s.contains("'x y.service'") && s.contains(r#"'# m'\''x'"#),
+            "{s}"
+        );
+        let s = point_current_command("/opt/n", "1.5.1;id").to_shell_string();
+        assert!(s.contains("'1.5.1;id'"), "{s}");
+    }
+
+    #[test]
+    fn lock_info() {
+        let h = parse_lock_info(
+            "who=alice@laptop\npid=4242\nsince=2026-11-21T10:00:00Z\naction=upgrade 1.5.1\nbeat_age=3\n",
+        );
+        assert_eq!(h.who, "alice@laptop");
+        assert_eq!(h.beat_age_secs, Some(3));
+    }
+}

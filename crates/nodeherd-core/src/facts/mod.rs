@@ -1,0 +1,12 @@
+//! Facts: each a command run on a host plus the pure parser of its output, tested on output
+//! captured from real hosts (`tests/fixtures/`).
+//!
+//! Owns: [`systemd`] (unit states, journal lines), [`status`] (the batched status script and its
+//! sections), [`host`] (/proc, df and clock in one command), [`layout`] (the on-host release
+//! layout, switch, lock and journal scripts). May not touch: running anything (the engine runs the
+//! commands through its `Remote` and hands the text here).
+
+pub mod host;
+pub mod layout;
+pub mod status;
+pub mod systemd;

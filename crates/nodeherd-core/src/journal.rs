@@ -1,0 +1,233 @@
+//! The upgrade journal: one JSON line per action, on the host (`/var/log/nodeherd/journal.jsonl`)
+//! and in the console's `~/.local/state/nodeherd/journal.jsonl`; `history` merges both.
+//!
+//! Owns: the entry format, the local journal file, parsing and merging (pure). May not touch:
+//! SSH (callers fetch host journals with [`crate::facts::layout::journal_read_command`]).
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// RFC 3339 UTC, seconds precision.
+    pub time: String,
+    /// The console user: `user@hostname`.
+    pub who: String,
+    /// `upgrade`, `rollback`.
+    pub action: String,
+    /// `host/node`.
+    pub node: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    /// `ok`, `failed`, `rolled-back (health gate failed)`, `rolled-back (no confirmation)`, `refused`.
+    pub result: String,
+    #[serde(default)]
+    pub detail: String,
+    /// The id of the console run that wrote it. The host's guard and the console journal the
+    /// same switch each with its own clock; the shared id lets `history` show it once.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run: String,
+}
+
+impl Entry {
+    pub fn line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The entry as JSON without its leading `{"time":"...",`: the host's switch script prefixes the
+/// host's own clock (see [`crate::facts::layout::switch_command`]).
+pub fn tail_json(e: &Entry) -> String {
+    #[derive(Serialize)]
+    struct NoTime<'a> {
+        who: &'a str,
+        action: &'a str,
+        node: &'a str,
+        from: &'a str,
+        to: &'a str,
+        result: &'a str,
+        detail: &'a str,
+        #[serde(skip_serializing_if = "str::is_empty")]
+        run: &'a str,
+    }
+    let s = serde_json::to_string(&NoTime {
+        who: &e.who,
+        action: &e.action,
+        node: &e.node,
+        from: &e.from,
+        to: &e.to,
+        result: &e.result,
+        detail: &e.detail,
+        run: &e.run,
+    })
+    .unwrap_or_else(|_| "{}".into());
+    s.strip_prefix('{').unwrap_or(&s).to_string()
+}
+
+/// `user@hostname` of this console.
+pub fn who() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{host}")
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The console's journal file (`NODEHERD_STATE_DIR` overrides the state dir, for tests).
+pub fn local_path() -> PathBuf {
+    let base = std::env::var_os("NODEHERD_STATE_DIR")
+        .map(PathBuf::from)
+        .or_else(dirs::state_dir)
+        .unwrap_or_else(|| std::env::temp_dir().join("nodeherd-state"));
+    let base = if std::env::var_os("NODEHERD_STATE_DIR").is_some() {
+        base
+    } else {
+        base.join("nodeherd")
+    };
+    base.join("journal.jsonl")
+}
+
+/// Append to the local journal (best effort: a journal problem never fails an upgrade).
+pub fn append_local(e: &Entry) {
+    let p = local_path();
+    if let Some(d) = p.parent() {
+        let _ = std::fs::create_dir_all(d);
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&p)
+    {
+        let _ = writeln!(f, "{}", e.line());
+    }
+}
+
+/// Parse journal text; lines that are not entries are skipped (counted).
+pub fn parse(text: &str) -> (Vec<Entry>, usize) {
+    let mut out = Vec::new();
+    let mut bad = 0;
+    for l in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<Entry>(l) {
+            Ok(e) => out.push(e),
+            Err(_) => bad += 1,
+        }
+    }
+    (out, bad)
+}
+
+/// Merge journals given host entries first, then the console's: sorted by time; an action
+/// journaled in both places shows once, as the host wrote it (the host is the source of truth).
+/// Entries of the same run are the same action when node, action and result agree; entries
+/// without a run id (older lines) when their time, node, action, target and result agree.
+pub fn merge(all: Vec<Entry>) -> Vec<Entry> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<Entry> = all
+        .into_iter()
+        .filter(|e| {
+            let key = if e.run.is_empty() {
+                (
+                    String::new(),
+                    e.time.clone(),
+                    e.node.clone(),
+                    e.action.clone(),
+                    e.to.clone(),
+                    e.result.clone(),
+                )
+            } else {
+                (
+                    e.run.clone(),
+                    String::new(),
+                    e.node.clone(),
+                    e.action.clone(),
+                    e.to.clone(),
+                    e.result.clone(),
+                )
+            };
+            seen.insert(key)
+        })
+        .collect();
+    out.sort_by(|a, b| a.time.cmp(&b.time));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(time: &str, result: &str) -> Entry {
+        Entry {
+            time: time.into(),
+            who: "root@box".into(),
+            action: "upgrade".into(),
+            node: "h/n".into(),
+            from: "1.4.2".into(),
+            to: "1.5.1".into(),
+            result: result.into(),
+            detail: "say \"hi\"".into(),
+            run: String::new(),
+        }
+    }
+
+    #[test]
+    fn tail_json_rebuilds_with_host_time() {
+        let x = e("2026-01-01T00:00:00Z", "ok");
+        let line = format!(
+            "{{\"time\":\"{}\",{}",
+            "2026-01-02T00:00:00Z",
+            tail_json(&x)
+        );
+        let back: Entry = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.time, "2026-01-02T00:00:00Z");
+        assert_eq!(back.detail, x.detail);
+    }
+
+    #[test]
+    fn merge_dedups_and_sorts() {
+        let a = e("2026-01-02T00:00:00Z", "ok");
+        let b = e("2026-01-01T00:00:00Z", "failed");
+        let text = format!("{}\nnot json\n{}\n", a.line(), b.line());
+        let (parsed, bad) = parse(&text);
+        assert_eq!(bad, 1);
+        let merged = merge([parsed.clone(), parsed].concat());
+        assert_eq!(merged, vec![b, a]);
+    }
+
+    #[test]
+    fn merge_shows_one_run_once_as_the_host_wrote_it() {
+        let mut host = e("2026-01-01T00:00:05Z", "ok");
+        host.run = "ab12".into();
+        host.detail = "health gate passed and confirmed".into();
+        let mut local = host.clone();
+        local.time = "2026-01-01T00:00:06Z".into();
+        local.detail = "healthy and confirmed".into();
+        // A different outcome of the same run (the console lost the link) stays visible.
+        let mut lost = local.clone();
+        lost.result = "failed".into();
+        // Another run with the same times and versions is another action.
+        let mut other = host.clone();
+        other.run = "cd34".into();
+        let merged = merge(vec![host.clone(), other.clone(), local, lost.clone()]);
+        assert_eq!(merged, vec![host, other, lost]);
+    }
+
+    #[test]
+    fn run_id_round_trips_through_the_hosts_tail_json() {
+        let mut x = e("2026-01-01T00:00:00Z", "ok");
+        x.run = "ab12".into();
+        let line = format!("{{\"time\":\"{}\",{}", x.time, tail_json(&x));
+        let back: Entry = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, x);
+        // Lines written before run ids existed still parse.
+        let old = r#"{"time":"t","who":"w","action":"upgrade","node":"h/n","result":"ok"}"#;
+        assert_eq!(parse(old).0[0].run, "");
+    }
+}

@@ -1,0 +1,10 @@
+//! The Ethereum Keymanager API's wire types ([`types`]) and the EIP-3076 slashing-protection
+//! interchange ([`interchange`]).
+//!
+//! Owns: the typed requests and answers and their decoding. May not touch: the network (the
+//! client that speaks it through an SSH forward lives in the engine).
+
+pub mod interchange;
+pub mod types;
+
+pub use interchange::Interchange;

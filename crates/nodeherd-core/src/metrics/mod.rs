@@ -1,0 +1,17 @@
+//! Metrics: what to read from each client, reading it fast, host facts, series and exposition.
+//!
+//! Owns: pure data and parsers only. May not touch: SSH, HTTP or any other I/O (the transport, written
+//! elsewhere, fetches pages and runs [`host::host_command`], then hands the text to these functions).
+//! - [`clients`]: per-client table (signal -> metric family + label matcher), Beacon API flag.
+//! - [`page`]: a Prometheus text page, pre-filtered to the wanted families, parsed with prometheus-parse.
+//! - [`host`]: one batched shell command for /proc + df + date, and its parser.
+//! - [`series`]: bounded ring buffers for rates and sparklines.
+//! - [`expose`]: Prometheus text output of what was gathered.
+
+pub mod clients;
+pub mod expose;
+pub mod page;
+pub mod series;
+
+pub use clients::{ClientMetrics, Signal, for_client};
+pub use page::{Family, Sample, extract, families};

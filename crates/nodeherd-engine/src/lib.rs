@@ -1,0 +1,20 @@
+//! nodeherd-engine: the use cases, one typed async function each, shared by every front end.
+//!
+//! Owns: [`status`], [`lifecycle`], [`logs`], [`metrics`] (gathering), [`alerts`] (evaluate and
+//! notify), [`keys`] (validator and consensus keys), [`keymanager`] (the API client over a
+//! forward), [`upgrade`] (install, guarded switch, gate, rollback, rollout), [`apply`] (running a
+//! plan), [`feeds`] (release sources), and [`fleet`] (bounded fan-out over hosts).
+//! May not touch: the terminal, argument parsing or output formats (front ends print), and any
+//! parsing of host output (that is `nodeherd_core::facts`).
+
+pub mod alerts;
+pub mod apply;
+pub mod feeds;
+pub mod fleet;
+pub mod keymanager;
+pub mod keys;
+pub mod lifecycle;
+pub mod logs;
+pub mod metrics;
+pub mod status;
+pub mod upgrade;

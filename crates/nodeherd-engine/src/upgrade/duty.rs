@@ -1,0 +1,337 @@
+//! The safe window: restart a validator-carrying node only when no duty is imminent.
+//!
+//! Owns: asking Nimbus' `next_action_wait` metric, or the Beacon API duties endpoints (with the
+//! validator client's pubkeys from its keymanager; the token is read over SSH, used in one
+//! header and never logged or stored), and the pure "next duty" arithmetic.
+//! May not touch: the install layout, the unit.
+
+use nodeherd_transport::http;
+use nodeherd_transport::ssh::{Command, Session};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// A duty of one of the node's validators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Duty {
+    pub kind: &'static str,
+    pub slot: u64,
+    pub validator_index: String,
+}
+
+/// Where to ask.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A Nimbus metrics port (`next_action_wait`).
+    Nimbus { metrics_port: u16 },
+    /// A Beacon API plus the keymanager that knows the keys.
+    BeaconApi {
+        rest_port: u16,
+        keymanager_port: u16,
+        token_file: String,
+    },
+}
+
+/// `next_action_wait` in seconds from a metrics page (pure).
+pub fn next_action_wait(page: &str) -> Option<f64> {
+    page.lines().find_map(|l| {
+        let rest = l.strip_prefix("next_action_wait")?;
+        let rest = rest.strip_prefix(' ').or_else(|| {
+            rest.strip_prefix('{')
+                .and_then(|r| r.split_once('}').map(|(_, v)| v))
+        })?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// The earliest duty at or after `current_slot` (pure).
+pub fn next_duty(duties: &[Duty], current_slot: u64) -> Option<&Duty> {
+    duties
+        .iter()
+        .filter(|d| d.slot >= current_slot)
+        .min_by_key(|d| d.slot)
+}
+
+/// Seconds from `now` to the start of `slot` (negative when it started).
+pub fn seconds_until(slot: u64, genesis: u64, seconds_per_slot: u64, now: u64) -> i64 {
+    (genesis + slot * seconds_per_slot) as i64 - now as i64
+}
+
+/// Proposer duties answer -> duties for `pubkeys`.
+pub fn parse_proposer(body: &str, pubkeys: &[String]) -> Vec<Duty> {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    v["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|d| {
+                    d["pubkey"]
+                        .as_str()
+                        .is_some_and(|p| pubkeys.iter().any(|k| k.eq_ignore_ascii_case(p)))
+                })
+                .filter_map(|d| {
+                    Some(Duty {
+                        kind: "proposal",
+                        slot: d["slot"].as_str()?.parse().ok()?,
+                        validator_index: d["validator_index"].as_str()?.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Attester duties answer -> duties.
+pub fn parse_attester(body: &str) -> Vec<Duty> {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    v["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| {
+                    Some(Duty {
+                        kind: "attestation",
+                        slot: d["slot"].as_str()?.parse().ok()?,
+                        validator_index: d["validator_index"].as_str()?.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn call(
+    session: &Session,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<String, String> {
+    let s = session.forward(port).await.map_err(|e| e.to_string())?;
+    let r = tokio::time::timeout(
+        Duration::from_secs(15),
+        http::request(s, method, path, headers, body),
+    )
+    .await
+    .map_err(|_| format!("{path}: no answer"))?
+    .map_err(|e| e.to_string())?;
+    if r.status / 100 != 2 {
+        return Err(format!("{path} answered HTTP {}", r.status));
+    }
+    Ok(r.text())
+}
+
+struct Chain {
+    genesis: u64,
+    seconds_per_slot: u64,
+    slots_per_epoch: u64,
+}
+
+async fn chain(session: &Session, port: u16) -> Result<Chain, String> {
+    let g: Value = serde_json::from_str(
+        &call(session, port, "GET", "/eth/v1/beacon/genesis", &[], None).await?,
+    )
+    .map_err(|e| e.to_string())?;
+    let s: Value =
+        serde_json::from_str(&call(session, port, "GET", "/eth/v1/config/spec", &[], None).await?)
+            .map_err(|e| e.to_string())?;
+    let num = |v: &Value| v.as_str().and_then(|x| x.parse::<u64>().ok());
+    Ok(Chain {
+        genesis: num(&g["data"]["genesis_time"]).ok_or("no genesis_time")?,
+        seconds_per_slot: num(&s["data"]["SECONDS_PER_SLOT"]).ok_or("no SECONDS_PER_SLOT")?,
+        slots_per_epoch: num(&s["data"]["SLOTS_PER_EPOCH"]).ok_or("no SLOTS_PER_EPOCH")?,
+    })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Seconds until the next duty (None: no duty known in this and the next epoch).
+async fn beacon_next(
+    session: &Session,
+    rest_port: u16,
+    km_port: u16,
+    token_file: &str,
+) -> Result<Option<(Duty, i64)>, String> {
+    let tok = session
+        .exec(&Command::new("cat").arg(token_file))
+        .await
+        .map_err(|e| format!("cannot read the keymanager token file: {e}"))?;
+    if !tok.success() {
+        return Err(format!(
+            "cannot read the keymanager token file {token_file}"
+        ));
+    }
+    let token = tok.stdout_str().trim().to_string();
+    let auth = format!("Bearer {token}");
+    let keys: Value = serde_json::from_str(
+        &call(
+            session,
+            km_port,
+            "GET",
+            "/eth/v1/keystores",
+            &[("Authorization", &auth)],
+            None,
+        )
+        .await?,
+    )
+    .map_err(|e| e.to_string())?;
+    drop(auth);
+    let pubkeys: Vec<String> = keys["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k["validating_pubkey"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if pubkeys.is_empty() {
+        return Ok(None);
+    }
+    let c = chain(session, rest_port).await?;
+    let now = unix_now();
+    let slot = now.saturating_sub(c.genesis) / c.seconds_per_slot.max(1);
+    let epoch = slot / c.slots_per_epoch.max(1);
+    let vals: Value = serde_json::from_str(
+        &call(
+            session,
+            rest_port,
+            "GET",
+            &format!(
+                "/eth/v1/beacon/states/head/validators?id={}",
+                pubkeys.join(",")
+            ),
+            &[],
+            None,
+        )
+        .await?,
+    )
+    .map_err(|e| e.to_string())?;
+    let indices: Vec<String> = vals["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v["index"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut duties = Vec::new();
+    for e in [epoch, epoch + 1] {
+        if let Ok(b) = call(
+            session,
+            rest_port,
+            "GET",
+            &format!("/eth/v1/validator/duties/proposer/{e}"),
+            &[],
+            None,
+        )
+        .await
+        {
+            duties.extend(parse_proposer(&b, &pubkeys));
+        }
+        if !indices.is_empty() {
+            let body = serde_json::to_vec(&indices).unwrap_or_default();
+            let b = call(
+                session,
+                rest_port,
+                "POST",
+                &format!("/eth/v1/validator/duties/attester/{e}"),
+                &[("Content-Type", "application/json")],
+                Some(&body),
+            )
+            .await?;
+            duties.extend(parse_attester(&b));
+        }
+    }
+    Ok(next_duty(&duties, slot).cloned().map(|d| {
+        let s = seconds_until(d.slot, c.genesis, c.seconds_per_slot, now);
+        (d, s)
+    }))
+}
+
+/// Wait until no duty falls within `min_quiet`, at most `max_wait`. `Ok(waited)` or `Err(report)`
+/// naming the duty that blocked it.
+pub async fn wait_quiet(
+    session: &Session,
+    src: &Source,
+    min_quiet: Duration,
+    max_wait: Duration,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    loop {
+        let (blocker, wait) = match src {
+            Source::Nimbus { metrics_port } => {
+                let page = call(session, *metrics_port, "GET", "/metrics", &[], None).await?;
+                let w = next_action_wait(&page).ok_or("no next_action_wait metric")?;
+                if w >= min_quiet.as_secs_f64() {
+                    return Ok(start.elapsed());
+                }
+                (
+                    format!("next validator action in {w:.0}s (next_action_wait)"),
+                    w + 1.0,
+                )
+            }
+            Source::BeaconApi {
+                rest_port,
+                keymanager_port,
+                token_file,
+            } => match beacon_next(session, *rest_port, *keymanager_port, token_file).await? {
+                None => return Ok(start.elapsed()),
+                Some((d, secs)) if secs >= min_quiet.as_secs() as i64 => {
+                    let _ = d;
+                    return Ok(start.elapsed());
+                }
+                Some((d, secs)) => (
+                    format!(
+                        "{} duty of validator {} at slot {} in {}s",
+                        d.kind,
+                        d.validator_index,
+                        d.slot,
+                        secs.max(0)
+                    ),
+                    secs.max(0) as f64 + 1.0,
+                ),
+            },
+        };
+        let left = max_wait.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(format!(
+                "no safe window within max_wait {}s: {blocker} (min_quiet {}s)",
+                max_wait.as_secs(),
+                min_quiet.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs_f64(wait.max(1.0)).min(left)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nimbus_metric() {
+        let page =
+            "# HELP next_action_wait x\n# TYPE next_action_wait gauge\nnext_action_wait 245.5\n";
+        assert_eq!(next_action_wait(page), Some(245.5));
+        assert_eq!(next_action_wait("next_action_wait_total 3\n"), None);
+    }
+
+    #[test]
+    fn duties_and_timing() {
+        let prop = r#"{"dependent_root":"0x1","data":[{"pubkey":"0xAA","validator_index":"3","slot":"17"},{"pubkey":"0xbb","validator_index":"4","slot":"18"}]}"#;
+        let p = parse_proposer(prop, &["0xaa".to_string()]);
+        assert_eq!(p.len(), 1);
+        let att = r#"{"data":[{"pubkey":"0xaa","validator_index":"3","committee_index":"0","committee_length":"8","committees_at_slot":"1","validator_committee_index":"0","slot":"16"},{"pubkey":"0xaa","validator_index":"5","slot":"20"}]}"#;
+        let mut all = parse_attester(att);
+        all.extend(p);
+        let d = next_duty(&all, 17).unwrap();
+        assert_eq!((d.kind, d.slot), ("proposal", 17));
+        assert_eq!(seconds_until(17, 1000, 6, 1100), 2);
+        assert!(next_duty(&all, 21).is_none());
+    }
+}

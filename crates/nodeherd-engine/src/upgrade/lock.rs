@@ -1,0 +1,143 @@
+//! The per-node host lock, held on an open SSH channel for the whole upgrade.
+//!
+//! Owns: taking the lock (`flock -n` on `<install_dir>/.nodeherd/lock`, see
+//! [`nodeherd_core::facts::layout::lock_command`]), renewing its lease, explaining a refusal (who holds it, since
+//! when, whether it looks stale), and releasing it (dropping the guard closes the channel; the
+//! host side also gives up when the lease is not renewed, so a vanished console frees it).
+
+use nodeherd_core::facts::layout::{self, Holder};
+use nodeherd_transport::ssh::{Session, StreamChunk};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Seconds without renewal after which the host drops the lock by itself.
+pub const LEASE_SECS: u64 = 30;
+const BEAT_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{node} is locked by {} (pid {} on the host) since {} for `{}`{}", .holder.who, .holder.pid, .holder.since, .holder.action, stale_note(.holder))]
+    Busy { node: String, holder: Holder },
+    #[error("cannot take the lock of {node}: {message}")]
+    Failed { node: String, message: String },
+}
+
+fn stale_note(h: &Holder) -> String {
+    match h.beat_age_secs {
+        Some(a) if a > LEASE_SECS => format!(
+            "; its lease was last renewed {a}s ago, so its console is probably gone: the host releases it within {LEASE_SECS}s"
+        ),
+        Some(a) => format!("; lease renewed {a}s ago (alive)"),
+        None => String::new(),
+    }
+}
+
+/// Holds the lock until dropped.
+pub struct LockGuard {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Try once to take the lock of a node.
+pub async fn acquire(
+    session: &Session,
+    install_dir: &str,
+    node: &str,
+    who: &str,
+    action: &str,
+) -> Result<LockGuard, LockError> {
+    let failed = |m: String| LockError::Failed {
+        node: node.to_string(),
+        message: m,
+    };
+    // Renew the lease first, so a stale beat of a previous holder does not end our hold at once.
+    let cmd = layout::lock_command(install_dir, who, action, LEASE_SECS);
+    let (tx, mut rx) = mpsc::channel::<StreamChunk>(16);
+    let s = session.clone();
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+    let holder = tokio::spawn(async move {
+        let r = s.exec_stream(&cmd, tx).await;
+        let _ = done_tx.send(r);
+    });
+    let mut seen = String::new();
+    let mut err = String::new();
+    let locked = loop {
+        tokio::select! {
+            chunk = rx.recv() => match chunk {
+                Some(StreamChunk::Stdout(b)) => {
+                    seen.push_str(&String::from_utf8_lossy(&b));
+                    if seen.contains("LOCKED") { break true; }
+                }
+                Some(StreamChunk::Stderr(b)) => err.push_str(&String::from_utf8_lossy(&b)),
+                None => break false,
+            },
+            _ = tokio::time::sleep(Duration::from_secs(30)) => break false,
+        }
+    };
+    if !locked {
+        // The stream ends before the holder task has passed on the exit status: wait for it
+        // (aborting first would lose it and turn a plain "busy" into an unexplained failure).
+        let status = match tokio::time::timeout(Duration::from_secs(10), &mut done_rx).await {
+            Ok(Ok(Ok(s))) => s,
+            Ok(Ok(Err(e))) => return Err(failed(e.to_string())),
+            Ok(Err(_)) | Err(_) => None,
+        };
+        holder.abort();
+        if status == Some(layout::LOCK_BUSY) {
+            let info = session
+                .exec(&layout::lock_info_command(install_dir))
+                .await
+                .map(|o| layout::parse_lock_info(&o.stdout_str()))
+                .unwrap_or_default();
+            return Err(LockError::Busy {
+                node: node.to_string(),
+                holder: info,
+            });
+        }
+        return Err(failed(format!(
+            "the lock command ended (status {status:?}): {}",
+            nodeherd_core::facts::systemd::sanitize(err.trim())
+        )));
+    }
+    // Drain the heartbeat dots so the channel never stalls.
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let s = session.clone();
+    let dir = install_dir.to_string();
+    let beat = tokio::spawn(async move {
+        loop {
+            let _ = s.exec(&layout::lock_beat_command(&dir)).await;
+            tokio::time::sleep(BEAT_EVERY).await;
+        }
+    });
+    Ok(LockGuard {
+        tasks: vec![holder, drain, beat],
+    })
+}
+
+/// Take the lock, waiting up to `wait` (zero: refuse at once) while someone else holds it.
+pub async fn acquire_waiting(
+    session: &Session,
+    install_dir: &str,
+    node: &str,
+    who: &str,
+    action: &str,
+    wait: Duration,
+) -> Result<LockGuard, LockError> {
+    let start = std::time::Instant::now();
+    loop {
+        match acquire(session, install_dir, node, who, action).await {
+            Err(LockError::Busy { .. }) if start.elapsed() < wait => {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            r => return r,
+        }
+    }
+}

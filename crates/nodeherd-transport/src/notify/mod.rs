@@ -1,0 +1,287 @@
+//! Sending notifications to the configured channels and pinging the dead-man URL.
+//!
+//! Owns: reading secrets at send time (`token_env`/`token_file`, `url_env`/`url_file`), the HTTP client
+//! (reqwest, timeouts, no redirects), SMTP delivery via [`crate::notify::smtp`], and error messages that never
+//! contain a secret (URLs are shown as scheme://host/… only). May not touch: what is sent (pure builders in
+//! `nodeherd_core::alerts::channels`), alert state.
+
+pub mod smtp;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use nodeherd_core::alerts::channels::{
+    self, AlertsConfig, ChannelConfig, ChannelKind, SecretRef, Secrets, redact_url,
+};
+use nodeherd_core::alerts::{Notification, NotificationKind};
+
+/// A channel must answer within this.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The outcome of one delivery.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub channel: String,
+    pub rule: String,
+    pub host: String,
+    pub node: Option<String>,
+    pub kind: NotificationKind,
+    /// `None` when delivered; otherwise why not (secret-free).
+    pub error: Option<String>,
+}
+
+/// Read a secret now. Errors say where it was looked for, never what it is.
+pub fn resolve(r: &SecretRef) -> Result<Option<String>, String> {
+    if let Some(e) = &r.env {
+        return match std::env::var(e) {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
+            _ => Err(format!("environment variable {e} is not set")),
+        };
+    }
+    if let Some(f) = &r.file {
+        return match std::fs::read_to_string(f) {
+            Ok(v) => Ok(Some(v.trim().to_string())),
+            Err(err) => Err(format!("cannot read {}: {}", f.display(), err.kind())),
+        };
+    }
+    Ok(r.value.clone())
+}
+
+/// The HTTP client for channels: timeouts, no redirects (a redirect could carry a token elsewhere).
+pub fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(SEND_TIMEOUT)
+        .connect_timeout(SEND_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("nodeherd/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.without_url().to_string())
+}
+
+async fn send_http(client: &reqwest::Client, req: &channels::HttpRequest) -> Result<(), String> {
+    let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut rb = client.request(method, &req.url).body(req.body.clone());
+    for (k, v) in &req.headers {
+        rb = rb.header(k, v);
+    }
+    let shown = redact_url(&req.url);
+    let resp = rb
+        .send()
+        .await
+        .map_err(|e| format!("{shown}: {}", e.without_url()))?;
+    let status = resp.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("{shown}: HTTP {}", status.as_u16()))
+    }
+}
+
+/// Send one notification to one channel.
+pub async fn send_one(
+    client: &reqwest::Client,
+    c: &ChannelConfig,
+    n: &Notification,
+) -> Result<(), String> {
+    let label = c.label();
+    let url = resolve(&c.url_ref()).map_err(|e| format!("channel {label}: {e}"))?;
+    let token = resolve(&c.token_ref()).map_err(|e| format!("channel {label}: {e}"))?;
+    match &c.kind {
+        ChannelKind::Email {
+            smtp_host,
+            smtp_port,
+            tls,
+            from,
+            to,
+            username,
+        } => {
+            let id = format!(
+                "{}.{}.{}@nodeherd",
+                n.at.timestamp(),
+                n.rule,
+                rand::random::<u32>()
+            );
+            let email = channels::build_email(from, to, n, &id);
+            let server = crate::notify::smtp::SmtpServer {
+                host: smtp_host.clone(),
+                port: *smtp_port,
+                tls: *tls,
+                auth: match (username, token) {
+                    (Some(u), Some(p)) => Some((u.clone(), p)),
+                    _ => None,
+                },
+            };
+            crate::notify::smtp::send(&server, &email)
+                .await
+                .map_err(|e| format!("channel {label}: {e}"))
+        }
+        _ => {
+            let req = channels::build_request(c, n, &Secrets { url, token })
+                .map_err(|e| e.to_string())?;
+            send_http(client, &req)
+                .await
+                .map_err(|e| format!("channel {label}: {e}"))
+        }
+    }
+}
+
+/// Send every notification to every channel that wants it (channels in parallel per notification).
+pub async fn deliver(cfg: &AlertsConfig, notifications: &[Notification]) -> Vec<Delivery> {
+    let client = match client() {
+        Ok(c) => c,
+        Err(e) => {
+            return notifications
+                .iter()
+                .flat_map(|n| {
+                    cfg.channels
+                        .iter()
+                        .filter(|c| c.wants(n))
+                        .map(|c| delivery(c, n, Some(e.clone())))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+        }
+    };
+    let mut out = Vec::new();
+    for n in notifications {
+        let sends = cfg.channels.iter().filter(|c| c.wants(n)).map(|c| {
+            let client = &client;
+            async move { delivery(c, n, send_one(client, c, n).await.err()) }
+        });
+        out.extend(futures::future::join_all(sends).await);
+    }
+    out
+}
+
+fn delivery(c: &ChannelConfig, n: &Notification, error: Option<String>) -> Delivery {
+    Delivery {
+        channel: c.label(),
+        rule: n.rule.clone(),
+        host: n.host.clone(),
+        node: n.node.clone(),
+        kind: n.kind,
+        error,
+    }
+}
+
+/// Hit the dead-man URL (GET). `Ok(false)` when none is configured.
+pub async fn ping_deadman(cfg: &AlertsConfig) -> Result<bool, String> {
+    let Some(d) = &cfg.deadman else {
+        return Ok(false);
+    };
+    let url = resolve(&d.url_ref())
+        .map_err(|e| format!("dead-man ping: {e}"))?
+        .ok_or_else(|| "dead-man ping: no URL".to_string())?;
+    let client = client()?;
+    let req = channels::HttpRequest {
+        method: "GET",
+        url,
+        headers: vec![],
+        body: vec![],
+    };
+    send_http(&client, &req)
+        .await
+        .map(|_| true)
+        .map_err(|e| format!("dead-man ping: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nodeherd_core::alerts::Severity;
+    use nodeherd_core::alerts::channels::parse_config;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn secrets_from_env_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tok");
+        std::fs::write(&f, "abc\n").unwrap();
+        let r = SecretRef {
+            file: Some(f.clone()),
+            ..Default::default()
+        };
+        assert_eq!(resolve(&r).unwrap().as_deref(), Some("abc"));
+        let missing = SecretRef {
+            env: Some("NODEHERD_TEST_SURELY_UNSET_VAR".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&missing).unwrap_err(),
+            "environment variable NODEHERD_TEST_SURELY_UNSET_VAR is not set"
+        );
+    }
+
+    /// A webhook with a bearer token reaches a local receiver; an error does not show the URL's path.
+    #[tokio::test]
+    async fn webhook_reaches_local_receiver_and_errors_are_redacted() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut got = Vec::new();
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if let Some(p) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= p + 4 + len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            s.write_all(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&got).to_string()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let tok = dir.path().join("t");
+        std::fs::write(&tok, "tok-123").unwrap();
+        let cfg = parse_config(&format!(
+            "[[channel]]\ntype = \"webhook\"\nurl = \"http://{addr}/secret-path/xyz\"\ntoken_file = {:?}\n",
+            tok.display().to_string()
+        ))
+        .unwrap();
+        let n = Notification {
+            kind: NotificationKind::Firing,
+            rule: "r".into(),
+            severity: Severity::Page,
+            pages: true,
+            host: "h".into(),
+            node: None,
+            value: None,
+            text: "t".into(),
+            labels: Default::default(),
+            since: chrono::Utc::now(),
+            at: chrono::Utc::now(),
+        };
+        let d = deliver(&cfg, &[n]).await;
+        let req = server.await.unwrap();
+        assert!(req.starts_with("POST /secret-path/xyz HTTP/1.1"), "{req}");
+        assert!(
+            req.contains("authorization: Bearer tok-123")
+                || req.contains("Authorization: Bearer tok-123"),
+            "{req}"
+        );
+        let err = d[0].error.clone().unwrap();
+        assert!(err.contains("HTTP 500"), "{err}");
+        assert!(
+            !err.contains("secret-path") && !err.contains("tok-123"),
+            "{err}"
+        );
+    }
+}

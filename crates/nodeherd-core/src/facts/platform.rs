@@ -97,8 +97,12 @@ impl fmt::Display for Arch {
 /// The C library dynamically linked programs get.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Libc {
-    Glibc { version: Option<String> },
-    Musl { version: Option<String> },
+    Glibc {
+        version: Option<String>,
+    },
+    Musl {
+        version: Option<String>,
+    },
     /// Not probed (a declaration without libc) or not recognisable (no `ldd`).
     Unknown,
 }
@@ -164,7 +168,11 @@ impl Platform {
             Some(l) if l == "musl" => Libc::Musl { version: None },
             Some(_) => return Err(bad()),
         };
-        Ok(Platform::new(Os::parse(parts[0]), Arch::parse(parts[1]), libc))
+        Ok(Platform::new(
+            Os::parse(parts[0]),
+            Arch::parse(parts[1]),
+            libc,
+        ))
     }
 }
 
@@ -189,7 +197,9 @@ impl fmt::Display for Platform {
 /// Errors reading or checking a platform.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlatformError {
-    #[error("cannot read the platform from `uname -sm` output {0:?} (expected e.g. \"Linux x86_64\")")]
+    #[error(
+        "cannot read the platform from `uname -sm` output {0:?} (expected e.g. \"Linux x86_64\")"
+    )]
     Uname(String),
     #[error("the platform probe printed no `uname` section; output was: {0:?}")]
     NoUname(String),
@@ -214,14 +224,19 @@ pub fn parse_uname(line: &str) -> Result<(Os, Arch), PlatformError> {
 /// `ldd (GNU libc) 2.34`; musl: `musl libc (aarch64)` + `Version 1.2.4`; anything else
 /// (`sh: 1: ldd: not found`) is [`Libc::Unknown`].
 pub fn parse_libc(text: &str) -> Libc {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let Some(first) = lines.first() else {
         return Libc::Unknown;
     };
     let lower = first.to_ascii_lowercase();
     let is_version = |w: &str| {
         w.split('.').count() >= 2
-            && w.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            && w.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     };
     if lower.starts_with("musl libc") {
         let version = lines
@@ -406,7 +421,10 @@ sh: 1: ldd: not found
                 version: Some("2.35".into())
             }
         );
-        assert_eq!(parse_libc("musl libc (aarch64)\n"), Libc::Musl { version: None });
+        assert_eq!(
+            parse_libc("musl libc (aarch64)\n"),
+            Libc::Musl { version: None }
+        );
         assert_eq!(parse_libc(""), Libc::Unknown);
     }
 
@@ -438,7 +456,14 @@ sh: 1: ldd: not found
             p,
             Platform::new(Os::Linux, Arch::X86_64, Libc::Musl { version: None })
         );
-        for bad in ["", "linux", "linux/", "linux/x86_64/bsd", "linux x86_64", "a/b/c/d"] {
+        for bad in [
+            "",
+            "linux",
+            "linux/",
+            "linux/x86_64/bsd",
+            "linux x86_64",
+            "a/b/c/d",
+        ] {
             let e = Platform::parse_declared(bad).expect_err(bad);
             assert!(e.to_string().contains("linux/aarch64"), "{e}");
         }

@@ -8,5 +8,6 @@
 
 pub mod host;
 pub mod layout;
+pub mod platform;
 pub mod status;
 pub mod systemd;

@@ -5,6 +5,7 @@
 //! May not touch: SSH or the managed hosts (upgrading is another module's job), the clock
 //! (callers pass `now`).
 
+pub mod assets;
 pub mod feed;
 pub mod policy;
 pub mod version;

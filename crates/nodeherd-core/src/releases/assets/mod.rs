@@ -1,0 +1,647 @@
+//! Choosing the release asset a host must install: which file of a release is the client for
+//! this host's OS, CPU and libc, which checksum proves it and which signature comes with it.
+//!
+//! Owns: the layout types ([`ClientLayout`] and its parts), the per-client data in
+//! [`table::TABLE`], and the pure choice [`pick`] / [`pick_with`] returning a [`Pick`] or a
+//! [`PickError`] that names the platform and every asset seen. Also [`parse_sha256_file`] for
+//! per-asset `.sha256` sidecars.
+//! May not touch: the network, the artifact cache, the hosts (the engine downloads, verifies and
+//! installs what a [`Pick`] names), the feed format (`releases::feed`, read only).
+//!
+//! # Adding a client to the table
+//!
+//! 1. Record what its releases really publish in `tests/fixtures/releases/<client>.json`, the
+//!    way the other files do: every asset name with a `role` (`archive`/`binary` for the right
+//!    pick, `checksum`, `signature`, `decoy:*` for everything a naive picker could take), and
+//!    `listed_in` (seen in a real listing) or `reconstructed_from` (derived from the release
+//!    workflow: never present such a name as observed). Cite the sources in its README.
+//! 2. Add one [`ClientLayout`] row to [`table::TABLE`]: the asset name prefix per
+//!    [`Component`], the Linux OS token, the CPU tokens as the project spells them (`x86_64`,
+//!    `amd64`, `x64`; `aarch64`, `arm64`, `arm64v8`) or [`CpuRule::Independent`] for JVM
+//!    distributions, the client's own exclusions (other programs sharing the prefix, alternate
+//!    builds), the archive kinds in preference order, the path of the executable inside the
+//!    unpacked archive (`{stem}` = the archive's name without its extension), the
+//!    [`ChecksumSource`], the [`SignatureSource`] with the signer's fingerprint, and
+//!    [`LibcNeed`].
+//! 3. Add a test in `tests.rs` that picks the exact asset name for linux/x86_64 and
+//!    linux/aarch64 from the fixture and asserts that no decoy is picked (the sweep test does the
+//!    latter for every file listed in it: add the new file there).
+//!
+//! A client without a row is refused ([`PickError::NoLayout`]), never guessed.
+
+mod table;
+#[cfg(test)]
+mod tests;
+
+pub use crate::facts::platform::{Arch, Libc, Os, Platform};
+pub use table::{TABLE, layout};
+
+use crate::inventory::ClientKind;
+use crate::releases::feed::Asset;
+use serde::Serialize;
+use std::fmt;
+
+/// Which program of a client the asset must contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Component {
+    /// The node itself: beacon node or execution client.
+    Node,
+    /// The validator client, where the client ships it separately or as the same binary.
+    Validator,
+}
+
+impl fmt::Display for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Component::Node => "node",
+            Component::Validator => "validator",
+        })
+    }
+}
+
+/// How an asset is packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ArchiveKind {
+    /// `.tar.gz` / `.tgz`
+    TarGz,
+    /// `.tar.xz`
+    TarXz,
+    /// `.zip`
+    Zip,
+    /// The asset is the executable itself (no extension).
+    Bare,
+}
+
+/// Suffixes of files that are never the client: packages, installers, other platforms' formats.
+const NOT_ARCHIVES: &[&str] = &[
+    ".deb", ".rpm", ".exe", ".msi", ".dmg", ".pkg", ".apk", ".txt", ".json", ".md", ".pem", ".sbom",
+];
+
+/// Checksum and signature sidecars (matched on the lowercased name).
+const SIDECAR_SUFFIXES: &[&str] = &[
+    ".asc",
+    ".sig",
+    ".sha256",
+    ".sha512",
+    ".sha256sum",
+    ".sha512sum",
+    ".md5",
+    ".sha256.txt",
+];
+const SUMS_WORDS: &[&str] = &["sha256sums", "sha512sums", "checksums"];
+
+/// OS tokens that mark a build for another OS.
+const FOREIGN_OS: &[&str] = &[
+    "darwin", "apple", "macos", "osx", "windows", "win32", "win64", "freebsd", "android",
+];
+
+impl ArchiveKind {
+    /// The kind a name denotes, or None for packages, installers and other non-archives.
+    pub fn of(name: &str) -> Option<ArchiveKind> {
+        let n = name.to_ascii_lowercase();
+        if n.ends_with(".tar.gz") || n.ends_with(".tgz") {
+            Some(ArchiveKind::TarGz)
+        } else if n.ends_with(".tar.xz") {
+            Some(ArchiveKind::TarXz)
+        } else if n.ends_with(".zip") {
+            Some(ArchiveKind::Zip)
+        } else if NOT_ARCHIVES.iter().any(|s| n.ends_with(s)) || is_sidecar(&n) {
+            None
+        } else {
+            Some(ArchiveKind::Bare)
+        }
+    }
+
+    /// The name without the archive extension (the top directory of Gradle, Nimbus and geth
+    /// archives is named so).
+    pub fn stem(self, name: &str) -> &str {
+        let cut = match self {
+            ArchiveKind::TarGz if name.to_ascii_lowercase().ends_with(".tgz") => 4,
+            ArchiveKind::TarGz | ArchiveKind::TarXz => 7,
+            ArchiveKind::Zip => 4,
+            ArchiveKind::Bare => 0,
+        };
+        name.get(..name.len().saturating_sub(cut)).unwrap_or(name)
+    }
+}
+
+impl fmt::Display for ArchiveKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ArchiveKind::TarGz => "tar.gz",
+            ArchiveKind::TarXz => "tar.xz",
+            ArchiveKind::Zip => "zip",
+            ArchiveKind::Bare => "bare binary",
+        })
+    }
+}
+
+/// How the CPU shows in asset names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuRule {
+    /// Word tokens (any one of them) naming each supported CPU.
+    Tokens {
+        x86_64: &'static [&'static str],
+        aarch64: &'static [&'static str],
+    },
+    /// One architecture-independent distribution that needs `runtime` on the host.
+    Independent { runtime: &'static str },
+}
+
+/// Where the SHA-256 of the asset comes from, besides the forge's `digest` (always preferred
+/// when the feed carries it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumSource {
+    /// Only the forge's per-asset `digest` (GitHub API); the client publishes no checksum file.
+    ForgeDigest,
+    /// A `<asset><suffix>` file next to each asset (`<hex>  <name>`).
+    Sidecar { suffix: &'static str },
+    /// One sums file for the release (`SHA256SUMS`: `<hex>  <name>` lines).
+    SumsFile { names: &'static [&'static str] },
+    /// Nothing known: only a feed that carries a `digest` can make this client installable.
+    NoneKnown,
+}
+
+/// What the publisher signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureSource {
+    /// A detached OpenPGP signature `<asset><suffix>` by the key with this fingerprint.
+    Detached {
+        suffix: &'static str,
+        armored: bool,
+        signer: &'static str,
+        fingerprint: &'static str,
+    },
+    NonePublished,
+}
+
+/// What the build needs from the host's C library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LibcNeed {
+    /// Built against glibc (a `-gnu` triple, .NET's `linux-x64`): refused on musl.
+    Glibc,
+    /// No native code of its own (JVM).
+    Any,
+    /// The sources do not say.
+    Unknown,
+}
+
+/// One program of a client: the asset name prefix and the executable inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComponentLayout {
+    pub component: Component,
+    /// The asset name starts with this (case-insensitive).
+    pub prefix: &'static str,
+    /// The executable `current/` must expose, relative to the unpacked archive; `{stem}` is the
+    /// archive name without extension. For a bare binary: the name to install it under.
+    pub binary: &'static str,
+}
+
+/// How one client publishes releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLayout {
+    pub client: ClientKind,
+    pub repo: &'static str,
+    pub components: &'static [ComponentLayout],
+    /// Tokens naming Linux in the asset names (empty for architecture-independent builds).
+    pub os_tokens: &'static [&'static str],
+    pub cpu: CpuRule,
+    /// Substrings that disqualify an asset that otherwise fits (other programs, alternate builds).
+    pub exclude: &'static [&'static str],
+    /// Accepted kinds, preferred first.
+    pub kinds: &'static [ArchiveKind],
+    pub checksum: ChecksumSource,
+    pub signature: SignatureSource,
+    pub libc: LibcNeed,
+    /// What an operator should know about these builds.
+    pub notes: &'static str,
+}
+
+/// How the chosen asset will be verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Checksum {
+    /// The forge's `digest` of the asset, lowercase hex.
+    ForgeDigest { sha256: String },
+    /// A per-asset sidecar to download and read with [`parse_sha256_file`].
+    Sidecar { asset: String, url: String },
+    /// A release-wide sums file to download and search for the asset's name.
+    SumsFile { asset: String, url: String },
+}
+
+/// The signature that comes with the chosen asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Signature {
+    Detached {
+        asset: String,
+        url: String,
+        armored: bool,
+        signer: &'static str,
+        fingerprint: &'static str,
+    },
+    /// The publisher signs, but this release lists no `expected` file.
+    Missing {
+        expected: String,
+        signer: &'static str,
+        fingerprint: &'static str,
+    },
+    NonePublished,
+}
+
+/// An asset refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    pub name: String,
+    pub why: String,
+}
+
+/// The asset to install on a platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pick {
+    pub asset: String,
+    pub url: String,
+    pub kind: ArchiveKind,
+    /// The executable `current/` must expose (relative to the unpacked archive).
+    pub binary_path: String,
+    pub checksum: Checksum,
+    pub signature: Signature,
+    /// Why this asset: the rule that matched.
+    pub why: String,
+    /// Caveats for the operator (CPU level, runtime, unknown libc).
+    pub notes: Vec<String>,
+    /// Every other asset of the release with the reason it was not taken.
+    pub rejected: Vec<Rejected>,
+}
+
+fn seen_list(seen: &[String]) -> String {
+    if seen.is_empty() {
+        "(none)".to_string()
+    } else {
+        seen.join(", ")
+    }
+}
+
+/// Why no asset can be installed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PickError {
+    #[error(
+        "nodeherd does not know how {client} publishes releases (no row in releases::assets::TABLE); add one, see the module doc"
+    )]
+    NoLayout { client: ClientKind },
+    #[error("{client} has no {component} program in the release layout table")]
+    NoComponent {
+        client: ClientKind,
+        component: Component,
+    },
+    #[error("no asset of {client} {tag} for {platform}; assets seen: {}", seen_list(.seen))]
+    NoAsset {
+        client: ClientKind,
+        tag: String,
+        platform: String,
+        seen: Vec<String>,
+    },
+    #[error(
+        "more than one asset of {client} {tag} fits {platform}: {}; refusing to guess; assets seen: {}",
+        .candidates.join(", "), seen_list(.seen)
+    )]
+    Ambiguous {
+        client: ClientKind,
+        tag: String,
+        platform: String,
+        candidates: Vec<String>,
+        seen: Vec<String>,
+    },
+    #[error("{asset} ({client} {tag}) is built for glibc; the host {platform} runs {libc}")]
+    Libc {
+        client: ClientKind,
+        tag: String,
+        platform: String,
+        asset: String,
+        libc: String,
+    },
+    #[error(
+        "no checksum for {asset} ({client} {tag}, {platform}): {missing}; refusing an unverified artifact; assets seen: {}",
+        seen_list(.seen)
+    )]
+    NoChecksum {
+        client: ClientKind,
+        tag: String,
+        platform: String,
+        /// The asset that would otherwise have been chosen.
+        asset: String,
+        missing: String,
+        seen: Vec<String>,
+    },
+}
+
+/// True when `token` (lowercase ASCII) occurs in `name` (lowercase) as a whole word: bounded by
+/// a non-alphanumeric byte or the ends.
+fn has_token(name: &str, token: &str) -> bool {
+    let bytes = name.as_bytes();
+    let mut start = 0;
+    while let Some(i) = name.get(start..).and_then(|rest| rest.find(token)) {
+        let at = start + i;
+        let end = at + token.len();
+        let before = at == 0
+            || bytes
+                .get(at - 1)
+                .is_some_and(|b| !b.is_ascii_alphanumeric());
+        let after = bytes.get(end).is_none_or(|b| !b.is_ascii_alphanumeric());
+        if before && after {
+            return true;
+        }
+        start = at + 1;
+    }
+    false
+}
+
+fn is_sidecar(lower: &str) -> bool {
+    SIDECAR_SUFFIXES.iter().any(|s| lower.ends_with(s))
+        || SUMS_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// Choose `component` of `client` for `platform` among a release's assets, with the row of
+/// [`TABLE`]. `tag` only names the release in messages.
+pub fn pick(
+    client: ClientKind,
+    component: Component,
+    tag: &str,
+    assets: &[Asset],
+    platform: &Platform,
+) -> Result<Pick, PickError> {
+    let layout = layout(client).ok_or(PickError::NoLayout { client })?;
+    pick_with(layout, component, tag, assets, platform)
+}
+
+/// [`pick`] with an explicit layout (a row being written, or a test's).
+pub fn pick_with(
+    layout: &ClientLayout,
+    component: Component,
+    tag: &str,
+    assets: &[Asset],
+    platform: &Platform,
+) -> Result<Pick, PickError> {
+    let client = layout.client;
+    let comp = layout
+        .components
+        .iter()
+        .find(|c| c.component == component)
+        .ok_or(PickError::NoComponent { client, component })?;
+    let seen: Vec<String> = assets.iter().map(|a| a.name.clone()).collect();
+    let plat = platform.os_arch();
+
+    let mut rejected = Vec::new();
+    let mut candidates: Vec<(usize, &Asset, ArchiveKind, String)> = Vec::new();
+    for a in assets {
+        match judge(layout, comp, a, platform) {
+            Ok((rank, kind, why)) => candidates.push((rank, a, kind, why)),
+            Err(why) => rejected.push(Rejected {
+                name: a.name.clone(),
+                why,
+            }),
+        }
+    }
+    let Some(best) = candidates.iter().map(|c| c.0).min() else {
+        return Err(PickError::NoAsset {
+            client,
+            tag: tag.to_string(),
+            platform: plat,
+            seen,
+        });
+    };
+    let mut top = Vec::new();
+    for (rank, a, kind, why) in candidates {
+        if rank == best {
+            top.push((a, kind, why));
+        } else {
+            rejected.push(Rejected {
+                name: a.name.clone(),
+                why: format!("a {} asset is preferred over {kind}", layout.kinds[best]),
+            });
+        }
+    }
+    let (asset, kind, why) = match top.as_slice() {
+        [one] => one.clone(),
+        _ => {
+            return Err(PickError::Ambiguous {
+                client,
+                tag: tag.to_string(),
+                platform: plat,
+                candidates: top.iter().map(|t| t.0.name.clone()).collect(),
+                seen,
+            });
+        }
+    };
+
+    let mut notes = Vec::new();
+    match (layout.libc, &platform.libc) {
+        (LibcNeed::Glibc, Libc::Musl { .. }) => {
+            return Err(PickError::Libc {
+                client,
+                tag: tag.to_string(),
+                platform: plat,
+                asset: asset.name.clone(),
+                libc: platform.libc.to_string(),
+            });
+        }
+        (LibcNeed::Glibc, Libc::Unknown) => {
+            notes.push("this build needs glibc; the host's libc was not detected".to_string())
+        }
+        (LibcNeed::Unknown, Libc::Musl { .. }) => {
+            notes.push("the host runs musl; whether this build runs there is not known".to_string())
+        }
+        _ => {}
+    }
+    if !layout.notes.is_empty() {
+        notes.push(layout.notes.to_string());
+    }
+
+    let find = |name: &str| assets.iter().find(|a| a.name == name);
+    let checksum = if let Some(sha256) = asset.sha256() {
+        Checksum::ForgeDigest { sha256 }
+    } else {
+        let missing = match layout.checksum {
+            ChecksumSource::Sidecar { suffix } => {
+                let want = format!("{}{suffix}", asset.name);
+                match find(&want) {
+                    Some(s) => Ok(Checksum::Sidecar {
+                        asset: s.name.clone(),
+                        url: s.browser_download_url.clone(),
+                    }),
+                    None => Err(format!("no forge digest and no {want} asset")),
+                }
+            }
+            ChecksumSource::SumsFile { names } => {
+                match assets
+                    .iter()
+                    .find(|a| names.iter().any(|n| a.name.eq_ignore_ascii_case(n)))
+                {
+                    Some(s) => Ok(Checksum::SumsFile {
+                        asset: s.name.clone(),
+                        url: s.browser_download_url.clone(),
+                    }),
+                    None => Err(format!(
+                        "no forge digest and no sums file ({})",
+                        names.join(", ")
+                    )),
+                }
+            }
+            ChecksumSource::ForgeDigest => Err(format!(
+                "the feed carries no digest for it and {client} publishes no checksum file"
+            )),
+            ChecksumSource::NoneKnown => Err(format!(
+                "the feed carries no digest for it and {client} publishes no checksum"
+            )),
+        };
+        match missing {
+            Ok(c) => c,
+            Err(missing) => {
+                return Err(PickError::NoChecksum {
+                    client,
+                    tag: tag.to_string(),
+                    platform: plat,
+                    asset: asset.name.clone(),
+                    missing,
+                    seen,
+                });
+            }
+        }
+    };
+
+    let signature = match layout.signature {
+        SignatureSource::Detached {
+            suffix,
+            armored,
+            signer,
+            fingerprint,
+        } => {
+            let expected = format!("{}{suffix}", asset.name);
+            match find(&expected) {
+                Some(s) => Signature::Detached {
+                    asset: s.name.clone(),
+                    url: s.browser_download_url.clone(),
+                    armored,
+                    signer,
+                    fingerprint,
+                },
+                None => Signature::Missing {
+                    expected,
+                    signer,
+                    fingerprint,
+                },
+            }
+        }
+        SignatureSource::NonePublished => Signature::NonePublished,
+    };
+
+    Ok(Pick {
+        asset: asset.name.clone(),
+        url: asset.browser_download_url.clone(),
+        kind,
+        binary_path: comp.binary.replace("{stem}", kind.stem(&asset.name)),
+        checksum,
+        signature,
+        why,
+        notes,
+        rejected,
+    })
+}
+
+/// Whether one asset fits: `Ok((preference rank, kind, why))` or `Err(why not)`.
+fn judge(
+    layout: &ClientLayout,
+    comp: &ComponentLayout,
+    a: &Asset,
+    platform: &Platform,
+) -> Result<(usize, ArchiveKind, String), String> {
+    let n = a.name.to_ascii_lowercase();
+    if is_sidecar(&n) {
+        return Err("a checksum or signature file".into());
+    }
+    if !n.starts_with(&comp.prefix.to_ascii_lowercase()) {
+        return Err(format!(
+            "not the {} {} (its name does not start with `{}`)",
+            layout.client, comp.component, comp.prefix
+        ));
+    }
+    if let Some(x) = layout.exclude.iter().find(|x| n.contains(*x)) {
+        return Err(format!("excluded for {}: contains `{x}`", layout.client));
+    }
+    if let Some(os) = FOREIGN_OS.iter().find(|t| has_token(&n, t)) {
+        return Err(format!("built for another OS (`{os}`)"));
+    }
+    let kind = ArchiveKind::of(&a.name)
+        .ok_or_else(|| "a package or installer, not an archive".to_string())?;
+    let rank = layout
+        .kinds
+        .iter()
+        .position(|k| *k == kind)
+        .ok_or_else(|| {
+            let kinds: Vec<String> = layout.kinds.iter().map(ToString::to_string).collect();
+            format!(
+                "nodeherd takes {} as {}, not {kind}",
+                layout.client,
+                kinds.join(" or ")
+            )
+        })?;
+    let why = match layout.cpu {
+        CpuRule::Independent { runtime } => {
+            if platform.os != Os::Linux {
+                return Err(format!(
+                    "nodeherd installs on Linux only, the host is {}",
+                    platform.os
+                ));
+            }
+            format!(
+                "`{}`: {kind}, architecture-independent, needs a {runtime} runtime on the host",
+                a.name
+            )
+        }
+        CpuRule::Tokens { x86_64, aarch64 } => {
+            if platform.os != Os::Linux {
+                return Err(format!(
+                    "nodeherd installs on Linux only, the host is {}",
+                    platform.os
+                ));
+            }
+            let Some(os) = layout.os_tokens.iter().find(|t| has_token(&n, t)) else {
+                return Err(format!("no Linux token ({})", layout.os_tokens.join(", ")));
+            };
+            let wanted: &[&str] = match platform.arch {
+                Arch::X86_64 => x86_64,
+                Arch::Aarch64 => aarch64,
+                Arch::Other(_) => &[],
+            };
+            let Some(cpu) = wanted.iter().find(|t| has_token(&n, t)) else {
+                return Err(format!("not built for {}", platform.arch));
+            };
+            format!(
+                "`{}`: starts with `{}`, OS token `{os}`, CPU token `{cpu}`, {kind}",
+                a.name, comp.prefix
+            )
+        }
+    };
+    Ok((rank, kind, why))
+}
+
+/// The SHA-256 for `asset` in a `.sha256` sidecar or sums file: lines `<hex>  <name>`,
+/// `<hex> *<name>` (a directory before the name is ignored), or one bare `<hex>`.
+pub fn parse_sha256_file(text: &str, asset: &str) -> Option<String> {
+    let hex_ok = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if let [only] = lines.as_slice() {
+        if hex_ok(only) {
+            return Some(only.to_ascii_lowercase());
+        }
+    }
+    lines.iter().find_map(|l| {
+        let mut it = l.split_whitespace();
+        let hex = it.next()?;
+        let name = it.next()?.trim_start_matches('*');
+        let base = name.rsplit('/').next().unwrap_or(name);
+        (hex_ok(hex) && base == asset && it.next().is_none()).then(|| hex.to_ascii_lowercase())
+    })
+}

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::ssh::error::{Phase, SshError};
 use crate::ssh::known_hosts::{self, Verdict};
+use crate::ssh::remote::Session;
 use nodeherd_core::remote::Command;
 use nodeherd_core::remote::{HostKeyPolicy, Target};
 
@@ -378,9 +379,10 @@ fn channel_err(host: &str, what: &str, e: russh::Error) -> SshError {
 // ---------------------------------------------------------------------------------------------
 // Session
 
-/// One authenticated connection; cheap to clone (all clones share it).
+/// One authenticated SSH connection; cheap to clone (all clones share it). Callers hold it as a
+/// [`Session`] (the [`crate::ssh::Remote`] seam).
 #[derive(Clone)]
-pub struct Session {
+pub struct SshSession {
     inner: Arc<Inner>,
 }
 
@@ -389,22 +391,22 @@ struct Inner {
     target: Target,
     channels: Arc<Semaphore>,
     /// The jump session this one tunnels through: kept alive as long as this one.
-    jump: Option<Session>,
+    jump: Option<SshSession>,
 }
 
-impl fmt::Debug for Session {
+impl fmt::Debug for SshSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
+        f.debug_struct("SshSession")
             .field("host", &self.inner.target.name)
             .field("closed", &self.is_closed())
             .finish()
     }
 }
 
-impl Session {
+impl SshSession {
     /// Connect, verify the host key, and authenticate (see the module doc).
-    pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Session, SshError> {
-        connect(target, opts).await
+    pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<SshSession, SshError> {
+        connect_ssh(target, opts).await
     }
 
     pub fn target(&self) -> &Target {
@@ -449,7 +451,7 @@ impl Session {
             .await
     }
 
-    /// Like [`Session::exec`] with another time limit than the target's `command_timeout`
+    /// Like [`SshSession::exec`] with another time limit than the target's `command_timeout`
     /// (e.g. a long upgrade step).
     pub async fn exec_with_timeout(
         &self,
@@ -460,7 +462,7 @@ impl Session {
         self.run(line, None, limit).await
     }
 
-    /// Like [`Session::exec`], sending `stdin` then EOF (e.g. `cat > file` for uploads).
+    /// Like [`SshSession::exec`], sending `stdin` then EOF (e.g. `cat > file` for uploads).
     pub async fn exec_with_stdin(&self, cmd: &Command, stdin: &[u8]) -> Result<Output, SshError> {
         let line = self.line_for(cmd);
         self.run(
@@ -471,7 +473,7 @@ impl Session {
         .await
     }
 
-    /// Like [`Session::exec_with_stdin`], streaming an open file as stdin: read as the channel's
+    /// Like [`SshSession::exec_with_stdin`], streaming an open file as stdin: read as the channel's
     /// window allows, never held in memory whole (release artifacts can be hundreds of MB).
     pub async fn exec_with_stdin_file(
         &self,
@@ -765,6 +767,11 @@ fn client_config(target: &Target) -> Arc<client::Config> {
 
 /// Connect, verify the host key, and authenticate; jump hosts are connected first (recursively).
 pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Session, SshError> {
+    Ok(Session::new(connect_ssh(target, opts).await?))
+}
+
+/// [`connect`], keeping the concrete type (a jump session is one).
+pub async fn connect_ssh(target: &Target, opts: &ConnectOptions) -> Result<SshSession, SshError> {
     let (mut handle, jump) = match &target.jump {
         Some(via) => {
             let jump_err = |e: SshError| SshError::Jump {
@@ -772,7 +779,7 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Session, 
                 via: via.name.clone(),
                 source: Box::new(e),
             };
-            let jump: Session = Box::pin(connect(via, opts)).await.map_err(jump_err)?;
+            let jump: SshSession = Box::pin(connect_ssh(via, opts)).await.map_err(jump_err)?;
             let open = jump.inner.handle.channel_open_direct_tcpip(
                 target.address.clone(),
                 u32::from(target.port),
@@ -825,7 +832,7 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Session, 
         }
     };
     authenticate(&mut handle, target, opts).await?;
-    Ok(Session {
+    Ok(SshSession {
         inner: Arc::new(Inner {
             handle,
             target: target.clone(),

@@ -8,7 +8,9 @@
 use nodeherd_transport::http;
 use nodeherd_transport::ssh::{Command, Session};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the real one in production, a paused one in tests (sleeps and deadlines alike)
+use tokio::time::Instant;
 
 /// A duty of one of the node's validators.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

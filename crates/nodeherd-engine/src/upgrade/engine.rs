@@ -22,7 +22,10 @@ use nodeherd_transport::ssh::{Pool, Session};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+// tokio's clock: the real one in production, a paused one in tests (sleeps and deadlines alike)
+use tokio::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Progress of one node, for front ends and tests.
@@ -51,6 +54,10 @@ pub struct Options {
     pub artifact_cache: PathBuf,
     pub feed_cache: PathBuf,
     pub events: Option<UnboundedSender<(String, Event)>>,
+    /// Feeds and artifacts (default: online, through the caches).
+    pub releases: Arc<dyn fetch::ReleaseSource>,
+    /// The wall clock plans read (default: the system's).
+    pub clock: Arc<dyn fetch::Clock>,
 }
 
 impl Default for Options {
@@ -62,6 +69,8 @@ impl Default for Options {
             artifact_cache: artifact::default_cache_dir(),
             feed_cache: fetch::default_cache_dir(),
             events: None,
+            releases: Arc::new(fetch::Online::default()),
+            clock: Arc::new(fetch::SystemClock),
         }
     }
 }
@@ -1043,7 +1052,7 @@ pub async fn install_one(
             ),
         );
     };
-    let art = match artifact::fetch(&fetch::client(), rel, &opts.artifact_cache).await {
+    let art = match opts.releases.artifact(rel, &opts.artifact_cache).await {
         Ok(a) => a,
         Err(e) => {
             let o = fail(Status::Refused, e.to_string());
@@ -1090,17 +1099,13 @@ pub async fn fetch_feeds(
     targets: &[Target],
     opts: &Options,
 ) -> BTreeMap<String, Result<Vec<Release>, String>> {
-    let client = fetch::client();
     let mut out = BTreeMap::new();
     for t in targets {
         let Some(src) = t.feed() else { continue };
         if out.contains_key(&src) {
             continue;
         }
-        let r = fetch::fetch(&client, &src, &opts.feed_cache)
-            .await
-            .map(|f| f.releases)
-            .map_err(|e| e.to_string());
+        let r = opts.releases.releases(&src, &opts.feed_cache).await;
         out.insert(src, r);
     }
     out
@@ -1211,7 +1216,7 @@ pub async fn plan_all(
 ) -> Vec<NodePlan> {
     let feeds = fetch_feeds(targets, opts).await;
     let layouts = running_versions(pool, targets).await;
-    let now = chrono::Utc::now();
+    let now = opts.clock.now();
     targets
         .iter()
         .zip(layouts)
@@ -1296,7 +1301,7 @@ pub async fn upgrade_one(pool: &Pool, t: &Target, p: &NodePlan, opts: &Options) 
     let Some(rel) = &p.release else {
         return fail(Status::Refused, "no release to install".into());
     };
-    let art = match artifact::fetch(&fetch::client(), rel, &opts.artifact_cache).await {
+    let art = match opts.releases.artifact(rel, &opts.artifact_cache).await {
         Ok(a) => a,
         Err(e) => {
             let o = fail(Status::Refused, e.to_string());

@@ -6,7 +6,9 @@
 use nodeherd_transport::http;
 use nodeherd_transport::ssh::Session;
 use nodeherd_core::facts::systemd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the real one in production, a paused one in tests (sleeps and deadlines alike)
+use tokio::time::Instant;
 
 /// One observation of a node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -384,7 +384,7 @@ async fn run_starts_and_stops(cx: &Run<'_>, results: &mut Vec<ChangeResult>) {
 }
 
 /// 3. Verify: re-read the changed nodes and plan them again; no change left means verified.
-async fn verify(cx: &Run<'_>, restarted: &BTreeSet<NodeRef>, results: &mut Vec<ChangeResult>) {
+async fn verify(cx: &Run<'_>, restarted: &BTreeSet<NodeRef>, results: &mut [ChangeResult]) {
     let Run {
         pool,
         inv,

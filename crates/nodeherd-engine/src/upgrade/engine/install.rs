@@ -42,7 +42,7 @@ pub async fn install_node(
     let layout = match wait_guard(session, t, t.settings.confirm_timeout).await {
         Ok(l) => l,
         Err(e) => {
-            let o = cx.outcome(None, Some(to), Status::Failed, e, vec![]);
+            let o = cx.outcome(None, Some(to), Status::Failed, e.to_string(), vec![]);
             cx.journal(&o, false).await;
             return o;
         }
@@ -59,14 +59,14 @@ pub async fn install_node(
     if !layout.has(to) {
         emit(opts, &t.key, Event::Uploading);
         if let Err(e) = stage(session, &dir, to, art).await {
-            let o = fail(e, vec![]);
+            let o = fail(e.to_string(), vec![]);
             cx.journal(&o, true).await;
             return o;
         }
     }
     emit(opts, &t.key, Event::Staged);
     if let Err(e) = write_files(session, t, &dir, spec).await {
-        let o = fail(e, vec![]);
+        let o = fail(e.to_string(), vec![]);
         cx.journal(&o, true).await;
         return o;
     }
@@ -91,11 +91,8 @@ async fn write_files(
     t: &Target,
     dir: &str,
     spec: &InstallSpec<'_>,
-) -> Result<(), String> {
+) -> Result<(), HostError> {
     let to = spec.version;
-    let stderr = |o: &nodeherd_transport::ssh::Output| {
-        nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim())
-    };
     let steps: [(&str, nodeherd_core::remote::Command, Option<&[u8]>); 2] = [
         (
             "pointing current",
@@ -115,11 +112,11 @@ async fn write_files(
         };
         let err = match r {
             Ok(o) if o.success() => None,
-            Ok(o) => Some(stderr(&o)),
+            Ok(o) => Some(stderr_of(&o)),
             Err(e) => Some(e.to_string()),
         };
-        if let Some(e) = err {
-            return Err(format!("{what} failed: {e}"));
+        if let Some(detail) = err {
+            return Err(HostError::Step { what, detail });
         }
     }
     Ok(())
@@ -172,7 +169,9 @@ async fn enable_and_gate(cx: &Ctx<'_>, spec: &InstallSpec<'_>, current: Option<&
         )
         .await
         .map_err(|f| f.reason),
-        None => stays_active(session, &t.node.unit, Duration::from_secs(20)).await,
+        None => stays_active(session, &t.node.unit, Duration::from_secs(20))
+            .await
+            .map_err(|e| e.to_string()),
     };
     let o = match gate {
         Ok(took) => {
@@ -201,21 +200,24 @@ async fn enable_and_gate(cx: &Ctx<'_>, spec: &InstallSpec<'_>, current: Option<&
 }
 
 /// Without a Beacon API: the unit must be active at the end of `window` (and at every poll).
-async fn stays_active(session: &Session, unit: &str, window: Duration) -> Result<Duration, String> {
+async fn stays_active(
+    session: &Session,
+    unit: &str,
+    window: Duration,
+) -> Result<Duration, HostError> {
     let start = Instant::now();
     loop {
         let o = session
             .exec(&nodeherd_core::facts::systemd::show_command(&[unit]))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| HostError::Link(e.to_string()))?;
         let st = nodeherd_core::facts::systemd::parse_show(&o.stdout_str());
         let active = st.first().is_some_and(|u| u.is_active());
         if !active && start.elapsed() > Duration::from_secs(5) {
-            return Err(format!(
-                "the unit is not active ({})",
+            return Err(HostError::NotActive(
                 st.first()
                     .map(|u| format!("{}/{}", u.active_state, u.sub_state))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
             ));
         }
         if start.elapsed() >= window {

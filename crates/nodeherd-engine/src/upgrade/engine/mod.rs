@@ -246,6 +246,42 @@ fn entry(
 }
 
 
+/// What went wrong on a node's host during an action; the Display is the text users see (in the
+/// outcome's detail).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// The link failed (one line, without the remote script).
+    #[error("{0}")]
+    Link(String),
+    #[error("cannot read {dir}: {stderr}")]
+    Unreadable { dir: String, stderr: String },
+    #[error("a guarded switch of an earlier run ({unit}) is still running on the host after {secs}s")]
+    GuardStillRunning { unit: String, secs: u64 },
+    #[error("the host's guard is in state `{state}` (unit {unit}) after {secs}s")]
+    GuardState { state: String, unit: String, secs: u64 },
+    #[error("cannot read {path}: {message}")]
+    Artifact { path: String, message: String },
+    #[error("upload failed: {0}")]
+    Upload(String),
+    #[error("staging failed: {0}")]
+    StagingLink(String),
+    #[error("staging failed, nothing switched: {0}")]
+    Staging(String),
+    /// A step of a first install (pointing `current`, writing the unit).
+    #[error("{what} failed: {detail}")]
+    Step { what: &'static str, detail: String },
+    #[error("the unit is not active ({0})")]
+    NotActive(String),
+}
+
+fn link(e: nodeherd_transport::ssh::SshError) -> HostError {
+    HostError::Link(short(&e))
+}
+
+fn stderr_of(o: &nodeherd_transport::ssh::Output) -> String {
+    nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim())
+}
+
 /// An SSH error in one line, without the (long) remote script it was running.
 fn short(e: &nodeherd_transport::ssh::SshError) -> String {
     use nodeherd_transport::ssh::SshError;

@@ -31,7 +31,7 @@ async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
     let layout = match wait_guard(session, t, limit).await {
         Ok(l) => l,
         Err(e) => {
-            let o = cx.outcome(None, Some(to), Status::Failed, e, vec![]);
+            let o = cx.outcome(None, Some(to), Status::Failed, e.to_string(), vec![]);
             cx.journal(&o, false).await;
             return o;
         }
@@ -92,7 +92,7 @@ async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
     if !layout.has(to) {
         emit(opts, &t.key, Event::Uploading);
         if let Err(e) = stage(session, &dir, to, art).await {
-            let o = cx.outcome(Some(&from), Some(to), Status::Failed, e, vec![]);
+            let o = cx.outcome(Some(&from), Some(to), Status::Failed, e.to_string(), vec![]);
             cx.journal(&o, true).await;
             return o;
         }
@@ -107,11 +107,11 @@ async fn switch_state(
     dir: &str,
     tok: &str,
     node: &str,
-) -> Result<(String, String), String> {
+) -> Result<(String, String), HostError> {
     let o = session
         .exec(&layout::switch_state_command(dir, tok, node))
         .await
-        .map_err(|e| short(&e))?;
+        .map_err(link)?;
     Ok(layout::parse_switch_state(&o.stdout_str()))
 }
 
@@ -122,7 +122,7 @@ async fn wait_state(
     node: &str,
     want: &[&str],
     limit: Duration,
-) -> Result<String, String> {
+) -> Result<String, HostError> {
     let start = Instant::now();
     loop {
         let (st, unit) = switch_state(session, dir, tok, node).await?;
@@ -130,10 +130,11 @@ async fn wait_state(
             return Ok(st);
         }
         if start.elapsed() > limit {
-            return Err(format!(
-                "the host's guard is in state `{st}` (unit {unit}) after {}s",
-                limit.as_secs()
-            ));
+            return Err(HostError::GuardState {
+                state: st,
+                unit,
+                secs: limit.as_secs(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -148,11 +149,11 @@ async fn signal_and_wait(
     node: &str,
     (signal, state): (&str, &str),
     limit: Duration,
-) -> Result<String, String> {
+) -> Result<String, HostError> {
     session
         .exec(&layout::signal_command(dir, signal, tok))
         .await
-        .map_err(|e| short(&e))?;
+        .map_err(link)?;
     wait_state(session, dir, tok, node, &[state], limit).await
 }
 
@@ -189,7 +190,14 @@ struct Switch {
 
 impl Ctx<'_> {
     /// The link broke at `step`: the host's guard finishes on its own.
-    fn lost(&self, sw_secs: u64, from: &str, to: &str, step: &str, e: String) -> Outcome {
+    fn lost(
+        &self,
+        sw_secs: u64,
+        from: &str,
+        to: &str,
+        step: &str,
+        e: impl std::fmt::Display,
+    ) -> Outcome {
         self.outcome(
             Some(from),
             Some(to),
@@ -216,7 +224,7 @@ async fn start_switch(
         if let Err(report) =
             duty::wait_quiet(session, src, t.settings.min_quiet, t.settings.max_wait).await
         {
-            let o = cx.outcome(Some(from), Some(to), Status::Refused, report, vec![]);
+            let o = cx.outcome(Some(from), Some(to), Status::Refused, report.to_string(), vec![]);
             cx.journal(&o, true).await;
             return Err(o);
         }
@@ -405,7 +413,7 @@ pub async fn rollback_node(
     .await
     {
         Ok(l) => l,
-        Err(e) => return cx.outcome(None, to, Status::Failed, e, vec![]),
+        Err(e) => return cx.outcome(None, to, Status::Failed, e.to_string(), vec![]),
     };
     let Some(from) = layout.current.clone() else {
         return cx.outcome(

@@ -127,7 +127,7 @@ pub async fn running_versions(pool: &Pool, targets: &[Target]) -> Vec<Result<Lay
                 .session(&t.host.target)
                 .await
                 .map_err(|e| e.to_string())?;
-            inspect(&s, t).await
+            inspect(&s, t).await.map_err(|e| e.to_string())
         }
     })
     .await;

@@ -106,23 +106,26 @@ impl<'a> Ctx<'a> {
 }
 
 
-pub(super) async fn inspect(session: &Session, t: &Target) -> Result<Layout, String> {
+pub(super) async fn inspect(session: &Session, t: &Target) -> Result<Layout, HostError> {
     let o = session
         .exec(&layout::inspect_command(&t.install_dir(), &t.node.name))
         .await
-        .map_err(|e| short(&e))?;
+        .map_err(link)?;
     if !o.success() {
-        return Err(format!(
-            "cannot read {}: {}",
-            t.install_dir(),
-            nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim())
-        ));
+        return Err(HostError::Unreadable {
+            dir: t.install_dir(),
+            stderr: stderr_of(&o),
+        });
     }
     Ok(layout::parse_inspect(&o.stdout_str()))
 }
 
 /// Wait while a guard of an earlier run still runs (it may be rolling back).
-pub(super) async fn wait_guard(session: &Session, t: &Target, limit: Duration) -> Result<Layout, String> {
+pub(super) async fn wait_guard(
+    session: &Session,
+    t: &Target,
+    limit: Duration,
+) -> Result<Layout, HostError> {
     let start = Instant::now();
     loop {
         let l = inspect(session, t).await?;
@@ -130,31 +133,35 @@ pub(super) async fn wait_guard(session: &Session, t: &Target, limit: Duration) -
             return Ok(l);
         }
         if start.elapsed() > limit {
-            return Err(format!(
-                "a guarded switch of an earlier run ({}) is still running on the host after {}s",
-                layout::switch_unit(&t.node.name),
-                limit.as_secs()
-            ));
+            return Err(HostError::GuardStillRunning {
+                unit: layout::switch_unit(&t.node.name),
+                secs: limit.as_secs(),
+            });
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
 }
 
 
-pub(super) async fn stage(session: &Session, dir: &str, to: &str, art: &Artifact) -> Result<(), String> {
+pub(super) async fn stage(
+    session: &Session,
+    dir: &str,
+    to: &str,
+    art: &Artifact,
+) -> Result<(), HostError> {
     // streamed from the verified file in the cache: never the whole artifact in memory
     let file = tokio::fs::File::open(&art.path)
         .await
-        .map_err(|e| format!("cannot read {}: {e}", art.path.display()))?;
+        .map_err(|e| HostError::Artifact {
+            path: art.path.display().to_string(),
+            message: e.to_string(),
+        })?;
     let o = session
         .exec_with_stdin_file(&layout::receive_command(dir, &art.sha256), file)
         .await
-        .map_err(|e| format!("upload failed: {}", short(&e)))?;
+        .map_err(|e| HostError::Upload(short(&e)))?;
     if !o.success() {
-        return Err(format!(
-            "upload failed: {}",
-            nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim())
-        ));
+        return Err(HostError::Upload(stderr_of(&o)));
     }
     let o = session
         .exec_with_timeout(
@@ -162,12 +169,9 @@ pub(super) async fn stage(session: &Session, dir: &str, to: &str, art: &Artifact
             Duration::from_secs(600),
         )
         .await
-        .map_err(|e| format!("staging failed: {}", short(&e)))?;
+        .map_err(|e| HostError::StagingLink(short(&e)))?;
     if !o.success() {
-        return Err(format!(
-            "staging failed, nothing switched: {}",
-            nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim())
-        ));
+        return Err(HostError::Staging(stderr_of(&o)));
     }
     Ok(())
 }

@@ -28,8 +28,29 @@ pub(super) fn describe(key: &PublicKey) -> String {
     )
 }
 
+/// Why an identity file was not usable; the Display is the note after its path in the
+/// authentication error.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum IdentityError {
+    #[error("encrypted, no passphrase available")]
+    NoPassphraseHandler,
+    #[error("encrypted, passphrase not given")]
+    NoPassphrase,
+    #[error("cannot decrypt: {0}")]
+    Decrypt(keys::Error),
+    #[error("missing")]
+    Missing,
+    #[error("unreadable: {0}")]
+    Unreadable(keys::Error),
+    #[error("loader failed: {0}")]
+    Loader(tokio::task::JoinError),
+}
+
 /// Load (and decrypt, asking for the passphrase) an identity file; cached per options.
-pub(super) fn load_identity(path: &Path, opts: &ConnectOptions) -> Result<Arc<PrivateKey>, String> {
+pub(super) fn load_identity(
+    path: &Path,
+    opts: &ConnectOptions,
+) -> Result<Arc<PrivateKey>, IdentityError> {
     if let Some(k) = opts
         .key_cache
         .lock()
@@ -42,17 +63,17 @@ pub(super) fn load_identity(path: &Path, opts: &ConnectOptions) -> Result<Arc<Pr
         Ok(k) => k,
         Err(keys::Error::KeyIsEncrypted) => {
             let Some(ask) = &opts.passphrase else {
-                return Err("encrypted, no passphrase available".into());
+                return Err(IdentityError::NoPassphraseHandler);
             };
             let Some(pass) = ask(path) else {
-                return Err("encrypted, passphrase not given".into());
+                return Err(IdentityError::NoPassphrase);
             };
-            keys::load_secret_key(path, Some(&pass)).map_err(|e| format!("cannot decrypt: {e}"))?
+            keys::load_secret_key(path, Some(&pass)).map_err(IdentityError::Decrypt)?
         }
         Err(keys::Error::IO(e)) if e.kind() == io::ErrorKind::NotFound => {
-            return Err("missing".into());
+            return Err(IdentityError::Missing);
         }
-        Err(e) => return Err(format!("unreadable: {e}")),
+        Err(e) => return Err(IdentityError::Unreadable(e)),
     };
     let key = Arc::new(key);
     if let Ok(mut c) = opts.key_cache.lock() {
@@ -165,7 +186,7 @@ impl Auth<'_> {
             let (path, opts) = (path.to_path_buf(), opts.clone());
             tokio::task::spawn_blocking(move || load_identity(&path, &opts))
                 .await
-                .unwrap_or_else(|e| Err(format!("loader failed: {e}")))
+                .unwrap_or_else(|e| Err(IdentityError::Loader(e)))
         };
         let key = match loaded {
             Ok(k) => k,

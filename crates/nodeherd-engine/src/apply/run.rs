@@ -6,19 +6,19 @@
 //! results, the verification pass, the apply's journal line. May not touch: how an install, a
 //! rewrite or a switch is done ([`changes`] hands them to the upgrade engine) or any output format.
 
-use nodeherd_core::plan::desired::{DesiredState, VersionWant};
-use nodeherd_core::plan::apply::{self, Change, Facts, NodeInput, Plan};
-use nodeherd_core::plan::unitfile;
-use nodeherd_core::inventory::{Inventory, NodeRef};
 use crate::lifecycle;
 use crate::status;
+use crate::upgrade::engine::{self, NodePlan, Options, Target};
+pub use changes::restart_after_rewrite;
+use changes::{install, rewrite_units, switch_versions};
+use nodeherd_core::facts::systemd::Action;
+use nodeherd_core::inventory::{Inventory, NodeRef};
+use nodeherd_core::plan::apply::{self, Change, Facts, NodeInput, Plan};
+use nodeherd_core::plan::desired::{DesiredState, VersionWant};
+use nodeherd_core::plan::unitfile;
 use nodeherd_core::playbook::Playbook;
 use nodeherd_core::releases::version::normalize_tag;
 use nodeherd_transport::ssh::Pool;
-use nodeherd_core::facts::systemd::Action;
-use crate::upgrade::engine::{self, NodePlan, Options, Target};
-use changes::{install, rewrite_units, switch_versions};
-pub use changes::restart_after_rewrite;
 
 mod changes;
 use semver::Version;
@@ -454,7 +454,6 @@ pub fn journal_apply(results: &[ChangeResult], who: &str, via: &str) {
         run: String::new(),
     });
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -40,7 +40,13 @@ async fn switches_stop_after_a_failed_canary_and_the_rest_is_not_touched() {
     let refs: Vec<NodeRef> = (0..2).map(|h| NodeRef { host: h, node: 0 }).collect();
     let ts: Vec<Target> = refs.iter().map(|r| Target::new(&inv, *r, &pb)).collect();
     let fakes = [
-        host("h1", Node { new_healthy: false, ..Node::default() }),
+        host(
+            "h1",
+            Node {
+                new_healthy: false,
+                ..Node::default()
+            },
+        ),
         host("h2", Node::default()),
     ];
     let pool = fake_pool(&fakes);
@@ -54,10 +60,29 @@ async fn switches_stop_after_a_failed_canary_and_the_rest_is_not_touched() {
         unknown: vec![],
     };
     let g = gathered(&refs, ts);
-    let res = apply(&pool, &inv, &plan, &refs, &g, &DesiredState::default(), &pb, 2, &options()).await;
+    let res = apply(
+        &pool,
+        &inv,
+        &plan,
+        &refs,
+        &g,
+        &DesiredState::default(),
+        &pb,
+        2,
+        &options(),
+    )
+    .await;
     assert_eq!(res.len(), 2);
-    assert!(!res[0].ok && res[0].detail.starts_with("rolled-back: "), "{:?}", res[0]);
-    assert!(!res[1].ok && res[1].detail.starts_with("skipped: "), "{:?}", res[1]);
+    assert!(
+        !res[0].ok && res[0].detail.starts_with("rolled-back: "),
+        "{:?}",
+        res[0]
+    );
+    assert!(
+        !res[1].ok && res[1].detail.starts_with("skipped: "),
+        "{:?}",
+        res[1]
+    );
     assert!(!res[0].verified && !res[1].verified);
     assert!(signalled(&fakes[0].lines(), "abort"));
     // h2 was only read, never locked or switched
@@ -79,9 +104,23 @@ async fn a_stop_sends_systemctl_stop_to_that_node_only() {
         unknown: vec![],
     };
     let g = gathered(&refs, vec![]);
-    let res = apply(&pool, &inv, &plan, &refs, &g, &DesiredState::default(), &pb, 2, &options()).await;
+    let res = apply(
+        &pool,
+        &inv,
+        &plan,
+        &refs,
+        &g,
+        &DesiredState::default(),
+        &pb,
+        2,
+        &options(),
+    )
+    .await;
     assert_eq!(res.len(), 1);
-    assert_eq!((res[0].host.as_str(), &res[0].change), ("h1", &Change::Stop));
+    assert_eq!(
+        (res[0].host.as_str(), &res[0].change),
+        ("h1", &Change::Stop)
+    );
     let stops = fakes[0].ran("systemctl stop -- lodestar-bn.service");
     assert_eq!(stops, 1, "{:#?}", fakes[0].lines());
     assert!(fakes[1].calls().is_empty());

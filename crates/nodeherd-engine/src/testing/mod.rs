@@ -187,7 +187,9 @@ impl FakeRemote {
     /// Answer `GET path` on `port` always the same.
     pub fn http(&self, port: u16, path: &str, status: u16, body: &str) -> &Self {
         let body = body.to_string();
-        self.http_with(port, path, move |_, _| HttpReply::Answer(status, body.clone()))
+        self.http_with(port, path, move |_, _| {
+            HttpReply::Answer(status, body.clone())
+        })
     }
 
     /// Cut the link now.
@@ -376,7 +378,11 @@ impl Remote for FakeRemote {
             let line = self.render(cmd);
             match self.answer(Call::Stream(line.clone()), &line)? {
                 Reply::Hold { stdout } => {
-                    if tx.send(StreamChunk::Stdout(stdout.into_bytes())).await.is_err() {
+                    if tx
+                        .send(StreamChunk::Stdout(stdout.into_bytes()))
+                        .await
+                        .is_err()
+                    {
                         return Ok(None);
                     }
                     tx.closed().await;
@@ -427,7 +433,9 @@ pub fn fake_pool(fakes: &[FakeRemote]) -> Pool {
         let found = by_name.get(&t.name).cloned();
         let name = t.name.clone();
         Box::pin(async move {
-            found.map(|f| f.session()).ok_or(SshError::Disconnected { host: name })
+            found
+                .map(|f| f.session())
+                .ok_or(SshError::Disconnected { host: name })
         })
     });
     Pool::with_connector(ConnectOptions::default(), connector)

@@ -55,8 +55,9 @@ pub(crate) fn targets(hosts: &[&str], rest_port: bool, pb: &Playbook) -> Vec<Tar
 }
 
 pub(crate) fn release(v: &str) -> Release {
-    let feed: FeedRelease = serde_json::from_value(serde_json::json!({ "tag_name": format!("v{v}") }))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let feed: FeedRelease =
+        serde_json::from_value(serde_json::json!({ "tag_name": format!("v{v}") }))
+            .unwrap_or_else(|e| panic!("{e}"));
     Release {
         version: semver::Version::parse(v).unwrap_or_else(|e| panic!("{e}")),
         feed,
@@ -84,7 +85,11 @@ fn artifact() -> Artifact {
 struct Canned;
 
 impl ReleaseSource for Canned {
-    fn releases<'a>(&'a self, _: &'a str, _: &'a Path) -> BoxFuture<'a, Result<Vec<Release>, String>> {
+    fn releases<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a Path,
+    ) -> BoxFuture<'a, Result<Vec<Release>, String>> {
         Box::pin(async { Ok(vec![release(OLD), release(NEW)]) })
     }
     fn artifact<'a>(
@@ -133,7 +138,12 @@ pub(crate) fn signalled(history: &[String], what: &str) -> bool {
 /// Beacon API answering for whichever version `current` points at.
 pub(crate) fn host(name: &str, n: Node) -> FakeRemote {
     let f = FakeRemote::named(name);
-    f.on(Match::contains(LOCK), Reply::Hold { stdout: "LOCKED\n".into() });
+    f.on(
+        Match::contains(LOCK),
+        Reply::Hold {
+            stdout: "LOCKED\n".into(),
+        },
+    );
     f.on(
         Match::contains(INSPECT),
         Reply::ok(format!(
@@ -160,12 +170,19 @@ pub(crate) fn host(name: &str, n: Node) -> FakeRemote {
     f.on(Match::contains("journalctl"), Reply::ok(""));
     let on_new = |h: &[String]| h.iter().any(|l| l.contains(SWITCH)) && !signalled(h, "abort");
     f.http_with(PORT, "/eth/v1/node/health", move |_, h| {
-        let ok = if on_new(h) { n.new_healthy } else { n.old_healthy };
+        let ok = if on_new(h) {
+            n.new_healthy
+        } else {
+            n.old_healthy
+        };
         HttpReply::Answer(if ok { 200 } else { 503 }, String::new())
     });
     f.http_with(PORT, "/eth/v1/node/version", move |_, h| {
         let v = if on_new(h) { NEW } else { n.current };
-        HttpReply::Answer(200, format!(r#"{{"data":{{"version":"Lodestar/v{v}/abc"}}}}"#))
+        HttpReply::Answer(
+            200,
+            format!(r#"{{"data":{{"version":"Lodestar/v{v}/abc"}}}}"#),
+        )
     });
     f.http_with(PORT, "/eth/v1/node/syncing", |i, _| {
         HttpReply::Answer(200, format!(r#"{{"data":{{"head_slot":"{}"}}}}"#, 100 + i))
@@ -189,10 +206,20 @@ fn assert_untouched(f: &FakeRemote) {
 
 #[tokio::test(start_paused = true)]
 async fn unhealthy_node_is_refused_before_anything_changes() {
-    let f = host("h1", Node { old_healthy: false, ..Node::default() });
+    let f = host(
+        "h1",
+        Node {
+            old_healthy: false,
+            ..Node::default()
+        },
+    );
     let o = upgrade(&f, &one_target(true)).await;
     assert_eq!(o.status, Status::Refused, "{o:?}");
-    assert!(o.detail.contains("not healthy before the upgrade"), "{}", o.detail);
+    assert!(
+        o.detail.contains("not healthy before the upgrade"),
+        "{}",
+        o.detail
+    );
     assert!(o.detail.contains("--force-unhealthy"), "{}", o.detail);
     assert_eq!(f.ran(LOCK), 1);
     assert_untouched(&f);
@@ -203,14 +230,20 @@ async fn node_without_rest_port_is_refused() {
     let f = host("h1", Node::default());
     let o = upgrade(&f, &one_target(false)).await;
     assert_eq!(o.status, Status::Refused);
-    assert_eq!(o.detail, "the node has no rest_port: no health gate possible");
+    assert_eq!(
+        o.detail,
+        "the node has no rest_port: no health gate possible"
+    );
     assert_untouched(&f);
 }
 
 #[tokio::test(start_paused = true)]
 async fn install_without_current_link_is_refused() {
     let f = host("h1", Node::default());
-    f.on(Match::contains(INSPECT), Reply::ok("current=\nprevious=\nswitch=inactive\n"));
+    f.on(
+        Match::contains(INSPECT),
+        Reply::ok("current=\nprevious=\nswitch=inactive\n"),
+    );
     let o = upgrade(&f, &one_target(true)).await;
     assert_eq!(o.status, Status::Refused);
     assert!(o.detail.contains("has no `current` link"), "{}", o.detail);
@@ -219,7 +252,13 @@ async fn install_without_current_link_is_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn node_already_on_the_version_is_unchanged() {
-    let f = host("h1", Node { current: NEW, ..Node::default() });
+    let f = host(
+        "h1",
+        Node {
+            current: NEW,
+            ..Node::default()
+        },
+    );
     let o = upgrade(&f, &one_target(true)).await;
     assert_eq!(o.status, Status::Unchanged);
     assert_eq!(o.detail, format!("already on {NEW}"));
@@ -247,23 +286,53 @@ async fn healthy_switch_is_confirmed_and_pruned() {
     // in order: lock, upload, stage, switch, confirm, prune; never an abort
     let order: Vec<usize> = [LOCK, UPLOAD, STAGE, SWITCH, SIGNAL, PRUNE]
         .iter()
-        .map(|m| f.lines().iter().position(|l| l.contains(m)).unwrap_or(usize::MAX))
+        .map(|m| {
+            f.lines()
+                .iter()
+                .position(|l| l.contains(m))
+                .unwrap_or(usize::MAX)
+        })
         .collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}: {:#?}", f.lines());
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "{order:?}: {:#?}",
+        f.lines()
+    );
     assert!(signalled(&f.lines(), "confirm"));
     assert!(!signalled(&f.lines(), "abort"));
 }
 
 #[tokio::test(start_paused = true)]
 async fn failed_gate_rolls_back_and_never_confirms() {
-    let f = host("h1", Node { new_healthy: false, ..Node::default() });
-    f.on(Match::contains("journalctl"), Reply::ok("Mar 01 10:00:00 h1 lodestar[1]: boom\n"));
+    let f = host(
+        "h1",
+        Node {
+            new_healthy: false,
+            ..Node::default()
+        },
+    );
+    f.on(
+        Match::contains("journalctl"),
+        Reply::ok("Mar 01 10:00:00 h1 lodestar[1]: boom\n"),
+    );
     let o = upgrade(&f, &one_target(true)).await;
     assert_eq!(o.status, Status::RolledBack, "{o:?}");
     assert!(o.failed());
-    assert!(o.detail.contains(&format!("{NEW} failed the health gate")), "{}", o.detail);
-    assert!(o.detail.contains(&format!("{OLD} is healthy again")), "{}", o.detail);
-    assert!(o.detail.contains("/eth/v1/node/health answered 503"), "{}", o.detail);
+    assert!(
+        o.detail.contains(&format!("{NEW} failed the health gate")),
+        "{}",
+        o.detail
+    );
+    assert!(
+        o.detail.contains(&format!("{OLD} is healthy again")),
+        "{}",
+        o.detail
+    );
+    assert!(
+        o.detail.contains("/eth/v1/node/health answered 503"),
+        "{}",
+        o.detail
+    );
     assert!(!o.logs.is_empty());
     assert!(signalled(&f.lines(), "abort"));
     assert!(!signalled(&f.lines(), "confirm"));
@@ -283,9 +352,15 @@ async fn lost_link_during_the_gate_leaves_the_rollback_to_the_hosts_guard() {
     });
     let o = upgrade(&f, &one_target(true)).await;
     assert_eq!(o.status, Status::Failed, "{o:?}");
-    assert!(o.detail.starts_with("connection lost while rolling back"), "{}", o.detail);
     assert!(
-        o.detail.contains(&format!("the host's guard switches back to {OLD} by itself")),
+        o.detail.starts_with("connection lost while rolling back"),
+        "{}",
+        o.detail
+    );
+    assert!(
+        o.detail.contains(&format!(
+            "the host's guard switches back to {OLD} by itself"
+        )),
         "{}",
         o.detail
     );
@@ -303,9 +378,17 @@ async fn busy_lock_is_refused_naming_its_holder() {
     );
     let o = upgrade(&f, &one_target(true)).await;
     assert_eq!(o.status, Status::Refused, "{o:?}");
-    assert!(o.detail.contains("locked by alice@laptop (pid 4242"), "{}", o.detail);
+    assert!(
+        o.detail.contains("locked by alice@laptop (pid 4242"),
+        "{}",
+        o.detail
+    );
     assert!(o.detail.contains("`upgrade to 1.5.0`"), "{}", o.detail);
-    assert!(o.detail.contains("lease renewed 3s ago (alive)"), "{}", o.detail);
+    assert!(
+        o.detail.contains("lease renewed 3s ago (alive)"),
+        "{}",
+        o.detail
+    );
     assert_eq!(f.ran(INSPECT), 0);
     assert_untouched(&f);
 }
@@ -320,7 +403,11 @@ async fn pinned_policy_plans_no_target_and_the_run_touches_nothing() {
     let plans = engine::plan_all(&pool, &ts, None, &opts).await;
     assert_eq!(plans[0].step.to, None, "{:?}", plans[0]);
     assert_eq!(plans[0].running.as_deref(), Some(OLD));
-    assert!(plans[0].why.iter().any(|w| w.contains("outside pin")), "{:?}", plans[0].why);
+    assert!(
+        plans[0].why.iter().any(|w| w.contains("outside pin")),
+        "{:?}",
+        plans[0].why
+    );
     let outcomes = engine::run_upgrades(&pool, &ts, &plans, &opts).await;
     assert!(outcomes.is_empty());
     assert_eq!(f.ran(LOCK), 0);
@@ -328,14 +415,26 @@ async fn pinned_policy_plans_no_target_and_the_run_touches_nothing() {
 }
 
 pub(crate) fn plan_to_new(t: &Target) -> NodePlan {
-    engine::plan_node(t, Some(OLD), &[release(OLD), release(NEW)], Some(NEW), chrono::Utc::now())
+    engine::plan_node(
+        t,
+        Some(OLD),
+        &[release(OLD), release(NEW)],
+        Some(NEW),
+        chrono::Utc::now(),
+    )
 }
 
 #[tokio::test(start_paused = true)]
 async fn failing_canary_stops_the_rollout_with_nothing_else_touched() {
     let pb = playbook("[upgrade]\ncanary = 1\nserial = 2\n");
     let ts = targets(&["h1", "h2", "h3"], true, &pb);
-    let canary = host("h1", Node { new_healthy: false, ..Node::default() });
+    let canary = host(
+        "h1",
+        Node {
+            new_healthy: false,
+            ..Node::default()
+        },
+    );
     let others = [host("h2", Node::default()), host("h3", Node::default())];
     let mut all = vec![canary.clone()];
     all.extend(others.iter().cloned());
@@ -343,7 +442,10 @@ async fn failing_canary_stops_the_rollout_with_nothing_else_touched() {
     let plans: Vec<NodePlan> = ts.iter().map(plan_to_new).collect();
     let out = engine::run_upgrades(&pool, &ts, &plans, &options()).await;
     let st: Vec<Status> = out.iter().map(|o| o.status).collect();
-    assert_eq!(st, vec![Status::RolledBack, Status::Skipped, Status::Skipped]);
+    assert_eq!(
+        st,
+        vec![Status::RolledBack, Status::Skipped, Status::Skipped]
+    );
     assert_eq!(out[1].detail, crate::upgrade::rollout::NOT_ATTEMPTED);
     for f in &others {
         assert!(f.calls().is_empty(), "{:#?}", f.calls());
@@ -360,7 +462,15 @@ async fn max_fail_percent_stops_a_batch_run() {
     let fakes: Vec<FakeRemote> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| host(n, Node { new_healthy: !(i == 1 || i == 2), ..Node::default() }))
+        .map(|(i, n)| {
+            host(
+                n,
+                Node {
+                    new_healthy: !(i == 1 || i == 2),
+                    ..Node::default()
+                },
+            )
+        })
         .collect();
     let pool = fake_pool(&fakes);
     let plans: Vec<NodePlan> = ts.iter().map(plan_to_new).collect();
@@ -368,7 +478,13 @@ async fn max_fail_percent_stops_a_batch_run() {
     let st: Vec<Status> = out.iter().map(|o| o.status).collect();
     assert_eq!(
         st,
-        vec![Status::Ok, Status::RolledBack, Status::RolledBack, Status::Skipped, Status::Skipped]
+        vec![
+            Status::Ok,
+            Status::RolledBack,
+            Status::RolledBack,
+            Status::Skipped,
+            Status::Skipped
+        ]
     );
     assert!(fakes[3].calls().is_empty() && fakes[4].calls().is_empty());
     assert_eq!(fakes[2].ran(SWITCH), 1);
@@ -379,6 +495,109 @@ async fn rollback_without_previous_is_refused() {
     let f = host("h1", Node::default());
     let o = engine::rollback_node(&f.session(), &one_target(true), None, &options()).await;
     assert_eq!(o.status, Status::Refused);
-    assert_eq!(o.detail, "no `previous` release recorded; pass --to VERSION");
+    assert_eq!(
+        o.detail,
+        "no `previous` release recorded; pass --to VERSION"
+    );
     assert_untouched(&f);
+}
+
+fn install_spec(start: bool) -> engine::InstallSpec<'static> {
+    engine::InstallSpec {
+        version: NEW,
+        unit_text: "# managed by nodeherd\n[Service]\nExecStart=/opt/nh/bn/current/lodestar\n",
+        marker: "# managed by nodeherd",
+        start,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn install_points_current_writes_the_unit_then_enables_and_gates() {
+    let f = host(
+        "h1",
+        Node {
+            current: NEW,
+            ..Node::default()
+        },
+    );
+    f.on(Match::contains(INSPECT), Reply::ok("missing=1\n"));
+    let spec = install_spec(true);
+    let o = engine::install_node(
+        &f.session(),
+        &one_target(true),
+        &spec,
+        &artifact(),
+        &options(),
+    )
+    .await;
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert!(
+        o.detail
+            .starts_with(&format!("installed {NEW}, enabled and started")),
+        "{}",
+        o.detail
+    );
+    let unit_writes: Vec<Vec<u8>> = f
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            crate::testing::Call::ExecStdin(l, data) if !l.contains(UPLOAD) => Some(data),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(unit_writes, vec![spec.unit_text.as_bytes().to_vec()]);
+    let lines = f.lines();
+    let enable = lines
+        .iter()
+        .position(|l| l == "systemctl enable --now lodestar-bn.service");
+    let stage = lines.iter().position(|l| l.contains(STAGE));
+    assert!(
+        stage.is_some() && enable.is_some() && stage < enable,
+        "{lines:#?}"
+    );
+    assert_eq!(f.ran(SWITCH), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn install_declared_stopped_writes_the_unit_but_does_not_enable() {
+    let f = host("h1", Node::default());
+    f.on(Match::contains(INSPECT), Reply::ok("missing=1\n"));
+    let o = engine::install_node(
+        &f.session(),
+        &one_target(true),
+        &install_spec(false),
+        &artifact(),
+        &options(),
+    )
+    .await;
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert_eq!(
+        o.detail,
+        format!("installed {NEW}; unit written, not enabled (declared stopped)")
+    );
+    assert_eq!(f.ran("systemctl enable"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_staging_fails_the_install_with_the_hosts_reason() {
+    let f = host("h1", Node::default());
+    f.on(Match::contains(INSPECT), Reply::ok("missing=1\n"));
+    f.on(
+        Match::contains(STAGE),
+        Reply::fail(3, "digest mismatch on the host: expected ab, got cd"),
+    );
+    let o = engine::install_node(
+        &f.session(),
+        &one_target(true),
+        &install_spec(true),
+        &artifact(),
+        &options(),
+    )
+    .await;
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    assert_eq!(
+        o.detail,
+        "staging failed, nothing switched: digest mismatch on the host: expected ab, got cd"
+    );
+    assert_eq!(f.ran("systemctl enable"), 0);
 }

@@ -80,11 +80,19 @@ async fn rewrite_one(
     opts: &Options,
 ) -> (bool, bool, String) {
     let (host, node) = inv.node(r);
-    let cmd = nodeherd_core::facts::layout::rewrite_unit_command(&node.unit, unitfile::MARKER, text.len());
+    let cmd = nodeherd_core::facts::layout::rewrite_unit_command(
+        &node.unit,
+        unitfile::MARKER,
+        text.len(),
+    );
     let session = match pool.session(&host.target).await {
         Ok(s) => s,
         Err(e) => {
-            return (false, false, nodeherd_core::facts::systemd::sanitize(&e.to_string()));
+            return (
+                false,
+                false,
+                nodeherd_core::facts::systemd::sanitize(&e.to_string()),
+            );
         }
     };
     // Under the node's host lock, like installs and switches (no upgrade restarts it meanwhile).
@@ -114,7 +122,8 @@ async fn rewrite_one(
     match written {
         Ok(o) if o.success() => {}
         Ok(o) => {
-            let e = nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim());
+            let e =
+                nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim());
             return (
                 false,
                 false,
@@ -321,4 +330,3 @@ pub(super) async fn switch_versions(
         })
         .collect()
 }
-

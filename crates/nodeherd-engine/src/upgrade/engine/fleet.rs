@@ -120,4 +120,3 @@ pub async fn history(
     all.retain(|e| keys.is_empty() || keys.contains(&e.node));
     (journal::merge(all), errors)
 }
-

@@ -4,8 +4,8 @@
 //! Owns: that order and its outcome texts. May not touch: upgrades of running nodes (that is
 //! [`super::node`]) or what the unit file says (the caller renders it).
 
-use super::*;
 use super::steps::{Ctx, journal_tail, stage, wait_guard};
+use super::*;
 
 /// What a first install writes besides the release (built and validated by the caller).
 #[derive(Debug, Clone)]
@@ -18,7 +18,6 @@ pub struct InstallSpec<'a> {
     /// Enable and start it (false: declared stopped; the unit is written but not enabled).
     pub start: bool,
 }
-
 
 /// Install a node whose unit does not exist yet: under the node's host lock, stage the release
 /// (upload, verify the digest on the host, unpack into `releases/<v>/`) unless already there,
@@ -282,4 +281,3 @@ pub async fn install_one(
     };
     install_node(&session, t, spec, &art, opts).await
 }
-

@@ -19,18 +19,18 @@ pub use install::{InstallSpec, install_node, install_one};
 pub use node::{rollback_node, upgrade_node};
 pub use plan::{NodePlan, fetch_feeds, plan_all, plan_node, running_versions};
 
+use crate::feeds as fetch;
 use crate::upgrade::artifact::{self, Artifact};
 use crate::upgrade::duty;
 use crate::upgrade::health;
-use nodeherd_core::facts::layout::{self, Layout, SwitchSpec};
-use nodeherd_core::journal::{self, Entry};
 use crate::upgrade::lock;
-use nodeherd_core::plan::upgrade::Step;
 use crate::upgrade::rollout;
+use nodeherd_core::facts::layout::{self, Layout, SwitchSpec};
 use nodeherd_core::inventory::{ClientKind, Inventory, NodeRef, Role};
+use nodeherd_core::journal::{self, Entry};
+use nodeherd_core::plan::upgrade::Step;
 use nodeherd_core::playbook::{Playbook, UpgradeSettings};
 use nodeherd_core::releases::feed::Release;
-use crate::feeds as fetch;
 use nodeherd_core::releases::policy;
 use nodeherd_transport::ssh::{Pool, Session};
 use serde::Serialize;
@@ -39,8 +39,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 // tokio's clock: the real one in production, a paused one in tests (sleeps and deadlines alike)
-use tokio::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
 
 /// Progress of one node, for front ends and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -220,7 +220,6 @@ fn emit(opts: &Options, key: &str, e: Event) {
     tracing::info!(node = key, event = ?e, "upgrade progress");
 }
 
-
 #[allow(clippy::too_many_arguments)]
 fn entry(
     t: &Target,
@@ -245,7 +244,6 @@ fn entry(
     }
 }
 
-
 /// What went wrong on a node's host during an action; the Display is the text users see (in the
 /// outcome's detail).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -255,10 +253,16 @@ pub enum HostError {
     Link(String),
     #[error("cannot read {dir}: {stderr}")]
     Unreadable { dir: String, stderr: String },
-    #[error("a guarded switch of an earlier run ({unit}) is still running on the host after {secs}s")]
+    #[error(
+        "a guarded switch of an earlier run ({unit}) is still running on the host after {secs}s"
+    )]
     GuardStillRunning { unit: String, secs: u64 },
     #[error("the host's guard is in state `{state}` (unit {unit}) after {secs}s")]
-    GuardState { state: String, unit: String, secs: u64 },
+    GuardState {
+        state: String,
+        unit: String,
+        secs: u64,
+    },
     #[error("cannot read {path}: {message}")]
     Artifact { path: String, message: String },
     #[error("upload failed: {0}")]
@@ -293,4 +297,3 @@ fn short(e: &nodeherd_transport::ssh::SshError) -> String {
         other => other.to_string().lines().next().unwrap_or("").to_string(),
     }
 }
-

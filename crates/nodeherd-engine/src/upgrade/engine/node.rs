@@ -4,8 +4,8 @@
 //! Owns: that order and every outcome text of it. May not touch: the fleet order (that is
 //! [`super::fleet`]), planning, or the host scripts themselves (`nodeherd_core::facts::layout`).
 
-use super::*;
 use super::steps::{Ctx, inspect, journal_tail, stage, token, wait_guard};
+use super::*;
 
 /// Upgrade one node to `release` (artifact already verified on the console).
 pub async fn upgrade_node(
@@ -101,7 +101,6 @@ async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
     switch_and_gate(cx, &layout, &from, to).await
 }
 
-
 async fn switch_state(
     session: &Session,
     dir: &str,
@@ -156,7 +155,6 @@ async fn signal_and_wait(
         .map_err(link)?;
     wait_state(session, dir, tok, node, &[state], limit).await
 }
-
 
 /// The guarded switch from `from` to `to`, the health gate, then confirm or abort.
 async fn switch_and_gate(cx: &Ctx<'_>, layout: &Layout, from: &str, to: &str) -> Outcome {
@@ -224,7 +222,13 @@ async fn start_switch(
         if let Err(report) =
             duty::wait_quiet(session, src, t.settings.min_quiet, t.settings.max_wait).await
         {
-            let o = cx.outcome(Some(from), Some(to), Status::Refused, report.to_string(), vec![]);
+            let o = cx.outcome(
+                Some(from),
+                Some(to),
+                Status::Refused,
+                report.to_string(),
+                vec![],
+            );
             cx.journal(&o, true).await;
             return Err(o);
         }
@@ -269,7 +273,9 @@ async fn start_switch(
                 Status::Failed,
                 format!(
                     "cannot start the guarded switch: {}",
-                    nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim())
+                    nodeherd_core::facts::systemd::sanitize(
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    )
                 ),
                 vec![],
             );
@@ -277,7 +283,13 @@ async fn start_switch(
             return Err(o);
         }
         Err(e) => {
-            let o = cx.lost(confirm_secs, from, to, "while starting the switch", e.to_string());
+            let o = cx.lost(
+                confirm_secs,
+                from,
+                to,
+                "while starting the switch",
+                e.to_string(),
+            );
             cx.journal(&o, false).await;
             return Err(o);
         }
@@ -472,4 +484,3 @@ pub async fn rollback_node(
     }
     switch_and_gate(&cx, &layout, &from, &target).await
 }
-

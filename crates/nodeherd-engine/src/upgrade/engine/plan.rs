@@ -3,8 +3,8 @@
 //!
 //! Owns: those reads and the plan lines' texts. May not touch: anything that changes a host.
 
-use super::*;
 use super::steps::inspect;
+use super::*;
 
 /// A node's plan line for `releases` and `upgrade`.
 #[derive(Debug, Clone, Serialize)]
@@ -170,4 +170,3 @@ pub async fn plan_all(
         })
         .collect()
 }
-

@@ -18,7 +18,12 @@ pub(super) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(super) fn new(session: &'a Session, t: &'a Target, opts: &'a Options, action: &'static str) -> Self {
+    pub(super) fn new(
+        session: &'a Session,
+        t: &'a Target,
+        opts: &'a Options,
+        action: &'static str,
+    ) -> Self {
         Ctx {
             session,
             t,
@@ -31,7 +36,11 @@ impl<'a> Ctx<'a> {
 
     /// Take the node's host lock for `what` (waiting up to `wait_lock`). A refusal is journaled
     /// and comes back as the outcome to return.
-    pub(super) async fn lock(&self, what: &str, to: Option<&str>) -> Result<lock::LockGuard, Outcome> {
+    pub(super) async fn lock(
+        &self,
+        what: &str,
+        to: Option<&str>,
+    ) -> Result<lock::LockGuard, Outcome> {
         let dir = self.t.install_dir();
         match lock::acquire_waiting(
             self.session,
@@ -105,7 +114,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-
 pub(super) async fn inspect(session: &Session, t: &Target) -> Result<Layout, HostError> {
     let o = session
         .exec(&layout::inspect_command(&t.install_dir(), &t.node.name))
@@ -141,7 +149,6 @@ pub(super) async fn wait_guard(
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
 }
-
 
 pub(super) async fn stage(
     session: &Session,
@@ -182,15 +189,20 @@ pub(super) fn token() -> String {
     artifact::hex(&b)
 }
 
-
 pub(super) async fn journal_tail(session: &Session, unit: &str) -> Vec<String> {
     session
-        .exec(&nodeherd_core::facts::systemd::journal_command(unit, 15, false))
+        .exec(&nodeherd_core::facts::systemd::journal_command(
+            unit, 15, false,
+        ))
         .await
         .map(|o| {
             o.stdout_str()
                 .lines()
-                .map(|l| nodeherd_core::facts::systemd::sanitize(&nodeherd_core::facts::systemd::parse_journal_line(l).message))
+                .map(|l| {
+                    nodeherd_core::facts::systemd::sanitize(
+                        &nodeherd_core::facts::systemd::parse_journal_line(l).message,
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()

@@ -240,4 +240,3 @@ pub(super) async fn authenticate(
         tried,
     })
 }
-

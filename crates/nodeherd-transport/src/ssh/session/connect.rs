@@ -240,7 +240,6 @@ pub(super) fn channel_err(host: &str, what: &str, e: russh::Error) -> SshError {
     }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Connecting
 
@@ -382,4 +381,3 @@ where
         }
     }
 }
-

@@ -229,9 +229,7 @@ impl SshSession {
             }
         }
     }
-
 }
-
 
 pub(super) fn sig_name(s: &russh::Sig) -> String {
     match s {
@@ -299,4 +297,3 @@ impl Drop for ChannelGuard {
         }
     }
 }
-

@@ -43,9 +43,9 @@ mod streams;
 
 use self::auth::*;
 use self::connect::*;
-use self::exec::*;
 pub use self::connect::{connect, connect_ssh};
 pub use self::exec::SshSession;
+use self::exec::*;
 use nodeherd_core::remote::Command;
 use nodeherd_core::remote::{HostKeyPolicy, Target};
 
@@ -157,4 +157,3 @@ pub enum StreamChunk {
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
 }
-

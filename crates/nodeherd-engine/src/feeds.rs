@@ -1,7 +1,9 @@
 //! Fetching release feeds: HTTP(S) with ETag revalidation into a cache, or a local file.
 //! Works offline from the cache, and says so.
 //!
-//! Owns: the feed cache under the XDG cache dir (`~/.cache/nodeherd/feeds`). May not touch:
+//! Owns: the feed cache under the XDG cache dir (`~/.cache/nodeherd/feeds`), and the seams the
+//! upgrade engine reads releases ([`ReleaseSource`]) and the wall clock ([`Clock`]) through.
+//! May not touch:
 //! policy decisions or the managed hosts.
 
 use nodeherd_core::releases::feed::{self, FeedError, Release};
@@ -246,5 +248,84 @@ mod tests {
                 .contains("ChainSafe/lodestar")
         );
         assert_eq!(builtin_feed("generic"), None);
+    }
+}
+
+/// Where the upgrade engine gets releases and their artifacts: the network and caches (the
+/// default, [`Online`]), or a test's canned set.
+pub trait ReleaseSource: Send + Sync + std::fmt::Debug {
+    /// The releases of a feed (see [`fetch`]); the error is the message users see.
+    fn releases<'a>(
+        &'a self,
+        source: &'a str,
+        cache_dir: &'a Path,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Release>, String>>;
+    /// The verified artifact of a release in the console's cache (see
+    /// [`crate::upgrade::artifact::fetch`]).
+    fn artifact<'a>(
+        &'a self,
+        release: &'a Release,
+        cache_dir: &'a Path,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<crate::upgrade::artifact::Artifact, crate::upgrade::artifact::ArtifactError>,
+    >;
+}
+
+/// The real source: feeds and artifacts over HTTP(S) (or local files) through the caches. The
+/// HTTP client is made once, on first use.
+#[derive(Debug, Default)]
+pub struct Online {
+    client: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl Online {
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(client)
+    }
+}
+
+impl ReleaseSource for Online {
+    fn releases<'a>(
+        &'a self,
+        source: &'a str,
+        cache_dir: &'a Path,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Release>, String>> {
+        Box::pin(async move {
+            fetch(self.client(), source, cache_dir)
+                .await
+                .map(|f| f.releases)
+                .map_err(|e| e.to_string())
+        })
+    }
+    fn artifact<'a>(
+        &'a self,
+        release: &'a Release,
+        cache_dir: &'a Path,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<crate::upgrade::artifact::Artifact, crate::upgrade::artifact::ArtifactError>,
+    > {
+        Box::pin(crate::upgrade::artifact::fetch(
+            self.client(),
+            release,
+            cache_dir,
+        ))
+    }
+}
+
+/// Where the engine reads the wall clock (release ages, maintenance windows). Durations and
+/// sleeps use tokio's clock, which tests pause and advance.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
     }
 }

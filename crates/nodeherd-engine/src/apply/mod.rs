@@ -5,3 +5,6 @@
 
 pub mod lock;
 pub mod run;
+
+#[cfg(test)]
+mod run_tests;

@@ -8,7 +8,9 @@
 use nodeherd_transport::http;
 use nodeherd_transport::ssh::{Command, Session};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the real one in production, a paused one in tests (sleeps and deadlines alike)
+use tokio::time::Instant;
 
 /// A duty of one of the node's validators.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -99,6 +101,35 @@ pub fn parse_attester(body: &str) -> Vec<Duty> {
         .unwrap_or_default()
 }
 
+/// Why the safe window could not be established; the Display is the text users see.
+#[derive(Debug, thiserror::Error)]
+pub enum DutyError {
+    /// The forward to the node's API failed.
+    #[error("{0}")]
+    Forward(#[from] nodeherd_transport::ssh::SshError),
+    #[error("{path}: no answer")]
+    NoAnswer { path: String },
+    #[error("{0}")]
+    Http(#[from] http::HttpError),
+    #[error("{path} answered HTTP {status}")]
+    Status { path: String, status: u16 },
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// A field or metric the answer lacks.
+    #[error("no {0}")]
+    Missing(&'static str),
+    #[error("cannot read the keymanager token file: {0}")]
+    TokenLink(nodeherd_transport::ssh::SshError),
+    #[error("cannot read the keymanager token file {0}")]
+    Token(String),
+    #[error("no safe window within max_wait {max_wait}s: {blocker} (min_quiet {min_quiet}s)")]
+    NoWindow {
+        max_wait: u64,
+        blocker: String,
+        min_quiet: u64,
+    },
+}
+
 async fn call(
     session: &Session,
     port: u16,
@@ -106,17 +137,21 @@ async fn call(
     path: &str,
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
-) -> Result<String, String> {
-    let s = session.forward(port).await.map_err(|e| e.to_string())?;
+) -> Result<String, DutyError> {
+    let s = session.forward(port).await?;
     let r = tokio::time::timeout(
         Duration::from_secs(15),
         http::request(s, method, path, headers, body),
     )
     .await
-    .map_err(|_| format!("{path}: no answer"))?
-    .map_err(|e| e.to_string())?;
+    .map_err(|_| DutyError::NoAnswer {
+        path: path.to_string(),
+    })??;
     if r.status / 100 != 2 {
-        return Err(format!("{path} answered HTTP {}", r.status));
+        return Err(DutyError::Status {
+            path: path.to_string(),
+            status: r.status,
+        });
     }
     Ok(r.text())
 }
@@ -127,19 +162,17 @@ struct Chain {
     slots_per_epoch: u64,
 }
 
-async fn chain(session: &Session, port: u16) -> Result<Chain, String> {
+async fn chain(session: &Session, port: u16) -> Result<Chain, DutyError> {
     let g: Value = serde_json::from_str(
         &call(session, port, "GET", "/eth/v1/beacon/genesis", &[], None).await?,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let s: Value =
-        serde_json::from_str(&call(session, port, "GET", "/eth/v1/config/spec", &[], None).await?)
-            .map_err(|e| e.to_string())?;
+        serde_json::from_str(&call(session, port, "GET", "/eth/v1/config/spec", &[], None).await?)?;
     let num = |v: &Value| v.as_str().and_then(|x| x.parse::<u64>().ok());
     Ok(Chain {
-        genesis: num(&g["data"]["genesis_time"]).ok_or("no genesis_time")?,
-        seconds_per_slot: num(&s["data"]["SECONDS_PER_SLOT"]).ok_or("no SECONDS_PER_SLOT")?,
-        slots_per_epoch: num(&s["data"]["SLOTS_PER_EPOCH"]).ok_or("no SLOTS_PER_EPOCH")?,
+        genesis: num(&g["data"]["genesis_time"]).ok_or(DutyError::Missing("genesis_time"))?,
+        seconds_per_slot: num(&s["data"]["SECONDS_PER_SLOT"]).ok_or(DutyError::Missing("SECONDS_PER_SLOT"))?,
+        slots_per_epoch: num(&s["data"]["SLOTS_PER_EPOCH"]).ok_or(DutyError::Missing("SLOTS_PER_EPOCH"))?,
     })
 }
 
@@ -156,15 +189,13 @@ async fn beacon_next(
     rest_port: u16,
     km_port: u16,
     token_file: &str,
-) -> Result<Option<(Duty, i64)>, String> {
+) -> Result<Option<(Duty, i64)>, DutyError> {
     let tok = session
         .exec(&Command::new("cat").arg(token_file))
         .await
-        .map_err(|e| format!("cannot read the keymanager token file: {e}"))?;
+        .map_err(DutyError::TokenLink)?;
     if !tok.success() {
-        return Err(format!(
-            "cannot read the keymanager token file {token_file}"
-        ));
+        return Err(DutyError::Token(token_file.to_string()));
     }
     let token = tok.stdout_str().trim().to_string();
     let auth = format!("Bearer {token}");
@@ -178,8 +209,7 @@ async fn beacon_next(
             None,
         )
         .await?,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     drop(auth);
     let pubkeys: Vec<String> = keys["data"]
         .as_array()
@@ -209,8 +239,7 @@ async fn beacon_next(
             None,
         )
         .await?,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let indices: Vec<String> = vals["data"]
         .as_array()
         .map(|a| {
@@ -260,13 +289,13 @@ pub async fn wait_quiet(
     src: &Source,
     min_quiet: Duration,
     max_wait: Duration,
-) -> Result<Duration, String> {
+) -> Result<Duration, DutyError> {
     let start = Instant::now();
     loop {
         let (blocker, wait) = match src {
             Source::Nimbus { metrics_port } => {
                 let page = call(session, *metrics_port, "GET", "/metrics", &[], None).await?;
-                let w = next_action_wait(&page).ok_or("no next_action_wait metric")?;
+                let w = next_action_wait(&page).ok_or(DutyError::Missing("next_action_wait metric"))?;
                 if w >= min_quiet.as_secs_f64() {
                     return Ok(start.elapsed());
                 }
@@ -299,11 +328,11 @@ pub async fn wait_quiet(
         };
         let left = max_wait.saturating_sub(start.elapsed());
         if left.is_zero() {
-            return Err(format!(
-                "no safe window within max_wait {}s: {blocker} (min_quiet {}s)",
-                max_wait.as_secs(),
-                min_quiet.as_secs()
-            ));
+            return Err(DutyError::NoWindow {
+                max_wait: max_wait.as_secs(),
+                blocker,
+                min_quiet: min_quiet.as_secs(),
+            });
         }
         tokio::time::sleep(Duration::from_secs_f64(wait.max(1.0)).min(left)).await;
     }

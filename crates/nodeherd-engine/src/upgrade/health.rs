@@ -6,7 +6,9 @@
 use nodeherd_transport::http;
 use nodeherd_transport::ssh::Session;
 use nodeherd_core::facts::systemd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the real one in production, a paused one in tests (sleeps and deadlines alike)
+use tokio::time::Instant;
 
 /// One observation of a node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -40,12 +42,27 @@ pub fn parse_head_slot(body: &str) -> Option<u64> {
     v.pointer("/data/head_slot")?.as_str()?.parse().ok()
 }
 
-async fn get(session: &Session, port: u16, path: &str) -> Result<http::Response, String> {
-    let stream = session.forward(port).await.map_err(|e| e.to_string())?;
-    tokio::time::timeout(Duration::from_secs(10), http::get(stream, path, &[]))
-        .await
-        .map_err(|_| format!("{path}: no answer within 10s"))?
-        .map_err(|e| e.to_string())
+/// Why a probe's request got no answer; the Display is the text users see.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The forward to the node's API failed.
+    #[error("{0}")]
+    Forward(#[from] nodeherd_transport::ssh::SshError),
+    #[error("{path}: no answer within 10s")]
+    NoAnswer { path: String },
+    #[error("{0}")]
+    Http(#[from] http::HttpError),
+}
+
+async fn get(session: &Session, port: u16, path: &str) -> Result<http::Response, ProbeError> {
+    let stream = session.forward(port).await?;
+    Ok(
+        tokio::time::timeout(Duration::from_secs(10), http::get(stream, path, &[]))
+            .await
+            .map_err(|_| ProbeError::NoAnswer {
+                path: path.to_string(),
+            })??,
+    )
 }
 
 /// Observe once.
@@ -65,7 +82,7 @@ pub async fn probe(session: &Session, unit: &str, rest_port: u16) -> Probe {
     match get(session, rest_port, "/eth/v1/node/health").await {
         Ok(r) => p.health = Some(r.status),
         Err(e) => {
-            p.error = Some(e);
+            p.error = Some(e.to_string());
             return p;
         }
     }

@@ -131,7 +131,7 @@ pub async fn acquire_waiting(
     action: &str,
     wait: Duration,
 ) -> Result<LockGuard, LockError> {
-    let start = std::time::Instant::now();
+    let start = tokio::time::Instant::now();
     loop {
         match acquire(session, install_dir, node, who, action).await {
             Err(LockError::Busy { .. }) if start.elapsed() < wait => {

@@ -13,3 +13,6 @@ pub mod engine;
 pub mod health;
 pub mod lock;
 pub mod rollout;
+
+#[cfg(test)]
+pub(crate) mod tests;

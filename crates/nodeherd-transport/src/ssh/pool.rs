@@ -2,7 +2,8 @@
 //!
 //! Owns: deduplicating concurrent connects to the same host (one attempt, its result handed to
 //! every waiter), replacing closed sessions, and forgetting failed attempts so the next call
-//! retries. May not touch: how a session connects (that is [`crate::ssh::session`]).
+//! retries. May not touch: how a session connects (that is [`crate::ssh::session`], or the
+//! injected [`Connector`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::ssh::error::SshError;
-use crate::ssh::session::{ConnectOptions, Session};
+use crate::ssh::remote::{Connector, Session, ssh_connector};
+use crate::ssh::session::ConnectOptions;
 use nodeherd_core::remote::Target;
 
 type Slot = Arc<OnceCell<Result<Session, SshError>>>;
@@ -19,14 +21,22 @@ type Slot = Arc<OnceCell<Result<Session, SshError>>>;
 /// Sessions by host name.
 pub struct Pool {
     opts: ConnectOptions,
+    connector: Connector,
     slots: Mutex<HashMap<String, Slot>>,
     attempts: AtomicUsize,
 }
 
 impl Pool {
+    /// A pool connecting over SSH.
     pub fn new(opts: ConnectOptions) -> Self {
+        Pool::with_connector(opts, ssh_connector())
+    }
+
+    /// A pool whose sessions come from `connector` (tests hand out fakes).
+    pub fn with_connector(opts: ConnectOptions, connector: Connector) -> Self {
         Pool {
             opts,
+            connector,
             slots: Mutex::new(HashMap::new()),
             attempts: AtomicUsize::new(0),
         }
@@ -60,7 +70,7 @@ impl Pool {
         let result = slot
             .get_or_init(|| async {
                 self.attempts.fetch_add(1, Ordering::Relaxed);
-                Session::connect(target, &self.opts).await
+                (self.connector)(target, &self.opts).await
             })
             .await;
         match result {

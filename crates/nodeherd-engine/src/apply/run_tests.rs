@@ -1,0 +1,129 @@
+//! [`crate::apply::run::apply`] through the scripted fake hosts: what it sends and what it reports.
+
+use std::collections::BTreeMap;
+
+use nodeherd_core::inventory::NodeRef;
+use nodeherd_core::plan::apply::{Change, Plan, Planned};
+use nodeherd_core::plan::desired::DesiredState;
+
+use crate::apply::run::{Gathered, apply};
+use crate::testing::{FakeRemote, fake_pool};
+use crate::upgrade::engine::Target;
+use crate::upgrade::tests::{
+    LOCK, NEW, Node, OLD, SWITCH, host, inventory, options, playbook, signalled,
+};
+
+fn planned(host: &str, change: Change) -> Planned {
+    Planned {
+        host: host.into(),
+        node: "bn".into(),
+        change,
+        reason: String::new(),
+    }
+}
+
+fn gathered(refs: &[NodeRef], targets: Vec<Target>) -> Gathered {
+    Gathered {
+        nodes: refs.to_vec(),
+        facts: vec![],
+        policy: BTreeMap::new(),
+        targets: refs.iter().copied().zip(targets).collect(),
+        unit_wants: BTreeMap::new(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn switches_stop_after_a_failed_canary_and_the_rest_is_not_touched() {
+    let names = ["h1", "h2"];
+    let inv = inventory(&names, true);
+    let pb = playbook("[upgrade]\ncanary = 1\n");
+    let refs: Vec<NodeRef> = (0..2).map(|h| NodeRef { host: h, node: 0 }).collect();
+    let ts: Vec<Target> = refs.iter().map(|r| Target::new(&inv, *r, &pb)).collect();
+    let fakes = [
+        host(
+            "h1",
+            Node {
+                new_healthy: false,
+                ..Node::default()
+            },
+        ),
+        host("h2", Node::default()),
+    ];
+    let pool = fake_pool(&fakes);
+    let switch = || Change::SwitchVersion {
+        from: Some(OLD.into()),
+        to: NEW.into(),
+    };
+    let plan = Plan {
+        changes: vec![planned("h1", switch()), planned("h2", switch())],
+        noops: vec![],
+        unknown: vec![],
+    };
+    let g = gathered(&refs, ts);
+    let res = apply(
+        &pool,
+        &inv,
+        &plan,
+        &refs,
+        &g,
+        &DesiredState::default(),
+        &pb,
+        2,
+        &options(),
+    )
+    .await;
+    assert_eq!(res.len(), 2);
+    assert!(
+        !res[0].ok && res[0].detail.starts_with("rolled-back: "),
+        "{:?}",
+        res[0]
+    );
+    assert!(
+        !res[1].ok && res[1].detail.starts_with("skipped: "),
+        "{:?}",
+        res[1]
+    );
+    assert!(!res[0].verified && !res[1].verified);
+    assert!(signalled(&fakes[0].lines(), "abort"));
+    // h2 was only read, never locked or switched
+    assert_eq!(fakes[1].ran(LOCK), 0);
+    assert_eq!(fakes[1].ran(SWITCH), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_sends_systemctl_stop_to_that_node_only() {
+    let names = ["h1", "h2"];
+    let inv = inventory(&names, true);
+    let pb = playbook("");
+    let refs = vec![NodeRef { host: 0, node: 0 }];
+    let fakes = [FakeRemote::named("h1"), FakeRemote::named("h2")];
+    let pool = fake_pool(&fakes);
+    let plan = Plan {
+        changes: vec![planned("h1", Change::Stop)],
+        noops: vec![],
+        unknown: vec![],
+    };
+    let g = gathered(&refs, vec![]);
+    let res = apply(
+        &pool,
+        &inv,
+        &plan,
+        &refs,
+        &g,
+        &DesiredState::default(),
+        &pb,
+        2,
+        &options(),
+    )
+    .await;
+    assert_eq!(res.len(), 1);
+    assert_eq!(
+        (res[0].host.as_str(), &res[0].change),
+        ("h1", &Change::Stop)
+    );
+    let stops = fakes[0].ran("systemctl stop -- lodestar-bn.service");
+    assert_eq!(stops, 1, "{:#?}", fakes[0].lines());
+    assert!(fakes[1].calls().is_empty());
+    // nothing version-related on a stop
+    assert_eq!(fakes[0].ran(LOCK) + fakes[0].ran(SWITCH), 0);
+}

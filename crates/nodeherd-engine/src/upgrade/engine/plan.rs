@@ -1,0 +1,172 @@
+//! Planning: feeds (fetched once per source), the hosts' running versions, and one plan line per
+//! node (policy, explicit `--to`, maintenance windows).
+//!
+//! Owns: those reads and the plan lines' texts. May not touch: anything that changes a host.
+
+use super::steps::inspect;
+use super::*;
+
+/// A node's plan line for `releases` and `upgrade`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodePlan {
+    pub step: Step,
+    pub running: Option<String>,
+    pub allowed: Option<String>,
+    pub next: Option<(String, String)>,
+    pub why: Vec<String>,
+    /// The host's `previous` release (what a rollback without `--to` goes back to).
+    #[serde(default)]
+    pub previous: Option<String>,
+    #[serde(skip)]
+    pub release: Option<Release>,
+}
+
+/// Feeds by source, fetched once each.
+pub async fn fetch_feeds(
+    targets: &[Target],
+    opts: &Options,
+) -> BTreeMap<String, Result<Vec<Release>, String>> {
+    let mut out = BTreeMap::new();
+    for t in targets {
+        let Some(src) = t.feed() else { continue };
+        if out.contains_key(&src) {
+            continue;
+        }
+        let r = opts.releases.releases(&src, &opts.feed_cache).await;
+        out.insert(src, r);
+    }
+    out
+}
+
+fn describe_skip(v: &semver::Version, s: &policy::Skip) -> String {
+    match s {
+        policy::Skip::Draft => format!("{v}: draft"),
+        policy::Skip::Prerelease => format!("{v}: pre-release (channel stable)"),
+        policy::Skip::OutsidePin { pin } => format!("{v}: outside pin {pin}"),
+        policy::Skip::NoPublishDate => format!("{v}: no publish date"),
+        policy::Skip::TooYoung { eligible_at } => {
+            format!(
+                "{v}: too young, eligible at {}",
+                eligible_at.format("%Y-%m-%d %H:%M UTC")
+            )
+        }
+        policy::Skip::NotNewer => format!("{v}: not newer"),
+    }
+}
+
+/// Plan one node (pure, given its running version and feed).
+pub fn plan_node(
+    t: &Target,
+    running: Option<&str>,
+    releases: &[Release],
+    to: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> NodePlan {
+    let run_v = running.and_then(|r| semver::Version::parse(r).ok());
+    let v = policy::evaluate(releases, run_v.as_ref(), &t.settings.policy, &t.key, now);
+    let mut why: Vec<String> = v.skipped.iter().map(|(v, s)| describe_skip(v, s)).collect();
+    let pick = |ver: &str| {
+        releases
+            .iter()
+            .find(|r| r.version.to_string() == ver)
+            .cloned()
+    };
+    let (target, reason, release) = if let Some(want) = to {
+        match pick(want) {
+            Some(r) if Some(want) == running => (None, format!("already on {want}"), Some(r)),
+            Some(r) => (
+                Some(want.to_string()),
+                format!("--to {want} (explicit; policy delay not applied)"),
+                Some(r),
+            ),
+            None => (None, format!("{want} is not in the feed"), None),
+        }
+    } else if !nodeherd_core::playbook::window_allowed(&t.settings.windows, now) {
+        why.push("outside every maintenance window".into());
+        (None, "outside the maintenance windows".into(), None)
+    } else if v.upgrade {
+        let a = v
+            .allowed
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        (Some(a.clone()), "newest allowed release".into(), pick(&a))
+    } else {
+        let reason = match (&v.allowed, running) {
+            (_, None) => "running version unknown".to_string(),
+            (Some(a), Some(r)) if a.to_string() == r => "up to date for its policy".to_string(),
+            _ => "no allowed release newer than the running one".to_string(),
+        };
+        (None, reason, None)
+    };
+    NodePlan {
+        step: Step {
+            node: t.key.clone(),
+            from: running.map(str::to_string),
+            to: target,
+            reason,
+        },
+        running: running.map(str::to_string),
+        allowed: v.allowed.map(|a| a.to_string()),
+        next: v
+            .next
+            .map(|(nv, at)| (nv.to_string(), at.format("%Y-%m-%d %H:%M UTC").to_string())),
+        why,
+        previous: None,
+        release,
+    }
+}
+
+/// Read the running versions (from the hosts' `current` links) of every target.
+pub async fn running_versions(pool: &Pool, targets: &[Target]) -> Vec<Result<Layout, String>> {
+    let items: Vec<usize> = (0..targets.len()).collect();
+    let res = crate::fleet::run_all(items, 10, |i| {
+        let t = &targets[i];
+        async move {
+            let s = pool
+                .session(&t.host.target)
+                .await
+                .map_err(|e| e.to_string())?;
+            inspect(&s, t).await.map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    res.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Plan every target.
+pub async fn plan_all(
+    pool: &Pool,
+    targets: &[Target],
+    to: Option<&str>,
+    opts: &Options,
+) -> Vec<NodePlan> {
+    let feeds = fetch_feeds(targets, opts).await;
+    let layouts = running_versions(pool, targets).await;
+    let now = opts.clock.now();
+    targets
+        .iter()
+        .zip(layouts)
+        .map(|(t, l)| {
+            let running = l.as_ref().ok().and_then(|l| l.current.clone());
+            let previous = l.as_ref().ok().and_then(|l| l.previous.clone());
+            let releases = match t.feed().and_then(|f| feeds.get(&f)) {
+                Some(Ok(r)) => r.clone(),
+                Some(Err(e)) => {
+                    let mut p = plan_node(t, running.as_deref(), &[], None, now);
+                    p.step.reason = format!("feed unavailable: {e}");
+                    p.previous = previous;
+                    return p;
+                }
+                None => vec![],
+            };
+            let mut p = plan_node(t, running.as_deref(), &releases, to, now);
+            p.previous = previous;
+            if let Err(e) = l {
+                p.step.to = None;
+                p.step.reason = format!("host unreachable: {e}");
+            }
+            p
+        })
+        .collect()
+}

@@ -1,0 +1,209 @@
+//! The steps every action on one node shares: the action's context (lock, outcome, journal),
+//! reading the layout, waiting out an earlier guard, staging a release, the unit's last journal
+//! lines.
+//!
+//! Owns: those host round trips and their error texts. May not touch: the order of an action's
+//! steps (that is [`super::node`] and [`super::install`]) or the fleet.
+
+use super::*;
+
+pub(super) struct Ctx<'a> {
+    pub(super) session: &'a Session,
+    pub(super) t: &'a Target,
+    pub(super) opts: &'a Options,
+    pub(super) action: &'static str,
+    pub(super) start: Instant,
+    /// Journal id shared by every line this action writes (console and host).
+    pub(super) run: String,
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn new(
+        session: &'a Session,
+        t: &'a Target,
+        opts: &'a Options,
+        action: &'static str,
+    ) -> Self {
+        Ctx {
+            session,
+            t,
+            opts,
+            action,
+            start: Instant::now(),
+            run: token(),
+        }
+    }
+
+    /// Take the node's host lock for `what` (waiting up to `wait_lock`). A refusal is journaled
+    /// and comes back as the outcome to return.
+    pub(super) async fn lock(
+        &self,
+        what: &str,
+        to: Option<&str>,
+    ) -> Result<lock::LockGuard, Outcome> {
+        let dir = self.t.install_dir();
+        match lock::acquire_waiting(
+            self.session,
+            &dir,
+            &self.t.key,
+            &self.opts.who,
+            what,
+            self.opts.wait_lock,
+        )
+        .await
+        {
+            Ok(g) => {
+                emit(self.opts, &self.t.key, Event::Locked);
+                Ok(g)
+            }
+            Err(e) => {
+                let o = self.outcome(None, to, Status::Refused, e.to_string(), vec![]);
+                self.journal(&o, false).await;
+                Err(o)
+            }
+        }
+    }
+
+    pub(super) fn outcome(
+        &self,
+        from: Option<&str>,
+        to: Option<&str>,
+        status: Status,
+        detail: String,
+        logs: Vec<String>,
+    ) -> Outcome {
+        Outcome {
+            node: self.t.key.clone(),
+            action: self.action.into(),
+            from: from.map(str::to_string),
+            to: to.map(str::to_string),
+            status,
+            detail,
+            logs,
+            took: self.start.elapsed(),
+        }
+    }
+
+    /// Journal an outcome decided on the console (locally always; on the host when `host`).
+    pub(super) async fn journal(&self, o: &Outcome, host_too: bool) {
+        let result = match o.status {
+            Status::Ok => "ok",
+            Status::Unchanged => "unchanged",
+            Status::RolledBack => "rolled-back (health gate failed)",
+            Status::Refused => "refused",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        };
+        let e = entry(
+            self.t,
+            self.opts,
+            &self.run,
+            self.action,
+            o.from.as_deref().unwrap_or(""),
+            o.to.as_deref().unwrap_or(""),
+            result,
+            &o.detail,
+        );
+        journal::append_local(&e);
+        if host_too {
+            let _ = self
+                .session
+                .exec(&layout::journal_append_command(&e.line()))
+                .await;
+        }
+    }
+}
+
+pub(super) async fn inspect(session: &Session, t: &Target) -> Result<Layout, HostError> {
+    let o = session
+        .exec(&layout::inspect_command(&t.install_dir(), &t.node.name))
+        .await
+        .map_err(link)?;
+    if !o.success() {
+        return Err(HostError::Unreadable {
+            dir: t.install_dir(),
+            stderr: stderr_of(&o),
+        });
+    }
+    Ok(layout::parse_inspect(&o.stdout_str()))
+}
+
+/// Wait while a guard of an earlier run still runs (it may be rolling back).
+pub(super) async fn wait_guard(
+    session: &Session,
+    t: &Target,
+    limit: Duration,
+) -> Result<Layout, HostError> {
+    let start = Instant::now();
+    loop {
+        let l = inspect(session, t).await?;
+        if !l.switch_running() {
+            return Ok(l);
+        }
+        if start.elapsed() > limit {
+            return Err(HostError::GuardStillRunning {
+                unit: layout::switch_unit(&t.node.name),
+                secs: limit.as_secs(),
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
+
+pub(super) async fn stage(
+    session: &Session,
+    dir: &str,
+    to: &str,
+    art: &Artifact,
+) -> Result<(), HostError> {
+    // streamed from the verified file in the cache: never the whole artifact in memory
+    let file = tokio::fs::File::open(&art.path)
+        .await
+        .map_err(|e| HostError::Artifact {
+            path: art.path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    let o = session
+        .exec_with_stdin_file(&layout::receive_command(dir, &art.sha256), file)
+        .await
+        .map_err(|e| HostError::Upload(short(&e)))?;
+    if !o.success() {
+        return Err(HostError::Upload(stderr_of(&o)));
+    }
+    let o = session
+        .exec_with_timeout(
+            &layout::stage_command(dir, &art.sha256, to),
+            Duration::from_secs(600),
+        )
+        .await
+        .map_err(|e| HostError::StagingLink(short(&e)))?;
+    if !o.success() {
+        return Err(HostError::Staging(stderr_of(&o)));
+    }
+    Ok(())
+}
+
+pub(super) fn token() -> String {
+    use rand::Rng;
+    let b: [u8; 8] = rand::thread_rng().r#gen();
+    artifact::hex(&b)
+}
+
+pub(super) async fn journal_tail(session: &Session, unit: &str) -> Vec<String> {
+    session
+        .exec(&nodeherd_core::facts::systemd::journal_command(
+            unit, 15, false,
+        ))
+        .await
+        .map(|o| {
+            o.stdout_str()
+                .lines()
+                .map(|l| {
+                    nodeherd_core::facts::systemd::sanitize(
+                        &nodeherd_core::facts::systemd::parse_journal_line(l).message,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,299 @@
+//! The session and its commands: exec with a time limit (waiting for a channel slot counts),
+//! stdin from memory or a file, and the guard that stops a command whose caller gave up.
+//!
+//! Owns: channel slots (`max_channels`), the command line's `sudo` choice, exit status and
+//! signals. May not touch: how the connection was made ([`super::connect`]).
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+/// One authenticated SSH connection; cheap to clone (all clones share it). Callers hold it as a
+/// [`Session`] (the [`crate::ssh::Remote`] seam).
+#[derive(Clone)]
+pub struct SshSession {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) handle: Handle<Verifier>,
+    pub(super) target: Target,
+    pub(super) channels: Arc<Semaphore>,
+    /// The jump session this one tunnels through: kept alive as long as this one.
+    pub(super) jump: Option<SshSession>,
+}
+
+impl fmt::Debug for SshSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SshSession")
+            .field("host", &self.inner.target.name)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl SshSession {
+    /// Connect, verify the host key, and authenticate (see the module doc).
+    pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<SshSession, SshError> {
+        connect_ssh(target, opts).await
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.inner.target
+    }
+
+    /// True once the connection (or the jump connection under it) is gone.
+    pub fn is_closed(&self) -> bool {
+        self.inner.handle.is_closed() || self.inner.jump.as_ref().is_some_and(|j| j.is_closed())
+    }
+
+    /// Say goodbye to the server (and to the jump host, if this session owns the last reference).
+    pub async fn close(&self) {
+        let _ = self
+            .inner
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
+        if let Some(j) = &self.inner.jump {
+            if Arc::strong_count(&j.inner) == 1 {
+                Box::pin(j.close()).await;
+            }
+        }
+    }
+
+    pub(super) fn host(&self) -> &str {
+        &self.inner.target.name
+    }
+
+    pub(super) fn line_for(&self, cmd: &Command) -> String {
+        let root = cmd
+            .become_root_choice()
+            .unwrap_or(self.inner.target.become_root && self.inner.target.user != "root");
+        cmd.shell_string_with(root)
+    }
+
+    /// Run `cmd`, collecting all output until the channel closes, bounded by the target's
+    /// `command_timeout` (waiting for a free channel counts).
+    pub async fn exec(&self, cmd: &Command) -> Result<Output, SshError> {
+        let line = self.line_for(cmd);
+        self.run(line, None, self.inner.target.command_timeout)
+            .await
+    }
+
+    /// Like [`SshSession::exec`] with another time limit than the target's `command_timeout`
+    /// (e.g. a long upgrade step).
+    pub async fn exec_with_timeout(
+        &self,
+        cmd: &Command,
+        limit: std::time::Duration,
+    ) -> Result<Output, SshError> {
+        let line = self.line_for(cmd);
+        self.run(line, None, limit).await
+    }
+
+    /// Like [`SshSession::exec`], sending `stdin` then EOF (e.g. `cat > file` for uploads).
+    pub async fn exec_with_stdin(&self, cmd: &Command, stdin: &[u8]) -> Result<Output, SshError> {
+        let line = self.line_for(cmd);
+        self.run(
+            line,
+            Some(Stdin::Bytes(stdin)),
+            self.inner.target.command_timeout,
+        )
+        .await
+    }
+
+    /// Like [`SshSession::exec_with_stdin`], streaming an open file as stdin: read as the channel's
+    /// window allows, never held in memory whole (release artifacts can be hundreds of MB).
+    pub async fn exec_with_stdin_file(
+        &self,
+        cmd: &Command,
+        file: tokio::fs::File,
+    ) -> Result<Output, SshError> {
+        let line = self.line_for(cmd);
+        self.run(
+            line,
+            Some(Stdin::File(file)),
+            self.inner.target.command_timeout,
+        )
+        .await
+    }
+
+    /// Take a channel slot, then open a session channel; the guard holds both.
+    pub(super) async fn open_session_channel(&self) -> Result<ChannelGuard, SshError> {
+        let permit = self
+            .inner
+            .channels
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SshError::Disconnected {
+                host: self.host().to_string(),
+            })?;
+        let ch = self
+            .inner
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| channel_err(self.host(), "cannot open a session channel", e))?;
+        Ok(ChannelGuard {
+            ch: Some(ch),
+            _permit: Some(permit),
+        })
+    }
+
+    async fn run(
+        &self,
+        line: String,
+        stdin: Option<Stdin<'_>>,
+        limit: std::time::Duration,
+    ) -> Result<Output, SshError> {
+        let deadline = Instant::now() + limit;
+        let timeout = || SshError::Timeout {
+            host: self.host().to_string(),
+            phase: Phase::Command(line.clone()),
+            after: limit,
+        };
+        let mut guard = tokio::time::timeout_at(deadline, self.open_session_channel())
+            .await
+            .map_err(|_| timeout())??;
+        let result = tokio::time::timeout_at(deadline, self.drive(&mut guard, &line, stdin)).await;
+        match result {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(e),
+            // the guard closes the channel when dropped
+            Err(_) => Err(timeout()),
+        }
+    }
+
+    async fn drive(
+        &self,
+        guard: &mut ChannelGuard,
+        line: &str,
+        stdin: Option<Stdin<'_>>,
+    ) -> Result<Output, SshError> {
+        let host = self.host();
+        let Some(ch) = guard.ch.as_mut() else {
+            return Err(SshError::Channel {
+                host: host.to_string(),
+                message: "channel already closed".into(),
+            });
+        };
+        ch.exec(true, line.as_bytes())
+            .await
+            .map_err(|e| channel_err(host, "exec request", e))?;
+        if let Some(stdin) = stdin {
+            match stdin {
+                Stdin::Bytes(data) => ch.data(data).await,
+                Stdin::File(file) => ch.data(tokio::io::BufReader::new(file)).await,
+            }
+            .map_err(|e| channel_err(host, "sending stdin", e))?;
+            ch.eof()
+                .await
+                .map_err(|e| channel_err(host, "sending EOF", e))?;
+        }
+        let mut out = Output {
+            command: line.to_string(),
+            ..Output::default()
+        };
+        loop {
+            match ch.wait().await {
+                Some(ChannelMsg::Data { data }) => out.stdout.extend_from_slice(&data),
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    out.stderr.extend_from_slice(&data)
+                }
+                Some(ChannelMsg::ExitStatus { exit_status }) => out.exit_status = Some(exit_status),
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                    out.exit_signal = Some(sig_name(&signal_name))
+                }
+                Some(ChannelMsg::Failure) => {
+                    return Err(SshError::Channel {
+                        host: host.to_string(),
+                        message: format!("the server refused to run `{line}`"),
+                    });
+                }
+                Some(ChannelMsg::Close) => {
+                    guard.ch = None; // the server closed it: nothing to close on drop
+                    return Ok(out);
+                }
+                None => {
+                    guard.ch = None;
+                    if self.inner.handle.is_closed() {
+                        return Err(SshError::Disconnected {
+                            host: host.to_string(),
+                        });
+                    }
+                    return Ok(out);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+pub(super) fn sig_name(s: &russh::Sig) -> String {
+    match s {
+        russh::Sig::Custom(c) => c.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// What a command reads on stdin: bytes in memory, or a file streamed as the window allows.
+pub(super) enum Stdin<'a> {
+    Bytes(&'a [u8]),
+    File(tokio::fs::File),
+}
+
+/// Ends the channel when dropped early (timeout, cancelled caller). sshd frees a session only
+/// when its process exits, so the command gets SIGTERM, then SIGKILL after a grace period, then
+/// the channel is closed; the channel slot stays taken until the server confirms the close, so
+/// this client never opens more sessions than sshd allows. Note: OpenSSH refuses signals on
+/// sessions of root logins ("session signalling requires privilege separation"); there a
+/// timed-out command keeps its slot until it ends on its own (or writes to the closed pipe).
+pub(super) struct ChannelGuard {
+    pub(super) ch: Option<Channel<Msg>>,
+    pub(super) _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// How long a stopped command gets between SIGTERM and SIGKILL.
+pub(super) const TERM_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+pub(super) async fn wait_closed(ch: &mut Channel<Msg>, limit: Option<std::time::Duration>) -> bool {
+    loop {
+        let msg = match limit {
+            Some(l) => match tokio::time::timeout(l, ch.wait()).await {
+                Ok(m) => m,
+                Err(_) => return false,
+            },
+            None => ch.wait().await,
+        };
+        if matches!(msg, Some(ChannelMsg::Close) | None) {
+            return true;
+        }
+    }
+}
+
+impl Drop for ChannelGuard {
+    fn drop(&mut self) {
+        let Some(mut ch) = self.ch.take() else {
+            return;
+        };
+        let permit = self._permit.take();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _permit = permit;
+                for sig in [russh::Sig::TERM, russh::Sig::KILL] {
+                    if ch.signal(sig).await.is_err() {
+                        return; // connection gone
+                    }
+                    if wait_closed(&mut ch, Some(TERM_GRACE)).await {
+                        return;
+                    }
+                }
+                if ch.close().await.is_ok() {
+                    wait_closed(&mut ch, None).await;
+                }
+            });
+        }
+    }
+}

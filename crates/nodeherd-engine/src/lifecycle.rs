@@ -100,7 +100,7 @@ async fn act_one(
             });
             (good, Some(state), err)
         }
-        Err(e) => (false, None, Some(systemd::sanitize(&e.to_string()))),
+        Err(e) => (false, None, Some(nodeherd_core::text::sanitize(&e.to_string()))),
     };
     ActionOutcome {
         host: host.name.clone(),

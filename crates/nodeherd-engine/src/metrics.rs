@@ -20,7 +20,6 @@ use nodeherd_core::metrics::page::{self, Sample};
 use nodeherd_core::metrics::series::Series;
 use nodeherd_core::metrics::{Signal, clients};
 use nodeherd_transport::ssh::{Command, Pool, Session, SshError};
-use nodeherd_core::facts::systemd;
 
 /// Largest time one HTTP request through a forward may take.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -280,7 +279,7 @@ async fn gather_host(
     let session = match pool.session(&host.target).await {
         Ok(s) => s,
         Err(e) => {
-            let msg = systemd::sanitize(&e.to_string());
+            let msg = nodeherd_core::text::sanitize(&e.to_string());
             let hm = HostMetrics {
                 host: host.name.clone(),
                 facts: None,
@@ -344,7 +343,7 @@ async fn read_facts(session: &Session, data_dir: &str) -> Result<(HostFacts, f64
     let out = session
         .exec(&host_facts_command(data_dir))
         .await
-        .map_err(|e| systemd::sanitize(&e.to_string()))?;
+        .map_err(|e| nodeherd_core::text::sanitize(&e.to_string()))?;
     let recv = Utc::now().timestamp_nanos_opt().unwrap_or(0);
     let facts = host::parse_host(&out.stdout_str()).map_err(|e| e.to_string())?;
     let offset = facts
@@ -413,7 +412,7 @@ pub async fn get_through(
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(NodeProblem::BadPage(format!(
             "127.0.0.1:{port}{path}: {}",
-            systemd::sanitize(&e.to_string())
+            nodeherd_core::text::sanitize(&e.to_string())
         ))),
         Err(_) => Err(NodeProblem::BadPage(format!(
             "127.0.0.1:{port}{path}: no answer within {}s",
@@ -423,7 +422,7 @@ pub async fn get_through(
 }
 
 fn forward_problem(e: &SshError, port: u16) -> NodeProblem {
-    let msg = systemd::sanitize(&e.to_string());
+    let msg = nodeherd_core::text::sanitize(&e.to_string());
     match e {
         // A refused direct-tcpip open means nothing listens; a dead session is "unreachable".
         SshError::Channel { message, .. } if message.contains(&format!("127.0.0.1:{port}")) => {
@@ -576,7 +575,7 @@ pub fn parse_syncing(body: &[u8]) -> Option<Syncing> {
 pub fn parse_version(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let s = v.get("data")?.get("version")?.as_str()?;
-    let clean = systemd::sanitize(s);
+    let clean = nodeherd_core::text::sanitize(s);
     (!clean.is_empty()).then_some(clean)
 }
 

@@ -150,7 +150,7 @@ pub fn version_from_link(target: &str) -> Option<String> {
         return None;
     }
     let name = t.rsplit('/').next()?;
-    let clean = systemd::sanitize(name);
+    let clean = crate::text::sanitize(name);
     (!clean.is_empty()).then_some(clean)
 }
 

@@ -11,7 +11,9 @@ use super::{flash, go};
 use crate::keycmd;
 use crate::keymap::Action;
 use crate::msg::Effect;
-use crate::state::{App, Dialog, ImportAsk, KeyEntry, MoveAsk, NodeKeys, Prompt, Screen, short_pubkey};
+use crate::state::{
+    App, Dialog, ImportAsk, KeyEntry, MoveAsk, NodeKeys, Prompt, Screen, short_pubkey,
+};
 use nodeherd_core::text::sanitize;
 
 /// Every validator node's keys.
@@ -78,7 +80,13 @@ pub(super) fn open_keys(app: &mut App, fx: &mut Vec<Effect>) {
 
 /// `:import` / `:move`: parse against the listed nodes, then let a worker check the files
 /// (and the guard) before any dialog opens. Nothing here touches a server.
-pub(super) fn key_command(app: &mut App, head: &str, args: &[&str], now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+pub(super) fn key_command(
+    app: &mut App,
+    head: &str,
+    args: &[&str],
+    now: DateTime<Utc>,
+    fx: &mut Vec<Effect>,
+) {
     let action = if head == "import" {
         Action::ImportKey
     } else {
@@ -103,18 +111,22 @@ pub(super) fn key_command(app: &mut App, head: &str, args: &[&str], now: DateTim
     }
     let nodes = app.listed_key_nodes();
     let effect = if head == "import" {
-        keycmd::parse_import(args, &nodes).map(Effect::CheckImport)
+        keycmd::parse_import(args, &nodes)
+            .map(Effect::CheckImport)
+            .map_err(|e| e.to_string())
     } else {
-        keycmd::parse_move(args, &nodes).and_then(|m| {
-            if app.keys_removing.contains(&m.pubkey) {
-                Err(format!(
-                    "{}: a removal or move is already running",
-                    short_pubkey(&m.pubkey)
-                ))
-            } else {
-                Ok(Effect::CheckMove(m))
-            }
-        })
+        keycmd::parse_move(args, &nodes)
+            .map_err(|e| e.to_string())
+            .and_then(|m| {
+                if app.keys_removing.contains(&m.pubkey) {
+                    Err(format!(
+                        "{}: a removal or move is already running",
+                        short_pubkey(&m.pubkey)
+                    ))
+                } else {
+                    Ok(Effect::CheckMove(m))
+                }
+            })
     };
     drop(nodes);
     match effect {

@@ -89,6 +89,7 @@ fn run_command(app: &mut App, cmd: &str, now: DateTime<Utc>, fx: &mut Vec<Effect
             let (spec, dur) = (words.next(), words.next());
             let parsed = match (spec, dur) {
                 (Some(spec), Some(d)) => nodeherd_engine::alerts::parse_silence(spec)
+                    .map_err(|e| e.to_string())
                     .and_then(|_| {
                         humantime::parse_duration(d).map_err(|e| format!("duration {d:?}: {e}"))
                     })

@@ -1,4 +1,6 @@
 //! `start` / `stop` / `restart`: act on nodes' systemd units and verify the result by re-reading it.
+//!
+//! May not touch: output formats (front ends render the outcomes), unit files or versions.
 
 use crate::fleet;
 use nodeherd_core::inventory::{Inventory, NodeRef};

@@ -1,6 +1,9 @@
 //! The `status` fact: one batched script per host (every unit's state, where each `current` link
 //! points, and the unit files asked for) and the pure parsers of its sections; [`NodeStatus`], what
 //! `status` knows about one node.
+//!
+//! Owns: the status script and the parsers of its sections. May not touch: running the script
+//! (the engine does), SSH, the terminal.
 
 use crate::facts::systemd::{self, UnitState};
 

@@ -344,14 +344,24 @@ pub fn host_facts_command(data_dir: &str) -> Command {
         .become_root(false)
 }
 
-async fn read_facts(session: &Session, data_dir: &str) -> Result<(HostFacts, f64), String> {
+/// Why a host's facts could not be read (the text is what [`HostMetrics::error`] records).
+#[derive(Debug, thiserror::Error)]
+enum FactsError {
+    /// The command did not run (the SSH error, sanitized).
+    #[error("{0}")]
+    Exec(String),
+    #[error(transparent)]
+    Parse(#[from] host::HostParseError),
+}
+
+async fn read_facts(session: &Session, data_dir: &str) -> Result<(HostFacts, f64), FactsError> {
     let sent = Utc::now().timestamp_nanos_opt().unwrap_or(0);
     let out = session
         .exec(&host_facts_command(data_dir))
         .await
-        .map_err(|e| nodeherd_core::text::sanitize(&e.to_string()))?;
+        .map_err(|e| FactsError::Exec(nodeherd_core::text::sanitize(&e.to_string())))?;
     let recv = Utc::now().timestamp_nanos_opt().unwrap_or(0);
-    let facts = host::parse_host(&out.stdout_str()).map_err(|e| e.to_string())?;
+    let facts = host::parse_host(&out.stdout_str())?;
     let offset = facts
         .time_ns
         .map(|t| host::clock_offset_ms(t, sent, recv))
@@ -379,7 +389,7 @@ async fn host_facts(
     let first = match read_facts(session, data_dir).await {
         Ok(f) => f,
         Err(e) => {
-            hm.error = Some(e);
+            hm.error = Some(e.to_string());
             return hm;
         }
     };

@@ -3,10 +3,11 @@
 //! Owns: the inventory and selectors, playbooks and declared state, the release policy, the
 //! planners ([`plan`]: upgrades and apply), alert rules and their state machine, metric tables and
 //! page parsers, facts (each a command plus the pure parser of its output, in [`facts`]), the
-//! description of a remote command and of how to reach a host ([`remote`]), journals, and
-//! validator key crypto. May not touch: async runtimes, sockets, SSH, HTTP, the terminal or
-//! argument parsing (the compiler enforces it: this crate depends on none of tokio, russh,
-//! reqwest, ratatui, crossterm or clap).
+//! description of a remote command and of how to reach a host ([`remote`]), journals,
+//! validator key crypto, and [`text::sanitize`], the cleaner for text that came from a server.
+//! May not touch: async runtimes, sockets, SSH, HTTP, the terminal or argument parsing (the
+//! compiler enforces it: this crate depends on none of tokio, russh, reqwest, ratatui, crossterm
+//! or clap).
 
 pub mod alerts;
 pub mod facts;
@@ -20,3 +21,4 @@ pub mod playbook;
 pub mod releases;
 pub mod remote;
 pub mod selector;
+pub mod text;

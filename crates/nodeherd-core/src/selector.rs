@@ -18,73 +18,8 @@ use std::fmt;
 use crate::inventory::suggest;
 use crate::inventory::{Inventory, NodeRef};
 
-/// Why a selector cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SelectorError {
-    #[error("empty selector")]
-    Empty,
-    #[error("bad pattern \"{pattern}\": {reason}")]
-    BadPattern { pattern: String, reason: String },
-    #[error("\"{term}\" matches no {what}")]
-    NoMatch {
-        term: String,
-        what: &'static str,
-        suggestions: Vec<String>,
-    },
-    #[error(
-        "selector \"{selector}\" selects nothing: its exclusions or intersections remove every {what}"
-    )]
-    NothingLeft {
-        selector: String,
-        what: &'static str,
-    },
-    #[error("no node \"{spec}\"")]
-    NoSuchNode {
-        spec: String,
-        suggestions: Vec<String>,
-    },
-    #[error("node name \"{spec}\" is ambiguous: {}", candidates.join(", "))]
-    AmbiguousNode {
-        spec: String,
-        candidates: Vec<String>,
-    },
-}
-
-impl miette::Diagnostic for SelectorError {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("nodeherd::selector"))
-    }
-
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let near = |s: &[String]| {
-            if s.is_empty() {
-                None
-            } else {
-                Some(format!("did you mean {}?", suggest::quoted_list(s, "or")))
-            }
-        };
-        let h = match self {
-            SelectorError::Empty => Some(
-                "write `all`, a group, a host, a glob like `bn-*`, or a list like `mainnet,!bn-2`"
-                    .into(),
-            ),
-            SelectorError::BadPattern { .. } => Some(
-                "patterns use letters, digits, '_', '.', '-' and the globs * ? [ab] [!a]".into(),
-            ),
-            SelectorError::NoMatch { suggestions, .. } => near(suggestions).or(Some(
-                "`nodeherd check` lists the hosts and groups of the inventory".into(),
-            )),
-            SelectorError::NothingLeft { .. } => {
-                Some("remove an exclusion (`!x`) or an intersection (`&x`)".into())
-            }
-            SelectorError::NoSuchNode { suggestions, .. } => {
-                near(suggestions).or(Some("write host/node".into()))
-            }
-            SelectorError::AmbiguousNode { .. } => Some("write host/node to pick one".into()),
-        };
-        h.map(|s: String| Box::new(s) as Box<dyn fmt::Display>)
-    }
-}
+/// Why a selector cannot be used (defined with the inventory, which reports it too).
+pub use crate::inventory::SelectorError;
 
 /// A parsed selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +69,7 @@ impl Pattern {
             return Err(bad(format!("{c:?} is not allowed")));
         }
         if s.contains(['*', '?', '[']) {
-            Ok(Pattern::Glob(Glob::parse(s).map_err(bad)?))
+            Ok(Pattern::Glob(Glob::parse(s).map_err(|e| bad(e.to_string()))?))
         } else {
             Ok(Pattern::Exact(s.to_string()))
         }
@@ -157,6 +92,17 @@ impl Pattern {
     }
 }
 
+/// Why a glob does not parse (the reason of [`SelectorError::BadPattern`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum GlobError {
+    #[error("range {0}-{1} is reversed")]
+    Reversed(char, char),
+    #[error("'[' without a closing ']'")]
+    Unclosed,
+    #[error("']' without an opening '['")]
+    Unopened,
+}
+
 /// A shell-style glob: `*`, `?`, `[abc]`, `[a-z]`, `[!a]` / `[^a]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Glob {
@@ -176,7 +122,7 @@ enum Tok {
 }
 
 impl Glob {
-    fn parse(s: &str) -> Result<Glob, String> {
+    fn parse(s: &str) -> Result<Glob, GlobError> {
         let mut toks = Vec::new();
         let mut it = s.chars().peekable();
         while let Some(c) = it.next() {
@@ -205,7 +151,7 @@ impl Glob {
                                     break;
                                 }
                                 Some(hi) if hi >= c => ranges.push((c, hi)),
-                                Some(hi) => return Err(format!("range {c}-{hi} is reversed")),
+                                Some(hi) => return Err(GlobError::Reversed(c, hi)),
                                 None => break,
                             }
                         } else {
@@ -213,11 +159,11 @@ impl Glob {
                         }
                     }
                     if !closed {
-                        return Err("'[' without a closing ']'".into());
+                        return Err(GlobError::Unclosed);
                     }
                     toks.push(Tok::Class { negated, ranges });
                 }
-                ']' => return Err("']' without an opening '['".into()),
+                ']' => return Err(GlobError::Unopened),
                 c => toks.push(Tok::Lit(c)),
             }
         }

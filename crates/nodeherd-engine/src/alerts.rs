@@ -241,13 +241,16 @@ pub async fn run(
     Ok(round)
 }
 
+/// A silence spec that is not `RULE[/HOST[/NODE]]` (the spec as written).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("silence {0:?}: write RULE, RULE/HOST or RULE/HOST/NODE (`*` matches anything)")]
+pub struct BadSilence(pub String);
+
 /// Parse `RULE[/HOST[/NODE]]`; `*` or an empty part matches anything.
-pub fn parse_silence(spec: &str) -> Result<SilenceMatcher, String> {
+pub fn parse_silence(spec: &str) -> Result<SilenceMatcher, BadSilence> {
     let parts: Vec<&str> = spec.split('/').collect();
     if parts.len() > 3 || spec.trim().is_empty() {
-        return Err(format!(
-            "silence {spec:?}: write RULE, RULE/HOST or RULE/HOST/NODE (`*` matches anything)"
-        ));
+        return Err(BadSilence(spec.to_string()));
     }
     let part = |i: usize| {
         parts

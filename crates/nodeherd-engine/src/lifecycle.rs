@@ -1,4 +1,6 @@
 //! `start` / `stop` / `restart`: act on nodes' systemd units and verify the result by re-reading it.
+//!
+//! May not touch: output formats (front ends render the outcomes), unit files or versions.
 
 use crate::fleet;
 use nodeherd_core::inventory::{Inventory, NodeRef};
@@ -100,7 +102,7 @@ async fn act_one(
             });
             (good, Some(state), err)
         }
-        Err(e) => (false, None, Some(systemd::sanitize(&e.to_string()))),
+        Err(e) => (false, None, Some(nodeherd_core::text::sanitize(&e.to_string()))),
     };
     ActionOutcome {
         host: host.name.clone(),

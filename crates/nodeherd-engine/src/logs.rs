@@ -1,4 +1,6 @@
 //! `logs`: a node's journal, once or followed live, sanitized line by line.
+//!
+//! May not touch: the terminal or output formats (front ends print the lines).
 
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::{Pool, SshError, StreamChunk};

@@ -5,22 +5,27 @@
 //! [`MetricsStore`] (a bounded [`Series`] per (host, node, signal) for charts, plus CPU/network rates from
 //! consecutive host samples), and the Beacon API answer parsers. May not touch: output formats (front ends
 //! render a [`Snapshot`]), what the metrics mean (the pure tables in `nodeherd_core::metrics`).
+//! The Beacon API parsers are in `beacon`, the store in `store`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+mod beacon;
+mod store;
+
+pub use beacon::{Syncing, parse_syncing, parse_version, semver_of};
+pub use store::{MetricsStore, SeriesKey, SeriesKind};
 
 use crate::fleet;
 use nodeherd_transport::http;
 use nodeherd_core::inventory::{Inventory, Node, NodeRef};
 use nodeherd_core::facts::host::{self, HostFacts, NetRates};
 use nodeherd_core::metrics::page::{self, Sample};
-use nodeherd_core::metrics::series::Series;
 use nodeherd_core::metrics::{Signal, clients};
 use nodeherd_transport::ssh::{Command, Pool, Session, SshError};
-use nodeherd_core::facts::systemd;
 
 /// Largest time one HTTP request through a forward may take.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -280,7 +285,7 @@ async fn gather_host(
     let session = match pool.session(&host.target).await {
         Ok(s) => s,
         Err(e) => {
-            let msg = systemd::sanitize(&e.to_string());
+            let msg = nodeherd_core::text::sanitize(&e.to_string());
             let hm = HostMetrics {
                 host: host.name.clone(),
                 facts: None,
@@ -339,14 +344,24 @@ pub fn host_facts_command(data_dir: &str) -> Command {
         .become_root(false)
 }
 
-async fn read_facts(session: &Session, data_dir: &str) -> Result<(HostFacts, f64), String> {
+/// Why a host's facts could not be read (the text is what [`HostMetrics::error`] records).
+#[derive(Debug, thiserror::Error)]
+enum FactsError {
+    /// The command did not run (the SSH error, sanitized).
+    #[error("{0}")]
+    Exec(String),
+    #[error(transparent)]
+    Parse(#[from] host::HostParseError),
+}
+
+async fn read_facts(session: &Session, data_dir: &str) -> Result<(HostFacts, f64), FactsError> {
     let sent = Utc::now().timestamp_nanos_opt().unwrap_or(0);
     let out = session
         .exec(&host_facts_command(data_dir))
         .await
-        .map_err(|e| systemd::sanitize(&e.to_string()))?;
+        .map_err(|e| FactsError::Exec(nodeherd_core::text::sanitize(&e.to_string())))?;
     let recv = Utc::now().timestamp_nanos_opt().unwrap_or(0);
-    let facts = host::parse_host(&out.stdout_str()).map_err(|e| e.to_string())?;
+    let facts = host::parse_host(&out.stdout_str())?;
     let offset = facts
         .time_ns
         .map(|t| host::clock_offset_ms(t, sent, recv))
@@ -374,7 +389,7 @@ async fn host_facts(
     let first = match read_facts(session, data_dir).await {
         Ok(f) => f,
         Err(e) => {
-            hm.error = Some(e);
+            hm.error = Some(e.to_string());
             return hm;
         }
     };
@@ -413,7 +428,7 @@ pub async fn get_through(
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(NodeProblem::BadPage(format!(
             "127.0.0.1:{port}{path}: {}",
-            systemd::sanitize(&e.to_string())
+            nodeherd_core::text::sanitize(&e.to_string())
         ))),
         Err(_) => Err(NodeProblem::BadPage(format!(
             "127.0.0.1:{port}{path}: no answer within {}s",
@@ -423,7 +438,7 @@ pub async fn get_through(
 }
 
 fn forward_problem(e: &SshError, port: u16) -> NodeProblem {
-    let msg = systemd::sanitize(&e.to_string());
+    let msg = nodeherd_core::text::sanitize(&e.to_string());
     match e {
         // A refused direct-tcpip open means nothing listens; a dead session is "unreachable".
         SshError::Channel { message, .. } if message.contains(&format!("127.0.0.1:{port}")) => {
@@ -459,7 +474,7 @@ pub async fn scrape_node(
     };
     let beacon_fut = async {
         match (beacon_api && table.beacon_api, node.rest_port) {
-            (true, Some(port)) => Some(beacon_info(session, port).await),
+            (true, Some(port)) => Some(beacon::beacon_info(session, port).await),
             _ => None,
         }
     };
@@ -505,263 +520,6 @@ pub fn page_from(resp: &http::Response) -> Result<String, NodeProblem> {
         ));
     }
     Ok(text)
-}
-
-async fn beacon_info(session: &Session, port: u16) -> BeaconInfo {
-    let (h, s, v) = tokio::join!(
-        get_through(session, port, "/eth/v1/node/health"),
-        get_through(session, port, "/eth/v1/node/syncing"),
-        get_through(session, port, "/eth/v1/node/version"),
-    );
-    let mut b = BeaconInfo::default();
-    let mut errors = Vec::new();
-    match h {
-        Ok(r) => b.health = Some(r.status),
-        Err(e) => errors.push(e.to_string()),
-    }
-    match s {
-        Ok(r) if r.status == 200 => match parse_syncing(&r.body) {
-            Some(sy) => {
-                b.head_slot = sy.head_slot;
-                b.sync_distance = sy.sync_distance;
-                b.is_syncing = sy.is_syncing;
-                b.is_optimistic = sy.is_optimistic;
-            }
-            None => errors.push("syncing: unexpected JSON".into()),
-        },
-        Ok(r) => errors.push(format!("syncing: HTTP {}", r.status)),
-        Err(e) => errors.push(e.to_string()),
-    }
-    match v {
-        Ok(r) if r.status == 200 => b.version = parse_version(&r.body),
-        Ok(r) => errors.push(format!("version: HTTP {}", r.status)),
-        Err(e) => errors.push(e.to_string()),
-    }
-    if !errors.is_empty() {
-        b.error = Some(errors.join("; "));
-    }
-    b
-}
-
-/// `/eth/v1/node/syncing` data (numbers are decimal strings in the Beacon API).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Syncing {
-    pub head_slot: Option<u64>,
-    pub sync_distance: Option<u64>,
-    pub is_syncing: Option<bool>,
-    pub is_optimistic: Option<bool>,
-}
-
-fn num(v: &serde_json::Value) -> Option<u64> {
-    match v {
-        serde_json::Value::String(s) => s.parse().ok(),
-        serde_json::Value::Number(n) => n.as_u64(),
-        _ => None,
-    }
-}
-
-/// Parse `{"data":{"head_slot":"4","sync_distance":"0","is_syncing":false,...}}`.
-pub fn parse_syncing(body: &[u8]) -> Option<Syncing> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let d = v.get("data")?;
-    Some(Syncing {
-        head_slot: d.get("head_slot").and_then(num),
-        sync_distance: d.get("sync_distance").and_then(num),
-        is_syncing: d.get("is_syncing").and_then(|x| x.as_bool()),
-        is_optimistic: d.get("is_optimistic").and_then(|x| x.as_bool()),
-    })
-}
-
-/// Parse `{"data":{"version":"Lodestar/v1.5.1/2115aa7"}}` (control characters removed).
-pub fn parse_version(body: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let s = v.get("data")?.get("version")?.as_str()?;
-    let clean = systemd::sanitize(s);
-    (!clean.is_empty()).then_some(clean)
-}
-
-/// `Lodestar/v1.5.1/2115aa7` -> `1.5.1`; `v1.5.1/2115aa7` -> `1.5.1`.
-pub fn semver_of(version: &str) -> Option<String> {
-    version
-        .split('/')
-        .map(|p| p.trim_start_matches('v'))
-        .find(|p| semver::Version::parse(p).is_ok())
-        .map(str::to_string)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Series for charts
-
-/// What a series measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SeriesKind {
-    /// A signal of a node's metrics page.
-    Node(Signal),
-    /// Sync distance (Beacon API, else wall - head).
-    SyncDistance,
-    /// Metrics GET round trip through the tunnel, ms.
-    ScrapeMs,
-    HostCpuPercent,
-    HostMemPercent,
-    HostDiskPercent,
-    HostLoad1,
-    HostNetRxBytesPerSec,
-    HostNetTxBytesPerSec,
-}
-
-/// Key of one series: host-level kinds have `node: None`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct SeriesKey {
-    pub host: String,
-    pub node: Option<String>,
-    pub kind: SeriesKind,
-}
-
-impl SeriesKey {
-    pub fn node(host: &str, node: &str, kind: SeriesKind) -> Self {
-        SeriesKey {
-            host: host.into(),
-            node: Some(node.into()),
-            kind,
-        }
-    }
-    pub fn host(host: &str, kind: SeriesKind) -> Self {
-        SeriesKey {
-            host: host.into(),
-            node: None,
-            kind,
-        }
-    }
-}
-
-/// Bounded history of every gathered value, for charts and rates (the TUI keeps one and calls
-/// [`MetricsStore::record`] after each [`gather`]). Memory: `cap` points x 16 bytes per series.
-#[derive(Debug, Clone)]
-pub struct MetricsStore {
-    cap: usize,
-    series: HashMap<SeriesKey, Series>,
-    last_facts: HashMap<String, HostFacts>,
-    last: Option<Snapshot>,
-}
-
-impl MetricsStore {
-    /// Keep `cap` points per series (e.g. 360 = 30 minutes at a 5 s poll).
-    pub fn new(cap: usize) -> Self {
-        MetricsStore {
-            cap: cap.max(1),
-            series: HashMap::new(),
-            last_facts: HashMap::new(),
-            last: None,
-        }
-    }
-
-    /// The host's previous facts (for CPU and network rates).
-    pub fn last_facts(&self, host: &str) -> Option<&HostFacts> {
-        self.last_facts.get(host)
-    }
-
-    /// The latest snapshot recorded.
-    pub fn latest(&self) -> Option<&Snapshot> {
-        self.last.as_ref()
-    }
-
-    /// One series, if anything was recorded for it.
-    pub fn series(&self, key: &SeriesKey) -> Option<&Series> {
-        self.series.get(key)
-    }
-
-    /// Shorthand for a node signal's series.
-    pub fn node_series(&self, host: &str, node: &str, signal: Signal) -> Option<&Series> {
-        self.series
-            .get(&SeriesKey::node(host, node, SeriesKind::Node(signal)))
-    }
-
-    /// Every key with data, sorted.
-    pub fn keys(&self) -> Vec<&SeriesKey> {
-        let mut k: Vec<_> = self.series.keys().collect();
-        k.sort();
-        k
-    }
-
-    pub fn len(&self) -> usize {
-        self.series.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
-    }
-
-    fn push(&mut self, key: SeriesKey, t_ms: i64, v: f64) {
-        if !v.is_finite() {
-            return;
-        }
-        let cap = self.cap;
-        self.series
-            .entry(key)
-            .or_insert_with(|| Series::new(cap))
-            .push(t_ms, v);
-    }
-
-    /// Add a snapshot's values to the series (timestamps from each row's `at`).
-    pub fn record(&mut self, snap: &Snapshot) {
-        for n in &snap.nodes {
-            let t = n.at.timestamp_millis();
-            if let Some(s) = &n.sample {
-                for (sig, v) in &s.raw.values {
-                    self.push(
-                        SeriesKey::node(&n.host, &n.node, SeriesKind::Node(*sig)),
-                        t,
-                        *v,
-                    );
-                }
-            }
-            if let Some(d) = n.sync_distance() {
-                self.push(
-                    SeriesKey::node(&n.host, &n.node, SeriesKind::SyncDistance),
-                    t,
-                    d,
-                );
-            }
-            if let Some(ms) = n.scrape_ms.filter(|_| n.problem.is_none()) {
-                self.push(
-                    SeriesKey::node(&n.host, &n.node, SeriesKind::ScrapeMs),
-                    t,
-                    ms,
-                );
-            }
-        }
-        for h in &snap.hosts {
-            let t = h.at.timestamp_millis();
-            let hk = |k| SeriesKey::host(&h.host, k);
-            let vals = [
-                (SeriesKind::HostCpuPercent, h.cpu_percent),
-                (SeriesKind::HostMemPercent, h.mem_percent()),
-                (SeriesKind::HostDiskPercent, h.disk_percent()),
-                (
-                    SeriesKind::HostLoad1,
-                    h.facts.as_ref().and_then(|f| f.load1),
-                ),
-                (
-                    SeriesKind::HostNetRxBytesPerSec,
-                    h.net.as_ref().map(|n| n.rx_bytes_per_sec),
-                ),
-                (
-                    SeriesKind::HostNetTxBytesPerSec,
-                    h.net.as_ref().map(|n| n.tx_bytes_per_sec),
-                ),
-            ];
-            for (k, v) in vals {
-                if let Some(v) = v {
-                    self.push(hk(k), t, v);
-                }
-            }
-            if let Some(f) = &h.facts {
-                self.last_facts.insert(h.host.clone(), f.clone());
-            }
-        }
-        self.last = Some(snap.clone());
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 use crate::fleet;
 use chrono::Utc;
 use nodeherd_core::inventory::{Inventory, NodeRef};
-use nodeherd_core::facts::systemd;
 use nodeherd_transport::ssh::{Command, Pool, SshError};
 use std::collections::BTreeSet;
 
@@ -104,7 +103,7 @@ async fn gather_host(
             row.error = state
                 .as_ref()
                 .and_then(|s| s.problem())
-                .map(|p| systemd::sanitize(&p));
+                .map(|p| nodeherd_core::text::sanitize(&p));
             row.version = versions.get(i).cloned().flatten();
             row.unit_file = file_of[i].take();
             row.unit_state = state;
@@ -127,7 +126,7 @@ async fn gather_host(
                     .arg("--quiet")
                     .become_root(host.target.become_root);
                 if let Ok(o) = session.exec(&cmd).await {
-                    let line = systemd::sanitize(o.stdout_str().trim());
+                    let line = nodeherd_core::text::sanitize(o.stdout_str().trim());
                     if !line.is_empty() {
                         row.last_log = Some(line);
                     }
@@ -140,7 +139,7 @@ async fn gather_host(
     match result {
         Ok(rows) => rows,
         Err(e) => {
-            let msg = systemd::sanitize(&e.to_string());
+            let msg = nodeherd_core::text::sanitize(&e.to_string());
             refs.iter().map(|r| blank(r, Some(msg.clone()))).collect()
         }
     }

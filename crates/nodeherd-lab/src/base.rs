@@ -3,6 +3,8 @@
 //! Owns: running debootstrap once, the fixes applied to the base (no shared host keys, empty
 //! machine-id, masked units, key-only sshd, the `ops` sudo user) and `state_dir/id_ed25519`.
 //! Callers hold the cache lock (`state_dir/.lock`). Never touches a host's own files.
+//!
+//! May not touch: anything named after one host (`host`), the bridge.
 
 use std::path::Path;
 use std::process::Command;

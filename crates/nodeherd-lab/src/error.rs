@@ -1,4 +1,6 @@
 //! The lab's error type: every variant says what failed and what to do about it.
+//!
+//! May not touch: anything (it only describes failures).
 
 use std::path::PathBuf;
 

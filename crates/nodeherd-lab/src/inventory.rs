@@ -1,6 +1,8 @@
 //! Text of the files a lab writes for its users: the inventory TOML and known_hosts (pure).
 //!
 //! Owns the generated inventory format (parsed elsewhere by `nodeherd_core::inventory`); touches no file.
+//!
+//! May not touch: the machine (callers write the text).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

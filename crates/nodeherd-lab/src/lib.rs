@@ -337,80 +337,13 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
         .collect();
 
     // Identities first: known_hosts must exist before the first strict SSH connection.
-    let mut kh = String::new();
-    for spec in &specs {
-        host::ensure_identity(spec)?;
-        let pubkey = read_pub(&spec.host_pubkey())?;
-        match inventory::known_hosts_line(&spec.address, &pubkey) {
-            Some(line) => {
-                kh.push_str(&line);
-                kh.push('\n');
-            }
-            None => {
-                return Err(LabError::Config(format!(
-                    "host key {} is malformed; delete {} to regenerate it",
-                    spec.host_pubkey().display(),
-                    spec.paths.keys.display()
-                )));
-            }
-        }
-    }
-    sys::write_atomic(&known_hosts, kh)?;
+    write_known_hosts(&specs, &known_hosts)?;
 
     let to_start: Vec<&HostSpec> = specs
         .iter()
         .filter(|s| host::running_pid(&s.pid_file(), &s.name).is_none())
         .collect();
-    if !to_start.is_empty() {
-        eprintln!(
-            "nodeherd lab: starting {} host(s) of lab {}: {}",
-            to_start.len(),
-            cfg.name,
-            to_start
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let limit = Duration::from_secs(90 + 2 * to_start.len() as u64);
-    let results: Vec<(String, Result<(), LabError>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = to_start
-            .iter()
-            .map(|spec| {
-                let client_pub = client_pub.as_str();
-                let client_key = client_key.as_path();
-                let known_hosts = known_hosts.as_path();
-                let spec: &HostSpec = spec;
-                scope.spawn(move || {
-                    let r = host::create(spec, client_pub).and_then(|pid| {
-                        host::wait_ready(spec, pid, client_key, known_hosts, limit)
-                    });
-                    (spec.name.clone(), r)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(r) => r,
-                Err(_) => (
-                    "?".to_string(),
-                    Err(LabError::Config("a boot thread panicked".into())),
-                ),
-            })
-            .collect()
-    });
-    let failures: Vec<String> = results
-        .iter()
-        .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("  {n}: {e}")))
-        .collect();
-    if !failures.is_empty() {
-        return Err(LabError::Hosts {
-            count: failures.len(),
-            details: failures.join("\n"),
-        });
-    }
+    boot(cfg, &to_start, &client_pub, &client_key, &known_hosts)?;
 
     let started_names: BTreeSet<&str> = to_start.iter().map(|s| s.name.as_str()).collect();
     let hosts: Vec<HostReport> = specs
@@ -445,6 +378,87 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
         client_key,
         elapsed: started.elapsed(),
     })
+}
+
+/// Every host's identity (generated once), and the known_hosts file naming them all.
+fn write_known_hosts(specs: &[HostSpec], known_hosts: &Path) -> Result<(), LabError> {
+    let mut kh = String::new();
+    for spec in specs {
+        host::ensure_identity(spec)?;
+        let pubkey = read_pub(&spec.host_pubkey())?;
+        match inventory::known_hosts_line(&spec.address, &pubkey) {
+            Some(line) => {
+                kh.push_str(&line);
+                kh.push('\n');
+            }
+            None => {
+                return Err(LabError::Config(format!(
+                    "host key {} is malformed; delete {} to regenerate it",
+                    spec.host_pubkey().display(),
+                    spec.paths.keys.display()
+                )));
+            }
+        }
+    }
+    sys::write_atomic(known_hosts, kh)
+}
+
+/// Boots `to_start` in parallel (create, then wait for a real SSH login); every failure named.
+fn boot(
+    cfg: &LabConfig,
+    to_start: &[&HostSpec],
+    client_pub: &str,
+    client_key: &Path,
+    known_hosts: &Path,
+) -> Result<(), LabError> {
+    if !to_start.is_empty() {
+        eprintln!(
+            "nodeherd lab: starting {} host(s) of lab {}: {}",
+            to_start.len(),
+            cfg.name,
+            to_start
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let limit = Duration::from_secs(90 + 2 * to_start.len() as u64);
+    let results: Vec<(String, Result<(), LabError>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = to_start
+            .iter()
+            .map(|spec| {
+                let spec: &HostSpec = spec;
+                scope.spawn(move || {
+                    let r = host::create(spec, client_pub).and_then(|pid| {
+                        host::wait_ready(spec, pid, client_key, known_hosts, limit)
+                    });
+                    (spec.name.clone(), r)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(_) => (
+                    "?".to_string(),
+                    Err(LabError::Config("a boot thread panicked".into())),
+                ),
+            })
+            .collect()
+    });
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("  {n}: {e}")))
+        .collect();
+    if !failures.is_empty() {
+        return Err(LabError::Hosts {
+            count: failures.len(),
+            details: failures.join("\n"),
+        });
+    }
+    Ok(())
 }
 
 /// The subnet the lab was last brought up with (recorded by `up`), if any.

@@ -2,6 +2,8 @@
 //!
 //! Owns: the package.json with pinned overrides, the npm invocation, the polyfill file and the
 //! completeness marker. Callers hold the cache lock. Hosts only ever see these read-only.
+//!
+//! May not touch: the hosts' roots, the bridge, other caches.
 
 use std::path::Path;
 use std::process::Command;

@@ -3,6 +3,8 @@
 //! Owns: host/bridge/veth/netns names, addresses, MACs, cgroup and state paths.
 //! Touches nothing on the machine; everything here is a pure function, unit-tested.
 //! Two labs with different names and subnets never share a derived name.
+//!
+//! May not touch: the machine (it only computes names).
 
 use std::path::{Path, PathBuf};
 

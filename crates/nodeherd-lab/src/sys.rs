@@ -2,6 +2,8 @@
 //!
 //! Owns: how the lab runs external commands and reads `/proc`. The parsers of `/proc` text
 //! (`mountinfo`, `cmdline`) are pure and unit-tested. Knows nothing about hosts or labs.
+//!
+//! May not touch: anything that knows about labs (names and paths come from the callers).
 
 use std::ffi::OsStr;
 use std::fs::File;

@@ -3,6 +3,8 @@
 //! Owns: `nodeherd-demo.service`, `lodestar-bn.service`, `lodestar-vc.service`, the managed
 //! install layout `/opt/nodeherd/<node>/{releases/<v>,current}` and the Lodestar data paths.
 //! Writes nothing itself; [`crate::host`] puts these files into a host's root.
+//!
+//! May not touch: the machine (callers install the text).
 
 /// The Lodestar version every lab host runs at first boot.
 pub const LODESTAR_CURRENT: &str = "1.5.1";

@@ -39,6 +39,40 @@ pub struct MoveCmd {
     pub password_file: PathBuf,
 }
 
+/// Why an `:import` or `:move` line cannot be used; the text is what the flash line shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyCmdError {
+    #[error("{name:?} is not a validator node of this session (keys screen: {listed})")]
+    UnknownNode { name: String, listed: String },
+    #[error("unknown option --{0}; {1}")]
+    UnknownOption(String, &'static str),
+    #[error("--{0} needs a value; {1}")]
+    NoValue(String, &'static str),
+    #[error("--{0} given twice; {1}")]
+    Twice(String, &'static str),
+    /// The usage line itself (the command is malformed).
+    #[error("{0}")]
+    Usage(&'static str),
+    #[error("no keystore file; {0}")]
+    NoKeystore(&'static str),
+    #[error("--password-file is required (the TUI does not ask for passwords); {0}")]
+    NoPasswordFile(&'static str),
+    #[error("--{0} is required; {1}")]
+    Required(String, &'static str),
+    #[error("{0:?} is not a public key (0x + 96 hex digits)")]
+    NotAPubkey(String),
+    #[error("no validator node of this session lists {0} (R reloads; or give --from)")]
+    NotListed(String),
+    #[error("{count} nodes list {pubkey} ({nodes}): resolve that first")]
+    ListedTwice {
+        count: usize,
+        pubkey: String,
+        nodes: String,
+    },
+    #[error("the key is already on {0}")]
+    AlreadyThere(String),
+}
+
 /// A validator node the keys screen lists: its `host/node` name, and the keys it holds.
 pub struct Listed<'a> {
     pub r: NodeRef,
@@ -46,39 +80,43 @@ pub struct Listed<'a> {
     pub pubkeys: Vec<&'a str>,
 }
 
-fn resolve(nodes: &[Listed], name: &str) -> Result<NodeRef, String> {
+fn resolve(nodes: &[Listed], name: &str) -> Result<NodeRef, KeyCmdError> {
     if let Some(n) = nodes.iter().find(|n| n.name == name) {
         return Ok(n.r);
     }
     let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-    Err(format!(
-        "{name:?} is not a validator node of this session (keys screen: {})",
-        if names.is_empty() {
+    Err(KeyCmdError::UnknownNode {
+        name: name.to_string(),
+        listed: if names.is_empty() {
             "none listed; R loads".to_string()
         } else {
             names.join(", ")
-        }
-    ))
+        },
+    })
 }
 
 /// Positional words, and `(flag, value)` pairs.
 type Split<'a> = (Vec<&'a str>, Vec<(String, &'a str)>);
 
 /// Split `--flag VALUE` pairs (each flag at most once) from positional words.
-fn split<'a>(words: &[&'a str], flags: &[&str], usage: &str) -> Result<Split<'a>, String> {
+fn split<'a>(
+    words: &[&'a str],
+    flags: &[&str],
+    usage: &'static str,
+) -> Result<Split<'a>, KeyCmdError> {
     let mut pos = Vec::new();
     let mut named: Vec<(String, &str)> = Vec::new();
     let mut it = words.iter();
     while let Some(w) = it.next() {
         if let Some(f) = w.strip_prefix("--") {
             if !flags.contains(&f) {
-                return Err(format!("unknown option --{f}; {usage}"));
+                return Err(KeyCmdError::UnknownOption(f.to_string(), usage));
             }
             let Some(v) = it.next() else {
-                return Err(format!("--{f} needs a value; {usage}"));
+                return Err(KeyCmdError::NoValue(f.to_string(), usage));
             };
             if named.iter().any(|(n, _)| n == f) {
-                return Err(format!("--{f} given twice; {usage}"));
+                return Err(KeyCmdError::Twice(f.to_string(), usage));
             }
             named.push((f.to_string(), v));
         } else {
@@ -93,22 +131,20 @@ fn flag<'a>(named: &[(String, &'a str)], f: &str) -> Option<&'a str> {
 }
 
 /// `:import` words after the command name.
-pub fn parse_import(words: &[&str], nodes: &[Listed]) -> Result<ImportCmd, String> {
+pub fn parse_import(words: &[&str], nodes: &[Listed]) -> Result<ImportCmd, KeyCmdError> {
     let (pos, named) = split(
         words,
         &["password-file", "slashing-protection"],
         IMPORT_USAGE,
     )?;
     let Some((node, files)) = pos.split_first() else {
-        return Err(IMPORT_USAGE.into());
+        return Err(KeyCmdError::Usage(IMPORT_USAGE));
     };
     if files.is_empty() {
-        return Err(format!("no keystore file; {IMPORT_USAGE}"));
+        return Err(KeyCmdError::NoKeystore(IMPORT_USAGE));
     }
     let Some(pw) = flag(&named, "password-file") else {
-        return Err(format!(
-            "--password-file is required (the TUI does not ask for passwords); {IMPORT_USAGE}"
-        ));
+        return Err(KeyCmdError::NoPasswordFile(IMPORT_USAGE));
     };
     Ok(ImportCmd {
         node: resolve(nodes, node)?,
@@ -119,25 +155,23 @@ pub fn parse_import(words: &[&str], nodes: &[Listed]) -> Result<ImportCmd, Strin
 }
 
 /// `:move` words after the command name. Without `--from`, the node that lists the key.
-pub fn parse_move(words: &[&str], nodes: &[Listed]) -> Result<MoveCmd, String> {
+pub fn parse_move(words: &[&str], nodes: &[Listed]) -> Result<MoveCmd, KeyCmdError> {
     let (pos, named) = split(
         words,
         &["to", "from", "keystore", "password-file"],
         MOVE_USAGE,
     )?;
     let [pk] = pos.as_slice() else {
-        return Err(MOVE_USAGE.into());
+        return Err(KeyCmdError::Usage(MOVE_USAGE));
     };
     let pubkey = normalize_pubkey(pk)
-        .ok_or_else(|| format!("{pk:?} is not a public key (0x + 96 hex digits)"))?;
+        .ok_or_else(|| KeyCmdError::NotAPubkey(pk.to_string()))?;
     let need = |f: &str| {
         flag(&named, f).ok_or_else(|| {
             if f == "password-file" {
-                format!(
-                    "--password-file is required (the TUI does not ask for passwords); {MOVE_USAGE}"
-                )
+                KeyCmdError::NoPasswordFile(MOVE_USAGE)
             } else {
-                format!("--{f} is required; {MOVE_USAGE}")
+                KeyCmdError::Required(f.to_string(), MOVE_USAGE)
             }
         })
     };
@@ -154,25 +188,24 @@ pub fn parse_move(words: &[&str], nodes: &[Listed]) -> Result<MoveCmd, String> {
             match holders.as_slice() {
                 [one] => one.r,
                 [] => {
-                    return Err(format!(
-                        "no validator node of this session lists {pubkey} (R reloads; or give --from)"
-                    ));
+                    return Err(KeyCmdError::NotListed(pubkey));
                 }
                 many => {
-                    return Err(format!(
-                        "{} nodes list {pubkey} ({}): resolve that first",
-                        many.len(),
-                        many.iter()
+                    return Err(KeyCmdError::ListedTwice {
+                        count: many.len(),
+                        pubkey,
+                        nodes: many
+                            .iter()
                             .map(|n| n.name.as_str())
                             .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
+                            .join(", "),
+                    });
                 }
             }
         }
     };
     if from == to {
-        return Err(format!("the key is already on {}", name_of(nodes, to)));
+        return Err(KeyCmdError::AlreadyThere(name_of(nodes, to)));
     }
     Ok(MoveCmd {
         pubkey,
@@ -234,33 +267,33 @@ mod tests {
         let n = nodes();
         assert!(
             parse_import(&w("b/vc2 k.json"), &n)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("--password-file is required")
         );
         assert!(
             parse_import(&w("b/vc2 --password-file pw"), &n)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("no keystore")
         );
-        assert!(parse_import(&w(""), &n).unwrap_err().starts_with("usage:"));
-        let e = parse_import(&w("c/vc k.json --password-file pw"), &n).unwrap_err();
+        assert!(parse_import(&w(""), &n).unwrap_err().to_string().starts_with("usage:"));
+        let e = parse_import(&w("c/vc k.json --password-file pw"), &n).unwrap_err().to_string();
         assert!(
             e.contains("\"c/vc\" is not a validator node") && e.contains("a/vc, b/vc2"),
             "{e}"
         );
         assert!(
             parse_import(&w("b/vc2 k.json --password pw"), &n)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("unknown option --password")
         );
         assert!(
             parse_import(&w("b/vc2 k.json --password-file"), &n)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("needs a value")
         );
         assert!(
             parse_import(&w("b/vc2 k.json --password-file a --password-file b"), &n)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("given twice")
         );
     }
@@ -284,7 +317,7 @@ mod tests {
             &w(&format!("{PK} --to a/vc --keystore k --password-file p")),
             &n,
         )
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(e.contains("already on a/vc"), "{e}");
         // nobody lists it, and no --from
         let other = format!("0x{}", "b".repeat(96));
@@ -294,7 +327,7 @@ mod tests {
             )),
             &n,
         )
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(e.contains("no validator node of this session lists"), "{e}");
         // with --from it is the operator's call (the engine checks the node has it)
         let c = parse_move(
@@ -312,21 +345,21 @@ mod tests {
             &w(&format!("{PK} --to b/vc2 --keystore k --password-file p")),
             &two,
         )
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(e.contains("2 nodes list"), "{e}");
         assert!(
             parse_move(&w("0x12 --to b/vc2 --keystore k --password-file p"), &n)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("not a public key")
         );
         assert!(
             parse_move(&w(&format!("{PK} --to b/vc2 --password-file p")), &n)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("--keystore is required")
         );
         assert!(
             parse_move(&w(&format!("{PK} --to b/vc2 --keystore k")), &n)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("--password-file is required")
         );
     }

@@ -1,23 +1,24 @@
 //! What flows into the reducer ([`Msg`]) and what comes out of it ([`Effect`]).
 //!
 //! Owns: the message vocabulary between workers, input and the state owner. May not touch:
-//! state or I/O; these are plain values (a host-key question carries its reply channel).
+//! state or I/O; these are plain values (a host-key question carries its reply channel). The
+//! values they carry are defined in [`crate::state`] (this module depends on it, never the
+//! other way).
 
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use tokio::sync::oneshot;
 
 use crate::keymap::Action;
+pub use crate::state::PlanInputs;
 use crate::state::{
     AlertRow, HistoryData, HostKeyAsk, ImportAsk, MoveAsk, NodeKeys, NodeMetrics, ReleaseRow,
 };
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_engine::lifecycle::ActionOutcome;
 use nodeherd_engine::status::NodeStatus;
-use nodeherd_core::playbook::Playbook;
-use nodeherd_core::plan::desired::DesiredState;
 use nodeherd_core::plan::apply::Plan;
-use nodeherd_engine::apply::run::{ChangeResult, Gathered};
+use nodeherd_engine::apply::run::ChangeResult;
 use nodeherd_core::facts::systemd::{self, JournalLine};
 use nodeherd_engine::upgrade::engine::{Event, Outcome};
 use std::sync::Arc;
@@ -181,25 +182,6 @@ pub fn lifecycle_of(a: Action) -> Option<systemd::Action> {
         Action::Stop => Some(systemd::Action::Stop),
         Action::Restart => Some(systemd::Action::Restart),
         _ => None,
-    }
-}
-
-/// What the planner saw and decided: an apply runs exactly this (never a fresh plan the human
-/// did not confirm). Opaque to the reducer.
-pub struct PlanInputs {
-    pub plan: Plan,
-    /// The node behind every change of `plan`.
-    pub refs: Vec<NodeRef>,
-    pub gathered: Gathered,
-    pub desired: DesiredState,
-    pub playbook: Playbook,
-}
-
-impl std::fmt::Debug for PlanInputs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlanInputs")
-            .field("changes", &self.plan.changes.len())
-            .finish_non_exhaustive()
     }
 }
 

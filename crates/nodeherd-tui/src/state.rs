@@ -3,23 +3,29 @@
 //! Owns: everything the screens show (rows, selection, filter, dialogs, log buffer, alerts, flash).
 //! Only the reducer (`update`) mutates it; views read it. May not touch: I/O, clocks, the terminal.
 //! Data from other engines (metrics, alerts, releases) plugs into the optional fields of
-//! [`NodeRow`]; a view renders `-` for whatever is absent.
+//! [`NodeRow`]; a view renders `-` for whatever is absent. The parts live in submodules: `rows`
+//! (fleet rows, alerts), `keys`, `loaded` (what workers load on demand, and [`PlanInputs`]),
+//! `dialog`, `log`; this module keeps the screens, the prompt, the flash line and [`App`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use crate::keymap::{Action, Context, Keymap};
-use crate::msg::PlanInputs;
+mod dialog;
+mod keys;
+mod loaded;
+mod log;
+mod rows;
+
+pub use dialog::{Dialog, HostKeyAsk, UpgradeAsk};
+pub use keys::{CosmosKey, ImportAsk, KeyEntry, MoveAsk, NodeKeys, short_pubkey};
+pub use loaded::{Fetched, HistoryData, PlanInputs, PlanView, ReleaseRow};
+pub use log::LogView;
+pub use rows::{AlertRow, AlertState, Health, NodeMetrics, NodeRow};
+
+use crate::keymap::{Context, Keymap};
 use nodeherd_core::inventory::{Inventory, NodeRef};
-use nodeherd_core::metrics::series::Series;
-use nodeherd_engine::status::NodeStatus;
-use nodeherd_core::plan::apply::{Plan, Planned};
-use nodeherd_engine::apply::run::ChangeResult;
-use nodeherd_core::facts::systemd::JournalLine;
-use nodeherd_core::journal::Entry;
 
 /// How many journal lines the detail screen keeps.
 pub const LOG_CAP: usize = 2000;
@@ -100,383 +106,12 @@ impl SortKey {
     }
 }
 
-/// The health class of a row, for the pulse counts and colours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Health {
-    Down,
-    Unreachable,
-    Syncing,
-    Unknown,
-    Ok,
-}
-
-/// Optional numbers from the metrics engine; `None` renders as `-`.
-#[derive(Debug, Clone, Default)]
-pub struct NodeMetrics {
-    pub head_slot: Option<u64>,
-    pub sync_distance: Option<u64>,
-    pub peers: Option<u32>,
-    pub cpu_pct: Option<f64>,
-    pub mem_pct: Option<f64>,
-    pub disk_pct: Option<f64>,
-    /// Sparklines for the detail screen: (label, series), in display order.
-    pub series: Vec<(String, Series)>,
-}
-
-/// One node of the fleet table.
-#[derive(Debug, Clone)]
-pub struct NodeRow {
-    pub r: NodeRef,
-    pub host: String,
-    pub address: String,
-    pub node: String,
-    pub client: String,
-    pub role: String,
-    pub network: Option<String>,
-    pub unit: String,
-    /// None until the first poll answered.
-    pub status: Option<NodeStatus>,
-    pub metrics: NodeMetrics,
-    /// Firing alerts of this node.
-    pub alerts: usize,
-    /// A newer allowed version, when the releases engine says so.
-    pub upgrade: Option<String>,
-}
-
-impl NodeRow {
-    pub fn health(&self) -> Health {
-        match &self.status {
-            None => Health::Unknown,
-            Some(s) if s.unit_state.is_none() => Health::Unreachable,
-            Some(s) if !s.is_ok() => Health::Down,
-            Some(_) if self.metrics.sync_distance.is_some_and(|d| d > 2) => Health::Syncing,
-            Some(_) => Health::Ok,
-        }
-    }
-    pub fn state_word(&self) -> String {
-        match &self.status {
-            None => "…".into(),
-            Some(s) => s.state_word(),
-        }
-    }
-    pub fn pid(&self) -> Option<u32> {
-        self.status
-            .as_ref()
-            .and_then(|s| s.unit_state.as_ref())
-            .and_then(|u| u.main_pid)
-    }
-    /// Text the `/` filter matches against.
-    pub fn matches(&self, needle: &str) -> bool {
-        if needle.is_empty() {
-            return true;
-        }
-        let n = needle.to_lowercase();
-        [
-            self.host.as_str(),
-            self.node.as_str(),
-            self.client.as_str(),
-            self.network.as_deref().unwrap_or(""),
-            &self.state_word(),
-        ]
-        .iter()
-        .any(|f| f.to_lowercase().contains(&n))
-    }
-}
-
-/// Alert states as the alerts screen shows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum AlertState {
-    Firing,
-    Pending,
-    Silenced,
-    Resolved,
-}
-
-impl AlertState {
-    pub fn label(self) -> &'static str {
-        match self {
-            AlertState::Firing => "firing",
-            AlertState::Pending => "pending",
-            AlertState::Silenced => "silenced",
-            AlertState::Resolved => "resolved",
-        }
-    }
-}
-
-/// One alert row (the alerts engine's output is mapped onto this plain shape).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertRow {
-    pub state: AlertState,
-    pub severity: String,
-    pub rule: String,
-    pub host: String,
-    pub node: String,
-    pub since: DateTime<Utc>,
-    pub summary: String,
-}
-
-/// Data a worker fetches on demand: the last answer (kept while a reload runs), whether a load
-/// is running, and the error of the last load. Views render all three states.
-#[derive(Debug, Clone)]
-pub struct Fetched<T> {
-    pub data: Option<T>,
-    pub loading: bool,
-    pub error: Option<String>,
-    /// When `data` arrived.
-    pub at: Option<DateTime<Utc>>,
-}
-
-impl<T> Default for Fetched<T> {
-    fn default() -> Self {
-        Fetched {
-            data: None,
-            loading: false,
-            error: None,
-            at: None,
-        }
-    }
-}
-
-impl<T> Fetched<T> {
-    /// A load begins; false when one is already running (do not start another).
-    pub fn start(&mut self) -> bool {
-        if self.loading {
-            return false;
-        }
-        self.loading = true;
-        true
-    }
-    /// A load ended.
-    pub fn finish(&mut self, r: Result<T, String>, now: DateTime<Utc>) {
-        self.loading = false;
-        match r {
-            Ok(d) => {
-                self.data = Some(d);
-                self.error = None;
-                self.at = Some(now);
-            }
-            Err(e) => self.error = Some(e),
-        }
-    }
-}
-
-/// One node of the releases screen (from the upgrade engine's plan).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReleaseRow {
-    pub host: String,
-    pub node: String,
-    pub running: Option<String>,
-    /// Newest version the node's policy allows now.
-    pub allowed: Option<String>,
-    /// The host's `previous` release: what a rollback goes back to (None: nothing to roll back to).
-    pub previous: Option<String>,
-    /// What an upgrade would install now (None: nothing to do, see `reason`).
-    pub to: Option<String>,
-    /// Next version that becomes eligible, and when (`%Y-%m-%d %H:%M UTC`).
-    pub next: Option<(String, String)>,
-    pub reason: String,
-    /// Versions skipped and why.
-    pub why: Vec<String>,
-    /// An excerpt of the notes of the release an upgrade would install: an urgency line when the
-    /// notes carry one ("hard fork", "security"...), then their first lines.
-    pub notes: Vec<String>,
-}
-
-/// One validator key held by a node (from the Keymanager API).
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyEntry {
-    pub r: NodeRef,
-    pub host: String,
-    pub node: String,
-    /// `0x` + 96 hex digits.
-    pub pubkey: String,
-    pub readonly: Option<bool>,
-    /// A remote-signer key rather than a local keystore.
-    pub remote: bool,
-    pub derivation_path: Option<String>,
-    /// A CometBFT consensus key (base64 `pubkey`, read from the node's home): listed and checked
-    /// for double signing, never imported, moved or removed from here.
-    pub cosmos: Option<CosmosKey>,
-}
-
-/// What the keys screen shows of a CometBFT consensus key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CosmosKey {
-    /// Upper-case hex consensus address.
-    pub address: String,
-    /// The last signed height/round/step (`None`: the state file could not be read).
-    pub last_signed: Option<(u64, i64, i64)>,
-}
-
-/// One validator node of the keys screen: its keys, or why they could not be listed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeKeys {
-    pub r: NodeRef,
-    pub host: String,
-    pub node: String,
-    pub keys: Result<Vec<KeyEntry>, String>,
-    /// A CometBFT node (its consensus key) rather than a Keymanager API.
-    pub cosmos: bool,
-}
-
-/// An import the keys screen asks about, checked by a worker first (files read, every other
-/// validator node asked by the double-sign guard) so the dialog shows what will happen.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportAsk {
-    pub r: NodeRef,
-    pub host: String,
-    pub node: String,
-    pub files: Vec<std::path::PathBuf>,
-    /// One per file, in order.
-    pub pubkeys: Vec<String>,
-    pub password_file: std::path::PathBuf,
-    pub slashing: Option<std::path::PathBuf>,
-    /// How many other validator nodes the guard asked (none of them has the keys).
-    pub guard_asked: usize,
-}
-
-/// A move the keys screen asks about, checked by a worker first (the keystore opens with the
-/// password to exactly this key).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MoveAsk {
-    pub pubkey: String,
-    pub from: NodeRef,
-    /// `host/node`.
-    pub from_label: String,
-    pub to: NodeRef,
-    pub to_label: String,
-    pub keystore: std::path::PathBuf,
-    pub password_file: std::path::PathBuf,
-}
-
-/// `0xa1b2c3…d4e5`: a pubkey short enough for a table cell.
-pub fn short_pubkey(p: &str) -> String {
-    let n = p.chars().count();
-    if n <= 16 {
-        return p.to_string();
-    }
-    let head: String = p.chars().take(8).collect();
-    let tail: String = p.chars().skip(n - 4).collect();
-    format!("{head}…{tail}")
-}
-
 /// A message on the flash line, until `until`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flash {
     pub text: String,
     pub error: bool,
     pub until: DateTime<Utc>,
-}
-
-/// An unknown host key, as the prompt shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostKeyAsk {
-    pub host: String,
-    pub address: String,
-    pub port: u16,
-    pub key_type: String,
-    pub fingerprint: String,
-}
-
-/// One upgrade or rollback the releases screen asks about.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpgradeAsk {
-    pub r: NodeRef,
-    pub host: String,
-    pub node: String,
-    pub rollback: bool,
-    /// The running version.
-    pub from: Option<String>,
-    /// The version to install (None for a rollback: the node's `previous`).
-    pub to: Option<String>,
-}
-
-/// The plan/apply screen: the playbook, the loaded plan (with the engine inputs an apply
-/// needs), live progress per `host/node` while it applies, and the results at the end.
-#[derive(Debug, Default)]
-pub struct PlanView {
-    /// The playbook path (None: no playbook, the screen says so).
-    pub playbook: Option<String>,
-    pub plan: Fetched<Plan>,
-    /// What the planner saw (an apply runs exactly the plan that was confirmed).
-    pub inputs: Option<Arc<PlanInputs>>,
-    pub selected: usize,
-    /// An apply is running.
-    pub applying: bool,
-    /// The results of the last apply (summary).
-    pub results: Option<Vec<ChangeResult>>,
-}
-
-/// The merged upgrade journal (host journals + the console's own), newest last.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HistoryData {
-    pub entries: Vec<Entry>,
-    /// Hosts whose journal could not be read.
-    pub errors: Vec<String>,
-}
-
-/// Modal dialogs; while one is open, keys go to it only.
-#[derive(Debug)]
-pub enum Dialog {
-    /// A dangerous action waiting for `y`.
-    Confirm { action: Action, nodes: Vec<NodeRef> },
-    /// Removing one validator key, waiting for `y`.
-    RemoveKey { key: KeyEntry },
-    /// Importing keystores into one node (already checked), waiting for `y`.
-    ImportKeys(ImportAsk),
-    /// Moving one key between nodes (already checked), waiting for `y`.
-    MoveKey(MoveAsk),
-    /// Applying the loaded plan, waiting for `y`: every change is listed by host and node.
-    Apply { changes: Vec<Planned> },
-    /// Upgrading (or rolling back) one node from the releases screen, waiting for `y`.
-    Upgrade(UpgradeAsk),
-    /// An SSH connection waiting for a human's trust decision.
-    HostKey {
-        ask: HostKeyAsk,
-        reply: Option<oneshot::Sender<bool>>,
-    },
-}
-
-/// The live log of the node shown in detail.
-#[derive(Debug, Clone, Default)]
-pub struct LogView {
-    pub node: Option<NodeRef>,
-    /// Oldest first; each line with its sequence number.
-    pub lines: VecDeque<(u64, JournalLine)>,
-    pub next_seq: u64,
-    /// When paused, only lines with seq below this are shown.
-    pub paused_at: Option<u64>,
-    pub wrap: bool,
-    /// Lines scrolled up from the end.
-    pub scroll: usize,
-    /// Only lines containing this (case-insensitive) are shown, with matches highlighted.
-    pub search: Option<String>,
-    /// Following, ended, or the error that ended it.
-    pub ended: Option<String>,
-}
-
-impl LogView {
-    pub fn push(&mut self, line: JournalLine) {
-        if self.lines.len() == LOG_CAP {
-            self.lines.pop_front();
-        }
-        self.lines.push_back((self.next_seq, line));
-        self.next_seq += 1;
-    }
-    /// The lines the view shows: up to the pause point, matching the search.
-    pub fn visible(&self) -> impl Iterator<Item = &JournalLine> {
-        let end = self.paused_at.unwrap_or(u64::MAX);
-        let needle = self.search.as_ref().map(|s| s.to_lowercase());
-        self.lines
-            .iter()
-            .filter(move |(seq, l)| {
-                *seq < end
-                    && needle
-                        .as_ref()
-                        .is_none_or(|n| l.message.to_lowercase().contains(n))
-            })
-            .map(|(_, l)| l)
-    }
 }
 
 /// All TUI state.

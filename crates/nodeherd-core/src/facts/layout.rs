@@ -399,7 +399,7 @@ pub fn parse_lock_info(text: &str) -> Holder {
         let Some((k, v)) = line.split_once('=') else {
             continue;
         };
-        let v = crate::facts::systemd::sanitize(v.trim());
+        let v = crate::text::sanitize(v.trim());
         match k {
             "who" => h.who = v,
             "pid" => h.pid = v,

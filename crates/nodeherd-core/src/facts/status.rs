@@ -1,6 +1,9 @@
 //! The `status` fact: one batched script per host (every unit's state, where each `current` link
 //! points, and the unit files asked for) and the pure parsers of its sections; [`NodeStatus`], what
 //! `status` knows about one node.
+//!
+//! Owns: the status script and the parsers of its sections. May not touch: running the script
+//! (the engine does), SSH, the terminal.
 
 use crate::facts::systemd::{self, UnitState};
 
@@ -150,7 +153,7 @@ pub fn version_from_link(target: &str) -> Option<String> {
         return None;
     }
     let name = t.rsplit('/').next()?;
-    let clean = systemd::sanitize(name);
+    let clean = crate::text::sanitize(name);
     (!clean.is_empty()).then_some(clean)
 }
 

@@ -8,10 +8,12 @@
 //! its own file.
 //!
 //! Layout: `raw` reads one file into spanned values; `check` holds pure per-value rules;
-//! `resolve` merges files and applies precedence; `error` presents problems; `model` is the result.
+//! `resolve` merges files and applies precedence; `error` presents problems; `model` is the result;
+//! `lookup` is why a name or selector finds nothing ([`SelectorError`], also `crate::selector`'s).
 
 mod check;
 mod error;
+mod lookup;
 mod model;
 mod raw;
 mod resolve;
@@ -21,10 +23,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use error::{InventoryError, Problem, ProblemKind, render};
+pub use lookup::SelectorError;
 pub use model::{ClientKind, Group, Host, Node, NodeRef, Role, jump_chain};
 pub use resolve::DEFAULT_USER;
 
-use crate::selector::SelectorError;
 use error::SourceFile;
 
 /// A loaded, validated inventory.

@@ -13,6 +13,9 @@
 //! `user@address[:port]`, `address:port` or a dotted DNS name/IP; `""` means no jump host. A
 //! bare word that is no host of the inventory is an error. An inherited jump naming the host
 //! itself is ignored (the bastion does not jump through itself); an explicit one is a cycle.
+//! Those rules live in `jump`.
+
+mod jump;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
@@ -20,7 +23,7 @@ use std::fmt::Debug;
 use crate::inventory::error::{Loc, Problem, ProblemKind, SourceFile};
 use crate::inventory::model::{Group, Host};
 use crate::inventory::raw::{Conn, RawFile, RawGroup, RawHost, Sp};
-use crate::inventory::{check, suggest};
+use crate::inventory::suggest;
 use crate::remote::Target;
 
 /// Built-in defaults (the bottom of the precedence).
@@ -30,6 +33,14 @@ struct HostEntry<'a> {
     raw: &'a RawHost,
     defaults: &'a Conn,
 }
+
+/// Hosts and groups of all files by index, with an index by name.
+type Collected<'a> = (
+    Vec<HostEntry<'a>>,
+    HashMap<&'a str, usize>,
+    Vec<&'a RawGroup>,
+    HashMap<&'a str, usize>,
+);
 
 pub(crate) fn resolve(
     sources: &[SourceFile],
@@ -41,8 +52,42 @@ pub(crate) fn resolve(
         problems,
         seen_conflicts: HashSet::new(),
     };
+    let (hosts, host_idx, groups, group_idx) = collect(&mut r, files);
+    let host_names: Vec<&str> = hosts.iter().map(|h| h.raw.name.v.as_str()).collect();
+    let group_names: Vec<&str> = groups.iter().map(|g| g.name.v.as_str()).collect();
+    let (members, children) = r.references(
+        &hosts,
+        &groups,
+        (&host_idx, &host_names),
+        (&group_idx, &group_names),
+    );
+    r.group_cycles(&groups, &children);
+    let (ancestors, host_groups) = memberships(&children, &members, hosts.len());
 
-    // Hosts and groups of all files, first definition wins, duplicates reported.
+    // Connection settings and nodes of every host.
+    let mut bases: Vec<Target> = Vec::new();
+    let mut jumps: Vec<Option<(Sp<String>, bool)>> = Vec::new();
+    let mut out_hosts: Vec<Host> = Vec::new();
+    for (hi, h) in hosts.iter().enumerate() {
+        let gs: Vec<(usize, &RawGroup)> = host_groups[hi].iter().map(|&g| (g, groups[g])).collect();
+        let (host, jump) = r.host(h, &gs, &ancestors);
+        jumps.push(jump);
+        bases.push(host.target.clone());
+        out_hosts.push(host);
+    }
+
+    // Jump chains.
+    let jump_to = r.jump_targets(&host_names, &host_idx, &bases, &jumps);
+    let mut done: Vec<Option<Target>> = vec![None; hosts.len()];
+    for (hi, host) in out_hosts.iter_mut().enumerate() {
+        host.target = jump::full_target(hi, &bases, &jump_to, &mut done, 0);
+    }
+    let out_groups = groups_out(&groups, &host_groups, &host_names);
+    (out_hosts, out_groups)
+}
+
+/// Hosts and groups of all files, first definition wins, duplicates reported.
+fn collect<'a>(r: &mut Resolver<'_>, files: &'a [RawFile]) -> Collected<'a> {
     let mut hosts: Vec<HostEntry> = Vec::new();
     let mut host_idx: HashMap<&str, usize> = HashMap::new();
     let mut groups: Vec<&RawGroup> = Vec::new();
@@ -68,65 +113,23 @@ pub(crate) fn resolve(
             }
         }
     }
-    let host_names: Vec<&str> = hosts.iter().map(|h| h.raw.name.v.as_str()).collect();
-    let group_names: Vec<&str> = groups.iter().map(|g| g.name.v.as_str()).collect();
+    (hosts, host_idx, groups, group_idx)
+}
 
-    // References between groups and hosts.
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups.len()]; // direct hosts per group
-    let mut children: Vec<Vec<(usize, &Sp<String>)>> = vec![Vec::new(); groups.len()];
-    for (gi, g) in groups.iter().enumerate() {
-        for h in &g.hosts {
-            match host_idx.get(h.v.as_str()) {
-                Some(&hi) => members[gi].push(hi),
-                None => r.unknown_ref(
-                    h,
-                    &format!("host \"{}\" of group \"{}\" is not defined", h.v, g.name.v),
-                    "no such host",
-                    &host_names,
-                ),
-            }
-        }
-        for c in &g.children {
-            match group_idx.get(c.v.as_str()) {
-                Some(&ci) => children[gi].push((ci, c)),
-                None => r.unknown_ref(
-                    c,
-                    &format!(
-                        "child group \"{}\" of group \"{}\" is not defined",
-                        c.v, g.name.v
-                    ),
-                    "no such group",
-                    &group_names,
-                ),
-            }
-        }
-    }
-    for (hi, h) in hosts.iter().enumerate() {
-        for g in &h.raw.groups {
-            match group_idx.get(g.v.as_str()) {
-                Some(&gi) => members[gi].push(hi),
-                None => r.unknown_ref(
-                    g,
-                    &format!(
-                        "group \"{}\" of host \"{}\" is not defined",
-                        g.v, h.raw.name.v
-                    ),
-                    "no such group",
-                    &group_names,
-                ),
-            }
-        }
-    }
-    r.group_cycles(&groups, &children);
-
-    // Ancestors of each group (cycle-safe), and each host's groups incl. ancestors.
-    let mut parents: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
+/// Ancestors of each group (cycle-safe), and each host's groups incl. ancestors (sorted).
+fn memberships(
+    children: &[Vec<(usize, &Sp<String>)>],
+    members: &[Vec<usize>],
+    n_hosts: usize,
+) -> (Vec<HashSet<usize>>, Vec<Vec<usize>>) {
+    let n_groups = children.len();
+    let mut parents: Vec<Vec<usize>> = vec![Vec::new(); n_groups];
     for (gi, cs) in children.iter().enumerate() {
         for (ci, _) in cs {
             parents[*ci].push(gi);
         }
     }
-    let ancestors: Vec<HashSet<usize>> = (0..groups.len())
+    let ancestors: Vec<HashSet<usize>> = (0..n_groups)
         .map(|g| {
             let mut seen = HashSet::new();
             let mut todo = parents[g].clone();
@@ -138,7 +141,7 @@ pub(crate) fn resolve(
             seen
         })
         .collect();
-    let mut host_groups: Vec<Vec<usize>> = vec![Vec::new(); hosts.len()];
+    let mut host_groups: Vec<Vec<usize>> = vec![Vec::new(); n_hosts];
     for (gi, ms) in members.iter().enumerate() {
         for &hi in ms {
             host_groups[hi].push(gi);
@@ -149,17 +152,128 @@ pub(crate) fn resolve(
         hg.sort_unstable();
         hg.dedup();
     }
+    (ancestors, host_groups)
+}
 
-    // Connection settings and nodes of every host.
-    let mut bases: Vec<Target> = Vec::new();
-    let mut jumps: Vec<Option<(Sp<String>, bool)>> = Vec::new();
-    let mut out_hosts: Vec<Host> = Vec::new();
-    for (hi, h) in hosts.iter().enumerate() {
-        let gs: Vec<(usize, &RawGroup)> = host_groups[hi].iter().map(|&g| (g, groups[g])).collect();
+/// The resolved groups by name, each with every host in it (directly or through a child).
+fn groups_out(
+    groups: &[&RawGroup],
+    host_groups: &[Vec<usize>],
+    host_names: &[&str],
+) -> BTreeMap<String, Group> {
+    let mut out_groups = BTreeMap::new();
+    for (gi, g) in groups.iter().enumerate() {
+        let hosts_of: Vec<String> = (0..host_groups.len())
+            .filter(|&hi| host_groups[hi].contains(&gi))
+            .map(|hi| host_names[hi].to_string())
+            .collect();
+        out_groups.insert(
+            g.name.v.clone(),
+            Group {
+                name: g.name.v.clone(),
+                hosts: hosts_of,
+                children: g.children.iter().map(|c| c.v.clone()).collect(),
+                network: g.conn.network.as_ref().map(|n| n.v.clone()),
+            },
+        );
+    }
+    out_groups
+}
+
+struct Ctx<'a> {
+    host: &'a str,
+    groups: &'a [(usize, &'a RawGroup)],
+    ancestors: &'a [HashSet<usize>],
+    defaults: &'a Conn,
+    own: &'a Conn,
+}
+
+impl Clone for Ctx<'_> {
+    fn clone(&self) -> Self {
+        Ctx { ..*self }
+    }
+}
+
+struct Resolver<'a> {
+    sources: &'a [SourceFile],
+    problems: &'a mut Vec<Problem>,
+    seen_conflicts: HashSet<(String, Loc, Loc)>,
+}
+
+impl Resolver<'_> {
+    /// References between groups and hosts: each group's direct hosts (from the group's `hosts`
+    /// and the hosts' `groups`) and child groups; unknown names are reported.
+    #[allow(clippy::type_complexity)]
+    fn references<'a>(
+        &mut self,
+        hosts: &[HostEntry<'a>],
+        groups: &[&'a RawGroup],
+        (host_idx, host_names): (&HashMap<&str, usize>, &[&str]),
+        (group_idx, group_names): (&HashMap<&str, usize>, &[&str]),
+    ) -> (Vec<Vec<usize>>, Vec<Vec<(usize, &'a Sp<String>)>>) {
+        let r = self;
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups.len()]; // direct hosts per group
+        let mut children: Vec<Vec<(usize, &Sp<String>)>> = vec![Vec::new(); groups.len()];
+        for (gi, g) in groups.iter().enumerate() {
+            for h in &g.hosts {
+                match host_idx.get(h.v.as_str()) {
+                    Some(&hi) => members[gi].push(hi),
+                    None => r.unknown_ref(
+                        h,
+                        &format!("host \"{}\" of group \"{}\" is not defined", h.v, g.name.v),
+                        "no such host",
+                        host_names,
+                    ),
+                }
+            }
+            for c in &g.children {
+                match group_idx.get(c.v.as_str()) {
+                    Some(&ci) => children[gi].push((ci, c)),
+                    None => r.unknown_ref(
+                        c,
+                        &format!(
+                            "child group \"{}\" of group \"{}\" is not defined",
+                            c.v, g.name.v
+                        ),
+                        "no such group",
+                        group_names,
+                    ),
+                }
+            }
+        }
+        for (hi, h) in hosts.iter().enumerate() {
+            for g in &h.raw.groups {
+                match group_idx.get(g.v.as_str()) {
+                    Some(&gi) => members[gi].push(hi),
+                    None => r.unknown_ref(
+                        g,
+                        &format!(
+                            "group \"{}\" of host \"{}\" is not defined",
+                            g.v, h.raw.name.v
+                        ),
+                        "no such group",
+                        group_names,
+                    ),
+                }
+            }
+        }
+        (members, children)
+    }
+
+    /// One host: its connection settings by precedence, its nodes (with their networks), and
+    /// the `jump` that applies (with whether the host set it itself). Its target has no jump
+    /// chain yet.
+    fn host(
+        &mut self,
+        h: &HostEntry<'_>,
+        gs: &[(usize, &RawGroup)],
+        ancestors: &[HashSet<usize>],
+    ) -> (Host, Option<(Sp<String>, bool)>) {
+        let r = self;
         let ctx = Ctx {
             host: &h.raw.name.v,
-            groups: &gs,
-            ancestors: &ancestors,
+            groups: gs,
+            ancestors,
             defaults: h.defaults,
             own: &h.raw.conn,
         };
@@ -197,11 +311,9 @@ pub(crate) fn resolve(
             t.command_timeout = v.v;
         }
         let own_jump = h.raw.conn.jump.is_some();
-        jumps.push(
-            r.pick(&ctx, "jump", |c| c.jump.as_ref())
-                .map(|j| (j, own_jump)),
-        );
-        bases.push(t.clone());
+        let jump = r
+            .pick(&ctx, "jump", |c| c.jump.as_ref())
+            .map(|j| (j, own_jump));
 
         let needs_group_network = h.raw.nodes.iter().any(|n| n.network.is_none());
         let group_network = if needs_group_network {
@@ -231,97 +343,16 @@ pub(crate) fn resolve(
                 Some(node)
             })
             .collect();
-        let groups_out = host_groups[hi]
-            .iter()
-            .map(|&g| groups[g].name.v.clone())
-            .collect();
-        out_hosts.push(Host {
+        let groups_out = gs.iter().map(|(_, g)| g.name.v.clone()).collect();
+        let host = Host {
             name: h.raw.name.v.clone(),
             target: t,
             groups: groups_out,
             nodes,
-        });
+        };
+        (host, jump)
     }
 
-    // Jump chains.
-    let jump_to = r.jump_targets(&host_names, &host_idx, &bases, &jumps);
-    let mut done: Vec<Option<Target>> = vec![None; hosts.len()];
-    for (hi, host) in out_hosts.iter_mut().enumerate() {
-        host.target = full_target(hi, &bases, &jump_to, &mut done, 0);
-    }
-
-    let mut out_groups = BTreeMap::new();
-    for (gi, g) in groups.iter().enumerate() {
-        let hosts_of: Vec<String> = (0..hosts.len())
-            .filter(|&hi| host_groups[hi].contains(&gi))
-            .map(|hi| host_names[hi].to_string())
-            .collect();
-        out_groups.insert(
-            g.name.v.clone(),
-            Group {
-                name: g.name.v.clone(),
-                hosts: hosts_of,
-                children: g.children.iter().map(|c| c.v.clone()).collect(),
-                network: g.conn.network.as_ref().map(|n| n.v.clone()),
-            },
-        );
-    }
-    (out_hosts, out_groups)
-}
-
-/// Where a host's jump goes.
-#[derive(Clone)]
-enum JumpTo {
-    None,
-    Host(usize),
-    Outside(Box<Target>),
-}
-
-fn full_target(
-    hi: usize,
-    bases: &[Target],
-    jump_to: &[JumpTo],
-    done: &mut Vec<Option<Target>>,
-    depth: usize,
-) -> Target {
-    if let Some(t) = &done[hi] {
-        return t.clone();
-    }
-    let mut t = bases[hi].clone();
-    t.jump = match &jump_to[hi] {
-        JumpTo::None => None,
-        JumpTo::Outside(o) => Some(o.clone()),
-        // Cycles were cut to JumpTo::None before; the depth guard is belt and braces.
-        JumpTo::Host(j) if depth < bases.len() => {
-            Some(Box::new(full_target(*j, bases, jump_to, done, depth + 1)))
-        }
-        JumpTo::Host(_) => None,
-    };
-    done[hi] = Some(t.clone());
-    t
-}
-
-struct Ctx<'a> {
-    host: &'a str,
-    groups: &'a [(usize, &'a RawGroup)],
-    ancestors: &'a [HashSet<usize>],
-    defaults: &'a Conn,
-    own: &'a Conn,
-}
-
-impl Clone for Ctx<'_> {
-    fn clone(&self) -> Self {
-        Ctx { ..*self }
-    }
-}
-
-struct Resolver<'a> {
-    sources: &'a [SourceFile],
-    problems: &'a mut Vec<Problem>,
-    seen_conflicts: HashSet<(String, Loc, Loc)>,
-}
-
-impl Resolver<'_> {
     fn duplicate(&mut self, what: &str, again: &Sp<String>, first: &Sp<String>) {
         let p = Problem::at(
             self.sources,
@@ -476,182 +507,6 @@ impl Resolver<'_> {
             }
         }
     }
-
-    /// Interprets every host's jump setting and cuts cycles (reporting them).
-    fn jump_targets(
-        &mut self,
-        host_names: &[&str],
-        host_idx: &HashMap<&str, usize>,
-        bases: &[Target],
-        jumps: &[Option<(Sp<String>, bool)>],
-    ) -> Vec<JumpTo> {
-        let mut to: Vec<JumpTo> = Vec::new();
-        for (hi, j) in jumps.iter().enumerate() {
-            let Some((j, own)) = j else {
-                to.push(JumpTo::None);
-                continue;
-            };
-            let s = j.v.as_str();
-            let dest = if s.is_empty() {
-                JumpTo::None
-            } else if let Some(&ji) = host_idx.get(s) {
-                if ji == hi && !own {
-                    JumpTo::None
-                } else {
-                    JumpTo::Host(ji)
-                }
-            } else if s.contains(['@', ':', '.']) {
-                match outside_jump(s, &bases[hi]) {
-                    Ok(t) => JumpTo::Outside(Box::new(t)),
-                    Err(inv) => {
-                        let p = Problem::at(
-                            self.sources,
-                            ProblemKind::InvalidValue,
-                            &j.loc,
-                            inv.short.clone(),
-                            format!(
-                                "jump \"{s}\" of host \"{}\" is not valid: {}",
-                                host_names[hi], inv.why
-                            ),
-                        )
-                        .help(inv.help);
-                        self.problems.push(p);
-                        JumpTo::None
-                    }
-                }
-            } else {
-                let mut help = suggest::did_you_mean(s, host_names.iter())
-                    .map(|d| format!("{d} "))
-                    .unwrap_or_default();
-                help.push_str("jump names a host of the inventory; for a machine outside it write \"user@address[:port]\"");
-                let p = Problem::at(
-                    self.sources,
-                    ProblemKind::UnknownReference,
-                    &j.loc,
-                    "no such host",
-                    format!(
-                        "jump host \"{s}\" of host \"{}\" is not defined",
-                        host_names[hi]
-                    ),
-                )
-                .help(help);
-                self.problems.push(p);
-                JumpTo::None
-            };
-            to.push(dest);
-        }
-        // Cycles: follow each chain; a host seen twice on one chain closes a cycle.
-        let mut reported: HashSet<Vec<usize>> = HashSet::new();
-        let mut in_cycle: Vec<usize> = Vec::new();
-        for start in 0..to.len() {
-            let mut path = vec![start];
-            let mut cur = start;
-            while let JumpTo::Host(next) = to[cur] {
-                if let Some(pos) = path.iter().position(|&p| p == next) {
-                    let cycle: Vec<usize> = path[pos..].to_vec();
-                    let mut key = cycle.clone();
-                    key.sort_unstable();
-                    if reported.insert(key) {
-                        self.jump_cycle(&cycle, host_names, jumps);
-                        in_cycle.extend(&cycle);
-                    }
-                    break;
-                }
-                path.push(next);
-                cur = next;
-            }
-        }
-        for hi in in_cycle {
-            to[hi] = JumpTo::None;
-        }
-        to
-    }
-
-    fn jump_cycle(
-        &mut self,
-        cycle: &[usize],
-        host_names: &[&str],
-        jumps: &[Option<(Sp<String>, bool)>],
-    ) {
-        let names: Vec<&str> = cycle
-            .iter()
-            .chain(cycle.first())
-            .map(|&i| host_names[i])
-            .collect();
-        let locs: Vec<(usize, &Sp<String>)> = cycle
-            .iter()
-            .filter_map(|&i| jumps[i].as_ref().map(|(j, _)| (i, j)))
-            .collect();
-        let Some(((first_host, first), rest)) = locs.split_first() else {
-            return;
-        };
-        let mut p = Problem::at(
-            self.sources,
-            ProblemKind::Cycle,
-            &first.loc,
-            format!(
-                "\"{}\" jumps through \"{}\"",
-                host_names[*first_host], first.v
-            ),
-            format!("jump hosts form a cycle: {}", names.join(" -> ")),
-        );
-        let mut seen_locs = vec![first.loc.clone()];
-        for (h, j) in rest {
-            if !seen_locs.contains(&j.loc) {
-                seen_locs.push(j.loc.clone());
-                p = p.also(
-                    self.sources,
-                    &j.loc,
-                    format!("\"{}\" jumps through \"{}\"", host_names[*h], j.v),
-                );
-            }
-        }
-        self.problems.push(p.help(
-            "one host of the chain must be reachable directly; remove or change one of these jumps",
-        ));
-    }
-}
-
-/// A jump host outside the inventory: `user@address[:port]`, `address:port`, `[v6]:port` or `address`.
-/// It inherits user, keys, known_hosts and timeouts from the host that uses it.
-fn outside_jump(s: &str, via: &Target) -> Result<Target, check::Invalid> {
-    let (user, rest) = match s.split_once('@') {
-        Some((u, r)) => (Some(u), r),
-        None => (None, s),
-    };
-    let (addr, port) = if let Some(r) = rest.strip_prefix('[') {
-        match r.split_once(']') {
-            Some((a, "")) => (a, None),
-            Some((a, p)) => (a, Some(p.strip_prefix(':').unwrap_or(p))),
-            None => (rest, None),
-        }
-    } else if rest.matches(':').count() == 1 {
-        let (a, p) = rest.split_once(':').unwrap_or((rest, ""));
-        (a, Some(p))
-    } else {
-        (rest, None)
-    };
-    let address = check::address(addr)?;
-    let mut t = via.clone();
-    t.name = s.to_string();
-    t.address = address;
-    t.port = 22;
-    t.jump = None;
-    t.become_root = false;
-    if let Some(u) = user {
-        check::user(u)?;
-        t.user = u.to_string();
-    }
-    if let Some(p) = port {
-        let n: i64 = p.parse().map_err(|_| {
-            check::Invalid::new(
-                format!("port \"{p}\" is not a number"),
-                "write user@address:port, like \"ops@198.51.100.7:2222\"",
-            )
-        })?;
-        t.port = check::port(n)?;
-    }
-    Ok(t)
 }
 
 fn show<T: Debug>(v: &T) -> String {

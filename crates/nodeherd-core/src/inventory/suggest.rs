@@ -1,6 +1,8 @@
 //! "Did you mean" suggestions by edit distance; shared by the inventory and the selector.
 //!
 //! Owns: Levenshtein distance and picking the closest candidates. Pure; touches nothing else.
+//!
+//! May not touch: anything but the strings it is given (no inventory types, no I/O).
 
 /// Levenshtein distance between two strings, by characters.
 pub fn edit_distance(a: &str, b: &str) -> usize {

@@ -1,5 +1,7 @@
 //! EIP-3076 slashing protection interchange (format version 5): parsing, checking, pubkeys.
 //! Pure. Kept as the original text too: nodeherd saves and forwards exactly what the client gave.
+//!
+//! May not touch: files or the network (callers read or send the text).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,7 @@
 //! Typed requests and answers of the Keymanager API (keymanager-oapi.yaml). Pure: serde only.
 //! Tested on answers captured from a real Lodestar validator client (tests/fixtures/keymanager/).
+//!
+//! May not touch: the network (the transport sends and receives them).
 
 use serde::{Deserialize, Serialize};
 

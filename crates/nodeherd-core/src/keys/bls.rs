@@ -3,6 +3,8 @@
 //!
 //! Owns the only `unsafe` of the keys module: the reduction of a big-endian integer modulo the group
 //! order r (blst's constant-time `blst_scalar_from_be_bytes`), used by EIP-2333's `HKDF_mod_r`.
+//!
+//! May not touch: files, the network, the terminal.
 
 use std::fmt;
 

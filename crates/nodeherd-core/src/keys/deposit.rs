@@ -3,6 +3,8 @@
 //!
 //! Pure functions: no I/O. Networks are the four public ones whose genesis fork versions the
 //! deposit CLI ships; deposits are signed with `genesis_validators_root = 0` on every network.
+//!
+//! May not touch: files, the network, the terminal (callers write the JSON).
 
 use std::fmt;
 use std::str::FromStr;

@@ -2,6 +2,8 @@
 //!
 //! Secret keys travel as 32-byte big-endian integers inside [`Secret`]; the intermediate Lamport keys
 //! are wiped after use. Pure functions: no I/O.
+//!
+//! May not touch: files, the network, the terminal.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,5 +1,7 @@
 //! [`KeyError`]: everything that can go wrong with key material, each saying what to do.
 //! No variant ever carries a secret (no mnemonic word, password, seed or secret key).
+//!
+//! May not touch: anything (it only describes failures).
 
 use std::path::PathBuf;
 

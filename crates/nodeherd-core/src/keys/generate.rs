@@ -5,6 +5,8 @@
 //! overwrites: if any target file exists nothing is written. The mnemonic is never written to disk
 //! here. Everything produced is checked before it is written: each keystore decrypts back to its key,
 //! each deposit's roots are recomputed and its signature verified.
+//!
+//! May not touch: files, the network, the terminal (it returns what the caller writes).
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;

@@ -1,4 +1,6 @@
 //! Lower-case hex without `0x` (the deposit data and keystore encoding), and a tolerant decoder.
+//!
+//! May not touch: anything but the bytes and text it is given.
 
 use crate::keys::KeyError;
 

@@ -4,6 +4,8 @@
 //! `SHA256(DK[16:32] || cipher_message)`; cipher AES-128-CTR keyed with `DK[0:16]`. The password is
 //! NFKD-normalised and stripped of C0, C1 and DEL control characters. Weaker KDF settings exist only
 //! through the explicitly named `insecure_*_for_tests` constructors. Pure apart from OS randomness.
+//!
+//! May not touch: files, the network, the terminal (callers read and write keystores).
 
 use std::fmt;
 

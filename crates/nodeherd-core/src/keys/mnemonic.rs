@@ -2,6 +2,8 @@
 //! `mnemonic_to_seed` (PBKDF2-HMAC-SHA512, 2048 rounds, salt "mnemonic" + passphrase, both NFKD).
 //!
 //! Owns no files: a mnemonic is never written anywhere by this module (or by [`crate::keys::generate`]).
+//!
+//! May not touch: files, the network, the terminal (the OS random source is its only input).
 
 use std::fmt;
 

@@ -1,5 +1,7 @@
 //! JSON written the way Python's `json.dump` writes it by default (`", "` and `": "` separators, one
 //! line), so files match the EthStaker deposit CLI's byte for byte apart from the values.
+//!
+//! May not touch: anything but the values it is given (no files).
 
 use serde::Serialize;
 use serde_json::ser::Formatter;

@@ -1,4 +1,6 @@
 //! [`Secret`]: a holder for secret bytes or text that never prints and is wiped on drop.
+//!
+//! May not touch: files, the network, the terminal.
 
 use std::fmt;
 use zeroize::Zeroize;

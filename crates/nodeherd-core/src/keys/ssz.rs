@@ -3,6 +3,8 @@
 //! merkleized with SHA-256, `compute_domain` and `compute_signing_root` of the consensus specs.
 //!
 //! Pure functions: no I/O, no secrets.
+//!
+//! May not touch: anything but the values it is given.
 
 use sha2::{Digest, Sha256};
 

@@ -1,5 +1,9 @@
 //! The pure planner: declared state + gathered facts -> changes (each with its reason) and
-//! no-ops (each with why). No I/O, no clock: everything it needs is passed in.
+//! no-ops (each with why).
+//!
+//! Owns: what changes a node needs (install, unit-file rewrite, version switch, start/stop) and
+//! in which order, with the words that explain each. May not touch: I/O or the clock (everything
+//! it needs is passed in), how a change is carried out (the engine's apply).
 
 use crate::plan::desired::{Desired, VersionWant};
 use crate::plan::unitfile::{self, HostUnitFile, UnitDrift};
@@ -115,201 +119,267 @@ pub struct NodeInput<'a> {
 pub fn plan(inputs: &[NodeInput<'_>]) -> Plan {
     let mut p = Plan::default();
     for i in inputs {
-        let (host, node) = (i.host.to_string(), i.node.to_string());
-        let Some(unit) = &i.facts.unit else {
+        plan_node(&mut p, i);
+    }
+    p
+}
+
+/// One node: unknown when not gathered (or absent and not declared present), installed when
+/// declared present and absent, else its unit file, version and running state in that order.
+fn plan_node(p: &mut Plan, i: &NodeInput<'_>) {
+    let (host, node) = (i.host.to_string(), i.node.to_string());
+    let Some(unit) = &i.facts.unit else {
+        p.unknown.push(Unknown {
+            host,
+            node,
+            error: i
+                .facts
+                .error
+                .clone()
+                .unwrap_or_else(|| "not gathered".into()),
+        });
+        return;
+    };
+    if !unit.exists() {
+        if !i.desired.present {
             p.unknown.push(Unknown {
                 host,
                 node,
-                error: i
-                    .facts
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "not gathered".into()),
-            });
-            continue;
-        };
-        if !unit.exists() {
-            if !i.desired.present {
-                p.unknown.push(Unknown {
-                    host,
-                    node,
-                    error: format!(
-                        "unit {} does not exist on the host (not installed; declare present = true to install it)",
-                        unit.id
-                    ),
-                });
-                continue;
-            }
-            let version = match &i.desired.version {
-                VersionWant::Exact(v) => Some((v.clone(), "pinned by the playbook")),
-                VersionWant::Policy => i
-                    .policy_allowed
-                    .map(|v| (v.clone(), "newest version the upgrade policy allows now")),
-                VersionWant::Unmanaged => None,
-            };
-            match version {
-                Some((v, why)) => p.changes.push(Planned {
-                    host,
-                    node,
-                    change: Change::Install {
-                        version: v.to_string(),
-                    },
-                    reason: format!(
-                        "declared present, unit {} does not exist on the host; installs {v} ({why}){}",
-                        unit.id,
-                        if i.desired.running == Some(false) {
-                            " and leaves it stopped"
-                        } else {
-                            " and starts it"
-                        }
-                    ),
-                }),
-                None => p.unknown.push(Unknown {
-                    host,
-                    node,
-                    error: format!(
-                        "declared present, unit {} does not exist, but no version to install: {}",
-                        unit.id,
-                        if matches!(i.desired.version, VersionWant::Policy) {
-                            "the upgrade policy allows no release yet"
-                        } else {
-                            "the version is not managed"
-                        }
-                    ),
-                }),
-            }
-            continue;
-        }
-        let before = p.changes.len();
-        let running = unit.is_active() || unit.active_state == "activating";
-        // The unit file: rewritten when nodeherd's own file differs from the playbook's.
-        let mut unit_note = None;
-        let mut unmanaged = false;
-        if let (Some(want), Some(file)) = (i.unit_want, &i.facts.unit_file) {
-            match unitfile::compare(file, &unit.id, want) {
-                UnitDrift::Same => unit_note = Some("unit file matches the playbook".to_string()),
-                UnitDrift::NotManaged { why } => {
-                    unmanaged = true;
-                    unit_note = Some(why)
-                }
-                UnitDrift::Differs { summary } => p.changes.push(Planned {
-                    host: host.clone(),
-                    node: node.clone(),
-                    reason: format!(
-                        "{summary} (unit file {} differs from the playbook's [unit]){}",
-                        unitfile::unit_path(&unit.id),
-                        if running {
-                            "; restarts the running unit"
-                        } else {
-                            "; the unit is not running: not restarted"
-                        }
-                    ),
-                    change: Change::RewriteUnit {
-                        diff_summary: summary,
-                    },
-                }),
-            }
-        }
-        let rewriting = p.changes.len() > before;
-        let want_running = i.desired.running;
-        // Version.
-        let target: Option<(Version, &str)> = match &i.desired.version {
-            VersionWant::Unmanaged => None,
-            VersionWant::Exact(v) => Some((v.clone(), "pinned by the playbook")),
-            VersionWant::Policy => i
-                .policy_allowed
-                .map(|v| (v.clone(), "newest version the upgrade policy allows now")),
-        };
-        let mut version_note = None;
-        if let Some((to, why)) = target {
-            match &i.facts.version {
-                Some(cur) if *cur == to => version_note = Some(format!("runs {cur} ({why})")),
-                cur if want_running == Some(false) => {
-                    version_note = Some(format!(
-                        "version {} differs from {to} ({why}) but the node is declared stopped: not switched",
-                        cur.as_ref()
-                            .map(|v| v.to_string())
-                            .unwrap_or_else(|| "unknown".into())
-                    ))
-                }
-                cur => {
-                    let from = cur.as_ref().map(|v| v.to_string());
-                    let reason = match cur {
-                        Some(c) if *c > to && matches!(i.desired.version, VersionWant::Policy) => {
-                            format!(
-                                "runs {c}, newer than the {to} the policy allows (changed by hand?): brought back to policy"
-                            )
-                        }
-                        Some(c) => format!("runs {c}; {why} is {to}"),
-                        None => format!("no managed version found; {why} is {to}"),
-                    };
-                    p.changes.push(Planned {
-                        host: host.clone(),
-                        node: node.clone(),
-                        change: Change::SwitchVersion {
-                            from,
-                            to: to.to_string(),
-                        },
-                        reason,
-                    });
-                }
-            }
-        } else if matches!(i.desired.version, VersionWant::Policy) {
-            version_note = Some("no release allowed by the policy yet".into());
-        }
-        let switching = p.changes.len() > before + usize::from(rewriting);
-        // Running state (a switch restarts the node, which also starts it).
-        match want_running {
-            Some(true) if !running && !switching => p.changes.push(Planned {
-                host: host.clone(),
-                node: node.clone(),
-                change: Change::Start,
-                reason: format!(
-                    "declared running, unit is {}/{}{}",
-                    unit.active_state,
-                    unit.sub_state,
-                    unit.problem()
-                        .map(|x| format!(" ({x})"))
-                        .unwrap_or_default()
+                error: format!(
+                    "unit {} does not exist on the host (not installed; declare present = true to install it)",
+                    unit.id
                 ),
-            }),
-            Some(false) if running => p.changes.push(Planned {
-                host: host.clone(),
-                node: node.clone(),
-                change: Change::Stop,
-                reason: format!(
-                    "declared stopped, unit is {}/{}",
-                    unit.active_state, unit.sub_state
-                ),
-            }),
-            _ => {}
-        }
-        if p.changes.len() == before {
-            let mut why = Vec::new();
-            match want_running {
-                Some(true) => why.push("running as declared".to_string()),
-                Some(false) => why.push("stopped as declared".to_string()),
-                None => why.push("running state not declared".to_string()),
-            }
-            match (&i.desired.version, version_note) {
-                (_, Some(n)) => why.push(n),
-                (VersionWant::Unmanaged, None) => why.push("version not managed".into()),
-                _ => {}
-            }
-            why.extend(unit_note);
-            p.noops.push(NoOp {
-                host,
-                node,
-                why: why.join("; "),
             });
-        } else if let (true, Some(note)) = (unmanaged, unit_note) {
-            // Other changes for this node: the notice about its unit file rides along.
-            for c in &mut p.changes[before..] {
-                c.reason.push_str(&format!(" (note: {note})"));
+            return;
+        }
+        plan_install(p, i, unit, host, node);
+        return;
+    }
+    let before = p.changes.len();
+    let running = unit.is_active() || unit.active_state == "activating";
+    let (unit_note, unmanaged) = plan_unit_file(p, i, unit, &host, &node, running);
+    let rewriting = p.changes.len() > before;
+    let want_running = i.desired.running;
+    let version_note = plan_version(p, i, &host, &node, want_running);
+    let switching = p.changes.len() > before + usize::from(rewriting);
+    plan_running(p, unit, &host, &node, want_running, running, switching);
+    noop_or_note(p, i, before, host, node, (want_running, version_note, unit_note, unmanaged));
+}
+
+/// A node declared present whose unit does not exist: install the pinned or allowed version.
+fn plan_install(p: &mut Plan, i: &NodeInput<'_>, unit: &UnitState, host: String, node: String) {
+    let version = match &i.desired.version {
+        VersionWant::Exact(v) => Some((v.clone(), "pinned by the playbook")),
+        VersionWant::Policy => i
+            .policy_allowed
+            .map(|v| (v.clone(), "newest version the upgrade policy allows now")),
+        VersionWant::Unmanaged => None,
+    };
+    match version {
+        Some((v, why)) => p.changes.push(Planned {
+            host,
+            node,
+            change: Change::Install {
+                version: v.to_string(),
+            },
+            reason: format!(
+                "declared present, unit {} does not exist on the host; installs {v} ({why}){}",
+                unit.id,
+                if i.desired.running == Some(false) {
+                    " and leaves it stopped"
+                } else {
+                    " and starts it"
+                }
+            ),
+        }),
+        None => p.unknown.push(Unknown {
+            host,
+            node,
+            error: format!(
+                "declared present, unit {} does not exist, but no version to install: {}",
+                unit.id,
+                if matches!(i.desired.version, VersionWant::Policy) {
+                    "the upgrade policy allows no release yet"
+                } else {
+                    "the version is not managed"
+                }
+            ),
+        }),
+    }
+}
+
+/// The unit file: rewritten when nodeherd's own file differs from the playbook's. Returns the
+/// note for the no-op (or the other changes) and whether the file is not nodeherd's.
+fn plan_unit_file(
+    p: &mut Plan,
+    i: &NodeInput<'_>,
+    unit: &UnitState,
+    host: &str,
+    node: &str,
+    running: bool,
+) -> (Option<String>, bool) {
+    let mut unit_note = None;
+    let mut unmanaged = false;
+    if let (Some(want), Some(file)) = (i.unit_want, &i.facts.unit_file) {
+        match unitfile::compare(file, &unit.id, want) {
+            UnitDrift::Same => unit_note = Some("unit file matches the playbook".to_string()),
+            UnitDrift::NotManaged { why } => {
+                unmanaged = true;
+                unit_note = Some(why)
             }
+            UnitDrift::Differs { summary } => p.changes.push(Planned {
+                host: host.to_string(),
+                node: node.to_string(),
+                reason: format!(
+                    "{summary} (unit file {} differs from the playbook's [unit]){}",
+                    unitfile::unit_path(&unit.id),
+                    if running {
+                        "; restarts the running unit"
+                    } else {
+                        "; the unit is not running: not restarted"
+                    }
+                ),
+                change: Change::RewriteUnit {
+                    diff_summary: summary,
+                },
+            }),
         }
     }
-    p
+    (unit_note, unmanaged)
+}
+
+/// The version: switched to the pinned or allowed one unless the node is declared stopped.
+/// Returns the note for the no-op.
+fn plan_version(
+    p: &mut Plan,
+    i: &NodeInput<'_>,
+    host: &str,
+    node: &str,
+    want_running: Option<bool>,
+) -> Option<String> {
+    let target: Option<(Version, &str)> = match &i.desired.version {
+        VersionWant::Unmanaged => None,
+        VersionWant::Exact(v) => Some((v.clone(), "pinned by the playbook")),
+        VersionWant::Policy => i
+            .policy_allowed
+            .map(|v| (v.clone(), "newest version the upgrade policy allows now")),
+    };
+    let mut version_note = None;
+    if let Some((to, why)) = target {
+        match &i.facts.version {
+            Some(cur) if *cur == to => version_note = Some(format!("runs {cur} ({why})")),
+            cur if want_running == Some(false) => {
+                version_note = Some(format!(
+                    "version {} differs from {to} ({why}) but the node is declared stopped: not switched",
+                    cur.as_ref()
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "unknown".into())
+                ))
+            }
+            cur => {
+                let from = cur.as_ref().map(|v| v.to_string());
+                let reason = match cur {
+                    Some(c) if *c > to && matches!(i.desired.version, VersionWant::Policy) => {
+                        format!(
+                            "runs {c}, newer than the {to} the policy allows (changed by hand?): brought back to policy"
+                        )
+                    }
+                    Some(c) => format!("runs {c}; {why} is {to}"),
+                    None => format!("no managed version found; {why} is {to}"),
+                };
+                p.changes.push(Planned {
+                    host: host.to_string(),
+                    node: node.to_string(),
+                    change: Change::SwitchVersion {
+                        from,
+                        to: to.to_string(),
+                    },
+                    reason,
+                });
+            }
+        }
+    } else if matches!(i.desired.version, VersionWant::Policy) {
+        version_note = Some("no release allowed by the policy yet".into());
+    }
+    version_note
+}
+
+/// Running state (a switch restarts the node, which also starts it).
+fn plan_running(
+    p: &mut Plan,
+    unit: &UnitState,
+    host: &str,
+    node: &str,
+    want_running: Option<bool>,
+    running: bool,
+    switching: bool,
+) {
+    match want_running {
+        Some(true) if !running && !switching => p.changes.push(Planned {
+            host: host.to_string(),
+            node: node.to_string(),
+            change: Change::Start,
+            reason: format!(
+                "declared running, unit is {}/{}{}",
+                unit.active_state,
+                unit.sub_state,
+                unit.problem()
+                    .map(|x| format!(" ({x})"))
+                    .unwrap_or_default()
+            ),
+        }),
+        Some(false) if running => p.changes.push(Planned {
+            host: host.to_string(),
+            node: node.to_string(),
+            change: Change::Stop,
+            reason: format!(
+                "declared stopped, unit is {}/{}",
+                unit.active_state, unit.sub_state
+            ),
+        }),
+        _ => {}
+    }
+}
+
+/// No change for the node: a no-op saying why. Changes, and a unit file that is not nodeherd's:
+/// the notice rides along on each change.
+fn noop_or_note(
+    p: &mut Plan,
+    i: &NodeInput<'_>,
+    before: usize,
+    host: String,
+    node: String,
+    (want_running, version_note, unit_note, unmanaged): (
+        Option<bool>,
+        Option<String>,
+        Option<String>,
+        bool,
+    ),
+) {
+    if p.changes.len() == before {
+        let mut why = Vec::new();
+        match want_running {
+            Some(true) => why.push("running as declared".to_string()),
+            Some(false) => why.push("stopped as declared".to_string()),
+            None => why.push("running state not declared".to_string()),
+        }
+        match (&i.desired.version, version_note) {
+            (_, Some(n)) => why.push(n),
+            (VersionWant::Unmanaged, None) => why.push("version not managed".into()),
+            _ => {}
+        }
+        why.extend(unit_note);
+        p.noops.push(NoOp {
+            host,
+            node,
+            why: why.join("; "),
+        });
+    } else if let (true, Some(note)) = (unmanaged, unit_note) {
+        // Other changes for this node: the notice about its unit file rides along.
+        for c in &mut p.changes[before..] {
+            c.reason.push_str(&format!(" (note: {note})"));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! Owns: the `state` sections of playbook files and their diagnostics. May not touch: other
 //! sections (the upgrade policy is read by `playbook`), the network, the hosts.
 
-use crate::plan::unitfile::{self, UnitDef};
+mod read;
+
+use crate::plan::unitfile::UnitDef;
 use crate::inventory::{Inventory, NodeRef};
 use miette::{NamedSource, SourceSpan};
 use semver::Version;
@@ -135,252 +137,19 @@ impl DesiredState {
         let mut out = DesiredState::default();
         let mut problems = Vec::new();
         for (fi, (name, text)) in files.iter().enumerate() {
-            let src = || NamedSource::new(name.clone(), text.clone());
-            let prob = |message: String,
-                        help: Option<String>,
-                        span: Option<std::ops::Range<usize>>| StateProblem {
-                message,
-                help,
-                src: src(),
-                span: span.map(|r| (r.start, r.end - r.start).into()),
-            };
+            let f = read::FileReader { fi, name, text };
             let raw: RawFile = match toml::from_str(text) {
                 Ok(r) => r,
                 Err(e) => {
-                    problems.push(prob(format!("{name}: {}", e.message()), None, e.span()));
+                    problems.push(f.prob(format!("{name}: {}", e.message()), None, e.span()));
                     continue;
                 }
             };
-            let layer = |v: &Spanned<toml::Value>,
-                         what: &str,
-                         problems: &mut Vec<StateProblem>|
-             -> Option<Layer> {
-                let raw: RawState = match v.get_ref().clone().try_into() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        problems.push(prob(
-                            format!("{what}: {}", e.message()),
-                            Some("a state section takes `running = true|false` and `version = \"policy\" | \"unmanaged\" | \"1.2.3\"`".into()),
-                            Some(v.span()),
-                        ));
-                        return None;
-                    }
-                };
-                let version = match &raw.version {
-                    None => None,
-                    Some(s) => match s.trim() {
-                        "policy" => Some(VersionWant::Policy),
-                        "unmanaged" => Some(VersionWant::Unmanaged),
-                        other => match crate::releases::version::normalize_tag(
-                            other.trim_start_matches('='),
-                        ) {
-                            Some(ver) => Some(VersionWant::Exact(ver)),
-                            None => {
-                                problems.push(prob(
-                                    format!("{what}: version {other:?} is not a version"),
-                                    Some("use \"policy\", \"unmanaged\" or an exact version like \"1.5.1\"".into()),
-                                    Some(v.span()),
-                                ));
-                                None
-                            }
-                        },
-                    },
-                };
-                Some(Layer {
-                    running: raw.running,
-                    version,
-                    present: raw.present,
-                    span: Some((fi, v.span())),
-                })
-            };
-            let unit_layer = |v: &Spanned<toml::Value>,
-                              what: &str,
-                              problems: &mut Vec<StateProblem>|
-             -> Option<UnitDef> {
-                let d: UnitDef = match v.get_ref().clone().try_into() {
-                    Ok(d) => d,
-                    Err(e) => {
-                        problems.push(prob(
-                            format!("{what}: {}", e.message()),
-                            Some("a unit section takes description, exec_start, exec_stop, environment = [\"K=V\"], success_exit_status, user, timeout_stop_sec".into()),
-                            Some(v.span()),
-                        ));
-                        return None;
-                    }
-                };
-                let bad = unitfile::check(&d);
-                let ok = bad.is_empty();
-                for (key, msg) in bad {
-                    let span = key_span(text, v.span(), key).unwrap_or(v.span());
-                    problems.push(prob(format!("{what}: {msg}"), None, Some(span)));
-                }
-                ok.then_some(d)
-            };
-            if let Some(u) = &raw.unit {
-                if let Some(d) = unit_layer(u, "[unit]", &mut problems) {
-                    out.units.defaults.merge(&d);
-                }
-            }
-            if let Some(s) = &raw.state {
-                if let Some(l) = layer(s, "[state]", &mut problems) {
-                    out.defaults = l;
-                }
-            }
-            for (g, sec) in &raw.groups {
-                if sec.state.is_none() && sec.unit.is_none() {
-                    continue;
-                }
-                if !inv.groups.contains_key(g.get_ref()) {
-                    problems.push(prob(
-                        format!("group {:?} is not in the inventory", g.get_ref()),
-                        None,
-                        Some(g.span()),
-                    ));
-                    continue;
-                }
-                if let Some(s) = &sec.state {
-                    if let Some(l) =
-                        layer(s, &format!("[groups.{}.state]", g.get_ref()), &mut problems)
-                    {
-                        out.groups.insert(g.get_ref().clone(), l);
-                    }
-                }
-                if let Some(u) = &sec.unit {
-                    if let Some(d) =
-                        unit_layer(u, &format!("[groups.{}.unit]", g.get_ref()), &mut problems)
-                    {
-                        out.units
-                            .groups
-                            .entry(g.get_ref().clone())
-                            .or_default()
-                            .merge(&d);
-                    }
-                }
-            }
-            for (h, sec) in &raw.hosts {
-                if sec.state.is_none() && sec.unit.is_none() {
-                    continue;
-                }
-                if inv.host(h.get_ref()).is_none() {
-                    problems.push(prob(
-                        format!("host {:?} is not in the inventory", h.get_ref()),
-                        None,
-                        Some(h.span()),
-                    ));
-                    continue;
-                }
-                if let Some(s) = &sec.state {
-                    if let Some(l) =
-                        layer(s, &format!("[hosts.{}.state]", h.get_ref()), &mut problems)
-                    {
-                        out.hosts.insert(h.get_ref().clone(), l);
-                    }
-                }
-                if let Some(u) = &sec.unit {
-                    if let Some(d) =
-                        unit_layer(u, &format!("[hosts.{}.unit]", h.get_ref()), &mut problems)
-                    {
-                        out.units
-                            .hosts
-                            .entry(h.get_ref().clone())
-                            .or_default()
-                            .merge(&d);
-                    }
-                }
-            }
-            for (n, sec) in &raw.nodes {
-                if sec.state.is_none() && sec.unit.is_none() {
-                    continue;
-                }
-                if inv.find_node(n.get_ref()).is_err() || !n.get_ref().contains('/') {
-                    problems.push(prob(
-                        format!("node {:?} is not in the inventory", n.get_ref()),
-                        Some("name nodes as \"host/node\"".into()),
-                        Some(n.span()),
-                    ));
-                    continue;
-                }
-                if let Some(s) = &sec.state {
-                    if let Some(l) = layer(
-                        s,
-                        &format!("[nodes.\"{}\".state]", n.get_ref()),
-                        &mut problems,
-                    ) {
-                        out.nodes.insert(n.get_ref().clone(), l);
-                    }
-                }
-                if let Some(u) = &sec.unit {
-                    if let Some(d) = unit_layer(
-                        u,
-                        &format!("[nodes.\"{}\".unit]", n.get_ref()),
-                        &mut problems,
-                    ) {
-                        out.units
-                            .nodes
-                            .entry(n.get_ref().clone())
-                            .or_default()
-                            .merge(&d);
-                    }
-                }
-            }
+            f.read(&raw, inv, &mut out, &mut problems);
         }
         // Nodes declared present must be installable: a version to install and a complete unit.
         if problems.is_empty() {
-            for r in inv.node_refs() {
-                let d = out.for_node(inv, r);
-                if !d.present {
-                    continue;
-                }
-                let (host, node) = inv.node(r);
-                let key = format!("{}/{}", host.name, node.name);
-                let span = out.present_span(inv, r);
-                let mk = |message: String, help: Option<String>| {
-                    let (src, span) = match &span {
-                        Some((fi, range)) => {
-                            let r = key_span(&files[*fi].1, range.clone(), "present")
-                                .unwrap_or(range.clone());
-                            (
-                                NamedSource::new(files[*fi].0.clone(), files[*fi].1.clone()),
-                                Some((r.start, r.end - r.start).into()),
-                            )
-                        }
-                        None => (NamedSource::new(String::new(), String::new()), None),
-                    };
-                    StateProblem {
-                        message,
-                        help,
-                        src,
-                        span,
-                    }
-                };
-                if d.version == VersionWant::Unmanaged {
-                    problems.push(mk(
-                        format!("{key} is declared present but its version is not managed: nodeherd cannot tell what to install"),
-                        Some("add version = \"policy\" (newest the [upgrade] policy allows) or an exact version like \"1.5.1\"".into()),
-                    ));
-                }
-                if let Some(m) = unitfile::check_complete(&out.unit_for(inv, r)) {
-                    problems.push(mk(
-                        format!("{key}: {m}"),
-                        Some(format!("add [nodes.\"{key}\".unit] (or a group/host-level [unit]) with exec_start = \"/path/to/binary {{current}}/...\"")),
-                    ));
-                }
-                if !unitfile::valid_unit_name(&node.unit) {
-                    problems.push(mk(
-                        format!("{key}: unit name {:?} cannot be written by nodeherd (want name.service)", node.unit),
-                        None,
-                    ));
-                }
-                if !node.install_dir.is_absolute() {
-                    problems.push(mk(
-                        format!(
-                            "{key}: install_dir {} is not absolute",
-                            node.install_dir.display()
-                        ),
-                        None,
-                    ));
-                }
-            }
+            read::check_present(&out, files, inv, &mut problems);
         }
         if problems.is_empty() {
             Ok(out)
@@ -491,6 +260,7 @@ fn key_span(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::unitfile;
     use std::path::PathBuf;
 
     fn inv() -> Inventory {

@@ -272,7 +272,7 @@ fn normalised(text: &str) -> Vec<&str> {
 /// A line for a message: control characters removed, around the first differing char `at`,
 /// at most ~70 characters.
 fn excerpt(line: &str, at: usize) -> String {
-    let clean = crate::facts::systemd::sanitize(line);
+    let clean = crate::text::sanitize(line);
     let chars: Vec<char> = clean.chars().collect();
     let start = if chars.len() <= 70 {
         0

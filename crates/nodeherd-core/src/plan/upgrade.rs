@@ -1,5 +1,8 @@
 //! The pure planner: which nodes change to which version, in which order (canary, then batches),
 //! and when a run stops. No I/O.
+//!
+//! Owns: canary and batch order, and the stop rule. May not touch: I/O of any kind (callers run
+//! the steps).
 
 use crate::playbook::Canary;
 use serde::Serialize;

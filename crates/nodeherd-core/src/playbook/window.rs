@@ -1,4 +1,6 @@
 //! Maintenance windows: `Mon-Fri 08:00-18:00 UTC` (pure).
+//!
+//! May not touch: the clock (the time is passed in), files.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 

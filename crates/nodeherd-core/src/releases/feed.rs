@@ -1,4 +1,6 @@
 //! The release feed format: the GitHub releases API's JSON (or any URL/file serving that shape).
+//!
+//! May not touch: the network or files (the engine fetches a feed and hands the text here).
 
 use crate::releases::version::normalize_tag;
 use chrono::{DateTime, Utc};

@@ -1,5 +1,7 @@
 //! The upgrade policy, pure: given a feed, the running version and `now`, which version may a
 //! node run, from when, and why every other release was passed over.
+//!
+//! May not touch: the clock (`now` comes in), the network.
 
 use crate::releases::feed::Release;
 use chrono::{DateTime, Duration, Utc};

@@ -1,4 +1,6 @@
 //! Tag normalisation: release tags as projects write them -> semver versions that sort right.
+//!
+//! May not touch: anything but the tags and versions it is given.
 
 use semver::Version;
 

@@ -1,4 +1,6 @@
 //! Where and how to reach one host; built by the inventory, consumed by the transport.
+//!
+//! Owns: the description of one host's connection. May not touch: connecting (the transport).
 
 use std::path::PathBuf;
 use std::time::Duration;

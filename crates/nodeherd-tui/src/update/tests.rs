@@ -1,4 +1,9 @@
 use crate::update::*;
+use crate::keymap::Action;
+use crate::state::Prompt;
+use crossterm::event::KeyCode;
+use nodeherd_core::facts::systemd;
+use nodeherd_core::inventory::NodeRef;
 use crate::fixture;
 use crate::state::HostKeyAsk;
 use crossterm::event::{KeyEvent, KeyModifiers};

@@ -1,5 +1,7 @@
 //! The alerts screen: firing, pending, silenced and resolved alerts, newest first per state.
 //!
+//! May not touch: the state (it only reads [`App`](crate::state::App)), I/O.
+//!
 //! ```text
 //! +- Alerts · 2 firing · 1 pending · 0 silenced · 3 resolved ------------------+
 //! |  STATE     SEV   RULE            NODE              SINCE  SUMMARY           |

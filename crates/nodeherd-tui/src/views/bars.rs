@@ -1,5 +1,7 @@
 //! The one-line bars: header (pulse), flash line, hint bar / prompt.
 //!
+//! May not touch: the state (it only reads [`App`](crate::state::App)), I/O.
+//!
 //! ```text
 //! | nodeherd  ok 9 sync 1 down 2 alert 0  fleet > node      polled 3s ago READONLY |  header
 //! | restart nhtui-1/demo: ok, pid 812 → 933                                     |  flash

@@ -17,6 +17,8 @@
 //! | 10:00:01 demo[812]: message (sanitized, matches highlighted)               |
 //! +---------------------------------------------------------------------------+
 //! ```
+//!
+//! Owns: how the detail screen reads. May not touch: the state (it only reads [`App`]), I/O.
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -26,7 +28,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline};
 
 use crate::views::{age, clean, opt, pct};
-use nodeherd_core::facts::systemd::JournalLine;
+use nodeherd_core::facts::systemd::{JournalLine, UnitState};
 use crate::state::{App, Health, NodeRow};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
@@ -99,7 +101,6 @@ fn render_facts(frame: &mut Frame, area: Rect, row: &NodeRow, now: DateTime<Utc>
         .as_ref()
         .map(|s| format!("{} ago", age(now, s.checked_at)))
         .unwrap_or_else(|| "not yet".into());
-    let m = &row.metrics;
     let left_lines = vec![
         Line::from(vec![
             label("host"),
@@ -124,7 +125,32 @@ fn render_facts(frame: &mut Frame, area: Rect, row: &NodeRow, now: DateTime<Utc>
         ]),
         Line::from(vec![label("checked"), Span::raw(checked)]),
     ];
-    let right_lines = vec![
+    let right_lines = right_lines(row, unit);
+    frame.render_widget(Paragraph::new(left_lines), left);
+    frame.render_widget(Paragraph::new(right_lines), right);
+    let problem = row
+        .status
+        .as_ref()
+        .and_then(|s| match (&s.error, &s.last_log) {
+            (Some(e), Some(l)) => Some(format!("{} · {}", clean(e), clean(l))),
+            (Some(e), None) => Some(clean(e)),
+            (None, Some(l)) => Some(clean(l)),
+            (None, None) => None,
+        });
+    let p = match problem {
+        Some(p) => Line::from(vec![
+            label("problem"),
+            Span::styled(p, Style::default().fg(Color::Red)),
+        ]),
+        None => Line::from(vec![label("problem"), Span::raw("-")]),
+    };
+    frame.render_widget(Paragraph::new(p), bottom);
+}
+
+/// The right column of the facts: process, client and the metrics engine's numbers.
+fn right_lines(row: &NodeRow, unit: Option<&UnitState>) -> Vec<Line<'static>> {
+    let m = &row.metrics;
+    vec![
         Line::from(vec![
             label("pid"),
             Span::styled(
@@ -163,26 +189,7 @@ fn render_facts(frame: &mut Frame, area: Rect, row: &NodeRow, now: DateTime<Utc>
                 row.alerts
             )),
         ]),
-    ];
-    frame.render_widget(Paragraph::new(left_lines), left);
-    frame.render_widget(Paragraph::new(right_lines), right);
-    let problem = row
-        .status
-        .as_ref()
-        .and_then(|s| match (&s.error, &s.last_log) {
-            (Some(e), Some(l)) => Some(format!("{} · {}", clean(e), clean(l))),
-            (Some(e), None) => Some(clean(e)),
-            (None, Some(l)) => Some(clean(l)),
-            (None, None) => None,
-        });
-    let p = match problem {
-        Some(p) => Line::from(vec![
-            label("problem"),
-            Span::styled(p, Style::default().fg(Color::Red)),
-        ]),
-        None => Line::from(vec![label("problem"), Span::raw("-")]),
-    };
-    frame.render_widget(Paragraph::new(p), bottom);
+    ]
 }
 
 fn render_sparklines(frame: &mut Frame, area: Rect, row: &NodeRow) {

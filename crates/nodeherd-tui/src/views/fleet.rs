@@ -1,5 +1,7 @@
 //! The fleet table: one row per node, columns dropped by priority when the terminal is narrow.
 //!
+//! May not touch: the state (it only reads [`App`](crate::state::App)), I/O.
+//!
 //! ```text
 //! +- Fleet 12/12 · sort host ------------------------------------------------------+
 //! |   HOST       NODE        CLIENT   STATE          VERSION  LAG   PEERS AL ...    |

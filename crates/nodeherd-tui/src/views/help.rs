@@ -1,5 +1,7 @@
 //! `?` help, generated from the active keymap (so `--readonly` help has no restart/stop/start).
 //!
+//! May not touch: the state (it only reads [`App`](crate::state::App)), I/O.
+//!
 //! ```text
 //! +- Help · keys of this session (esc or ? to close) ---------------------------+
 //! | Everywhere                                                                  |

@@ -1,6 +1,8 @@
 //! The history screen: the merged upgrade journal (every host's journal and the console's own),
 //! newest first; hosts whose journal could not be read are listed under the table.
 //!
+//! Owns: how the history screen reads. May not touch: the state (it only reads [`App`]), I/O.
+//!
 //! ```text
 //! +- History · 12 entries · read 4s ago ------------------------------------------+
 //! |  TIME                  NODE              ACTION    FROM -> TO       RESULT      |
@@ -17,7 +19,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, TableState, Wrap};
 
 use crate::views::{age, clean, cut};
-use crate::state::App;
+use crate::state::{App, HistoryData};
+use nodeherd_core::journal::Entry;
 
 /// `2026-11-21T09:40:00Z` as `2026-11-21 09:40:00` (raw text when it is not RFC 3339).
 fn when(t: &str, wide: bool) -> String {
@@ -31,6 +34,7 @@ fn when(t: &str, wide: bool) -> String {
         .unwrap_or_else(|_| clean(t))
 }
 
+/// The history screen: title, the loading/error states, the table and the problems box.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let f = &app.history;
     let dim = Style::default().fg(Color::DarkGray);
@@ -90,72 +94,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
             inner,
         );
     } else {
-        let wide = inner.width >= 120;
-        let header = Row::new([
-            "TIME",
-            "NODE",
-            "ACTION",
-            "FROM -> TO",
-            "RESULT",
-            "WHO",
-            "DETAIL",
-        ])
-        .style(Style::default().add_modifier(Modifier::BOLD));
-        let height = usize::from(inner.height.saturating_sub(1)).max(1);
-        let offset = (app.history_selected + 1).saturating_sub(height);
-        let body: Vec<Row> = data
-            .entries
-            .iter()
-            .rev()
-            .skip(offset)
-            .take(height)
-            .map(|e| {
-                let res_style = if e.result == "ok" {
-                    Style::default().fg(Color::Green)
-                } else {
-                    Style::default().fg(Color::Red)
-                };
-                let versions = if e.from.is_empty() && e.to.is_empty() {
-                    "-".to_string()
-                } else {
-                    format!("{} -> {}", clean(&e.from), clean(&e.to))
-                };
-                Row::new(vec![
-                    Cell::from(when(&e.time, wide)),
-                    Cell::from(clean(&e.node)),
-                    Cell::from(clean(&e.action)),
-                    Cell::from(versions),
-                    Cell::from(clean(&e.result)).style(res_style),
-                    Cell::from(clean(&e.who)),
-                    Cell::from(cut(&clean(&e.detail), 200)),
-                ])
-            })
-            .collect();
-        let widths = if wide {
-            vec![
-                Constraint::Length(19),
-                Constraint::Length(26),
-                Constraint::Length(9),
-                Constraint::Length(20),
-                Constraint::Length(16),
-                Constraint::Length(18),
-                Constraint::Min(10),
-            ]
-        } else {
-            vec![
-                Constraint::Length(11),
-                Constraint::Length(18),
-                Constraint::Length(8),
-                Constraint::Length(18),
-                Constraint::Min(8),
-                Constraint::Length(0),
-                Constraint::Length(0),
-            ]
-        };
-        let table = crate::views::cursor_table(body, widths, header);
-        let mut state =
-            TableState::default().with_selected(Some(app.history_selected.saturating_sub(offset)));
-        frame.render_stateful_widget(table, inner, &mut state);
+        render_table(frame, inner, app, data);
     }
     if ph > 0 {
         let lines: Vec<Line> = problems
@@ -168,4 +107,77 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
             bottom,
         );
     }
+}
+
+/// The journal table, newest first, the cursor kept in view.
+fn render_table(frame: &mut Frame, inner: Rect, app: &App, data: &HistoryData) {
+    let wide = inner.width >= 120;
+    let header = Row::new([
+        "TIME",
+        "NODE",
+        "ACTION",
+        "FROM -> TO",
+        "RESULT",
+        "WHO",
+        "DETAIL",
+    ])
+    .style(Style::default().add_modifier(Modifier::BOLD));
+    let height = usize::from(inner.height.saturating_sub(1)).max(1);
+    let offset = (app.history_selected + 1).saturating_sub(height);
+    let body: Vec<Row> = data
+        .entries
+        .iter()
+        .rev()
+        .skip(offset)
+        .take(height)
+        .map(|e| entry_row(e, wide))
+        .collect();
+    let widths = if wide {
+        vec![
+            Constraint::Length(19),
+            Constraint::Length(26),
+            Constraint::Length(9),
+            Constraint::Length(20),
+            Constraint::Length(16),
+            Constraint::Length(18),
+            Constraint::Min(10),
+        ]
+    } else {
+        vec![
+            Constraint::Length(11),
+            Constraint::Length(18),
+            Constraint::Length(8),
+            Constraint::Length(18),
+            Constraint::Min(8),
+            Constraint::Length(0),
+            Constraint::Length(0),
+        ]
+    };
+    let table = crate::views::cursor_table(body, widths, header);
+    let mut state =
+        TableState::default().with_selected(Some(app.history_selected.saturating_sub(offset)));
+    frame.render_stateful_widget(table, inner, &mut state);
+}
+
+/// One journal entry as a table row.
+fn entry_row(e: &Entry, wide: bool) -> Row<'static> {
+    let res_style = if e.result == "ok" {
+        Style::default().fg(Color::Green)
+    } else {
+        Style::default().fg(Color::Red)
+    };
+    let versions = if e.from.is_empty() && e.to.is_empty() {
+        "-".to_string()
+    } else {
+        format!("{} -> {}", clean(&e.from), clean(&e.to))
+    };
+    Row::new(vec![
+        Cell::from(when(&e.time, wide)),
+        Cell::from(clean(&e.node)),
+        Cell::from(clean(&e.action)),
+        Cell::from(versions),
+        Cell::from(clean(&e.result)).style(res_style),
+        Cell::from(clean(&e.who)),
+        Cell::from(cut(&clean(&e.detail), 200)),
+    ])
 }

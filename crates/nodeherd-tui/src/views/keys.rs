@@ -15,6 +15,8 @@
 //! (base64; RO `cosmos`; PATH holds the consensus address and the last signed
 //! `h<height>/<round>/<step>`, or `no state` when the state file could not be read). A key listed on two nodes
 //! is marked `!!` in red on both rows and named in a DOUBLE-SIGN RISK line under the table.
+//!
+//! Owns: how the keys screen reads. May not touch: the state (it only reads [`App`]), I/O.
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -24,7 +26,9 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, TableState, Wrap};
 
 use crate::views::{age, clean, cut};
-use crate::state::{App, short_pubkey};
+use std::collections::BTreeSet;
+
+use crate::state::{App, KeyEntry, NodeKeys, short_pubkey};
 
 /// Width from which the full 98-character pubkey fits.
 const FULL_PUBKEY_WIDTH: u16 = 156;
@@ -32,23 +36,7 @@ const FULL_PUBKEY_WIDTH: u16 = 156;
 pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let f = &app.keys;
     let nodes = f.data.as_deref().unwrap_or(&[]);
-    let entries = app.key_entries();
-    let mut title = " Keys".to_string();
-    if f.data.is_some() {
-        title.push_str(&format!(
-            " · {} validator node{} · {} key{}",
-            nodes.len(),
-            if nodes.len() == 1 { "" } else { "s" },
-            entries.len(),
-            if entries.len() == 1 { "" } else { "s" }
-        ));
-    }
-    if f.loading {
-        title.push_str(" · loading…");
-    } else if let Some(at) = f.at {
-        title.push_str(&format!(" · listed {} ago", age(now, at)));
-    }
-    title.push(' ');
+    let title = title(app, now);
     let block = Block::bordered()
         .title(Line::styled(
             title,
@@ -83,25 +71,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     // a key on two nodes first (the worst news this screen can give), then nodes that could not
     // be asked: their errors in full under the table
     let risks = crate::feed::double_sign_risks(nodes);
-    let risky: std::collections::BTreeSet<(&str, String)> = risks
+    let risky: BTreeSet<(&str, String)> = risks
         .iter()
         .flat_map(|r| r.nodes.iter().map(move |n| (r.pubkey.as_str(), n.clone())))
         .collect();
-    let risk_lines = risks.iter().map(|r| {
-        Line::styled(
-            format!("DOUBLE-SIGN RISK: {}", clean(&r.to_string())),
-            red.add_modifier(Modifier::BOLD),
-        )
-    });
-    let errors: Vec<Line> = risk_lines
-        .chain(nodes.iter().filter_map(|n| {
-            let e = n.keys.as_ref().err()?;
-            let at = format!("{}/{}", clean(&n.host), clean(&n.node));
-            let e = clean(e);
-            let e = e.strip_prefix(&format!("{at}: ")).unwrap_or(&e).to_string();
-            Some(Line::styled(format!("{at}: {e}"), red))
-        }))
-        .collect();
+    let errors = error_lines(&risks, nodes);
     let err_height = if errors.is_empty() {
         0
     } else {
@@ -127,56 +101,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
             )),
             Ok(keys) => {
                 for key in keys {
-                    let pk = clean(&key.pubkey);
-                    let mut pk = if full { pk } else { short_pubkey(&pk) };
-                    let removing = app.keys_removing.contains(&key.pubkey);
-                    if removing {
-                        pk.push('~');
-                    }
-                    let at_risk =
-                        risky.contains(&(key.pubkey.as_str(), format!("{}/{}", n.host, n.node)));
-                    if at_risk {
-                        pk.push_str("!!");
-                    }
-                    let ro = match (key.remote, key.readonly, &key.cosmos) {
-                        (_, _, Some(_)) => "cosmos",
-                        (true, _, None) => "remote",
-                        (false, Some(true), None) => "yes",
-                        (false, Some(false), None) => "no",
-                        (false, None, None) => "-",
-                    };
-                    // a consensus key: its address and the last height/round/step it signed
-                    let path = match &key.cosmos {
-                        Some(c) => format!(
-                            "{} {}",
-                            short_pubkey(&clean(&c.address)),
-                            c.last_signed
-                                .map(|(h, r, s)| format!("h{h}/{r}/{s}"))
-                                .unwrap_or_else(|| "no state".into())
-                        ),
-                        None => key
-                            .derivation_path
-                            .as_deref()
-                            .map(clean)
-                            .unwrap_or_else(|| "-".into()),
-                    };
-                    let style = if at_risk {
-                        red.add_modifier(Modifier::BOLD)
-                    } else if removing {
-                        Style::default().fg(Color::Yellow)
-                    } else {
-                        Style::default()
-                    };
-                    lines.push((
-                        Row::new(vec![
-                            Cell::from(at.clone()),
-                            Cell::from(pk),
-                            Cell::from(ro),
-                            Cell::from(path),
-                        ])
-                        .style(style),
-                        Some(k),
-                    ));
+                    let row = key_row(app, key, &at, &format!("{}/{}", n.host, n.node), full, &risky);
+                    lines.push((row, Some(k)));
                     k += 1;
                 }
             }
@@ -204,4 +130,109 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let table = crate::views::cursor_table(rows, widths, header);
     let mut state = TableState::default().with_selected(cursor.map(|c| c - offset));
     frame.render_stateful_widget(table, inner, &mut state);
+}
+
+/// The title: how many nodes and keys, and how old the listing is.
+fn title(app: &App, now: DateTime<Utc>) -> String {
+    let f = &app.keys;
+    let nodes = f.data.as_deref().unwrap_or(&[]);
+    let entries = app.key_entries();
+    let mut title = " Keys".to_string();
+    if f.data.is_some() {
+        title.push_str(&format!(
+            " · {} validator node{} · {} key{}",
+            nodes.len(),
+            if nodes.len() == 1 { "" } else { "s" },
+            entries.len(),
+            if entries.len() == 1 { "" } else { "s" }
+        ));
+    }
+    if f.loading {
+        title.push_str(" · loading…");
+    } else if let Some(at) = f.at {
+        title.push_str(&format!(" · listed {} ago", age(now, at)));
+    }
+    title.push(' ');
+    title
+}
+
+/// The lines under the table: a key on two nodes first (the worst news this screen can give),
+/// then nodes that could not be asked, their errors in full.
+fn error_lines(risks: &[nodeherd_engine::keys::DoubleSignRisk], nodes: &[NodeKeys]) -> Vec<Line<'static>> {
+    let red = Style::default().fg(Color::Red);
+    let risk_lines = risks.iter().map(|r| {
+        Line::styled(
+            format!("DOUBLE-SIGN RISK: {}", clean(&r.to_string())),
+            red.add_modifier(Modifier::BOLD),
+        )
+    });
+    let errors: Vec<Line> = risk_lines
+        .chain(nodes.iter().filter_map(|n| {
+            let e = n.keys.as_ref().err()?;
+            let at = format!("{}/{}", clean(&n.host), clean(&n.node));
+            let e = clean(e);
+            let e = e.strip_prefix(&format!("{at}: ")).unwrap_or(&e).to_string();
+            Some(Line::styled(format!("{at}: {e}"), red))
+        }))
+        .collect();
+    errors
+}
+
+/// One key's row: node, pubkey (`~` while removed, `!!` at risk), read-only kind and path.
+fn key_row(
+    app: &App,
+    key: &KeyEntry,
+    at: &str,
+    node_key: &str,
+    full: bool,
+    risky: &BTreeSet<(&str, String)>,
+) -> Row<'static> {
+    let red = Style::default().fg(Color::Red);
+        let pk = clean(&key.pubkey);
+        let mut pk = if full { pk } else { short_pubkey(&pk) };
+        let removing = app.keys_removing.contains(&key.pubkey);
+        if removing {
+            pk.push('~');
+        }
+        let at_risk =
+            risky.contains(&(key.pubkey.as_str(), node_key.to_string()));
+        if at_risk {
+            pk.push_str("!!");
+        }
+        let ro = match (key.remote, key.readonly, &key.cosmos) {
+            (_, _, Some(_)) => "cosmos",
+            (true, _, None) => "remote",
+            (false, Some(true), None) => "yes",
+            (false, Some(false), None) => "no",
+            (false, None, None) => "-",
+        };
+        // a consensus key: its address and the last height/round/step it signed
+        let path = match &key.cosmos {
+            Some(c) => format!(
+                "{} {}",
+                short_pubkey(&clean(&c.address)),
+                c.last_signed
+                    .map(|(h, r, s)| format!("h{h}/{r}/{s}"))
+                    .unwrap_or_else(|| "no state".into())
+            ),
+            None => key
+                .derivation_path
+                .as_deref()
+                .map(clean)
+                .unwrap_or_else(|| "-".into()),
+        };
+        let style = if at_risk {
+            red.add_modifier(Modifier::BOLD)
+        } else if removing {
+            Style::default().fg(Color::Yellow)
+        } else {
+            Style::default()
+        };
+    Row::new(vec![
+        Cell::from(at.to_string()),
+        Cell::from(pk),
+        Cell::from(ro),
+        Cell::from(path),
+    ])
+    .style(style)
 }

@@ -83,7 +83,7 @@ pub fn page_rows(height: u16) -> usize {
 
 /// Sanitize server text for display (idempotent on already clean text).
 pub fn clean(s: &str) -> String {
-    nodeherd_core::facts::systemd::sanitize(s)
+    nodeherd_core::text::sanitize(s)
 }
 
 /// A short age: `42s`, `5m`, `3h`, `2d`.

@@ -2,6 +2,8 @@
 //! with reasons; no-ops dimmed with why; unknown nodes in red), live progress per node while an
 //! apply runs, and the result summary when it ended.
 //!
+//! May not touch: the state (it only reads [`App`](crate::state::App)), I/O.
+//!
 //! ```text
 //! +- Plan · playbooks/site.toml · 2 changes · 1 unchanged · 1 unknown · planned 3s ago ----+
 //! |  ~ eth-a1/lodestar-bn  1.4.2 -> 1.5.1   newest allowed release      switching         |

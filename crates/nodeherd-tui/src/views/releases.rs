@@ -3,6 +3,8 @@
 //! reasons in full below; a node being upgraded or rolled back shows its live progress in the
 //! WHY column. `u` / `b` (upgrade, rollback) are confirmed in a dialog (see the reducer). Loading, failed and empty states are drawn from [`Fetched`].
 //!
+//! May not touch: the state (it only reads [`App`](crate::state::App)), I/O.
+//!
 //! ```text
 //! +- Releases · 4 nodes · 1 upgrade ready · planned 12s ago ------------------------+
 //! |  NODE                RUNNING   ALLOWED   UPGRADE   NEXT              WHY         |

@@ -390,7 +390,7 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
             Cmd::History { selector } => {
                 cli::upgrade::history(common(&args, selector.as_deref(), None, out)).await
             }
-            Cmd::Keys(k) => cli::keys::run(k, inv, limit, args.yes, out).await,
+            Cmd::Keys(k) => cli::keys::run(k, inv, limit, args.forks, args.yes, out).await,
             Cmd::Lab(_) => Ok(exit::OK),
             Cmd::Tui {
                 selector,

@@ -12,11 +12,11 @@ use clap::{Args, Subcommand};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
 use nodeherd_core::inventory::{Inventory, NodeRef};
-use nodeherd_engine::keymanager::Keymanager;
-use nodeherd_engine::keymanager::client::{Setting, SettingKind};
 use nodeherd_core::keymanager::types::{DeleteStatus, ImportStatus, normalize_pubkey};
 use nodeherd_core::keys::Secret;
 use nodeherd_core::keys::keystore::Keystore;
+use nodeherd_engine::keymanager::Keymanager;
+use nodeherd_engine::keymanager::client::{Setting, SettingKind};
 use nodeherd_engine::keys as ops;
 
 #[derive(Debug, Args)]
@@ -215,7 +215,11 @@ fn find(inv: &Inventory, spec: &str) -> Result<NodeRef, Fail> {
     Ok(r)
 }
 
-async fn connect(pool: &nodeherd_transport::ssh::Pool, inv: &Inventory, r: NodeRef) -> Result<Keymanager, Fail> {
+async fn connect(
+    pool: &nodeherd_transport::ssh::Pool,
+    inv: &Inventory,
+    r: NodeRef,
+) -> Result<Keymanager, Fail> {
     Keymanager::connect(pool, inv, r).await.map_err(failed)
 }
 
@@ -228,6 +232,7 @@ pub async fn run(
     args: KeysArgs,
     inventory: &Path,
     limit: Option<&str>,
+    forks: usize,
     yes: bool,
     out: Output,
 ) -> Result<i32, Fail> {
@@ -236,7 +241,7 @@ pub async fn run(
     }
     let inv = context::load_inventory(inventory, out.color)?;
     let pool = context::pool();
-    let r = run_fleet(args.cmd, &inv, &pool, limit, yes, out).await;
+    let r = run_fleet(args.cmd, &inv, &pool, limit, forks, yes, out).await;
     pool.close_all().await;
     r
 }
@@ -246,11 +251,12 @@ async fn run_fleet(
     inv: &Inventory,
     pool: &nodeherd_transport::ssh::Pool,
     limit: Option<&str>,
+    forks: usize,
     yes: bool,
     out: Output,
 ) -> Result<i32, Fail> {
     match cmd {
-        KeysCmd::List { selector } => list(inv, pool, selector.as_deref(), limit, out).await,
+        KeysCmd::List { selector } => list(inv, pool, selector.as_deref(), limit, forks, out).await,
         KeysCmd::SetFeeRecipient {
             node,
             pubkey,
@@ -382,42 +388,25 @@ async fn list(
     pool: &nodeherd_transport::ssh::Pool,
     selector: Option<&str>,
     limit: Option<&str>,
+    forks: usize,
     out: Output,
 ) -> Result<i32, Fail> {
     use nodeherd_engine::keys::consensus as cosmos;
     let selected = context::select(inv, selector, limit)?;
-    let nodes: Vec<NodeRef> = ops::keymanager_nodes(inv)
-        .into_iter()
-        .filter(|r| selected.contains(r))
-        .collect();
-    let cosmos_nodes: Vec<NodeRef> = cosmos::cosmos_nodes(inv)
-        .into_iter()
-        .filter(|r| selected.contains(r))
-        .collect();
+    let (nodes, cosmos_nodes) = ops::fleet_nodes(inv, &selected);
     if nodes.is_empty() && cosmos_nodes.is_empty() {
         return Err(usage(
             "no selected node has a keymanager API or is a cosmos node in the inventory",
         ));
     }
-    let (results, cosmos_results) = tokio::join!(
-        nodeherd_engine::fleet::run_all(nodes.clone(), nodeherd_engine::fleet::DEFAULT_FORKS, |r| async move {
-            match Keymanager::connect(pool, inv, r).await {
-                Ok(km) => ops::list_node(&km, true).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        }),
-        nodeherd_engine::fleet::run_all(
-            cosmos_nodes.clone(),
-            nodeherd_engine::fleet::DEFAULT_FORKS,
-            |r| async move { cosmos::read_node(pool, inv, r).await }
-        )
-    );
+    let fleet = ops::list_fleet(pool, inv, &selected, forks, true).await;
+    let (results, cosmos_results) = (fleet.validators, fleet.consensus);
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (r, res) in results {
         match res {
             Ok(k) => rows.extend(k),
-            Err(e) => errors.push((ops::label(inv, r), e)),
+            Err(e) => errors.push((ops::label(inv, r), e.to_string())),
         }
     }
     let mut consensus = Vec::new();
@@ -621,13 +610,9 @@ async fn import(
     out: Output,
 ) -> Result<i32, Fail> {
     let r = find(inv, node)?;
-    let files = nodeherd_engine::keys::files::read_keystores(files).map_err(usage)?;
-    let pubkeys: Vec<String> = files.iter().map(|k| k.pubkey.clone()).collect();
-    let keystores: Vec<String> = files.into_iter().map(|k| k.text).collect();
-    let slashing_text = slashing
-        .map(nodeherd_engine::keys::files::read_slashing)
-        .transpose()
-        .map_err(usage)?;
+    // the password is asked (or read) after the guard, never before
+    let material = ops::read_import_files(files, None, slashing).map_err(usage)?;
+    let pubkeys = material.pubkeys();
     let label = ops::label(inv, r);
     let problems = ops::double_sign_guard(inv, pool, &pubkeys, &[r]).await;
     guard_report(&problems, risk)?;
@@ -640,11 +625,16 @@ async fn import(
         ),
         yes,
     )?;
-    let km = connect(pool, inv, r).await?;
-    let passwords: Vec<Secret<String>> = keystores.iter().map(|_| pw.clone()).collect();
-    let results = ops::import(&km, &keystores, &passwords, slashing_text.as_deref())
-        .await
-        .map_err(failed)?;
+    let results = ops::import_into(
+        pool,
+        inv,
+        r,
+        &material.keystores,
+        &pw,
+        material.slashing.as_deref(),
+    )
+    .await
+    .map_err(failed)?;
     let mut ok = true;
     let mut rows = Vec::new();
     for (pk, res) in pubkeys.iter().zip(&results) {
@@ -693,12 +683,9 @@ async fn remove(
         ),
         yes,
     )?;
-    let km = connect(pool, inv, r).await?;
-    let session = pool.session(&inv.node(r).0.target).await.map_err(failed)?;
-    let o = match ops::remove(&km, &session, &pks, &state).await {
-        Ok(o) => o,
-        Err(e) => return Err(failed(e)),
-    };
+    let o = ops::remove_from_node(pool, inv, r, &pks, &state)
+        .await
+        .map_err(failed)?;
     report_remove(&o, &inv.node(r).0.name, out);
     let ok = o.saved()
         && o.slashing_check.is_ok()

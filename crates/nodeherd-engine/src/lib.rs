@@ -3,7 +3,7 @@
 //! Owns: [`status`], [`lifecycle`], [`logs`], [`metrics`] (gathering), [`alerts`] (evaluate and
 //! notify), [`keys`] (validator and consensus keys), [`keymanager`] (the API client over a
 //! forward), [`upgrade`] (install, guarded switch, gate, rollback, rollout), [`apply`] (running a
-//! plan), [`feeds`] (release sources), and [`fleet`] (bounded fan-out over hosts).
+//! plan), [`feeds`] (release sources), [`site`] (the site playbook loaded and planned), and [`fleet`] (bounded fan-out over hosts).
 //! May not touch: the terminal, argument parsing or output formats (front ends print), and any
 //! parsing of host output (that is `nodeherd_core::facts`).
 
@@ -16,5 +16,6 @@ pub mod keys;
 pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
+pub mod site;
 pub mod status;
 pub mod upgrade;

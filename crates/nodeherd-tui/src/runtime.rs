@@ -26,15 +26,17 @@ use crate::state::{App, HistoryData, HostKeyAsk, NodeKeys};
 use crate::update::update;
 use crate::views;
 use nodeherd_core::inventory::{Inventory, NodeRef};
-use nodeherd_engine::keymanager::Keymanager;
-use nodeherd_engine::metrics::{GatherOptions, MetricsStore};
-use nodeherd_core::plan::desired::DesiredState;
+use nodeherd_core::keys::Secret;
 use nodeherd_engine::apply::lock::ApplyLock;
 use nodeherd_engine::apply::run;
-use nodeherd_transport::ssh::{Pool, UnknownKey, UnknownKeyHandler};
+use nodeherd_engine::keys::files::{FileError, OpenError, open_keystore};
+use nodeherd_engine::keys::{ImportError, ImportFiles, RemoveNodeError};
+use nodeherd_engine::metrics::{GatherOptions, MetricsStore};
+use nodeherd_engine::site::{Site, SitePlan};
 use nodeherd_engine::upgrade::engine::{
     Event, Options as UpgradeOptions, Outcome, Status, Target, plan_all, rollback_node, upgrade_one,
 };
+use nodeherd_transport::ssh::{Pool, UnknownKey, UnknownKeyHandler};
 
 /// Shortest time between two frames (~60 fps).
 pub const MIN_FRAME: Duration = Duration::from_millis(16);
@@ -222,8 +224,13 @@ fn spawn_poller(world: &World, tx: mpsc::UnboundedSender<Msg>, now: Arc<Notify>)
                 return;
             }
             let status = async {
-                let batch =
-                    nodeherd_engine::status::gather(&world.pool, &world.inv, &world.nodes, cfg.forks).await;
+                let batch = nodeherd_engine::status::gather(
+                    &world.pool,
+                    &world.inv,
+                    &world.nodes,
+                    cfg.forks,
+                )
+                .await;
                 let _ = tx.send(Msg::StatusBatch(batch.clone()));
                 batch
             };
@@ -290,9 +297,17 @@ fn spawn_logs(world: &World, node: NodeRef, tx: mpsc::UnboundedSender<Msg>) -> J
                 }
             }
         };
-        let follow = nodeherd_engine::logs::follow(&world.pool, &world.inv, node, world.config.log_lines, ltx);
+        let follow = nodeherd_engine::logs::follow(
+            &world.pool,
+            &world.inv,
+            node,
+            world.config.log_lines,
+            ltx,
+        );
         let (res, ()) = tokio::join!(follow, forward);
-        let error = res.err().map(|e| nodeherd_core::facts::systemd::sanitize(&e.to_string()));
+        let error = res
+            .err()
+            .map(|e| nodeherd_core::facts::systemd::sanitize(&e.to_string()));
         let _ = tx.send(Msg::LogEnded { node, error });
     })
 }
@@ -322,58 +337,50 @@ fn spawn_releases(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<(
     })
 }
 
-/// List the keys of every validator node of the session (in parallel, one error per node).
+/// List the keys of every key source of the session (at most `forks` nodes of each kind at once,
+/// one error per node).
 fn spawn_keys(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
     let world = world.clone();
     tokio::spawn(async move {
-        let nodes: Vec<NodeRef> = nodeherd_engine::keys::keymanager_nodes(&world.inv)
-            .into_iter()
-            .filter(|r| world.nodes.contains(r))
-            .collect();
-        let lists = futures::future::join_all(nodes.iter().map(|&r| {
-            let world = &world;
-            async move {
-                let (h, n) = world.inv.node(r);
-                let keys = match Keymanager::connect(&world.pool, &world.inv, r).await {
-                    Ok(km) => nodeherd_engine::keys::list_node(&km, false)
-                        .await
-                        .map(|rows| feed::key_entries(r, &h.name, &n.name, rows))
-                        .map_err(|e| nodeherd_core::facts::systemd::sanitize(&e.to_string())),
-                    Err(e) => Err(nodeherd_core::facts::systemd::sanitize(&e.to_string())),
-                };
-                NodeKeys {
-                    r,
-                    host: h.name.clone(),
-                    node: n.name.clone(),
-                    keys,
-                    cosmos: false,
-                }
+        let fleet = nodeherd_engine::keys::list_fleet(
+            &world.pool,
+            &world.inv,
+            &world.nodes,
+            world.config.forks,
+            false,
+        )
+        .await;
+        let sanitize =
+            |e: &dyn std::fmt::Display| nodeherd_core::facts::systemd::sanitize(&e.to_string());
+        let entry = |r: NodeRef, keys, cosmos| {
+            let (h, n) = world.inv.node(r);
+            NodeKeys {
+                r,
+                host: h.name.clone(),
+                node: n.name.clone(),
+                keys,
+                cosmos,
             }
-        }));
+        };
+        let mut lists: Vec<NodeKeys> = fleet
+            .validators
+            .into_iter()
+            .map(|(r, res)| {
+                let (h, n) = world.inv.node(r);
+                let keys = res
+                    .map(|rows| feed::key_entries(r, &h.name, &n.name, rows))
+                    .map_err(|e| sanitize(&e));
+                entry(r, keys, false)
+            })
+            .collect();
         // CometBFT consensus keys: the public half only (see nodeherd_engine::keys::consensus)
-        let cosmos: Vec<NodeRef> = nodeherd_engine::keys::consensus::cosmos_nodes(&world.inv)
-            .into_iter()
-            .filter(|r| world.nodes.contains(r))
-            .collect();
-        let cosmos_lists = futures::future::join_all(cosmos.iter().map(|&r| {
-            let world = &world;
-            async move {
-                let (h, n) = world.inv.node(r);
-                let keys = nodeherd_engine::keys::consensus::read_node(&world.pool, &world.inv, r)
-                    .await
-                    .map(|row| vec![feed::cosmos_entry(r, &h.name, &n.name, row)])
-                    .map_err(|e| nodeherd_core::facts::systemd::sanitize(&e.to_string()));
-                NodeKeys {
-                    r,
-                    host: h.name.clone(),
-                    node: n.name.clone(),
-                    keys,
-                    cosmos: true,
-                }
-            }
+        lists.extend(fleet.consensus.into_iter().map(|(r, res)| {
+            let (h, n) = world.inv.node(r);
+            let keys = res
+                .map(|row| vec![feed::cosmos_entry(r, &h.name, &n.name, row)])
+                .map_err(|e| sanitize(&e));
+            entry(r, keys, true)
         }));
-        let (mut lists, cosmos_lists) = futures::future::join(lists, cosmos_lists).await;
-        lists.extend(cosmos_lists);
         let _ = tx.send(Msg::Keys(lists));
     })
 }
@@ -398,15 +405,15 @@ fn spawn_remove_key(
                     "no state directory (set HOME or XDG_STATE_HOME); nothing removed".into(),
                 );
             };
-            let km = match Keymanager::connect(&world.pool, &world.inv, r).await {
-                Ok(km) => km,
-                Err(e) => return fail(format!("{e}; nothing removed")),
-            };
-            let session = match world.pool.session(&world.inv.node(r).0.target).await {
-                Ok(s) => s,
-                Err(e) => return fail(format!("{e}; nothing removed")),
-            };
-            match nodeherd_engine::keys::remove(&km, &session, std::slice::from_ref(&pubkey), &dir).await {
+            let removed = nodeherd_engine::keys::remove_from_node(
+                &world.pool,
+                &world.inv,
+                r,
+                std::slice::from_ref(&pubkey),
+                &dir,
+            )
+            .await;
+            match removed {
                 Ok(o) => {
                     if !o.saved() {
                         // the only copy may be this one: keep it in the log file
@@ -418,7 +425,10 @@ fn spawn_remove_key(
                     }
                     feed::remove_summary(&o)
                 }
-                Err(e) => fail(e.to_string()),
+                Err(e @ (RemoveNodeError::Connect(_) | RemoveNodeError::Session(_))) => {
+                    fail(format!("{e}; nothing removed"))
+                }
+                Err(e @ RemoveNodeError::Remove(_)) => fail(e.to_string()),
             }
         }
         .await;
@@ -430,11 +440,15 @@ fn spawn_remove_key(
     })
 }
 
-/// What an import sends: the keystores as read, their password, the EIP-3076 text.
-struct ImportMaterial {
-    keystores: Vec<nodeherd_engine::keys::files::KeystoreFile>,
-    password: nodeherd_core::keys::Secret<String>,
-    slashing: Option<String>,
+/// Why an `:import` was refused before anything was sent.
+#[derive(Debug, thiserror::Error)]
+enum ImportCheckError {
+    #[error("{0}")]
+    Files(#[from] FileError),
+    #[error(
+        "import refused by the double-sign guard: {0} (nodeherd keys import --i-understand-double-signing-risk is the only override)"
+    )]
+    Guard(String),
 }
 
 /// Read and check what an `:import` names: keystores (their pubkeys), the password file, the
@@ -442,29 +456,23 @@ struct ImportMaterial {
 async fn read_and_guard(
     world: &World,
     c: &crate::keycmd::ImportCmd,
-) -> Result<(crate::state::ImportAsk, ImportMaterial), String> {
-    use nodeherd_engine::keys::files as keyfiles;
-    let material = ImportMaterial {
-        keystores: keyfiles::read_keystores(&c.files)?,
-        password: keyfiles::read_password_file(&c.password_file)?,
-        slashing: c
-            .slashing
-            .as_deref()
-            .map(keyfiles::read_slashing)
-            .transpose()?,
-    };
-    let pubkeys: Vec<String> = material
-        .keystores
-        .iter()
-        .map(|k| k.pubkey.clone())
-        .collect();
-    let problems = nodeherd_engine::keys::double_sign_guard(&world.inv, &world.pool, &pubkeys, &[c.node]).await;
+) -> Result<(crate::state::ImportAsk, ImportFiles, Secret<String>), ImportCheckError> {
+    let mut material = nodeherd_engine::keys::read_import_files(
+        &c.files,
+        Some(&c.password_file),
+        c.slashing.as_deref(),
+    )?;
+    let password = material
+        .password
+        .take()
+        .unwrap_or_else(|| Secret::new(String::new()));
+    let pubkeys = material.pubkeys();
+    let problems =
+        nodeherd_engine::keys::double_sign_guard(&world.inv, &world.pool, &pubkeys, &[c.node])
+            .await;
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        return Err(format!(
-            "import refused by the double-sign guard: {} (nodeherd keys import --i-understand-double-signing-risk is the only override)",
-            list.join("; ")
-        ));
+        return Err(ImportCheckError::Guard(list.join("; ")));
     }
     let guard_asked = nodeherd_engine::keys::keymanager_nodes(&world.inv)
         .into_iter()
@@ -481,7 +489,7 @@ async fn read_and_guard(
         slashing: c.slashing.clone(),
         guard_asked,
     };
-    Ok((ask, material))
+    Ok((ask, material, password))
 }
 
 /// A confirmed import: everything is read and checked again (the files and the fleet may have
@@ -494,7 +502,7 @@ async fn run_import(world: &World, ask: &crate::state::ImportAsk) -> (bool, Stri
         password_file: ask.password_file.clone(),
         slashing: ask.slashing.clone(),
     };
-    let (checked, material) = match read_and_guard(world, &again).await {
+    let (checked, material, password) = match read_and_guard(world, &again).await {
         Ok(x) => x,
         Err(e) => return (false, format!("nothing imported into {at}: {e}")),
     };
@@ -504,15 +512,19 @@ async fn run_import(world: &World, ask: &crate::state::ImportAsk) -> (bool, Stri
             format!("nothing imported into {at}: the keystore files changed since the dialog"),
         );
     }
-    let km = match Keymanager::connect(&world.pool, &world.inv, ask.r).await {
-        Ok(km) => km,
-        Err(e) => return (false, format!("nothing imported into {at}: {e}")),
-    };
-    let texts: Vec<String> = material.keystores.into_iter().map(|k| k.text).collect();
-    let passwords: Vec<_> = texts.iter().map(|_| material.password.clone()).collect();
-    match nodeherd_engine::keys::import(&km, &texts, &passwords, material.slashing.as_deref()).await {
+    let imported = nodeherd_engine::keys::import_into(
+        &world.pool,
+        &world.inv,
+        ask.r,
+        &material.keystores,
+        &password,
+        material.slashing.as_deref(),
+    )
+    .await;
+    match imported {
         Ok(results) => feed::import_summary(&at, &ask.pubkeys, &results),
-        Err(e) => (false, format!("import into {at} failed: {e}")),
+        Err(e @ ImportError::Connect(_)) => (false, format!("nothing imported into {at}: {e}")),
+        Err(e @ ImportError::Import(_)) => (false, format!("import into {at} failed: {e}")),
     }
 }
 
@@ -521,7 +533,7 @@ async fn run_import(world: &World, ask: &crate::state::ImportAsk) -> (bool, Stri
 async fn check_move(
     world: &World,
     c: &crate::keycmd::MoveCmd,
-) -> Result<crate::state::MoveAsk, String> {
+) -> Result<crate::state::MoveAsk, OpenError> {
     open_keystore(&c.keystore, &c.password_file, &c.pubkey).await?;
     Ok(crate::state::MoveAsk {
         pubkey: c.pubkey.clone(),
@@ -532,24 +544,6 @@ async fn check_move(
         keystore: c.keystore.clone(),
         password_file: c.password_file.clone(),
     })
-}
-
-/// The keystore's JSON and password, proven to open to `pubkey`.
-async fn open_keystore(
-    keystore: &std::path::Path,
-    password_file: &std::path::Path,
-    pubkey: &str,
-) -> Result<(String, nodeherd_core::keys::Secret<String>), String> {
-    use nodeherd_engine::keys::files as keyfiles;
-    let ks = keyfiles::read_keystores(&[keystore.to_path_buf()])?.remove(0);
-    let pw = keyfiles::read_password_file(password_file)?;
-    let pk = pubkey.to_string();
-    tokio::task::spawn_blocking(move || {
-        keyfiles::check_opens_to(&ks, &pw, &pk)?;
-        Ok((ks.text, pw))
-    })
-    .await
-    .map_err(|e| format!("keystore check: {e}"))?
 }
 
 /// A confirmed move, through the same engine as `nodeherd keys move`.
@@ -594,29 +588,22 @@ fn spawn_plan(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
             let Some(path) = world.config.site_playbook.clone() else {
                 return Err("no playbook".to_string());
             };
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let playbook = nodeherd_core::playbook::Playbook::load(&path).map_err(|e| e.to_string())?;
-            let desired = DesiredState::parse(&[(path.display().to_string(), text)], &world.inv)
-                .map_err(|e| {
-                    let mut s = e.to_string();
-                    for p in &e.problems {
-                        s.push_str(&format!("; {}", p.message));
-                    }
-                    s
-                })?;
+            let site = nodeherd_engine::site::load(&path, &world.inv).map_err(|e| e.one_line())?;
             let opts = UpgradeOptions::default();
-            let gathered = run::gather(
+            let SitePlan {
+                plan,
+                refs,
+                gathered,
+            } = nodeherd_engine::site::plan(
                 &world.pool,
                 &world.inv,
                 &world.nodes,
                 world.config.forks,
-                &playbook,
-                &desired,
+                &site,
                 &opts,
             )
             .await;
-            let (plan, refs) = run::make_plan(&world.inv, &gathered, &desired);
+            let Site { playbook, desired } = site;
             let inputs = PlanInputs {
                 plan: plan.clone(),
                 refs,
@@ -665,7 +652,9 @@ fn spawn_apply(
         let lock = match ApplyLock::acquire(&nodeherd_engine::apply::lock::default_path()) {
             Ok(l) => l,
             Err(e) => {
-                let _ = tx.send(Msg::Applied(Err(nodeherd_core::facts::systemd::sanitize(&e.to_string()))));
+                let _ = tx.send(Msg::Applied(Err(nodeherd_core::facts::systemd::sanitize(
+                    &e.to_string(),
+                ))));
                 return;
             }
         };
@@ -775,7 +764,10 @@ fn spawn_history(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()
             nodeherd_engine::upgrade::engine::history(&world.pool, &world.inv, &hosts, &[]).await;
         // this session's nodes, and fleet-wide entries (`apply` on `*`)
         entries.retain(|e| e.node == "*" || keys.contains(&e.node));
-        let errors = errors.iter().map(|e| nodeherd_core::facts::systemd::sanitize(e)).collect();
+        let errors = errors
+            .iter()
+            .map(|e| nodeherd_core::facts::systemd::sanitize(e))
+            .collect();
         let _ = tx.send(Msg::History(Ok(HistoryData { entries, errors })));
     })
 }
@@ -789,8 +781,14 @@ fn spawn_action(
     let world = world.clone();
     tokio::spawn(async move {
         tracing::info!(action = action.verb(), nodes = nodes.len(), "tui action");
-        let outcomes =
-            nodeherd_engine::lifecycle::act(&world.pool, &world.inv, &nodes, action, world.config.forks).await;
+        let outcomes = nodeherd_engine::lifecycle::act(
+            &world.pool,
+            &world.inv,
+            &nodes,
+            action,
+            world.config.forks,
+        )
+        .await;
         let _ = tx.send(Msg::ActionDone { action, outcomes });
     })
 }
@@ -940,10 +938,11 @@ fn perform<B: Backend>(
                 let (world, tx) = (world.clone(), tx.clone());
                 workers.loaders.retain(|h| !h.is_finished());
                 workers.loaders.push(tokio::spawn(async move {
-                    let r = read_and_guard(&world, &c).await.map(|(ask, _)| ask);
-                    let _ = tx.send(Msg::ImportChecked(
-                        r.map_err(|e| nodeherd_core::facts::systemd::sanitize(&e)),
-                    ));
+                    let r = read_and_guard(&world, &c).await.map(|(ask, _, _)| ask);
+                    let _ =
+                        tx.send(Msg::ImportChecked(r.map_err(|e| {
+                            nodeherd_core::facts::systemd::sanitize(&e.to_string())
+                        })));
                 }));
             }
             Effect::CheckMove(c) => {
@@ -951,9 +950,10 @@ fn perform<B: Backend>(
                 workers.loaders.retain(|h| !h.is_finished());
                 workers.loaders.push(tokio::spawn(async move {
                     let r = check_move(&world, &c).await;
-                    let _ = tx.send(Msg::MoveChecked(
-                        r.map_err(|e| nodeherd_core::facts::systemd::sanitize(&e)),
-                    ));
+                    let _ =
+                        tx.send(Msg::MoveChecked(r.map_err(|e| {
+                            nodeherd_core::facts::systemd::sanitize(&e.to_string())
+                        })));
                 }));
             }
             Effect::ImportKeys(ask) => {
@@ -989,16 +989,18 @@ fn perform<B: Backend>(
                     q.push((matcher.clone(), until));
                 }
                 let note = match &world.config.alerts_state {
-                    Some(path) => match nodeherd_engine::alerts::add_silence(path, matcher, until) {
-                        Ok(()) => Msg::Notice {
-                            text: format!("silenced {spec} (saved in {})", path.display()),
-                            error: false,
-                        },
-                        Err(e) => Msg::Notice {
-                            text: format!("silenced {spec} in this session only: {e}"),
-                            error: true,
-                        },
-                    },
+                    Some(path) => {
+                        match nodeherd_engine::alerts::add_silence(path, matcher, until) {
+                            Ok(()) => Msg::Notice {
+                                text: format!("silenced {spec} (saved in {})", path.display()),
+                                error: false,
+                            },
+                            Err(e) => Msg::Notice {
+                                text: format!("silenced {spec} in this session only: {e}"),
+                                error: true,
+                            },
+                        }
+                    }
                     None => Msg::Notice {
                         text: format!("silenced {spec} in this session"),
                         error: false,

@@ -9,6 +9,13 @@
 
 pub mod consensus;
 pub mod files;
+mod import;
+mod list;
+mod remove_node;
+
+pub use import::{ImportError, ImportFiles, import_into, read_import_files};
+pub use list::{FleetKeys, fleet_nodes, list_fleet};
+pub use remove_node::{RemoveNodeError, remove_from_node};
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -16,9 +23,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use nodeherd_core::inventory::{Inventory, NodeRef};
-use nodeherd_core::keymanager::types::{DeleteStatus, ImportResult, ImportStatus, normalize_pubkey};
 use crate::keymanager::{Interchange, Keymanager, KeymanagerError};
+use nodeherd_core::inventory::{Inventory, NodeRef};
+use nodeherd_core::keymanager::types::{
+    DeleteStatus, ImportResult, ImportStatus, normalize_pubkey,
+};
 use nodeherd_core::keys::Secret;
 use nodeherd_transport::ssh::{Command, Pool};
 
@@ -644,12 +653,15 @@ impl HostBeacon {
         let (bn, port) = host
             .nodes
             .iter()
-            .find_map(
-                |n| match (n.role == nodeherd_core::inventory::Role::Beacon, n.rest_port) {
+            .find_map(|n| {
+                match (
+                    n.role == nodeherd_core::inventory::Role::Beacon,
+                    n.rest_port,
+                ) {
                     (true, Some(p)) => Some((n, p)),
                     _ => None,
-                },
-            )
+                }
+            })
             .ok_or_else(|| BeaconError::NoBeacon {
                 host: host.name.clone(),
             })?;
@@ -721,7 +733,10 @@ impl HostBeacon {
         Ok(r.text())
     }
 
-    fn fact<T>(&self, r: Result<T, nodeherd_core::keys::exit::ExitError>) -> Result<T, BeaconError> {
+    fn fact<T>(
+        &self,
+        r: Result<T, nodeherd_core::keys::exit::ExitError>,
+    ) -> Result<T, BeaconError> {
         r.map_err(|source| BeaconError::Fact {
             bn: self.label.clone(),
             source,

@@ -1,5 +1,6 @@
 //! The `nodeherd` binary: parses arguments, picks the front end, maps results to exit codes.
-//! Logic lives in the library (`nodeherd_engine::ops_mod_tmp`, `nodeherd::cli`); this file only dispatches.
+//! Logic lives in the library (`nodeherd_engine`'s use cases, `nodeherd::cli`, `nodeherd::tui_front`);
+//! this file only dispatches.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use nodeherd::cli::{self, Output, context::Fail, exit};
@@ -235,7 +236,7 @@ fn init_logging(verbose: u8, tui: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("nodeherd={level}")));
     if tui {
         // the file, or nothing: never the screen the TUI draws on
-        let _ = cli::tui::init_file_logging(filter);
+        let _ = nodeherd::tui_front::init_file_logging(filter);
         return;
     }
     let _ = tracing_subscriber::fmt()
@@ -398,7 +399,7 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
                 poll_secs,
                 playbook,
             } => {
-                cli::tui::run(cli::tui::TuiArgs {
+                nodeherd::tui_front::run(nodeherd::tui_front::TuiArgs {
                     inventory: inv,
                     selector: selector.as_deref(),
                     limit,

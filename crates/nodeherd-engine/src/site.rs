@@ -28,7 +28,7 @@ pub struct Site {
 pub enum SiteError {
     /// The playbook's policy sections are wrong (or the file cannot be read as a playbook).
     #[error("{0}")]
-    Playbook(PlaybookError),
+    Playbook(Box<PlaybookError>),
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -54,7 +54,7 @@ impl SiteError {
 
 /// Load the site playbook at `path` against `inv`: the playbook, then its declared state.
 pub fn load(path: &Path, inv: &Inventory) -> Result<Site, SiteError> {
-    let playbook = Playbook::load(path).map_err(SiteError::Playbook)?;
+    let playbook = Playbook::load(path).map_err(|e| SiteError::Playbook(Box::new(e)))?;
     let text = std::fs::read_to_string(path).map_err(|source| SiteError::Read {
         path: path.to_path_buf(),
         source,

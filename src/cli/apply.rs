@@ -216,43 +216,69 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
         }
         run::journal_apply(&results, &opts.who, "");
     }
+    let alert_note = alerts_note(&a, &pool, &l).await;
+    pool.close_all().await;
+    let failed = results.iter().filter(|r| !r.verified).count();
+    print_summary(&a, &results, failed, p.unknown.len(), alert_note.as_deref());
+    Ok(if failed > 0 || !p.unknown.is_empty() {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// After an apply: evaluate the alerts and notify through the configured channels (a cron run's
+/// report); `None` when there is no alerts file.
+async fn alerts_note(
+    a: &Args<'_>,
+    pool: &nodeherd_transport::ssh::Pool,
+    l: &Loaded,
+) -> Option<String> {
     // Alerts: evaluate and notify through the configured channels (a cron run's report).
     let alerts_path = a
         .alerts
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("playbooks/alerts.toml"));
-    let mut alert_note = None;
     if alerts_path.exists() {
         match (
             nodeherd_engine::alerts::load_config(&alerts_path, a.alerts.is_some()),
             nodeherd_engine::alerts::state_file(),
         ) {
             (Ok(cfg), Ok(state)) => {
-                match nodeherd_engine::alerts::run(&pool, &l.inv, &l.nodes, a.forks, &cfg, &state)
+                match nodeherd_engine::alerts::run(pool, &l.inv, &l.nodes, a.forks, &cfg, &state)
                     .await
                 {
                     Ok(round) => {
-                        alert_note = Some(format!(
+                        return Some(format!(
                             "alerts: {} firing, {} notification(s) sent",
                             round.firing().count(),
                             round.notifications.len()
-                        ))
+                        ));
                     }
-                    Err(e) => alert_note = Some(format!("alerts: not evaluated: {e}")),
+                    Err(e) => return Some(format!("alerts: not evaluated: {e}")),
                 }
             }
-            (Err(e), _) | (_, Err(e)) => alert_note = Some(format!("alerts: not evaluated: {e}")),
+            (Err(e), _) | (_, Err(e)) => return Some(format!("alerts: not evaluated: {e}")),
         }
     }
-    pool.close_all().await;
-    let failed = results.iter().filter(|r| !r.verified).count();
+    None
+}
+
+/// The apply's results and one summary line (JSON: one summary event).
+fn print_summary(
+    a: &Args<'_>,
+    results: &[ChangeResult],
+    failed: usize,
+    unknown: usize,
+    alert_note: Option<&str>,
+) {
     if a.out.json {
         json_line(serde_json::json!({
             "event": "summary",
             "changes": results.len(),
             "verified": results.len() - failed,
             "failed": failed,
-            "unknown": p.unknown.len(),
+            "unknown": unknown,
             "alerts": alert_note,
         }));
     } else {
@@ -282,15 +308,10 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
             results.len(),
             results.len() - failed,
             failed,
-            p.unknown.len()
+            unknown
         );
-        if let Some(n) = &alert_note {
+        if let Some(n) = alert_note {
             println!("{n}");
         }
     }
-    Ok(if failed > 0 || !p.unknown.is_empty() {
-        exit::FAILED
-    } else {
-        exit::OK
-    })
 }

@@ -174,12 +174,9 @@ async fn run_fleet(
     yes: bool,
     out: Output,
 ) -> Result<i32, Fail> {
-    let cmd = match setting_cmd(cmd) {
-        Ok((node, pubkey, kind, value)) => {
-            return settings::setting(inv, pool, &node, &pubkey, kind, value.as_deref()).await;
-        }
-        Err(cmd) => cmd,
-    };
+    if let Some((node, pubkey, kind, value)) = setting_cmd(&cmd) {
+        return settings::setting(inv, pool, node, pubkey, kind, value).await;
+    }
     match cmd {
         KeysCmd::List { selector } => {
             list::list(inv, pool, selector.as_deref(), limit, forks, out).await
@@ -259,12 +256,12 @@ async fn run_fleet(
 }
 
 /// A set-/clear- subcommand as (node, pubkey, setting, value to set or `None` to clear).
-type SettingCmd = (String, String, SettingKind, Option<String>);
+type SettingCmd<'a> = (&'a str, &'a str, SettingKind, Option<&'a str>);
 
-/// A set-/clear- subcommand as a [`SettingCmd`]; any other subcommand back as it was.
-fn setting_cmd(cmd: KeysCmd) -> Result<SettingCmd, KeysCmd> {
+/// A set-/clear- subcommand as a [`SettingCmd`]; `None` for any other subcommand.
+fn setting_cmd(cmd: &KeysCmd) -> Option<SettingCmd<'_>> {
     use SettingKind::{FeeRecipient, GasLimit, Graffiti};
-    Ok(match cmd {
+    Some(match cmd {
         KeysCmd::SetFeeRecipient {
             node,
             pubkey,
@@ -283,6 +280,6 @@ fn setting_cmd(cmd: KeysCmd) -> Result<SettingCmd, KeysCmd> {
         KeysCmd::ClearFeeRecipient { node, pubkey } => (node, pubkey, FeeRecipient, None),
         KeysCmd::ClearGraffiti { node, pubkey } => (node, pubkey, Graffiti, None),
         KeysCmd::ClearGasLimit { node, pubkey } => (node, pubkey, GasLimit, None),
-        other => return Err(other),
+        _ => return None,
     })
 }

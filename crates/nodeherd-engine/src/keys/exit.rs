@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::Pool;
 
-use super::{ensure_writable_dir, file_label, timestamp, write_new};
+use super::{SaveError, ensure_writable_dir, file_label, timestamp, write_new};
 
 /// Save a signed voluntary exit to `<state>/exits/<node>-<pubkey prefix>-<ts>.json`.
 pub fn save_exit(
@@ -18,7 +18,7 @@ pub fn save_exit(
     node: &str,
     pubkey: &str,
     json: &str,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, SaveError> {
     let dir = state_dir.join("exits");
     ensure_writable_dir(&dir)?;
     let short: String = pubkey.trim_start_matches("0x").chars().take(12).collect();

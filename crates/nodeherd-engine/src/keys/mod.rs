@@ -203,13 +203,42 @@ fn file_label(node: &str) -> String {
         .collect()
 }
 
+/// Why slashing data (or an exit) could not be saved, or its place is not ready.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write in {}: {source}", dir.display())]
+    NotWritable {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot create or write {dir} on the host: {stderr}")]
+    HostDir { dir: &'static str, stderr: String },
+    #[error("cannot check {dir} on the host: {reason}")]
+    HostCheck { dir: &'static str, reason: String },
+    #[error("cannot write {path} on the host: {reason}")]
+    HostWrite { path: String, reason: String },
+}
+
 /// Make `dir` (0700) and prove a file can be created in it.
-pub fn ensure_writable_dir(dir: &Path) -> Result<(), String> {
+pub fn ensure_writable_dir(dir: &Path) -> Result<(), SaveError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        .map_err(|source| SaveError::Create {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     let probe = dir.join(format!(".probe-{}", std::process::id()));
     std::fs::OpenOptions::new()
         .write(true)
@@ -218,36 +247,48 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<(), String> {
         .mode(0o600)
         .open(&probe)
         .and_then(|mut f| f.write_all(b"x").and_then(|_| f.sync_all()))
-        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+        .map_err(|source| SaveError::NotWritable {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
 /// Write `text` to a new file (never overwriting), mode 0600, synced.
-pub fn write_new(path: &Path, text: &str) -> Result<(), String> {
+pub fn write_new(path: &Path, text: &str) -> Result<(), SaveError> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        .map_err(|source| SaveError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
     f.write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|source| SaveError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Make the host directory for slashing data and check it is writable (as the SSH user or `become`).
-async fn host_dir_ready(km_session: &nodeherd_transport::ssh::Session) -> Result<(), String> {
+async fn host_dir_ready(km_session: &nodeherd_transport::ssh::Session) -> Result<(), SaveError> {
     let cmd = Command::new("sh").arg("-c").arg(format!(
         "umask 077 && mkdir -p {HOST_SLASHING_DIR} && test -w {HOST_SLASHING_DIR}"
     ));
     match km_session.exec(&cmd).await {
         Ok(o) if o.success() => Ok(()),
-        Ok(o) => Err(format!(
-            "cannot create or write {HOST_SLASHING_DIR} on the host: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Err(format!("cannot check {HOST_SLASHING_DIR} on the host: {e}")),
+        Ok(o) => Err(SaveError::HostDir {
+            dir: HOST_SLASHING_DIR,
+            stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        }),
+        Err(e) => Err(SaveError::HostCheck {
+            dir: HOST_SLASHING_DIR,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -255,7 +296,7 @@ async fn host_write(
     session: &nodeherd_transport::ssh::Session,
     name: &str,
     text: &str,
-) -> Result<String, String> {
+) -> Result<String, SaveError> {
     let path = format!("{HOST_SLASHING_DIR}/{name}");
     let cmd = Command::new("sh")
         .arg("-c")
@@ -264,11 +305,14 @@ async fn host_write(
         .arg(&path);
     match session.exec_with_stdin(&cmd, text.as_bytes()).await {
         Ok(o) if o.success() => Ok(path),
-        Ok(o) => Err(format!(
-            "cannot write {path} on the host: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Err(format!("cannot write {path} on the host: {e}")),
+        Ok(o) => Err(SaveError::HostWrite {
+            path,
+            reason: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        }),
+        Err(e) => Err(SaveError::HostWrite {
+            path,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -296,7 +340,7 @@ impl RemoveOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum RemoveError {
     #[error("nothing was removed: the slashing data could not be saved: {0}")]
-    CannotSave(String),
+    CannotSave(SaveError),
     #[error("{0}")]
     Keymanager(#[from] KeymanagerError),
 }
@@ -319,8 +363,13 @@ pub async fn remove(
     // From here on the slashing data exists only in memory until written: write it first.
     let name = format!("{}-{}.json", file_label(&km.node), timestamp());
     let console_path = dir.join(&name);
-    let console_file = write_new(&console_path, &answer.slashing_protection).map(|_| console_path);
-    let host_file = host_write(session, &name, &answer.slashing_protection).await;
+    // (kept as text in the outcome: front ends only show these)
+    let console_file = write_new(&console_path, &answer.slashing_protection)
+        .map(|_| console_path)
+        .map_err(|e| e.to_string());
+    let host_file = host_write(session, &name, &answer.slashing_protection)
+        .await
+        .map_err(|e| e.to_string());
     let removed: Vec<&String> = pubkeys
         .iter()
         .zip(&answer.data)

@@ -3,9 +3,9 @@
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use nodeherd_transport::http::{self, Response};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_core::keys::Secret;
+use nodeherd_transport::http::{self, Response};
 use nodeherd_transport::ssh::{Pool, Session};
 
 use crate::keymanager::error::KeymanagerError;

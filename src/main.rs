@@ -1,5 +1,6 @@
 //! The `nodeherd` binary: parses arguments, picks the front end, maps results to exit codes.
-//! Logic lives in the library (`nodeherd_engine::ops_mod_tmp`, `nodeherd::cli`); this file only dispatches.
+//! Logic lives in the library (`nodeherd_engine`'s use cases, `nodeherd::cli`, `nodeherd::tui_front`);
+//! this file only dispatches.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use nodeherd::cli::{self, Output, context::Fail, exit};
@@ -235,7 +236,7 @@ fn init_logging(verbose: u8, tui: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("nodeherd={level}")));
     if tui {
         // the file, or nothing: never the screen the TUI draws on
-        let _ = cli::tui::init_file_logging(filter);
+        let _ = nodeherd::tui_front::init_file_logging(filter);
         return;
     }
     let _ = tracing_subscriber::fmt()
@@ -266,151 +267,185 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
             eprintln!("error: cannot start the async runtime: {e}");
             Fail(exit::FAILED)
         })?;
+    rt.block_on(dispatch(cmd, &args, out))
+}
+
+/// Run one command (every one but `lab`) on the async runtime.
+async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
     let inv = args.inventory.as_path();
     let limit = args.limit.as_deref();
-    rt.block_on(async {
-        match cmd {
-            Cmd::Check => cli::check::run(inv, out),
-            Cmd::Status { selector } => {
-                cli::status::run(inv, selector.as_deref(), limit, args.forks, out).await
-            }
-            Cmd::Start { selector } => lifecycle(inv, Action::Start, &selector, &args, out).await,
-            Cmd::Stop { selector } => lifecycle(inv, Action::Stop, &selector, &args, out).await,
-            Cmd::Restart { selector } => {
-                lifecycle(inv, Action::Restart, &selector, &args, out).await
-            }
-            Cmd::Logs {
-                node,
-                follow,
-                lines,
-            } => cli::logs::run(inv, &node, lines, follow, out).await,
-            Cmd::Metrics {
-                selector,
+    match cmd {
+        Cmd::Check => cli::check::run(inv, out),
+        Cmd::Status { selector } => {
+            cli::status::run(inv, selector.as_deref(), limit, args.forks, out).await
+        }
+        Cmd::Start { selector } => lifecycle(inv, Action::Start, &selector, args, out).await,
+        Cmd::Stop { selector } => lifecycle(inv, Action::Stop, &selector, args, out).await,
+        Cmd::Restart { selector } => lifecycle(inv, Action::Restart, &selector, args, out).await,
+        Cmd::Logs {
+            node,
+            follow,
+            lines,
+        } => cli::logs::run(inv, &node, lines, follow, out).await,
+        Cmd::Metrics {
+            selector,
+            prometheus,
+            serve,
+            min_interval,
+        } => {
+            metrics(
+                args,
+                selector.as_deref(),
                 prometheus,
                 serve,
                 min_interval,
-            } => {
-                if let Some(addr) = serve {
-                    cli::metrics::serve(
-                        inv,
-                        selector.as_deref(),
-                        limit,
-                        args.forks,
-                        &addr,
-                        min_interval,
-                        out,
-                    )
-                    .await
-                } else {
-                    let format = if prometheus {
-                        cli::metrics::Format::Prometheus
-                    } else if out.json {
-                        cli::metrics::Format::Json
-                    } else {
-                        cli::metrics::Format::Table
-                    };
-                    cli::metrics::run(inv, selector.as_deref(), limit, args.forks, format, out)
-                        .await
-                }
-            }
-            Cmd::Alerts {
-                selector,
-                file,
-                action,
-            } => match action {
-                Some(AlertsCmd::Silence { spec, duration }) => {
-                    cli::alerts::silence(&spec, duration, out)
-                }
-                None => {
-                    cli::alerts::run(
-                        inv,
-                        selector.as_deref(),
-                        limit,
-                        args.forks,
-                        file.as_deref(),
-                        out,
-                    )
-                    .await
-                }
-            },
-            Cmd::Releases { selector, playbook } => {
-                cli::upgrade::releases(common(&args, selector.as_deref(), playbook.as_deref(), out))
-                    .await
-            }
-            Cmd::Upgrade {
-                selector,
-                to,
+                out,
+            )
+            .await
+        }
+        Cmd::Alerts {
+            selector,
+            file,
+            action,
+        } => alerts(args, selector.as_deref(), file.as_deref(), action, out).await,
+        Cmd::Releases { selector, playbook } => {
+            cli::upgrade::releases(common(args, selector.as_deref(), playbook.as_deref(), out))
+                .await
+        }
+        Cmd::Upgrade {
+            selector,
+            to,
+            force_unhealthy,
+            wait_lock,
+            playbook,
+        } => {
+            cli::upgrade::upgrade(
+                common(args, Some(&selector), playbook.as_deref(), out),
+                to.as_deref(),
                 force_unhealthy,
                 wait_lock,
-                playbook,
-            } => {
-                cli::upgrade::upgrade(
-                    common(&args, Some(&selector), playbook.as_deref(), out),
-                    to.as_deref(),
-                    force_unhealthy,
-                    wait_lock,
-                )
-                .await
-            }
-            Cmd::Rollback {
-                selector,
-                to,
+            )
+            .await
+        }
+        Cmd::Rollback {
+            selector,
+            to,
+            wait_lock,
+            playbook,
+        } => {
+            cli::upgrade::rollback(
+                common(args, Some(&selector), playbook.as_deref(), out),
+                to.as_deref(),
                 wait_lock,
-                playbook,
-            } => {
-                cli::upgrade::rollback(
-                    common(&args, Some(&selector), playbook.as_deref(), out),
-                    to.as_deref(),
-                    wait_lock,
-                )
-                .await
-            }
-            Cmd::Plan {
-                selector,
-                playbook,
-                detailed_exitcode,
-            } => {
-                let a = apply_args(&args, selector.as_deref(), playbook.as_deref(), None, out);
-                cli::apply::plan(a, detailed_exitcode).await
-            }
-            Cmd::Apply {
-                selector,
-                playbook,
-                alerts,
-            } => {
-                let a = apply_args(
-                    &args,
-                    selector.as_deref(),
-                    playbook.as_deref(),
-                    alerts.as_deref(),
-                    out,
-                );
-                cli::apply::apply(a).await
-            }
-            Cmd::History { selector } => {
-                cli::upgrade::history(common(&args, selector.as_deref(), None, out)).await
-            }
-            Cmd::Keys(k) => cli::keys::run(k, inv, limit, args.yes, out).await,
-            Cmd::Lab(_) => Ok(exit::OK),
-            Cmd::Tui {
-                selector,
+            )
+            .await
+        }
+        Cmd::Plan {
+            selector,
+            playbook,
+            detailed_exitcode,
+        } => {
+            let a = apply_args(args, selector.as_deref(), playbook.as_deref(), None, out);
+            cli::apply::plan(a, detailed_exitcode).await
+        }
+        Cmd::Apply {
+            selector,
+            playbook,
+            alerts,
+        } => {
+            let a = apply_args(
+                args,
+                selector.as_deref(),
+                playbook.as_deref(),
+                alerts.as_deref(),
+                out,
+            );
+            cli::apply::apply(a).await
+        }
+        Cmd::History { selector } => {
+            cli::upgrade::history(common(args, selector.as_deref(), None, out)).await
+        }
+        Cmd::Keys(k) => cli::keys::run(k, inv, limit, args.forks, args.yes, out).await,
+        Cmd::Lab(_) => Ok(exit::OK),
+        Cmd::Tui {
+            selector,
+            readonly,
+            poll_secs,
+            playbook,
+        } => {
+            tui(
+                args,
+                selector.as_deref(),
                 readonly,
                 poll_secs,
-                playbook,
-            } => {
-                cli::tui::run(cli::tui::TuiArgs {
-                    inventory: inv,
-                    selector: selector.as_deref(),
-                    limit,
-                    forks: args.forks,
-                    readonly,
-                    poll_every: std::time::Duration::from_secs(poll_secs.max(1)),
-                    playbook: playbook.as_deref(),
-                })
-                .await
-            }
+                playbook.as_deref(),
+            )
+            .await
         }
+    }
+}
+
+/// `nodeherd alerts`: one evaluation round, or `alerts silence`.
+async fn alerts(
+    args: &Args,
+    selector: Option<&str>,
+    file: Option<&std::path::Path>,
+    action: Option<AlertsCmd>,
+    out: Output,
+) -> Result<i32, Fail> {
+    let inv = args.inventory.as_path();
+    let limit = args.limit.as_deref();
+    match action {
+        Some(AlertsCmd::Silence { spec, duration }) => cli::alerts::silence(&spec, duration, out),
+        None => cli::alerts::run(inv, selector, limit, args.forks, file, out).await,
+    }
+}
+
+/// `nodeherd metrics`: served (`--serve`) or printed once in the chosen format.
+async fn metrics(
+    args: &Args,
+    selector: Option<&str>,
+    prometheus: bool,
+    serve: Option<String>,
+    min_interval: std::time::Duration,
+    out: Output,
+) -> Result<i32, Fail> {
+    let inv = args.inventory.as_path();
+    let limit = args.limit.as_deref();
+    if let Some(addr) = serve {
+        cli::metrics::serve(inv, selector, limit, args.forks, &addr, min_interval, out).await
+    } else {
+        let format = if prometheus {
+            cli::metrics::Format::Prometheus
+        } else if out.json {
+            cli::metrics::Format::Json
+        } else {
+            cli::metrics::Format::Table
+        };
+        cli::metrics::run(inv, selector, limit, args.forks, format, out).await
+    }
+}
+
+/// `nodeherd tui` (and `nodeherd` alone on a terminal), launched beside the CLI.
+async fn tui(
+    args: &Args,
+    selector: Option<&str>,
+    readonly: bool,
+    poll_secs: u64,
+    playbook: Option<&std::path::Path>,
+) -> Result<i32, Fail> {
+    let inv = args.inventory.as_path();
+    let limit = args.limit.as_deref();
+    nodeherd::tui_front::run(nodeherd::tui_front::TuiArgs {
+        inventory: inv,
+        selector,
+        limit,
+        forks: args.forks,
+        readonly,
+        poll_every: std::time::Duration::from_secs(poll_secs.max(1)),
+        playbook,
     })
+    .await
 }
 
 async fn lifecycle(

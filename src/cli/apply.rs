@@ -9,11 +9,10 @@ use super::confirm::{Decision, confirm_any};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
 use nodeherd_core::inventory::Inventory;
-use nodeherd_core::playbook::Playbook;
-use nodeherd_core::plan::desired::DesiredState;
-use nodeherd_engine::apply::lock::{self, ApplyLock, LockError};
 use nodeherd_core::plan::apply::{Change, Plan};
+use nodeherd_engine::apply::lock::{self, ApplyLock, LockError};
 use nodeherd_engine::apply::run::{self, ChangeResult};
+use nodeherd_engine::site::{self, Site, SiteError};
 use nodeherd_engine::upgrade::engine::Options;
 use std::path::{Path, PathBuf};
 
@@ -34,8 +33,7 @@ pub struct Args<'a> {
 
 struct Loaded {
     inv: Inventory,
-    pb: Playbook,
-    desired: DesiredState,
+    site: Site,
     nodes: Vec<nodeherd_core::inventory::NodeRef>,
 }
 
@@ -52,13 +50,13 @@ fn load(a: &Args<'_>) -> Result<Loaded, Fail> {
         return Err(Fail(exit::USAGE));
     }
     let inv = context::load_inventory(a.inventory, a.out.color)?;
-    let pb = super::upgrade::load_playbook(Some(&path), a.out.color)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        eprintln!("error: cannot read {}: {e}", path.display());
-        Fail(exit::USAGE)
-    })?;
-    let desired =
-        DesiredState::parse(&[(path.display().to_string(), text)], &inv).map_err(|e| {
+    let site = site::load(&path, &inv).map_err(|e| match e {
+        SiteError::Playbook(e) => super::upgrade::playbook_problem(&e, a.out.color),
+        SiteError::Read { .. } => {
+            eprintln!("error: {e}");
+            Fail(exit::USAGE)
+        }
+        SiteError::Desired(e) => {
             let handler = miette::GraphicalReportHandler::new_themed(if a.out.color {
                 miette::GraphicalTheme::unicode()
             } else {
@@ -68,14 +66,10 @@ fn load(a: &Args<'_>) -> Result<Loaded, Fail> {
             let _ = handler.render_report(&mut s, &e);
             eprintln!("{s}");
             Fail(exit::USAGE)
-        })?;
+        }
+    })?;
     let nodes = context::select(&inv, a.selector, a.limit)?;
-    Ok(Loaded {
-        inv,
-        pb,
-        desired,
-        nodes,
-    })
+    Ok(Loaded { inv, site, nodes })
 }
 
 fn print_plan(p: &Plan, out: Output) {
@@ -126,9 +120,10 @@ pub async fn plan(a: Args<'_>, detailed_exitcode: bool) -> Result<i32, Fail> {
     let l = load(&a)?;
     let pool = context::pool();
     let opts = Options::default();
-    let g = run::gather(&pool, &l.inv, &l.nodes, a.forks, &l.pb, &l.desired, &opts).await;
+    let p = site::plan(&pool, &l.inv, &l.nodes, a.forks, &l.site, &opts)
+        .await
+        .plan;
     pool.close_all().await;
-    let (p, _) = run::make_plan(&l.inv, &g, &l.desired);
     if a.out.json {
         println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
     } else {
@@ -166,8 +161,11 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
     };
     let pool = context::pool();
     let opts = Options::default();
-    let g = run::gather(&pool, &l.inv, &l.nodes, a.forks, &l.pb, &l.desired, &opts).await;
-    let (p, refs) = run::make_plan(&l.inv, &g, &l.desired);
+    let site::SitePlan {
+        plan: p,
+        refs,
+        gathered: g,
+    } = site::plan(&pool, &l.inv, &l.nodes, a.forks, &l.site, &opts).await;
     if a.out.json {
         json_line(serde_json::json!({"event": "plan", "plan": p}));
     } else {
@@ -200,7 +198,15 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
             }
         }
         results = run::apply(
-            &pool, &l.inv, &p, &refs, &g, &l.desired, &l.pb, a.forks, &opts,
+            &pool,
+            &l.inv,
+            &p,
+            &refs,
+            &g,
+            &l.site.desired,
+            &l.site.playbook,
+            a.forks,
+            &opts,
         )
         .await;
         for r in &results {
@@ -210,42 +216,69 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
         }
         run::journal_apply(&results, &opts.who, "");
     }
+    let alert_note = alerts_note(&a, &pool, &l).await;
+    pool.close_all().await;
+    let failed = results.iter().filter(|r| !r.verified).count();
+    print_summary(&a, &results, failed, p.unknown.len(), alert_note.as_deref());
+    Ok(if failed > 0 || !p.unknown.is_empty() {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// After an apply: evaluate the alerts and notify through the configured channels (a cron run's
+/// report); `None` when there is no alerts file.
+async fn alerts_note(
+    a: &Args<'_>,
+    pool: &nodeherd_transport::ssh::Pool,
+    l: &Loaded,
+) -> Option<String> {
     // Alerts: evaluate and notify through the configured channels (a cron run's report).
     let alerts_path = a
         .alerts
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("playbooks/alerts.toml"));
-    let mut alert_note = None;
     if alerts_path.exists() {
         match (
             nodeherd_engine::alerts::load_config(&alerts_path, a.alerts.is_some()),
             nodeherd_engine::alerts::state_file(),
         ) {
             (Ok(cfg), Ok(state)) => {
-                match nodeherd_engine::alerts::run(&pool, &l.inv, &l.nodes, a.forks, &cfg, &state).await
+                match nodeherd_engine::alerts::run(pool, &l.inv, &l.nodes, a.forks, &cfg, &state)
+                    .await
                 {
                     Ok(round) => {
-                        alert_note = Some(format!(
+                        return Some(format!(
                             "alerts: {} firing, {} notification(s) sent",
                             round.firing().count(),
                             round.notifications.len()
-                        ))
+                        ));
                     }
-                    Err(e) => alert_note = Some(format!("alerts: not evaluated: {e}")),
+                    Err(e) => return Some(format!("alerts: not evaluated: {e}")),
                 }
             }
-            (Err(e), _) | (_, Err(e)) => alert_note = Some(format!("alerts: not evaluated: {e}")),
+            (Err(e), _) | (_, Err(e)) => return Some(format!("alerts: not evaluated: {e}")),
         }
     }
-    pool.close_all().await;
-    let failed = results.iter().filter(|r| !r.verified).count();
+    None
+}
+
+/// The apply's results and one summary line (JSON: one summary event).
+fn print_summary(
+    a: &Args<'_>,
+    results: &[ChangeResult],
+    failed: usize,
+    unknown: usize,
+    alert_note: Option<&str>,
+) {
     if a.out.json {
         json_line(serde_json::json!({
             "event": "summary",
             "changes": results.len(),
             "verified": results.len() - failed,
             "failed": failed,
-            "unknown": p.unknown.len(),
+            "unknown": unknown,
             "alerts": alert_note,
         }));
     } else {
@@ -275,15 +308,10 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
             results.len(),
             results.len() - failed,
             failed,
-            p.unknown.len()
+            unknown
         );
-        if let Some(n) = &alert_note {
+        if let Some(n) = alert_note {
             println!("{n}");
         }
     }
-    Ok(if failed > 0 || !p.unknown.is_empty() {
-        exit::FAILED
-    } else {
-        exit::OK
-    })
 }

@@ -1,7 +1,10 @@
-//! The command-line front end: one file per subcommand, over the engine in `ops`.
+//! The command-line front end: one file (or folder) per subcommand, over the use cases of
+//! `nodeherd_engine`.
 //!
-//! Owns: argument shapes, confirmations, exit codes and how results are printed (plain text,
-//! colour only on a terminal, or `--json`). May not touch: SSH or systemd directly; it calls `ops`.
+//! Owns: argument shapes, prompts, confirmations, exit codes and how results are printed (plain
+//! text, colour only on a terminal, or `--json`), and the SSH pool a command hands to the engine.
+//! May not touch: SSH commands, systemd or HTTP APIs directly (it calls `nodeherd_engine`), nor
+//! the full-screen front end (`nodeherd_tui` is launched by `crate::tui_front`, not from here).
 
 pub mod alerts;
 pub mod apply;
@@ -15,7 +18,6 @@ pub mod logs;
 pub mod metrics;
 pub mod status;
 pub mod table;
-pub mod tui;
 pub mod upgrade;
 
 /// Exit codes, documented in the README.

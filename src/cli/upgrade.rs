@@ -32,17 +32,20 @@ pub(crate) fn load_playbook(p: Option<&Path>, color: bool) -> Result<Playbook, F
         None if Path::new(DEFAULT_PLAYBOOK).exists() => DEFAULT_PLAYBOOK.into(),
         None => return Ok(Playbook::default()),
     };
-    Playbook::load(&path).map_err(|e| {
-        let handler = if color {
-            miette::GraphicalReportHandler::new()
-        } else {
-            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-        };
-        let mut s = String::new();
-        let _ = handler.render_report(&mut s, &e);
-        eprintln!("{s}");
-        Fail(exit::USAGE)
-    })
+    Playbook::load(&path).map_err(|e| playbook_problem(&e, color))
+}
+
+/// Print a playbook's problem as a report (exit 2).
+pub(crate) fn playbook_problem(e: &nodeherd_core::playbook::PlaybookError, color: bool) -> Fail {
+    let handler = if color {
+        miette::GraphicalReportHandler::new()
+    } else {
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+    };
+    let mut s = String::new();
+    let _ = handler.render_report(&mut s, e);
+    eprintln!("{s}");
+    Fail(exit::USAGE)
 }
 
 fn targets(c: &Common<'_>) -> Result<(Inventory, Vec<NodeRef>, Vec<Target>), Fail> {

@@ -3,8 +3,10 @@
 //! Owns: the TUI. Elm-shaped: workers and input send [`msg::Msg`]s into one channel; one state
 //! owner ([`state::App`]) is changed only by the pure reducer [`update::update`], which returns
 //! [`msg::Effect`]s for the [`runtime`] to perform; [`views`] are pure render functions of the
-//! state; [`keymap`] is the key table as data (input, hints, help, docs). May not touch: SSH or
-//! systemd directly (it calls `ops`), inventory parsing, stdout while the terminal is in use.
+//! state; [`keymap`] is the key table as data (input, hints, help, docs). May not touch: SSH
+//! commands, systemd or HTTP APIs directly (the runtime's workers hold the session's `Pool` and
+//! call `nodeherd_engine`'s use cases, the same ones the CLI calls), the CLI (this crate cannot
+//! depend on the `nodeherd` package), inventory parsing, stdout while the terminal is in use.
 
 pub mod feed;
 pub mod fixture;

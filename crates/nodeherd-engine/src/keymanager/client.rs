@@ -3,9 +3,9 @@
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use nodeherd_transport::http::{self, Response};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_core::keys::Secret;
+use nodeherd_transport::http::{self, Response};
 use nodeherd_transport::ssh::{Pool, Session};
 
 use crate::keymanager::error::KeymanagerError;
@@ -308,22 +308,33 @@ pub enum Setting {
     GasLimit(u64),
 }
 
+/// Why a setting's value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("{0:?} is not an address (0x + 40 hex digits)")]
+    NotAnAddress(String),
+    #[error("graffiti is {0} bytes; at most 32")]
+    GraffitiTooLong(usize),
+    #[error("{0:?} is not a positive integer")]
+    NotAPositiveInteger(String),
+}
+
 impl Setting {
     /// Check a value given on the command line.
-    pub fn parse(kind: SettingKind, value: &str) -> Result<Setting, String> {
+    pub fn parse(kind: SettingKind, value: &str) -> Result<Setting, SettingError> {
         match kind {
             SettingKind::FeeRecipient => {
                 if is_eth_address(value) {
                     Ok(Setting::FeeRecipient(value.to_string()))
                 } else {
-                    Err(format!("{value:?} is not an address (0x + 40 hex digits)"))
+                    Err(SettingError::NotAnAddress(value.to_string()))
                 }
             }
             SettingKind::Graffiti => {
                 if value.len() <= 32 {
                     Ok(Setting::Graffiti(value.to_string()))
                 } else {
-                    Err(format!("graffiti is {} bytes; at most 32", value.len()))
+                    Err(SettingError::GraffitiTooLong(value.len()))
                 }
             }
             SettingKind::GasLimit => value
@@ -331,7 +342,7 @@ impl Setting {
                 .ok()
                 .filter(|g| *g > 0)
                 .map(Setting::GasLimit)
-                .ok_or_else(|| format!("{value:?} is not a positive integer")),
+                .ok_or_else(|| SettingError::NotAPositiveInteger(value.to_string())),
         }
     }
 

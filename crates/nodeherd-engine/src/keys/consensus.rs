@@ -154,9 +154,18 @@ struct RawPubKey {
     value: String,
 }
 
+/// Why a consensus key file's answer was refused (what is wrong with it, in words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
 /// Parse what [`public_key_command`] prints: one `"address":"..."` line and one
 /// `"pub_key":{...}` line (pure). Refuses anything that mentions `priv_key`.
-pub fn parse_public_key(text: &str) -> Result<ConsensusKey, String> {
+pub fn parse_public_key(text: &str) -> Result<ConsensusKey, ParseError> {
+    public_key(text).map_err(ParseError)
+}
+
+fn public_key(text: &str) -> Result<ConsensusKey, String> {
     if text.contains("priv_key") {
         return Err("the answer holds more than the public half; refusing it".into());
     }
@@ -229,7 +238,11 @@ fn int_field(v: &serde_json::Value, name: &str) -> Result<i64, String> {
 }
 
 /// Parse a `priv_validator_state.json` (pure): height (a string), round and step (numbers).
-pub fn parse_sign_state(text: &str) -> Result<SignState, String> {
+pub fn parse_sign_state(text: &str) -> Result<SignState, ParseError> {
+    sign_state(text).map_err(ParseError)
+}
+
+fn sign_state(text: &str) -> Result<SignState, String> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     if !v.is_object() {
         return Err("not a JSON object".into());
@@ -308,10 +321,10 @@ pub async fn read_node(
     // Only the public half was sent; still, the text is wiped once parsed.
     let text = Secret::new(String::from_utf8_lossy(&out.stdout).into_owned());
     drop(out);
-    let key = parse_public_key(text.expose()).map_err(|reason| ConsensusKeyError::Malformed {
+    let key = parse_public_key(text.expose()).map_err(|e| ConsensusKeyError::Malformed {
         node: label.clone(),
         file: key_name.clone(),
-        reason,
+        reason: e.0,
     })?;
     let (state, state_error) = match session.exec(&state_command(&state_file)).await {
         Ok(o) if o.success() => match parse_sign_state(&o.stdout_str()) {

@@ -1,10 +1,13 @@
-//! `nodeherd tui [SELECTOR]` (and `nodeherd` alone on a terminal): the full-screen console.
+//! `nodeherd tui [SELECTOR]` (and `nodeherd` alone on a terminal): launching the full-screen
+//! console, at the binary's level beside the CLI (the CLI never references the TUI).
 //!
 //! Owns: turning flags into a TUI session: inventory, selection, the log file, exit codes.
-//! May not touch: the terminal itself (that is `nodeherd_tui::runtime`).
+//! May use the CLI's shared helpers (`cli::context` for loading and selecting, `cli::exit`).
+//! May not touch: the terminal itself (that is `nodeherd_tui::runtime`), any use case's logic
+//! (that is `nodeherd_engine`).
 
-use super::context::{self, Fail};
-use super::exit;
+use crate::cli::context::{self, Fail};
+use crate::cli::exit;
 use nodeherd_tui::{self as tui, Config};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,7 +59,7 @@ pub struct TuiArgs<'a> {
 pub fn site_playbook(flag: Option<&Path>, env: Option<PathBuf>) -> Option<PathBuf> {
     flag.map(Path::to_path_buf)
         .or(env)
-        .or_else(|| Some(PathBuf::from(super::apply::DEFAULT_PLAYBOOK)).filter(|p| p.exists()))
+        .or_else(|| Some(PathBuf::from(crate::cli::apply::DEFAULT_PLAYBOOK)).filter(|p| p.exists()))
 }
 
 pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
@@ -73,7 +76,7 @@ pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
         forks: a.forks,
         alerts_file: Some(PathBuf::from(nodeherd_engine::alerts::DEFAULT_ALERTS_FILE)),
         alerts_state: nodeherd_engine::alerts::state_file().ok(),
-        playbook: Some(PathBuf::from(super::upgrade::DEFAULT_PLAYBOOK)).filter(|p| p.exists()),
+        playbook: Some(PathBuf::from(crate::cli::upgrade::DEFAULT_PLAYBOOK)).filter(|p| p.exists()),
         site_playbook: site,
         ..Config::default()
     };

@@ -1,0 +1,329 @@
+//! The one event loop: drain the channel, reduce with [`crate::update::update`], perform the
+//! effects, draw at most once per [`MIN_FRAME`] when something changed.
+//!
+//! Owns: the workers' handles (which are aborted at the end and which are awaited) and the frame
+//! pacing. May not touch: state transitions (the reducer's) or how screens look (the views').
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::msg::{Effect, Msg};
+use crate::state::App;
+use crate::update::update;
+use crate::views;
+
+use super::workers::*;
+use crate::runtime::{Hooks, MIN_FRAME, TuiError, World};
+
+/// The tasks the loop started; all are stopped when it ends.
+struct Workers {
+    poll_now: Arc<Notify>,
+    poller: Option<JoinHandle<()>>,
+    logs: Option<JoinHandle<()>>,
+    actions: Vec<JoinHandle<()>>,
+    /// On-demand loaders (releases plan, keys).
+    loaders: Vec<JoinHandle<()>>,
+    /// Key removals, imports and moves: NEVER aborted (a removal cut between DELETE and saving
+    /// its slashing data would lose that data; a move cut half-way leaves the key on no node);
+    /// the loop waits for them before it returns.
+    removals: Vec<JoinHandle<()>>,
+    /// Applies, upgrades and rollbacks: never aborted either (a switch cut in the middle leaves
+    /// the host's guard to clean up); the loop waits for them before it returns.
+    engines: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    fn stop_all(&mut self) {
+        if let Some(p) = self.poller.take() {
+            p.abort();
+        }
+        if let Some(l) = self.logs.take() {
+            l.abort();
+        }
+        for a in self.actions.drain(..).chain(self.loaders.drain(..)) {
+            a.abort();
+        }
+    }
+}
+
+/// Drive the app until it quits: drain messages, reduce, perform effects, draw when dirty.
+/// `rx` is fed by the workers started here and by whatever the caller spawned on `tx`
+/// (terminal input, signals; tests inject key messages directly).
+pub async fn event_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    world: &World,
+    tx: mpsc::UnboundedSender<Msg>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    hooks: &mut Hooks<'_, B>,
+) -> Result<(), TuiError> {
+    let term_err = |e: B::Error| TuiError::Terminal(e.to_string());
+    let poll_now = Arc::new(Notify::new());
+    let mut workers = Workers {
+        poll_now: poll_now.clone(),
+        poller: Some(spawn_poller(world, tx.clone(), poll_now)),
+        logs: None,
+        actions: Vec::new(),
+        loaders: Vec::new(),
+        removals: Vec::new(),
+        engines: Vec::new(),
+    };
+    app.page = views::page_rows(terminal.size().map_err(term_err)?.height);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_draw: Option<Instant> = None;
+    let result = loop {
+        let first = tokio::select! {
+            m = rx.recv() => m,
+            _ = tick.tick() => Some(Msg::Tick),
+        };
+        let Some(first) = first else {
+            break Ok(());
+        };
+        let mut pending = vec![first];
+        loop {
+            for msg in pending.drain(..) {
+                if let Msg::Resize(_, h) = msg {
+                    app.page = views::page_rows(h);
+                }
+                let fx = update(app, msg, Utc::now());
+                perform(fx, terminal, app, world, &tx, &mut workers, hooks)?;
+            }
+            while let Ok(m) = rx.try_recv() {
+                pending.push(m);
+            }
+            if pending.is_empty() {
+                break;
+            }
+        }
+        if app.quit {
+            break Ok(());
+        }
+        if app.dirty {
+            // at most one frame per MIN_FRAME; messages arriving meanwhile join this frame
+            if let Some(t) = last_draw {
+                let wait = MIN_FRAME.saturating_sub(t.elapsed());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                    while let Ok(m) = rx.try_recv() {
+                        let fx = update(app, m, Utc::now());
+                        perform(fx, terminal, app, world, &tx, &mut workers, hooks)?;
+                    }
+                    if app.quit {
+                        break Ok(());
+                    }
+                }
+            }
+            draw(terminal, app, Utc::now(), hooks)?;
+            last_draw = Some(Instant::now());
+        }
+    };
+    workers.stop_all();
+    for h in workers.removals.drain(..).chain(workers.engines.drain(..)) {
+        if !h.is_finished() {
+            tracing::info!("waiting for a key removal / apply / upgrade to finish before quitting");
+        }
+        let _ = h.await;
+    }
+    result
+}
+
+/// Draw one frame and show it to the draw hook.
+pub fn draw<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    now: DateTime<Utc>,
+    hooks: &mut Hooks<'_, B>,
+) -> Result<(), TuiError> {
+    let frame = terminal
+        .draw(|f| views::draw(f, app, now))
+        .map_err(|e| TuiError::Terminal(e.to_string()))?;
+    if let Some(h) = hooks.on_draw.as_mut() {
+        h(app, frame.buffer);
+    }
+    app.dirty = false;
+    Ok(())
+}
+
+/// Perform the reducer's effects: the loop's own (poll now, host-key answers, suspend, quit)
+/// here, the rest by starting workers ([`start`]).
+fn perform<B: Backend>(
+    fx: Vec<Effect>,
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    world: &World,
+    tx: &mpsc::UnboundedSender<Msg>,
+    workers: &mut Workers,
+    hooks: &mut Hooks<'_, B>,
+) -> Result<(), TuiError> {
+    for e in fx {
+        match e {
+            Effect::PollNow => workers.poll_now.notify_one(),
+            Effect::AnswerHostKey { reply, accept } => {
+                let _ = reply.send(accept);
+            }
+            Effect::Suspend => {
+                if let Some(s) = hooks.suspend.as_mut() {
+                    s(terminal).map_err(|e| TuiError::Terminal(e.to_string()))?;
+                    // Not `terminal.clear()`: it asks the terminal for the cursor position, and
+                    // that answer is eaten by the input task. A blank frame makes ratatui's
+                    // buffers match the fresh screen, so the next draw repaints every cell.
+                    terminal
+                        .draw(|f| f.render_widget(ratatui::widgets::Clear, f.area()))
+                        .map_err(|e| TuiError::Terminal(e.to_string()))?;
+                    app.dirty = true;
+                }
+            }
+            Effect::Quit => app.quit = true,
+            other => start(other, world, tx, workers),
+        }
+    }
+    Ok(())
+}
+
+/// Start the worker an effect asks for (workers only send messages back).
+fn start(e: Effect, world: &World, tx: &mpsc::UnboundedSender<Msg>, workers: &mut Workers) {
+    match e {
+        Effect::Act { action, nodes } => {
+            workers.actions.retain(|h| !h.is_finished());
+            workers
+                .actions
+                .push(spawn_action(world, action, nodes, tx.clone()));
+        }
+        Effect::FollowLogs(node) => {
+            if let Some(old) = workers.logs.take() {
+                old.abort();
+            }
+            workers.logs = Some(spawn_logs(world, node, tx.clone()));
+        }
+        Effect::StopLogs => {
+            if let Some(old) = workers.logs.take() {
+                old.abort();
+            }
+        }
+        Effect::LoadReleases => {
+            workers.loaders.retain(|h| !h.is_finished());
+            workers.loaders.push(spawn_releases(world, tx.clone()));
+        }
+        Effect::LoadKeys => {
+            workers.loaders.retain(|h| !h.is_finished());
+            workers.loaders.push(spawn_keys(world, tx.clone()));
+        }
+        Effect::RemoveKey { node, pubkey } => {
+            workers.removals.retain(|h| !h.is_finished());
+            workers
+                .removals
+                .push(spawn_remove_key(world, node, pubkey, tx.clone()));
+        }
+        Effect::CheckImport(c) => {
+            let (world, tx) = (world.clone(), tx.clone());
+            workers.loaders.retain(|h| !h.is_finished());
+            workers.loaders.push(tokio::spawn(async move {
+                let r = read_and_guard(&world, &c).await.map(|(ask, _, _)| ask);
+                let _ =
+                    tx.send(Msg::ImportChecked(r.map_err(|e| {
+                        nodeherd_core::facts::systemd::sanitize(&e.to_string())
+                    })));
+            }));
+        }
+        Effect::CheckMove(c) => {
+            let (world, tx) = (world.clone(), tx.clone());
+            workers.loaders.retain(|h| !h.is_finished());
+            workers.loaders.push(tokio::spawn(async move {
+                let r = check_move(&world, &c).await;
+                let _ =
+                    tx.send(Msg::MoveChecked(r.map_err(|e| {
+                        nodeherd_core::facts::systemd::sanitize(&e.to_string())
+                    })));
+            }));
+        }
+        Effect::ImportKeys(ask) => {
+            let (world, tx) = (world.clone(), tx.clone());
+            workers.removals.retain(|h| !h.is_finished());
+            workers.removals.push(tokio::spawn(async move {
+                tracing::info!(node = %format!("{}/{}", ask.host, ask.node), keys = ?ask.pubkeys, "tui key import");
+                let (ok, text) = run_import(&world, &ask).await;
+                let _ = tx.send(Msg::KeysImported { ok, text: nodeherd_core::facts::systemd::sanitize(&text) });
+            }));
+        }
+        Effect::MoveKey(ask) => {
+            let (world, tx) = (world.clone(), tx.clone());
+            workers.removals.retain(|h| !h.is_finished());
+            workers.removals.push(tokio::spawn(async move {
+                let (ok, text) = run_move(&world, &ask).await;
+                let _ = tx.send(Msg::KeyMoved {
+                    pubkey: ask.pubkey.clone(),
+                    ok,
+                    text: nodeherd_core::facts::systemd::sanitize(&text),
+                });
+            }));
+        }
+        Effect::LoadPlan => {
+            workers.loaders.retain(|h| !h.is_finished());
+            workers.loaders.push(spawn_plan(world, tx.clone()));
+        }
+        Effect::Silence { spec, until } => silence(world, tx, workers, spec, until),
+        Effect::LoadHistory => {
+            workers.loaders.retain(|h| !h.is_finished());
+            workers.loaders.push(spawn_history(world, tx.clone()));
+        }
+        Effect::Apply(inputs) => {
+            workers.engines.retain(|h| !h.is_finished());
+            workers.engines.push(spawn_apply(world, inputs, tx.clone()));
+        }
+        Effect::Upgrade { node, to } => {
+            workers.engines.retain(|h| !h.is_finished());
+            workers
+                .engines
+                .push(spawn_upgrade(world, node, Some(to), false, tx.clone()));
+        }
+        Effect::Rollback { node, to } => {
+            workers.engines.retain(|h| !h.is_finished());
+            workers
+                .engines
+                .push(spawn_upgrade(world, node, to, true, tx.clone()));
+        }
+        // performed by the loop itself
+        Effect::PollNow | Effect::AnswerHostKey { .. } | Effect::Suspend | Effect::Quit => {}
+    }
+}
+
+/// `:silence`: the poller's engine takes it up at once; saved in the alert state when there is one.
+fn silence(
+    world: &World,
+    tx: &mpsc::UnboundedSender<Msg>,
+    workers: &mut Workers,
+    spec: String,
+    until: DateTime<Utc>,
+) {
+    let Ok(matcher) = nodeherd_engine::alerts::parse_silence(&spec) else {
+        return;
+    };
+    if let Ok(mut q) = world.config.silences.lock() {
+        q.push((matcher.clone(), until));
+    }
+    let note = match &world.config.alerts_state {
+        Some(path) => match nodeherd_engine::alerts::add_silence(path, matcher, until) {
+            Ok(()) => Msg::Notice {
+                text: format!("silenced {spec} (saved in {})", path.display()),
+                error: false,
+            },
+            Err(e) => Msg::Notice {
+                text: format!("silenced {spec} in this session only: {e}"),
+                error: true,
+            },
+        },
+        None => Msg::Notice {
+            text: format!("silenced {spec} in this session"),
+            error: false,
+        },
+    };
+    let _ = tx.send(note);
+    workers.poll_now.notify_one();
+}

@@ -1,0 +1,242 @@
+//! Engine workers: the releases plan, the site plan and its apply, upgrades and rollbacks, and the
+//! journals' history, with progress forwarded as messages.
+//!
+//! Owns: those tasks (applies, upgrades and rollbacks are never aborted). May not touch: the
+//! plan's or the upgrade's logic (the engine's), the state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::feed::{self};
+use crate::msg::{Msg, PlanInputs};
+use crate::state::HistoryData;
+use nodeherd_core::inventory::NodeRef;
+use nodeherd_engine::apply::lock::ApplyLock;
+use nodeherd_engine::apply::run;
+use nodeherd_engine::site::{Site, SitePlan};
+use nodeherd_engine::upgrade::engine::{
+    Event, Options as UpgradeOptions, Outcome, Status, Target, plan_all, rollback_node, upgrade_one,
+};
+
+use crate::runtime::World;
+
+/// Plan releases for the session's nodes that follow a feed (feeds fetched through the feed
+/// cache, running versions read over SSH) and send the rows.
+pub(crate) fn spawn_releases(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let r = async {
+            let pb = match &world.config.playbook {
+                Some(p) => nodeherd_core::playbook::Playbook::load(p).map_err(|e| e.to_string())?,
+                None => nodeherd_core::playbook::Playbook::default(),
+            };
+            let targets: Vec<Target> = world
+                .nodes
+                .iter()
+                .map(|r| Target::new(&world.inv, *r, &pb))
+                .filter(|t| t.feed().is_some())
+                .collect();
+            let plans = plan_all(&world.pool, &targets, None, &UpgradeOptions::default()).await;
+            Ok(feed::release_rows(&targets, &plans))
+        }
+        .await
+        .map_err(|e: String| nodeherd_core::facts::systemd::sanitize(&e));
+        let _ = tx.send(Msg::Releases(r));
+    })
+}
+
+/// Gather facts and plan the site playbook; the inputs travel with the plan so an apply runs
+/// exactly what was shown and confirmed.
+pub(crate) fn spawn_plan(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let r = async {
+            let Some(path) = world.config.site_playbook.clone() else {
+                return Err("no playbook".to_string());
+            };
+            let site = nodeherd_engine::site::load(&path, &world.inv).map_err(|e| e.one_line())?;
+            let opts = UpgradeOptions::default();
+            let SitePlan {
+                plan,
+                refs,
+                gathered,
+            } = nodeherd_engine::site::plan(
+                &world.pool,
+                &world.inv,
+                &world.nodes,
+                world.config.forks,
+                &site,
+                &opts,
+            )
+            .await;
+            let Site { playbook, desired } = site;
+            let inputs = PlanInputs {
+                plan: plan.clone(),
+                refs,
+                gathered,
+                desired,
+                playbook,
+            };
+            Ok((plan, Arc::new(inputs)))
+        }
+        .await
+        .map_err(|e| nodeherd_core::facts::systemd::sanitize(&e));
+        let _ = tx.send(Msg::Plan(r));
+    })
+}
+
+/// Upgrade-engine options whose progress events become `Msg::Progress`; the returned future
+/// forwards them until every sender (inside the options) is dropped.
+fn progress_options(
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> (
+    UpgradeOptions,
+    impl std::future::Future<Output = ()> + use<>,
+) {
+    let (etx, mut erx) = mpsc::unbounded_channel::<(String, Event)>();
+    let opts = UpgradeOptions {
+        events: Some(etx),
+        ..UpgradeOptions::default()
+    };
+    let tx = tx.clone();
+    let forward = async move {
+        while let Some((key, event)) = erx.recv().await {
+            let _ = tx.send(Msg::Progress { key, event });
+        }
+    };
+    (opts, forward)
+}
+
+/// Apply a confirmed plan under the console's apply lock, forwarding progress; journal it.
+pub(crate) fn spawn_apply(
+    world: &World,
+    inputs: Arc<PlanInputs>,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let lock = match ApplyLock::acquire(&nodeherd_engine::apply::lock::default_path()) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = tx.send(Msg::Applied(Err(nodeherd_core::facts::systemd::sanitize(
+                    &e.to_string(),
+                ))));
+                return;
+            }
+        };
+        tracing::info!(changes = inputs.plan.changes.len(), "tui apply");
+        let (opts, forward) = progress_options(&tx);
+        let who = opts.who.clone();
+        let work = async {
+            let opts = opts;
+            let i = &inputs;
+            run::apply(
+                &world.pool,
+                &world.inv,
+                &i.plan,
+                &i.refs,
+                &i.gathered,
+                &i.desired,
+                &i.playbook,
+                world.config.forks,
+                &opts,
+            )
+            .await
+        };
+        let (results, ()) = tokio::join!(work, forward);
+        nodeherd_engine::apply::run::journal_apply(&results, &who, " (tui)");
+        drop(lock);
+        let _ = tx.send(Msg::Applied(Ok(results)));
+    })
+}
+
+/// Upgrade one node to `to` (`Some`) or roll it back to its previous version (`None`) through
+/// the upgrade engine, forwarding progress; the outcome goes back as `Msg::UpgradeDone`.
+pub(crate) fn spawn_upgrade(
+    world: &World,
+    r: NodeRef,
+    to: Option<String>,
+    rollback: bool,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let pb = match &world.config.playbook {
+            Some(p) => nodeherd_core::playbook::Playbook::load(p).unwrap_or_default(),
+            None => nodeherd_core::playbook::Playbook::default(),
+        };
+        let t = Target::new(&world.inv, r, &pb);
+        let key = t.key.clone();
+        tracing::info!(node = %key, rollback, "tui upgrade/rollback");
+        let (opts, forward) = progress_options(&tx);
+        let fail = |detail: String| Outcome {
+            node: key.clone(),
+            action: if rollback { "rollback" } else { "upgrade" }.into(),
+            from: None,
+            to: to.clone(),
+            status: Status::Failed,
+            detail: nodeherd_core::facts::systemd::sanitize(&detail),
+            logs: vec![],
+            took: Duration::ZERO,
+        };
+        let work = async {
+            let opts = opts;
+            match &to {
+                Some(v) if !rollback => {
+                    let plans =
+                        plan_all(&world.pool, std::slice::from_ref(&t), Some(v), &opts).await;
+                    match plans.into_iter().next() {
+                        Some(p) if p.step.to.is_some() => {
+                            upgrade_one(&world.pool, &t, &p, &opts).await
+                        }
+                        Some(p) => Outcome {
+                            status: Status::Refused,
+                            ..fail(p.step.reason)
+                        },
+                        None => fail("no plan".into()),
+                    }
+                }
+                _ => match world.pool.session(&t.host.target).await {
+                    Ok(s) => rollback_node(&s, &t, to.as_deref(), &opts).await,
+                    Err(e) => fail(e.to_string()),
+                },
+            }
+        };
+        let (outcome, ()) = tokio::join!(work, forward);
+        let _ = tx.send(Msg::UpgradeDone {
+            key,
+            rollback,
+            outcome,
+        });
+    })
+}
+
+/// Read the upgrade journals of the session's hosts and the console's own, merged.
+pub(crate) fn spawn_history(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move {
+        let mut hosts: Vec<usize> = world.nodes.iter().map(|r| r.host).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        let keys: Vec<String> = world
+            .nodes
+            .iter()
+            .map(|r| {
+                let (h, n) = world.inv.node(*r);
+                format!("{}/{}", h.name, n.name)
+            })
+            .collect();
+        let (mut entries, errors) =
+            nodeherd_engine::upgrade::engine::history(&world.pool, &world.inv, &hosts, &[]).await;
+        // this session's nodes, and fleet-wide entries (`apply` on `*`)
+        entries.retain(|e| e.node == "*" || keys.contains(&e.node));
+        let errors = errors
+            .iter()
+            .map(|e| nodeherd_core::facts::systemd::sanitize(e))
+            .collect();
+        let _ = tx.send(Msg::History(Ok(HistoryData { entries, errors })));
+    })
+}

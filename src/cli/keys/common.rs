@@ -1,0 +1,106 @@
+//! What every `keys` subcommand shares: error printing, the terminal test, confirmations,
+//! password prompts, pubkey and node arguments, the console state directory.
+//!
+//! Owns: asking and refusing on the terminal. May not touch: any key operation (that is
+//! `nodeherd_engine::keys`).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::cli::context::Fail;
+use crate::cli::exit;
+use nodeherd_core::inventory::{Inventory, NodeRef};
+use nodeherd_core::keymanager::types::normalize_pubkey;
+use nodeherd_core::keys::Secret;
+use nodeherd_engine::keymanager::Keymanager;
+use nodeherd_engine::keys as ops;
+
+pub(super) fn usage(msg: impl std::fmt::Display) -> Fail {
+    eprintln!("error: {msg}");
+    Fail(exit::USAGE)
+}
+
+pub(super) fn failed(msg: impl std::fmt::Display) -> Fail {
+    eprintln!("error: {msg}");
+    Fail(exit::FAILED)
+}
+
+pub(super) fn tty() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Ask before a disruptive action: always on a terminal unless `--yes`; `--yes` required otherwise.
+pub(super) fn confirm(what: &str, yes: bool) -> Result<(), Fail> {
+    if yes {
+        return Ok(());
+    }
+    if !tty() {
+        return Err(usage(format!(
+            "{what}: add --yes to confirm (no terminal to ask)"
+        )));
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{what}\nProceed? [y/N] ");
+    let _ = err.flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err()
+        || !matches!(line.trim(), "y" | "Y" | "yes" | "YES")
+    {
+        eprintln!("declined; nothing done");
+        return Err(Fail(exit::FAILED));
+    }
+    Ok(())
+}
+
+/// A password from a file (trailing newline removed) or the terminal.
+pub(super) fn password(
+    file: Option<&Path>,
+    prompt: &str,
+    twice: bool,
+) -> Result<Secret<String>, Fail> {
+    if let Some(f) = file {
+        return nodeherd_engine::keys::files::read_password_file(f).map_err(usage);
+    }
+    if !tty() {
+        return Err(usage(
+            "no terminal to ask for the password: give --password-file",
+        ));
+    }
+    let a = Secret::new(rpassword::prompt_password(prompt).map_err(failed)?);
+    if twice {
+        let b = Secret::new(rpassword::prompt_password("Repeat: ").map_err(failed)?);
+        if a.expose() != b.expose() {
+            return Err(usage("the passwords differ"));
+        }
+    }
+    Ok(a)
+}
+
+pub(super) fn pubkey_arg(s: &str) -> Result<String, Fail> {
+    normalize_pubkey(s)
+        .ok_or_else(|| usage(format!("{s:?} is not a public key (0x + 96 hex digits)")))
+}
+
+pub(super) fn find(inv: &Inventory, spec: &str) -> Result<NodeRef, Fail> {
+    let r = inv.find_node(spec).map_err(usage)?;
+    let (_, n) = inv.node(r);
+    if n.keymanager_port.is_none() || n.keymanager_token_file.is_none() {
+        return Err(usage(format!(
+            "{spec} has no keymanager_port and keymanager_token_file in the inventory"
+        )));
+    }
+    Ok(r)
+}
+
+pub(super) async fn connect(
+    pool: &nodeherd_transport::ssh::Pool,
+    inv: &Inventory,
+    r: NodeRef,
+) -> Result<Keymanager, Fail> {
+    Keymanager::connect(pool, inv, r).await.map_err(failed)
+}
+
+pub(super) fn state_dir() -> Result<PathBuf, Fail> {
+    ops::console_state_dir()
+        .ok_or_else(|| failed("no state directory (set HOME or XDG_STATE_HOME)"))
+}

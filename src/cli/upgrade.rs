@@ -254,27 +254,7 @@ pub async fn rollback(
         ..Options::default()
     };
     let pool = context::pool();
-    let mut results = Vec::new();
-    for t in &ts {
-        let o = match pool.session(&t.host.target).await {
-            Ok(s) => engine::rollback_node(&s, t, to, &opts).await,
-            Err(e) => Outcome {
-                node: t.key.clone(),
-                action: "rollback".into(),
-                from: None,
-                to: to.map(str::to_string),
-                status: Status::Failed,
-                detail: e.to_string(),
-                logs: vec![],
-                took: Duration::ZERO,
-            },
-        };
-        let stop = o.failed();
-        results.push(o);
-        if stop {
-            break;
-        }
-    }
+    let results = engine::rollback_all(&pool, &ts, to, &opts).await;
     pool.close_all().await;
     Ok(summary(c.out, &results))
 }
@@ -283,19 +263,8 @@ pub async fn rollback(
 pub async fn history(c: Common<'_>) -> Result<i32, Fail> {
     let inv = context::load_inventory(c.inventory, c.out.color)?;
     let nodes = context::select(&inv, c.selector, c.limit)?;
-    let mut hosts: Vec<usize> = nodes.iter().map(|r| r.host).collect();
-    hosts.dedup();
-    let keys: Vec<String> = nodes
-        .iter()
-        .map(|r| {
-            format!(
-                "{}/{}",
-                inv.hosts[r.host].name, inv.hosts[r.host].nodes[r.node].name
-            )
-        })
-        .collect();
     let pool = context::pool();
-    let (entries, errors) = engine::history(&pool, &inv, &hosts, &keys).await;
+    let (entries, errors) = engine::history_of(&pool, &inv, &nodes).await;
     pool.close_all().await;
     for e in &errors {
         eprintln!("warning: cannot read the host journal of {e}; showing the local journal only");

@@ -5,6 +5,7 @@
 //! (that is [`super::node`]) or the rollout order itself ([`crate::upgrade::rollout`]).
 
 use super::*;
+use nodeherd_core::text::sanitize;
 
 /// Run the planned upgrades: canary first, then batches; stop past `max_fail_percent`.
 /// The first target's settings decide canary/serial/max_fail_percent.
@@ -119,4 +120,84 @@ pub async fn history(
     }
     all.retain(|e| keys.is_empty() || keys.contains(&e.node));
     (journal::merge(all), errors)
+}
+
+/// The history of a selection, as both front ends show it: the journals of the selected nodes'
+/// hosts and the console's own, merged; the selected nodes' entries and fleet-wide runs (`apply`
+/// on `*`). Host errors are sanitized (they carry server text).
+pub async fn history_of(
+    pool: &Pool,
+    inv: &Inventory,
+    nodes: &[NodeRef],
+) -> (Vec<Entry>, Vec<String>) {
+    let mut hosts: Vec<usize> = nodes.iter().map(|r| r.host).collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let keys: Vec<String> = nodes
+        .iter()
+        .map(|r| {
+            let (h, n) = inv.node(*r);
+            format!("{}/{}", h.name, n.name)
+        })
+        .collect();
+    let (mut entries, errors) = history(pool, inv, &hosts, &[]).await;
+    entries.retain(|e| e.node == "*" || keys.contains(&e.node));
+    let errors = errors.iter().map(|e| sanitize(e)).collect();
+    (entries, errors)
+}
+
+/// A failed outcome for a node the engine could not start on (no session, no plan).
+fn not_started(t: &Target, action: &str, to: Option<&str>, detail: &str) -> Outcome {
+    Outcome {
+        node: t.key.clone(),
+        action: action.into(),
+        from: None,
+        to: to.map(str::to_string),
+        status: Status::Failed,
+        detail: sanitize(detail),
+        logs: vec![],
+        took: Duration::ZERO,
+    }
+}
+
+/// Roll one node back (to `to`, or to the host's `previous`): connect, then [`rollback_node`]. A
+/// host that cannot be reached is a failed outcome naming why.
+pub async fn rollback_one(pool: &Pool, t: &Target, to: Option<&str>, opts: &Options) -> Outcome {
+    match pool.session(&t.host.target).await {
+        Ok(s) => rollback_node(&s, t, to, opts).await,
+        Err(e) => not_started(t, "rollback", to, &e.to_string()),
+    }
+}
+
+/// Roll the targets back one after another, stopping at the first failure.
+pub async fn rollback_all(
+    pool: &Pool,
+    targets: &[Target],
+    to: Option<&str>,
+    opts: &Options,
+) -> Vec<Outcome> {
+    let mut results = Vec::new();
+    for t in targets {
+        let o = rollback_one(pool, t, to, opts).await;
+        let stop = o.failed();
+        results.push(o);
+        if stop {
+            break;
+        }
+    }
+    results
+}
+
+/// Upgrade one node to exactly `to`: plan it, then run it. A plan without a target version is
+/// refused with the planner's reason; nothing is changed on the host then.
+pub async fn upgrade_to(pool: &Pool, t: &Target, to: &str, opts: &Options) -> Outcome {
+    let plans = plan_all(pool, std::slice::from_ref(t), Some(to), opts).await;
+    match plans.into_iter().next() {
+        Some(p) if p.step.to.is_some() => upgrade_one(pool, t, &p, opts).await,
+        Some(p) => Outcome {
+            status: Status::Refused,
+            ..not_started(t, "upgrade", Some(to), &p.step.reason)
+        },
+        None => not_started(t, "upgrade", Some(to), "no plan"),
+    }
 }

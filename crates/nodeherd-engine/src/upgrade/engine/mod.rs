@@ -14,7 +14,9 @@ mod node;
 mod plan;
 mod steps;
 
-pub use fleet::{history, run_upgrades, upgrade_one};
+pub use fleet::{
+    history, history_of, rollback_all, rollback_one, run_upgrades, upgrade_one, upgrade_to,
+};
 pub use install::{InstallSpec, install_node, install_one};
 pub use node::{rollback_node, upgrade_node};
 pub use plan::{NodePlan, fetch_feeds, plan_all, plan_node, running_versions};

@@ -5,7 +5,6 @@
 //! plan's or the upgrade's logic (the engine's), the state.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -18,7 +17,7 @@ use nodeherd_engine::apply::lock::ApplyLock;
 use nodeherd_engine::apply::run;
 use nodeherd_engine::site::{Site, SitePlan};
 use nodeherd_engine::upgrade::engine::{
-    Event, Options as UpgradeOptions, Outcome, Status, Target, plan_all, rollback_node, upgrade_one,
+    Event, Options as UpgradeOptions, Target, plan_all, rollback_one, upgrade_to,
 };
 
 use crate::runtime::World;
@@ -172,37 +171,10 @@ pub(crate) fn spawn_upgrade(
         let key = t.key.clone();
         tracing::info!(node = %key, rollback, "tui upgrade/rollback");
         let (opts, forward) = progress_options(&tx);
-        let fail = |detail: String| Outcome {
-            node: key.clone(),
-            action: if rollback { "rollback" } else { "upgrade" }.into(),
-            from: None,
-            to: to.clone(),
-            status: Status::Failed,
-            detail: nodeherd_core::facts::systemd::sanitize(&detail),
-            logs: vec![],
-            took: Duration::ZERO,
-        };
         let work = async {
-            let opts = opts;
             match &to {
-                Some(v) if !rollback => {
-                    let plans =
-                        plan_all(&world.pool, std::slice::from_ref(&t), Some(v), &opts).await;
-                    match plans.into_iter().next() {
-                        Some(p) if p.step.to.is_some() => {
-                            upgrade_one(&world.pool, &t, &p, &opts).await
-                        }
-                        Some(p) => Outcome {
-                            status: Status::Refused,
-                            ..fail(p.step.reason)
-                        },
-                        None => fail("no plan".into()),
-                    }
-                }
-                _ => match world.pool.session(&t.host.target).await {
-                    Ok(s) => rollback_node(&s, &t, to.as_deref(), &opts).await,
-                    Err(e) => fail(e.to_string()),
-                },
+                Some(v) if !rollback => upgrade_to(&world.pool, &t, v, &opts).await,
+                _ => rollback_one(&world.pool, &t, to.as_deref(), &opts).await,
             }
         };
         let (outcome, ()) = tokio::join!(work, forward);
@@ -218,25 +190,8 @@ pub(crate) fn spawn_upgrade(
 pub(crate) fn spawn_history(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
     let world = world.clone();
     tokio::spawn(async move {
-        let mut hosts: Vec<usize> = world.nodes.iter().map(|r| r.host).collect();
-        hosts.sort_unstable();
-        hosts.dedup();
-        let keys: Vec<String> = world
-            .nodes
-            .iter()
-            .map(|r| {
-                let (h, n) = world.inv.node(*r);
-                format!("{}/{}", h.name, n.name)
-            })
-            .collect();
-        let (mut entries, errors) =
-            nodeherd_engine::upgrade::engine::history(&world.pool, &world.inv, &hosts, &[]).await;
-        // this session's nodes, and fleet-wide entries (`apply` on `*`)
-        entries.retain(|e| e.node == "*" || keys.contains(&e.node));
-        let errors = errors
-            .iter()
-            .map(|e| nodeherd_core::facts::systemd::sanitize(e))
-            .collect();
+        let (entries, errors) =
+            nodeherd_engine::upgrade::engine::history_of(&world.pool, &world.inv, &world.nodes).await;
         let _ = tx.send(Msg::History(Ok(HistoryData { entries, errors })));
     })
 }

@@ -16,9 +16,9 @@ pub use error::{Phase, SshError};
 pub use known_hosts::Verdict;
 pub use pool::Pool;
 pub use nodeherd_core::remote::{Command, HostKeyPolicy, Target, quote};
-pub use remote::{BoxStream, ByteStream, Connector, Remote, Session, ssh_connector};
+pub use remote::{BoxStream, ByteStream, Connector, Remote, Session, connect, ssh_connector};
 pub use session::{
     ConnectOptions, Output, PassphraseHandler, SshSession, StreamChunk, UnknownKey,
-    UnknownKeyHandler, connect,
+    UnknownKeyHandler,
 };
 

@@ -140,7 +140,7 @@ impl Session {
 
     /// Connect over SSH, verify the host key, and authenticate (see [`crate::ssh::session`]).
     pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Session, SshError> {
-        crate::ssh::session::connect(target, opts).await
+        connect(target, opts).await
     }
 
     pub fn target(&self) -> &Target {
@@ -215,4 +215,10 @@ pub type Connector = Arc<
 /// The real connector: SSH.
 pub fn ssh_connector() -> Connector {
     Arc::new(|t, o| Box::pin(Session::connect(t, o)))
+}
+
+/// Connect over SSH, verify the host key, and authenticate (jump hosts first), behind the
+/// [`Session`] handle.
+pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Session, SshError> {
+    Ok(Session::new(crate::ssh::session::connect_ssh(target, opts).await?))
 }

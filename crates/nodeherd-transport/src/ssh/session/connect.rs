@@ -255,11 +255,7 @@ pub(super) fn client_config(target: &Target) -> Arc<client::Config> {
 }
 
 /// Connect, verify the host key, and authenticate; jump hosts are connected first (recursively).
-pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Session, SshError> {
-    Ok(Session::new(connect_ssh(target, opts).await?))
-}
-
-/// [`connect`], keeping the concrete type (a jump session is one).
+/// (`ssh::connect` wraps the result in the [`crate::ssh::Session`] handle.)
 pub async fn connect_ssh(target: &Target, opts: &ConnectOptions) -> Result<SshSession, SshError> {
     let (mut handle, jump) = match &target.jump {
         Some(via) => {

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 
 use crate::ssh::error::{Phase, SshError};
 use crate::ssh::known_hosts::{self, Verdict};
-use crate::ssh::remote::Session;
+
 
 mod auth;
 mod connect;
@@ -43,7 +43,7 @@ mod streams;
 
 use self::auth::*;
 use self::connect::*;
-pub use self::connect::{connect, connect_ssh};
+pub use self::connect::connect_ssh;
 pub use self::exec::SshSession;
 use self::exec::*;
 use nodeherd_core::remote::Command;
@@ -151,7 +151,7 @@ impl Output {
     }
 }
 
-/// A piece of output from [`Session::exec_stream`], as it arrives.
+/// A piece of output from [`SshSession::exec_stream`], as it arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamChunk {
     Stdout(Vec<u8>),

@@ -15,13 +15,15 @@ use serde::Serialize;
 use nodeherd_core::alerts::channels::{AlertsConfig, parse_config};
 use nodeherd_core::alerts::engine::{Active, EngineState, Phase};
 use nodeherd_core::alerts::observe;
-use nodeherd_core::alerts::{Engine, Notification, NotificationKind, Observation, Silence, SilenceMatcher};
+use nodeherd_core::alerts::{
+    Engine, Notification, NotificationKind, Observation, Silence, SilenceMatcher,
+};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::Pool;
 
 use crate::metrics::{self, GatherOptions, Snapshot};
-use nodeherd_transport::notify::{self, DeadmanError, Delivery};
 use crate::status::{self, NodeStatus};
+use nodeherd_transport::notify::{self, DeadmanError, Delivery};
 
 /// Default alerts file, relative to the working directory.
 pub const DEFAULT_ALERTS_FILE: &str = "playbooks/alerts.toml";

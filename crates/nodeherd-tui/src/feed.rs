@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 
 use crate::state::{AlertRow, AlertState, KeyEntry, NodeMetrics, ReleaseRow, short_pubkey};
 use nodeherd_core::alerts::engine::{Active, EngineState, Phase};
-use nodeherd_core::alerts::{Engine, NotificationKind, Observation, Rule, Severity, rules::render_hint};
+use nodeherd_core::alerts::{
+    Engine, NotificationKind, Observation, Rule, Severity, rules::render_hint,
+};
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_core::keymanager::types::{DeleteStatus, ImportResult, ImportStatus};
 use nodeherd_core::metrics::Signal;
@@ -589,18 +591,22 @@ mod tests {
             console_file: if console {
                 Ok("/st/slashing/x.json".into())
             } else {
-                Err(std::sync::Arc::new(nodeherd_engine::keys::SaveError::HostCheck {
-                    dir: "/st/slashing",
-                    reason: "disk full".into(),
-                }))
+                Err(std::sync::Arc::new(
+                    nodeherd_engine::keys::SaveError::HostCheck {
+                        dir: "/st/slashing",
+                        reason: "disk full".into(),
+                    },
+                ))
             },
             host_file: if host {
                 Ok("/var/lib/nodeherd/slashing/x.json".into())
             } else {
-                Err(std::sync::Arc::new(nodeherd_engine::keys::SaveError::HostWrite {
-                    path: "/var/lib/nodeherd/slashing/x.json".into(),
-                    reason: "permission denied".into(),
-                }))
+                Err(std::sync::Arc::new(
+                    nodeherd_engine::keys::SaveError::HostWrite {
+                        path: "/var/lib/nodeherd/slashing/x.json".into(),
+                        reason: "permission denied".into(),
+                    },
+                ))
             },
         }
     }
@@ -622,7 +628,9 @@ mod tests {
         let (ok, text) = remove_summary(&outcome(DeleteStatus::NotFound, true, true));
         assert!(!ok && text.contains("does not know"), "{text}");
         let mut o = outcome(DeleteStatus::Deleted, true, true);
-        o.slashing_check = Err(nodeherd_engine::keys::SlashingCheckError::Missing("0xa9".into()));
+        o.slashing_check = Err(nodeherd_engine::keys::SlashingCheckError::Missing(
+            "0xa9".into(),
+        ));
         let (ok, text) = remove_summary(&o);
         assert!(!ok && text.contains("WARNING"), "{text}");
     }

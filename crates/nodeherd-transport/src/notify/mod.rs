@@ -123,10 +123,7 @@ pub fn client() -> Result<reqwest::Client, ClientError> {
         .map_err(|e| ClientError(e.without_url()))
 }
 
-async fn send_http(
-    client: &reqwest::Client,
-    req: &channels::HttpRequest,
-) -> Result<(), HttpError> {
+async fn send_http(client: &reqwest::Client, req: &channels::HttpRequest) -> Result<(), HttpError> {
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|e| HttpError::Method(e.to_string()))?;
     let mut rb = client.request(method, &req.url).body(req.body.clone());
@@ -134,13 +131,10 @@ async fn send_http(
         rb = rb.header(k, v);
     }
     let shown = redact_url(&req.url);
-    let resp = rb
-        .send()
-        .await
-        .map_err(|e| HttpError::Send {
-            shown: shown.clone(),
-            source: e.without_url(),
-        })?;
+    let resp = rb.send().await.map_err(|e| HttpError::Send {
+        shown: shown.clone(),
+        source: e.without_url(),
+    })?;
     let status = resp.status();
     if status.is_success() {
         Ok(())

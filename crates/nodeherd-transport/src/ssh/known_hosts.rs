@@ -148,8 +148,8 @@ fn parse_line(line: &str) -> Result<(Option<Marker>, HostPatterns, PublicKey), L
     let hosts = parse_hosts(first)?;
     let key_type = fields.next().ok_or(LineError::NoKeyType)?;
     let blob = fields.next().ok_or(LineError::NoKeyData)?;
-    let key = PublicKey::from_openssh(&format!("{key_type} {blob}"))
-        .map_err(|e| LineError::Key {
+    let key =
+        PublicKey::from_openssh(&format!("{key_type} {blob}")).map_err(|e| LineError::Key {
             key_type: key_type.to_string(),
             reason: e.to_string(),
         })?;

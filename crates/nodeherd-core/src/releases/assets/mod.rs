@@ -604,8 +604,7 @@ fn judge(
     if let Some(os) = FOREIGN_OS.iter().find(|t| has_token(&n, t)) {
         return Err(Unfit::ForeignOs(os.to_string()));
     }
-    let kind = ArchiveKind::of(&a.name)
-        .ok_or(Unfit::NotArchive)?;
+    let kind = ArchiveKind::of(&a.name).ok_or(Unfit::NotArchive)?;
     let rank = layout
         .kinds
         .iter()

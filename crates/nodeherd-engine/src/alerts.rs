@@ -15,9 +15,7 @@ use serde::Serialize;
 use nodeherd_core::alerts::channels::{AlertsConfig, parse_config};
 use nodeherd_core::alerts::engine::{Active, EngineState, Phase};
 use nodeherd_core::alerts::observe;
-use nodeherd_core::alerts::{
-    Engine, Notification, NotificationKind, Observation, Silence, SilenceMatcher,
-};
+use nodeherd_core::alerts::{Engine, Notification, NotificationKind, Observation, Silence, SilenceMatcher};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::Pool;
 

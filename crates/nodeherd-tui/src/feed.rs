@@ -12,9 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::state::{AlertRow, AlertState, KeyEntry, NodeMetrics, ReleaseRow, short_pubkey};
 use nodeherd_core::alerts::engine::{Active, EngineState, Phase};
-use nodeherd_core::alerts::{
-    Engine, NotificationKind, Observation, Rule, Severity, rules::render_hint,
-};
+use nodeherd_core::alerts::{Engine, NotificationKind, Observation, Rule, Severity, rules::render_hint};
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_core::keymanager::types::{DeleteStatus, ImportResult, ImportStatus};
 use nodeherd_core::metrics::Signal;

@@ -7,6 +7,7 @@
 //! be delivered anywhere. May not touch: rule semantics (`nodeherd_core::alerts`), output formats.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -19,8 +20,8 @@ use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::Pool;
 
 use crate::metrics::{self, GatherOptions, Snapshot};
-use nodeherd_transport::notify::{self, Delivery};
 use crate::status::{self, NodeStatus};
+use nodeherd_transport::notify::{self, DeadmanError, Delivery};
 
 /// Default alerts file, relative to the working directory.
 pub const DEFAULT_ALERTS_FILE: &str = "playbooks/alerts.toml";
@@ -141,9 +142,20 @@ pub struct Round {
     /// Every active alert after the round (pending and firing).
     pub active: Vec<Active>,
     pub silences: Vec<Silence>,
-    /// `Some(Ok(true))` pinged, `Some(Err)` failed, `None` not configured.
-    pub deadman: Option<Result<(), String>>,
+    /// `Some(Ok(true))` pinged, `Some(Err)` failed, `None` not configured. Shared so the round
+    /// stays `Clone`; serialised as before (the error as its text).
+    #[serde(serialize_with = "deadman_as_text")]
+    pub deadman: Option<Result<(), Arc<DeadmanError>>>,
     pub nodes: usize,
+}
+
+fn deadman_as_text<S: serde::Serializer>(
+    v: &Option<Result<(), Arc<DeadmanError>>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    v.as_ref()
+        .map(|r| r.as_ref().map(|_| ()).map_err(|e| e.to_string()))
+        .serialize(s)
 }
 
 impl Round {
@@ -202,7 +214,7 @@ pub async fn evaluate_and_notify(
     let deadman = match notify::ping_deadman(cfg).await {
         Ok(true) => Some(Ok(())),
         Ok(false) => None,
-        Err(e) => Some(Err(e)),
+        Err(e) => Some(Err(Arc::new(e))),
     };
     let round = Round {
         at: now,

@@ -46,6 +46,7 @@ pub enum Freshness {
     File,
 }
 
+/// Why a release feed could not be had (unreachable without a cache, or not a feed).
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("cannot read release feed {source_name}: {message}")]
@@ -254,12 +255,12 @@ mod tests {
 /// Where the upgrade engine gets releases and their artifacts: the network and caches (the
 /// default, [`Online`]), or a test's canned set.
 pub trait ReleaseSource: Send + Sync + std::fmt::Debug {
-    /// The releases of a feed (see [`fetch`]); the error is the message users see.
+    /// The releases of a feed (see [`fetch`]).
     fn releases<'a>(
         &'a self,
         source: &'a str,
         cache_dir: &'a Path,
-    ) -> futures::future::BoxFuture<'a, Result<Vec<Release>, String>>;
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Release>, FetchError>>;
     /// The verified artifact of a release in the console's cache (see
     /// [`crate::upgrade::artifact::fetch`]).
     fn artifact<'a>(
@@ -290,12 +291,11 @@ impl ReleaseSource for Online {
         &'a self,
         source: &'a str,
         cache_dir: &'a Path,
-    ) -> futures::future::BoxFuture<'a, Result<Vec<Release>, String>> {
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Release>, FetchError>> {
         Box::pin(async move {
             fetch(self.client(), source, cache_dir)
                 .await
                 .map(|f| f.releases)
-                .map_err(|e| e.to_string())
         })
     }
     fn artifact<'a>(

@@ -589,12 +589,22 @@ mod tests {
             console_file: if console {
                 Ok("/st/slashing/x.json".into())
             } else {
-                Err("disk full".into())
+                Err(std::sync::Arc::new(
+                    nodeherd_engine::keys::SaveError::HostCheck {
+                        dir: "/st/slashing",
+                        reason: "disk full".into(),
+                    },
+                ))
             },
             host_file: if host {
                 Ok("/var/lib/nodeherd/slashing/x.json".into())
             } else {
-                Err("permission denied".into())
+                Err(std::sync::Arc::new(
+                    nodeherd_engine::keys::SaveError::HostWrite {
+                        path: "/var/lib/nodeherd/slashing/x.json".into(),
+                        reason: "permission denied".into(),
+                    },
+                ))
             },
         }
     }
@@ -616,7 +626,9 @@ mod tests {
         let (ok, text) = remove_summary(&outcome(DeleteStatus::NotFound, true, true));
         assert!(!ok && text.contains("does not know"), "{text}");
         let mut o = outcome(DeleteStatus::Deleted, true, true);
-        o.slashing_check = Err("the slashing data does not mention 0xa9".into());
+        o.slashing_check = Err(nodeherd_engine::keys::SlashingCheckError::Missing(
+            "0xa9".into(),
+        ));
         let (ok, text) = remove_summary(&o);
         assert!(!ok && text.contains("WARNING"), "{text}");
     }

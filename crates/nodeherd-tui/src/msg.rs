@@ -13,6 +13,7 @@ use crate::keymap::Action;
 pub use crate::state::PlanInputs;
 use crate::state::{
     AlertRow, HistoryData, HostKeyAsk, ImportAsk, MoveAsk, NodeKeys, NodeMetrics, ReleaseRow,
+    WorkerError,
 };
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_engine::lifecycle::ActionOutcome;
@@ -43,13 +44,13 @@ pub enum Msg {
     /// The current alert list (replaces the previous one).
     Alerts(Vec<AlertRow>),
     /// The releases plan (or why it could not be made).
-    Releases(Result<Vec<ReleaseRow>, String>),
+    Releases(Result<Vec<ReleaseRow>, WorkerError>),
     /// Every validator node's keys (per-node errors inside).
     Keys(Vec<NodeKeys>),
     /// An `:import` was checked: the confirm dialog opens, or the flash says why not.
-    ImportChecked(Result<ImportAsk, String>),
+    ImportChecked(Result<ImportAsk, WorkerError>),
     /// An `:move` was checked: the confirm dialog opens, or the flash says why not.
-    MoveChecked(Result<MoveAsk, String>),
+    MoveChecked(Result<MoveAsk, WorkerError>),
     /// An import ended; `text` is the per-key result for the flash line.
     KeysImported {
         ok: bool,
@@ -91,14 +92,14 @@ pub enum Msg {
         error: bool,
     },
     /// The plan of the plan screen (gather + make_plan), with what an apply needs.
-    Plan(Result<(Plan, Arc<PlanInputs>), String>),
+    Plan(Result<(Plan, Arc<PlanInputs>), WorkerError>),
     /// Live progress of an engine run: `host/node` and what it is doing now.
     Progress {
         key: String,
         event: Event,
     },
     /// An apply ended: one result per change (or why it could not start).
-    Applied(Result<Vec<ChangeResult>, String>),
+    Applied(Result<Vec<ChangeResult>, WorkerError>),
     /// An upgrade or rollback from the releases screen ended.
     UpgradeDone {
         key: String,
@@ -106,7 +107,7 @@ pub enum Msg {
         outcome: Outcome,
     },
     /// The merged upgrade journal.
-    History(Result<HistoryData, String>),
+    History(Result<HistoryData, WorkerError>),
     /// SIGTERM / SIGINT from outside.
     Terminate,
     /// SIGTSTP from outside.

@@ -20,7 +20,7 @@ mod rows;
 
 pub use dialog::{Dialog, HostKeyAsk, UpgradeAsk};
 pub use keys::{CosmosKey, ImportAsk, KeyEntry, MoveAsk, NodeKeys, short_pubkey};
-pub use loaded::{Fetched, HistoryData, PlanInputs, PlanView, ReleaseRow};
+pub use loaded::{Fetched, HistoryData, PlanInputs, PlanView, ReleaseRow, WorkerError};
 pub use log::LogView;
 pub use rows::{AlertRow, AlertState, Health, NodeMetrics, NodeRow};
 

@@ -41,15 +41,32 @@ pub struct SignedAttestation {
     pub signing_root: Option<String>,
 }
 
+/// Why a text is not a valid EIP-3076 interchange (version 5).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterchangeError {
+    /// Not JSON of the interchange's shape (the serde message).
+    #[error("not EIP-3076 JSON: {0}")]
+    NotJson(String),
+    #[error("interchange_format_version {0:?} is not \"5\"")]
+    Version(String),
+    #[error("genesis_validators_root {0:?} is not 32 bytes of hex")]
+    Root(String),
+    #[error("pubkey {0:?} is not 48 bytes of hex")]
+    Pubkey(String),
+    #[error("block slot {0:?} is not a decimal string")]
+    Slot(String),
+    #[error("attestation epochs {0:?}/{1:?} are not decimal strings")]
+    Epochs(String, String),
+}
+
 impl Interchange {
     /// Parses and checks: version "5", a 32-byte root, 48-byte pubkeys, decimal integers.
-    pub fn parse(text: &str) -> Result<Interchange, String> {
+    pub fn parse(text: &str) -> Result<Interchange, InterchangeError> {
         let i: Interchange =
-            serde_json::from_str(text).map_err(|e| format!("not EIP-3076 JSON: {e}"))?;
+            serde_json::from_str(text).map_err(|e| InterchangeError::NotJson(e.to_string()))?;
         if i.metadata.interchange_format_version != "5" {
-            return Err(format!(
-                "interchange_format_version {:?} is not \"5\"",
-                i.metadata.interchange_format_version
+            return Err(InterchangeError::Version(
+                i.metadata.interchange_format_version.clone(),
             ));
         }
         let root = &i.metadata.genesis_validators_root;
@@ -57,25 +74,23 @@ impl Interchange {
             && root.starts_with("0x")
             && root[2..].bytes().all(|b| b.is_ascii_hexdigit()))
         {
-            return Err(format!(
-                "genesis_validators_root {root:?} is not 32 bytes of hex"
-            ));
+            return Err(InterchangeError::Root(root.clone()));
         }
         let dec = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         for r in &i.data {
             if crate::keymanager::types::normalize_pubkey(&r.pubkey).is_none() {
-                return Err(format!("pubkey {:?} is not 48 bytes of hex", r.pubkey));
+                return Err(InterchangeError::Pubkey(r.pubkey.clone()));
             }
             for b in &r.signed_blocks {
                 if !dec(&b.slot) {
-                    return Err(format!("block slot {:?} is not a decimal string", b.slot));
+                    return Err(InterchangeError::Slot(b.slot.clone()));
                 }
             }
             for a in &r.signed_attestations {
                 if !dec(&a.source_epoch) || !dec(&a.target_epoch) {
-                    return Err(format!(
-                        "attestation epochs {:?}/{:?} are not decimal strings",
-                        a.source_epoch, a.target_epoch
+                    return Err(InterchangeError::Epochs(
+                        a.source_epoch.clone(),
+                        a.target_epoch.clone(),
                     ));
                 }
             }

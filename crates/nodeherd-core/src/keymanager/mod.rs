@@ -7,4 +7,4 @@
 pub mod interchange;
 pub mod types;
 
-pub use interchange::Interchange;
+pub use interchange::{Interchange, InterchangeError};

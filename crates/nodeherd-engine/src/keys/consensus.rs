@@ -162,12 +162,14 @@ pub struct ParseError(pub String);
 /// Parse what [`public_key_command`] prints: one `"address":"..."` line and one
 /// `"pub_key":{...}` line (pure). Refuses anything that mentions `priv_key`.
 pub fn parse_public_key(text: &str) -> Result<ConsensusKey, ParseError> {
-    public_key(text).map_err(ParseError)
+    public_key(text)
 }
 
-fn public_key(text: &str) -> Result<ConsensusKey, String> {
+fn public_key(text: &str) -> Result<ConsensusKey, ParseError> {
     if text.contains("priv_key") {
-        return Err("the answer holds more than the public half; refusing it".into());
+        return Err(ParseError(
+            "the answer holds more than the public half; refusing it".to_string(),
+        ));
     }
     let lines: Vec<&str> = text
         .lines()
@@ -183,34 +185,39 @@ fn public_key(text: &str) -> Result<ConsensusKey, String> {
         .filter(|l| l.starts_with("\"pub_key\":"))
         .count();
     if address_lines != 1 || pub_lines != 1 || lines.len() != 2 {
-        return Err(format!(
+        return Err(ParseError(format!(
             "expected one address and one pub_key (found {address_lines} and {pub_lines}): not a CometBFT priv_validator_key.json?"
-        ));
+        )));
     }
     let raw: RawPublic = serde_json::from_str(&format!("{{{}}}", lines.join(",")))
-        .map_err(|e| format!("not the JSON of a priv_validator_key.json: {e}"))?;
+        .map_err(|e| ParseError(format!("not the JSON of a priv_validator_key.json: {e}")))?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(raw.pub_key.value.as_bytes())
-        .map_err(|_| "pub_key.value is not base64".to_string())?;
+        .map_err(|_| ParseError("pub_key.value is not base64".to_string()))?;
     let address = raw.address.to_ascii_uppercase();
     if address.len() != 40 || !address.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("address {:?} is not 20 bytes of hex", raw.address));
+        return Err(ParseError(format!(
+            "address {:?} is not 20 bytes of hex",
+            raw.address
+        )));
     }
     let address_verified = if raw.pub_key.kind == ED25519_TYPE {
-        let key: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| format!("an Ed25519 pub_key has 32 bytes, this one {}", bytes.len()))?;
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            ParseError(format!(
+                "an Ed25519 pub_key has 32 bytes, this one {}",
+                bytes.len()
+            ))
+        })?;
         let computed = ed25519_address(&key);
         if computed != address {
-            return Err(format!(
+            return Err(ParseError(format!(
                 "address {address} does not belong to the pub_key (its address is {computed})"
-            ));
+            )));
         }
         true
     } else {
         if bytes.is_empty() {
-            return Err("pub_key.value is empty".into());
+            return Err(ParseError("pub_key.value is empty".to_string()));
         }
         false
     };
@@ -224,38 +231,39 @@ fn public_key(text: &str) -> Result<ConsensusKey, String> {
 }
 
 /// An integer that cmtjson writes as a string (int64) or a number (int32, int8).
-fn int_field(v: &serde_json::Value, name: &str) -> Result<i64, String> {
+fn int_field(v: &serde_json::Value, name: &str) -> Result<i64, ParseError> {
     match v.get(name) {
         Some(serde_json::Value::String(s)) => s
             .parse::<i64>()
-            .map_err(|_| format!("{name} {s:?} is not an integer")),
+            .map_err(|_| ParseError(format!("{name} {s:?} is not an integer"))),
         Some(serde_json::Value::Number(n)) => n
             .as_i64()
-            .ok_or_else(|| format!("{name} {n} is not an integer")),
-        Some(other) => Err(format!("{name} is {other}, not an integer")),
-        None => Err(format!("no {name}")),
+            .ok_or_else(|| ParseError(format!("{name} {n} is not an integer"))),
+        Some(other) => Err(ParseError(format!("{name} is {other}, not an integer"))),
+        None => Err(ParseError(format!("no {name}"))),
     }
 }
 
 /// Parse a `priv_validator_state.json` (pure): height (a string), round and step (numbers).
 pub fn parse_sign_state(text: &str) -> Result<SignState, ParseError> {
-    sign_state(text).map_err(ParseError)
+    sign_state(text)
 }
 
-fn sign_state(text: &str) -> Result<SignState, String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+fn sign_state(text: &str) -> Result<SignState, ParseError> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ParseError(format!("not JSON: {e}")))?;
     if !v.is_object() {
-        return Err("not a JSON object".into());
+        return Err(ParseError("not a JSON object".to_string()));
     }
-    let height =
-        u64::try_from(int_field(&v, "height")?).map_err(|_| "height is negative".to_string())?;
+    let height = u64::try_from(int_field(&v, "height")?)
+        .map_err(|_| ParseError("height is negative".to_string()))?;
     let round = int_field(&v, "round")?;
     let step = int_field(&v, "step")?;
     if round < 0 {
-        return Err(format!("round {round} is negative"));
+        return Err(ParseError(format!("round {round} is negative")));
     }
     if !(0..=3).contains(&step) {
-        return Err(format!("step {step} is not 0..=3"));
+        return Err(ParseError(format!("step {step} is not 0..=3")));
     }
     Ok(SignState {
         height,

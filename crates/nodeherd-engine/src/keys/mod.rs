@@ -29,11 +29,13 @@ pub use remove_node::{RemoveNodeError, remove_from_node};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::keymanager::{Interchange, Keymanager, KeymanagerError};
 use nodeherd_core::inventory::{Inventory, NodeRef};
+use nodeherd_core::keymanager::InterchangeError;
 use nodeherd_core::keymanager::types::{DeleteStatus, ImportResult, normalize_pubkey};
 use nodeherd_core::keys::Secret;
 use nodeherd_transport::ssh::{Command, Pool};
@@ -318,15 +320,25 @@ async fn host_write(
 
 /// What `remove` did. The slashing data is always in `slashing_protection` (memory), whatever
 /// happened to the files.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RemoveOutcome {
     pub node: String,
     pub results: Vec<(String, DeleteStatus, Option<String>)>,
     pub slashing_protection: String,
     /// Whether the interchange parsed as EIP-3076 and covers every removed key.
-    pub slashing_check: Result<(), String>,
-    pub console_file: Result<PathBuf, String>,
-    pub host_file: Result<String, String>,
+    pub slashing_check: Result<(), SlashingCheckError>,
+    /// Shared so the outcome stays `Clone` (the error holds an `io::Error`).
+    pub console_file: Result<PathBuf, Arc<SaveError>>,
+    pub host_file: Result<String, Arc<SaveError>>,
+}
+
+/// Why the slashing data a Keymanager answered with a removal is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlashingCheckError {
+    #[error("{0}")]
+    Invalid(#[from] InterchangeError),
+    #[error("the slashing data does not mention {0}")]
+    Missing(String),
 }
 
 impl RemoveOutcome {
@@ -363,26 +375,27 @@ pub async fn remove(
     // From here on the slashing data exists only in memory until written: write it first.
     let name = format!("{}-{}.json", file_label(&km.node), timestamp());
     let console_path = dir.join(&name);
-    // (kept as text in the outcome: front ends only show these)
     let console_file = write_new(&console_path, &answer.slashing_protection)
         .map(|_| console_path)
-        .map_err(|e| e.to_string());
+        .map_err(Arc::new);
     let host_file = host_write(session, &name, &answer.slashing_protection)
         .await
-        .map_err(|e| e.to_string());
+        .map_err(Arc::new);
     let removed: Vec<&String> = pubkeys
         .iter()
         .zip(&answer.data)
         .filter(|(_, r)| matches!(r.status, DeleteStatus::Deleted | DeleteStatus::NotActive))
         .map(|(p, _)| p)
         .collect();
-    let slashing_check = Interchange::parse(&answer.slashing_protection).and_then(|i| {
-        let have = i.pubkeys();
-        match removed.iter().find(|p| !have.contains(p)) {
-            Some(p) => Err(format!("the slashing data does not mention {p}")),
-            None => Ok(()),
-        }
-    });
+    let slashing_check = Interchange::parse(&answer.slashing_protection)
+        .map_err(SlashingCheckError::from)
+        .and_then(|i| {
+            let have = i.pubkeys();
+            match removed.iter().find(|p| !have.contains(p)) {
+                Some(p) => Err(SlashingCheckError::Missing(p.to_string())),
+                None => Ok(()),
+            }
+        });
     Ok(RemoveOutcome {
         node: km.node.clone(),
         results: pubkeys

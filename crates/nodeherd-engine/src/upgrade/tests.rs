@@ -89,7 +89,7 @@ impl ReleaseSource for Canned {
         &'a self,
         _: &'a str,
         _: &'a Path,
-    ) -> BoxFuture<'a, Result<Vec<Release>, String>> {
+    ) -> BoxFuture<'a, Result<Vec<Release>, crate::feeds::FetchError>> {
         Box::pin(async { Ok(vec![release(OLD), release(NEW)]) })
     }
     fn artifact<'a>(

@@ -31,50 +31,118 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
+/// Why a secret could not be read (where it was looked for, never what it is).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    EnvUnset(String),
+    #[error("cannot read {}: {kind}", path.display())]
+    Unreadable {
+        path: std::path::PathBuf,
+        kind: std::io::ErrorKind,
+    },
+}
+
+/// The HTTP client for channels could not be built (reqwest's reason, without a URL).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientError(reqwest::Error);
+
+/// Why one HTTP request to a channel or the dead-man URL failed (URLs redacted).
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// Not an HTTP method (the http crate's reason).
+    #[error("{0}")]
+    Method(String),
+    #[error("{shown}: {source}")]
+    Send {
+        shown: String,
+        source: reqwest::Error,
+    },
+    #[error("{shown}: HTTP {code}")]
+    Status { shown: String, code: u16 },
+}
+
+/// Why one notification was not delivered to one channel (secret-free).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("channel {label}: {source}")]
+    Secret { label: String, source: SecretError },
+    #[error("channel {label}: {source}")]
+    Smtp {
+        label: String,
+        source: crate::notify::smtp::SmtpError,
+    },
+    #[error("{0}")]
+    Build(#[from] channels::BuildError),
+    #[error("channel {label}: {source}")]
+    Http { label: String, source: HttpError },
+}
+
+/// Why the dead-man ping failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeadmanError {
+    #[error("dead-man ping: {0}")]
+    Secret(SecretError),
+    #[error("dead-man ping: no URL")]
+    NoUrl,
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("dead-man ping: {0}")]
+    Http(HttpError),
+}
+
 /// Read a secret now. Errors say where it was looked for, never what it is.
-pub fn resolve(r: &SecretRef) -> Result<Option<String>, String> {
+pub fn resolve(r: &SecretRef) -> Result<Option<String>, SecretError> {
     if let Some(e) = &r.env {
         return match std::env::var(e) {
             Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
-            _ => Err(format!("environment variable {e} is not set")),
+            _ => Err(SecretError::EnvUnset(e.clone())),
         };
     }
     if let Some(f) = &r.file {
         return match std::fs::read_to_string(f) {
             Ok(v) => Ok(Some(v.trim().to_string())),
-            Err(err) => Err(format!("cannot read {}: {}", f.display(), err.kind())),
+            Err(err) => Err(SecretError::Unreadable {
+                path: f.clone(),
+                kind: err.kind(),
+            }),
         };
     }
     Ok(r.value.clone())
 }
 
 /// The HTTP client for channels: timeouts, no redirects (a redirect could carry a token elsewhere).
-pub fn client() -> Result<reqwest::Client, String> {
+pub fn client() -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .timeout(SEND_TIMEOUT)
         .connect_timeout(SEND_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("nodeherd/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| e.without_url().to_string())
+        .map_err(|e| ClientError(e.without_url()))
 }
 
-async fn send_http(client: &reqwest::Client, req: &channels::HttpRequest) -> Result<(), String> {
-    let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
+async fn send_http(client: &reqwest::Client, req: &channels::HttpRequest) -> Result<(), HttpError> {
+    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        .map_err(|e| HttpError::Method(e.to_string()))?;
     let mut rb = client.request(method, &req.url).body(req.body.clone());
     for (k, v) in &req.headers {
         rb = rb.header(k, v);
     }
     let shown = redact_url(&req.url);
-    let resp = rb
-        .send()
-        .await
-        .map_err(|e| format!("{shown}: {}", e.without_url()))?;
+    let resp = rb.send().await.map_err(|e| HttpError::Send {
+        shown: shown.clone(),
+        source: e.without_url(),
+    })?;
     let status = resp.status();
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!("{shown}: HTTP {}", status.as_u16()))
+        Err(HttpError::Status {
+            shown,
+            code: status.as_u16(),
+        })
     }
 }
 
@@ -83,10 +151,14 @@ pub async fn send_one(
     client: &reqwest::Client,
     c: &ChannelConfig,
     n: &Notification,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     let label = c.label();
-    let url = resolve(&c.url_ref()).map_err(|e| format!("channel {label}: {e}"))?;
-    let token = resolve(&c.token_ref()).map_err(|e| format!("channel {label}: {e}"))?;
+    let secret = |source| DeliveryError::Secret {
+        label: label.clone(),
+        source,
+    };
+    let url = resolve(&c.url_ref()).map_err(secret)?;
+    let token = resolve(&c.token_ref()).map_err(secret)?;
     match &c.kind {
         ChannelKind::Email {
             smtp_host,
@@ -114,14 +186,13 @@ pub async fn send_one(
             };
             crate::notify::smtp::send(&server, &email)
                 .await
-                .map_err(|e| format!("channel {label}: {e}"))
+                .map_err(|source| DeliveryError::Smtp { label, source })
         }
         _ => {
-            let req = channels::build_request(c, n, &Secrets { url, token })
-                .map_err(|e| e.to_string())?;
+            let req = channels::build_request(c, n, &Secrets { url, token })?;
             send_http(client, &req)
                 .await
-                .map_err(|e| format!("channel {label}: {e}"))
+                .map_err(|source| DeliveryError::Http { label, source })
         }
     }
 }
@@ -131,6 +202,7 @@ pub async fn deliver(cfg: &AlertsConfig, notifications: &[Notification]) -> Vec<
     let client = match client() {
         Ok(c) => c,
         Err(e) => {
+            let e = e.to_string();
             return notifications
                 .iter()
                 .flat_map(|n| {
@@ -147,7 +219,10 @@ pub async fn deliver(cfg: &AlertsConfig, notifications: &[Notification]) -> Vec<
     for n in notifications {
         let sends = cfg.channels.iter().filter(|c| c.wants(n)).map(|c| {
             let client = &client;
-            async move { delivery(c, n, send_one(client, c, n).await.err()) }
+            async move {
+                let error = send_one(client, c, n).await.err().map(|e| e.to_string());
+                delivery(c, n, error)
+            }
         });
         out.extend(futures::future::join_all(sends).await);
     }
@@ -166,13 +241,13 @@ fn delivery(c: &ChannelConfig, n: &Notification, error: Option<String>) -> Deliv
 }
 
 /// Hit the dead-man URL (GET). `Ok(false)` when none is configured.
-pub async fn ping_deadman(cfg: &AlertsConfig) -> Result<bool, String> {
+pub async fn ping_deadman(cfg: &AlertsConfig) -> Result<bool, DeadmanError> {
     let Some(d) = &cfg.deadman else {
         return Ok(false);
     };
     let url = resolve(&d.url_ref())
-        .map_err(|e| format!("dead-man ping: {e}"))?
-        .ok_or_else(|| "dead-man ping: no URL".to_string())?;
+        .map_err(DeadmanError::Secret)?
+        .ok_or(DeadmanError::NoUrl)?;
     let client = client()?;
     let req = channels::HttpRequest {
         method: "GET",
@@ -183,7 +258,7 @@ pub async fn ping_deadman(cfg: &AlertsConfig) -> Result<bool, String> {
     send_http(&client, &req)
         .await
         .map(|_| true)
-        .map_err(|e| format!("dead-man ping: {e}"))
+        .map_err(DeadmanError::Http)
 }
 
 #[cfg(test)]
@@ -208,7 +283,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            resolve(&missing).unwrap_err(),
+            resolve(&missing).unwrap_err().to_string(),
             "environment variable NODEHERD_TEST_SURELY_UNSET_VAR is not set"
         );
     }

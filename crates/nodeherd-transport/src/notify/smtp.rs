@@ -179,10 +179,9 @@ fn is_local(host: &str) -> bool {
             .is_ok_and(|a| a.is_loopback())
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, tokio_rustls::rustls::Error> {
     use rustls_platform_verifier::ConfigVerifierExt;
-    let cfg =
-        tokio_rustls::rustls::ClientConfig::with_platform_verifier().map_err(|e| e.to_string())?;
+    let cfg = tokio_rustls::rustls::ClientConfig::with_platform_verifier()?;
     Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
 }
 
@@ -220,7 +219,7 @@ pub async fn send(server: &SmtpServer, email: &Email) -> Result<(), SmtpError> {
                 ));
             }
             c.cmd("STARTTLS", "STARTTLS", &[220]).await?;
-            let connector = tls_connector().map_err(|m| c.proto("TLS setup", m))?;
+            let connector = tls_connector().map_err(|e| c.proto("TLS setup", e.to_string()))?;
             let sni = tokio_rustls::rustls::pki_types::ServerName::try_from(server.host.clone())
                 .map_err(|e| c.proto("TLS setup", e.to_string()))?;
             let plain = c.io.into_inner();

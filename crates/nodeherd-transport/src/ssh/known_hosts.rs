@@ -97,48 +97,81 @@ pub fn parse(text: &str) -> (Vec<Entry>, Vec<BadLine>) {
                 hosts,
                 key,
             }),
-            Err(reason) => bad.push(BadLine { line, reason }),
+            Err(reason) => bad.push(BadLine {
+                line,
+                reason: reason.to_string(),
+            }),
         }
     }
     (entries, bad)
 }
 
-fn parse_line(line: &str) -> Result<(Option<Marker>, HostPatterns, PublicKey), String> {
+/// Why one known_hosts line was skipped (shown as `BadLine::reason`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LineError {
+    #[error("empty line")]
+    Empty,
+    #[error("unknown marker {0}")]
+    UnknownMarker(String),
+    #[error("marker without host patterns")]
+    NoHosts,
+    #[error("missing key type")]
+    NoKeyType,
+    #[error("missing key data")]
+    NoKeyData,
+    #[error("bad {key_type} key: {reason}")]
+    Key { key_type: String, reason: String },
+    #[error("hashed host without hash")]
+    NoHash,
+    #[error("bad hashed salt: {0}")]
+    Salt(String),
+    #[error("bad hashed host: {0}")]
+    Hash(String),
+    #[error("hashed host is not a SHA-1 HMAC")]
+    NotHmac,
+    #[error("unsupported hashed host format")]
+    HashFormat,
+}
+
+fn parse_line(line: &str) -> Result<(Option<Marker>, HostPatterns, PublicKey), LineError> {
     let mut fields = line.split_whitespace();
-    let mut first = fields.next().ok_or("empty line")?;
+    let mut first = fields.next().ok_or(LineError::Empty)?;
     let marker = match first {
         "@revoked" => Some(Marker::Revoked),
         "@cert-authority" => Some(Marker::CertAuthority),
-        m if m.starts_with('@') => return Err(format!("unknown marker {m}")),
+        m if m.starts_with('@') => return Err(LineError::UnknownMarker(m.to_string())),
         _ => None,
     };
     if marker.is_some() {
-        first = fields.next().ok_or("marker without host patterns")?;
+        first = fields.next().ok_or(LineError::NoHosts)?;
     }
     let hosts = parse_hosts(first)?;
-    let key_type = fields.next().ok_or("missing key type")?;
-    let blob = fields.next().ok_or("missing key data")?;
-    let key = PublicKey::from_openssh(&format!("{key_type} {blob}"))
-        .map_err(|e| format!("bad {key_type} key: {e}"))?;
+    let key_type = fields.next().ok_or(LineError::NoKeyType)?;
+    let blob = fields.next().ok_or(LineError::NoKeyData)?;
+    let key =
+        PublicKey::from_openssh(&format!("{key_type} {blob}")).map_err(|e| LineError::Key {
+            key_type: key_type.to_string(),
+            reason: e.to_string(),
+        })?;
     Ok((marker, hosts, key))
 }
 
-fn parse_hosts(field: &str) -> Result<HostPatterns, String> {
+fn parse_hosts(field: &str) -> Result<HostPatterns, LineError> {
     if let Some(rest) = field.strip_prefix("|1|") {
-        let (salt, hash) = rest.split_once('|').ok_or("hashed host without hash")?;
+        let (salt, hash) = rest.split_once('|').ok_or(LineError::NoHash)?;
         let salt = STANDARD
             .decode(salt)
-            .map_err(|e| format!("bad hashed salt: {e}"))?;
+            .map_err(|e| LineError::Salt(e.to_string()))?;
         let hash = STANDARD
             .decode(hash)
-            .map_err(|e| format!("bad hashed host: {e}"))?;
+            .map_err(|e| LineError::Hash(e.to_string()))?;
         if hash.len() != 20 {
-            return Err("hashed host is not a SHA-1 HMAC".into());
+            return Err(LineError::NotHmac);
         }
         return Ok(HostPatterns::Hashed { salt, hash });
     }
     if field.starts_with('|') {
-        return Err("unsupported hashed host format".into());
+        return Err(LineError::HashFormat);
     }
     Ok(HostPatterns::Patterns(
         field

@@ -14,7 +14,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::msg::{Effect, Msg};
-use crate::state::App;
+use crate::state::{App, WorkerError};
 use crate::update::update;
 use crate::views;
 
@@ -228,7 +228,7 @@ fn start(e: Effect, world: &World, tx: &mpsc::UnboundedSender<Msg>, workers: &mu
                 let r = read_and_guard(&world, &c).await.map(|(ask, _, _)| ask);
                 let _ =
                     tx.send(Msg::ImportChecked(r.map_err(|e| {
-                        nodeherd_core::facts::systemd::sanitize(&e.to_string())
+                        WorkerError(nodeherd_core::facts::systemd::sanitize(&e.to_string()))
                     })));
             }));
         }
@@ -239,7 +239,7 @@ fn start(e: Effect, world: &World, tx: &mpsc::UnboundedSender<Msg>, workers: &mu
                 let r = check_move(&world, &c).await;
                 let _ =
                     tx.send(Msg::MoveChecked(r.map_err(|e| {
-                        nodeherd_core::facts::systemd::sanitize(&e.to_string())
+                        WorkerError(nodeherd_core::facts::systemd::sanitize(&e.to_string()))
                     })));
             }));
         }

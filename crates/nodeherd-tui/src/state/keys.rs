@@ -39,7 +39,7 @@ pub struct NodeKeys {
     pub r: NodeRef,
     pub host: String,
     pub node: String,
-    pub keys: Result<Vec<KeyEntry>, String>,
+    pub keys: Result<Vec<KeyEntry>, super::WorkerError>,
     /// A CometBFT node (its consensus key) rather than a Keymanager API.
     pub cosmos: bool,
 }

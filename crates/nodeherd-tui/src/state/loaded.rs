@@ -1,8 +1,8 @@
 //! What the releases, plan and history screens load on demand through workers.
 //!
 //! Owns: [`Fetched`] (last answer, loading, last error), [`ReleaseRow`], [`PlanView`] with the
-//! [`PlanInputs`] an apply runs, [`HistoryData`]. May not touch: I/O or the engines themselves;
-//! these are the answers workers bring back.
+//! [`PlanInputs`] an apply runs, [`HistoryData`], [`WorkerError`] (why a worker's job failed).
+//! May not touch: I/O or the engines themselves; these are the answers workers bring back.
 
 use std::sync::Arc;
 
@@ -37,6 +37,24 @@ impl<T> Default for Fetched<T> {
     }
 }
 
+/// Why a worker's job (a load, a check, an apply) failed: its message, already sanitized for
+/// the screen by the worker. Views and the reducer show its Display as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WorkerError(pub String);
+
+impl From<String> for WorkerError {
+    fn from(s: String) -> Self {
+        WorkerError(s)
+    }
+}
+
+impl From<&str> for WorkerError {
+    fn from(s: &str) -> Self {
+        WorkerError(s.to_string())
+    }
+}
+
 impl<T> Fetched<T> {
     /// A load begins; false when one is already running (do not start another).
     pub fn start(&mut self) -> bool {
@@ -47,7 +65,7 @@ impl<T> Fetched<T> {
         true
     }
     /// A load ended.
-    pub fn finish(&mut self, r: Result<T, String>, now: DateTime<Utc>) {
+    pub fn finish(&mut self, r: Result<T, WorkerError>, now: DateTime<Utc>) {
         self.loading = false;
         match r {
             Ok(d) => {
@@ -55,7 +73,7 @@ impl<T> Fetched<T> {
                 self.error = None;
                 self.at = Some(now);
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => self.error = Some(e.to_string()),
         }
     }
 }

@@ -11,14 +11,14 @@ use chrono::{DateTime, Utc};
 
 use super::{flash, go, plan_len};
 use crate::msg::{Effect, PlanInputs, event_label};
-use crate::state::{App, Dialog, HistoryData, ReleaseRow, Screen, UpgradeAsk};
+use crate::state::{App, Dialog, HistoryData, ReleaseRow, Screen, UpgradeAsk, WorkerError};
 use nodeherd_core::plan::apply::Plan;
 use nodeherd_core::text::sanitize;
 use nodeherd_engine::apply::run::ChangeResult;
 use nodeherd_engine::upgrade::engine::{Event, Outcome};
 
 /// The releases plan: every row learns its upgrade target.
-pub(super) fn on_releases(app: &mut App, r: Result<Vec<ReleaseRow>, String>, now: DateTime<Utc>) {
+pub(super) fn on_releases(app: &mut App, r: Result<Vec<ReleaseRow>, WorkerError>, now: DateTime<Utc>) {
     if let Ok(list) = &r {
         for rel in list {
             if let Some(i) = app.row_index(&rel.host, &rel.node) {
@@ -33,7 +33,7 @@ pub(super) fn on_releases(app: &mut App, r: Result<Vec<ReleaseRow>, String>, now
 }
 
 /// The plan of the plan screen, with what an apply of it needs.
-pub(super) fn on_plan(app: &mut App, r: Result<(Plan, Arc<PlanInputs>), String>, now: DateTime<Utc>) {
+pub(super) fn on_plan(app: &mut App, r: Result<(Plan, Arc<PlanInputs>), WorkerError>, now: DateTime<Utc>) {
     let r = r.map(|(plan, inputs)| {
         app.plan.inputs = Some(inputs);
         plan
@@ -56,7 +56,7 @@ pub(super) fn on_progress(app: &mut App, key: String, event: Event) {
 /// An apply ended (or could not start).
 pub(super) fn on_applied(
     app: &mut App,
-    r: Result<Vec<ChangeResult>, String>,
+    r: Result<Vec<ChangeResult>, WorkerError>,
     now: DateTime<Utc>,
     fx: &mut Vec<Effect>,
 ) {
@@ -64,7 +64,7 @@ pub(super) fn on_applied(
         Err(e) => {
             app.plan.applying = false;
             app.progress.clear();
-            flash(app, now, format!("apply: {}", sanitize(&e)), true);
+            flash(app, now, format!("apply: {}", sanitize(&e.to_string())), true);
             app.dirty = true;
             return;
         }
@@ -123,7 +123,7 @@ pub(super) fn on_upgrade_done(
 }
 
 /// The merged upgrade journal.
-pub(super) fn on_history(app: &mut App, r: Result<HistoryData, String>, now: DateTime<Utc>) {
+pub(super) fn on_history(app: &mut App, r: Result<HistoryData, WorkerError>, now: DateTime<Utc>) {
     app.history.finish(r, now);
     let n = app.history.data.as_ref().map_or(0, |h| h.entries.len());
     // newest first on screen: the cursor starts at the top

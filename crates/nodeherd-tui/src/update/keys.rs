@@ -12,7 +12,8 @@ use crate::keycmd;
 use crate::keymap::Action;
 use crate::msg::Effect;
 use crate::state::{
-    App, Dialog, ImportAsk, KeyEntry, MoveAsk, NodeKeys, Prompt, Screen, short_pubkey,
+    App, Dialog, ImportAsk, KeyEntry, MoveAsk, NodeKeys, Prompt, Screen, WorkerError,
+    short_pubkey,
 };
 use nodeherd_core::text::sanitize;
 
@@ -25,27 +26,27 @@ pub(super) fn on_keys(app: &mut App, list: Vec<NodeKeys>, now: DateTime<Utc>) {
 }
 
 /// An `:import` was checked: the confirm dialog, unless another one is open (or why not).
-pub(super) fn on_import_checked(app: &mut App, r: Result<ImportAsk, String>, now: DateTime<Utc>) {
+pub(super) fn on_import_checked(app: &mut App, r: Result<ImportAsk, WorkerError>, now: DateTime<Utc>) {
     app.keys_checking = false;
     match r {
         Ok(ask) if app.dialog.is_none() && !app.readonly => {
             app.dialog = Some(Dialog::ImportKeys(ask));
         }
         Ok(_) => flash(app, now, "import not started: another dialog is open", true),
-        Err(e) => flash(app, now, sanitize(&e), true),
+        Err(e) => flash(app, now, sanitize(&e.to_string()), true),
     }
     app.dirty = true;
 }
 
 /// An `:move` was checked: the confirm dialog, unless another one is open (or why not).
-pub(super) fn on_move_checked(app: &mut App, r: Result<MoveAsk, String>, now: DateTime<Utc>) {
+pub(super) fn on_move_checked(app: &mut App, r: Result<MoveAsk, WorkerError>, now: DateTime<Utc>) {
     app.keys_checking = false;
     match r {
         Ok(ask) if app.dialog.is_none() && !app.readonly => {
             app.dialog = Some(Dialog::MoveKey(ask));
         }
         Ok(_) => flash(app, now, "move not started: another dialog is open", true),
-        Err(e) => flash(app, now, sanitize(&e), true),
+        Err(e) => flash(app, now, sanitize(&e.to_string()), true),
     }
     app.dirty = true;
 }

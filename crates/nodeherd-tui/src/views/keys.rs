@@ -170,7 +170,7 @@ fn error_lines(risks: &[nodeherd_engine::keys::DoubleSignRisk], nodes: &[NodeKey
         .chain(nodes.iter().filter_map(|n| {
             let e = n.keys.as_ref().err()?;
             let at = format!("{}/{}", clean(&n.host), clean(&n.node));
-            let e = clean(e);
+            let e = clean(&e.to_string());
             let e = e.strip_prefix(&format!("{at}: ")).unwrap_or(&e).to_string();
             Some(Line::styled(format!("{at}: {e}"), red))
         }))

@@ -396,7 +396,7 @@ pub fn pick_with(
             Ok((rank, kind, why)) => candidates.push((rank, a, kind, why)),
             Err(why) => rejected.push(Rejected {
                 name: a.name.clone(),
-                why,
+                why: why.to_string(),
             }),
         }
     }
@@ -546,50 +546,81 @@ pub fn pick_with(
     })
 }
 
+/// Why one asset does not fit a component on a platform (shown as `Rejected::why`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Unfit {
+    #[error("a checksum or signature file")]
+    Sidecar,
+    #[error("not the {client} {component} (its name does not start with `{prefix}`)")]
+    Prefix {
+        client: String,
+        component: String,
+        prefix: String,
+    },
+    #[error("excluded for {client}: contains `{token}`")]
+    Excluded { client: String, token: String },
+    #[error("built for another OS (`{0}`)")]
+    ForeignOs(String),
+    #[error("a package or installer, not an archive")]
+    NotArchive,
+    #[error("nodeherd takes {client} as {takes}, not {kind}")]
+    Kind {
+        client: String,
+        takes: String,
+        kind: ArchiveKind,
+    },
+    #[error("nodeherd installs on Linux only, the host is {0}")]
+    NotLinux(String),
+    #[error("no Linux token ({0})")]
+    NoLinuxToken(String),
+    #[error("not built for {0}")]
+    Arch(String),
+}
+
 /// Whether one asset fits: `Ok((preference rank, kind, why))` or `Err(why not)`.
 fn judge(
     layout: &ClientLayout,
     comp: &ComponentLayout,
     a: &Asset,
     platform: &Platform,
-) -> Result<(usize, ArchiveKind, String), String> {
+) -> Result<(usize, ArchiveKind, String), Unfit> {
     let n = a.name.to_ascii_lowercase();
     if is_sidecar(&n) {
-        return Err("a checksum or signature file".into());
+        return Err(Unfit::Sidecar);
     }
     if !n.starts_with(&comp.prefix.to_ascii_lowercase()) {
-        return Err(format!(
-            "not the {} {} (its name does not start with `{}`)",
-            layout.client, comp.component, comp.prefix
-        ));
+        return Err(Unfit::Prefix {
+            client: layout.client.to_string(),
+            component: comp.component.to_string(),
+            prefix: comp.prefix.to_string(),
+        });
     }
     if let Some(x) = layout.exclude.iter().find(|x| n.contains(*x)) {
-        return Err(format!("excluded for {}: contains `{x}`", layout.client));
+        return Err(Unfit::Excluded {
+            client: layout.client.to_string(),
+            token: x.to_string(),
+        });
     }
     if let Some(os) = FOREIGN_OS.iter().find(|t| has_token(&n, t)) {
-        return Err(format!("built for another OS (`{os}`)"));
+        return Err(Unfit::ForeignOs(os.to_string()));
     }
-    let kind = ArchiveKind::of(&a.name)
-        .ok_or_else(|| "a package or installer, not an archive".to_string())?;
+    let kind = ArchiveKind::of(&a.name).ok_or(Unfit::NotArchive)?;
     let rank = layout
         .kinds
         .iter()
         .position(|k| *k == kind)
         .ok_or_else(|| {
             let kinds: Vec<String> = layout.kinds.iter().map(ToString::to_string).collect();
-            format!(
-                "nodeherd takes {} as {}, not {kind}",
-                layout.client,
-                kinds.join(" or ")
-            )
+            Unfit::Kind {
+                client: layout.client.to_string(),
+                takes: kinds.join(" or "),
+                kind,
+            }
         })?;
     let why = match layout.cpu {
         CpuRule::Independent { runtime } => {
             if platform.os != Os::Linux {
-                return Err(format!(
-                    "nodeherd installs on Linux only, the host is {}",
-                    platform.os
-                ));
+                return Err(Unfit::NotLinux(platform.os.to_string()));
             }
             format!(
                 "`{}`: {kind}, architecture-independent, needs a {runtime} runtime on the host",
@@ -598,13 +629,10 @@ fn judge(
         }
         CpuRule::Tokens { x86_64, aarch64 } => {
             if platform.os != Os::Linux {
-                return Err(format!(
-                    "nodeherd installs on Linux only, the host is {}",
-                    platform.os
-                ));
+                return Err(Unfit::NotLinux(platform.os.to_string()));
             }
             let Some(os) = layout.os_tokens.iter().find(|t| has_token(&n, t)) else {
-                return Err(format!("no Linux token ({})", layout.os_tokens.join(", ")));
+                return Err(Unfit::NoLinuxToken(layout.os_tokens.join(", ")));
             };
             let wanted: &[&str] = match platform.arch {
                 Arch::X86_64 => x86_64,
@@ -612,7 +640,7 @@ fn judge(
                 Arch::Other(_) => &[],
             };
             let Some(cpu) = wanted.iter().find(|t| has_token(&n, t)) else {
-                return Err(format!("not built for {}", platform.arch));
+                return Err(Unfit::Arch(platform.arch.to_string()));
             };
             format!(
                 "`{}`: starts with `{}`, OS token `{os}`, CPU token `{cpu}`, {kind}",

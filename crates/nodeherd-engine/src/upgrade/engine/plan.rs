@@ -5,6 +5,7 @@
 
 use super::steps::inspect;
 use super::*;
+use crate::feeds::FetchError;
 
 /// A node's plan line for `releases` and `upgrade`.
 #[derive(Debug, Clone, Serialize)]
@@ -25,7 +26,7 @@ pub struct NodePlan {
 pub async fn fetch_feeds(
     targets: &[Target],
     opts: &Options,
-) -> BTreeMap<String, Result<Vec<Release>, String>> {
+) -> BTreeMap<String, Result<Vec<Release>, FetchError>> {
     let mut out = BTreeMap::new();
     for t in targets {
         let Some(src) = t.feed() else { continue };
@@ -117,17 +118,26 @@ pub fn plan_node(
     }
 }
 
+/// Why a target's running version could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RunningError {
+    #[error("{0}")]
+    Ssh(#[from] nodeherd_transport::ssh::SshError),
+    #[error("{0}")]
+    Host(#[from] HostError),
+}
+
 /// Read the running versions (from the hosts' `current` links) of every target.
-pub async fn running_versions(pool: &Pool, targets: &[Target]) -> Vec<Result<Layout, String>> {
+pub async fn running_versions(
+    pool: &Pool,
+    targets: &[Target],
+) -> Vec<Result<Layout, RunningError>> {
     let items: Vec<usize> = (0..targets.len()).collect();
     let res = crate::fleet::run_all(items, 10, |i| {
         let t = &targets[i];
         async move {
-            let s = pool
-                .session(&t.host.target)
-                .await
-                .map_err(|e| e.to_string())?;
-            inspect(&s, t).await.map_err(|e| e.to_string())
+            let s = pool.session(&t.host.target).await?;
+            Ok(inspect(&s, t).await?)
         }
     })
     .await;

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::feed::{self};
 use crate::msg::{Msg, PlanInputs};
-use crate::state::HistoryData;
+use crate::state::{HistoryData, WorkerError};
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_engine::apply::lock::ApplyLock;
 use nodeherd_engine::apply::run;
@@ -42,7 +42,7 @@ pub(crate) fn spawn_releases(world: &World, tx: mpsc::UnboundedSender<Msg>) -> J
             Ok(feed::release_rows(&targets, &plans))
         }
         .await
-        .map_err(|e: String| nodeherd_core::facts::systemd::sanitize(&e));
+        .map_err(|e: String| WorkerError(nodeherd_core::facts::systemd::sanitize(&e)));
         let _ = tx.send(Msg::Releases(r));
     })
 }
@@ -82,7 +82,7 @@ pub(crate) fn spawn_plan(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinH
             Ok((plan, Arc::new(inputs)))
         }
         .await
-        .map_err(|e| nodeherd_core::facts::systemd::sanitize(&e));
+        .map_err(|e| WorkerError(nodeherd_core::facts::systemd::sanitize(&e)));
         let _ = tx.send(Msg::Plan(r));
     })
 }
@@ -120,8 +120,8 @@ pub(crate) fn spawn_apply(
         let lock = match ApplyLock::acquire(&nodeherd_engine::apply::lock::default_path()) {
             Ok(l) => l,
             Err(e) => {
-                let _ = tx.send(Msg::Applied(Err(nodeherd_core::facts::systemd::sanitize(
-                    &e.to_string(),
+                let _ = tx.send(Msg::Applied(Err(WorkerError(
+                    nodeherd_core::facts::systemd::sanitize(&e.to_string()),
                 ))));
                 return;
             }

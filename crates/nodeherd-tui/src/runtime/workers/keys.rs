@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::feed::{self};
 use crate::msg::Msg;
-use crate::state::NodeKeys;
+use crate::state::{NodeKeys, WorkerError};
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_core::keys::Secret;
 use nodeherd_engine::keys::files::{FileError, OpenError, open_keystore};
@@ -49,7 +49,7 @@ pub(crate) fn spawn_keys(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinH
                 let (h, n) = world.inv.node(r);
                 let keys = res
                     .map(|rows| feed::key_entries(r, &h.name, &n.name, rows))
-                    .map_err(|e| sanitize(&e));
+                    .map_err(|e| WorkerError(sanitize(&e)));
                 entry(r, keys, false)
             })
             .collect();
@@ -58,7 +58,7 @@ pub(crate) fn spawn_keys(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinH
             let (h, n) = world.inv.node(r);
             let keys = res
                 .map(|row| vec![feed::cosmos_entry(r, &h.name, &n.name, row)])
-                .map_err(|e| sanitize(&e));
+                .map_err(|e| WorkerError(sanitize(&e)));
             entry(r, keys, true)
         }));
         let _ = tx.send(Msg::Keys(lists));

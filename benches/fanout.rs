@@ -43,7 +43,7 @@ const SETTLE: Duration = Duration::from_millis(400);
 fn rusage(who: libc::c_int) -> f64 {
     // SAFETY: getrusage writes into the zeroed struct we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(who, &mut ru) };
+    unsafe { libc::getrusage(who, &raw mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
@@ -91,12 +91,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
-    v.sort_by(|a, b| a.total_cmp(b));
+    v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 {
         v[n / 2]
     } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+        f64::midpoint(v[n / 2 - 1], v[n / 2])
     }
 }
 
@@ -577,7 +577,7 @@ fn machine() -> String {
                 .map(|(_, v)| v.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let ssh = Command::new("ssh")
@@ -684,7 +684,7 @@ fn targets(n: usize, t: &BTreeMap<Row, Stats>) -> String {
             "| {what} | {}{unit} | {} |",
             f(v, 2),
             verdict(ok, v)
-        ))
+        ));
     };
     let r = ratio(Row::NodeherdCold, Row::SshCurve);
     line("cold wall / OpenSSH curve25519 <= 0.7x", r, r <= 0.7, "x");

@@ -20,7 +20,7 @@ fn thread_cpu() -> f64 {
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
@@ -39,8 +39,8 @@ fn time(rounds: usize, iters: usize, mut f: impl FnMut()) -> (f64, f64) {
         cpu.push((thread_cpu() - c) * 1e6 / iters as f64);
         wall.push(t.elapsed().as_secs_f64() * 1e6 / iters as f64);
     }
-    wall.sort_by(|a, b| a.total_cmp(b));
-    cpu.sort_by(|a, b| a.total_cmp(b));
+    wall.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
     (wall[rounds / 2], cpu[rounds / 2])
 }
 
@@ -57,10 +57,10 @@ fn main() {
 
     let crate_whole = time(9, 20, || {
         let s = prometheus_parse::Scrape::parse(PAGE.lines().map(|l| Ok(l.to_string())));
-        black_box(s.map(|s| s.samples.len()).unwrap_or(0));
+        black_box(s.map_or(0, |s| s.samples.len()));
     });
     let split = time(9, 500, || {
-        let n: usize = black_box(PAGE).split('\n').map(|l| l.len()).sum();
+        let n: usize = black_box(PAGE).split('\n').map(str::len).sum();
         black_box(n);
     });
     let prefilter = time(9, 500, || {
@@ -69,7 +69,7 @@ fn main() {
     let crate_filtered = time(9, 500, || {
         let s =
             prometheus_parse::Scrape::parse(select_lines(PAGE, &wanted).map(|l| Ok(l.to_string())));
-        black_box(s.map(|s| s.samples.len()).unwrap_or(0));
+        black_box(s.map_or(0, |s| s.samples.len()));
     });
     let ours = time(9, 500, || {
         black_box(extract(black_box(PAGE), client));

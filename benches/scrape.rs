@@ -25,13 +25,13 @@ const PAGE_PORT: u16 = 9109;
 fn cpu_secs() -> f64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
@@ -70,7 +70,7 @@ fn main() {
         .build()
         .expect("runtime");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(bench(&report.inventory, &dir))
+        rt.block_on(bench(&report.inventory, &dir));
     }));
     if std::env::var_os("NODEHERD_TEST_KEEP_LAB").is_none() {
         let _ = lab::down(&cfg);

@@ -51,7 +51,7 @@ fn proc_rss_mb(pid: u32) -> Option<f64> {
 fn children_cpu() -> f64 {
     // SAFETY: getrusage writes into the zeroed struct we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &raw mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
@@ -203,7 +203,7 @@ fn main() {
             println!("lab down failed: {e}");
         }
     }
-    let tui = (tui_a + tui_b) / 2.0;
+    let tui = f64::midpoint(tui_a, tui_b);
     let pct = |cpu: f64| 100.0 * cpu / span.as_secs_f64();
     println!();
     println!(

@@ -100,9 +100,7 @@ fn main() {
         times.sort();
         times
     };
-    let hwm = vm_hwm_kib()
-        .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
-        .unwrap_or_else(|| "n/a".into());
+    let hwm = vm_hwm_kib().map_or_else(|| "n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0));
     println!("tui_render: fleet screen, 1000 nodes, 200x60, {frames} frames");
     println!(
         "  per frame: mean {mean:?}  p50 {p50:?}  p99 {p99:?}  max {max:?}   (target <= 2 ms)"

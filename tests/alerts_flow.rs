@@ -1,4 +1,5 @@
 //! The pure chain on a real Lodestar 1.5.1 page: extract -> observation -> default alert rules -> exposition.
+#![allow(clippy::unwrap_used)] // a test or bench: a panic is a failure with its location
 
 use chrono::{DateTime, Utc};
 use nodeherd_core::alerts::observe::observation;
@@ -13,7 +14,7 @@ const BN: &str = include_str!(concat!(
 ));
 
 fn t(secs: i64) -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    DateTime::<Utc>::from_timestamp(1_800_000_000 + secs, 0).expect("a valid timestamp")
 }
 
 #[test]

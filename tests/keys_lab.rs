@@ -118,8 +118,8 @@ fn interop_secret(i: u64) -> SecretKey {
     let mut be = [0u8; 32];
     // SAFETY: valid pointers to fixed-size buffers of the sizes passed.
     unsafe {
-        blst::blst_scalar_from_le_bytes(&mut scalar, h.as_ptr(), 32);
-        blst::blst_bendian_from_scalar(be.as_mut_ptr(), &scalar);
+        blst::blst_scalar_from_le_bytes(&raw mut scalar, h.as_ptr(), 32);
+        blst::blst_bendian_from_scalar(be.as_mut_ptr(), &raw const scalar);
     }
     SecretKey::from_bytes(&be).unwrap_or_else(|e| panic!("interop key {i}: {e}"))
 }
@@ -551,9 +551,7 @@ fn exit_files(ctx: &Ctx) -> Vec<PathBuf> {
 fn pool_exits(ctx: &Ctx) -> usize {
     let v = bn_get(ctx, "/eth/v1/beacon/pool/voluntary_exits");
     v["data"]
-        .as_array()
-        .map(Vec::len)
-        .unwrap_or_else(|| panic!("pool answer: {v}"))
+        .as_array().map_or_else(|| panic!("pool answer: {v}"), Vec::len)
 }
 
 /// Lodestar 1.5.1 has no keymanager voluntary_exit endpoint: the exit is signed locally from

@@ -3,6 +3,7 @@
 //! down at the end, whatever happened. Needs root: without it, says so and skips.
 //!
 //! Run: `cargo test --test lab` (as root). `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up to look at.
+#![allow(clippy::unwrap_used)] // a test or bench: a panic is a failure with its location
 
 use nodeherd_core::inventory::Inventory;
 use nodeherd_lab::LabConfig;
@@ -39,39 +40,39 @@ fn main() {
         rt: labsuite::runtime(),
     };
     suite.run("status_reads_every_node_on_every_host", || {
-        status_reads_every_node_on_every_host(&ctx)
+        status_reads_every_node_on_every_host(&ctx);
     });
     suite.run("stop_start_restart_real_units", || {
-        stop_start_restart_real_units(&ctx)
+        stop_start_restart_real_units(&ctx);
     });
     suite.run("logs_tail_and_follow", || logs_tail_and_follow(&ctx));
     suite.run("lodestar_is_real_and_restartable", || {
-        lodestar_is_real_and_restartable(&ctx)
+        lodestar_is_real_and_restartable(&ctx);
     });
     suite.run("hostile_argument_arrives_as_one_literal", || {
-        hostile_argument_arrives_as_one_literal(&ctx)
+        hostile_argument_arrives_as_one_literal(&ctx);
     });
     suite.run("changed_host_key_is_refused_with_file_and_line", || {
-        changed_host_key_is_refused_with_file_and_line(&ctx)
+        changed_host_key_is_refused_with_file_and_line(&ctx);
     });
     suite.run("unknown_host_key_is_refused_under_strict", || {
-        unknown_host_key_is_refused_under_strict(&ctx)
+        unknown_host_key_is_refused_under_strict(&ctx);
     });
     suite.run("unreachable_host_does_not_stall_the_others", || {
-        unreachable_host_does_not_stall_the_others(&ctx)
+        unreachable_host_does_not_stall_the_others(&ctx);
     });
     suite.run("non_root_user_with_become", || {
-        non_root_user_with_become(&ctx)
+        non_root_user_with_become(&ctx);
     });
     suite.run("jump_host_chain", || jump_host_chain(&ctx));
     suite.run("disruptive_action_needs_yes_without_tty", || {
-        disruptive_action_needs_yes_without_tty(&ctx)
+        disruptive_action_needs_yes_without_tty(&ctx);
     });
     suite.run("apply_repairs_drift_and_is_idempotent", || {
-        apply_repairs_drift_and_is_idempotent(&ctx)
+        apply_repairs_drift_and_is_idempotent(&ctx);
     });
     suite.run("apply_lock_contention_exits_3", || {
-        apply_lock_contention_exits_3(&ctx)
+        apply_lock_contention_exits_3(&ctx);
     });
     suite.run("unit_file_drift_is_planned_rewritten_and_restarted", || {
         for f in unit_file_drift_is_planned_rewritten_and_restarted(&ctx) {
@@ -79,7 +80,7 @@ fn main() {
         }
     });
     suite.run("cosmos_keys_listed_and_double_sign_risk_flagged", || {
-        cosmos_keys_listed_and_double_sign_risk_flagged(&ctx)
+        cosmos_keys_listed_and_double_sign_risk_flagged(&ctx);
     });
     suite.finish();
 }
@@ -1005,7 +1006,7 @@ fn cosmos_keys_listed_and_double_sign_risk_flagged(ctx: &Ctx) {
         serde_json::json!(["nhtest-1/gaia", "nhtest-2/gaia"])
     );
     assert!(
-        v["errors"].as_array().is_some_and(|e| e.is_empty()),
+        v["errors"].as_array().is_some_and(std::vec::Vec::is_empty),
         "{out}"
     );
 

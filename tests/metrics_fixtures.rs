@@ -1,5 +1,6 @@
 //! Parsers of metrics pages and host facts on captured real output (Lodestar 1.5.1, this machine's /proc)
 //! and on synthetic pages for the other clients (names from their docs; see each file's header).
+#![allow(clippy::unwrap_used)] // a test or bench: a panic is a failure with its location
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,7 +32,7 @@ fn rest_head_slot() -> f64 {
         .lines()
         .find(|l| l.starts_with("GET /eth/v1/node/syncing"))
         .expect("syncing line");
-    let json = &line[line.find('{').unwrap()..line.rfind('}').unwrap() + 1];
+    let json = &line[line.find('{').unwrap()..=line.rfind('}').unwrap()];
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     v["data"]["head_slot"].as_str().unwrap().parse().unwrap()
 }

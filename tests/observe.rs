@@ -42,14 +42,14 @@ fn main() {
         rt: labsuite::runtime(),
     };
     suite.run("scrape_real_lodestar_through_the_tunnel", || {
-        scrape_real_lodestar_through_the_tunnel(&ctx)
+        scrape_real_lodestar_through_the_tunnel(&ctx);
     });
     suite.run("host_facts_are_sane", || host_facts_are_sane(&ctx));
     suite.run("unit_down_fires_once_and_resolves_once", || {
-        unit_down_fires_once_and_resolves_once(&ctx)
+        unit_down_fires_once_and_resolves_once(&ctx);
     });
     suite.run("prometheus_serve_answers", || {
-        prometheus_serve_answers(&ctx)
+        prometheus_serve_answers(&ctx);
     });
     suite.finish();
 }

@@ -1,4 +1,5 @@
 //! The SSH transport against real OpenSSH servers on loopback (root-gated: sshd needs root).
+#![allow(clippy::unwrap_used)] // a test or bench: a panic is a failure with its location
 
 #[path = "support/sshd.rs"]
 mod sshd;
@@ -171,7 +172,7 @@ async fn file_upload_streams_and_arrives_intact() {
     let got = out.stdout_str();
     assert!(got.starts_with(&want), "host sha256 {got} != {want}");
     assert_eq!(
-        std::fs::metadata(&dst).map(|m| m.len()).unwrap_or(0),
+        std::fs::metadata(&dst).map_or(0, |m| m.len()),
         48 * 1_048_576
     );
     let streamed = hwm().saturating_sub(before);
@@ -379,8 +380,7 @@ async fn accept_new_records_then_strict_accepts() {
     );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&kh)
-        .map(|m| m.permissions().mode() & 0o777)
-        .unwrap_or(0);
+        .map_or(0, |m| m.permissions().mode() & 0o777);
     assert_eq!(mode, 0o600);
     t.host_key_policy = HostKeyPolicy::Strict;
     let s2 = Session::connect(&t, &opts())
@@ -389,8 +389,7 @@ async fn accept_new_records_then_strict_accepts() {
     assert!(
         s2.exec(&Command::new("true"))
             .await
-            .map(|o| o.success())
-            .unwrap_or(false)
+            .is_ok_and(|o| o.success())
     );
     // not recorded twice
     assert_eq!(std::fs::read_to_string(&kh).unwrap_or_default(), text);
@@ -446,9 +445,7 @@ async fn silent_server_times_out_in_connect_phase() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let port = listener
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .local_addr().map_or_else(|e| panic!("{e}"), |a| a.port());
     let holder = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((sock, _)) = listener.accept().await {
@@ -540,9 +537,7 @@ async fn forward_reaches_a_local_echo_listener() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let port = listener
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .local_addr().map_or_else(|e| panic!("{e}"), |a| a.port());
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
             tokio::spawn(async move {
@@ -651,9 +646,9 @@ async fn exec_stream_delivers_lines_incrementally() {
             .iter()
             .any(|(_, c)| *c == StreamChunk::Stderr(b"done\n".to_vec()))
     );
-    let first = arrivals.first().map(|(t, _)| *t).unwrap_or(end);
+    let first = arrivals.first().map_or(end, |(t, _)| *t);
     assert!(
-        end - first >= Duration::from_millis(350),
+        end.checked_sub(first).unwrap() >= Duration::from_millis(350),
         "first chunk at {first:?}, end at {end:?}: not incremental"
     );
 
@@ -815,7 +810,7 @@ async fn pool_shares_a_failed_connect_and_retries_next_time() {
 
 /// Client cost figures (run alone: `cargo test --test ssh measure -- --ignored --nocapture`).
 #[tokio::test(flavor = "current_thread")]
-#[ignore]
+#[ignore = "a measurement, run alone with --ignored --nocapture"]
 async fn measure_client_cost() {
     if !have_root("measure_client_cost") {
         return;
@@ -823,7 +818,7 @@ async fn measure_client_cost() {
     fn cpu() -> Duration {
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: getrusage writes into the struct we own.
-        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut ru) };
         let us = |t: libc::timeval| {
             Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64)
         };
@@ -847,11 +842,11 @@ async fn measure_client_cost() {
         assert!(o.success());
         s.close().await;
     }
-    let (c1, w1) = (cpu() - c0, w0.elapsed());
+    let (c1, w1) = (cpu().checked_sub(c0).unwrap(), w0.elapsed());
     println!(
         "cold: connect+auth+first exec: {:.2} ms wall, {:.3} ms client CPU (mean of {n})",
-        w1.as_secs_f64() * 1e3 / n as f64,
-        c1.as_secs_f64() * 1e3 / n as f64
+        w1.as_secs_f64() * 1e3 / f64::from(n),
+        c1.as_secs_f64() * 1e3 / f64::from(n)
     );
     let s = Session::connect(&t, &opts())
         .await
@@ -862,11 +857,11 @@ async fn measure_client_cost() {
         let o = s.exec(&cmd).await.unwrap_or_else(|e| panic!("{e}"));
         assert!(o.success());
     }
-    let (c1, w1) = (cpu() - c0, w0.elapsed());
+    let (c1, w1) = (cpu().checked_sub(c0).unwrap(), w0.elapsed());
     println!(
         "warm: exec on open session: {:.2} ms wall, {:.3} ms client CPU (mean of {m})",
-        w1.as_secs_f64() * 1e3 / m as f64,
-        c1.as_secs_f64() * 1e3 / m as f64
+        w1.as_secs_f64() * 1e3 / f64::from(m),
+        c1.as_secs_f64() * 1e3 / f64::from(m)
     );
 }
 

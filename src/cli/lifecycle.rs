@@ -60,9 +60,7 @@ pub async fn run(
                         out.paint("FAILED", "31")
                     },
                     r.after
-                        .as_ref()
-                        .map(|u| format!("{}/{}", u.active_state, u.sub_state))
-                        .unwrap_or_else(|| "-".into()),
+                        .as_ref().map_or_else(|| "-".into(), |u| format!("{}/{}", u.active_state, u.sub_state)),
                     format!("{:.1}s", r.took.as_secs_f64()),
                     table::clip(r.error.as_deref().unwrap_or(""), 90),
                 ]

@@ -57,11 +57,11 @@ pub async fn run(
 }
 
 fn f0(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into())
+    v.map_or_else(|| "-".into(), |v| format!("{v:.0}"))
 }
 
 fn f1(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into())
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
 }
 
 /// The metrics table (pure).
@@ -75,7 +75,7 @@ pub fn render(snap: &Snapshot, out: Output) -> String {
         .iter()
         .map(|n| {
             let h = snap.host(&n.host);
-            let health = n.beacon.as_ref().map(|b| b.health_word()).unwrap_or("-");
+            let health = n.beacon.as_ref().map_or("-", nodeherd_engine::metrics::BeaconInfo::health_word);
             let colour = match health {
                 "ready" => "32",
                 "syncing" => "33",
@@ -85,7 +85,7 @@ pub fn render(snap: &Snapshot, out: Output) -> String {
             let problem = n
                 .problem
                 .as_ref()
-                .map(|p| p.to_string())
+                .map(std::string::ToString::to_string)
                 .or_else(|| h.and_then(|h| h.error.clone()))
                 .or_else(|| n.beacon.as_ref().and_then(|b| b.error.clone()))
                 .unwrap_or_default();
@@ -103,15 +103,11 @@ pub fn render(snap: &Snapshot, out: Output) -> String {
                 f0(n.get(Signal::FinalizedEpoch)
                     .or_else(|| n.get(Signal::FinalizedHeight))),
                 out.paint(health, colour),
-                n.version()
-                    .map(|v| table::clip(v, 28))
-                    .unwrap_or_else(|| "-".into()),
+                n.version().map_or_else(|| "-".into(), |v| table::clip(v, 28)),
                 f1(h.and_then(|h| h.cpu_percent)),
-                f1(h.and_then(|h| h.mem_percent())),
-                f1(h.and_then(|h| h.disk_percent())),
-                h.and_then(|h| h.facts.as_ref().and_then(|f| f.load1))
-                    .map(|l| format!("{l:.2}"))
-                    .unwrap_or_else(|| "-".into()),
+                f1(h.and_then(nodeherd_engine::metrics::HostMetrics::mem_percent)),
+                f1(h.and_then(nodeherd_engine::metrics::HostMetrics::disk_percent)),
+                h.and_then(|h| h.facts.as_ref().and_then(|f| f.load1)).map_or_else(|| "-".into(), |l| format!("{l:.2}")),
                 table::clip(&problem, 60),
             ]
         })
@@ -230,11 +226,11 @@ async fn serve_on(
     tokio::pin!(stop);
     loop {
         let permit = tokio::select! {
-            _ = &mut stop => return,
+            () = &mut stop => return,
             p = gate.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
         };
         let (sock, _) = tokio::select! {
-            _ = &mut stop => return,
+            () = &mut stop => return,
             a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
         };
         let server = server.clone();

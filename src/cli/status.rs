@@ -54,9 +54,7 @@ pub fn render(rows: &[NodeStatus], now: DateTime<Utc>, out: Output) -> String {
                     } else {
                         u.inactive_since
                     }
-                })
-                .map(|t| ago(now, t))
-                .unwrap_or_else(|| "-".into());
+                }).map_or_else(|| "-".into(), |t| ago(now, t));
             let problem = r
                 .error
                 .clone()
@@ -68,9 +66,7 @@ pub fn render(rows: &[NodeStatus], now: DateTime<Utc>, out: Output) -> String {
                 r.client.clone(),
                 r.unit.clone(),
                 out.paint(&state, colour),
-                u.and_then(|u| u.main_pid)
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                u.and_then(|u| u.main_pid).map_or_else(|| "-".into(), |p| p.to_string()),
                 since,
                 r.version.clone().unwrap_or_else(|| "-".into()),
                 table::clip(&problem, 80),

@@ -106,8 +106,7 @@ pub async fn releases(c: Common<'_>) -> Result<i32, Fail> {
                 p.allowed.clone().unwrap_or("-".into()),
                 p.next
                     .as_ref()
-                    .map(|(v, at)| format!("{v} at {at}"))
-                    .unwrap_or("-".into()),
+                    .map_or("-".into(), |(v, at)| format!("{v} at {at}")),
                 table::clip(
                     &if p.why.is_empty() {
                         p.step.reason.clone()
@@ -189,7 +188,7 @@ fn summary(out: Output, results: &[Outcome]) -> i32 {
             }
         }
     }
-    if results.iter().any(|o| o.failed()) {
+    if results.iter().any(nodeherd_engine::upgrade::engine::Outcome::failed) {
         exit::FAILED
     } else {
         exit::OK

@@ -103,6 +103,6 @@ impl Suite {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         println!("\n{} passed, {} failed", self.passed, self.failed);
-        std::process::exit(if self.failed > 0 { 1 } else { 0 });
+        std::process::exit(i32::from(self.failed > 0));
     }
 }

@@ -573,7 +573,7 @@ client = "geth"
         }
         match hosts("mainet") {
             Err(SelectorError::NoMatch { suggestions, .. }) => {
-                assert_eq!(suggestions[0], "mainnet")
+                assert_eq!(suggestions[0], "mainnet");
             }
             other => panic!("{other:?}"),
         }
@@ -583,7 +583,7 @@ client = "geth"
                 suggestions,
                 ..
             }) => {
-                assert_eq!(suggestions, vec!["lodestar-bn", "lodestar-vc"])
+                assert_eq!(suggestions, vec!["lodestar-bn", "lodestar-vc"]);
             }
             other => panic!("{other:?}"),
         }
@@ -662,13 +662,13 @@ client = "geth"
         assert_eq!(inv.node(r).0.name, "hk-1");
         match inv.find_node("lodestar-bn") {
             Err(SelectorError::AmbiguousNode { candidates, .. }) => {
-                assert_eq!(candidates, vec!["bn-1/lodestar-bn", "bn-3/lodestar-bn"])
+                assert_eq!(candidates, vec!["bn-1/lodestar-bn", "bn-3/lodestar-bn"]);
             }
             other => panic!("{other:?}"),
         }
         match inv.find_node("gteh") {
             Err(SelectorError::NoSuchNode { suggestions, .. }) => {
-                assert_eq!(suggestions, vec!["hk-1/geth"])
+                assert_eq!(suggestions, vec!["hk-1/geth"]);
             }
             other => panic!("{other:?}"),
         }

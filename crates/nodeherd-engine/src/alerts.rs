@@ -115,7 +115,7 @@ pub fn observations(statuses: &[NodeStatus], snap: &Snapshot) -> Vec<Observation
                 .iter()
                 .find(|n| n.host == st.host && n.node == st.node);
             let facts = snap.host(&st.host).and_then(|h| h.facts.as_ref());
-            let active = st.unit_state.as_ref().map(|u| u.is_active());
+            let active = st.unit_state.as_ref().map(nodeherd_core::facts::systemd::UnitState::is_active);
             let sample = nm.and_then(|n| n.sample.as_ref()).map(|s| &s.raw);
             let mut o = observe::observation(&st.host, &st.node, active, sample, facts);
             // The Beacon API knows best whether the node is synced.
@@ -154,7 +154,7 @@ fn deadman_as_text<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     v.as_ref()
-        .map(|r| r.as_ref().map(|_| ()).map_err(|e| e.to_string()))
+        .map(|r| r.as_ref().copied().map_err(std::string::ToString::to_string))
         .serialize(s)
 }
 

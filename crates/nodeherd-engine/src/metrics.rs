@@ -308,9 +308,7 @@ async fn gather_host(
     };
     let data_dir = refs
         .iter()
-        .find_map(|r| host.nodes[r.node].data_dir.as_ref())
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "/".into());
+        .find_map(|r| host.nodes[r.node].data_dir.as_ref()).map_or_else(|| "/".into(), |p| p.display().to_string());
     let facts_fut = host_facts(&session, &host.name, &data_dir, opts.rate_window, prev);
     let nodes_fut = futures::future::join_all(refs.iter().map(|r| {
         let node = &host.nodes[r.node];
@@ -364,8 +362,7 @@ async fn read_facts(session: &Session, data_dir: &str) -> Result<(HostFacts, f64
     let facts = host::parse_host(&out.stdout_str())?;
     let offset = facts
         .time_ns
-        .map(|t| host::clock_offset_ms(t, sent, recv))
-        .unwrap_or(f64::NAN);
+        .map_or(f64::NAN, |t| host::clock_offset_ms(t, sent, recv));
     Ok((facts, offset))
 }
 

@@ -102,7 +102,7 @@ async fn gather_host(
             let state = states.get(i).cloned();
             row.error = state
                 .as_ref()
-                .and_then(|s| s.problem())
+                .and_then(nodeherd_core::facts::systemd::UnitState::problem)
                 .map(|p| nodeherd_core::text::sanitize(&p));
             row.version = versions.get(i).cloned().flatten();
             row.unit_file = file_of[i].take();
@@ -110,7 +110,7 @@ async fn gather_host(
             rows.push(row);
         }
         // Only for units that are down: their last complaint, to say why.
-        for row in rows.iter_mut() {
+        for row in &mut rows {
             let down = row
                 .unit_state
                 .as_ref()

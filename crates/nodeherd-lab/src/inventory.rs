@@ -171,7 +171,7 @@ mod tests {
             insta::assert_snapshot!(
                 "lab_inventory_2_hosts_extra_vc",
                 inventory_text(&spec_vc2(1, 2, true))
-            )
+            );
         });
     }
 
@@ -183,7 +183,7 @@ mod tests {
             Ok(v) => v,
             Err(e) => panic!("generated inventory is not TOML: {e}\n{text}"),
         };
-        let hosts = v["hosts"].as_table().map(|t| t.len());
+        let hosts = v["hosts"].as_table().map(toml::map::Map::len);
         assert_eq!(hosts, Some(2));
     }
 

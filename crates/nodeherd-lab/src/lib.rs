@@ -165,7 +165,7 @@ fn installed_lodestar(state_dir: &Path) -> Vec<String> {
     units::LODESTAR_VERSIONS
         .iter()
         .filter(|v| lodestar::is_ready(&naming::lodestar_dist(state_dir, v)))
-        .map(|v| v.to_string())
+        .map(std::string::ToString::to_string)
         .collect()
 }
 

@@ -57,8 +57,7 @@ where
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+        .is_ok_and(|s| s.success())
 }
 
 /// Deletes a network interface of the root namespace if it exists; tolerates it vanishing
@@ -147,7 +146,7 @@ pub fn write_atomic(path: &Path, content: impl AsRef<[u8]>) -> Result<(), LabErr
     {
         let mut f = File::create(&tmp).map_err(|e| LabError::io("creating", &tmp, e))?;
         f.write_all(content.as_ref())
-            .and_then(|_| f.sync_all())
+            .and_then(|()| f.sync_all())
             .map_err(|e| LabError::io("writing", &tmp, e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| LabError::io("renaming into", path, e))
@@ -181,9 +180,9 @@ fn unescape_mount_path(s: &str) -> String {
             && i + 3 < b.len()
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
+            let v = u32::from(b[i + 1] - b'0') * 64
+                + u32::from(b[i + 2] - b'0') * 8
+                + u32::from(b[i + 3] - b'0');
             out.push(v as u8);
             i += 4;
         } else {
@@ -263,8 +262,7 @@ pub fn parse_cmdline(raw: &[u8]) -> Vec<String> {
 pub fn is_nspawn_of(args: &[String], machine: &str) -> bool {
     let is_nspawn = args
         .first()
-        .map(|a| a == "systemd-nspawn" || a.ends_with("/systemd-nspawn"))
-        .unwrap_or(false);
+        .is_some_and(|a| a == "systemd-nspawn" || a.ends_with("/systemd-nspawn"));
     let want = format!("--machine={machine}");
     is_nspawn && args.contains(&want)
 }
@@ -281,12 +279,11 @@ pub fn find_nspawn(machine: &str) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    dir.filter_map(|e| e.ok())
+    dir.filter_map(std::result::Result::ok)
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
         .filter(|pid| {
             cmdline(*pid)
-                .map(|a| is_nspawn_of(&a, machine))
-                .unwrap_or(false)
+                .is_some_and(|a| is_nspawn_of(&a, machine))
         })
         .collect()
 }
@@ -296,7 +293,7 @@ pub fn find_nspawn_count() -> usize {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
     };
-    dir.filter_map(|e| e.ok())
+    dir.filter_map(std::result::Result::ok)
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
         .filter(|pid| {
             cmdline(*pid)

@@ -52,8 +52,8 @@ pub fn node_metrics(snap: &Snapshot, store: &MetricsStore) -> Vec<(String, Strin
                 sync_distance: n.sync_distance().filter(|v| *v >= 0.0).map(|v| v as u64),
                 peers: n.get(Signal::Peers).filter(|v| *v >= 0.0).map(|v| v as u32),
                 cpu_pct: host.and_then(|h| h.cpu_percent),
-                mem_pct: host.and_then(|h| h.mem_percent()),
-                disk_pct: host.and_then(|h| h.disk_percent()),
+                mem_pct: host.and_then(nodeherd_engine::metrics::HostMetrics::mem_percent),
+                disk_pct: host.and_then(nodeherd_engine::metrics::HostMetrics::disk_percent),
                 series,
             };
             (n.host.clone(), n.node.clone(), m)
@@ -317,15 +317,13 @@ impl AlertWatch {
         AlertRow {
             state,
             severity: rule
-                .map(|r| severity_word(r.severity))
-                .unwrap_or("-")
+                .map_or("-", |r| severity_word(r.severity))
                 .into(),
             rule: a.rule.clone(),
             host: a.host.clone(),
             node: a.node.clone().unwrap_or_default(),
             since: a.since,
-            summary: rule
-                .map(|r| {
+            summary: rule.map_or_else(|| a.value.clone().unwrap_or_default(), |r| {
                     render_hint(
                         &r.hint,
                         &a.rule,
@@ -333,8 +331,7 @@ impl AlertWatch {
                         a.node.as_deref(),
                         a.value.as_deref(),
                     )
-                })
-                .unwrap_or_else(|| a.value.clone().unwrap_or_default()),
+                }),
         }
     }
 

@@ -92,7 +92,7 @@ pub fn status(
         unit: r.unit.clone(),
         error: error
             .map(str::to_string)
-            .or_else(|| u.as_ref().and_then(|u| u.problem())),
+            .or_else(|| u.as_ref().and_then(nodeherd_core::facts::systemd::UnitState::problem)),
         unit_state: u,
         version: version.map(str::to_string),
         unit_file: None,

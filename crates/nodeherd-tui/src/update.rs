@@ -61,7 +61,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
         Msg::MoveChecked(r) => keys::on_move_checked(app, r, now),
         Msg::KeysImported { ok, text } => keys::on_key_job_done(app, None, ok, &text, now, &mut fx),
         Msg::KeyMoved { pubkey, ok, text } | Msg::KeyRemoved { pubkey, ok, text } => {
-            keys::on_key_job_done(app, Some(&pubkey), ok, &text, now, &mut fx)
+            keys::on_key_job_done(app, Some(&pubkey), ok, &text, now, &mut fx);
         }
         Msg::LogLine { node, line } => results::on_log_line(app, node, line),
         Msg::LogEnded { node, error } => results::on_log_ended(app, node, error),

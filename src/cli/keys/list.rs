@@ -4,7 +4,7 @@
 //! Owns: printing the listing. May not touch: how the fleet is asked (that is
 //! `nodeherd_engine::keys::list_fleet`, shared with the TUI).
 
-use super::common::*;
+use super::common::usage;
 use crate::cli::context::{self, Fail};
 use crate::cli::{Output, exit, table};
 use nodeherd_core::inventory::Inventory;
@@ -120,9 +120,7 @@ fn print_validators(rows: &[ops::KeyRow]) {
                 } else {
                     dash(&k.derivation_path)
                 },
-                k.readonly
-                    .map(|b| b.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                k.readonly.map_or_else(|| "-".into(), |b| b.to_string()),
                 dash(&k.fee_recipient),
                 dash(&k.graffiti),
             ]
@@ -146,7 +144,7 @@ fn print_validators(rows: &[ops::KeyRow]) {
 
 fn print_consensus(consensus: &[cosmos::ConsensusRow]) {
     let num = |f: fn(&cosmos::SignState) -> String, c: &cosmos::ConsensusRow| {
-        c.state.as_ref().map(f).unwrap_or_else(|| "-".into())
+        c.state.as_ref().map_or_else(|| "-".into(), f)
     };
     let body: Vec<Vec<String>> = consensus
         .iter()

@@ -131,10 +131,10 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, RulesError> {
                 problems.push(format!(
                     "rule {:?}: percent {p} is not within 0-100",
                     r.name
-                ))
+                ));
             }
             Condition::PeersBelow(n) if !n.is_finite() || *n < 0.0 => {
-                problems.push(format!("rule {:?}: peers_below {n} must be >= 0", r.name))
+                problems.push(format!("rule {:?}: peers_below {n} must be >= 0", r.name));
             }
             _ => {}
         }
@@ -187,8 +187,8 @@ fn rule(name: &str, condition: Condition, for_secs: u64, severity: Severity, hin
 
 /// What an operator expects without writing a rules file.
 pub fn default_rules() -> Vec<Rule> {
-    use Condition::*;
-    use Severity::*;
+    use Condition::{UnitNotActive, HostUnreachable, HeadNotAdvancing, NotSynced, PeersBelow, DiskAbove, MemoryAbove, MissedAttestationsRising, UpgradeAvailable, UpgradeFailed};
+    use Severity::{Page, Warn, Info};
     vec![
         rule(
             "unit-not-active",

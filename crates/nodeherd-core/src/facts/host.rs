@@ -264,8 +264,8 @@ pub fn cpu_percent(prev: &CpuJiffies, cur: &CpuJiffies) -> Option<f64> {
 /// `date` and our clock just before sending and just after receiving (the midpoint halves the round trip).
 pub fn clock_offset_ms(host_time_ns: i64, local_sent_ns: i64, local_received_ns: i64) -> f64 {
     // in integers: ns since the epoch do not fit an f64 exactly
-    let mid = (local_sent_ns as i128 + local_received_ns as i128) / 2;
-    (host_time_ns as i128 - mid) as f64 / 1e6
+    let mid = (i128::from(local_sent_ns) + i128::from(local_received_ns)) / 2;
+    (i128::from(host_time_ns) - mid) as f64 / 1e6
 }
 
 /// Network throughput between two samples.

@@ -341,7 +341,7 @@ pub fn journal_append_command(line: &str) -> Command {
 /// Read the host journal (empty when there is none).
 pub fn journal_read_command() -> Command {
     script(
-        r#"cat /var/log/nodeherd/journal.jsonl 2>/dev/null; exit 0"#,
+        r"cat /var/log/nodeherd/journal.jsonl 2>/dev/null; exit 0",
         &[],
     )
 }
@@ -435,7 +435,7 @@ mod tests {
     fn prune_keeps_newest_and_protected() {
         let rs: Vec<String> = ["1.2.0", "1.3.0", "1.4.2", "1.5.1", "1.6.0", "1.6.1.partial"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         let out = prune_list(&rs, Some("1.6.0"), Some("1.2.0"), 3);
         // current + previous + the newest other one stay.
@@ -471,7 +471,7 @@ mod tests {
     fn install_pieces_are_quoted() {
         let s = write_unit_command("x y.service", "# m'x", 10).to_shell_string();
         assert!(
-            s.contains("'x y.service'") && s.contains(r#"'# m'\''x'"#),
+            s.contains("'x y.service'") && s.contains(r"'# m'\''x'"),
             "{s}"
         );
         let s = point_current_command("/opt/n", "1.5.1;id").to_shell_string();

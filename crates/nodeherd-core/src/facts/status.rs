@@ -59,7 +59,7 @@ impl NodeStatus {
         }
     }
     pub fn is_ok(&self) -> bool {
-        self.error.is_none() && self.unit_state.as_ref().is_some_and(|u| u.is_active())
+        self.error.is_none() && self.unit_state.as_ref().is_some_and(super::systemd::UnitState::is_active)
     }
 }
 
@@ -199,7 +199,7 @@ mod tests {
             &["/etc/systemd/system/it's.service".into()],
         );
         assert!(
-            s.ends_with(r#"; echo @@nodeherd:unitfile; if [ -e '/etc/systemd/system/it'\''s.service' ]; then sed -e 's/^/|/' -- '/etc/systemd/system/it'\''s.service' || echo @@nodeherd:unreadable; echo; else echo @@nodeherd:absent; fi"#),
+            s.ends_with(r"; echo @@nodeherd:unitfile; if [ -e '/etc/systemd/system/it'\''s.service' ]; then sed -e 's/^/|/' -- '/etc/systemd/system/it'\''s.service' || echo @@nodeherd:unreadable; echo; else echo @@nodeherd:absent; fi"),
             "{s}"
         );
         // A file whose content mimics the framing, one without a final newline, an absent one,

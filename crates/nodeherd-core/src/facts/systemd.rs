@@ -111,7 +111,7 @@ pub fn parse_show(text: &str) -> Vec<UnitState> {
 }
 
 fn unit_from_block(b: &BTreeMap<&str, &str>) -> UnitState {
-    let s = |k: &str| b.get(k).map(|v| v.to_string()).unwrap_or_default();
+    let s = |k: &str| b.get(k).map(std::string::ToString::to_string).unwrap_or_default();
     UnitState {
         id: s("Id"),
         load_state: s("LoadState"),

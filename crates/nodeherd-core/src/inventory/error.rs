@@ -143,8 +143,7 @@ impl Problem {
         } else {
             let name = sources
                 .get(loc.file)
-                .map(|f| f.name.as_str())
-                .unwrap_or("?");
+                .map_or("?", |f| f.name.as_str());
             let note = Problem::at(
                 sources,
                 ProblemKind::Note,
@@ -159,7 +158,7 @@ impl Problem {
 
     /// File name this problem points into, if any.
     pub fn file_name(&self) -> Option<&str> {
-        self.source.as_ref().map(|s| s.name())
+        self.source.as_ref().map(miette::NamedSource::name)
     }
 
     pub(crate) fn sort_key(&self) -> (usize, usize) {
@@ -246,7 +245,7 @@ pub struct InventoryError {
 
 impl InventoryError {
     pub(crate) fn new(mut problems: Vec<Problem>) -> InventoryError {
-        problems.sort_by_key(|p| p.sort_key());
+        problems.sort_by_key(Problem::sort_key);
         InventoryError { problems }
     }
 }

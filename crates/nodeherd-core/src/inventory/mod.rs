@@ -61,7 +61,7 @@ impl Inventory {
                 )
             })?;
             let mut files: Vec<PathBuf> = rd
-                .filter_map(|e| e.ok())
+                .filter_map(std::result::Result::ok)
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
                 .collect();

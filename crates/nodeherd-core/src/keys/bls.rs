@@ -140,8 +140,8 @@ pub(crate) fn reduce_mod_r(big_endian: &[u8]) -> Option<Secret<[u8; 32]>> {
     // from one live slice; `out` is a live 32-byte buffer, the size blst_bendian_from_scalar writes.
     let nonzero = unsafe {
         let nonzero =
-            blst::blst_scalar_from_be_bytes(&mut scalar, big_endian.as_ptr(), big_endian.len());
-        blst::blst_bendian_from_scalar(out.expose_mut().as_mut_ptr(), &scalar);
+            blst::blst_scalar_from_be_bytes(&raw mut scalar, big_endian.as_ptr(), big_endian.len());
+        blst::blst_bendian_from_scalar(out.expose_mut().as_mut_ptr(), &raw const scalar);
         nonzero
     };
     zeroize::Zeroize::zeroize(&mut scalar.b);

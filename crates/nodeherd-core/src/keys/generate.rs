@@ -60,8 +60,7 @@ impl GenerateRequest {
     ) -> Self {
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+            .map_or(0, |d| d.as_secs());
         GenerateRequest {
             mnemonic,
             mnemonic_passphrase: Secret::new(String::new()),

@@ -225,7 +225,7 @@ fn plan_unit_file(
             UnitDrift::Same => unit_note = Some("unit file matches the playbook".to_string()),
             UnitDrift::NotManaged { why } => {
                 unmanaged = true;
-                unit_note = Some(why)
+                unit_note = Some(why);
             }
             UnitDrift::Differs { summary } => p.changes.push(Planned {
                 host: host.to_string(),
@@ -271,13 +271,11 @@ fn plan_version(
             cur if want_running == Some(false) => {
                 version_note = Some(format!(
                     "version {} differs from {to} ({why}) but the node is declared stopped: not switched",
-                    cur.as_ref()
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "unknown".into())
-                ))
+                    cur.as_ref().map_or_else(|| "unknown".into(), std::string::ToString::to_string)
+                ));
             }
             cur => {
-                let from = cur.as_ref().map(|v| v.to_string());
+                let from = cur.as_ref().map(std::string::ToString::to_string);
                 let reason = match cur {
                     Some(c) if *c > to && matches!(i.desired.version, VersionWant::Policy) => {
                         format!(

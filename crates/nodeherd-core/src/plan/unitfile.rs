@@ -55,7 +55,7 @@ impl UnitDef {
 pub fn check(d: &UnitDef) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     let one_line = |k: &'static str, v: &str, out: &mut Vec<(&'static str, String)>| {
-        if v.chars().any(|c| c.is_control()) {
+        if v.chars().any(char::is_control) {
             out.push((
                 k,
                 format!("{k} must be one line without control characters"),

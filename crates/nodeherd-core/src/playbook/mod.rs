@@ -163,7 +163,7 @@ impl Playbook {
             message: format!("{name}: {}", e.message()),
             help: "see docs/upgrades.md for the [upgrade] keys".into(),
             src: miette::NamedSource::new(name, text.to_string()),
-            span: e.span().map(|s| s.into()),
+            span: e.span().map(std::convert::Into::into),
         })?;
         let pb = Playbook {
             path: name.to_string(),

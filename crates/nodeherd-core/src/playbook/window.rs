@@ -35,7 +35,7 @@ impl Window {
         let err = || WindowError(text.to_string());
         let parts: Vec<&str> = text.split_whitespace().collect();
         let (days_s, time_s) = match parts.as_slice() {
-            [d, t] | [d, t, "UTC"] | [d, t, "utc"] => (*d, *t),
+            [d, t] | [d, t, "UTC" | "utc"] => (*d, *t),
             _ => return Err(err()),
         };
         let mut days = [false; 7];

@@ -78,7 +78,7 @@ pub fn node_jitter(key: &str, jitter: Duration) -> Duration {
     // FNV-1a: stable across runs and machines (unlike std's RandomState).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key.bytes() {
-        h ^= b as u64;
+        h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     Duration::milliseconds((h % ms as u64) as i64)

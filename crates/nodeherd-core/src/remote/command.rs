@@ -194,8 +194,8 @@ mod tests {
             .arg(&line)
             .output()
             .unwrap_or_else(|e| panic!("cannot run sh: {e}"));
-        assert!(out.status.success(), "sh failed for {line:?}: {:?}", out);
-        let mut parts: Vec<Vec<u8>> = out.stdout.split(|b| *b == 0).map(|p| p.to_vec()).collect();
+        assert!(out.status.success(), "sh failed for {line:?}: {out:?}");
+        let mut parts: Vec<Vec<u8>> = out.stdout.split(|b| *b == 0).map(<[u8]>::to_vec).collect();
         // printf '%s\0' ends every argument with NUL, so the last split piece is empty
         assert_eq!(
             parts.pop(),

@@ -148,7 +148,7 @@ pub fn make_plan(inv: &Inventory, g: &Gathered, desired: &DesiredState) -> (Plan
         .collect();
     let mut p = apply::plan(&inputs);
     // Say why a policy-managed node has no allowed version (feed unreachable, too young ...).
-    for noop in p.noops.iter_mut() {
+    for noop in &mut p.noops {
         if let Some((_, pl)) = g
             .policy
             .iter()
@@ -419,7 +419,7 @@ async fn verify(cx: &Run<'_>, restarted: &BTreeSet<NodeRef>, results: &mut [Chan
                 && again.nodes.iter().zip(&again.facts).any(|(n, f)| {
                     restarted.contains(n)
                         && key(inv, *n) == format!("{}/{}", r.host, r.node)
-                        && !f.unit.as_ref().is_some_and(|u| u.is_active())
+                        && !f.unit.as_ref().is_some_and(nodeherd_core::facts::systemd::UnitState::is_active)
                 });
             r.verified = r.ok && !still && !down;
             if r.ok && still {

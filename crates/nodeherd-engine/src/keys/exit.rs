@@ -23,7 +23,7 @@ pub fn save_exit(
     ensure_writable_dir(&dir)?;
     let short: String = pubkey.trim_start_matches("0x").chars().take(12).collect();
     let path = dir.join(format!("{}-{short}-{}.json", file_label(node), timestamp()));
-    write_new(&path, json).map(|_| path)
+    write_new(&path, json).map(|()| path)
 }
 
 /// Why the host's beacon node could not give what an exit needs, or refused the exit.

@@ -248,7 +248,7 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<(), SaveError> {
         .truncate(true)
         .mode(0o600)
         .open(&probe)
-        .and_then(|mut f| f.write_all(b"x").and_then(|_| f.sync_all()))
+        .and_then(|mut f| f.write_all(b"x").and_then(|()| f.sync_all()))
         .map_err(|source| SaveError::NotWritable {
             dir: dir.to_path_buf(),
             source,
@@ -269,7 +269,7 @@ pub fn write_new(path: &Path, text: &str) -> Result<(), SaveError> {
             source,
         })?;
     f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
+        .and_then(|()| f.sync_all())
         .map_err(|source| SaveError::Write {
             path: path.to_path_buf(),
             source,
@@ -376,7 +376,7 @@ pub async fn remove(
     let name = format!("{}-{}.json", file_label(&km.node), timestamp());
     let console_path = dir.join(&name);
     let console_file = write_new(&console_path, &answer.slashing_protection)
-        .map(|_| console_path)
+        .map(|()| console_path)
         .map_err(Arc::new);
     let host_file = host_write(session, &name, &answer.slashing_protection)
         .await
@@ -392,7 +392,7 @@ pub async fn remove(
         .and_then(|i| {
             let have = i.pubkeys();
             match removed.iter().find(|p| !have.contains(p)) {
-                Some(p) => Err(SlashingCheckError::Missing(p.to_string())),
+                Some(p) => Err(SlashingCheckError::Missing((*p).clone())),
                 None => Ok(()),
             }
         });

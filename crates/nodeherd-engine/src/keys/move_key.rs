@@ -142,7 +142,9 @@ async fn prepare(
         }
     }
     let problems = double_sign_guard(inv, pool, &[pubkey.to_string()], &[from, to]).await;
-    if !problems.is_empty() {
+    if problems.is_empty() {
+        steps.push("no other validator node has the key".into());
+    } else {
         for p in &problems {
             steps.push(format!("guard: {p}"));
         }
@@ -150,8 +152,6 @@ async fn prepare(
             return Err((untouched.clone(), None));
         }
         steps.push("guard overridden by --i-understand-double-signing-risk".into());
-    } else {
-        steps.push("no other validator node has the key".into());
     }
     let session = match pool.session(&inv.node(from).0.target).await {
         Ok(s) => s,
@@ -228,7 +228,7 @@ async fn remove_from_a(
     }
     match active_pubkeys(kma).await {
         Ok(k) if !k.iter().any(|x| x == pubkey) => {
-            steps.push(format!("verified: {a} no longer lists the key"))
+            steps.push(format!("verified: {a} no longer lists the key"));
         }
         Ok(_) => {
             steps.push(format!("{a} STILL lists {pubkey} after the DELETE"));
@@ -268,13 +268,11 @@ async fn import_into_b(
         .await;
     let not_imported = format!(
         "{pubkey} is removed from {a} and NOT active on {b}; import it with `nodeherd keys import {b} KEYSTORE --slashing-protection {}`",
-        file.as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "FILE".into())
+        file.as_ref().map_or_else(|| "FILE".into(), |p| p.display().to_string())
     );
     match res {
         Ok(r) if r.first().map(|x| x.status) == Some(ImportStatus::Imported) => {
-            steps.push(format!("imported into {b} with {a}'s slashing data"))
+            steps.push(format!("imported into {b} with {a}'s slashing data"));
         }
         Ok(r) => {
             steps.push(format!("import into {b}: {:?}", r.first()));

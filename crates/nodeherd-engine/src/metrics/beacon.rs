@@ -69,8 +69,8 @@ pub fn parse_syncing(body: &[u8]) -> Option<Syncing> {
     Some(Syncing {
         head_slot: d.get("head_slot").and_then(num),
         sync_distance: d.get("sync_distance").and_then(num),
-        is_syncing: d.get("is_syncing").and_then(|x| x.as_bool()),
-        is_optimistic: d.get("is_optimistic").and_then(|x| x.as_bool()),
+        is_syncing: d.get("is_syncing").and_then(serde_json::Value::as_bool),
+        is_optimistic: d.get("is_optimistic").and_then(serde_json::Value::as_bool),
     })
 }
 

@@ -134,7 +134,16 @@ async fn download_to(
         .map_err(|e| cache_err(e.to_string()))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        let mut resp = get(client, url).await?;
+        while let Some(chunk) = resp.chunk().await.map_err(|e| err(e.to_string()))? {
+            hasher.update(&chunk);
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| cache_err(e.to_string()))?;
+            size += chunk.len() as u64;
+        }
+    } else {
         use tokio::io::AsyncReadExt;
         let p = url.strip_prefix("file://").unwrap_or(url);
         let mut f = tokio::fs::File::open(p)
@@ -151,15 +160,6 @@ async fn download_to(
                 .await
                 .map_err(|e| cache_err(e.to_string()))?;
             size += n as u64;
-        }
-    } else {
-        let mut resp = get(client, url).await?;
-        while let Some(chunk) = resp.chunk().await.map_err(|e| err(e.to_string()))? {
-            hasher.update(&chunk);
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| cache_err(e.to_string()))?;
-            size += chunk.len() as u64;
         }
     }
     out.sync_all().await.map_err(|e| cache_err(e.to_string()))?;
@@ -204,7 +204,7 @@ pub async fn fetch(
     if path.exists() {
         if let Ok(actual) = sha256_file(&path) {
             if actual == expected {
-                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
                 return Ok(Artifact {
                     name: asset.name.clone(),
                     sha256: expected,

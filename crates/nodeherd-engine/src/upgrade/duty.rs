@@ -179,8 +179,7 @@ async fn chain(session: &Session, port: u16) -> Result<Chain, DutyError> {
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Seconds until the next duty (None: no duty known in this and the next epoch).

@@ -72,7 +72,7 @@ pub async fn probe(session: &Session, unit: &str, rest_port: u16) -> Probe {
         Ok(o) => {
             p.unit_active = systemd::parse_show(&o.stdout_str())
                 .first()
-                .is_some_and(|u| u.is_active())
+                .is_some_and(nodeherd_core::facts::systemd::UnitState::is_active);
         }
         Err(e) => {
             p.error = Some(e.to_string());
@@ -147,8 +147,7 @@ pub async fn gate(
         format!(
             "/eth/v1/node/health answered {}",
             last.health
-                .map(|h| h.to_string())
-                .unwrap_or("nothing".into())
+                .map_or("nothing".into(), |h| h.to_string())
         )
     } else if want.is_some()
         && !last
@@ -164,7 +163,7 @@ pub async fn gate(
     } else {
         format!(
             "the head slot did not advance (stuck at {})",
-            last.head_slot.map(|h| h.to_string()).unwrap_or("?".into())
+            last.head_slot.map_or("?".into(), |h| h.to_string())
         )
     };
     Err(GateFailure {

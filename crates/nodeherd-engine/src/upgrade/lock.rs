@@ -79,7 +79,7 @@ pub async fn acquire(
                 Some(StreamChunk::Stderr(b)) => err.push_str(&String::from_utf8_lossy(&b)),
                 None => break false,
             },
-            _ = tokio::time::sleep(Duration::from_secs(30)) => break false,
+            () = tokio::time::sleep(Duration::from_secs(30)) => break false,
         }
     };
     if !locked {

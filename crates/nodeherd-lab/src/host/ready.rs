@@ -5,14 +5,13 @@
 //! `teardown`).
 
 use super::teardown::reap;
-use super::*;
+use super::{Duration, TcpStream, SocketAddr, Path, OsString, Command, LabError, sys, Stdio, Instant, HostSpec, tail};
 
 /// Whether TCP port 22 of `address` accepts a connection now.
 pub fn ssh_port_open(address: &str, timeout: Duration) -> bool {
     address
         .parse::<std::net::IpAddr>()
-        .map(|ip| TcpStream::connect_timeout(&SocketAddr::new(ip, 22), timeout).is_ok())
-        .unwrap_or(false)
+        .is_ok_and(|ip| TcpStream::connect_timeout(&SocketAddr::new(ip, 22), timeout).is_ok())
 }
 
 /// OpenSSH client arguments for a lab host (strict host keys against the lab's known_hosts).

@@ -3,7 +3,7 @@
 //! Owns: [`destroy`] and [`remove_cgroup_waiting`] (with reaping, liveness and cgroup helpers).
 //! May not touch: the bridge or the shared caches, other hosts.
 
-use super::*;
+use super::{sys, Path, LabError, Instant, Duration, HostSpec, running_pid};
 
 /// Collects the exit status if `pid` is our own child (harmless otherwise).
 pub(super) fn reap(pid: u32) {
@@ -12,7 +12,7 @@ pub(super) fn reap(pid: u32) {
             let mut status = 0;
             // SAFETY: waitpid with WNOHANG on a positive pid; ECHILD if it is not our child.
             unsafe {
-                libc::waitpid(p, &mut status, libc::WNOHANG);
+                libc::waitpid(p, &raw mut status, libc::WNOHANG);
             }
         }
     }
@@ -31,7 +31,7 @@ fn cgroup_pids(dir: &Path) -> Vec<u32> {
     }
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 pids.extend(cgroup_pids(&e.path()));
             }
         }
@@ -43,7 +43,7 @@ fn cgroup_pids(dir: &Path) -> Vec<u32> {
 fn rmdir_cgroup(dir: &Path) -> std::io::Result<()> {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 rmdir_cgroup(&e.path())?;
             }
         }

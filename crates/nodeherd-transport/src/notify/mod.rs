@@ -257,7 +257,7 @@ pub async fn ping_deadman(cfg: &AlertsConfig) -> Result<bool, DeadmanError> {
     };
     send_http(&client, &req)
         .await
-        .map(|_| true)
+        .map(|()| true)
         .map_err(DeadmanError::Http)
 }
 

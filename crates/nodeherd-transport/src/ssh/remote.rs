@@ -154,7 +154,7 @@ impl Session {
 
     /// Say goodbye to the server (and to the jump host, if this session owns the last reference).
     pub async fn close(&self) {
-        self.inner.close().await
+        self.inner.close().await;
     }
 
     /// Run `cmd`, collecting all output until the channel closes, bounded by the target's

@@ -18,7 +18,7 @@ use crate::state::{App, WorkerError};
 use crate::update::update;
 use crate::views;
 
-use super::workers::*;
+use super::workers::{spawn_poller, spawn_action, spawn_logs, spawn_releases, spawn_keys, spawn_remove_key, read_and_guard, check_move, run_import, run_move, spawn_plan, spawn_history, spawn_apply, spawn_upgrade};
 use crate::runtime::{Hooks, MIN_FRAME, TuiError, World};
 
 /// The tasks the loop started; all are stopped when it ends.

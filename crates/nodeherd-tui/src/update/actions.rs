@@ -36,11 +36,11 @@ pub(super) fn perform(
         }
         Action::Back => match screen {
             Screen::Fleet => {
-                if !app.filter.is_empty() {
+                if app.filter.is_empty() {
+                    app.marked.clear();
+                } else {
                     app.filter.clear();
                     app.refresh_view();
-                } else {
-                    app.marked.clear();
                 }
             }
             Screen::Detail if app.log.search.is_some() => app.log.search = None,
@@ -74,7 +74,7 @@ pub(super) fn perform(
         Action::Filter => app.prompt = Some(Prompt::Filter(app.filter.clone())),
         Action::Command => app.prompt = Some(Prompt::Command(String::new())),
         Action::LogSearch => {
-            app.prompt = Some(Prompt::Search(app.log.search.clone().unwrap_or_default()))
+            app.prompt = Some(Prompt::Search(app.log.search.clone().unwrap_or_default()));
         }
         Action::Sort => {
             app.sort = app.sort.next();

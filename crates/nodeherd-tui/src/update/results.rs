@@ -36,7 +36,7 @@ pub(super) fn on_metrics(app: &mut App, host: &str, node: &str, metrics: NodeMet
 
 /// The current alert list: replaces the previous one and recounts every row's firing alerts.
 pub(super) fn on_alerts(app: &mut App, list: Vec<AlertRow>) {
-    for row in app.rows.iter_mut() {
+    for row in &mut app.rows {
         row.alerts = list
             .iter()
             .filter(|a| {
@@ -98,7 +98,7 @@ pub(super) fn on_action_done(
             }
         }
         let after_pid = o.after.as_ref().and_then(|u| u.main_pid);
-        let pid = |p: Option<u32>| p.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        let pid = |p: Option<u32>| p.map_or_else(|| "-".into(), |p| p.to_string());
         if o.ok {
             ok += 1;
             single = Some(format!(

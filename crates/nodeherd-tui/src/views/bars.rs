@@ -90,9 +90,7 @@ fn crumb(app: &App) -> String {
         .map(|s| match s {
             Screen::Detail => app
                 .detail
-                .and_then(|r| app.row_of(r))
-                .map(|r| format!("{}/{}", r.host, r.node))
-                .unwrap_or_else(|| "node".into()),
+                .and_then(|r| app.row_of(r)).map_or_else(|| "node".into(), |r| format!("{}/{}", r.host, r.node)),
             other => other.title().to_string(),
         })
         .collect();

@@ -87,20 +87,14 @@ fn render_facts(frame: &mut Frame, area: Rect, row: &NodeRow, now: DateTime<Utc>
             } else {
                 u.inactive_since
             }
-        })
-        .map(|t| format!("{} ago", age(now, t)))
-        .unwrap_or_else(|| "-".into());
+        }).map_or_else(|| "-".into(), |t| format!("{} ago", age(now, t)));
     let version = row
         .status
         .as_ref()
-        .and_then(|s| s.version.as_deref())
-        .map(clean)
-        .unwrap_or_else(|| "-".into());
+        .and_then(|s| s.version.as_deref()).map_or_else(|| "-".into(), clean);
     let checked = row
         .status
-        .as_ref()
-        .map(|s| format!("{} ago", age(now, s.checked_at)))
-        .unwrap_or_else(|| "not yet".into());
+        .as_ref().map_or_else(|| "not yet".into(), |s| format!("{} ago", age(now, s.checked_at)));
     let left_lines = vec![
         Line::from(vec![
             label("host"),
@@ -314,9 +308,7 @@ fn render_log(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
 /// `HH:MM:SS ident: message` (UTC, so the same state always draws the same screen).
 fn format_line(l: &JournalLine) -> String {
     let t = l
-        .time
-        .map(|t| t.format("%H:%M:%S").to_string())
-        .unwrap_or_else(|| "--:--:--".into());
+        .time.map_or_else(|| "--:--:--".into(), |t| t.format("%H:%M:%S").to_string());
     if l.ident.is_empty() {
         format!("{t} {}", clean(&l.message))
     } else {

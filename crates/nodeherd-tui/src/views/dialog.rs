@@ -98,7 +98,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
     };
     let width = lines
         .iter()
-        .map(|l| l.width())
+        .map(ratatui::prelude::Line::width)
         .max()
         .unwrap_or(20)
         .clamp(40, 76) as u16
@@ -120,7 +120,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
 /// The lifecycle confirm: the verb, and the nodes by host, name and unit.
 fn confirm_lifecycle(app: &App, action: Action, nodes: &[NodeRef]) -> Drawn {
     let bold = Style::default().add_modifier(Modifier::BOLD);
-        let verb = lifecycle_of(action).map(|a| a.verb()).unwrap_or("act on");
+        let verb = lifecycle_of(action).map_or("act on", nodeherd_core::facts::systemd::Action::verb);
         let rows: Vec<_> = nodes.iter().filter_map(|n| app.row_of(*n)).collect();
         let mut hosts: Vec<&str> = rows.iter().map(|r| r.host.as_str()).collect();
         hosts.sort_unstable();
@@ -183,9 +183,7 @@ fn remove_key(app: &App, key: &KeyEntry) -> Drawn {
         lines.push(Line::from(format!(
             "  path  {}",
             key.derivation_path
-                .as_deref()
-                .map(clean)
-                .unwrap_or_else(|| "-".into())
+                .as_deref().map_or_else(|| "-".into(), clean)
         )));
         lines.push(Line::from(""));
         lines.push(Line::from(
@@ -238,9 +236,7 @@ fn import_keys(app: &App, ask: &ImportAsk) -> Drawn {
         lines.push(Line::from(format!(
             "  slashing protection  {}",
             ask.slashing
-                .as_ref()
-                .map(|p| cut(&clean(&p.to_string_lossy()), 44))
-                .unwrap_or_else(|| "none given (the client starts an empty history)".into())
+                .as_ref().map_or_else(|| "none given (the client starts an empty history)".into(), |p| cut(&clean(&p.to_string_lossy()), 44))
         )));
         lines.push(Line::from(""));
         lines.push(Line::from(format!(
@@ -356,9 +352,7 @@ fn upgrade(app: &App, ask: &UpgradeAsk) -> Drawn {
         let verb = if ask.rollback { "Roll back" } else { "Upgrade" };
         let from = ask
             .from
-            .as_deref()
-            .map(clean)
-            .unwrap_or_else(|| "unknown".into());
+            .as_deref().map_or_else(|| "unknown".into(), clean);
         let to = match &ask.to {
             Some(t) => clean(t),
             None => "its previous version".into(),

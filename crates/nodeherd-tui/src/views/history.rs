@@ -29,9 +29,7 @@ fn when(t: &str, wide: bool) -> String {
     } else {
         "%m-%d %H:%M"
     };
-    DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&Utc).format(fmt).to_string())
-        .unwrap_or_else(|_| clean(t))
+    DateTime::parse_from_rfc3339(t).map_or_else(|_| clean(t), |d| d.with_timezone(&Utc).format(fmt).to_string())
 }
 
 /// The history screen: title, the loading/error states, the table and the problems box.

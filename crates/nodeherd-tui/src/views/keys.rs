@@ -211,15 +211,11 @@ fn key_row(
             Some(c) => format!(
                 "{} {}",
                 short_pubkey(&clean(&c.address)),
-                c.last_signed
-                    .map(|(h, r, s)| format!("h{h}/{r}/{s}"))
-                    .unwrap_or_else(|| "no state".into())
+                c.last_signed.map_or_else(|| "no state".into(), |(h, r, s)| format!("h{h}/{r}/{s}"))
             ),
             None => key
                 .derivation_path
-                .as_deref()
-                .map(clean)
-                .unwrap_or_else(|| "-".into()),
+                .as_deref().map_or_else(|| "-".into(), clean),
         };
         let style = if at_risk {
             red.add_modifier(Modifier::BOLD)

@@ -99,13 +99,12 @@ pub fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
 
 /// `Some(x)` as text, `None` as `-`.
 pub fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+    v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
 /// A percentage without decimals, or `-`.
 pub fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.0}%", v))
-        .unwrap_or_else(|| "-".into())
+    v.map_or_else(|| "-".into(), |v| format!("{v:.0}%"))
 }
 
 /// A rectangle of at most `w` x `h` centered in `area`.

@@ -87,9 +87,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
         return;
     }
     let sel = rows.get(app.releases_selected);
-    let why_title = sel
-        .map(|r| format!(" {}/{} ", clean(&r.host), clean(&r.node)))
-        .unwrap_or_else(|| " why ".into());
+    let why_title = sel.map_or_else(|| " why ".into(), |r| format!(" {}/{} ", clean(&r.host), clean(&r.node)));
     let mut lines: Vec<Line> = Vec::new();
     if let Some(e) = &f.error {
         lines.push(Line::styled(
@@ -167,15 +165,13 @@ fn render_table(frame: &mut Frame, area: Rect, app: &App, rows: &[ReleaseRow], n
         .map(|r| {
             let next = r
                 .next
-                .as_ref()
-                .map(|(v, at)| {
+                .as_ref().map_or_else(|| "-".into(), |(v, at)| {
                     if wide {
                         format!("{} {} ({})", clean(v), clean(at), countdown(now, at))
                     } else {
                         format!("{} {}", clean(v), countdown(now, at))
                     }
-                })
-                .unwrap_or_else(|| "-".into());
+                });
             let up = match &r.to {
                 Some(v) => Cell::from(clean(v)).style(
                     Style::default()

@@ -154,7 +154,7 @@ impl Reader<'_> {
             return None;
         };
         let mut out = Vec::new();
-        for item in a.iter() {
+        for item in a {
             if let Some(s) = self.string(ctx, &format!("each entry of {key}"), item) {
                 out.push(s);
             }
@@ -180,7 +180,7 @@ impl Reader<'_> {
             match check::name(&s.v) {
                 Ok(()) => out.push(s),
                 Err(inv) => {
-                    self.invalid(ctx, key, &format!("entry \"{}\"", s.v), s.loc.clone(), inv)
+                    self.invalid(ctx, key, &format!("entry \"{}\"", s.v), s.loc.clone(), inv);
                 }
             }
         }
@@ -247,7 +247,7 @@ impl Reader<'_> {
                         self.invalid(ctx, key, &format!("\"{}\"", s.v), s.loc.clone(), inv);
                         None
                     }
-                })
+                });
             }
             "port" => conn.port = self.port(ctx, key, v),
             "identity_files" => {
@@ -273,10 +273,10 @@ impl Reader<'_> {
                         self.invalid(ctx, key, &format!("\"{other}\""), s.loc, inv);
                         None
                     }
-                })
+                });
             }
             "known_hosts_file" => {
-                conn.known_hosts_file = self.string(ctx, key, v).and_then(|s| self.local_path(ctx, key, s))
+                conn.known_hosts_file = self.string(ctx, key, v).and_then(|s| self.local_path(ctx, key, s));
             }
             "become" => conn.become_root = self.boolean(ctx, key, v),
             "connect_timeout" => conn.connect_timeout = self.duration(ctx, key, v),

@@ -444,10 +444,10 @@ pub fn pick_with(
             });
         }
         (LibcNeed::Glibc, Libc::Unknown) => {
-            notes.push("this build needs glibc; the host's libc was not detected".to_string())
+            notes.push("this build needs glibc; the host's libc was not detected".to_string());
         }
         (LibcNeed::Unknown, Libc::Musl { .. }) => {
-            notes.push("the host runs musl; whether this build runs there is not known".to_string())
+            notes.push("the host runs musl; whether this build runs there is not known".to_string());
         }
         _ => {}
     }

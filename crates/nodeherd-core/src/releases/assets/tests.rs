@@ -320,9 +320,7 @@ fn decoys_are_refused_with_their_reason() {
         let p = pick(client, comp, tag, &assets, &x86()).expect("picks");
         p.rejected
             .iter()
-            .find(|r| r.name == asset)
-            .map(|r| r.why.clone())
-            .unwrap_or_else(|| panic!("{asset} not rejected"))
+            .find(|r| r.name == asset).map_or_else(|| panic!("{asset} not rejected"), |r| r.why.clone())
     };
     use ClientKind::*;
     use Component::*;
@@ -835,7 +833,7 @@ fn the_table_has_the_nine_clients_and_sane_rows() {
         }
         match row.cpu {
             CpuRule::Tokens { x86_64, aarch64 } => {
-                assert!(!row.os_tokens.is_empty() && !x86_64.is_empty() && !aarch64.is_empty())
+                assert!(!row.os_tokens.is_empty() && !x86_64.is_empty() && !aarch64.is_empty());
             }
             CpuRule::Independent { .. } => assert!(row.os_tokens.is_empty()),
         }

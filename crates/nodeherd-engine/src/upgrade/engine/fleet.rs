@@ -4,7 +4,7 @@
 //! Owns: connecting per node and the artifact step before it. May not touch: one node's steps
 //! (that is [`super::node`]) or the rollout order itself ([`crate::upgrade::rollout`]).
 
-use super::*;
+use super::{Pool, Target, NodePlan, Options, Outcome, rollout, Status, Duration, Instant, journal, entry, upgrade_node, Inventory, Entry, layout, short, NodeRef, rollback_node, plan_all};
 use nodeherd_core::text::sanitize;
 
 /// Run the planned upgrades: canary first, then batches; stop past `max_fail_percent`.

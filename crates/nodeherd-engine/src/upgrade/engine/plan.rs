@@ -4,7 +4,7 @@
 //! Owns: those reads and the plan lines' texts. May not touch: anything that changes a host.
 
 use super::steps::inspect;
-use super::*;
+use super::{Serialize, Step, Release, Target, Options, BTreeMap, policy, HostError, Pool, Layout};
 use crate::feeds::FetchError;
 
 /// A node's plan line for `releases` and `upgrade`.
@@ -89,7 +89,7 @@ pub fn plan_node(
         let a = v
             .allowed
             .as_ref()
-            .map(|a| a.to_string())
+            .map(std::string::ToString::to_string)
             .unwrap_or_default();
         (Some(a.clone()), "newest allowed release".into(), pick(&a))
     } else {

@@ -4,7 +4,7 @@
 //! Owns: the order of attempts and the auth errors. May not touch: the connection or the host-key
 //! check (that is [`super::connect`]).
 
-use super::*;
+use super::{PathBuf, PublicKey, known_hosts, keys, Path, ConnectOptions, Arc, PrivateKey, io, Handle, Verifier, Target, HashAlg, SshError, Phase, protocol, AgentClient, PrivateKeyWithHashAlg};
 
 // ---------------------------------------------------------------------------------------------
 // Authentication

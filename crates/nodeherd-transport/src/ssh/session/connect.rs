@@ -4,7 +4,7 @@
 //! Owns: the connect and key-exchange timeouts and the errors they raise. May not touch:
 //! authentication (that is [`super::auth`]) or channels ([`super::exec`]).
 
-use super::*;
+use super::{Target, UnknownKeyHandler, Arc, Mutex, SshError, AtomicBool, PublicKey, known_hosts, Verdict, HostKeyPolicy, UnknownKey, Ordering, client, PublicKeyOrCertificate, AsyncRead, Pin, Context, ReadBuf, Poll, io, AsyncWrite, ConnectOptions, SshSession, Phase, authenticate, Inner, Semaphore, Handle, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // Host-key check inside the russh handler
@@ -173,7 +173,7 @@ impl QuickAck {
                     self.inner.as_raw_fd(),
                     libc::IPPROTO_TCP,
                     libc::TCP_QUICKACK,
-                    (&one as *const libc::c_int).cast(),
+                    (&raw const one).cast(),
                     std::mem::size_of::<libc::c_int>() as libc::socklen_t,
                 );
             }
@@ -357,7 +357,7 @@ where
     let result = loop {
         tokio::select! {
             r = &mut fut => break r,
-            _ = tokio::time::sleep_until(deadline) => {
+            () = tokio::time::sleep_until(deadline) => {
                 if asking.load(Ordering::SeqCst) {
                     deadline = Instant::now() + limit;
                     continue;

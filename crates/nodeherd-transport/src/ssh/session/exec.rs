@@ -4,7 +4,7 @@
 //! Owns: channel slots (`max_channels`), the command line's `sudo` choice, exit status and
 //! signals. May not touch: how the connection was made ([`super::connect`]).
 
-use super::*;
+use super::{Arc, Handle, Verifier, Target, Semaphore, fmt, ConnectOptions, SshError, connect_ssh, Disconnect, Command, Output, channel_err, Instant, Phase, ChannelMsg, Channel, Msg, OwnedSemaphorePermit};
 
 // ---------------------------------------------------------------------------------------------
 // Session
@@ -45,7 +45,7 @@ impl SshSession {
 
     /// True once the connection (or the jump connection under it) is gone.
     pub fn is_closed(&self) -> bool {
-        self.inner.handle.is_closed() || self.inner.jump.as_ref().is_some_and(|j| j.is_closed())
+        self.inner.handle.is_closed() || self.inner.jump.as_ref().is_some_and(SshSession::is_closed)
     }
 
     /// Say goodbye to the server (and to the jump host, if this session owns the last reference).
@@ -200,11 +200,11 @@ impl SshSession {
             match ch.wait().await {
                 Some(ChannelMsg::Data { data }) => out.stdout.extend_from_slice(&data),
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                    out.stderr.extend_from_slice(&data)
+                    out.stderr.extend_from_slice(&data);
                 }
                 Some(ChannelMsg::ExitStatus { exit_status }) => out.exit_status = Some(exit_status),
                 Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                    out.exit_signal = Some(sig_name(&signal_name))
+                    out.exit_signal = Some(sig_name(&signal_name));
                 }
                 Some(ChannelMsg::Failure) => {
                     return Err(SshError::Channel {

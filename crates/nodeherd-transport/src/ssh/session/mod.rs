@@ -41,11 +41,11 @@ mod connect;
 mod exec;
 mod streams;
 
-use self::auth::*;
-use self::connect::*;
+use self::auth::authenticate;
+use self::connect::{Verifier, protocol, channel_err};
 pub use self::connect::connect_ssh;
 pub use self::exec::SshSession;
-use self::exec::*;
+use self::exec::Inner;
 use nodeherd_core::remote::Command;
 use nodeherd_core::remote::{HostKeyPolicy, Target};
 

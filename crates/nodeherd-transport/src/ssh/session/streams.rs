@@ -4,7 +4,7 @@
 //! Owns: ending a stream when its reader goes away, the forward's open timeout. May not touch:
 //! channel slot accounting beyond taking one ([`super::exec`]).
 
-use super::*;
+use super::{SshSession, Command, mpsc, StreamChunk, SshError, channel_err, ChannelMsg, AsyncRead, AsyncWrite, Phase};
 
 impl SshSession {
     /// Run `cmd` without a time limit, sending output to `tx` as it arrives. Returns the exit
@@ -31,7 +31,7 @@ impl SshSession {
         loop {
             let msg = tokio::select! {
                 m = ch.wait() => m,
-                _ = tx.closed() => return Ok(None),
+                () = tx.closed() => return Ok(None),
             };
             let chunk = match msg {
                 Some(ChannelMsg::Data { data }) => StreamChunk::Stdout(data.to_vec()),

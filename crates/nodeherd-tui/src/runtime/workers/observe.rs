@@ -119,8 +119,8 @@ pub(crate) fn spawn_poller(
                 return;
             }
             tokio::select! {
-                _ = tokio::time::sleep(cfg.poll_every) => {}
-                _ = now.notified() => {}
+                () = tokio::time::sleep(cfg.poll_every) => {}
+                () = now.notified() => {}
             }
         }
     })

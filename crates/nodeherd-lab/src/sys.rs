@@ -268,6 +268,23 @@ pub fn is_nspawn_of(args: &[String], machine: &str) -> bool {
 }
 
 /// Arguments of a live process, `None` if it is gone (or a zombie: empty cmdline).
+/// Whether `pid` is a live process (not a zombie). Unlike [`cmdline`], which reads empty while a
+/// process is inside `exec` (the kernel has not set up the new arguments yet: a window that widens
+/// on a loaded machine), this reads the process state from `/proc/PID/stat`.
+pub fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| process_state(&s))
+        .is_some_and(|c| c != 'Z' && c != 'X' && c != 'x')
+}
+
+/// The state letter of a `/proc/PID/stat` line (after the command name, which may hold spaces
+/// and parentheses).
+fn process_state(stat: &str) -> Option<char> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.trim_start().chars().next()
+}
+
 pub fn cmdline(pid: u32) -> Option<Vec<String>> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args = parse_cmdline(&raw);
@@ -317,6 +334,23 @@ pub fn kill(pid: u32, sig: i32) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn process_state_reads_past_a_command_name_with_parens() {
+        assert_eq!(super::process_state("42 (sh) S 1 42 42"), Some('S'));
+        assert_eq!(super::process_state("7 (a) b (c)) Z 1 7"), Some('Z'));
+        assert_eq!(super::process_state("garbage"), None);
+    }
+
+    #[test]
+    fn running_sees_this_process_and_not_a_reaped_child() {
+        assert!(super::running(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let pid = child.id();
+        child.wait().expect("wait");
+        assert!(!super::running(pid));
+    }
+
     use super::*;
 
     #[test]

@@ -93,7 +93,7 @@ pub fn wait_ready(
             break;
         }
         reap(pid);
-        if sys::cmdline(pid).is_none() {
+        if !sys::running(pid) {
             return Err(not_ready(format!(
                 "systemd-nspawn exited; last console lines:\n{}",
                 tail(&spec.paths.log, 15)

@@ -20,7 +20,7 @@ pub(super) fn reap(pid: u32) {
 
 fn alive(pid: u32) -> bool {
     reap(pid);
-    sys::cmdline(pid).is_some()
+    sys::running(pid)
 }
 
 /// PIDs in a cgroup directory and all its descendants.
@@ -91,7 +91,7 @@ pub fn destroy(spec: &HostSpec) -> Result<(), LabError> {
         spec.cgroups.iter().any(|cg| {
             cgroup_pids(cg)
                 .into_iter()
-                .any(|p| sys::cmdline(p).is_some())
+                .any(sys::running)
         })
     };
     if pids.iter().any(|&p| alive(p)) || leftover() {

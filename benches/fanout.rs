@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nodeherd_core::inventory::Inventory;
-use nodeherd_lab::{self as lab, LabConfig, naming};
 use nodeherd_core::selector::Selector;
+use nodeherd_lab::{self as lab, LabConfig, naming};
 use nodeherd_transport::ssh::{self, ConnectOptions, Pool};
 
 const LAB_NAME: &str = "nhbench";
@@ -232,7 +232,9 @@ impl Row {
             Row::NodeherdCold => "nodeherd cold: `nodeherd status all --json` (child process)",
             Row::NodeherdLibCold => "nodeherd cold in-process: Pool connect + cat /proc/loadavg",
             Row::NodeherdWarmCat => "nodeherd warm: cat /proc/loadavg on open Pool",
-            Row::NodeherdWarmStatus => "nodeherd warm: nodeherd_engine::status::gather on open Pool",
+            Row::NodeherdWarmStatus => {
+                "nodeherd warm: nodeherd_engine::status::gather on open Pool"
+            }
             Row::SshDefault => "OpenSSH xargs -P N, default kex (sntrup761x25519)",
             Row::SshCurve => "OpenSSH xargs -P N, KexAlgorithms=curve25519-sha256",
             Row::SshControlMaster => "OpenSSH xargs -P N over warm ControlMaster",

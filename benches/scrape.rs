@@ -10,9 +10,9 @@
 use std::time::{Duration, Instant};
 
 use nodeherd_core::inventory::{Inventory, NodeRef};
-use nodeherd_lab::{self as lab, LabConfig};
 use nodeherd_core::metrics::{clients::for_client, page::extract};
 use nodeherd_engine::metrics::{self, GatherOptions};
+use nodeherd_lab::{self as lab, LabConfig};
 use nodeherd_transport::ssh::{Command, ConnectOptions, Pool, Session};
 
 const PAGE: &str = include_str!(concat!(

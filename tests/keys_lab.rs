@@ -551,7 +551,8 @@ fn exit_files(ctx: &Ctx) -> Vec<PathBuf> {
 fn pool_exits(ctx: &Ctx) -> usize {
     let v = bn_get(ctx, "/eth/v1/beacon/pool/voluntary_exits");
     v["data"]
-        .as_array().map_or_else(|| panic!("pool answer: {v}"), Vec::len)
+        .as_array()
+        .map_or_else(|| panic!("pool answer: {v}"), Vec::len)
 }
 
 /// Lodestar 1.5.1 has no keymanager voluntary_exit endpoint: the exit is signed locally from

@@ -126,7 +126,8 @@ fn active(r: &Value) -> &str {
 }
 
 fn load(inv: &Path) -> Inventory {
-    Inventory::load(inv).unwrap_or_else(|e| panic!("{}", nodeherd_core::inventory::render(&e, false)))
+    Inventory::load(inv)
+        .unwrap_or_else(|e| panic!("{}", nodeherd_core::inventory::render(&e, false)))
 }
 
 /// Write a variant of the lab inventory (text replaced) next to the original and return its path.
@@ -657,12 +658,15 @@ fn unit_file_drift_is_planned_rewritten_and_restarted(ctx: &Ctx) -> Vec<String> 
     let (mut plain, mut with) = (Vec::new(), Vec::new());
     for _ in 0..7 {
         let t = Instant::now();
-        ctx.rt.block_on(nodeherd_engine::status::gather(&pool, &inv, &all, 8));
+        ctx.rt
+            .block_on(nodeherd_engine::status::gather(&pool, &inv, &all, 8));
         plain.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        let rows = ctx.rt.block_on(nodeherd_engine::status::gather_with_unit_files(
-            &pool, &inv, &all, 8, &files,
-        ));
+        let rows = ctx
+            .rt
+            .block_on(nodeherd_engine::status::gather_with_unit_files(
+                &pool, &inv, &all, 8, &files,
+            ));
         with.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(rows.iter().filter(|r| r.unit_file.is_some()).count() == 2);
     }

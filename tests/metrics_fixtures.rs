@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use nodeherd_core::metrics::clients::{CLIENTS, Signal, for_client};
 use nodeherd_core::facts::host::{cpu_percent, host_command, net_rates, parse_host};
+use nodeherd_core::metrics::clients::{CLIENTS, Signal, for_client};
 use nodeherd_core::metrics::page::{Kind, extract, families};
 
 fn fixture(rel: &str) -> String {

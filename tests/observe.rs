@@ -5,9 +5,9 @@
 //! Run: `cargo test --test observe` (as root). `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up.
 
 use nodeherd_core::inventory::Inventory;
-use nodeherd_lab::LabConfig;
 use nodeherd_core::metrics::Signal;
 use nodeherd_engine::metrics::{self, GatherOptions, NodeProblem, Snapshot};
+use nodeherd_lab::LabConfig;
 use nodeherd_transport::ssh::{Command, ConnectOptions, Pool};
 
 use std::path::{Path, PathBuf};
@@ -57,7 +57,8 @@ fn main() {
 // ---------- helpers ----------
 
 fn load(inv: &Path) -> Inventory {
-    Inventory::load(inv).unwrap_or_else(|e| panic!("{}", nodeherd_core::inventory::render(&e, false)))
+    Inventory::load(inv)
+        .unwrap_or_else(|e| panic!("{}", nodeherd_core::inventory::render(&e, false)))
 }
 
 fn gather(ctx: &Ctx, pool: &Pool, selector: &str) -> Snapshot {

@@ -18,7 +18,9 @@ fn root() -> PathBuf {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
@@ -53,7 +55,9 @@ fn production_lines(text: &str) -> Vec<&str> {
     let mut end = lines.len();
     for i in 0..lines.len().saturating_sub(1) {
         let next = lines[i + 1].trim_start();
-        if lines[i].trim() == "#[cfg(test)]" && (next.starts_with("mod ") || next.starts_with("pub mod ")) {
+        if lines[i].trim() == "#[cfg(test)]"
+            && (next.starts_with("mod ") || next.starts_with("pub mod "))
+        {
             end = i;
             break;
         }
@@ -74,7 +78,9 @@ fn fn_name(line: &str) -> Option<&str> {
             w if w.starts_with("pub(") => continue,
             "fn" => {
                 let name = words.next()?;
-                let end = name.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(name.len());
+                let end = name
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(name.len());
                 return Some(&name[..end]);
             }
             _ => return None,
@@ -165,7 +171,11 @@ fn no_production_file_over_600_lines() {
             (n > MAX_FILE_LINES).then(|| format!("{}: {n} lines", rel(p)))
         })
         .collect();
-    assert!(over.is_empty(), "split these along their seams:\n{}", over.join("\n"));
+    assert!(
+        over.is_empty(),
+        "split these along their seams:\n{}",
+        over.join("\n")
+    );
 }
 
 #[test]
@@ -177,13 +187,19 @@ fn no_function_over_120_lines_outside_tests() {
             over.push(format!("{}:{line} fn {name}: {len} lines", rel(&p)));
         }
     }
-    assert!(over.is_empty(), "extract steps from these:\n{}", over.join("\n"));
+    assert!(
+        over.is_empty(),
+        "extract steps from these:\n{}",
+        over.join("\n")
+    );
 }
 
 #[test]
 fn the_checker_sees_a_long_function_and_a_test_module() {
     let body = "    x += 1;\n".repeat(MAX_FN_LINES);
-    let text = format!("fn long() {{\n{body}}}\n\nfn short() {{ let s = \"}}\"; }}\n#[cfg(test)]\nmod tests {{\n}}\n");
+    let text = format!(
+        "fn long() {{\n{body}}}\n\nfn short() {{ let s = \"}}\"; }}\n#[cfg(test)]\nmod tests {{\n}}\n"
+    );
     let prod = production_lines(&text);
     assert!(!prod.iter().any(|l| l.contains("mod tests")));
     let found = long_functions(&prod);
@@ -198,18 +214,23 @@ fn the_cli_does_not_import_the_tui() {
         .iter()
         .filter(|p| {
             std::fs::read_to_string(p).is_ok_and(|t| {
-                t.lines().any(|l| !l.trim_start().starts_with("//") && l.contains("nodeherd_tui"))
+                t.lines()
+                    .any(|l| !l.trim_start().starts_with("//") && l.contains("nodeherd_tui"))
             })
         })
         .map(|p| rel(p))
         .collect();
-    assert!(offenders.is_empty(), "the CLI names the TUI crate in: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "the CLI names the TUI crate in: {offenders:?}"
+    );
 }
 
 #[test]
 fn lower_crates_do_not_depend_on_higher_ones_or_on_io_and_ui_crates() {
     let deps = |c: &str| {
-        let text = std::fs::read_to_string(root().join("crates").join(c).join("Cargo.toml")).expect("manifest");
+        let text = std::fs::read_to_string(root().join("crates").join(c).join("Cargo.toml"))
+            .expect("manifest");
         let deps = text.split("[dependencies]").nth(1).unwrap_or("");
         let deps = deps.split("\n[").next().unwrap_or("");
         deps.lines()
@@ -221,16 +242,60 @@ fn lower_crates_do_not_depend_on_higher_ones_or_on_io_and_ui_crates() {
     let forbidden: &[(&str, &[&str])] = &[
         (
             "nodeherd-core",
-            &["tokio", "russh", "reqwest", "ratatui", "crossterm", "clap", "futures", "nodeherd-transport", "nodeherd-engine", "nodeherd-tui", "nodeherd-lab"],
+            &[
+                "tokio",
+                "russh",
+                "reqwest",
+                "ratatui",
+                "crossterm",
+                "clap",
+                "futures",
+                "nodeherd-transport",
+                "nodeherd-engine",
+                "nodeherd-tui",
+                "nodeherd-lab",
+            ],
         ),
-        ("nodeherd-transport", &["ratatui", "crossterm", "clap", "nodeherd-engine", "nodeherd-tui", "nodeherd-lab"]),
-        ("nodeherd-engine", &["ratatui", "crossterm", "clap", "nodeherd-tui", "nodeherd-lab"]),
+        (
+            "nodeherd-transport",
+            &[
+                "ratatui",
+                "crossterm",
+                "clap",
+                "nodeherd-engine",
+                "nodeherd-tui",
+                "nodeherd-lab",
+            ],
+        ),
+        (
+            "nodeherd-engine",
+            &[
+                "ratatui",
+                "crossterm",
+                "clap",
+                "nodeherd-tui",
+                "nodeherd-lab",
+            ],
+        ),
         ("nodeherd-tui", &["clap", "nodeherd-lab"]),
-        ("nodeherd-lab", &["ratatui", "crossterm", "clap", "russh", "nodeherd-engine", "nodeherd-tui"]),
+        (
+            "nodeherd-lab",
+            &[
+                "ratatui",
+                "crossterm",
+                "clap",
+                "russh",
+                "nodeherd-engine",
+                "nodeherd-tui",
+            ],
+        ),
     ];
     for (krate, bad) in forbidden {
         let have = deps(krate);
-        let wrong: Vec<_> = bad.iter().filter(|b| have.iter().any(|h| h == *b)).collect();
+        let wrong: Vec<_> = bad
+            .iter()
+            .filter(|b| have.iter().any(|h| h == *b))
+            .collect();
         assert!(wrong.is_empty(), "{krate} must not depend on {wrong:?}");
     }
 }

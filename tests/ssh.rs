@@ -379,8 +379,7 @@ async fn accept_new_records_then_strict_accepts() {
         )
     );
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&kh)
-        .map_or(0, |m| m.permissions().mode() & 0o777);
+    let mode = std::fs::metadata(&kh).map_or(0, |m| m.permissions().mode() & 0o777);
     assert_eq!(mode, 0o600);
     t.host_key_policy = HostKeyPolicy::Strict;
     let s2 = Session::connect(&t, &opts())
@@ -445,7 +444,8 @@ async fn silent_server_times_out_in_connect_phase() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let port = listener
-        .local_addr().map_or_else(|e| panic!("{e}"), |a| a.port());
+        .local_addr()
+        .map_or_else(|e| panic!("{e}"), |a| a.port());
     let holder = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((sock, _)) = listener.accept().await {
@@ -537,7 +537,8 @@ async fn forward_reaches_a_local_echo_listener() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let port = listener
-        .local_addr().map_or_else(|e| panic!("{e}"), |a| a.port());
+        .local_addr()
+        .map_or_else(|e| panic!("{e}"), |a| a.port());
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
             tokio::spawn(async move {

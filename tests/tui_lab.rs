@@ -91,7 +91,11 @@ async fn scripted(inv: Inventory) {
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<Seen>();
     let mut hooks = Hooks {
         on_draw: Some(Box::new(move |app: &App, buf: &ratatui::buffer::Buffer| {
-            let pids = app.rows.iter().map(nodeherd_tui::state::NodeRow::pid).collect();
+            let pids = app
+                .rows
+                .iter()
+                .map(nodeherd_tui::state::NodeRow::pid)
+                .collect();
             let host = app.rows.iter().all(|r| {
                 r.metrics.cpu_pct.is_some()
                     && r.metrics.mem_pct.is_some()
@@ -108,7 +112,10 @@ async fn scripted(inv: Inventory) {
             &mut seen_rx,
             "both nodes running",
             Duration::from_secs(60),
-            |s| s.0.iter().all(std::option::Option::is_some) && s.1.matches("active/running").count() == 2,
+            |s| {
+                s.0.iter().all(std::option::Option::is_some)
+                    && s.1.matches("active/running").count() == 2
+            },
         )
         .await;
         let old = first.0[1].expect("pid");
@@ -192,7 +199,10 @@ fn wait_pane(sock: &str, what: &str, limit: Duration, pred: impl Fn(&str) -> boo
         if pred(&p) {
             return p;
         }
-        assert!(Instant::now() <= deadline, "timed out waiting for {what}; pane:\n{p}");
+        assert!(
+            Instant::now() <= deadline,
+            "timed out waiting for {what}; pane:\n{p}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }

@@ -6,14 +6,14 @@
 //! Run: `cargo test --test upgrade` (as root); a name filter runs only matching scenarios (the
 //! setup always runs). `NODEHERD_TEST_KEEP_LAB=1` leaves the lab up.
 
+use nodeherd_core::facts::layout as host;
 use nodeherd_core::inventory::Inventory;
-use nodeherd_lab::{self as lab, LabConfig};
+use nodeherd_core::journal;
 use nodeherd_core::playbook::Playbook;
 use nodeherd_core::selector::Selector;
-use nodeherd_transport::ssh::{Command, ConnectOptions, Pool, Session};
 use nodeherd_engine::upgrade::engine::{self, Event, Options, Status, Target};
-use nodeherd_core::facts::layout as host;
-use nodeherd_core::journal;
+use nodeherd_lab::{self as lab, LabConfig};
+use nodeherd_transport::ssh::{Command, ConnectOptions, Pool, Session};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
@@ -322,7 +322,8 @@ fn layout(ctx: &Ctx, t: &Target) -> host::Layout {
 fn assert_healthy_on(ctx: &Ctx, t: &Target, version: &str, limit: Duration) {
     let r = ctx.rt.block_on(async {
         let s = session(t).await;
-        nodeherd_engine::upgrade::health::gate(&s, &t.node.unit, 9596, Some(version), false, limit).await
+        nodeherd_engine::upgrade::health::gate(&s, &t.node.unit, 9596, Some(version), false, limit)
+            .await
     });
     if let Err(f) = r {
         panic!("not healthy on {version}: {} ({:?})", f.reason, f.last);

@@ -3,8 +3,8 @@
 
 use super::context::{self, Fail};
 use super::{Output, exit, table};
-use nodeherd_engine::alerts::{self, Round};
 use chrono::Utc;
+use nodeherd_engine::alerts::{self, Round};
 use std::path::Path;
 use std::time::Duration;
 

@@ -236,7 +236,8 @@ async fn alerts_note(
 ) -> Option<String> {
     // Alerts: evaluate and notify through the configured channels (a cron run's report).
     let alerts_path = a
-        .alerts.map_or_else(|| PathBuf::from("playbooks/alerts.toml"), Path::to_path_buf);
+        .alerts
+        .map_or_else(|| PathBuf::from("playbooks/alerts.toml"), Path::to_path_buf);
     if alerts_path.exists() {
         match (
             nodeherd_engine::alerts::load_config(&alerts_path, a.alerts.is_some()),

@@ -3,8 +3,8 @@
 use super::confirm::{Decision, confirm};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
-use nodeherd_engine::lifecycle;
 use nodeherd_core::facts::systemd::Action;
+use nodeherd_engine::lifecycle;
 use std::path::Path;
 
 #[allow(clippy::too_many_arguments)]
@@ -59,8 +59,10 @@ pub async fn run(
                     } else {
                         out.paint("FAILED", "31")
                     },
-                    r.after
-                        .as_ref().map_or_else(|| "-".into(), |u| format!("{}/{}", u.active_state, u.sub_state)),
+                    r.after.as_ref().map_or_else(
+                        || "-".into(),
+                        |u| format!("{}/{}", u.active_state, u.sub_state),
+                    ),
                     format!("{:.1}s", r.took.as_secs_f64()),
                     table::clip(r.error.as_deref().unwrap_or(""), 90),
                 ]

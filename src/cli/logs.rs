@@ -2,8 +2,8 @@
 
 use super::context::{self, Fail};
 use super::{Output, exit};
-use nodeherd_engine::logs;
 use nodeherd_core::facts::systemd::JournalLine;
+use nodeherd_engine::logs;
 use std::path::Path;
 use tokio::sync::mpsc;
 

@@ -75,7 +75,10 @@ pub fn render(snap: &Snapshot, out: Output) -> String {
         .iter()
         .map(|n| {
             let h = snap.host(&n.host);
-            let health = n.beacon.as_ref().map_or("-", nodeherd_engine::metrics::BeaconInfo::health_word);
+            let health = n
+                .beacon
+                .as_ref()
+                .map_or("-", nodeherd_engine::metrics::BeaconInfo::health_word);
             let colour = match health {
                 "ready" => "32",
                 "syncing" => "33",
@@ -103,11 +106,13 @@ pub fn render(snap: &Snapshot, out: Output) -> String {
                 f0(n.get(Signal::FinalizedEpoch)
                     .or_else(|| n.get(Signal::FinalizedHeight))),
                 out.paint(health, colour),
-                n.version().map_or_else(|| "-".into(), |v| table::clip(v, 28)),
+                n.version()
+                    .map_or_else(|| "-".into(), |v| table::clip(v, 28)),
                 f1(h.and_then(|h| h.cpu_percent)),
                 f1(h.and_then(nodeherd_engine::metrics::HostMetrics::mem_percent)),
                 f1(h.and_then(nodeherd_engine::metrics::HostMetrics::disk_percent)),
-                h.and_then(|h| h.facts.as_ref().and_then(|f| f.load1)).map_or_else(|| "-".into(), |l| format!("{l:.2}")),
+                h.and_then(|h| h.facts.as_ref().and_then(|f| f.load1))
+                    .map_or_else(|| "-".into(), |l| format!("{l:.2}")),
                 table::clip(&problem, 60),
             ]
         })

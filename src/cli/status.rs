@@ -2,8 +2,8 @@
 
 use super::context::{self, Fail};
 use super::{Output, exit, table};
-use nodeherd_engine::status::{self, NodeStatus};
 use chrono::{DateTime, Utc};
+use nodeherd_engine::status::{self, NodeStatus};
 use std::path::Path;
 
 pub async fn run(
@@ -54,7 +54,8 @@ pub fn render(rows: &[NodeStatus], now: DateTime<Utc>, out: Output) -> String {
                     } else {
                         u.inactive_since
                     }
-                }).map_or_else(|| "-".into(), |t| ago(now, t));
+                })
+                .map_or_else(|| "-".into(), |t| ago(now, t));
             let problem = r
                 .error
                 .clone()
@@ -66,7 +67,8 @@ pub fn render(rows: &[NodeStatus], now: DateTime<Utc>, out: Output) -> String {
                 r.client.clone(),
                 r.unit.clone(),
                 out.paint(&state, colour),
-                u.and_then(|u| u.main_pid).map_or_else(|| "-".into(), |p| p.to_string()),
+                u.and_then(|u| u.main_pid)
+                    .map_or_else(|| "-".into(), |p| p.to_string()),
                 since,
                 r.version.clone().unwrap_or_else(|| "-".into()),
                 table::clip(&problem, 80),

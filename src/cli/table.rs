@@ -25,7 +25,10 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     line(header.to_vec(), &mut out);
     for r in rows {
-        line(r.iter().map(std::string::String::as_str).collect(), &mut out);
+        line(
+            r.iter().map(std::string::String::as_str).collect(),
+            &mut out,
+        );
     }
     out
 }

@@ -188,7 +188,10 @@ fn summary(out: Output, results: &[Outcome]) -> i32 {
             }
         }
     }
-    if results.iter().any(nodeherd_engine::upgrade::engine::Outcome::failed) {
+    if results
+        .iter()
+        .any(nodeherd_engine::upgrade::engine::Outcome::failed)
+    {
         exit::FAILED
     } else {
         exit::OK

@@ -25,7 +25,8 @@ pub fn have_root(test: &str) -> bool {
 /// A free TCP port on 127.0.0.1 (closed again; tiny race acceptable in tests).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
-    l.local_addr().map_or_else(|e| panic!("local_addr: {e}"), |a| a.port())
+    l.local_addr()
+        .map_or_else(|e| panic!("local_addr: {e}"), |a| a.port())
 }
 
 /// Run ssh-keygen to make an unencrypted key; returns the private key path.

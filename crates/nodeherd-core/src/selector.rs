@@ -69,7 +69,9 @@ impl Pattern {
             return Err(bad(format!("{c:?} is not allowed")));
         }
         if s.contains(['*', '?', '[']) {
-            Ok(Pattern::Glob(Glob::parse(s).map_err(|e| bad(e.to_string()))?))
+            Ok(Pattern::Glob(
+                Glob::parse(s).map_err(|e| bad(e.to_string()))?,
+            ))
         } else {
             Ok(Pattern::Exact(s.to_string()))
         }

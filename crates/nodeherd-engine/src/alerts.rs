@@ -15,7 +15,9 @@ use serde::Serialize;
 use nodeherd_core::alerts::channels::{AlertsConfig, parse_config};
 use nodeherd_core::alerts::engine::{Active, EngineState, Phase};
 use nodeherd_core::alerts::observe;
-use nodeherd_core::alerts::{Engine, Notification, NotificationKind, Observation, Silence, SilenceMatcher};
+use nodeherd_core::alerts::{
+    Engine, Notification, NotificationKind, Observation, Silence, SilenceMatcher,
+};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::Pool;
 
@@ -115,7 +117,10 @@ pub fn observations(statuses: &[NodeStatus], snap: &Snapshot) -> Vec<Observation
                 .iter()
                 .find(|n| n.host == st.host && n.node == st.node);
             let facts = snap.host(&st.host).and_then(|h| h.facts.as_ref());
-            let active = st.unit_state.as_ref().map(nodeherd_core::facts::systemd::UnitState::is_active);
+            let active = st
+                .unit_state
+                .as_ref()
+                .map(nodeherd_core::facts::systemd::UnitState::is_active);
             let sample = nm.and_then(|n| n.sample.as_ref()).map(|s| &s.raw);
             let mut o = observe::observation(&st.host, &st.node, active, sample, facts);
             // The Beacon API knows best whether the node is synced.
@@ -154,7 +159,11 @@ fn deadman_as_text<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     v.as_ref()
-        .map(|r| r.as_ref().copied().map_err(std::string::ToString::to_string))
+        .map(|r| {
+            r.as_ref()
+                .copied()
+                .map_err(std::string::ToString::to_string)
+        })
         .serialize(s)
 }
 

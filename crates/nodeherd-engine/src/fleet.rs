@@ -4,9 +4,9 @@
 //! a per-host outcome. May not touch: what the work is (SSH, systemd), or how results are shown.
 //! A slow or dead host costs its own timeout and never stalls the others.
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use std::collections::BTreeMap;
-use futures::stream::{FuturesUnordered, StreamExt};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Semaphore;

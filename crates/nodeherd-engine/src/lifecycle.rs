@@ -3,9 +3,9 @@
 //! May not touch: output formats (front ends render the outcomes), unit files or versions.
 
 use crate::fleet;
+use nodeherd_core::facts::systemd::{self, Action, UnitState};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::{Command, Pool, SshError};
-use nodeherd_core::facts::systemd::{self, Action, UnitState};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -102,7 +102,11 @@ async fn act_one(
             });
             (good, Some(state), err)
         }
-        Err(e) => (false, None, Some(nodeherd_core::text::sanitize(&e.to_string()))),
+        Err(e) => (
+            false,
+            None,
+            Some(nodeherd_core::text::sanitize(&e.to_string())),
+        ),
     };
     ActionOutcome {
         host: host.name.clone(),

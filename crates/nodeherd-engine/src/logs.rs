@@ -2,9 +2,9 @@
 //!
 //! May not touch: the terminal or output formats (front ends print the lines).
 
+use nodeherd_core::facts::systemd::{self, JournalLine};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::{Pool, SshError, StreamChunk};
-use nodeherd_core::facts::systemd::{self, JournalLine};
 use tokio::sync::mpsc;
 
 /// The last `lines` journal lines of a node's unit.

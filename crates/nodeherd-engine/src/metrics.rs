@@ -20,11 +20,11 @@ pub use beacon::{Syncing, parse_syncing, parse_version, semver_of};
 pub use store::{MetricsStore, SeriesKey, SeriesKind};
 
 use crate::fleet;
-use nodeherd_transport::http;
-use nodeherd_core::inventory::{Inventory, Node, NodeRef};
 use nodeherd_core::facts::host::{self, HostFacts, NetRates};
+use nodeherd_core::inventory::{Inventory, Node, NodeRef};
 use nodeherd_core::metrics::page::{self, Sample};
 use nodeherd_core::metrics::{Signal, clients};
+use nodeherd_transport::http;
 use nodeherd_transport::ssh::{Command, Pool, Session, SshError};
 
 /// Largest time one HTTP request through a forward may take.
@@ -308,7 +308,8 @@ async fn gather_host(
     };
     let data_dir = refs
         .iter()
-        .find_map(|r| host.nodes[r.node].data_dir.as_ref()).map_or_else(|| "/".into(), |p| p.display().to_string());
+        .find_map(|r| host.nodes[r.node].data_dir.as_ref())
+        .map_or_else(|| "/".into(), |p| p.display().to_string());
     let facts_fut = host_facts(&session, &host.name, &data_dir, opts.rate_window, prev);
     let nodes_fut = futures::future::join_all(refs.iter().map(|r| {
         let node = &host.nodes[r.node];

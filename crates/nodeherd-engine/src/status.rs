@@ -144,4 +144,3 @@ async fn gather_host(
         }
     }
 }
-

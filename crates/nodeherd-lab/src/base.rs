@@ -211,7 +211,8 @@ pub fn generate_ed25519(path: &Path, comment: &str) -> Result<(), LabError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     sys::mkdir_p(dir)?;
     let name = path
-        .file_name().map_or_else(|| "key".into(), |n| n.to_string_lossy().into_owned());
+        .file_name()
+        .map_or_else(|| "key".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let tmp_pub = dir.join(format!(".{name}.tmp{}.pub", std::process::id()));
     let _ = std::fs::remove_file(&tmp);

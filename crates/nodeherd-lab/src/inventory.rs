@@ -155,7 +155,10 @@ mod tests {
 
     fn settings() -> insta::Settings {
         let mut s = insta::Settings::clone_current();
-        s.set_snapshot_path(concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/snapshots"));
+        s.set_snapshot_path(concat!(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+            "/snapshots"
+        ));
         s
     }
 

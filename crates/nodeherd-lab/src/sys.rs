@@ -298,10 +298,7 @@ pub fn find_nspawn(machine: &str) -> Vec<u32> {
     };
     dir.filter_map(std::result::Result::ok)
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|pid| {
-            cmdline(*pid)
-                .is_some_and(|a| is_nspawn_of(&a, machine))
-        })
+        .filter(|pid| cmdline(*pid).is_some_and(|a| is_nspawn_of(&a, machine)))
         .collect()
 }
 
@@ -345,7 +342,9 @@ mod tests {
     #[test]
     fn running_sees_this_process_and_not_a_reaped_child() {
         assert!(super::running(std::process::id()));
-        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
         let pid = child.id();
         child.wait().expect("wait");
         assert!(!super::running(pid));

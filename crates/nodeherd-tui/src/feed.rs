@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 
 use crate::state::{AlertRow, AlertState, KeyEntry, NodeMetrics, ReleaseRow, short_pubkey};
 use nodeherd_core::alerts::engine::{Active, EngineState, Phase};
-use nodeherd_core::alerts::{Engine, NotificationKind, Observation, Rule, Severity, rules::render_hint};
+use nodeherd_core::alerts::{
+    Engine, NotificationKind, Observation, Rule, Severity, rules::render_hint,
+};
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_core::keymanager::types::{DeleteStatus, ImportResult, ImportStatus};
 use nodeherd_core::metrics::Signal;
@@ -316,14 +318,14 @@ impl AlertWatch {
         let rule = self.rules.get(&a.rule);
         AlertRow {
             state,
-            severity: rule
-                .map_or("-", |r| severity_word(r.severity))
-                .into(),
+            severity: rule.map_or("-", |r| severity_word(r.severity)).into(),
             rule: a.rule.clone(),
             host: a.host.clone(),
             node: a.node.clone().unwrap_or_default(),
             since: a.since,
-            summary: rule.map_or_else(|| a.value.clone().unwrap_or_default(), |r| {
+            summary: rule.map_or_else(
+                || a.value.clone().unwrap_or_default(),
+                |r| {
                     render_hint(
                         &r.hint,
                         &a.rule,
@@ -331,7 +333,8 @@ impl AlertWatch {
                         a.node.as_deref(),
                         a.value.as_deref(),
                     )
-                }),
+                },
+            ),
         }
     }
 

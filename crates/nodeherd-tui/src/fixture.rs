@@ -13,10 +13,10 @@ pub use plans::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::state::{AlertRow, AlertState, App, NodeMetrics, NodeRow};
+use nodeherd_core::facts::systemd::{JournalLine, UnitState};
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_core::metrics::series::Series;
 use nodeherd_engine::status::NodeStatus;
-use nodeherd_core::facts::systemd::{JournalLine, UnitState};
 
 /// The fixed "now" of every fixture.
 pub fn now() -> DateTime<Utc> {
@@ -90,9 +90,10 @@ pub fn status(
         node: r.node.clone(),
         client: r.client.clone(),
         unit: r.unit.clone(),
-        error: error
-            .map(str::to_string)
-            .or_else(|| u.as_ref().and_then(nodeherd_core::facts::systemd::UnitState::problem)),
+        error: error.map(str::to_string).or_else(|| {
+            u.as_ref()
+                .and_then(nodeherd_core::facts::systemd::UnitState::problem)
+        }),
         unit_state: u,
         version: version.map(str::to_string),
         unit_file: None,

@@ -164,8 +164,7 @@ pub fn parse_move(words: &[&str], nodes: &[Listed]) -> Result<MoveCmd, KeyCmdErr
     let [pk] = pos.as_slice() else {
         return Err(KeyCmdError::Usage(MOVE_USAGE));
     };
-    let pubkey = normalize_pubkey(pk)
-        .ok_or_else(|| KeyCmdError::NotAPubkey(pk.to_string()))?;
+    let pubkey = normalize_pubkey(pk).ok_or_else(|| KeyCmdError::NotAPubkey(pk.to_string()))?;
     let need = |f: &str| {
         flag(&named, f).ok_or_else(|| {
             if f == "password-file" {
@@ -267,33 +266,45 @@ mod tests {
         let n = nodes();
         assert!(
             parse_import(&w("b/vc2 k.json"), &n)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("--password-file is required")
         );
         assert!(
             parse_import(&w("b/vc2 --password-file pw"), &n)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("no keystore")
         );
-        assert!(parse_import(&w(""), &n).unwrap_err().to_string().starts_with("usage:"));
-        let e = parse_import(&w("c/vc k.json --password-file pw"), &n).unwrap_err().to_string();
+        assert!(
+            parse_import(&w(""), &n)
+                .unwrap_err()
+                .to_string()
+                .starts_with("usage:")
+        );
+        let e = parse_import(&w("c/vc k.json --password-file pw"), &n)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("\"c/vc\" is not a validator node") && e.contains("a/vc, b/vc2"),
             "{e}"
         );
         assert!(
             parse_import(&w("b/vc2 k.json --password pw"), &n)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("unknown option --password")
         );
         assert!(
             parse_import(&w("b/vc2 k.json --password-file"), &n)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("needs a value")
         );
         assert!(
             parse_import(&w("b/vc2 k.json --password-file a --password-file b"), &n)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("given twice")
         );
     }
@@ -317,7 +328,8 @@ mod tests {
             &w(&format!("{PK} --to a/vc --keystore k --password-file p")),
             &n,
         )
-        .unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("already on a/vc"), "{e}");
         // nobody lists it, and no --from
         let other = format!("0x{}", "b".repeat(96));
@@ -327,7 +339,8 @@ mod tests {
             )),
             &n,
         )
-        .unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("no validator node of this session lists"), "{e}");
         // with --from it is the operator's call (the engine checks the node has it)
         let c = parse_move(
@@ -345,21 +358,25 @@ mod tests {
             &w(&format!("{PK} --to b/vc2 --keystore k --password-file p")),
             &two,
         )
-        .unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("2 nodes list"), "{e}");
         assert!(
             parse_move(&w("0x12 --to b/vc2 --keystore k --password-file p"), &n)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("not a public key")
         );
         assert!(
             parse_move(&w(&format!("{PK} --to b/vc2 --password-file p")), &n)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("--keystore is required")
         );
         assert!(
             parse_move(&w(&format!("{PK} --to b/vc2 --keystore k")), &n)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("--password-file is required")
         );
     }

@@ -15,12 +15,12 @@ use crate::state::{
     AlertRow, HistoryData, HostKeyAsk, ImportAsk, MoveAsk, NodeKeys, NodeMetrics, ReleaseRow,
     WorkerError,
 };
+use nodeherd_core::facts::systemd::{self, JournalLine};
 use nodeherd_core::inventory::NodeRef;
-use nodeherd_engine::lifecycle::ActionOutcome;
-use nodeherd_engine::status::NodeStatus;
 use nodeherd_core::plan::apply::Plan;
 use nodeherd_engine::apply::run::ChangeResult;
-use nodeherd_core::facts::systemd::{self, JournalLine};
+use nodeherd_engine::lifecycle::ActionOutcome;
+use nodeherd_engine::status::NodeStatus;
 use nodeherd_engine::upgrade::engine::{Event, Outcome};
 use std::sync::Arc;
 

@@ -275,7 +275,9 @@ impl App {
             SortKey::State => view.sort_by_key(|i| rows[*i].health()),
             SortKey::Client => view.sort_by(|a, b| rows[*a].client.cmp(&rows[*b].client)),
             SortKey::Lag => {
-                view.sort_by_key(|i| std::cmp::Reverse(rows[*i].metrics.sync_distance.unwrap_or(0)));
+                view.sort_by_key(|i| {
+                    std::cmp::Reverse(rows[*i].metrics.sync_distance.unwrap_or(0))
+                });
             }
         }
         self.view = view;

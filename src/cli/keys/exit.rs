@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::common::{find, pubkey_arg, state_dir, connect, failed, usage, password, confirm};
+use super::common::{confirm, connect, failed, find, password, pubkey_arg, state_dir, usage};
 use crate::cli::context::Fail;
 use crate::cli::{Output, exit};
 use nodeherd_core::inventory::{Inventory, NodeRef};

@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 
 use super::GenerateArgs;
-use super::common::{usage, failed, password};
+use super::common::{failed, password, usage};
 use crate::cli::context::Fail;
 use crate::cli::{Output, exit};
 use nodeherd_core::keys::Secret;

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::common::{find, usage, password, confirm, failed};
+use super::common::{confirm, failed, find, password, usage};
 use crate::cli::context::Fail;
 use crate::cli::{Output, exit};
 use nodeherd_core::inventory::Inventory;

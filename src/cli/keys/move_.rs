@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::common::{pubkey_arg, find, usage, state_dir, password, confirm};
+use super::common::{confirm, find, password, pubkey_arg, state_dir, usage};
 use crate::cli::context::Fail;
 use crate::cli::{Output, exit};
 use nodeherd_core::inventory::Inventory;

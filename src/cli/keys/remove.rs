@@ -4,7 +4,7 @@
 //! May not touch: the removal's steps (that is `nodeherd_engine::keys::remove_from_node`, shared
 //! with the TUI).
 
-use super::common::{find, pubkey_arg, state_dir, confirm, failed};
+use super::common::{confirm, failed, find, pubkey_arg, state_dir};
 use crate::cli::context::Fail;
 use crate::cli::{Output, exit};
 use nodeherd_core::inventory::Inventory;

@@ -2,7 +2,7 @@
 //!
 //! Owns: parsing the value and printing the result. May not touch: the API's wire format.
 
-use super::common::{find, pubkey_arg, usage, connect, failed};
+use super::common::{connect, failed, find, pubkey_arg, usage};
 use crate::cli::context::Fail;
 use crate::cli::exit;
 use nodeherd_core::inventory::Inventory;

@@ -640,7 +640,10 @@ mod tests {
             "body": body,
         });
         let mut s = insta::Settings::clone_current();
-        s.set_snapshot_path(concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/snapshots"));
+        s.set_snapshot_path(concat!(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+            "/snapshots"
+        ));
         s.set_prepend_module_to_snapshot(false);
         s.bind(|| insta::assert_json_snapshot!(name, v));
     }
@@ -775,7 +778,10 @@ mod tests {
         );
         let v = serde_json::json!({ "from": e.from, "to": e.to, "message": e.message.split("\r\n").collect::<Vec<_>>() });
         let mut s = insta::Settings::clone_current();
-        s.set_snapshot_path(concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/snapshots"));
+        s.set_snapshot_path(concat!(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+            "/snapshots"
+        ));
         s.set_prepend_module_to_snapshot(false);
         s.bind(|| insta::assert_json_snapshot!("channel_email_firing", v));
     }

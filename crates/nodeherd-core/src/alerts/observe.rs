@@ -3,8 +3,8 @@
 //! Owns: [`observation`] and the sync tolerance. May not touch: I/O; the Beacon API answer, when the
 //! caller has one, overrides the `synced` guess made here (set `Observation::synced` afterwards).
 
-use crate::metrics::clients::Signal;
 use crate::facts::host::HostFacts;
+use crate::metrics::clients::Signal;
 use crate::metrics::page::Sample;
 
 use crate::alerts::engine::Observation;

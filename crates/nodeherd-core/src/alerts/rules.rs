@@ -187,8 +187,11 @@ fn rule(name: &str, condition: Condition, for_secs: u64, severity: Severity, hin
 
 /// What an operator expects without writing a rules file.
 pub fn default_rules() -> Vec<Rule> {
-    use Condition::{UnitNotActive, HostUnreachable, HeadNotAdvancing, NotSynced, PeersBelow, DiskAbove, MemoryAbove, MissedAttestationsRising, UpgradeAvailable, UpgradeFailed};
-    use Severity::{Page, Warn, Info};
+    use Condition::{
+        DiskAbove, HeadNotAdvancing, HostUnreachable, MemoryAbove, MissedAttestationsRising,
+        NotSynced, PeersBelow, UnitNotActive, UpgradeAvailable, UpgradeFailed,
+    };
+    use Severity::{Info, Page, Warn};
     vec![
         rule(
             "unit-not-active",

@@ -59,7 +59,11 @@ impl NodeStatus {
         }
     }
     pub fn is_ok(&self) -> bool {
-        self.error.is_none() && self.unit_state.as_ref().is_some_and(super::systemd::UnitState::is_active)
+        self.error.is_none()
+            && self
+                .unit_state
+                .as_ref()
+                .is_some_and(super::systemd::UnitState::is_active)
     }
 }
 

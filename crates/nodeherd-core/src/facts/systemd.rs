@@ -111,7 +111,11 @@ pub fn parse_show(text: &str) -> Vec<UnitState> {
 }
 
 fn unit_from_block(b: &BTreeMap<&str, &str>) -> UnitState {
-    let s = |k: &str| b.get(k).map(std::string::ToString::to_string).unwrap_or_default();
+    let s = |k: &str| {
+        b.get(k)
+            .map(std::string::ToString::to_string)
+            .unwrap_or_default()
+    };
     UnitState {
         id: s("Id"),
         load_state: s("LoadState"),
@@ -284,7 +288,9 @@ mod tests {
     // transient and a missing unit, in the order asked.
     #[test]
     fn show_on_real_systemd_output() {
-        let u = parse_show(include_str!("../../../../tests/fixtures/systemd/show-mixed.txt"));
+        let u = parse_show(include_str!(
+            "../../../../tests/fixtures/systemd/show-mixed.txt"
+        ));
         let ids: Vec<&str> = u.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(
             ids,
@@ -318,10 +324,11 @@ mod tests {
 
     #[test]
     fn journal_on_real_output() {
-        let lines: Vec<JournalLine> = include_str!("../../../../tests/fixtures/systemd/journal-failed.txt")
-            .lines()
-            .map(parse_journal_line)
-            .collect();
+        let lines: Vec<JournalLine> =
+            include_str!("../../../../tests/fixtures/systemd/journal-failed.txt")
+                .lines()
+                .map(parse_journal_line)
+                .collect();
         assert_eq!(lines.len(), 4);
         assert!(
             lines
@@ -336,10 +343,11 @@ mod tests {
             lines[3].message,
             "nh-fail-demo.service: Failed with result 'exit-code'."
         );
-        let lode: Vec<JournalLine> = include_str!("../../../../tests/fixtures/systemd/journal-lodestar.txt")
-            .lines()
-            .map(parse_journal_line)
-            .collect();
+        let lode: Vec<JournalLine> =
+            include_str!("../../../../tests/fixtures/systemd/journal-lodestar.txt")
+                .lines()
+                .map(parse_journal_line)
+                .collect();
         assert!(
             lode.iter()
                 .any(|l| l.ident == "node[30]" && l.message.contains("version=v1.5.1/2115aa7"))

@@ -141,9 +141,7 @@ impl Problem {
             self.labels
                 .push(LabeledSpan::new_with_span(Some(label), to_span(&loc.span)));
         } else {
-            let name = sources
-                .get(loc.file)
-                .map_or("?", |f| f.name.as_str());
+            let name = sources.get(loc.file).map_or("?", |f| f.name.as_str());
             let note = Problem::at(
                 sources,
                 ProblemKind::Note,

@@ -342,7 +342,10 @@ mod tests {
     const ADDRESS: &str = "0x0f51bb10119727a7e5ea3538074fb341f56b09ad";
 
     fn fixture(name: &str) -> String {
-        let path = concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/tests/fixtures/keys/");
+        let path = concat!(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+            "/tests/fixtures/keys/"
+        );
         std::fs::read_to_string(format!("{path}{name}")).unwrap()
     }
 

@@ -568,7 +568,10 @@ mod tests {
     }
 
     fn fixture(name: &str) -> String {
-        let path = concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/tests/fixtures/beacon/");
+        let path = concat!(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+            "/tests/fixtures/beacon/"
+        );
         std::fs::read_to_string(format!("{path}{name}")).unwrap()
     }
 

@@ -208,7 +208,11 @@ const fn max(signal: Signal, family: &'static str) -> MetricSpec {
     }
 }
 
-use Signal::{HeadSlot, WallSlot, Peers, FinalizedEpoch, SyncStatus, ValidatorHits, ValidatorMisses, AttestationsPublished, Validators, NextActionWait, NextProposalWait, HeadBlock, HighestBlock, Height, FinalizedHeight};
+use Signal::{
+    AttestationsPublished, FinalizedEpoch, FinalizedHeight, HeadBlock, HeadSlot, Height,
+    HighestBlock, NextActionWait, NextProposalWait, Peers, SyncStatus, ValidatorHits,
+    ValidatorMisses, Validators, WallSlot,
+};
 
 // Validator monitor families: same names in Lodestar (verified), Lighthouse and Nimbus (their sources).
 const VM_HIT: &str = "validator_monitor_prev_epoch_on_chain_attester_hit_total";

@@ -8,8 +8,8 @@
 
 use std::fmt::Write as _;
 
-use crate::metrics::clients::Signal;
 use crate::facts::host::HostFacts;
+use crate::metrics::clients::Signal;
 use crate::metrics::page::Sample;
 
 /// One node's sample with the labels it is exposed under.

@@ -5,9 +5,9 @@
 //! in which order, with the words that explain each. May not touch: I/O or the clock (everything
 //! it needs is passed in), how a change is carried out (the engine's apply).
 
+use crate::facts::systemd::UnitState;
 use crate::plan::desired::{Desired, VersionWant};
 use crate::plan::unitfile::{self, HostUnitFile, UnitDrift};
-use crate::facts::systemd::UnitState;
 use semver::Version;
 use serde::Serialize;
 
@@ -163,7 +163,14 @@ fn plan_node(p: &mut Plan, i: &NodeInput<'_>) {
     let version_note = plan_version(p, i, &host, &node, want_running);
     let switching = p.changes.len() > before + usize::from(rewriting);
     plan_running(p, unit, &host, &node, want_running, running, switching);
-    noop_or_note(p, i, before, host, node, (want_running, version_note, unit_note, unmanaged));
+    noop_or_note(
+        p,
+        i,
+        before,
+        host,
+        node,
+        (want_running, version_note, unit_note, unmanaged),
+    );
 }
 
 /// A node declared present whose unit does not exist: install the pinned or allowed version.
@@ -271,7 +278,8 @@ fn plan_version(
             cur if want_running == Some(false) => {
                 version_note = Some(format!(
                     "version {} differs from {to} ({why}) but the node is declared stopped: not switched",
-                    cur.as_ref().map_or_else(|| "unknown".into(), std::string::ToString::to_string)
+                    cur.as_ref()
+                        .map_or_else(|| "unknown".into(), std::string::ToString::to_string)
                 ));
             }
             cur => {

@@ -6,8 +6,8 @@
 
 mod read;
 
-use crate::plan::unitfile::UnitDef;
 use crate::inventory::{Inventory, NodeRef};
+use crate::plan::unitfile::UnitDef;
 use miette::{NamedSource, SourceSpan};
 use semver::Version;
 use serde::Deserialize;

@@ -419,7 +419,10 @@ async fn verify(cx: &Run<'_>, restarted: &BTreeSet<NodeRef>, results: &mut [Chan
                 && again.nodes.iter().zip(&again.facts).any(|(n, f)| {
                     restarted.contains(n)
                         && key(inv, *n) == format!("{}/{}", r.host, r.node)
-                        && !f.unit.as_ref().is_some_and(nodeherd_core::facts::systemd::UnitState::is_active)
+                        && !f
+                            .unit
+                            .as_ref()
+                            .is_some_and(nodeherd_core::facts::systemd::UnitState::is_active)
                 });
             r.verified = r.ok && !still && !down;
             if r.ok && still {

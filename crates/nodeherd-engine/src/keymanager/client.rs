@@ -10,7 +10,11 @@ use nodeherd_transport::ssh::{Pool, Session};
 
 use crate::keymanager::error::KeymanagerError;
 use crate::keymanager::token::ApiToken;
-use nodeherd_core::keymanager::types::{error_message, KeystoreEntry, ListKeystores, RemoteKeyEntry, ListRemoteKeys, ImportResult, ImportKeystores, ImportAnswer, DeleteAnswer, DeleteKeystores, FeeRecipient, Data, Graffiti, GasLimit, SignedVoluntaryExit, is_eth_address};
+use nodeherd_core::keymanager::types::{
+    Data, DeleteAnswer, DeleteKeystores, FeeRecipient, GasLimit, Graffiti, ImportAnswer,
+    ImportKeystores, ImportResult, KeystoreEntry, ListKeystores, ListRemoteKeys, RemoteKeyEntry,
+    SignedVoluntaryExit, error_message, is_eth_address,
+};
 
 /// A connected keymanager: the host's SSH session, the port, and the token (memory only).
 #[derive(Clone)]

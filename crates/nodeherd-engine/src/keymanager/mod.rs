@@ -11,7 +11,6 @@ pub mod error;
 
 pub mod token;
 
-
 pub use client::Keymanager;
 pub use error::KeymanagerError;
 pub use nodeherd_core::keymanager::{Interchange, interchange, types};

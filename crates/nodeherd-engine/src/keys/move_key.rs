@@ -268,7 +268,8 @@ async fn import_into_b(
         .await;
     let not_imported = format!(
         "{pubkey} is removed from {a} and NOT active on {b}; import it with `nodeherd keys import {b} KEYSTORE --slashing-protection {}`",
-        file.as_ref().map_or_else(|| "FILE".into(), |p| p.display().to_string())
+        file.as_ref()
+            .map_or_else(|| "FILE".into(), |p| p.display().to_string())
     );
     match res {
         Ok(r) if r.first().map(|x| x.status) == Some(ImportStatus::Imported) => {

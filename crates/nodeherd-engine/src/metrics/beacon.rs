@@ -4,10 +4,8 @@
 //! [`parse_version`], [`semver_of`]). May not touch: the SSH session itself (it goes through
 //! [`super::get_through`]), the metrics page or the store.
 
-
 use super::{BeaconInfo, get_through};
 use nodeherd_transport::ssh::Session;
-
 
 pub(super) async fn beacon_info(session: &Session, port: u16) -> BeaconInfo {
     let (h, s, v) = tokio::join!(

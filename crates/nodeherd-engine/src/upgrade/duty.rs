@@ -171,8 +171,10 @@ async fn chain(session: &Session, port: u16) -> Result<Chain, DutyError> {
     let num = |v: &Value| v.as_str().and_then(|x| x.parse::<u64>().ok());
     Ok(Chain {
         genesis: num(&g["data"]["genesis_time"]).ok_or(DutyError::Missing("genesis_time"))?,
-        seconds_per_slot: num(&s["data"]["SECONDS_PER_SLOT"]).ok_or(DutyError::Missing("SECONDS_PER_SLOT"))?,
-        slots_per_epoch: num(&s["data"]["SLOTS_PER_EPOCH"]).ok_or(DutyError::Missing("SLOTS_PER_EPOCH"))?,
+        seconds_per_slot: num(&s["data"]["SECONDS_PER_SLOT"])
+            .ok_or(DutyError::Missing("SECONDS_PER_SLOT"))?,
+        slots_per_epoch: num(&s["data"]["SLOTS_PER_EPOCH"])
+            .ok_or(DutyError::Missing("SLOTS_PER_EPOCH"))?,
     })
 }
 
@@ -294,7 +296,8 @@ pub async fn wait_quiet(
         let (blocker, wait) = match src {
             Source::Nimbus { metrics_port } => {
                 let page = call(session, *metrics_port, "GET", "/metrics", &[], None).await?;
-                let w = next_action_wait(&page).ok_or(DutyError::Missing("next_action_wait metric"))?;
+                let w =
+                    next_action_wait(&page).ok_or(DutyError::Missing("next_action_wait metric"))?;
                 if w >= min_quiet.as_secs_f64() {
                     return Ok(start.elapsed());
                 }

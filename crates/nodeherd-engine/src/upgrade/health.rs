@@ -3,9 +3,9 @@
 //! Owns: reading `/eth/v1/node/{health,version,syncing}` through an SSH forward and the unit
 //! state; pure parsers of those answers. May not touch: the install layout or the switch.
 
+use nodeherd_core::facts::systemd;
 use nodeherd_transport::http;
 use nodeherd_transport::ssh::Session;
-use nodeherd_core::facts::systemd;
 use std::time::Duration;
 // tokio's clock: the real one in production, a paused one in tests (sleeps and deadlines alike)
 use tokio::time::Instant;
@@ -146,8 +146,7 @@ pub async fn gate(
     } else if !matches!(last.health, Some(200)) {
         format!(
             "/eth/v1/node/health answered {}",
-            last.health
-                .map_or("nothing".into(), |h| h.to_string())
+            last.health.map_or("nothing".into(), |h| h.to_string())
         )
     } else if want.is_some()
         && !last

@@ -5,7 +5,10 @@
 //! `teardown`).
 
 use super::teardown::reap;
-use super::{Duration, TcpStream, SocketAddr, Path, OsString, Command, LabError, sys, Stdio, Instant, HostSpec, tail};
+use super::{
+    Command, Duration, HostSpec, Instant, LabError, OsString, Path, SocketAddr, Stdio, TcpStream,
+    sys, tail,
+};
 
 /// Whether TCP port 22 of `address` accepts a connection now.
 pub fn ssh_port_open(address: &str, timeout: Duration) -> bool {

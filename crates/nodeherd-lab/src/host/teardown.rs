@@ -3,7 +3,7 @@
 //! Owns: [`destroy`] and [`remove_cgroup_waiting`] (with reaping, liveness and cgroup helpers).
 //! May not touch: the bridge or the shared caches, other hosts.
 
-use super::{sys, Path, LabError, Instant, Duration, HostSpec, running_pid};
+use super::{Duration, HostSpec, Instant, LabError, Path, running_pid, sys};
 
 /// Collects the exit status if `pid` is our own child (harmless otherwise).
 pub(super) fn reap(pid: u32) {
@@ -88,11 +88,9 @@ pub fn destroy(spec: &HostSpec) -> Result<(), LabError> {
     // Zombies stay listed in cgroup.procs until PID 1 reaps them (slowly on some machines):
     // they are dead already and do not count.
     let leftover = || {
-        spec.cgroups.iter().any(|cg| {
-            cgroup_pids(cg)
-                .into_iter()
-                .any(sys::running)
-        })
+        spec.cgroups
+            .iter()
+            .any(|cg| cgroup_pids(cg).into_iter().any(sys::running))
     };
     if pids.iter().any(|&p| alive(p)) || leftover() {
         eprintln!(

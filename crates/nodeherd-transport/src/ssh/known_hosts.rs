@@ -662,8 +662,7 @@ mod tests {
         append(&file, "node", 2222, a).unwrap_or_else(|e| panic!("append: {e}"));
         append(&file, "node", 22, c).unwrap_or_else(|e| panic!("append: {e}"));
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(&file)
-            .map_or(0, |m| m.permissions().mode() & 0o777);
+        let mode = fs::metadata(&file).map_or(0, |m| m.permissions().mode() & 0o777);
         assert_eq!(mode, 0o600);
         let text = fs::read_to_string(&file).unwrap_or_default();
         assert!(text.starts_with("[node]:2222 ssh-ed25519 "), "{text}");

@@ -14,11 +14,10 @@ mod session;
 
 pub use error::{Phase, SshError};
 pub use known_hosts::Verdict;
-pub use pool::Pool;
 pub use nodeherd_core::remote::{Command, HostKeyPolicy, Target, quote};
+pub use pool::Pool;
 pub use remote::{BoxStream, ByteStream, Connector, Remote, Session, connect, ssh_connector};
 pub use session::{
     ConnectOptions, Output, PassphraseHandler, SshSession, StreamChunk, UnknownKey,
     UnknownKeyHandler,
 };
-

@@ -220,5 +220,7 @@ pub fn ssh_connector() -> Connector {
 /// Connect over SSH, verify the host key, and authenticate (jump hosts first), behind the
 /// [`Session`] handle.
 pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Session, SshError> {
-    Ok(Session::new(crate::ssh::session::connect_ssh(target, opts).await?))
+    Ok(Session::new(
+        crate::ssh::session::connect_ssh(target, opts).await?,
+    ))
 }

@@ -18,7 +18,11 @@ use crate::state::{App, WorkerError};
 use crate::update::update;
 use crate::views;
 
-use super::workers::{spawn_poller, spawn_action, spawn_logs, spawn_releases, spawn_keys, spawn_remove_key, read_and_guard, check_move, run_import, run_move, spawn_plan, spawn_history, spawn_apply, spawn_upgrade};
+use super::workers::{
+    check_move, read_and_guard, run_import, run_move, spawn_action, spawn_apply, spawn_history,
+    spawn_keys, spawn_logs, spawn_plan, spawn_poller, spawn_releases, spawn_remove_key,
+    spawn_upgrade,
+};
 use crate::runtime::{Hooks, MIN_FRAME, TuiError, World};
 
 /// The tasks the loop started; all are stopped when it ends.
@@ -226,10 +230,9 @@ fn start(e: Effect, world: &World, tx: &mpsc::UnboundedSender<Msg>, workers: &mu
             workers.loaders.retain(|h| !h.is_finished());
             workers.loaders.push(tokio::spawn(async move {
                 let r = read_and_guard(&world, &c).await.map(|(ask, _, _)| ask);
-                let _ =
-                    tx.send(Msg::ImportChecked(r.map_err(|e| {
-                        WorkerError(nodeherd_core::facts::systemd::sanitize(&e.to_string()))
-                    })));
+                let _ = tx.send(Msg::ImportChecked(r.map_err(|e| {
+                    WorkerError(nodeherd_core::facts::systemd::sanitize(&e.to_string()))
+                })));
             }));
         }
         Effect::CheckMove(c) => {
@@ -237,10 +240,9 @@ fn start(e: Effect, world: &World, tx: &mpsc::UnboundedSender<Msg>, workers: &mu
             workers.loaders.retain(|h| !h.is_finished());
             workers.loaders.push(tokio::spawn(async move {
                 let r = check_move(&world, &c).await;
-                let _ =
-                    tx.send(Msg::MoveChecked(r.map_err(|e| {
-                        WorkerError(nodeherd_core::facts::systemd::sanitize(&e.to_string()))
-                    })));
+                let _ = tx.send(Msg::MoveChecked(r.map_err(|e| {
+                    WorkerError(nodeherd_core::facts::systemd::sanitize(&e.to_string()))
+                })));
             }));
         }
         Effect::ImportKeys(ask) => {

@@ -4,7 +4,6 @@
 //! Owns: [`KeyEntry`], [`CosmosKey`], [`NodeKeys`], [`ImportAsk`], [`MoveAsk`], [`short_pubkey`].
 //! May not touch: key files, the Keymanager API or the guard (workers do).
 
-
 use nodeherd_core::inventory::NodeRef;
 
 /// One validator key held by a node (from the Keymanager API).

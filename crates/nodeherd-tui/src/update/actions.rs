@@ -123,7 +123,9 @@ pub(super) fn perform(
             }
         }
         Action::LogWrap => app.log.wrap = !app.log.wrap,
-        Action::Start | Action::Stop | Action::Restart => lifecycle(app, action, dangerous, now, fx),
+        Action::Start | Action::Stop | Action::Restart => {
+            lifecycle(app, action, dangerous, now, fx)
+        }
     }
 }
 

@@ -18,7 +18,11 @@ use nodeherd_engine::apply::run::ChangeResult;
 use nodeherd_engine::upgrade::engine::{Event, Outcome};
 
 /// The releases plan: every row learns its upgrade target.
-pub(super) fn on_releases(app: &mut App, r: Result<Vec<ReleaseRow>, WorkerError>, now: DateTime<Utc>) {
+pub(super) fn on_releases(
+    app: &mut App,
+    r: Result<Vec<ReleaseRow>, WorkerError>,
+    now: DateTime<Utc>,
+) {
     if let Ok(list) = &r {
         for rel in list {
             if let Some(i) = app.row_index(&rel.host, &rel.node) {
@@ -33,7 +37,11 @@ pub(super) fn on_releases(app: &mut App, r: Result<Vec<ReleaseRow>, WorkerError>
 }
 
 /// The plan of the plan screen, with what an apply of it needs.
-pub(super) fn on_plan(app: &mut App, r: Result<(Plan, Arc<PlanInputs>), WorkerError>, now: DateTime<Utc>) {
+pub(super) fn on_plan(
+    app: &mut App,
+    r: Result<(Plan, Arc<PlanInputs>), WorkerError>,
+    now: DateTime<Utc>,
+) {
     let r = r.map(|(plan, inputs)| {
         app.plan.inputs = Some(inputs);
         plan
@@ -64,7 +72,12 @@ pub(super) fn on_applied(
         Err(e) => {
             app.plan.applying = false;
             app.progress.clear();
-            flash(app, now, format!("apply: {}", sanitize(&e.to_string())), true);
+            flash(
+                app,
+                now,
+                format!("apply: {}", sanitize(&e.to_string())),
+                true,
+            );
             app.dirty = true;
             return;
         }

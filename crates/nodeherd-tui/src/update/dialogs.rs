@@ -12,7 +12,9 @@ use super::actions::start_action;
 use super::{flash, quit};
 use crate::keymap::{Action, Key};
 use crate::msg::{Effect, lifecycle_of};
-use crate::state::{App, Dialog, HostKeyAsk, ImportAsk, KeyEntry, MoveAsk, UpgradeAsk, short_pubkey};
+use crate::state::{
+    App, Dialog, HostKeyAsk, ImportAsk, KeyEntry, MoveAsk, UpgradeAsk, short_pubkey,
+};
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_core::plan::apply::Planned;
 
@@ -28,7 +30,9 @@ pub(super) fn on_dialog_key(app: &mut App, key: Key, now: DateTime<Utc>, fx: &mu
         return;
     }
     match app.dialog.take() {
-        Some(Dialog::Confirm { action, nodes }) => confirm_lifecycle(app, yes, action, nodes, now, fx),
+        Some(Dialog::Confirm { action, nodes }) => {
+            confirm_lifecycle(app, yes, action, nodes, now, fx)
+        }
         Some(Dialog::RemoveKey { key }) => confirm_remove_key(app, yes, key, now, fx),
         Some(Dialog::ImportKeys(ask)) => confirm_import(app, yes, ask, now, fx),
         Some(Dialog::MoveKey(ask)) => confirm_move(app, yes, ask, now, fx),
@@ -110,9 +114,7 @@ fn confirm_import(
         flash(
             app,
             now,
-            format!(
-                "importing {n} key(s) into {at} (files and guard checked again first) …"
-            ),
+            format!("importing {n} key(s) into {at} (files and guard checked again first) …"),
             false,
         );
         fx.push(Effect::ImportKeys(ask));

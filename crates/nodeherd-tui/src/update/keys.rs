@@ -12,8 +12,7 @@ use crate::keycmd;
 use crate::keymap::Action;
 use crate::msg::Effect;
 use crate::state::{
-    App, Dialog, ImportAsk, KeyEntry, MoveAsk, NodeKeys, Prompt, Screen, WorkerError,
-    short_pubkey,
+    App, Dialog, ImportAsk, KeyEntry, MoveAsk, NodeKeys, Prompt, Screen, WorkerError, short_pubkey,
 };
 use nodeherd_core::text::sanitize;
 
@@ -26,7 +25,11 @@ pub(super) fn on_keys(app: &mut App, list: Vec<NodeKeys>, now: DateTime<Utc>) {
 }
 
 /// An `:import` was checked: the confirm dialog, unless another one is open (or why not).
-pub(super) fn on_import_checked(app: &mut App, r: Result<ImportAsk, WorkerError>, now: DateTime<Utc>) {
+pub(super) fn on_import_checked(
+    app: &mut App,
+    r: Result<ImportAsk, WorkerError>,
+    now: DateTime<Utc>,
+) {
     app.keys_checking = false;
     match r {
         Ok(ask) if app.dialog.is_none() && !app.readonly => {

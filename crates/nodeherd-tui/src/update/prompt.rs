@@ -157,10 +157,7 @@ fn run_command(app: &mut App, cmd: &str, now: DateTime<Utc>, fx: &mut Vec<Effect
             now,
             format!(
                 "unknown command :{}",
-                sanitize(other)
-                    .chars()
-                    .take(30)
-                    .collect::<String>()
+                sanitize(other).chars().take(30).collect::<String>()
             ),
             true,
         ),

@@ -1,12 +1,12 @@
-use crate::update::*;
+use crate::fixture;
 use crate::keymap::Action;
+use crate::state::HostKeyAsk;
 use crate::state::Prompt;
+use crate::update::*;
 use crossterm::event::KeyCode;
+use crossterm::event::{KeyEvent, KeyModifiers};
 use nodeherd_core::facts::systemd;
 use nodeherd_core::inventory::NodeRef;
-use crate::fixture;
-use crate::state::HostKeyAsk;
-use crossterm::event::{KeyEvent, KeyModifiers};
 use tokio::sync::oneshot;
 
 fn key(c: char) -> Msg {

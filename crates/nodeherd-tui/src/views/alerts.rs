@@ -17,8 +17,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, TableState};
 
-use crate::views::{age, clean};
 use crate::state::{AlertState, App};
+use crate::views::{age, clean};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let count = |s: AlertState| app.alerts.iter().filter(|a| a.state == s).count();

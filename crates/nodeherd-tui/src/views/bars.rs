@@ -16,8 +16,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::views::{age, clean};
 use crate::state::{App, Prompt, Screen};
+use crate::views::{age, clean};
 
 /// Header: program, breadcrumb, fleet pulse, poll age, readonly badge.
 pub fn render_header(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
@@ -90,7 +90,8 @@ fn crumb(app: &App) -> String {
         .map(|s| match s {
             Screen::Detail => app
                 .detail
-                .and_then(|r| app.row_of(r)).map_or_else(|| "node".into(), |r| format!("{}/{}", r.host, r.node)),
+                .and_then(|r| app.row_of(r))
+                .map_or_else(|| "node".into(), |r| format!("{}/{}", r.host, r.node)),
             other => other.title().to_string(),
         })
         .collect();

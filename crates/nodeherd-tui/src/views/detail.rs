@@ -27,9 +27,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline};
 
+use crate::state::{App, Health, NodeRow};
 use crate::views::{age, clean, opt, pct};
 use nodeherd_core::facts::systemd::{JournalLine, UnitState};
-use crate::state::{App, Health, NodeRow};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let Some(row) = app.detail.and_then(|r| app.row_of(r)) else {
@@ -87,14 +87,17 @@ fn render_facts(frame: &mut Frame, area: Rect, row: &NodeRow, now: DateTime<Utc>
             } else {
                 u.inactive_since
             }
-        }).map_or_else(|| "-".into(), |t| format!("{} ago", age(now, t)));
+        })
+        .map_or_else(|| "-".into(), |t| format!("{} ago", age(now, t)));
     let version = row
         .status
         .as_ref()
-        .and_then(|s| s.version.as_deref()).map_or_else(|| "-".into(), clean);
-    let checked = row
-        .status
-        .as_ref().map_or_else(|| "not yet".into(), |s| format!("{} ago", age(now, s.checked_at)));
+        .and_then(|s| s.version.as_deref())
+        .map_or_else(|| "-".into(), clean);
+    let checked = row.status.as_ref().map_or_else(
+        || "not yet".into(),
+        |s| format!("{} ago", age(now, s.checked_at)),
+    );
     let left_lines = vec![
         Line::from(vec![
             label("host"),
@@ -308,7 +311,8 @@ fn render_log(frame: &mut Frame, area: Rect, app: &App, _now: DateTime<Utc>) {
 /// `HH:MM:SS ident: message` (UTC, so the same state always draws the same screen).
 fn format_line(l: &JournalLine) -> String {
     let t = l
-        .time.map_or_else(|| "--:--:--".into(), |t| t.format("%H:%M:%S").to_string());
+        .time
+        .map_or_else(|| "--:--:--".into(), |t| t.format("%H:%M:%S").to_string());
     if l.ident.is_empty() {
         format!("{t} {}", clean(&l.message))
     } else {

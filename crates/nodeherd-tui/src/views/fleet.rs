@@ -19,8 +19,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, TableState};
 
-use crate::views::{clean, opt, pct};
 use crate::state::{App, Health, NodeRow};
+use crate::views::{clean, opt, pct};
 
 /// One column: title, width at <100 columns, width from 100 on, priority (lower stays longer).
 struct Col {

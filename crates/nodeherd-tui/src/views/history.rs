@@ -18,8 +18,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, TableState, Wrap};
 
-use crate::views::{age, clean, cut};
 use crate::state::{App, HistoryData};
+use crate::views::{age, clean, cut};
 use nodeherd_core::journal::Entry;
 
 /// `2026-11-21T09:40:00Z` as `2026-11-21 09:40:00` (raw text when it is not RFC 3339).
@@ -29,7 +29,10 @@ fn when(t: &str, wide: bool) -> String {
     } else {
         "%m-%d %H:%M"
     };
-    DateTime::parse_from_rfc3339(t).map_or_else(|_| clean(t), |d| d.with_timezone(&Utc).format(fmt).to_string())
+    DateTime::parse_from_rfc3339(t).map_or_else(
+        |_| clean(t),
+        |d| d.with_timezone(&Utc).format(fmt).to_string(),
+    )
 }
 
 /// The history screen: title, the loading/error states, the table and the problems box.

@@ -101,7 +101,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
             )),
             Ok(keys) => {
                 for key in keys {
-                    let row = key_row(app, key, &at, &format!("{}/{}", n.host, n.node), full, &risky);
+                    let row = key_row(
+                        app,
+                        key,
+                        &at,
+                        &format!("{}/{}", n.host, n.node),
+                        full,
+                        &risky,
+                    );
                     lines.push((row, Some(k)));
                     k += 1;
                 }
@@ -158,7 +165,10 @@ fn title(app: &App, now: DateTime<Utc>) -> String {
 
 /// The lines under the table: a key on two nodes first (the worst news this screen can give),
 /// then nodes that could not be asked, their errors in full.
-fn error_lines(risks: &[nodeherd_engine::keys::DoubleSignRisk], nodes: &[NodeKeys]) -> Vec<Line<'static>> {
+fn error_lines(
+    risks: &[nodeherd_engine::keys::DoubleSignRisk],
+    nodes: &[NodeKeys],
+) -> Vec<Line<'static>> {
     let red = Style::default().fg(Color::Red);
     let risk_lines = risks.iter().map(|r| {
         Line::styled(
@@ -188,42 +198,43 @@ fn key_row(
     risky: &BTreeSet<(&str, String)>,
 ) -> Row<'static> {
     let red = Style::default().fg(Color::Red);
-        let pk = clean(&key.pubkey);
-        let mut pk = if full { pk } else { short_pubkey(&pk) };
-        let removing = app.keys_removing.contains(&key.pubkey);
-        if removing {
-            pk.push('~');
-        }
-        let at_risk =
-            risky.contains(&(key.pubkey.as_str(), node_key.to_string()));
-        if at_risk {
-            pk.push_str("!!");
-        }
-        let ro = match (key.remote, key.readonly, &key.cosmos) {
-            (_, _, Some(_)) => "cosmos",
-            (true, _, None) => "remote",
-            (false, Some(true), None) => "yes",
-            (false, Some(false), None) => "no",
-            (false, None, None) => "-",
-        };
-        // a consensus key: its address and the last height/round/step it signed
-        let path = match &key.cosmos {
-            Some(c) => format!(
-                "{} {}",
-                short_pubkey(&clean(&c.address)),
-                c.last_signed.map_or_else(|| "no state".into(), |(h, r, s)| format!("h{h}/{r}/{s}"))
-            ),
-            None => key
-                .derivation_path
-                .as_deref().map_or_else(|| "-".into(), clean),
-        };
-        let style = if at_risk {
-            red.add_modifier(Modifier::BOLD)
-        } else if removing {
-            Style::default().fg(Color::Yellow)
-        } else {
-            Style::default()
-        };
+    let pk = clean(&key.pubkey);
+    let mut pk = if full { pk } else { short_pubkey(&pk) };
+    let removing = app.keys_removing.contains(&key.pubkey);
+    if removing {
+        pk.push('~');
+    }
+    let at_risk = risky.contains(&(key.pubkey.as_str(), node_key.to_string()));
+    if at_risk {
+        pk.push_str("!!");
+    }
+    let ro = match (key.remote, key.readonly, &key.cosmos) {
+        (_, _, Some(_)) => "cosmos",
+        (true, _, None) => "remote",
+        (false, Some(true), None) => "yes",
+        (false, Some(false), None) => "no",
+        (false, None, None) => "-",
+    };
+    // a consensus key: its address and the last height/round/step it signed
+    let path = match &key.cosmos {
+        Some(c) => format!(
+            "{} {}",
+            short_pubkey(&clean(&c.address)),
+            c.last_signed
+                .map_or_else(|| "no state".into(), |(h, r, s)| format!("h{h}/{r}/{s}"))
+        ),
+        None => key
+            .derivation_path
+            .as_deref()
+            .map_or_else(|| "-".into(), clean),
+    };
+    let style = if at_risk {
+        red.add_modifier(Modifier::BOLD)
+    } else if removing {
+        Style::default().fg(Color::Yellow)
+    } else {
+        Style::default()
+    };
     Row::new(vec![
         Cell::from(at.to_string()),
         Cell::from(pk),

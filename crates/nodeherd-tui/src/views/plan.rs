@@ -22,10 +22,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
+use crate::state::App;
 use crate::views::{age, clean, cut};
 use nodeherd_core::plan::apply::{Change, Plan};
 use nodeherd_engine::apply::run::ChangeResult;
-use crate::state::App;
 
 /// `+ start`, `- stop`, `~ 1.4.2 -> 1.5.1`, `+ install 1.5.1`: the sign and the text of a change.
 pub fn diff(c: &Change) -> (char, String) {

@@ -23,8 +23,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, TableState, Wrap};
 
-use crate::views::{age, clean, cut, opt};
 use crate::state::{App, ReleaseRow};
+use crate::views::{age, clean, cut, opt};
 
 /// Lines of the "why" panel under the table (borders included).
 const WHY_HEIGHT: u16 = 8;
@@ -87,7 +87,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
         return;
     }
     let sel = rows.get(app.releases_selected);
-    let why_title = sel.map_or_else(|| " why ".into(), |r| format!(" {}/{} ", clean(&r.host), clean(&r.node)));
+    let why_title = sel.map_or_else(
+        || " why ".into(),
+        |r| format!(" {}/{} ", clean(&r.host), clean(&r.node)),
+    );
     let mut lines: Vec<Line> = Vec::new();
     if let Some(e) = &f.error {
         lines.push(Line::styled(
@@ -163,15 +166,16 @@ fn render_table(frame: &mut Frame, area: Rect, app: &App, rows: &[ReleaseRow], n
         .skip(offset)
         .take(height)
         .map(|r| {
-            let next = r
-                .next
-                .as_ref().map_or_else(|| "-".into(), |(v, at)| {
+            let next = r.next.as_ref().map_or_else(
+                || "-".into(),
+                |(v, at)| {
                     if wide {
                         format!("{} {} ({})", clean(v), clean(at), countdown(now, at))
                     } else {
                         format!("{} {}", clean(v), countdown(now, at))
                     }
-                });
+                },
+            );
             let up = match &r.to {
                 Some(v) => Cell::from(clean(v)).style(
                     Style::default()

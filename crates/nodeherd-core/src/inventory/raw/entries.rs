@@ -7,7 +7,10 @@
 
 use std::path::PathBuf;
 
-use super::{CONN_FIELDS, Conn, GROUP_FIELDS, HOST_FIELDS, Key, NODE_FIELDS, RawGroup, RawHost, RawNode, Reader, Sp, Val, sorted};
+use super::{
+    CONN_FIELDS, Conn, GROUP_FIELDS, HOST_FIELDS, Key, NODE_FIELDS, RawGroup, RawHost, RawNode,
+    Reader, Sp, Val, sorted,
+};
 use crate::inventory::check;
 use crate::inventory::error::{Problem, ProblemKind};
 use crate::inventory::model::{ClientKind, Node, Role};

@@ -96,7 +96,12 @@ impl Reader<'_> {
         self.push(p);
     }
 
-    pub(super) fn table<'a, 'i>(&mut self, ctx: &str, key: &str, v: &'a Val<'i>) -> Option<&'a DeTable<'i>> {
+    pub(super) fn table<'a, 'i>(
+        &mut self,
+        ctx: &str,
+        key: &str,
+        v: &'a Val<'i>,
+    ) -> Option<&'a DeTable<'i>> {
         match v.get_ref() {
             DeValue::Table(t) => Some(t),
             _ => {
@@ -226,7 +231,12 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn local_path(&mut self, ctx: &str, key: &str, s: Sp<String>) -> Option<Sp<PathBuf>> {
+    pub(super) fn local_path(
+        &mut self,
+        ctx: &str,
+        key: &str,
+        s: Sp<String>,
+    ) -> Option<Sp<PathBuf>> {
         match check::local_path(&s.v, &self.base) {
             Ok(p) => Some(Sp { v: p, loc: s.loc }),
             Err(inv) => {
@@ -237,24 +247,35 @@ impl Reader<'_> {
     }
 
     /// Reads one connection field into `conn`; false when `key` is not one.
-    pub(super) fn conn_field(&mut self, ctx: &str, conn: &mut Conn, k: &Key<'_>, v: &Val<'_>) -> bool {
+    pub(super) fn conn_field(
+        &mut self,
+        ctx: &str,
+        conn: &mut Conn,
+        k: &Key<'_>,
+        v: &Val<'_>,
+    ) -> bool {
         let key = k.get_ref().as_ref();
         match key {
             "user" => {
-                conn.user = self.string(ctx, key, v).and_then(|s| match check::user(&s.v) {
-                    Ok(()) => Some(s),
-                    Err(inv) => {
-                        self.invalid(ctx, key, &format!("\"{}\"", s.v), s.loc.clone(), inv);
-                        None
-                    }
-                });
+                conn.user = self
+                    .string(ctx, key, v)
+                    .and_then(|s| match check::user(&s.v) {
+                        Ok(()) => Some(s),
+                        Err(inv) => {
+                            self.invalid(ctx, key, &format!("\"{}\"", s.v), s.loc.clone(), inv);
+                            None
+                        }
+                    });
             }
             "port" => conn.port = self.port(ctx, key, v),
             "identity_files" => {
                 let loc = self.loc(v.span());
                 if let Some(list) = self.strings(ctx, key, v) {
-                    let paths: Vec<PathBuf> =
-                        list.into_iter().filter_map(|s| self.local_path(ctx, key, s)).map(|p| p.v).collect();
+                    let paths: Vec<PathBuf> = list
+                        .into_iter()
+                        .filter_map(|s| self.local_path(ctx, key, s))
+                        .map(|p| p.v)
+                        .collect();
                     conn.identity_files = Some(Sp { v: paths, loc });
                 }
             }
@@ -276,7 +297,9 @@ impl Reader<'_> {
                 });
             }
             "known_hosts_file" => {
-                conn.known_hosts_file = self.string(ctx, key, v).and_then(|s| self.local_path(ctx, key, s));
+                conn.known_hosts_file = self
+                    .string(ctx, key, v)
+                    .and_then(|s| self.local_path(ctx, key, s));
             }
             "become" => conn.become_root = self.boolean(ctx, key, v),
             "connect_timeout" => conn.connect_timeout = self.duration(ctx, key, v),

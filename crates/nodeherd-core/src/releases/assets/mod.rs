@@ -447,7 +447,8 @@ pub fn pick_with(
             notes.push("this build needs glibc; the host's libc was not detected".to_string());
         }
         (LibcNeed::Unknown, Libc::Musl { .. }) => {
-            notes.push("the host runs musl; whether this build runs there is not known".to_string());
+            notes
+                .push("the host runs musl; whether this build runs there is not known".to_string());
         }
         _ => {}
     }

@@ -320,7 +320,8 @@ fn decoys_are_refused_with_their_reason() {
         let p = pick(client, comp, tag, &assets, &x86()).expect("picks");
         p.rejected
             .iter()
-            .find(|r| r.name == asset).map_or_else(|| panic!("{asset} not rejected"), |r| r.why.clone())
+            .find(|r| r.name == asset)
+            .map_or_else(|| panic!("{asset} not rejected"), |r| r.why.clone())
     };
     use ClientKind::*;
     use Component::*;

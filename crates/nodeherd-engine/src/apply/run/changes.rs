@@ -4,7 +4,10 @@
 //! Owns: turning plan changes into engine calls and their outcomes. May not touch: the plan
 //! itself, starts/stops (that is [`crate::lifecycle`]), or the verification pass ([`super`]).
 
-use super::{Plan, Change, Pool, Inventory, NodeRef, Gathered, Playbook, Options, key, unitfile, lifecycle, Action, DesiredState, engine, Target, BTreeMap};
+use super::{
+    Action, BTreeMap, Change, DesiredState, Gathered, Inventory, NodeRef, Options, Plan, Playbook,
+    Pool, Target, engine, key, lifecycle, unitfile,
+};
 
 /// Whether the rewrite of change `i` restarts its unit: only a unit that was running, and not
 /// when the plan also stops it or switches its version (the switch restarts it anyway; a start

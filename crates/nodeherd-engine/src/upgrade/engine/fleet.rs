@@ -4,7 +4,10 @@
 //! Owns: connecting per node and the artifact step before it. May not touch: one node's steps
 //! (that is [`super::node`]) or the rollout order itself ([`crate::upgrade::rollout`]).
 
-use super::{Pool, Target, NodePlan, Options, Outcome, rollout, Status, Duration, Instant, journal, entry, upgrade_node, Inventory, Entry, layout, short, NodeRef, rollback_node, plan_all};
+use super::{
+    Duration, Entry, Instant, Inventory, NodePlan, NodeRef, Options, Outcome, Pool, Status, Target,
+    entry, journal, layout, plan_all, rollback_node, rollout, short, upgrade_node,
+};
 use nodeherd_core::text::sanitize;
 
 /// Run the planned upgrades: canary first, then batches; stop past `max_fail_percent`.

@@ -5,7 +5,10 @@
 //! [`super::node`]) or what the unit file says (the caller renders it).
 
 use super::steps::{Ctx, journal_tail, stage, wait_guard};
-use super::{Session, Target, Artifact, Options, Outcome, Status, emit, Event, HostError, layout, stderr_of, Duration, health, Instant, Pool, Release, journal, entry};
+use super::{
+    Artifact, Duration, Event, HostError, Instant, Options, Outcome, Pool, Release, Session,
+    Status, Target, emit, entry, health, journal, layout, stderr_of,
+};
 
 /// What a first install writes besides the release (built and validated by the caller).
 #[derive(Debug, Clone)]
@@ -211,7 +214,9 @@ async fn stays_active(
             .await
             .map_err(|e| HostError::Link(e.to_string()))?;
         let st = nodeherd_core::facts::systemd::parse_show(&o.stdout_str());
-        let active = st.first().is_some_and(nodeherd_core::facts::systemd::UnitState::is_active);
+        let active = st
+            .first()
+            .is_some_and(nodeherd_core::facts::systemd::UnitState::is_active);
         if !active && start.elapsed() > Duration::from_secs(5) {
             return Err(HostError::NotActive(
                 st.first()

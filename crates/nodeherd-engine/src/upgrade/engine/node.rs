@@ -5,7 +5,10 @@
 //! [`super::fleet`]), planning, or the host scripts themselves (`nodeherd_core::facts::layout`).
 
 use super::steps::{Ctx, inspect, journal_tail, stage, token, wait_guard};
-use super::{Session, Target, Release, Artifact, Options, Outcome, Duration, Status, health, emit, Event, HostError, layout, link, Instant, Layout, duty, journal, entry, SwitchSpec};
+use super::{
+    Artifact, Duration, Event, HostError, Instant, Layout, Options, Outcome, Release, Session,
+    Status, SwitchSpec, Target, duty, emit, entry, health, journal, layout, link,
+};
 
 /// Upgrade one node to `release` (artifact already verified on the console).
 pub async fn upgrade_node(

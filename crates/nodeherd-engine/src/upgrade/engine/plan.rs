@@ -4,7 +4,7 @@
 //! Owns: those reads and the plan lines' texts. May not touch: anything that changes a host.
 
 use super::steps::inspect;
-use super::{Serialize, Step, Release, Target, Options, BTreeMap, policy, HostError, Pool, Layout};
+use super::{BTreeMap, HostError, Layout, Options, Pool, Release, Serialize, Step, Target, policy};
 use crate::feeds::FetchError;
 
 /// A node's plan line for `releases` and `upgrade`.

@@ -5,7 +5,10 @@
 //! Owns: those host round trips and their error texts. May not touch: the order of an action's
 //! steps (that is [`super::node`] and [`super::install`]) or the fleet.
 
-use super::{Session, Target, Options, Instant, lock, Outcome, emit, Event, Status, entry, journal, layout, Layout, HostError, link, stderr_of, Duration, Artifact, short, artifact};
+use super::{
+    Artifact, Duration, Event, HostError, Instant, Layout, Options, Outcome, Session, Status,
+    Target, artifact, emit, entry, journal, layout, link, lock, short, stderr_of,
+};
 
 pub(super) struct Ctx<'a> {
     pub(super) session: &'a Session,

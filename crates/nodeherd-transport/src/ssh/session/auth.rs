@@ -4,7 +4,10 @@
 //! Owns: the order of attempts and the auth errors. May not touch: the connection or the host-key
 //! check (that is [`super::connect`]).
 
-use super::{PathBuf, PublicKey, known_hosts, keys, Path, ConnectOptions, Arc, PrivateKey, io, Handle, Verifier, Target, HashAlg, SshError, Phase, protocol, AgentClient, PrivateKeyWithHashAlg};
+use super::{
+    AgentClient, Arc, ConnectOptions, Handle, HashAlg, Path, PathBuf, Phase, PrivateKey,
+    PrivateKeyWithHashAlg, PublicKey, SshError, Target, Verifier, io, keys, known_hosts, protocol,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Authentication

@@ -4,7 +4,12 @@
 //! Owns: the connect and key-exchange timeouts and the errors they raise. May not touch:
 //! authentication (that is [`super::auth`]) or channels ([`super::exec`]).
 
-use super::{Target, UnknownKeyHandler, Arc, Mutex, SshError, AtomicBool, PublicKey, known_hosts, Verdict, HostKeyPolicy, UnknownKey, Ordering, client, PublicKeyOrCertificate, AsyncRead, Pin, Context, ReadBuf, Poll, io, AsyncWrite, ConnectOptions, SshSession, Phase, authenticate, Inner, Semaphore, Handle, Instant};
+use super::{
+    Arc, AsyncRead, AsyncWrite, AtomicBool, ConnectOptions, Context, Handle, HostKeyPolicy, Inner,
+    Instant, Mutex, Ordering, Phase, Pin, Poll, PublicKey, PublicKeyOrCertificate, ReadBuf,
+    Semaphore, SshError, SshSession, Target, UnknownKey, UnknownKeyHandler, Verdict, authenticate,
+    client, io, known_hosts,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Host-key check inside the russh handler

@@ -4,7 +4,11 @@
 //! Owns: channel slots (`max_channels`), the command line's `sudo` choice, exit status and
 //! signals. May not touch: how the connection was made ([`super::connect`]).
 
-use super::{Arc, Handle, Verifier, Target, Semaphore, fmt, ConnectOptions, SshError, connect_ssh, Disconnect, Command, Output, channel_err, Instant, Phase, ChannelMsg, Channel, Msg, OwnedSemaphorePermit};
+use super::{
+    Arc, Channel, ChannelMsg, Command, ConnectOptions, Disconnect, Handle, Instant, Msg, Output,
+    OwnedSemaphorePermit, Phase, Semaphore, SshError, Target, Verifier, channel_err, connect_ssh,
+    fmt,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Session

@@ -35,17 +35,16 @@ use tokio::time::Instant;
 use crate::ssh::error::{Phase, SshError};
 use crate::ssh::known_hosts::{self, Verdict};
 
-
 mod auth;
 mod connect;
 mod exec;
 mod streams;
 
 use self::auth::authenticate;
-use self::connect::{Verifier, protocol, channel_err};
 pub use self::connect::connect_ssh;
-pub use self::exec::SshSession;
+use self::connect::{Verifier, channel_err, protocol};
 use self::exec::Inner;
+pub use self::exec::SshSession;
 use nodeherd_core::remote::Command;
 use nodeherd_core::remote::{HostKeyPolicy, Target};
 

@@ -4,7 +4,10 @@
 //! Owns: ending a stream when its reader goes away, the forward's open timeout. May not touch:
 //! channel slot accounting beyond taking one ([`super::exec`]).
 
-use super::{SshSession, Command, mpsc, StreamChunk, SshError, channel_err, ChannelMsg, AsyncRead, AsyncWrite, Phase};
+use super::{
+    AsyncRead, AsyncWrite, ChannelMsg, Command, Phase, SshError, SshSession, StreamChunk,
+    channel_err, mpsc,
+};
 
 impl SshSession {
     /// Run `cmd` without a time limit, sending output to `tx` as it arrives. Returns the exit

@@ -191,7 +191,8 @@ pub(crate) fn spawn_history(world: &World, tx: mpsc::UnboundedSender<Msg>) -> Jo
     let world = world.clone();
     tokio::spawn(async move {
         let (entries, errors) =
-            nodeherd_engine::upgrade::engine::history_of(&world.pool, &world.inv, &world.nodes).await;
+            nodeherd_engine::upgrade::engine::history_of(&world.pool, &world.inv, &world.nodes)
+                .await;
         let _ = tx.send(Msg::History(Ok(HistoryData { entries, errors })));
     })
 }

@@ -151,7 +151,10 @@ pub(crate) async fn read_and_guard(
         nodeherd_engine::keys::double_sign_guard(&world.inv, &world.pool, &pubkeys, &[c.node])
             .await;
     if !problems.is_empty() {
-        let list: Vec<String> = problems.iter().map(std::string::ToString::to_string).collect();
+        let list: Vec<String> = problems
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         return Err(ImportCheckError::Guard(list.join("; ")));
     }
     let guard_asked = nodeherd_engine::keys::keymanager_nodes(&world.inv)

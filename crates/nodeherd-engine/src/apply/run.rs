@@ -13,7 +13,7 @@ pub use changes::restart_after_rewrite;
 use changes::{install, rewrite_units, switch_versions};
 use nodeherd_core::facts::systemd::Action;
 use nodeherd_core::inventory::{Inventory, NodeRef};
-use nodeherd_core::plan::apply::{self, Change, Facts, NodeInput, Plan};
+use nodeherd_core::plan::apply::{self, Change, Facts, NodeInput, Plan, Planned};
 use nodeherd_core::plan::desired::{DesiredState, VersionWant};
 use nodeherd_core::plan::unitfile;
 use nodeherd_core::playbook::Playbook;
@@ -182,6 +182,32 @@ pub struct ChangeResult {
     pub detail: String,
 }
 
+impl ChangeResult {
+    /// The result of one planned change, before verification (which re-reads the node later).
+    fn unverified(c: &Planned, ok: bool, detail: String) -> Self {
+        ChangeResult {
+            host: c.host.clone(),
+            node: c.node.clone(),
+            change: c.change.clone(),
+            ok,
+            verified: false,
+            detail,
+        }
+    }
+}
+
+/// The indexes of the plan's changes that `which` picks, in plan order.
+fn changes_where(plan: &Plan, which: impl Fn(&Change) -> bool) -> Vec<usize> {
+    (0..plan.changes.len())
+        .filter(|i| which(&plan.changes[*i].change))
+        .collect()
+}
+
+/// An engine outcome that did what was asked (not failed, not skipped).
+fn engine_ok(o: &engine::Outcome) -> bool {
+    !o.failed() && !matches!(o.status, engine::Status::Skipped)
+}
+
 /// Apply `plan`: version switches first (canary, batches, max_fail_percent from the playbook),
 /// then starts and stops; then re-gather and re-plan the changed nodes to verify them.
 #[allow(clippy::too_many_arguments)]
@@ -242,21 +268,12 @@ async fn run_installs(cx: &Run<'_>, results: &mut Vec<ChangeResult>) {
         ..
     } = *cx;
     // 0. Installs (provisioning) through the upgrade engine's staging path.
-    let inst: Vec<usize> = (0..plan.changes.len())
-        .filter(|i| matches!(plan.changes[*i].change, Change::Install { .. }))
-        .collect();
+    let inst = changes_where(plan, |c| matches!(c, Change::Install { .. }));
     if !inst.is_empty() {
         let outs = install(pool, inv, plan, refs, &inst, g, desired, opts).await;
         for (i, o) in inst.iter().zip(outs) {
             let c = &plan.changes[*i];
-            results.push(ChangeResult {
-                host: c.host.clone(),
-                node: c.node.clone(),
-                change: c.change.clone(),
-                ok: !o.failed() && !matches!(o.status, engine::Status::Skipped),
-                verified: false,
-                detail: o.detail,
-            });
+            results.push(ChangeResult::unverified(c, engine_ok(&o), o.detail));
         }
     }
 }
@@ -275,9 +292,7 @@ async fn run_rewrites(cx: &Run<'_>, results: &mut Vec<ChangeResult>) -> BTreeSet
         ..
     } = *cx;
     // 0b. Unit files rewritten (before switches and starts, which then use the new file).
-    let rw: Vec<usize> = (0..plan.changes.len())
-        .filter(|i| matches!(plan.changes[*i].change, Change::RewriteUnit { .. }))
-        .collect();
+    let rw = changes_where(plan, |c| matches!(c, Change::RewriteUnit { .. }));
     let mut restarted: BTreeSet<NodeRef> = BTreeSet::new();
     if !rw.is_empty() {
         let outs = rewrite_units(pool, inv, plan, refs, &rw, g, pb, opts).await;
@@ -286,14 +301,7 @@ async fn run_rewrites(cx: &Run<'_>, results: &mut Vec<ChangeResult>) -> BTreeSet
             if did_restart {
                 restarted.insert(refs[*i]);
             }
-            results.push(ChangeResult {
-                host: c.host.clone(),
-                node: c.node.clone(),
-                change: c.change.clone(),
-                ok,
-                verified: false,
-                detail,
-            });
+            results.push(ChangeResult::unverified(c, ok, detail));
         }
     }
     restarted
@@ -327,14 +335,10 @@ async fn run_switches(cx: &Run<'_>, results: &mut Vec<ChangeResult>) {
         for (k, i) in sw_idx.iter().enumerate() {
             let c = &plan.changes[*i];
             let o = &outcomes[k];
-            let ok = !o.failed() && !matches!(o.status, engine::Status::Skipped);
-            results.push(ChangeResult {
-                host: c.host.clone(),
-                node: c.node.clone(),
-                change: c.change.clone(),
-                ok,
-                verified: false,
-                detail: format!(
+            results.push(ChangeResult::unverified(
+                c,
+                engine_ok(o),
+                format!(
                     "{}: {}",
                     serde_json::to_value(o.status)
                         .ok()
@@ -342,7 +346,7 @@ async fn run_switches(cx: &Run<'_>, results: &mut Vec<ChangeResult>) {
                         .unwrap_or_default(),
                     o.detail
                 ),
-            });
+            ));
         }
     }
 }
@@ -359,9 +363,7 @@ async fn run_starts_and_stops(cx: &Run<'_>, results: &mut Vec<ChangeResult>) {
     } = *cx;
     // 2. Starts and stops, hosts in parallel.
     for (want, action) in [(Change::Start, Action::Start), (Change::Stop, Action::Stop)] {
-        let idx: Vec<usize> = (0..plan.changes.len())
-            .filter(|i| plan.changes[*i].change == want)
-            .collect();
+        let idx = changes_where(plan, |c| *c == want);
         if idx.is_empty() {
             continue;
         }
@@ -369,16 +371,13 @@ async fn run_starts_and_stops(cx: &Run<'_>, results: &mut Vec<ChangeResult>) {
         let outs = lifecycle::act(pool, inv, &nodes, action, forks).await;
         for (i, o) in idx.iter().zip(outs) {
             let c = &plan.changes[*i];
-            results.push(ChangeResult {
-                host: c.host.clone(),
-                node: c.node.clone(),
-                change: c.change.clone(),
-                ok: o.ok,
-                verified: false,
-                detail: o.error.unwrap_or_else(|| {
+            results.push(ChangeResult::unverified(
+                c,
+                o.ok,
+                o.error.unwrap_or_else(|| {
                     format!("{} ok in {:.1}s", action.verb(), o.took.as_secs_f64())
                 }),
-            });
+            ));
         }
     }
 }

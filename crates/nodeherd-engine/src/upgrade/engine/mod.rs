@@ -21,7 +21,7 @@ pub use install::{InstallSpec, install_node, install_one};
 pub use node::{rollback_node, upgrade_node};
 pub use plan::{NodePlan, fetch_feeds, plan_all, plan_node, running_versions};
 
-use crate::feeds as fetch;
+use crate::feeds;
 use crate::upgrade::artifact::{self, Artifact};
 use crate::upgrade::duty;
 use crate::upgrade::health;
@@ -71,9 +71,9 @@ pub struct Options {
     pub feed_cache: PathBuf,
     pub events: Option<UnboundedSender<(String, Event)>>,
     /// Feeds and artifacts (default: online, through the caches).
-    pub releases: Arc<dyn fetch::ReleaseSource>,
+    pub releases: Arc<dyn feeds::ReleaseSource>,
     /// The wall clock plans read (default: the system's).
-    pub clock: Arc<dyn fetch::Clock>,
+    pub clock: Arc<dyn feeds::Clock>,
 }
 
 impl Default for Options {
@@ -83,10 +83,10 @@ impl Default for Options {
             force_unhealthy: false,
             wait_lock: Duration::ZERO,
             artifact_cache: artifact::default_cache_dir(),
-            feed_cache: fetch::default_cache_dir(),
+            feed_cache: feeds::default_cache_dir(),
             events: None,
-            releases: Arc::new(fetch::Online::default()),
-            clock: Arc::new(fetch::SystemClock),
+            releases: Arc::new(feeds::Online::default()),
+            clock: Arc::new(feeds::SystemClock),
         }
     }
 }
@@ -176,7 +176,7 @@ impl Target {
             .release_feed
             .clone()
             .or_else(|| self.node.release_feed.clone())
-            .or_else(|| fetch::builtin_feed(self.node.client.as_str()))
+            .or_else(|| feeds::builtin_feed(self.node.client.as_str()))
     }
 }
 

@@ -124,7 +124,7 @@ pub(super) fn perform(
         }
         Action::LogWrap => app.log.wrap = !app.log.wrap,
         Action::Start | Action::Stop | Action::Restart => {
-            lifecycle(app, action, dangerous, now, fx)
+            lifecycle(app, action, dangerous, now, fx);
         }
     }
 }

@@ -31,7 +31,7 @@ pub(super) fn on_dialog_key(app: &mut App, key: Key, now: DateTime<Utc>, fx: &mu
     }
     match app.dialog.take() {
         Some(Dialog::Confirm { action, nodes }) => {
-            confirm_lifecycle(app, yes, action, nodes, now, fx)
+            confirm_lifecycle(app, yes, action, nodes, now, fx);
         }
         Some(Dialog::RemoveKey { key }) => confirm_remove_key(app, yes, key, now, fx),
         Some(Dialog::ImportKeys(ask)) => confirm_import(app, yes, ask, now, fx),

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{InventoryError, Problem, ProblemKind, render};
 pub use lookup::SelectorError;
-pub use model::{ClientKind, Group, Host, Node, NodeRef, Role, jump_chain};
+pub use model::{Backup, ClientKind, DeclaredProbe, Group, Host, Node, NodeRef, Role, jump_chain};
 pub use resolve::DEFAULT_USER;
 
 use error::SourceFile;

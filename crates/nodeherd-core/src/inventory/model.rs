@@ -20,6 +20,8 @@ pub struct Host {
     pub target: Target,
     /// Every group the host belongs to, including parents of nested groups, in definition order.
     pub groups: Vec<String>,
+    /// `platform = "linux/aarch64"`: wins over detection, and is checked against the host.
+    pub platform: Option<crate::facts::platform::Platform>,
     pub nodes: Vec<Node>,
 }
 
@@ -39,6 +41,70 @@ pub struct Node {
     pub keymanager_port: Option<u16>,
     pub keymanager_token_file: Option<PathBuf>,
     pub release_feed: Option<String>,
+    /// The client's own RPC on the host: execution JSON-RPC, CometBFT RPC, Substrate JSON-RPC,
+    /// nwaku REST.
+    pub rpc_port: Option<u16>,
+    /// A health check the operator declares (`probe = { http = "...", status = 200 }` or
+    /// `probe = { command = "...", status = 0 }`); it replaces the client's own probe.
+    pub probe: Option<DeclaredProbe>,
+    /// What is saved of `data_dir` before a version switch.
+    pub backup: Backup,
+    /// Backups kept on the host (oldest pruned first).
+    pub backup_keep: usize,
+}
+
+/// A health check declared in the inventory, run on the host through the SSH session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum DeclaredProbe {
+    /// `GET http://127.0.0.1:<port><path>` through a forward; healthy when it answers `status`.
+    Http {
+        port: u16,
+        path: String,
+        status: u16,
+    },
+    /// `sh -c <command>` on the host; healthy when it exits with `status`.
+    Command { command: String, status: i32 },
+}
+
+impl fmt::Display for DeclaredProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeclaredProbe::Http { port, path, status } => {
+                write!(f, "GET http://127.0.0.1:{port}{path} -> {status}")
+            }
+            DeclaredProbe::Command { command, status } => write!(f, "`{command}` exits {status}"),
+        }
+    }
+}
+
+/// `backup = "none" | "snapshot" | "copy"`: what is saved of the data dir before a switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backup {
+    /// Nothing is saved (the default: a data dir can be hundreds of GB).
+    #[default]
+    None,
+    /// A copy-on-write snapshot where the filesystem has one (reflink, btrfs), else a copy.
+    Snapshot,
+    /// A full copy (`cp -a`), after checking the free space.
+    Copy,
+}
+
+impl Backup {
+    pub const ALL: [Backup; 3] = [Backup::None, Backup::Snapshot, Backup::Copy];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backup::None => "none",
+            Backup::Snapshot => "snapshot",
+            Backup::Copy => "copy",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Backup> {
+        Backup::ALL.into_iter().find(|b| b.as_str() == s)
+    }
 }
 
 /// A named group of hosts.

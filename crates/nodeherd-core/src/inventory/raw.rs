@@ -7,6 +7,7 @@
 //! precedence, cycles); those belong to `resolve`.
 
 mod entries;
+mod node_values;
 mod values;
 
 use std::path::PathBuf;
@@ -55,8 +56,8 @@ pub(crate) const CONN_FIELDS: [&str; 9] = [
 ];
 const TOP_FIELDS: [&str; 3] = ["defaults", "groups", "hosts"];
 const GROUP_FIELDS: [&str; 3] = ["hosts", "children", "network"];
-const HOST_FIELDS: [&str; 3] = ["address", "groups", "nodes"];
-pub(crate) const NODE_FIELDS: [&str; 11] = [
+const HOST_FIELDS: [&str; 4] = ["address", "groups", "nodes", "platform"];
+pub(crate) const NODE_FIELDS: [&str; 15] = [
     "client",
     "role",
     "unit",
@@ -68,6 +69,10 @@ pub(crate) const NODE_FIELDS: [&str; 11] = [
     "keymanager_port",
     "keymanager_token_file",
     "release_feed",
+    "rpc_port",
+    "probe",
+    "backup",
+    "backup_keep",
 ];
 
 #[derive(Debug, Clone)]
@@ -84,6 +89,7 @@ pub(crate) struct RawHost {
     pub address: Option<Sp<String>>,
     pub groups: Vec<Sp<String>>,
     pub conn: Conn,
+    pub platform: Option<crate::facts::platform::Platform>,
     pub nodes: Vec<RawNode>,
 }
 

@@ -348,6 +348,7 @@ impl Resolver<'_> {
             name: h.raw.name.v.clone(),
             target: t,
             groups: groups_out,
+            platform: h.raw.platform.clone(),
             nodes,
         };
         (host, jump)

@@ -474,3 +474,105 @@ fn control_characters_in_values_never_reach_the_terminal() {
         assert!(p.message.contains("\\u{1b}"), "{:?}", p.message);
     }
 }
+
+#[test]
+fn probes_backups_rpc_ports_and_platforms() {
+    let inv = one(r#"
+[hosts.a]
+address = "10.0.0.1"
+platform = "linux/aarch64"
+[hosts.a.nodes.el]
+client = "geth"
+rpc_port = 8545
+backup = "snapshot"
+backup_keep = 3
+[hosts.a.nodes.app]
+client = "generic"
+probe = { http = "http://127.0.0.1:8080/health", status = 204 }
+[hosts.a.nodes.cmd]
+client = "generic"
+probe = { command = "test -e /run/app.ok" }
+[hosts.b]
+address = "10.0.0.2"
+[hosts.b.nodes.bn]
+client = "lodestar"
+"#);
+    let a = &inv.hosts[0];
+    assert_eq!(a.platform.as_ref().unwrap().os_arch(), "linux/aarch64");
+    assert!(inv.hosts[1].platform.is_none());
+    let by = |n: &str| a.nodes.iter().find(|x| x.name == n).unwrap().clone();
+    assert_eq!(by("el").rpc_port, Some(8545));
+    assert_eq!(by("el").backup, Backup::Snapshot);
+    assert_eq!(by("el").backup_keep, 3);
+    assert_eq!(
+        by("app").probe,
+        Some(DeclaredProbe::Http {
+            port: 8080,
+            path: "/health".into(),
+            status: 204
+        })
+    );
+    assert_eq!(
+        by("cmd").probe,
+        Some(DeclaredProbe::Command {
+            command: "test -e /run/app.ok".into(),
+            status: 0
+        })
+    );
+    let bn = &inv.hosts[1].nodes[0];
+    assert_eq!(
+        (bn.backup, bn.backup_keep, bn.probe.clone()),
+        (Backup::None, 2, None)
+    );
+}
+
+#[test]
+fn bad_probes_backups_and_platforms_name_the_line() {
+    use ProblemKind::*;
+    let node = |field: &str, value: &str| {
+        kinds(&format!(
+            "[hosts.a]\naddress = \"10.0.0.1\"\n[hosts.a.nodes.n]\nclient = \"generic\"\n{field} = {value}\n"
+        ))
+    };
+    assert_eq!(
+        node("probe", "{ http = \"http://10.0.0.9:80/\" }"),
+        vec![InvalidValue]
+    );
+    assert_eq!(
+        node("probe", "{ http = \"https://127.0.0.1/\" }"),
+        vec![InvalidValue]
+    );
+    assert_eq!(node("probe", "{ status = 200 }"), vec![InvalidValue]);
+    assert_eq!(
+        node(
+            "probe",
+            "{ http = \"http://127.0.0.1:1/\", command = \"true\" }"
+        ),
+        vec![InvalidValue]
+    );
+    assert_eq!(
+        node("probe", "{ http = \"http://127.0.0.1:1/\", status = 700 }"),
+        vec![InvalidValue]
+    );
+    assert_eq!(
+        node("probe", "{ url = \"http://127.0.0.1:1/\" }"),
+        vec![UnknownField]
+    );
+    assert_eq!(node("probe", "\"http://127.0.0.1:1/\""), vec![WrongType]);
+    assert_eq!(node("backup", "\"zfs\""), vec![InvalidValue]);
+    assert_eq!(node("backup_keep", "0"), vec![InvalidValue]);
+    assert_eq!(node("rpc_port", "70000"), vec![InvalidValue]);
+    let e = load(&[(
+        "/etc/nodeherd/hosts.toml",
+        "[hosts.a]\naddress = \"10.0.0.1\"\nplatform = \"linux\"\n",
+    )])
+    .unwrap_err();
+    assert_eq!(e.problems.len(), 1);
+    let shown = render(&e, false);
+    assert!(shown.contains("hosts.toml:3"), "{shown}");
+    assert!(shown.contains("linux/x86_64"), "{shown}");
+    let m = messages(
+        "[hosts.a]\naddress = \"10.0.0.1\"\n[hosts.a.nodes.n]\nclient = \"generic\"\nprobe = { http = \"http://node.example:80/\" }\n",
+    );
+    assert!(m[0].contains("loopback"), "{m:?}");
+}

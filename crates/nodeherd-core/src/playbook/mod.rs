@@ -67,6 +67,7 @@ struct RawUpgrade {
     serial: Option<usize>,
     max_fail_percent: Option<u8>,
     health_timeout: Option<Spanned<String>>,
+    settle: Option<Spanned<String>>,
     confirm_timeout: Option<Spanned<String>>,
     min_quiet: Option<Spanned<String>>,
     max_wait: Option<Spanned<String>>,
@@ -105,6 +106,9 @@ pub struct UpgradeSettings {
     pub max_fail_percent: u8,
     /// How long the new version has to become healthy.
     pub health_timeout: Duration,
+    /// How long a node with nothing else to check (or a validator client) must keep its unit
+    /// active with no restart before it counts as healthy.
+    pub settle: Duration,
     /// How long the host waits for the console's confirmation before it rolls back by itself.
     pub confirm_timeout: Duration,
     /// No duty may be due within this long when the restart begins (0 = no duty check).
@@ -129,6 +133,7 @@ impl Default for UpgradeSettings {
             serial: 1,
             max_fail_percent: 0,
             health_timeout: Duration::from_secs(180),
+            settle: Duration::from_secs(30),
             confirm_timeout: Duration::from_secs(300),
             min_quiet: Duration::from_secs(60),
             max_wait: Duration::from_secs(600),
@@ -281,6 +286,9 @@ impl Playbook {
         }
         if let Some(p) = r.max_fail_percent {
             s.max_fail_percent = p.min(100);
+        }
+        if let Some(d) = &r.settle {
+            s.settle = self.duration(d)?;
         }
         if let Some(d) = &r.health_timeout {
             s.health_timeout = self.duration(d)?;

@@ -539,6 +539,10 @@ mod tests {
             keymanager_port: None,
             keymanager_token_file: None,
             release_feed: None,
+            rpc_port: None,
+            probe: None,
+            backup: nodeherd_core::inventory::Backup::None,
+            backup_keep: 2,
         };
         assert_eq!(
             key_source(&n),

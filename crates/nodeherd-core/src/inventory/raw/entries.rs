@@ -57,6 +57,7 @@ impl Reader<'_> {
             address: None,
             groups: Vec::new(),
             conn: Conn::default(),
+            platform: None,
             nodes: Vec::new(),
         };
         for (fk, fv) in sorted(t) {
@@ -74,6 +75,22 @@ impl Reader<'_> {
                             });
                 }
                 "groups" => h.groups = self.names(&ctx, key, fv),
+                "platform" => {
+                    h.platform = self.string(&ctx, key, fv).and_then(|s| {
+                        match crate::facts::platform::Platform::parse_declared(&s.v) {
+                            Ok(p) => Some(p),
+                            Err(e) => {
+                                let inv = check::Invalid::new(
+                                    e.to_string(),
+                                    "write platform = \"linux/x86_64\" or \"linux/aarch64\" (optionally /gnu or /musl), or leave it out to detect it over SSH",
+                                )
+                                .short("not <os>/<arch>[/<libc>]");
+                                self.invalid(&ctx, key, &format!("{:?}", s.v), s.loc, inv);
+                                None
+                            }
+                        }
+                    });
+                }
                 "nodes" => {
                     if let Some(nodes) = self.table(&ctx, key, fv) {
                         for (nk, nv) in sorted(nodes) {
@@ -126,6 +143,9 @@ impl Reader<'_> {
         let mut data_dir = None;
         let mut token = None;
         let mut feed = None;
+        let mut probe = None;
+        let mut backup = None;
+        let mut backup_keep = None;
         let mut ports: Vec<(&'static str, Sp<u16>)> = Vec::new();
         for (fk, fv) in sorted(t) {
             let key = fk.get_ref().as_ref();
@@ -169,12 +189,13 @@ impl Reader<'_> {
                         _ => token = dir,
                     }
                 }
-                "rest_port" | "metrics_port" | "keymanager_port" => {
+                "rest_port" | "metrics_port" | "keymanager_port" | "rpc_port" => {
                     match self.port(&ctx, key, fv) {
                         Some(p) => ports.push((
                             match key {
                                 "rest_port" => "rest_port",
                                 "metrics_port" => "metrics_port",
+                                "rpc_port" => "rpc_port",
                                 _ => "keymanager_port",
                             },
                             p,
@@ -190,6 +211,18 @@ impl Reader<'_> {
                             self.invalid(&ctx, key, &format!("{:?}", s.v), s.loc, inv);
                         }
                     },
+                    None => ok = false,
+                },
+                "probe" => match self.probe(&ctx, key, fv) {
+                    Some(p) => probe = Some(p),
+                    None => ok = false,
+                },
+                "backup" => match self.backup(&ctx, key, fv) {
+                    Some(b) => backup = Some(b),
+                    None => ok = false,
+                },
+                "backup_keep" => match self.count(&ctx, key, fv, 1..=100) {
+                    Some(n) => backup_keep = Some(n),
                     None => ok = false,
                 },
                 _ => {
@@ -218,6 +251,10 @@ impl Reader<'_> {
                 keymanager_port: port_of("keymanager_port"),
                 keymanager_token_file: token,
                 release_feed: feed,
+                rpc_port: port_of("rpc_port"),
+                probe,
+                backup: backup.unwrap_or_default(),
+                backup_keep: backup_keep.unwrap_or(2),
             }),
             _ => None,
         };

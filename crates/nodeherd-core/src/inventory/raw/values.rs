@@ -360,6 +360,14 @@ fn example(key: &str) -> &'static str {
         "release_feed" => {
             "release_feed = \"https://api.github.com/repos/ChainSafe/lodestar/releases\""
         }
+        "rpc_port" => "rpc_port = 8545",
+        "probe" => "probe = { http = \"http://127.0.0.1:8080/health\", status = 200 }",
+        "http" => "http = \"http://127.0.0.1:8080/health\"",
+        "command" => "command = \"/usr/local/bin/node-ok\"",
+        "status" => "status = 200",
+        "backup" => "backup = \"snapshot\"",
+        "backup_keep" => "backup_keep = 2",
+        "platform" => "platform = \"linux/x86_64\"",
         "nodes" => "[hosts.bn-1.nodes.lodestar-bn]",
         "a host" => "[hosts.bn-1] with address = \"203.0.113.10\"",
         "a group" => "[groups.mainnet] with hosts = [\"bn-1\"]",

@@ -141,6 +141,8 @@ pub enum ClientKind {
     Nethermind,
     Besu,
     Reth,
+    /// EthereumJS, the TypeScript execution client (`@ethereumjs/client` on npm).
+    Ethereumjs,
     Cosmos,
     Substrate,
     Nwaku,
@@ -148,7 +150,7 @@ pub enum ClientKind {
 }
 
 impl ClientKind {
-    pub const ALL: [ClientKind; 13] = [
+    pub const ALL: [ClientKind; 14] = [
         ClientKind::Lodestar,
         ClientKind::Nimbus,
         ClientKind::Lighthouse,
@@ -158,6 +160,7 @@ impl ClientKind {
         ClientKind::Nethermind,
         ClientKind::Besu,
         ClientKind::Reth,
+        ClientKind::Ethereumjs,
         ClientKind::Cosmos,
         ClientKind::Substrate,
         ClientKind::Nwaku,
@@ -175,6 +178,7 @@ impl ClientKind {
             ClientKind::Nethermind => "nethermind",
             ClientKind::Besu => "besu",
             ClientKind::Reth => "reth",
+            ClientKind::Ethereumjs => "ethereumjs",
             ClientKind::Cosmos => "cosmos",
             ClientKind::Substrate => "substrate",
             ClientKind::Nwaku => "nwaku",
@@ -203,7 +207,11 @@ impl ClientKind {
     pub fn is_execution(self) -> bool {
         matches!(
             self,
-            ClientKind::Geth | ClientKind::Nethermind | ClientKind::Besu | ClientKind::Reth
+            ClientKind::Geth
+                | ClientKind::Nethermind
+                | ClientKind::Besu
+                | ClientKind::Reth
+                | ClientKind::Ethereumjs
         )
     }
 

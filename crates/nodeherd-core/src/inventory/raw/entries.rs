@@ -275,7 +275,7 @@ impl Reader<'_> {
             "this node has no client",
             format!("node \"{host}/{}\" has no client", name.v),
         )
-        .help("add client = \"lodestar\" (or nimbus, lighthouse, teku, prysm, geth, nethermind, besu, reth, cosmos, substrate, nwaku, generic)");
+        .help("add client = \"lodestar\" (or nimbus, lighthouse, teku, prysm, geth, nethermind, besu, reth, ethereumjs, cosmos, substrate, nwaku, generic)");
         self.push(p);
     }
 

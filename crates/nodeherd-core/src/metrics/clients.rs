@@ -370,6 +370,17 @@ pub static CLIENTS: &[ClientMetrics] = &[
         api_port: Some(8545),
         metrics_port: None,
     },
+    // EthereumJS (real: tests/fixtures/ethereumjs/*/metrics.txt). Its Prometheus page has only
+    // process and tx-pool series: head and peers come from JSON-RPC on `rpc_port`.
+    ClientMetrics {
+        kind: "ethereumjs",
+        layer: Layer::Execution,
+        metrics: &[],
+        version: None,
+        beacon_api: false,
+        api_port: Some(8545),
+        metrics_port: Some(8000),
+    },
     // CometBFT (unverified here; domain.md). Chains built on Tendermint < 0.37 use the `tendermint_` prefix.
     ClientMetrics {
         kind: "cometbft",
@@ -463,7 +474,11 @@ mod tests {
             }
             assert!(c.beacon_api, "{}", c.kind);
         }
-        for c in CLIENTS.iter().filter(|c| c.layer == Layer::Execution) {
+        // EthereumJS publishes neither on its page: they come from its JSON-RPC.
+        for c in CLIENTS
+            .iter()
+            .filter(|c| c.layer == Layer::Execution && c.kind != "ethereumjs")
+        {
             assert!(c.specs(HeadBlock).next().is_some(), "{}", c.kind);
             assert!(c.specs(Peers).next().is_some(), "{}", c.kind);
             assert!(!c.beacon_api);

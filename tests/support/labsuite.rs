@@ -79,6 +79,11 @@ impl Suite {
         {
             return;
         }
+        self.always(name, f);
+    }
+
+    /// Run a step whatever the filter (a setup the scenarios need); false when it failed.
+    pub fn always(&mut self, name: &str, f: impl FnOnce()) -> bool {
         let t = Instant::now();
         let r = catch_unwind(AssertUnwindSafe(f));
         let secs = t.elapsed().as_secs_f64();
@@ -89,6 +94,7 @@ impl Suite {
             self.failed += 1;
             println!("test {name} ... FAILED ({secs:.1}s)");
         }
+        r.is_ok()
     }
 
     /// Tear the lab down (unless NODEHERD_TEST_KEEP_LAB is set), print the closing line, exit.

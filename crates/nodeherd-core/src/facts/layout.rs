@@ -133,8 +133,10 @@ pub fn stage_command(install_dir: &str, sha256: &str, version: &str) -> Command 
     script(STAGE, &[install_dir, sha256, version])
 }
 
+// Runs under `systemd-run`, whose ExecStart expands `${NAME}` inside words (a `${10}` here was
+// always empty, so a rollback never restored `previous`): no braces in this script.
 const SWITCH: &str = r#"set -u
-D="$1"; U="$2"; NEW="$3"; OLD="$4"; T="$5"; TOK="$6"; J_OK="$7"; J_NC="$8"; J_GF="$9"; PREV="${10}"
+D="$1"; U="$2"; NEW="$3"; OLD="$4"; T="$5"; TOK="$6"; J_OK="$7"; J_NC="$8"; J_GF="$9"; shift 9; PREV="$1"
 S="$D/.nodeherd"; J=/var/log/nodeherd/journal.jsonl
 mkdir -p /var/log/nodeherd "$S"
 jr() { printf '{"time":"%s",%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >> "$J"; }
@@ -415,6 +417,20 @@ pub fn parse_lock_info(text: &str) -> Holder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guard_script_survives_systemd_run() {
+        // systemd expands `${NAME}` in ExecStart words and `$NAME` as a word: neither may appear.
+        assert!(!SWITCH.contains("${"), "braced expansion in SWITCH");
+        assert!(
+            !SWITCH.split_whitespace().any(|w| w.starts_with('$')
+                && w[1..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && w.len() > 1),
+            "a bare $NAME word in SWITCH"
+        );
+    }
 
     #[test]
     fn inspect_parses_lab_layout() {

@@ -53,6 +53,21 @@ pub fn next_duty(duties: &[Duty], current_slot: u64) -> Option<&Duty> {
         .min_by_key(|d| d.slot)
 }
 
+/// The first slot whose duties are still ahead at `now` (pure): the current slot's duties are
+/// done once a third of it has passed (a proposal is made at its start, attestations are due at
+/// one third), so from then on the next slot is the first that matters. Without this, a node
+/// with a duty in every slot (a small devnet) never finds a quiet moment.
+pub fn first_pending_slot(now: u64, genesis: u64, seconds_per_slot: u64) -> u64 {
+    let sps = seconds_per_slot.max(1);
+    let since = now.saturating_sub(genesis);
+    let slot = since / sps;
+    if since % sps >= sps.div_ceil(3) {
+        slot + 1
+    } else {
+        slot
+    }
+}
+
 /// Seconds from `now` to the start of `slot` (negative when it started).
 pub fn seconds_until(slot: u64, genesis: u64, seconds_per_slot: u64, now: u64) -> i64 {
     (genesis + slot * seconds_per_slot) as i64 - now as i64
@@ -277,7 +292,8 @@ async fn beacon_next(
             duties.extend(parse_attester(&b));
         }
     }
-    Ok(next_duty(&duties, slot).cloned().map(|d| {
+    let from = first_pending_slot(now, c.genesis, c.seconds_per_slot);
+    Ok(next_duty(&duties, from).cloned().map(|d| {
         let s = seconds_until(d.slot, c.genesis, c.seconds_per_slot, now);
         (d, s)
     }))
@@ -364,5 +380,18 @@ mod tests {
         assert_eq!((d.kind, d.slot), ("proposal", 17));
         assert_eq!(seconds_until(17, 1000, 6, 1100), 2);
         assert!(next_duty(&all, 21).is_none());
+    }
+
+    #[test]
+    fn the_current_slot_is_done_after_a_third() {
+        // genesis 1000, 6 s slots: slot 10 starts at 1060
+        assert_eq!(first_pending_slot(1060, 1000, 6), 10);
+        assert_eq!(first_pending_slot(1061, 1000, 6), 10);
+        assert_eq!(first_pending_slot(1062, 1000, 6), 11);
+        assert_eq!(first_pending_slot(1065, 1000, 6), 11);
+        // 12 s slots: a third is 4 s
+        assert_eq!(first_pending_slot(1003, 1000, 12), 0);
+        assert_eq!(first_pending_slot(1004, 1000, 12), 1);
+        assert_eq!(first_pending_slot(900, 1000, 12), 0);
     }
 }

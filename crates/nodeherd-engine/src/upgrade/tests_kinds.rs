@@ -265,3 +265,19 @@ async fn a_node_without_its_api_port_is_gated_on_its_unit_and_says_why() {
     let o = upgrade(&f, &t).await;
     assert_eq!(o.status, Status::Ok, "{o:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_guard_is_told_the_previous_release_to_restore() {
+    let f = host("h1", super::tests::Node::default());
+    unit(&f, true);
+    f.on(
+        Match::contains(INSPECT),
+        Reply::ok(format!(
+            "current=releases/{OLD}\nprevious=releases/1.0.0\nrelease=1.0.0\nrelease={OLD}\nswitch=inactive\n"
+        )),
+    );
+    let o = upgrade(&f, &target(GENERIC)).await;
+    assert_eq!(o.status, Status::RolledBack, "{o:?}");
+    let sw = f.lines().into_iter().find(|l| l.contains(SWITCH)).unwrap();
+    assert!(sw.trim_end().ends_with(" 1.0.0"), "{sw}");
+}

@@ -115,7 +115,7 @@ body="{\"version\":\"$v\",\"health\":\"$h\"}"
 printf 'HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "$code" "${#body}" "$body"
 "#;
 
-const APP_UNITS: &str = r#"cat > /etc/systemd/system/nodeherd-app.service <<'EOF'
+const APP_UNITS: &str = r"cat > /etc/systemd/system/nodeherd-app.service <<'EOF'
 [Unit]
 Description=nodeherd test app (a generic node)
 [Service]
@@ -139,7 +139,7 @@ StandardInput=socket
 StandardOutput=socket
 StandardError=journal
 EOF
-systemctl daemon-reload"#;
+systemctl daemon-reload";
 
 /// A release directory of the app (`broken`: its self-check fails, the daemon stays up).
 fn app_release(root: &Path, version: &str, broken: Option<&str>) -> PathBuf {

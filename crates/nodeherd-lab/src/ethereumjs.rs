@@ -221,7 +221,10 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         assert_eq!(v["dependencies"]["@ethereumjs/client"], "0.10.5");
-        assert_eq!(v["dependencies"].as_object().map(serde_json::Map::len), Some(1));
+        assert_eq!(
+            v["dependencies"].as_object().map(serde_json::Map::len),
+            Some(1)
+        );
     }
 
     #[test]

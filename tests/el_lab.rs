@@ -19,6 +19,7 @@ use nodeherd_core::selector::Selector;
 use nodeherd_engine::upgrade::engine::{self, Options, Status, Target};
 use nodeherd_lab::{LabConfig, ethereumjs, naming};
 use nodeherd_transport::ssh::{Command, ConnectOptions, Pool, Session};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};
@@ -30,6 +31,8 @@ mod labsuite;
 
 const NODE: &str = "nhel-1/ethereumjs-el";
 const DIR: &str = ethereumjs::INSTALL_DIR;
+
+type Scenario = (&'static str, fn(&Ctx));
 
 struct Ctx {
     inv: Inventory,
@@ -54,31 +57,48 @@ fn main() {
     };
     // SAFETY: single-threaded at this point; the local journal goes to the suite's dir.
     unsafe { std::env::set_var("NODEHERD_STATE_DIR", suite.dir.join("state")) };
-    let rt = labsuite::runtime();
-    let arts = build_artifacts(&suite.cfg.state_dir, &suite.dir);
-    let feed_base = rt.block_on(serve(suite.dir.clone(), arts));
-    let inv_path = suite.report.inventory.clone();
-    let ctx = Ctx {
-        inv: Inventory::load(&inv_path).expect("lab inventory"),
-        inv_path,
-        dir: suite.dir.clone(),
-        feed_base,
-        rt,
-    };
-    let mut ready = false;
-    suite.run("setup_0_10_4_mining", || {
+    // The setup always runs (whatever the filter); a failure there fails every selected
+    // scenario, and the lab is torn down by `finish` in every case.
+    let t = Instant::now();
+    let ctx = catch_unwind(AssertUnwindSafe(|| {
+        let rt = labsuite::runtime();
+        let arts = build_artifacts(&suite.cfg.state_dir, &suite.dir);
+        let feed_base = rt.block_on(serve(suite.dir.clone(), arts));
+        let inv_path = suite.report.inventory.clone();
+        let ctx = Ctx {
+            inv: Inventory::load(&inv_path).expect("lab inventory"),
+            inv_path,
+            dir: suite.dir.clone(),
+            feed_base,
+            rt,
+        };
         setup(&ctx);
-        ready = true;
-    });
-    if ready {
-        suite.run("status_and_metrics_show_the_real_chain", || {
-            status_and_metrics_show_the_real_chain(&ctx);
-        });
-        suite.run("upgrade_to_0_10_5_and_roll_back", || {
-            upgrade_to_0_10_5_and_roll_back(&ctx);
-        });
-        suite.run("broken_release_rolls_back_by_itself", || {
-            broken_release_rolls_back_by_itself(&ctx);
+        ctx
+    }))
+    .ok();
+    println!(
+        "setup (artifacts, feed, node mining on 0.10.4): {} in {:.1}s",
+        if ctx.is_some() { "ok" } else { "FAILED" },
+        t.elapsed().as_secs_f64()
+    );
+    let scenarios: [Scenario; 3] = [
+        (
+            "status_and_metrics_show_the_real_chain",
+            status_and_metrics_show_the_real_chain,
+        ),
+        (
+            "upgrade_to_0_10_5_and_roll_back",
+            upgrade_to_0_10_5_and_roll_back,
+        ),
+        (
+            "broken_release_rolls_back_by_itself",
+            broken_release_rolls_back_by_itself,
+        ),
+    ];
+    for (name, f) in scenarios {
+        suite.run(name, || match &ctx {
+            Some(c) => f(c),
+            None => panic!("the setup failed"),
         });
     }
     suite.finish();
@@ -370,7 +390,11 @@ fn upgrade_to_0_10_5_and_roll_back(ctx: &Ctx) {
         o
     });
     assert_eq!(o.status, Status::Ok, "{o:?}");
-    println!("upgrade 0.10.4 -> 0.10.5: {:.1?}", started.elapsed());
+    println!(
+        "upgrade 0.10.4 -> 0.10.5: {:.1?}: {}",
+        started.elapsed(),
+        o.detail
+    );
     let l = host::parse_inspect(&sh(
         ctx,
         &t,
@@ -398,7 +422,8 @@ fn upgrade_to_0_10_5_and_roll_back(ctx: &Ctx) {
 }
 
 fn broken_release_rolls_back_by_itself(ctx: &Ctx) {
-    let t = target(ctx, &playbook(ctx, "broken", 40));
+    // The gate gives the broken release 25 s; a good one needs ~15 (start, then a new block).
+    let t = target(ctx, &playbook(ctx, "broken", 25));
     let from = current(ctx, &t).expect("current");
     let before = block_number(ctx, &t).expect("block number");
     let started = Instant::now();
@@ -408,7 +433,11 @@ fn broken_release_rolls_back_by_itself(ctx: &Ctx) {
         pool.close_all().await;
         o
     });
-    println!("broken 0.10.6 rolled back in {:.1?}", started.elapsed());
+    println!(
+        "broken 0.10.6 rolled back in {:.1?}: {}",
+        started.elapsed(),
+        o.detail
+    );
     assert_eq!(o.status, Status::RolledBack, "{o:?}");
     assert!(
         o.logs.iter().any(|l| l.contains("broken on purpose")),

@@ -526,6 +526,7 @@ fn setup_for(
                 address: h.address.clone(),
                 lodestar: false,
                 extra_vc: false,
+                ethereumjs: false,
             })
             .collect(),
     };

@@ -178,13 +178,14 @@ fn lodestar_histogram_family() {
     assert!(f.help.is_some());
 }
 
-/// Synthetic pages: each carries `# expect: signal=value ...` lines.
+/// Synthetic pages: each carries `# expect: signal=value ...` lines. (Lodestar and EthereumJS
+/// are checked on their real pages.)
 #[test]
 fn synthetic_pages_of_other_clients() {
     let mut checked = 0;
     for c in CLIENTS
         .iter()
-        .filter(|c| !matches!(c.kind, "lodestar" | "generic"))
+        .filter(|c| !matches!(c.kind, "lodestar" | "ethereumjs" | "generic"))
     {
         let page = fixture(&format!("metrics/{}-synthetic.prom", c.kind));
         let s = extract(&page, c);
@@ -217,7 +218,24 @@ fn synthetic_pages_of_other_clients() {
         assert_eq!(got, want, "{}", c.kind);
         checked += 1;
     }
-    assert_eq!(checked, CLIENTS.len() - 2);
+    assert_eq!(checked, CLIENTS.len() - 3);
+}
+
+/// EthereumJS's real page (0.10.3-0.10.5) has process and tx-pool series only: the table reads
+/// nothing from it, and head and peers come from JSON-RPC (`eth_rpc`, tested on its answers).
+#[test]
+fn ethereumjs_real_pages_leave_head_and_peers_to_json_rpc() {
+    let c = for_client("ethereumjs");
+    for v in ["0.10.3", "0.10.4", "0.10.5"] {
+        let page = fixture(&format!("ethereumjs/{v}/metrics.txt"));
+        assert!(page.contains("nodejs_heap_size_total_bytes"), "{v}");
+        assert!(!page.contains("block") && !page.contains("peer"), "{v}");
+        let s = extract(&page, c);
+        assert!(s.values.is_empty() && s.version.is_none(), "{v}: {s:?}");
+    }
+    for want in [Signal::HeadBlock, Signal::Peers, Signal::Version] {
+        assert!(c.json_rpc.iter().any(|r| r.signal == want), "{want:?}");
+    }
 }
 
 #[test]

@@ -43,6 +43,9 @@ enum LabCmd {
         /// Also run a keyless second validator client `lodestar-vc2` on host 1 (keymanager 5063).
         #[arg(long)]
         extra_vc: bool,
+        /// How many hosts run EthereumJS (an execution client, `ethereumjs-el`, in the nodeherd layout).
+        #[arg(long, default_value_t = 0)]
+        ethereumjs_hosts: usize,
         /// Second octet of the lab network 10.X.0.0/24.
         #[arg(long, default_value_t = 213)]
         subnet: u8,
@@ -66,11 +69,14 @@ enum LabCmd {
         #[command(flatten)]
         select: LabSelect,
     },
-    /// Build the caches only (Debian base, client key, Lodestar installs).
+    /// Build the caches only (Debian base, client key, Lodestar and EthereumJS installs).
     Prepare {
         /// Skip the Lodestar installs.
         #[arg(long)]
         no_lodestar: bool,
+        /// Skip the EthereumJS installs.
+        #[arg(long)]
+        no_ethereumjs: bool,
         #[command(flatten)]
         select: LabSelect,
     },
@@ -92,6 +98,7 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
             no_lodestar,
             lodestar_hosts,
             extra_vc,
+            ethereumjs_hosts,
             subnet,
             write_inventory,
             select,
@@ -102,12 +109,13 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
                 lodestar_hosts,
                 inventory_out: write_inventory,
                 extra_vc,
+                ethereumjs_hosts,
                 ..config(&select, subnet)
             };
             let report = lab::up(&cfg).into_diagnostic()?;
             for h in &report.hosts {
                 println!(
-                    "{:<12} {:<15} {}{}",
+                    "{:<12} {:<15} {}{}{}",
                     h.name,
                     h.address,
                     if h.started {
@@ -119,6 +127,11 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
                         "  (lodestar-bn, lodestar-vc, lodestar-vc2)"
                     } else if h.lodestar {
                         "  (lodestar-bn, lodestar-vc)"
+                    } else {
+                        ""
+                    },
+                    if h.ethereumjs {
+                        "  (ethereumjs-el)"
                     } else {
                         ""
                     }
@@ -156,10 +169,12 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
         }
         LabCmd::Prepare {
             no_lodestar,
+            no_ethereumjs,
             select,
         } => {
             let cfg = LabConfig {
                 lodestar: !no_lodestar,
+                ethereumjs: !no_ethereumjs,
                 ..config(&select, 213)
             };
             let t = std::time::Instant::now();

@@ -5,7 +5,8 @@
 //! [`MetricsStore`] (a bounded [`Series`] per (host, node, signal) for charts, plus CPU/network rates from
 //! consecutive host samples), and the Beacon API answer parsers. May not touch: output formats (front ends
 //! render a [`Snapshot`]), what the metrics mean (the pure tables in `nodeherd_core::metrics`).
-//! The Beacon API parsers are in `beacon`, the store in `store`.
+//! The Beacon API parsers are in `beacon`, execution clients' JSON-RPC reads in `rpc`, the store
+//! in `store`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod beacon;
+mod rpc;
 mod store;
 
 pub use beacon::{Syncing, parse_syncing, parse_version, semver_of};
@@ -234,7 +236,8 @@ pub struct GatherOptions {
     /// When a host has no earlier CPU sample (a one-shot run), read the host facts twice this far apart so
     /// CPU% and network rates are known. `None`: one read, rates only from the store's previous sample.
     pub rate_window: Option<Duration>,
-    /// Ask the Beacon node API of clients that have one.
+    /// Ask the client APIs besides the metrics page: the Beacon node API of clients that have
+    /// one, and the JSON-RPC of execution clients with an `rpc_port` (head, peers, version).
     pub beacon_api: bool,
 }
 
@@ -455,7 +458,8 @@ pub fn metrics_kind(kind: nodeherd_core::inventory::ClientKind) -> &'static str 
     }
 }
 
-/// Scrape one node: its metrics page and, for Beacon API clients, health/syncing/version.
+/// Scrape one node: its metrics page and, with `beacon_api` (client APIs), the Beacon API's
+/// health/syncing/version or an execution client's JSON-RPC head/peers/version.
 pub async fn scrape_node(
     session: &Session,
     host: &str,
@@ -476,7 +480,14 @@ pub async fn scrape_node(
             _ => None,
         }
     };
-    let (m, b) = tokio::join!(metrics_fut, beacon_fut);
+    let rpc_fut = async {
+        let specs = rpc::specs_for(node, table);
+        match (beacon_api && !specs.is_empty(), node.rpc_port) {
+            (true, Some(port)) => Some(rpc::ask(session, port, specs).await),
+            _ => None,
+        }
+    };
+    let (m, b, r) = tokio::join!(metrics_fut, beacon_fut, rpc_fut);
     nm.beacon = b;
     if let Some((r, took)) = m {
         nm.scrape_ms = Some(took.as_secs_f64() * 1000.0);
@@ -487,6 +498,9 @@ pub async fn scrape_node(
             }
             Err(p) => nm.problem = Some(p),
         }
+    }
+    if let Some(answers) = r {
+        rpc::merge(&mut nm, answers);
     }
     nm
 }

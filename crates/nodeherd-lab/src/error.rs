@@ -55,6 +55,15 @@ pub enum LabError {
         log: PathBuf,
     },
 
+    #[error(
+        "installing EthereumJS {version} failed: {reason}; the npm log is {log}; retry `nodeherd lab prepare`"
+    )]
+    Ethereumjs {
+        version: String,
+        reason: String,
+        log: PathBuf,
+    },
+
     #[error("host {host} did not become ready: {reason}; its console log is {log}")]
     NotReady {
         host: String,

@@ -20,7 +20,7 @@ pub use teardown::{destroy, remove_cgroup_waiting};
 
 use crate::naming::{self, HostPaths};
 use crate::units;
-use crate::{LabConfig, LabError, base, sys};
+use crate::{LabConfig, LabError, base, ethereumjs, sys};
 
 /// Everything needed to build and boot host `i` of a lab.
 #[derive(Debug, Clone)]
@@ -42,6 +42,8 @@ pub struct HostSpec {
     pub extra_vc: bool,
     /// Lodestar versions installed on the machine (bind-mounted read-only).
     pub lodestar_versions: Vec<String>,
+    /// Runs `ethereumjs-el` (every EthereumJS version bind-mounted read-only).
+    pub ethereumjs: bool,
 }
 
 impl HostSpec {
@@ -61,6 +63,7 @@ impl HostSpec {
             lodestar: cfg.lodestar && i <= cfg.lodestar_hosts,
             extra_vc: cfg.extra_vc && cfg.lodestar && i == 1 && cfg.lodestar_hosts >= 1,
             lodestar_versions,
+            ethereumjs: i <= cfg.ethereumjs_hosts,
             name,
         }
     }
@@ -263,6 +266,10 @@ fn populate_root(spec: &HostSpec, client_pub: &str) -> Result<(), LabError> {
             install_unit(root, unit, &text, wants)?;
         }
     }
+    if spec.ethereumjs {
+        ethereumjs::populate(root)?;
+        install_unit(root, ethereumjs::UNIT, &ethereumjs::unit(), wants)?;
+    }
     Ok(())
 }
 
@@ -302,7 +309,19 @@ pub fn nspawn_args(spec: &HostSpec) -> Vec<OsString> {
             .into(),
         );
     }
-    if !spec.lodestar_versions.is_empty() {
+    if spec.ethereumjs {
+        for v in ethereumjs::VERSIONS {
+            a.push(
+                format!(
+                    "--bind-ro={}:{}",
+                    naming::ethereumjs_dist(&spec.state_dir, v).display(),
+                    naming::ethereumjs_dist_in_host(v)
+                )
+                .into(),
+            );
+        }
+    }
+    if !spec.lodestar_versions.is_empty() || spec.ethereumjs {
         a.push(format!("--bind-ro=/usr/bin/node:{}", units::NODE_IN_HOST).into());
     }
     a
@@ -367,11 +386,13 @@ pub fn create(spec: &HostSpec, client_pub: &str) -> Result<u32, LabError> {
     } else {
         let _ = std::fs::remove_file(&marker);
     }
-    let vc2 = marker.with_extension("vc2");
-    if spec.extra_vc {
-        sys::write_file(&vc2, "")?;
-    } else {
-        let _ = std::fs::remove_file(&vc2);
+    for (ext, on) in [("vc2", spec.extra_vc), ("ethereumjs", spec.ethereumjs)] {
+        let m = marker.with_extension(ext);
+        if on {
+            sys::write_file(&m, "")?;
+        } else {
+            let _ = std::fs::remove_file(&m);
+        }
     }
     launch(spec)
 }
@@ -425,6 +446,28 @@ mod tests {
                 PathBuf::from("/sys/fs/cgroup/unified/nodeherd-lab-nhtest/nhtest-2"),
             ]
         );
+        let el = HostSpec::new(
+            &LabConfig {
+                ethereumjs_hosts: 1,
+                ..cfg.clone()
+            },
+            1,
+            Vec::new(),
+        );
+        let el_args: Vec<String> = nspawn_args(&el)
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let binds: Vec<&String> = el_args.iter().filter(|a| a.starts_with("--bind")).collect();
+        assert_eq!(
+            binds,
+            [
+                "--bind-ro=/var/lib/nodeherd/lab/ethereumjs/0.10.4:/opt/ethereumjs-dist/0.10.4",
+                "--bind-ro=/var/lib/nodeherd/lab/ethereumjs/0.10.5:/opt/ethereumjs-dist/0.10.5",
+                "--bind-ro=/usr/bin/node:/usr/local/bin/node",
+            ]
+        );
+        assert!(!spec.ethereumjs, "no host runs EthereumJS by default");
         let none = HostSpec::new(&cfg, 1, Vec::new());
         assert!(
             nspawn_args(&none)

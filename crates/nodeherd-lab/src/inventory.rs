@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::units;
+use crate::{ethereumjs, units};
 
 /// One host as it appears in the generated inventory.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,8 @@ pub struct InventoryHost {
     pub lodestar: bool,
     /// Also runs the keyless `lodestar-vc2`.
     pub extra_vc: bool,
+    /// Runs `ethereumjs-el` (an execution client) in the nodeherd layout.
+    pub ethereumjs: bool,
 }
 
 /// Everything the inventory text depends on.
@@ -107,6 +109,18 @@ pub fn inventory_text(spec: &InventorySpec) -> String {
                 q(&units::keymanager_token_file_vc2())
             );
         }
+        if h.ethereumjs {
+            let _ = write!(
+                t,
+                "\n[hosts.{n}.nodes.{}]\nclient = \"ethereumjs\"\nrole = \"execution\"\nunit = {}\nnetwork = \"dev\"\ninstall_dir = {}\ndata_dir = {}\nrpc_port = {}\nmetrics_port = {}\n",
+                ethereumjs::NODE,
+                q(ethereumjs::UNIT),
+                q(ethereumjs::INSTALL_DIR),
+                q(ethereumjs::DATA_DIR),
+                ethereumjs::RPC_PORT,
+                ethereumjs::METRICS_PORT
+            );
+        }
     }
     t
 }
@@ -148,6 +162,7 @@ mod tests {
                     address: format!("10.213.0.{}", 10 + i),
                     lodestar: i <= lodestar_hosts,
                     extra_vc: extra_vc && i == 1,
+                    ethereumjs: false,
                 })
                 .collect(),
         }
@@ -204,6 +219,33 @@ mod tests {
             Some("/var/lib/nodeherd/lab/nhlab/known_hosts")
         );
         assert!(v["hosts"]["nhlab-2"]["nodes"].get("lodestar-bn").is_none());
+    }
+
+    #[test]
+    fn inventory_with_ethereumjs_loads_as_an_execution_node() {
+        let mut s = spec(0, 2);
+        s.hosts[0].ethereumjs = true;
+        let text = inventory_text(&s);
+        let inv = nodeherd_core::inventory::Inventory::from_sources(vec![(
+            PathBuf::from("lab.toml"),
+            text.clone(),
+        )])
+        .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        let host = inv.host("nhlab-1").unwrap_or_else(|| panic!("{text}"));
+        let el = host
+            .nodes
+            .iter()
+            .find(|n| n.name == "ethereumjs-el")
+            .unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(el.client, nodeherd_core::inventory::ClientKind::Ethereumjs);
+        assert_eq!(el.role, nodeherd_core::inventory::Role::Execution);
+        assert_eq!(el.unit, "ethereumjs-el.service");
+        assert_eq!(el.install_dir, PathBuf::from("/opt/nodeherd/ethereumjs-el"));
+        assert_eq!(el.data_dir, Some(PathBuf::from("/var/lib/ethereumjs")));
+        assert_eq!((el.rpc_port, el.metrics_port), (Some(8545), Some(8000)));
+        assert_eq!(el.rest_port, None);
+        let other = inv.host("nhlab-2").unwrap_or_else(|| panic!("{text}"));
+        assert!(other.nodes.iter().all(|n| n.name != "ethereumjs-el"));
     }
 
     #[test]

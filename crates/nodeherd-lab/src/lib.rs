@@ -1,15 +1,18 @@
 //! A local practice fleet: N real hosts (systemd as PID 1 via `systemd-nspawn --boot`, a real
 //! OpenSSH server, own host keys) in their own network namespaces on a private bridge, plus an
-//! inventory for them. Optionally a real Ethereum client (Lodestar) on the first hosts.
+//! inventory for them. Optionally real Ethereum clients on the first hosts: Lodestar (beacon node
+//! and validator client) and EthereumJS (an execution client, see [`ethereumjs`]).
 //!
 //! Owns: everything under `state_dir` (default `/var/lib/nodeherd/lab`), the lab's bridge,
 //! namespaces, veths, cgroups and nspawn processes, and the inventory file it writes.
 //! It may not touch anything of another lab (all names derive from the lab name, see
-//! [`naming`]) except the read-only caches (base root, Lodestar installs, client key).
+//! [`naming`]) except the read-only caches (base root, Lodestar and EthereumJS installs, client
+//! key).
 //! Linux and root only. The recipe is docs/lab.md.
 
 pub mod base;
 pub mod error;
+pub mod ethereumjs;
 pub mod host;
 pub mod inventory;
 pub mod lodestar;
@@ -47,6 +50,18 @@ pub struct LabConfig {
     /// Also run a second, keyless validator client `lodestar-vc2` on host 1 (same beacon node,
     /// keymanager 5063, metrics 5065): a target for moving keys between two nodes.
     pub extra_vc: bool,
+    /// Install EthereumJS (every version of [`ethereumjs::VERSIONS`]) into the caches.
+    pub ethereumjs: bool,
+    /// Run EthereumJS in the nodeherd layout on the first `ethereumjs_hosts` hosts (implies the
+    /// install).
+    pub ethereumjs_hosts: usize,
+}
+
+impl LabConfig {
+    /// Whether `prepare` installs EthereumJS.
+    pub fn wants_ethereumjs(&self) -> bool {
+        self.ethereumjs || self.ethereumjs_hosts > 0
+    }
 }
 
 impl Default for LabConfig {
@@ -60,6 +75,8 @@ impl Default for LabConfig {
             lodestar_hosts: 1,
             inventory_out: None,
             extra_vc: false,
+            ethereumjs: false,
+            ethereumjs_hosts: 0,
         }
     }
 }
@@ -74,6 +91,8 @@ pub struct HostReport {
     pub lodestar: bool,
     /// Runs `lodestar-vc2` too.
     pub extra_vc: bool,
+    /// Runs `ethereumjs-el`.
+    pub ethereumjs: bool,
 }
 
 /// What `up` did.
@@ -127,7 +146,7 @@ fn ensure_programs(cfg: &LabConfig) -> Result<(), LabError> {
         ("debootstrap", "apt-get install debootstrap"),
         ("systemd-nspawn", "apt-get install systemd-container"),
     ];
-    if cfg.lodestar {
+    if cfg.lodestar || cfg.wants_ethereumjs() {
         needed.push(("node", "install Node.js 20 (nodejs)"));
         needed.push(("npm", "install npm"));
     }
@@ -143,7 +162,8 @@ fn ensure_programs(cfg: &LabConfig) -> Result<(), LabError> {
 }
 
 /// Checks root and prerequisites and builds the caches (base root, client key, Lodestar
-/// installs when `cfg.lodestar`), each only once. Safe to call concurrently.
+/// installs when `cfg.lodestar`, EthereumJS installs when [`LabConfig::wants_ethereumjs`]),
+/// each only once. Safe to call concurrently (one lock on the state directory).
 pub fn prepare(cfg: &LabConfig) -> Result<(), LabError> {
     naming::validate(cfg)?;
     check_root()?;
@@ -155,6 +175,11 @@ pub fn prepare(cfg: &LabConfig) -> Result<(), LabError> {
     if cfg.lodestar {
         for v in units::LODESTAR_VERSIONS {
             lodestar::ensure(&cfg.state_dir, v)?;
+        }
+    }
+    if cfg.wants_ethereumjs() {
+        for v in ethereumjs::VERSIONS {
+            ethereumjs::ensure(&cfg.state_dir, v)?;
         }
     }
     Ok(())
@@ -354,6 +379,7 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
             started: started_names.contains(s.name.as_str()),
             lodestar: lab_dir.join(format!("{}.lodestar", s.name)).exists(),
             extra_vc: lab_dir.join(format!("{}.vc2", s.name)).exists(),
+            ethereumjs: lab_dir.join(format!("{}.ethereumjs", s.name)).exists(),
         })
         .collect();
     let inv = inventory::InventorySpec {
@@ -366,6 +392,7 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
                 address: h.address.clone(),
                 lodestar: h.lodestar,
                 extra_vc: h.extra_vc,
+                ethereumjs: h.ethereumjs,
             })
             .collect(),
     };
@@ -474,6 +501,7 @@ pub fn status(cfg: &LabConfig) -> Result<Vec<HostStatus>, LabError> {
     naming::validate(&LabConfig {
         hosts: 1,
         lodestar: false,
+        ethereumjs_hosts: 0,
         ..cfg.clone()
     })?;
     let cfg = &LabConfig {
@@ -512,6 +540,7 @@ pub fn down(cfg: &LabConfig) -> Result<(), LabError> {
     naming::validate(&LabConfig {
         hosts: 1,
         lodestar: false,
+        ethereumjs_hosts: 0,
         ..cfg.clone()
     })?;
     check_root()?;

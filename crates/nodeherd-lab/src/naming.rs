@@ -50,6 +50,12 @@ pub fn validate(cfg: &LabConfig) -> Result<(), LabError> {
             cfg.lodestar_hosts, cfg.hosts
         )));
     }
+    if cfg.ethereumjs_hosts > cfg.hosts {
+        return Err(LabError::Config(format!(
+            "ethereumjs_hosts ({}) cannot exceed the number of hosts ({})",
+            cfg.ethereumjs_hosts, cfg.hosts
+        )));
+    }
     Ok(())
 }
 
@@ -192,6 +198,16 @@ pub fn lodestar_dist_in_host(version: &str) -> String {
     format!("/opt/lodestar-dist/{version}")
 }
 
+/// Install directory of one EthereumJS version on the machine.
+pub fn ethereumjs_dist(state_dir: &Path, version: &str) -> PathBuf {
+    state_dir.join("ethereumjs").join(version)
+}
+
+/// Where an EthereumJS version is bind-mounted (read-only) inside a host that runs it.
+pub fn ethereumjs_dist_in_host(version: &str) -> String {
+    format!("/opt/ethereumjs-dist/{version}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +306,10 @@ mod tests {
         c.lodestar = true;
         c.lodestar_hosts = 3;
         assert!(validate(&c).is_err());
+        c.lodestar_hosts = 1;
+        c.ethereumjs_hosts = 3;
+        assert!(validate(&c).is_err());
+        c.ethereumjs_hosts = 2;
+        assert!(validate(&c).is_ok());
     }
 }

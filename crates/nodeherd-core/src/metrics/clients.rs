@@ -9,6 +9,7 @@
 //! the other names come from `docs/domain.md` and the clients' own metric definitions and dashboards.
 //! Names that are not verified against a real page of that client are marked `unverified` below.
 
+use super::eth_rpc::{ETH_JSON_RPC, RpcSpec};
 use serde::Serialize;
 
 /// What a metric tells the operator. Ordered so that [`crate::metrics::page::Sample`] iterates stably.
@@ -147,6 +148,9 @@ pub struct ClientMetrics {
     pub version: Option<VersionLabel>,
     /// Serves `/eth/v1/node/health|syncing|version`.
     pub beacon_api: bool,
+    /// Signals read from the Ethereum JSON-RPC on the node's `rpc_port` where the page lacks them
+    /// (see [`super::eth_rpc`]); empty for clients without it.
+    pub json_rpc: &'static [RpcSpec],
     /// Default port of the Beacon/REST API, when the client has one.
     pub api_port: Option<u16>,
     /// Default metrics port, when the client has a fixed default.
@@ -241,6 +245,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
             label: "version",
         }),
         beacon_api: true,
+        json_rpc: &[],
         api_port: Some(9596),
         metrics_port: Some(8008),
     },
@@ -263,6 +268,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
             label: "version",
         }),
         beacon_api: true,
+        json_rpc: &[],
         api_port: Some(5052),
         metrics_port: Some(8008),
     },
@@ -287,6 +293,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
         ],
         version: None,
         beacon_api: true,
+        json_rpc: &[],
         api_port: Some(5052),
         metrics_port: Some(5054),
     },
@@ -302,6 +309,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
         ],
         version: None,
         beacon_api: true,
+        json_rpc: &[],
         api_port: Some(5051),
         metrics_port: Some(8008),
     },
@@ -317,6 +325,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
         ],
         version: None,
         beacon_api: true,
+        json_rpc: &[],
         api_port: Some(3500),
         metrics_port: Some(8080),
     },
@@ -327,6 +336,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
         metrics: &[m(HeadBlock, "chain_head_block"), m(Peers, "p2p_peers")],
         version: None,
         beacon_api: false,
+        json_rpc: ETH_JSON_RPC,
         api_port: Some(8545),
         metrics_port: Some(6060),
     },
@@ -340,6 +350,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
         ],
         version: None,
         beacon_api: false,
+        json_rpc: ETH_JSON_RPC,
         api_port: Some(8545),
         metrics_port: None,
     },
@@ -354,6 +365,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
         ],
         version: None,
         beacon_api: false,
+        json_rpc: ETH_JSON_RPC,
         api_port: Some(8545),
         metrics_port: Some(9545),
     },
@@ -367,17 +379,20 @@ pub static CLIENTS: &[ClientMetrics] = &[
         ],
         version: None,
         beacon_api: false,
+        json_rpc: ETH_JSON_RPC,
         api_port: Some(8545),
         metrics_port: None,
     },
     // EthereumJS (real: tests/fixtures/ethereumjs/*/metrics.txt). Its Prometheus page has only
-    // process and tx-pool series: head and peers come from JSON-RPC on `rpc_port`.
+    // process and tx-pool series: head, peers and version come from JSON-RPC on `rpc_port`
+    // (real answers: tests/fixtures/ethereumjs/*/*.json, see `eth_rpc`).
     ClientMetrics {
         kind: "ethereumjs",
         layer: Layer::Execution,
         metrics: &[],
         version: None,
         beacon_api: false,
+        json_rpc: ETH_JSON_RPC,
         api_port: Some(8545),
         metrics_port: Some(8000),
     },
@@ -393,6 +408,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
         ],
         version: None,
         beacon_api: false,
+        json_rpc: &[],
         api_port: Some(26657),
         metrics_port: Some(26660),
     },
@@ -415,6 +431,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
             label: "version",
         }),
         beacon_api: false,
+        json_rpc: &[],
         api_port: Some(9944),
         metrics_port: Some(9615),
     },
@@ -425,6 +442,7 @@ pub static CLIENTS: &[ClientMetrics] = &[
         metrics: &[m(Peers, "libp2p_peers")],
         version: None,
         beacon_api: false,
+        json_rpc: &[],
         api_port: Some(8645),
         metrics_port: Some(8008),
     },
@@ -438,6 +456,7 @@ const GENERIC: ClientMetrics = ClientMetrics {
     metrics: &[],
     version: None,
     beacon_api: false,
+    json_rpc: &[],
     api_port: None,
     metrics_port: None,
 };
@@ -474,15 +493,17 @@ mod tests {
             }
             assert!(c.beacon_api, "{}", c.kind);
         }
-        // EthereumJS publishes neither on its page: they come from its JSON-RPC.
-        for c in CLIENTS
-            .iter()
-            .filter(|c| c.layer == Layer::Execution && c.kind != "ethereumjs")
-        {
-            assert!(c.specs(HeadBlock).next().is_some(), "{}", c.kind);
-            assert!(c.specs(Peers).next().is_some(), "{}", c.kind);
+        // From the page or, where it lacks them (EthereumJS), from JSON-RPC.
+        for c in CLIENTS.iter().filter(|c| c.layer == Layer::Execution) {
+            for s in [HeadBlock, Peers] {
+                let on_page = c.specs(s).next().is_some();
+                let over_rpc = c.json_rpc.iter().any(|r| r.signal == s);
+                assert!(on_page || over_rpc, "{} lacks {s:?}", c.kind);
+            }
             assert!(!c.beacon_api);
         }
+        let ethjs = for_client("ethereumjs");
+        assert!(ethjs.metrics.is_empty() && ethjs.json_rpc == ETH_JSON_RPC);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! Owns: pure data and parsers only. May not touch: SSH, HTTP or any other I/O (the transport, written
 //! elsewhere, fetches pages and runs [`host::host_command`], then hands the text to these functions).
 //! - [`clients`]: per-client table (signal -> metric family + label matcher), Beacon API flag.
+//! - [`eth_rpc`]: signals an execution client gives over JSON-RPC (head, peers, version).
 //! - [`page`]: a Prometheus text page, pre-filtered to the wanted families, parsed with prometheus-parse.
 //! - [`host`]: one batched shell command for /proc + df + date, and its parser.
 //! - [`series`]: bounded ring buffers for rates and sparklines.
 //! - [`expose`]: Prometheus text output of what was gathered.
 
 pub mod clients;
+pub mod eth_rpc;
 pub mod expose;
 pub mod page;
 pub mod series;

@@ -19,3 +19,5 @@ pub mod rollout;
 mod prepare_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_kinds;

@@ -21,7 +21,7 @@ pub use fleet::{
 };
 pub use install::{InstallSpec, install_node, install_one};
 pub use node::{rollback_node, upgrade_node};
-pub use plan::{NodePlan, fetch_feeds, plan_all, plan_node, running_versions};
+pub use plan::{NodePlan, fetch_feeds, gate_text, plan_all, plan_node, running_versions};
 pub use prepare::{AssetChoice, choose_assets, component_of};
 
 use crate::feeds;

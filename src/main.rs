@@ -309,7 +309,7 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
             action,
         } => alerts(args, selector.as_deref(), file.as_deref(), action, out).await,
         Cmd::Releases { selector, playbook } => {
-            cli::upgrade::releases(common(args, selector.as_deref(), playbook.as_deref(), out))
+            cli::releases::releases(common(args, selector.as_deref(), playbook.as_deref(), out))
                 .await
         }
         Cmd::Upgrade {

@@ -83,7 +83,7 @@ async fn serve(dir: PathBuf, arts: Vec<(String, PathBuf, String)>) -> String {
         .iter()
         .rev()
         .map(|(v, _, sha)| {
-            let asset = format!("lodestar-{v}.tar.gz");
+            let asset = feed::lodestar_asset(v, feed::lab_cpu());
             feed::release_json(
                 &base,
                 &format!("v{v}"),
@@ -95,7 +95,7 @@ async fn serve(dir: PathBuf, arts: Vec<(String, PathBuf, String)>) -> String {
         .collect();
     let mut files: Vec<(String, PathBuf)> = arts
         .iter()
-        .map(|(v, f, _)| (format!("lodestar-{v}.tar.gz"), f.clone()))
+        .map(|(v, f, _)| (feed::lodestar_asset(v, feed::lab_cpu()), f.clone()))
         .collect();
     files.push(feed::feed_file(&dir, "main", &releases));
     feed::spawn_file_server(listener, files);

@@ -91,6 +91,10 @@ fn main() {
             "corrupt_artifact_changes_nothing",
             corrupt_artifact_changes_nothing,
         ),
+        (
+            "release_for_another_platform_changes_nothing",
+            release_for_another_platform_changes_nothing,
+        ),
         ("upgrade_a_to_b_and_rollback", upgrade_a_to_b_and_rollback),
         (
             "too_young_release_is_not_installed",
@@ -176,7 +180,8 @@ fn build_artifacts(tmp: &Path) -> Vec<(String, Art)> {
     )
     .expect("write");
     std::fs::write(b.join("polyfill.cjs"), "\n").expect("write");
-    let file = tmp.join("lodestar-1.6.0.tar.gz");
+    feed::write_launcher(&b);
+    let file = tmp.join(feed::lodestar_asset("1.6.0", feed::lab_cpu()));
     let st = Proc::new("tar")
         .arg("-C")
         .arg(&b)
@@ -200,36 +205,56 @@ async fn serve(dir: PathBuf, arts: Vec<(String, Art)>) -> String {
             .map(|(_, a)| a.sha.clone())
             .unwrap_or_default()
     };
+    let cpu = feed::lab_cpu();
+    let name = |v: &str| feed::lodestar_asset(v, cpu);
     let mut files: Vec<(String, PathBuf)> = arts
         .iter()
-        .map(|(v, a)| (format!("lodestar-{v}.tar.gz"), a.file.clone()))
+        .map(|(v, a)| (name(v), a.file.clone()))
         .collect();
     // 1.7.0: too young (published today); same bytes as the broken one.
-    files.push(("lodestar-1.7.0.tar.gz".into(), arts[2].1.file.clone()));
+    files.push((name("1.7.0"), arts[2].1.file.clone()));
+    let rel = |tag: &str, days: i64, v: &str, sha_of: &str| {
+        feed::release_json(&base, tag, days, &name(v), &sha(sha_of))
+    };
+    // 1.5.1 published for another CPU and for macOS only: no asset for the lab's hosts.
+    let other = feed::lodestar_asset("1.5.1", feed::other_cpu());
+    let foreign = feed::release_json_assets(
+        &base,
+        "v1.5.1",
+        30,
+        &[
+            (other.as_str(), &sha("1.5.1")),
+            ("lodestar-v1.5.1-darwin-arm64.tar.gz", &sha("1.5.1")),
+        ],
+    );
     let feeds = [
         (
             "main",
             vec![
-                feed::release_json(&base, "v1.7.0", 0, "lodestar-1.7.0.tar.gz", &sha("1.6.0")),
-                feed::release_json(&base, "v1.6.0", 20, "lodestar-1.6.0.tar.gz", &sha("1.6.0")),
-                feed::release_json(&base, "v1.5.1", 30, "lodestar-1.5.1.tar.gz", &sha("1.5.1")),
-                feed::release_json(&base, "v1.4.2", 60, "lodestar-1.4.2.tar.gz", &sha("1.4.2")),
+                rel("v1.7.0", 0, "1.7.0", "1.6.0"),
+                rel("v1.6.0", 20, "1.6.0", "1.6.0"),
+                rel("v1.5.1", 30, "1.5.1", "1.5.1"),
+                rel("v1.4.2", 60, "1.4.2", "1.4.2"),
             ],
         ),
         (
             "young",
             vec![
-                feed::release_json(&base, "v1.5.1", 1, "lodestar-1.5.1.tar.gz", &sha("1.5.1")),
-                feed::release_json(&base, "v1.4.2", 60, "lodestar-1.4.2.tar.gz", &sha("1.4.2")),
+                rel("v1.5.1", 1, "1.5.1", "1.5.1"),
+                rel("v1.4.2", 60, "1.4.2", "1.4.2"),
             ],
         ),
         (
             "corrupt",
             vec![
                 // The published digest is not the artifact's.
-                feed::release_json(&base, "v1.5.1", 30, "lodestar-1.5.1.tar.gz", &sha("1.4.2")),
-                feed::release_json(&base, "v1.4.2", 60, "lodestar-1.4.2.tar.gz", &sha("1.4.2")),
+                rel("v1.5.1", 30, "1.5.1", "1.4.2"),
+                rel("v1.4.2", 60, "1.4.2", "1.4.2"),
             ],
+        ),
+        (
+            "foreign",
+            vec![foreign, rel("v1.4.2", 60, "1.4.2", "1.4.2")],
         ),
     ];
     for (name, rels) in feeds {
@@ -463,13 +488,47 @@ fn corrupt_artifact_changes_nothing(ctx: &Ctx) {
         s.exec_with_stdin(&host::receive_command(DIR, &fake), b"not a tarball")
             .await
             .expect("upload");
-        s.exec(&host::stage_command(DIR, &fake, "9.9.9"))
+        let spec = host::StageSpec {
+            sha256: &fake,
+            version: "9.9.9",
+            kind: nodeherd_core::releases::assets::ArchiveKind::TarGz,
+            binary: Some("lodestar"),
+        };
+        s.exec(&host::stage_command(DIR, &spec).expect("a safe spec"))
             .await
             .expect("stage")
     });
     assert_eq!(r.exit_status, Some(3));
     assert!(String::from_utf8_lossy(&r.stderr).contains("digest mismatch on the host"));
     assert!(!layout(ctx, &t).has("9.9.9"));
+    assert_healthy_on(ctx, &t, "1.4.2", Duration::from_secs(60));
+}
+
+/// A release with assets for another CPU and macOS only: the real picker, fed the platform
+/// probed on the lab host, refuses it naming the assets seen, and the host is untouched.
+fn release_for_another_platform_changes_nothing(ctx: &Ctx) {
+    let pb = playbook(ctx, "foreign", "foreign", "");
+    let t = target(ctx, &pb);
+    let before = listing(ctx, &t);
+    let (_, out) = plan_and_run(ctx, &t, Some("1.5.1"), &options(ctx, "tester@console"));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].status, Status::Refused, "{:?}", out[0]);
+    let arch = if feed::lab_cpu() == "amd64" {
+        "x86_64"
+    } else {
+        "aarch64"
+    };
+    let want = format!(
+        "no asset of lodestar v1.5.1 for linux/{arch}; assets seen: {}, lodestar-v1.5.1-darwin-arm64.tar.gz",
+        feed::lodestar_asset("1.5.1", feed::other_cpu())
+    );
+    assert!(out[0].detail.starts_with(&want), "{}", out[0].detail);
+    assert!(
+        out[0].detail.ends_with("nothing was changed on the host"),
+        "{}",
+        out[0].detail
+    );
+    assert_eq!(listing(ctx, &t), before, "the host changed");
     assert_healthy_on(ctx, &t, "1.4.2", Duration::from_secs(60));
 }
 

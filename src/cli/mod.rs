@@ -16,6 +16,7 @@ pub mod lab;
 pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
+pub mod releases;
 pub mod status;
 pub mod table;
 pub mod upgrade;

@@ -1,4 +1,5 @@
-//! `nodeherd releases|upgrade|rollback|history`: plan first, confirm, run, summary table.
+//! `nodeherd upgrade|rollback|history`: plan first, confirm, run, summary table (`releases` is
+//! [`super::releases`]).
 //!
 //! Owns: argument handling and printing for the upgrade commands; the work is in
 //! `nodeherd_engine::upgrade::engine`. May not touch: SSH or the hosts directly.
@@ -48,7 +49,7 @@ pub(crate) fn playbook_problem(e: &nodeherd_core::playbook::PlaybookError, color
     Fail(exit::USAGE)
 }
 
-fn targets(c: &Common<'_>) -> Result<(Inventory, Vec<NodeRef>, Vec<Target>), Fail> {
+pub(crate) fn targets(c: &Common<'_>) -> Result<(Inventory, Vec<NodeRef>, Vec<Target>), Fail> {
     let inv = context::load_inventory(c.inventory, c.out.color)?;
     let pb = load_playbook(c.playbook, c.out.color)?;
     let nodes = context::select(&inv, c.selector, c.limit)?;
@@ -58,7 +59,7 @@ fn targets(c: &Common<'_>) -> Result<(Inventory, Vec<NodeRef>, Vec<Target>), Fai
     Ok((inv, nodes, ts))
 }
 
-fn print_json<T: serde::Serialize>(v: &T) {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) {
     println!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into())
@@ -79,47 +80,6 @@ fn plan_table(plans: &[NodePlan]) -> String {
         })
         .collect();
     table::render(&["NODE", "RUNNING", "TO", "WHY", "GATE"], &rows)
-}
-
-/// `nodeherd releases [SELECTOR]`.
-pub async fn releases(c: Common<'_>) -> Result<i32, Fail> {
-    let (_, _, ts) = targets(&c)?;
-    let pool = context::pool();
-    let plans = engine::plan_all(&pool, &ts, None, &Options::default()).await;
-    pool.close_all().await;
-    if c.out.json {
-        print_json(&plans);
-        return Ok(exit::OK);
-    }
-    let rows: Vec<Vec<String>> = plans
-        .iter()
-        .map(|p| {
-            vec![
-                p.step.node.clone(),
-                p.running.clone().unwrap_or("?".into()),
-                p.allowed.clone().unwrap_or("-".into()),
-                p.next
-                    .as_ref()
-                    .map_or("-".into(), |(v, at)| format!("{v} at {at}")),
-                table::clip(
-                    &if p.why.is_empty() {
-                        p.step.reason.clone()
-                    } else {
-                        p.why.join("; ")
-                    },
-                    90,
-                ),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        table::render(
-            &["NODE", "RUNNING", "ALLOWED", "NEXT ELIGIBLE", "WHY"],
-            &rows
-        )
-    );
-    Ok(exit::OK)
 }
 
 fn ask(c: &Common<'_>, what: &str, hosts: &[String]) -> Result<bool, Fail> {
@@ -207,8 +167,23 @@ pub async fn upgrade(
     };
     let pool = context::pool();
     let plans = engine::plan_all(&pool, &ts, to, &opts).await;
+    let assets = engine::choose_assets(&pool, &ts, &plans, &opts).await;
     if !c.out.json {
         eprint!("{}", plan_table(&plans));
+        eprint!("{}", super::releases::asset_lines(&assets));
+    }
+    let bad = super::releases::unusable(&plans, &assets);
+    if !bad.is_empty() {
+        for a in bad {
+            eprintln!(
+                "error: {}: {}",
+                a.node,
+                a.refused.as_deref().unwrap_or("no usable asset")
+            );
+        }
+        eprintln!("nothing was done on any host");
+        pool.close_all().await;
+        return Err(Fail(exit::USAGE));
     }
     let work = plans.iter().filter(|p| p.step.to.is_some()).count();
     if work == 0 {

@@ -261,11 +261,11 @@ pub trait ReleaseSource: Send + Sync + std::fmt::Debug {
         source: &'a str,
         cache_dir: &'a Path,
     ) -> futures::future::BoxFuture<'a, Result<Vec<Release>, FetchError>>;
-    /// The verified artifact of a release in the console's cache (see
+    /// The verified artifact of the asset `pick` chose, in the console's cache (see
     /// [`crate::upgrade::artifact::fetch`]).
     fn artifact<'a>(
         &'a self,
-        release: &'a Release,
+        pick: &'a nodeherd_core::releases::assets::Pick,
         cache_dir: &'a Path,
     ) -> futures::future::BoxFuture<
         'a,
@@ -300,7 +300,7 @@ impl ReleaseSource for Online {
     }
     fn artifact<'a>(
         &'a self,
-        release: &'a Release,
+        pick: &'a nodeherd_core::releases::assets::Pick,
         cache_dir: &'a Path,
     ) -> futures::future::BoxFuture<
         'a,
@@ -308,7 +308,7 @@ impl ReleaseSource for Online {
     > {
         Box::pin(crate::upgrade::artifact::fetch(
             self.client(),
-            release,
+            pick,
             cache_dir,
         ))
     }

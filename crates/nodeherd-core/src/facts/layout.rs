@@ -2,10 +2,12 @@
 //! positional arguments (every one quoted by [`Command::arg`]), plus pure parsers of their output.
 //!
 //! Owns: the on-host layout `<install_dir>/{releases/<v>/, current, previous, .nodeherd/}`, the
-//! switch script (flip, restart, wait for confirmation, roll back by itself), staging, pruning
+//! switch script (flip, restart, wait for confirmation, roll back by itself), staging (verify,
+//! unpack tar.gz/tar.xz/zip or install a bare binary, expose the table's program), pruning
 //! and the host journal `/var/log/nodeherd/journal.jsonl`. May not touch: the network or SSH
 //! sessions (callers run these commands).
 
+use crate::releases::assets::ArchiveKind;
 use crate::remote::Command;
 
 /// The host-side journal.
@@ -110,27 +112,107 @@ pub fn receive_command(install_dir: &str, sha256: &str) -> Command {
     script(RECEIVE, &[install_dir, sha256])
 }
 
-const STAGE: &str = r#"D="$1"; SHA="$2"; V="$3"
+const STAGE: &str = r#"D="$1"; SHA="$2"; V="$3"; KIND="$4"; BIN="$5"; EXPOSE="$6"
 f="$D/.nodeherd/incoming/$SHA.part"
 if ! printf '%s  %s\n' "$SHA" "$f" | sha256sum -c --status; then
   got=$(sha256sum "$f" 2>/dev/null | cut -c1-64); rm -f "$f"
   echo "digest mismatch on the host: expected $SHA, got ${got:-nothing}" >&2; exit 3
 fi
+P="$D/releases/$V.partial"
+no() { rm -rf "$P" "$f"; echo "$1" >&2; exit "$2"; }
 mkdir -p "$D/releases"
-rm -rf "$D/releases/$V.partial"
-mkdir "$D/releases/$V.partial"
-if ! tar -xzf "$f" -C "$D/releases/$V.partial" --no-same-owner; then
-  rm -rf "$D/releases/$V.partial" "$f"; echo "cannot unpack the artifact" >&2; exit 4
+rm -rf "$P"
+mkdir "$P"
+case "$KIND" in
+  tar.gz) tar -xzf "$f" -C "$P" --no-same-owner || no "cannot unpack the artifact (tar.gz)" 4 ;;
+  tar.xz) tar -xJf "$f" -C "$P" --no-same-owner || no "cannot unpack the artifact (tar.xz: is xz installed on the host?)" 4 ;;
+  zip)
+    if command -v unzip >/dev/null 2>&1; then unzip -q -o "$f" -d "$P" >/dev/null || no "cannot unpack the artifact (zip)" 4
+    elif command -v bsdtar >/dev/null 2>&1; then bsdtar -xf "$f" -C "$P" --no-same-owner || no "cannot unpack the artifact (zip)" 4
+    else no "cannot unpack a zip: the host has neither unzip nor bsdtar (install unzip)" 4; fi ;;
+  bare) cp "$f" "$P/$BIN" || no "cannot install the binary $BIN" 4 ;;
+  *) no "unknown artifact kind $KIND" 2 ;;
+esac
+if [ -n "$BIN" ]; then
+  [ -f "$P/$BIN" ] || no "the artifact has no $BIN (the program the release layout table names): nothing switched" 5
+  [ -x "$P/$BIN" ] || chmod 0755 "$P/$BIN" || no "cannot make $BIN executable" 5
+  if [ -n "$EXPOSE" ] && [ "$EXPOSE" != "$BIN" ]; then
+    [ -e "$P/$EXPOSE" ] || [ -L "$P/$EXPOSE" ] && no "the artifact already has $EXPOSE at its top: cannot expose $BIN there" 5
+    ln -s "$BIN" "$P/$EXPOSE" || no "cannot link $EXPOSE to $BIN" 5
+  fi
 fi
 rm -rf "$D/releases/$V"
-mv -T "$D/releases/$V.partial" "$D/releases/$V"
+mv -T "$P" "$D/releases/$V"
 rm -f "$f"
 echo staged
 "#;
 
-/// Verify the uploaded artifact's digest on the host, unpack into `releases/<v>.partial`, rename.
-pub fn stage_command(install_dir: &str, sha256: &str, version: &str) -> Command {
-    script(STAGE, &[install_dir, sha256, version])
+/// How an uploaded artifact becomes `releases/<version>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageSpec<'a> {
+    pub sha256: &'a str,
+    pub version: &'a str,
+    pub kind: ArchiveKind,
+    /// The program `current/` must expose, relative to the unpacked tree (for a bare binary:
+    /// the name it is installed under); None: unpack as it is (no table row names one).
+    pub binary: Option<&'a str>,
+}
+
+/// Why a [`StageSpec`] cannot be staged (checked before anything runs on the host).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StageError {
+    #[error("{0:?} is not a safe path inside a release (relative, no `..`, no empty part)")]
+    UnsafePath(String),
+    #[error("a bare binary needs the name to install it under")]
+    BareWithoutName,
+}
+
+fn safe_rel(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && !p.starts_with('-')
+        && p.split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains(['\n', '\0']))
+}
+
+fn kind_word(k: ArchiveKind) -> &'static str {
+    match k {
+        ArchiveKind::TarGz => "tar.gz",
+        ArchiveKind::TarXz => "tar.xz",
+        ArchiveKind::Zip => "zip",
+        ArchiveKind::Bare => "bare",
+    }
+}
+
+/// Verify the uploaded artifact's digest on the host, unpack it (tar.gz, tar.xz, zip) or
+/// install it (bare binary, `chmod 0755`) into `releases/<v>.partial/`, check that the program
+/// the table names is there and executable, link it as its last path part at the release's
+/// top (`teku` -> `teku-24.1.0/bin/teku`, so `current/teku` is stable across versions), then
+/// rename to `releases/<v>/`. Any failure removes the partial tree and the upload: `current`
+/// and every other release are untouched.
+pub fn stage_command(install_dir: &str, s: &StageSpec<'_>) -> Result<Command, StageError> {
+    let bin = s.binary.unwrap_or("");
+    if s.binary.is_some() && !safe_rel(bin) {
+        return Err(StageError::UnsafePath(bin.to_string()));
+    }
+    if s.kind == ArchiveKind::Bare && (bin.is_empty() || bin.contains('/')) {
+        return Err(StageError::BareWithoutName);
+    }
+    if !safe_rel(s.version) || s.version.contains('/') {
+        return Err(StageError::UnsafePath(s.version.to_string()));
+    }
+    let expose = bin.rsplit('/').next().unwrap_or("");
+    Ok(script(
+        STAGE,
+        &[
+            install_dir,
+            s.sha256,
+            s.version,
+            kind_word(s.kind),
+            bin,
+            expose,
+        ],
+    ))
 }
 
 // Runs under `systemd-run`, whose ExecStart expands `${NAME}` inside words (a `${10}` here was
@@ -415,6 +497,9 @@ pub fn parse_lock_info(text: &str) -> Holder {
 }
 
 #[cfg(test)]
+mod stage_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -461,10 +546,16 @@ mod tests {
 
     #[test]
     fn data_travels_as_quoted_arguments() {
-        let c = stage_command("/opt/x y", "ab", "1.0.0;rm -rf /");
-        let s = c.to_shell_string();
+        let spec = StageSpec {
+            sha256: "ab",
+            version: "1.0.0;rm -rf x",
+            kind: ArchiveKind::TarGz,
+            binary: Some("teku 1/bin/te'ku"),
+        };
+        let s = stage_command("/opt/x y", &spec).unwrap().to_shell_string();
         assert!(s.contains("'/opt/x y'"));
-        assert!(s.contains("'1.0.0;rm -rf /'"));
+        assert!(s.contains("'1.0.0;rm -rf x'"));
+        assert!(s.contains(r"'teku 1/bin/te'\''ku'"), "{s}");
         let spec = SwitchSpec {
             install_dir: "/opt/n",
             unit: "u.service",

@@ -1,27 +1,30 @@
-//! Release artifacts on the console: pick the asset, learn its SHA-256 (asset `digest`, or a
-//! `SHA256SUMS` asset), download once into `~/.cache/nodeherd/artifacts/<sha256>`, verify.
+//! Release artifacts on the console: learn the SHA-256 of the asset a pick names (the feed's
+//! asset `digest`, the release's sums file or the asset's `.sha256` file, as the pick says),
+//! download once into `~/.cache/nodeherd/artifacts/<sha256>`, verify, and say how the host must
+//! stage it.
 //!
-//! Owns: the artifact cache. May not touch: the managed hosts (uploading is the engine's job).
+//! Owns: the artifact cache and the console-side verification. May not touch: the managed
+//! hosts (uploading is the engine's job) or the choice of the asset (`core::releases::assets`).
 
-use nodeherd_core::releases::feed::{Asset, Release};
+use nodeherd_core::facts::layout::{self, StageError, StageSpec};
+use nodeherd_core::releases::assets::{ArchiveKind, Checksum, Pick, parse_sha256_file};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
-    #[error("release {0} has no .tar.gz asset")]
-    NoAsset(String),
     #[error(
-        "release {version}: no SHA-256 for {asset} (no asset digest and no SHA256SUMS entry); refusing an unverified artifact"
+        "missing checksum: {file} lists no SHA-256 for {asset}; refusing an unverified artifact"
     )]
-    NoDigest { version: String, asset: String },
+    NoChecksumEntry { file: String, asset: String },
     #[error("cannot download {url}: {message}")]
     Download { url: String, message: String },
     #[error(
-        "digest mismatch for {asset}: the feed says sha256:{expected}, the download is sha256:{actual}; nothing was changed on any host"
+        "digest mismatch for {asset}: {source_name} says sha256:{expected}, the download is sha256:{actual}; nothing was changed on any host"
     )]
     Mismatch {
         asset: String,
+        source_name: String,
         expected: String,
         actual: String,
     },
@@ -29,13 +32,36 @@ pub enum ArtifactError {
     Cache { path: String, message: String },
 }
 
-/// A verified artifact in the local cache.
+/// A verified artifact in the local cache, with what the host needs to stage it.
 #[derive(Debug, Clone)]
 pub struct Artifact {
     pub name: String,
     pub sha256: String,
     pub path: PathBuf,
     pub size: u64,
+    pub kind: ArchiveKind,
+    /// The program `current/` must expose (relative to the unpacked tree), when the table names
+    /// one.
+    pub binary: Option<String>,
+}
+
+impl Artifact {
+    /// The host command that verifies and unpacks it into `releases/<version>/`.
+    pub fn stage_command(
+        &self,
+        install_dir: &str,
+        version: &str,
+    ) -> Result<nodeherd_core::remote::Command, StageError> {
+        layout::stage_command(
+            install_dir,
+            &StageSpec {
+                sha256: &self.sha256,
+                version,
+                kind: self.kind,
+                binary: self.binary.as_deref(),
+            },
+        )
+    }
 }
 
 pub fn default_cache_dir() -> PathBuf {
@@ -43,25 +69,6 @@ pub fn default_cache_dir() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
         .join("nodeherd")
         .join("artifacts")
-}
-
-/// The tarball of a release (the first `.tar.gz`/`.tgz` asset).
-pub fn pick_asset(r: &Release) -> Option<&Asset> {
-    r.feed
-        .assets
-        .iter()
-        .find(|a| a.name.ends_with(".tar.gz") || a.name.ends_with(".tgz"))
-}
-
-/// Find `name` in a `SHA256SUMS` text (`<hex>  <name>` or `<hex> *<name>`).
-pub fn sum_for(sums: &str, name: &str) -> Option<String> {
-    sums.lines().find_map(|l| {
-        let mut it = l.split_whitespace();
-        let hex = it.next()?;
-        let file = it.next()?.trim_start_matches('*');
-        (file == name && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| hex.to_ascii_lowercase())
-    })
 }
 
 pub fn sha256_file(p: &Path) -> std::io::Result<String> {
@@ -166,34 +173,42 @@ async fn download_to(
     Ok((hex(&hasher.finalize()), size))
 }
 
-/// Resolve, download (unless cached) and verify the artifact of `r`.
+/// The SHA-256 the pick's checksum source gives for its asset (a sums or `.sha256` file is
+/// downloaded and read), and the source's name for messages.
+async fn expected_sha256(
+    client: &reqwest::Client,
+    pick: &Pick,
+) -> Result<(String, String), ArtifactError> {
+    let (file, url) = match &pick.checksum {
+        Checksum::ForgeDigest { sha256 } => {
+            return Ok((sha256.clone(), "the feed's asset digest".into()));
+        }
+        Checksum::Sidecar { asset, url } | Checksum::SumsFile { asset, url } => (asset, url),
+    };
+    let text = download(client, url).await?;
+    let sha = parse_sha256_file(&String::from_utf8_lossy(&text), &pick.asset).ok_or_else(|| {
+        ArtifactError::NoChecksumEntry {
+            file: file.clone(),
+            asset: pick.asset.clone(),
+        }
+    })?;
+    Ok((sha, file.clone()))
+}
+
+/// Download (unless cached) and verify the asset `pick` names, against its checksum source.
 pub async fn fetch(
     client: &reqwest::Client,
-    r: &Release,
+    pick: &Pick,
     cache: &Path,
 ) -> Result<Artifact, ArtifactError> {
-    let version = r.version.to_string();
-    let asset = pick_asset(r).ok_or_else(|| ArtifactError::NoAsset(version.clone()))?;
-    let expected = match asset.sha256() {
-        Some(d) => d,
-        None => {
-            let sums = r
-                .feed
-                .assets
-                .iter()
-                .find(|a| a.name == "SHA256SUMS" || a.name.ends_with(".sha256sums"))
-                .ok_or_else(|| ArtifactError::NoDigest {
-                    version: version.clone(),
-                    asset: asset.name.clone(),
-                })?;
-            let text = download(client, &sums.browser_download_url).await?;
-            sum_for(&String::from_utf8_lossy(&text), &asset.name).ok_or_else(|| {
-                ArtifactError::NoDigest {
-                    version: version.clone(),
-                    asset: asset.name.clone(),
-                }
-            })?
-        }
+    let (expected, source_name) = expected_sha256(client, pick).await?;
+    let made = |path: PathBuf, size: u64| Artifact {
+        name: pick.asset.clone(),
+        sha256: expected.clone(),
+        path,
+        size,
+        kind: pick.kind,
+        binary: pick.binary_path.clone(),
     };
     let cache_err = |m: String| ArtifactError::Cache {
         path: cache.display().to_string(),
@@ -205,18 +220,13 @@ pub async fn fetch(
         if let Ok(actual) = sha256_file(&path) {
             if actual == expected {
                 let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-                return Ok(Artifact {
-                    name: asset.name.clone(),
-                    sha256: expected,
-                    path,
-                    size,
-                });
+                return Ok(made(path, size));
             }
         }
         let _ = std::fs::remove_file(&path);
     }
     let tmp = cache.join(format!("{expected}.tmp{}", std::process::id()));
-    let (actual, size) = match download_to(client, &asset.browser_download_url, &tmp).await {
+    let (actual, size) = match download_to(client, &pick.url, &tmp).await {
         Ok(x) => x,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -226,30 +236,44 @@ pub async fn fetch(
     if actual != expected {
         let _ = std::fs::remove_file(&tmp);
         return Err(ArtifactError::Mismatch {
-            asset: asset.name.clone(),
+            asset: pick.asset.clone(),
+            source_name,
             expected,
             actual,
         });
     }
     std::fs::rename(&tmp, &path).map_err(|e| cache_err(e.to_string()))?;
-    Ok(Artifact {
-        name: asset.name.clone(),
-        sha256: expected,
-        path,
-        size,
-    })
+    Ok(made(path, size))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nodeherd_core::facts::platform::{Arch, Libc, Os, Platform};
+    use nodeherd_core::inventory::ClientKind;
+    use nodeherd_core::releases::assets::{Component, pick_for};
+    use nodeherd_core::releases::feed::Release;
 
-    #[test]
-    fn sums_lookup() {
-        let s = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  a.tar.gz\nE3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855 *b.tar.gz\n";
-        assert!(sum_for(s, "a.tar.gz").unwrap().starts_with("e3b0"));
-        assert!(sum_for(s, "b.tar.gz").unwrap().starts_with("e3b0"));
-        assert_eq!(sum_for(s, "c.tar.gz"), None);
+    fn x86() -> Platform {
+        Platform::new(Os::Linux, Arch::X86_64, Libc::Unknown)
+    }
+
+    fn release(json: &str) -> Release {
+        nodeherd_core::releases::feed::parse(json)
+            .unwrap()
+            .0
+            .remove(0)
+    }
+
+    fn pick_of(client: ClientKind, r: &Release) -> Pick {
+        pick_for(
+            client,
+            Component::Node,
+            &r.feed.tag_name,
+            &r.feed.assets,
+            &x86(),
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -262,26 +286,101 @@ mod tests {
             r#"[{{"tag_name":"v1.0.0","published_at":"2020-01-01T00:00:00Z","assets":[{{"name":"x.tar.gz","digest":"sha256:{wrong}","browser_download_url":"{}"}}]}}]"#,
             file.display()
         );
-        let (rels, _) = nodeherd_core::releases::feed::parse(&json).unwrap();
         let cache = dir.path().join("cache");
-        let e = fetch(&reqwest::Client::new(), &rels[0], &cache)
+        let p = pick_of(ClientKind::Generic, &release(&json));
+        let e = fetch(&reqwest::Client::new(), &p, &cache)
             .await
             .unwrap_err();
         assert!(matches!(e, ArtifactError::Mismatch { .. }), "{e}");
+        assert!(
+            e.to_string().contains("the feed's asset digest says"),
+            "{e}"
+        );
         assert!(!cache.join(&wrong).exists());
         // nothing half-written is left in the cache either
         let left: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
         assert!(left.is_empty(), "{left:?}");
         let good = hex(&Sha256::digest(b"hello"));
-        let json = json.replace(&wrong, &good);
-        let (rels, _) = nodeherd_core::releases::feed::parse(&json).unwrap();
-        let a = fetch(&reqwest::Client::new(), &rels[0], &cache)
-            .await
-            .unwrap();
+        let p = pick_of(ClientKind::Generic, &release(&json.replace(&wrong, &good)));
+        let a = fetch(&reqwest::Client::new(), &p, &cache).await.unwrap();
         assert_eq!(a.sha256, good);
         assert!(a.path.exists());
         assert_eq!(a.size, 5);
+        assert_eq!(a.kind, ArchiveKind::TarGz);
+        assert_eq!(a.binary, None);
         assert_eq!(std::fs::read(&a.path).unwrap(), b"hello");
+    }
+
+    /// Teku publishes `<asset>.sha256`; without a forge digest the sidecar is read and checked.
+    #[tokio::test]
+    async fn a_sidecar_checksum_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("teku-24.1.0.tar.gz"), b"teku bytes").unwrap();
+        let good = hex(&Sha256::digest(b"teku bytes"));
+        let json = |side: &str| {
+            std::fs::write(d.join("teku-24.1.0.tar.gz.sha256"), side).unwrap();
+            format!(
+                r#"[{{"tag_name":"24.1.0","published_at":"2020-01-01T00:00:00Z","assets":[
+                {{"name":"teku-24.1.0.tar.gz","browser_download_url":"{0}/teku-24.1.0.tar.gz"}},
+                {{"name":"teku-24.1.0.tar.gz.sha256","browser_download_url":"{0}/teku-24.1.0.tar.gz.sha256"}}]}}]"#,
+                d.display()
+            )
+        };
+        let r = release(&json(&format!("{good}  teku-24.1.0.tar.gz\n")));
+        let p = pick_of(ClientKind::Teku, &r);
+        let a = fetch(&reqwest::Client::new(), &p, &d.join("c"))
+            .await
+            .unwrap();
+        assert_eq!(a.sha256, good);
+        assert_eq!(a.binary.as_deref(), Some("teku-24.1.0/bin/teku"));
+        // a sidecar naming another file: missing checksum, nothing downloaded
+        let r = release(&json(&format!("{good}  teku-9.9.9.tar.gz\n")));
+        let p = pick_of(ClientKind::Teku, &r);
+        let e = fetch(&reqwest::Client::new(), &p, &d.join("c2"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ArtifactError::NoChecksumEntry { .. }), "{e}");
+        assert!(e.to_string().starts_with("missing checksum"), "{e}");
+        assert!(!d.join("c2").exists());
+        // a sidecar with another digest: mismatch naming the sidecar
+        let r = release(&json(&format!("{}  teku-24.1.0.tar.gz\n", "1".repeat(64))));
+        let p = pick_of(ClientKind::Teku, &r);
+        let e = fetch(&reqwest::Client::new(), &p, &d.join("c3"))
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("teku-24.1.0.tar.gz.sha256 says"),
+            "{e}"
+        );
+    }
+
+    /// A `SHA256SUMS` asset (generic rule) is searched for the asset's name.
+    #[tokio::test]
+    async fn a_sums_file_is_searched_for_the_asset() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("demo-2.0.0-linux-amd64.tar.gz"), b"demo").unwrap();
+        let good = hex(&Sha256::digest(b"demo"));
+        std::fs::write(
+            d.join("SHA256SUMS"),
+            format!(
+                "{}  demo-2.0.0-linux-arm64.tar.gz\n{good} *demo-2.0.0-linux-amd64.tar.gz\n",
+                "2".repeat(64)
+            ),
+        )
+        .unwrap();
+        let json = format!(
+            r#"[{{"tag_name":"v2.0.0","published_at":"2020-01-01T00:00:00Z","assets":[
+            {{"name":"demo-2.0.0-linux-amd64.tar.gz","browser_download_url":"{0}/demo-2.0.0-linux-amd64.tar.gz"}},
+            {{"name":"SHA256SUMS","browser_download_url":"{0}/SHA256SUMS"}}]}}]"#,
+            d.display()
+        );
+        let p = pick_of(ClientKind::Generic, &release(&json));
+        let a = fetch(&reqwest::Client::new(), &p, &d.join("c"))
+            .await
+            .unwrap();
+        assert_eq!(a.sha256, good);
     }
 
     /// A download larger than any one read, over HTTP, streamed to the cache and verified.
@@ -309,9 +408,9 @@ mod tests {
         let json = format!(
             r#"[{{"tag_name":"v1.0.0","published_at":"2020-01-01T00:00:00Z","assets":[{{"name":"x.tar.gz","digest":"sha256:{digest}","browser_download_url":"http://{addr}/x.tar.gz"}}]}}]"#
         );
-        let (rels, _) = nodeherd_core::releases::feed::parse(&json).unwrap();
+        let p = pick_of(ClientKind::Generic, &release(&json));
         let dir = tempfile::tempdir().unwrap();
-        let a = fetch(&reqwest::Client::new(), &rels[0], dir.path())
+        let a = fetch(&reqwest::Client::new(), &p, dir.path())
             .await
             .unwrap();
         assert_eq!(a.size, body.len() as u64);

@@ -12,8 +12,11 @@ pub mod duty;
 pub mod engine;
 pub mod health;
 pub mod lock;
+pub mod platform;
 pub mod rollout;
 
+#[cfg(test)]
+mod prepare_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

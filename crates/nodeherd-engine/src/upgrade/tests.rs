@@ -28,6 +28,9 @@ pub(crate) const SWITCH: &str = "systemd-run --unit nodeherd-switch-bn";
 const STATE: &str = "echo \"state=$(cat";
 pub(crate) const SIGNAL: &str = ": > \"$D/.nodeherd/$W-$TOK\"";
 const PRUNE: &str = "for v in \"$@\"; do rm -rf";
+pub(crate) const PLATFORM: &str = "uname -sm";
+/// The platform probe's answer on a Debian 12 x86_64 host.
+pub(crate) const X86_64: &str = "@@nodeherd:uname\nLinux x86_64\n@@nodeherd:libc\nldd (Debian GLIBC 2.36-9+deb12u14) 2.36\n@@nodeherd:end\n";
 
 pub(crate) fn inventory(hosts: &[&str], rest_port: bool) -> Inventory {
     let mut text = String::from("[defaults]\nuser = \"root\"\n");
@@ -54,10 +57,16 @@ pub(crate) fn targets(hosts: &[&str], rest_port: bool, pb: &Playbook) -> Vec<Tar
         .collect()
 }
 
+/// A release with Lodestar's real asset names (one per CPU), with forge digests.
 pub(crate) fn release(v: &str) -> Release {
-    let feed: FeedRelease =
-        serde_json::from_value(serde_json::json!({ "tag_name": format!("v{v}") }))
-            .unwrap_or_else(|e| panic!("{e}"));
+    let asset = |cpu: &str| {
+        let name = format!("lodestar-v{v}-linux-{cpu}.tar.gz");
+        serde_json::json!({ "name": name, "digest": format!("sha256:{}", "ab".repeat(32)),
+                            "browser_download_url": format!("http://feed.invalid/{name}") })
+    };
+    let feed: FeedRelease = serde_json::from_value(serde_json::json!({
+        "tag_name": format!("v{v}"), "assets": [asset("amd64"), asset("arm64")] }))
+    .unwrap_or_else(|e| panic!("{e}"));
     Release {
         version: semver::Version::parse(v).unwrap_or_else(|e| panic!("{e}")),
         feed,
@@ -77,6 +86,8 @@ pub(crate) fn artifact() -> Artifact {
         sha256: "ab".repeat(32),
         path,
         size: 14,
+        kind: nodeherd_core::releases::assets::ArchiveKind::TarGz,
+        binary: Some("lodestar".into()),
     }
 }
 
@@ -94,7 +105,7 @@ impl ReleaseSource for Canned {
     }
     fn artifact<'a>(
         &'a self,
-        _: &'a Release,
+        _: &'a nodeherd_core::releases::assets::Pick,
         _: &'a Path,
     ) -> BoxFuture<'a, Result<Artifact, ArtifactError>> {
         Box::pin(async { Ok(artifact()) })
@@ -138,6 +149,7 @@ pub(crate) fn signalled(history: &[String], what: &str) -> bool {
 /// Beacon API answering for whichever version `current` points at.
 pub(crate) fn host(name: &str, n: Node) -> FakeRemote {
     let f = FakeRemote::named(name);
+    f.on(Match::contains(PLATFORM), Reply::ok(X86_64));
     f.on(
         Match::contains(LOCK),
         Reply::Hold {

@@ -4,7 +4,8 @@
 //! Owns: the layout types ([`ClientLayout`] and its parts), the per-client data in
 //! [`table::TABLE`], and the pure choice [`pick`] / [`pick_with`] returning a [`Pick`] or a
 //! [`PickError`] that names the platform and every asset seen. Also [`parse_sha256_file`] for
-//! per-asset `.sha256` sidecars.
+//! per-asset `.sha256` sidecars, [`pick_for`] (the table, or the generic rule for clients
+//! without a row) and the operator-facing descriptions of a pick's checksum and signature.
 //! May not touch: the network, the artifact cache, the hosts (the engine downloads, verifies and
 //! installs what a [`Pick`] names), the feed format (`releases::feed`, read only).
 //!
@@ -29,11 +30,15 @@
 //!
 //! A client without a row is refused ([`PickError::NoLayout`]), never guessed.
 
+mod describe;
+mod generic;
 mod table;
 #[cfg(test)]
 mod tests;
 
 pub use crate::facts::platform::{Arch, Libc, Os, Platform};
+pub use describe::SIGNATURES_NOT_VERIFIED;
+pub use generic::pick_for;
 pub use table::{TABLE, layout};
 
 use crate::inventory::ClientKind;
@@ -260,8 +265,9 @@ pub struct Pick {
     pub asset: String,
     pub url: String,
     pub kind: ArchiveKind,
-    /// The executable `current/` must expose (relative to the unpacked archive).
-    pub binary_path: String,
+    /// The executable `current/` must expose (relative to the unpacked archive); None when no
+    /// table row names one (the generic rule: the unit says what it runs inside `current/`).
+    pub binary_path: Option<String>,
     pub checksum: Checksum,
     pub signature: Signature,
     /// Why this asset: the rule that matched.
@@ -538,7 +544,7 @@ pub fn pick_with(
         asset: asset.name.clone(),
         url: asset.browser_download_url.clone(),
         kind,
-        binary_path: comp.binary.replace("{stem}", kind.stem(&asset.name)),
+        binary_path: Some(comp.binary.replace("{stem}", kind.stem(&asset.name))),
         checksum,
         signature,
         why,

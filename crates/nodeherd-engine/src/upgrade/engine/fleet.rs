@@ -51,7 +51,7 @@ pub async fn run_upgrades(
     .collect()
 }
 
-/// Download/verify the artifact, connect, upgrade.
+/// Connect, choose the asset for the host's platform, download/verify it, upgrade.
 pub async fn upgrade_one(pool: &Pool, t: &Target, p: &NodePlan, opts: &Options) -> Outcome {
     let start = Instant::now();
     let fail = |status: Status, detail: String| Outcome {
@@ -67,10 +67,10 @@ pub async fn upgrade_one(pool: &Pool, t: &Target, p: &NodePlan, opts: &Options) 
     let Some(rel) = &p.release else {
         return fail(Status::Refused, "no release to install".into());
     };
-    let art = match opts.releases.artifact(rel, &opts.artifact_cache).await {
-        Ok(a) => a,
-        Err(e) => {
-            let o = fail(Status::Refused, e.to_string());
+    let prepared = match super::prepare::prepare(pool, t, rel, opts).await {
+        Ok(p) => p,
+        Err((status, detail)) => {
+            let o = fail(status, detail);
             journal::append_local(&entry(
                 t,
                 opts,
@@ -78,17 +78,17 @@ pub async fn upgrade_one(pool: &Pool, t: &Target, p: &NodePlan, opts: &Options) 
                 "upgrade",
                 o.from.as_deref().unwrap_or(""),
                 o.to.as_deref().unwrap_or(""),
-                "refused",
+                if status == Status::Refused {
+                    "refused"
+                } else {
+                    "failed"
+                },
                 &o.detail,
             ));
             return o;
         }
     };
-    let session = match pool.session(&t.host.target).await {
-        Ok(s) => s,
-        Err(e) => return fail(Status::Failed, e.to_string()),
-    };
-    upgrade_node(&session, t, rel, &art, opts).await
+    upgrade_node(&prepared.session, t, rel, &prepared.art, opts).await
 }
 
 /// Read and merge host and local journals for `keys` (`host/node`; empty = all).

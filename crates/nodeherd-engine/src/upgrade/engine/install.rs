@@ -189,7 +189,7 @@ async fn enable_and_gate(cx: &Ctx<'_>, spec: &InstallSpec<'_>, current: Option<&
     o
 }
 
-/// Download/verify the artifact of `version` from the node's feed, connect, install.
+/// Connect, choose the asset of `version` for the host's platform, download/verify it, install.
 pub async fn install_one(
     pool: &Pool,
     t: &Target,
@@ -221,10 +221,10 @@ pub async fn install_one(
             ),
         );
     };
-    let art = match opts.releases.artifact(rel, &opts.artifact_cache).await {
-        Ok(a) => a,
-        Err(e) => {
-            let o = fail(Status::Refused, e.to_string());
+    let prepared = match super::prepare::prepare(pool, t, rel, opts).await {
+        Ok(p) => p,
+        Err((status, detail)) => {
+            let o = fail(status, detail);
             journal::append_local(&entry(
                 t,
                 opts,
@@ -232,15 +232,15 @@ pub async fn install_one(
                 "install",
                 "",
                 spec.version,
-                "refused",
+                if status == Status::Refused {
+                    "refused"
+                } else {
+                    "failed"
+                },
                 &o.detail,
             ));
             return o;
         }
     };
-    let session = match pool.session(&t.host.target).await {
-        Ok(s) => s,
-        Err(e) => return fail(Status::Failed, e.to_string()),
-    };
-    install_node(&session, t, spec, &art, opts).await
+    install_node(&prepared.session, t, spec, &prepared.art, opts).await
 }

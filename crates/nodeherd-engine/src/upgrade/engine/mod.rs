@@ -2,7 +2,8 @@
 //! rolls back nodes one guarded switch at a time (canary, batches, stop rule).
 //!
 //! Owns: the types every part shares ([`Options`], [`Target`], [`Outcome`], [`Event`]) and the
-//! parts: [`steps`] (lock, inspect, stage, journal: what every action does), [`node`] (one node's
+//! parts: [`steps`] (lock, inspect, stage, journal: what every action does), [`prepare`] (platform, asset
+//! choice and verified artifact before anything changes), [`node`] (one node's
 //! upgrade or rollback: preconditions, guarded switch, gate, confirm or abort), [`install`] (a
 //! first install), [`plan`] (feeds, running versions and plan lines), [`fleet`] (the rollout and
 //! the history). May not touch: the terminal; it reports through [`Outcome`]s and optional
@@ -12,6 +13,7 @@ mod fleet;
 mod install;
 mod node;
 mod plan;
+mod prepare;
 mod steps;
 
 pub use fleet::{
@@ -20,6 +22,7 @@ pub use fleet::{
 pub use install::{InstallSpec, install_node, install_one};
 pub use node::{rollback_node, upgrade_node};
 pub use plan::{NodePlan, fetch_feeds, gate_text, plan_all, plan_node, running_versions};
+pub use prepare::{AssetChoice, choose_assets, component_of};
 
 use crate::feeds;
 use crate::upgrade::artifact::{self, Artifact};
@@ -74,6 +77,8 @@ pub struct Options {
     pub releases: Arc<dyn feeds::ReleaseSource>,
     /// The wall clock plans read (default: the system's).
     pub clock: Arc<dyn feeds::Clock>,
+    /// Each host's platform, probed once per run.
+    pub platforms: Arc<crate::upgrade::platform::Platforms>,
 }
 
 impl Default for Options {
@@ -87,6 +92,7 @@ impl Default for Options {
             events: None,
             releases: Arc::new(feeds::Online::default()),
             clock: Arc::new(feeds::SystemClock),
+            platforms: Arc::default(),
         }
     }
 }

@@ -22,6 +22,10 @@ pub struct NodePlan {
     pub gate: String,
     #[serde(skip)]
     pub release: Option<Release>,
+    /// The release the node would install once allowed: the target, else the newest allowed
+    /// one (what `releases` reports the asset of).
+    #[serde(skip)]
+    pub candidate: Option<Release>,
 }
 
 /// Feeds by source, fetched once each.
@@ -112,6 +116,9 @@ pub fn plan_node(
         };
         (None, reason, None)
     };
+    let candidate = release
+        .clone()
+        .or_else(|| v.allowed.as_ref().and_then(|a| pick(&a.to_string())));
     NodePlan {
         step: Step {
             node: t.key.clone(),
@@ -128,6 +135,7 @@ pub fn plan_node(
         previous: None,
         gate: gate_text(t),
         release,
+        candidate,
     }
 }
 

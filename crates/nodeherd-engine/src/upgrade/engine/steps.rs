@@ -173,11 +173,11 @@ pub(super) async fn stage(
     if !o.success() {
         return Err(HostError::Upload(stderr_of(&o)));
     }
+    let cmd = art
+        .stage_command(dir, to)
+        .map_err(|e| HostError::Staging(e.to_string()))?;
     let o = session
-        .exec_with_timeout(
-            &layout::stage_command(dir, &art.sha256, to),
-            Duration::from_secs(600),
-        )
+        .exec_with_timeout(&cmd, Duration::from_secs(600))
         .await
         .map_err(|e| HostError::StagingLink(short(&e)))?;
     if !o.success() {

@@ -7,7 +7,7 @@
 
 use super::{
     Artifact, Duration, Event, HostError, Instant, Layout, Options, Outcome, Session, Status,
-    Target, artifact, emit, entry, journal, layout, link, lock, short, stderr_of,
+    Target, artifact, emit, entry, layout, link, lock, short, stderr_of,
 };
 
 pub(super) struct Ctx<'a> {
@@ -107,13 +107,8 @@ impl<'a> Ctx<'a> {
             result,
             &o.detail,
         );
-        journal::append_local(&e);
-        if host_too {
-            let _ = self
-                .session
-                .exec(&layout::journal_append_command(&e.line()))
-                .await;
-        }
+        // Through the one recorder; the console's copy is written even when the host's is not.
+        let _ = crate::record::record(host_too.then_some(self.session), &e).await;
     }
 }
 

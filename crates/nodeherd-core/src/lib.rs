@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod facts;
+pub mod health;
 pub mod inventory;
 pub mod journal;
 pub mod keymanager;

@@ -135,13 +135,22 @@ pub fn stage_command(install_dir: &str, sha256: &str, version: &str) -> Command 
 
 const SWITCH: &str = r#"set -u
 D="$1"; U="$2"; NEW="$3"; OLD="$4"; T="$5"; TOK="$6"; J_OK="$7"; J_NC="$8"; J_GF="$9"; PREV="${10}"
-S="$D/.nodeherd"; J=/var/log/nodeherd/journal.jsonl
-mkdir -p /var/log/nodeherd "$S"
+BM="${11}"; DATA="${12}"; BK="${13}"; J_BO="${14}"; J_BF="${15}"; J_RO="${16}"; J_RF="${17}"; shift 17
+S="$D/.nodeherd"; J="${NODEHERD_JOURNAL:-/var/log/nodeherd/journal.jsonl}"
+mkdir -p "${J%/*}" "$S"
 jr() { printf '{"time":"%s",%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >> "$J"; }
 flip() { ln -sfn "releases/$2" "$D/.$1.tmp" && mv -T "$D/.$1.tmp" "$D/$1"; }
 st() { echo "$1" > "$S/switch-$TOK.state"; }
 rm -f "$S/confirm-$TOK" "$S/abort-$TOK"
-flip current "$NEW" || { st failed; exit 1; }
+BKD=
+case "$BM" in
+snapshot|copy) st backing-up; systemctl stop "$U"
+  if nh_backup; then jx "$J_BO" "$how"; BKD=1; for p in "$@"; do nh_drop "$p"; done
+  else jx "$J_BF" "$how"; systemctl start "$U"; st backup-failed; exit 1; fi;;
+restore) st restoring; systemctl stop "$U"
+  if nh_restore; then jx "$J_BO" "$how"; else jx "$J_BF" "$how"; st restore-failed; exit 1; fi;;
+esac
+flip current "$NEW" || { st failed; systemctl start "$U"; exit 1; }
 flip previous "$OLD"
 st switched
 systemctl restart "$U"
@@ -155,6 +164,9 @@ if [ -e "$S/abort-$TOK" ]; then why="$J_GF"; else why="$J_NC"; fi
 st rolling-back
 flip current "$OLD"
 if [ -n "$PREV" ] && [ -e "$D/releases/$PREV" ]; then flip previous "$PREV"; else rm -f "$D/previous"; fi
+if [ -n "$BKD" ]; then systemctl stop "$U"
+  if nh_restore; then jx "$J_RO" "$how"; else jx "$J_RF" "$how"; st rolled-back; jr "$why"; exit 1; fi
+fi
 systemctl restart "$U"
 rm -f "$S/abort-$TOK"
 st rolled-back
@@ -177,12 +189,23 @@ pub struct SwitchSpec<'a> {
     pub journal_ok: String,
     pub journal_no_confirm: String,
     pub journal_gate_failed: String,
+    /// A backup of the data dir made (or restored) between the unit's stop and start.
+    pub backup: Option<crate::facts::backup::SwitchBackup>,
+}
+
+/// The switch script itself (the backup functions first), for tests that run it on a fake unit.
+pub fn switch_script() -> String {
+    format!("{}{SWITCH}", crate::facts::backup::SWITCH_FUNCTIONS)
 }
 
 /// Start the guard as a transient unit: it flips `current`, restarts the unit and waits for the
 /// confirmation file; without it (or on an abort file) it flips back and restarts the old version.
+/// With a backup, the unit is stopped, the data dir copied, old backups pruned, then the switch
+/// goes on (a failed copy starts the old version again: nothing switched); rolling back then
+/// restores the copy before the old version starts.
 pub fn switch_command(s: &SwitchSpec<'_>) -> Command {
     let unit = switch_unit(s.node);
+    let body = switch_script();
     Command::new("systemd-run")
         .arg("--unit")
         .arg(&unit)
@@ -193,7 +216,7 @@ pub fn switch_command(s: &SwitchSpec<'_>) -> Command {
         .arg("--")
         .arg("/bin/sh")
         .arg("-c")
-        .arg(SWITCH)
+        .arg(body)
         .arg("nodeherd-switch")
         .arg(s.install_dir)
         .arg(s.unit)
@@ -205,6 +228,7 @@ pub fn switch_command(s: &SwitchSpec<'_>) -> Command {
         .arg(&s.journal_no_confirm)
         .arg(&s.journal_gate_failed)
         .arg(s.prev_before.unwrap_or(""))
+        .args(crate::facts::backup::SwitchBackup::args(s.backup.as_ref()))
 }
 
 const SIGNAL: &str =
@@ -461,6 +485,7 @@ mod tests {
             journal_ok: "\"a\":\"it's\"}".into(),
             journal_no_confirm: "x}".into(),
             journal_gate_failed: "y}".into(),
+            backup: None,
         };
         let s = switch_command(&spec).to_shell_string();
         assert!(s.contains("nodeherd-switch-lodestar_bn"));

@@ -134,21 +134,19 @@ pub fn nwaku_ready(body: &str) -> Option<bool> {
 /// `*_version_info` series (`lodestar_version{version="v1.5.1/2115aa7",...} 1`); runtime
 /// series (`nodejs_`, `go_`, `process_`, `python_`) are not the client's.
 pub fn metrics_version(page: &str) -> Option<String> {
-    page.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (name, rest) = l.split_once('{')?;
-            let client_series = (name.ends_with("_version") || name.ends_with("_version_info"))
-                && !["nodejs_", "go_", "process_", "python_"]
-                    .iter()
-                    .any(|p| name.starts_with(p));
-            if !client_series {
-                return None;
-            }
-            let at = rest.find("version=\"")? + "version=\"".len();
-            let v = &rest[at..];
-            Some(v[..v.find('"')?].to_string())
-        })
+    page.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, rest) = l.split_once('{')?;
+        let client_series = (name.ends_with("_version") || name.ends_with("_version_info"))
+            && !["nodejs_", "go_", "process_", "python_"]
+                .iter()
+                .any(|p| name.starts_with(p));
+        if !client_series {
+            return None;
+        }
+        let at = rest.find("version=\"")? + "version=\"".len();
+        let v = &rest[at..];
+        Some(v[..v.find('"')?].to_string())
+    })
 }
 
 /// Whether a metrics page holds at least one sample.

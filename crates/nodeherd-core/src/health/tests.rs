@@ -255,7 +255,10 @@ fn a_progress_gate_needs_the_version_and_an_advance() {
     // old version answering: never passes, and says so
     let mut g = Gate::new(p.clone(), Some("0.10.5"), false, 30 * S);
     for i in 0..5 {
-        assert!(!g.observe(good(i, "EthereumJS/0.10.4/linux/node20"), Duration::from_secs(i)));
+        assert!(!g.observe(
+            good(i, "EthereumJS/0.10.4/linux/node20"),
+            Duration::from_secs(i)
+        ));
     }
     assert_eq!(
         g.reason(),

@@ -20,6 +20,9 @@ pub struct NodePlan {
     pub previous: Option<String>,
     #[serde(skip)]
     pub release: Option<Release>,
+    /// What an upgrade backs up first (nodes with `backup` and a `data_dir`, planned to switch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<super::BackupPlan>,
 }
 
 /// Feeds by source, fetched once each.
@@ -115,6 +118,7 @@ pub fn plan_node(
         why,
         previous: None,
         release,
+        backup: None,
     }
 }
 
@@ -154,7 +158,7 @@ pub async fn plan_all(
     let feeds = fetch_feeds(targets, opts).await;
     let layouts = running_versions(pool, targets).await;
     let now = opts.clock.now();
-    targets
+    let mut plans: Vec<NodePlan> = targets
         .iter()
         .zip(layouts)
         .map(|(t, l)| {
@@ -178,5 +182,11 @@ pub async fn plan_all(
             }
             p
         })
-        .collect()
+        .collect();
+    for (t, p) in targets.iter().zip(plans.iter_mut()) {
+        if p.step.to.is_some() {
+            p.backup = super::plan_backup(pool, t).await;
+        }
+    }
+    plans
 }

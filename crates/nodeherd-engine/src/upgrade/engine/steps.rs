@@ -18,6 +18,8 @@ pub(super) struct Ctx<'a> {
     pub(super) start: Instant,
     /// Journal id shared by every line this action writes (console and host).
     pub(super) run: String,
+    /// The data dir backup (or restore) this action's switch makes, once decided.
+    pub(super) backup: std::sync::OnceLock<super::backup::Prepared>,
 }
 
 impl<'a> Ctx<'a> {
@@ -34,6 +36,7 @@ impl<'a> Ctx<'a> {
             action,
             start: Instant::now(),
             run: token(),
+            backup: std::sync::OnceLock::new(),
         }
     }
 

@@ -205,7 +205,23 @@ pub fn switch_script() -> String {
 /// restores the copy before the old version starts.
 pub fn switch_command(s: &SwitchSpec<'_>) -> Command {
     let unit = switch_unit(s.node);
-    let body = switch_script();
+    let mut argv: Vec<String> = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        switch_script(),
+        "nodeherd-switch".into(),
+        s.install_dir.into(),
+        s.unit.into(),
+        s.new.into(),
+        s.old.into(),
+        s.confirm_secs.to_string(),
+        s.token.into(),
+        s.journal_ok.clone(),
+        s.journal_no_confirm.clone(),
+        s.journal_gate_failed.clone(),
+        s.prev_before.unwrap_or("").into(),
+    ];
+    argv.extend(crate::facts::backup::SwitchBackup::args(s.backup.as_ref()));
     Command::new("systemd-run")
         .arg("--unit")
         .arg(&unit)
@@ -214,21 +230,9 @@ pub fn switch_command(s: &SwitchSpec<'_>) -> Command {
         .arg("--description")
         .arg(format!("nodeherd guarded switch of {}", s.node))
         .arg("--")
-        .arg("/bin/sh")
-        .arg("-c")
-        .arg(body)
-        .arg("nodeherd-switch")
-        .arg(s.install_dir)
-        .arg(s.unit)
-        .arg(s.new)
-        .arg(s.old)
-        .arg(s.confirm_secs.to_string())
-        .arg(s.token)
-        .arg(&s.journal_ok)
-        .arg(&s.journal_no_confirm)
-        .arg(&s.journal_gate_failed)
-        .arg(s.prev_before.unwrap_or(""))
-        .args(crate::facts::backup::SwitchBackup::args(s.backup.as_ref()))
+        // systemd expands `${NAME}` (and `$NAME` words) in a unit's command line, unknown names to
+        // nothing: `${10}`, `${11}` and `${BK%/*}` would reach the shell empty. `$$` is a literal `$`.
+        .args(argv.iter().map(|a| a.replace('$', "$$")))
 }
 
 const SIGNAL: &str =
@@ -489,6 +493,11 @@ mod tests {
         };
         let s = switch_command(&spec).to_shell_string();
         assert!(s.contains("nodeherd-switch-lodestar_bn"));
+        // every `$` of the script reaches the shell through systemd's expansion as one `$`
+        assert!(
+            s.contains(r#"PREV="$${10}""#) && !s.contains(r#"PREV="${10}""#),
+            "{s}"
+        );
         assert!(s.contains(r#"'"a":"it'\''s"}'"#));
     }
 

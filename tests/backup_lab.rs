@@ -180,15 +180,13 @@ fn host_journal(ctx: &Ctx, t: &Target) -> Vec<journal::Entry> {
 fn healthy_on(ctx: &Ctx, t: &Target, version: &str) {
     let r = ctx.rt.block_on(async {
         let s = session(t).await;
-        nodeherd_engine::upgrade::health::gate(
-            &s,
-            &t.node.unit,
-            9596,
-            Some(version),
-            false,
-            Duration::from_secs(150),
-        )
-        .await
+        let spec = nodeherd_engine::upgrade::health::GateSpec {
+            want: Some(version),
+            accept_syncing: false,
+            settle: Duration::ZERO,
+            timeout: Duration::from_secs(150),
+        };
+        nodeherd_engine::upgrade::health::gate(&s, &t.node, spec).await
     });
     if let Err(f) = r {
         panic!("not healthy on {version}: {}", f.reason);

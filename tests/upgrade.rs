@@ -322,8 +322,13 @@ fn layout(ctx: &Ctx, t: &Target) -> host::Layout {
 fn assert_healthy_on(ctx: &Ctx, t: &Target, version: &str, limit: Duration) {
     let r = ctx.rt.block_on(async {
         let s = session(t).await;
-        nodeherd_engine::upgrade::health::gate(&s, &t.node.unit, 9596, Some(version), false, limit)
-            .await
+        let spec = nodeherd_engine::upgrade::health::GateSpec {
+            want: Some(version),
+            accept_syncing: false,
+            settle: Duration::ZERO,
+            timeout: limit,
+        };
+        nodeherd_engine::upgrade::health::gate(&s, &t.node, spec).await
     });
     if let Err(f) = r {
         panic!("not healthy on {version}: {} ({:?})", f.reason, f.last);

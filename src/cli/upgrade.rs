@@ -52,15 +52,8 @@ fn targets(c: &Common<'_>) -> Result<(Inventory, Vec<NodeRef>, Vec<Target>), Fai
     let inv = context::load_inventory(c.inventory, c.out.color)?;
     let pb = load_playbook(c.playbook, c.out.color)?;
     let nodes = context::select(&inv, c.selector, c.limit)?;
-    // Only nodes nodeherd can gate: a client with a Beacon/REST API port.
-    let nodes: Vec<NodeRef> = nodes
-        .into_iter()
-        .filter(|r| inv.hosts[r.host].nodes[r.node].rest_port.is_some())
-        .collect();
-    if nodes.is_empty() {
-        eprintln!("error: no selected node has a rest_port (needed for the health gate)");
-        return Err(Fail(exit::USAGE));
-    }
+    // Every node can be gated: the probe table says how (a node with nothing to probe is
+    // gated on its unit staying up, and the plan says so).
     let ts = nodes.iter().map(|r| Target::new(&inv, *r, &pb)).collect();
     Ok((inv, nodes, ts))
 }
@@ -80,11 +73,12 @@ fn plan_table(plans: &[NodePlan]) -> String {
                 p.step.node.clone(),
                 p.running.clone().unwrap_or("?".into()),
                 p.step.to.clone().unwrap_or("-".into()),
-                table::clip(&p.step.reason, 70),
+                table::clip(&p.step.reason, 60),
+                table::clip(&p.gate, 70),
             ]
         })
         .collect();
-    let mut out = table::render(&["NODE", "RUNNING", "TO", "WHY"], &rows);
+    let mut out = table::render(&["NODE", "RUNNING", "TO", "WHY", "GATE"], &rows);
     // What each switch backs up first, and the space it needs (nodes with `backup`).
     for p in plans {
         if let Some(b) = &p.backup {

@@ -18,9 +18,9 @@ pub struct Step {
     pub reason: String,
 }
 
-/// Order the nodes that have work: canaries first (selectors matched against `host/node`,
-/// the host name or the node name, or the first N), then batches of `serial`.
-pub fn batches(keys: &[String], canary: &Canary, serial: usize) -> Vec<Vec<usize>> {
+/// The canaries among `keys`: selectors matched against `host/node`, the host name or the
+/// node name, or the first N; sorted.
+pub fn canaries(keys: &[String], canary: &Canary) -> Vec<usize> {
     let mut canaries: Vec<usize> = match canary {
         Canary::Count(n) => (0..keys.len().min(*n)).collect(),
         Canary::Nodes(sel) => keys
@@ -36,6 +36,14 @@ pub fn batches(keys: &[String], canary: &Canary, serial: usize) -> Vec<Vec<usize
             .collect(),
     };
     canaries.sort_unstable();
+    canaries
+}
+
+/// Order the nodes that have work: canaries first (see [`canaries`]), then batches of `serial`.
+/// When there are canaries they are the first batch, and a failure among them stops the run
+/// whatever `max_fail_percent` says (see [`should_stop_after`]).
+pub fn batches(keys: &[String], canary: &Canary, serial: usize) -> Vec<Vec<usize>> {
+    let canaries = canaries(keys, canary);
     let mut out = Vec::new();
     if !canaries.is_empty() {
         out.push(canaries.clone());
@@ -50,6 +58,19 @@ pub fn batches(keys: &[String], canary: &Canary, serial: usize) -> Vec<Vec<usize
 /// Stop when the failed share exceeds `max_fail_percent` of all planned nodes.
 pub fn should_stop(failed: usize, total: usize, max_fail_percent: u8) -> bool {
     total > 0 && failed * 100 > total * max_fail_percent as usize
+}
+
+/// The stop rule after batch `batch` (0 = first): a failed canary batch always stops the run
+/// (the canary exists to catch a bad release before the fleet gets it); later batches stop past
+/// `max_fail_percent`.
+pub fn should_stop_after(
+    batch: usize,
+    canary_batch: bool,
+    failed: usize,
+    total: usize,
+    max_fail_percent: u8,
+) -> bool {
+    (batch == 0 && canary_batch && failed > 0) || should_stop(failed, total, max_fail_percent)
 }
 
 #[cfg(test)]
@@ -75,6 +96,18 @@ mod tests {
             vec![vec![0], vec![1]]
         );
         assert!(batches(&[], &Canary::Count(1), 1).is_empty());
+    }
+
+    #[test]
+    fn a_failed_canary_always_stops() {
+        assert!(should_stop_after(0, true, 1, 4, 50));
+        assert!(!should_stop_after(0, false, 1, 4, 50));
+        assert!(!should_stop_after(1, true, 1, 4, 50));
+        assert!(should_stop_after(1, true, 3, 4, 50));
+        assert_eq!(
+            canaries(&keys(4), &Canary::Nodes(vec!["nope".into()])),
+            Vec::<usize>::new()
+        );
     }
 
     #[test]

@@ -186,6 +186,17 @@ impl FakeRemote {
         self
     }
 
+    /// Answer the JSON-RPC `method` POSTed to `/` on `port` with `f(n, history)`; the body
+    /// given is the whole answer (`{"jsonrpc":"2.0","id":1,"result":...}`).
+    pub fn rpc_with(
+        &self,
+        port: u16,
+        method: &str,
+        f: impl Fn(usize, &History) -> HttpReply + Send + Sync + 'static,
+    ) -> &Self {
+        self.http_with(port, &format!("/#{method}"), f)
+    }
+
     /// Answer `GET path` on `port` always the same.
     pub fn http(&self, port: u16, path: &str, status: u16, body: &str) -> &Self {
         let body = body.to_string();
@@ -284,8 +295,34 @@ impl FakeRemote {
                     Ok(n) => req.extend_from_slice(&buf[..n]),
                 }
             }
-            let text = String::from_utf8_lossy(&req);
-            let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let text = String::from_utf8_lossy(&req).into_owned();
+            let mut path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+            // A JSON-RPC POST: read its body and key the answer by method (see `rpc_with`).
+            let head_end = text.find("\r\n\r\n").map_or(text.len(), |i| i + 4);
+            let len = text[..head_end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())
+                        .flatten()
+                })
+                .unwrap_or(0);
+            let mut body = req[head_end.min(req.len())..].to_vec();
+            while body.len() < len {
+                match server.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => body.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = String::from_utf8_lossy(&body);
+            if let Some(m) = body
+                .split("\"method\":\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+            {
+                path = format!("{path}#{m}");
+            }
             let (status, body) = match me.http_reply(port, &path) {
                 HttpReply::Answer(s, b) => (s, b),
                 HttpReply::LoseLink | HttpReply::Refused => (404, String::new()),

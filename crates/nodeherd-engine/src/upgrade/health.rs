@@ -1,46 +1,23 @@
-//! The health gate: is a node up on the expected version and making progress?
+//! The health gate of every node kind: ask what the probe table says, feed the pure gate.
 //!
-//! Owns: reading `/eth/v1/node/{health,version,syncing}` through an SSH forward and the unit
-//! state; pure parsers of those answers. May not touch: the install layout or the switch.
+//! Owns: sending each probe's requests through the SSH session (HTTP over a forward to the
+//! host's loopback, JSON-RPC POSTs, the declared command) and the unit state, turning answers
+//! into [`Reading`]s with the core parsers, and the polling loop. May not touch: what counts as
+//! healthy (that is `nodeherd_core::health`), the install layout or the switch.
 
 use nodeherd_core::facts::systemd;
+use nodeherd_core::health::answers as ans;
+use nodeherd_core::health::{Api, Check, Gate, Probe, Reading, probe_for};
+use nodeherd_core::inventory::{DeclaredProbe, Node};
+use nodeherd_core::remote::Command;
 use nodeherd_transport::http;
 use nodeherd_transport::ssh::Session;
 use std::time::Duration;
 // tokio's clock: the real one in production, a paused one in tests (sleeps and deadlines alike)
 use tokio::time::Instant;
 
-/// One observation of a node.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Probe {
-    pub unit_active: bool,
-    pub health: Option<u16>,
-    pub version: Option<String>,
-    pub head_slot: Option<u64>,
-    pub error: Option<String>,
-}
-
-/// `{"data":{"version":"Lodestar/v1.5.1/2115aa7"}}` -> `Lodestar/v1.5.1/2115aa7`.
-pub fn parse_version(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    v.pointer("/data/version")?.as_str().map(str::to_string)
-}
-
-/// Whether a client version string (`Lodestar/v1.5.1/2115aa7`, `Nimbus/v24.1.0-abc`) names `want`.
-pub fn version_matches(reported: &str, want: &str) -> bool {
-    reported.split(['/', ' ']).any(|part| {
-        let p = part.trim_start_matches('v');
-        p == want
-            || p.strip_prefix(want)
-                .is_some_and(|rest| rest.starts_with('-') || rest.starts_with('+'))
-    })
-}
-
-/// `{"data":{"head_slot":"2",...}}` -> 2.
-pub fn parse_head_slot(body: &str) -> Option<u64> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    v.pointer("/data/head_slot")?.as_str()?.parse().ok()
-}
+/// How often the gate looks.
+const POLL: Duration = Duration::from_secs(2);
 
 /// Why a probe's request got no answer; the Display is the text users see.
 #[derive(Debug, thiserror::Error)]
@@ -54,137 +31,325 @@ pub enum ProbeError {
     Http(#[from] http::HttpError),
 }
 
-async fn get(session: &Session, port: u16, path: &str) -> Result<http::Response, ProbeError> {
+async fn call(
+    session: &Session,
+    port: u16,
+    path: &str,
+    body: Option<&str>,
+) -> Result<http::Response, ProbeError> {
     let stream = session.forward(port).await?;
-    Ok(
-        tokio::time::timeout(Duration::from_secs(10), http::get(stream, path, &[]))
-            .await
-            .map_err(|_| ProbeError::NoAnswer {
-                path: path.to_string(),
-            })??,
-    )
+    let req = async {
+        match body {
+            None => http::get(stream, path, &[]).await,
+            Some(b) => {
+                let h = [("Content-Type", "application/json")];
+                http::request(stream, "POST", path, &h, Some(b.as_bytes())).await
+            }
+        }
+    };
+    let what = match body {
+        None => path.to_string(),
+        Some(b) => b
+            .split("\"method\":\"")
+            .nth(1)
+            .and_then(|m| m.split('"').next())
+            .unwrap_or(path)
+            .to_string(),
+    };
+    Ok(tokio::time::timeout(Duration::from_secs(10), req)
+        .await
+        .map_err(|_| ProbeError::NoAnswer { path: what })??)
 }
 
-/// Observe once.
-pub async fn probe(session: &Session, unit: &str, rest_port: u16) -> Probe {
-    let mut p = Probe::default();
-    match session.exec(&systemd::show_command(&[unit])).await {
+/// One JSON-RPC call's answer body, or why there was none.
+async fn rpc(session: &Session, port: u16, method: &str) -> Result<String, String> {
+    let r = call(session, port, "/", Some(&ans::rpc_request(method)))
+        .await
+        .map_err(|e| e.to_string())?;
+    if r.status != 200 {
+        return Err(format!(
+            "{method} answered HTTP {}: {}",
+            r.status,
+            ans::short(&r.text())
+        ));
+    }
+    Ok(r.text())
+}
+
+/// Observe `node` once, as its probe says.
+pub async fn read(session: &Session, node: &Node, probe: &Probe) -> Reading {
+    let mut r = Reading::default();
+    match session.exec(&systemd::show_command(&[&node.unit])).await {
         Ok(o) => {
-            p.unit_active = systemd::parse_show(&o.stdout_str())
-                .first()
-                .is_some_and(nodeherd_core::facts::systemd::UnitState::is_active);
+            if let Some(u) = systemd::parse_show(&o.stdout_str()).into_iter().next() {
+                r.unit_active = u.is_active();
+                r.unit_state.clone_from(&u.sub_state);
+                r.main_pid = u.main_pid;
+                r.restarts = u.restarts;
+            }
         }
         Err(e) => {
-            p.error = Some(e.to_string());
-            return p;
+            r.error = Some(e.to_string());
+            return r;
         }
     }
-    match get(session, rest_port, "/eth/v1/node/health").await {
-        Ok(r) => p.health = Some(r.status),
+    if !r.unit_active {
+        return r;
+    }
+    match probe {
+        Probe::Api { api, port } => read_api(session, *api, *port, &mut r).await,
+        Probe::Validator {
+            metrics_port,
+            keymanager_port,
+        } => read_validator(session, *metrics_port, *keymanager_port, &mut r).await,
+        Probe::Declared(d) => read_declared(session, d, &mut r).await,
+        Probe::UnitOnly { .. } => {}
+    }
+    r
+}
+
+async fn read_api(session: &Session, api: Api, port: u16, r: &mut Reading) {
+    match api {
+        Api::BeaconApi => match call(session, port, "/eth/v1/node/health", None).await {
+            Ok(h) => {
+                r.check = Some(match h.status {
+                    200 => Check::Healthy,
+                    206 => Check::Syncing,
+                    _ => Check::Unhealthy,
+                });
+                r.said = Some(format!("/eth/v1/node/health answered {}", h.status));
+                if let Ok(v) = call(session, port, "/eth/v1/node/version", None).await {
+                    r.version = ans::beacon_version(&v.text());
+                }
+                if let Ok(s) = call(session, port, "/eth/v1/node/syncing", None).await {
+                    r.progress = ans::beacon_head_slot(&s.text());
+                }
+            }
+            Err(e) => r.error = Some(e.to_string()),
+        },
+        Api::EthJsonRpc => read_eth(session, port, r).await,
+        Api::CometBft => match call(session, port, "/status", None).await {
+            Ok(s) => {
+                let body = s.text();
+                match ans::comet_status(&body) {
+                    Some(st) => {
+                        r.check = Some(match st.catching_up {
+                            Some(false) => Check::Healthy,
+                            Some(true) => Check::Syncing,
+                            None => Check::Unhealthy,
+                        });
+                        r.version = st.version;
+                        r.progress = st.height;
+                        r.said = Some(format!("/status: {}", ans::short(&body)));
+                    }
+                    None => {
+                        r.check = Some(Check::Unhealthy);
+                        r.said = Some(format!(
+                            "/status answered {}: {}",
+                            s.status,
+                            ans::short(&body)
+                        ));
+                    }
+                }
+            }
+            Err(e) => r.error = Some(e.to_string()),
+        },
+        Api::Substrate => read_substrate(session, port, r).await,
+        Api::Nwaku => match call(session, port, "/health", None).await {
+            Ok(h) => {
+                let body = h.text();
+                let ready = h.status == 200 && ans::nwaku_ready(&body) != Some(false);
+                r.check = Some(if ready {
+                    Check::Healthy
+                } else {
+                    Check::Unhealthy
+                });
+                r.said = Some(format!(
+                    "/health answered {}: {}",
+                    h.status,
+                    ans::short(&body)
+                ));
+            }
+            Err(e) => r.error = Some(e.to_string()),
+        },
+        Api::Validator => read_validator(session, None, Some(port), r).await,
+    }
+}
+
+async fn read_eth(session: &Session, port: u16, r: &mut Reading) {
+    let syncing = match rpc(session, port, "eth_syncing").await {
+        Ok(b) => b,
         Err(e) => {
-            p.error = Some(e.to_string());
-            return p;
+            r.error = Some(e);
+            return;
+        }
+    };
+    r.check = Some(match ans::eth_syncing(&syncing) {
+        Some(false) => Check::Healthy,
+        Some(true) => Check::Syncing,
+        None => Check::Unhealthy,
+    });
+    r.said = Some(format!("eth_syncing: {}", ans::short(&syncing)));
+    if let Ok(b) = rpc(session, port, "web3_clientVersion").await {
+        r.version = ans::rpc_string(&b);
+    }
+    if let Ok(b) = rpc(session, port, "eth_blockNumber").await {
+        r.progress = ans::rpc_quantity(&b);
+    }
+    if let Ok(b) = rpc(session, port, "net_peerCount").await {
+        r.peers = ans::rpc_quantity(&b);
+    }
+}
+
+async fn read_substrate(session: &Session, port: u16, r: &mut Reading) {
+    let health = match rpc(session, port, "system_health").await {
+        Ok(b) => b,
+        Err(e) => {
+            r.error = Some(e);
+            return;
+        }
+    };
+    match ans::substrate_health(&health) {
+        Some((syncing, peers)) => {
+            r.check = Some(if syncing {
+                Check::Syncing
+            } else {
+                Check::Healthy
+            });
+            r.peers = Some(peers);
+        }
+        None => r.check = Some(Check::Unhealthy),
+    }
+    r.said = Some(format!("system_health: {}", ans::short(&health)));
+    if let Ok(b) = rpc(session, port, "system_version").await {
+        r.version = ans::rpc_string(&b);
+    }
+    if let Ok(b) = rpc(session, port, "chain_getHeader").await {
+        r.progress = ans::substrate_best(&b);
+    }
+}
+
+/// A validator client: its metrics page must answer with samples (and names the version when
+/// it publishes one); its keymanager must answer at all (401 without the token counts: the
+/// token is a secret and is not read for a health check).
+async fn read_validator(
+    session: &Session,
+    metrics_port: Option<u16>,
+    keymanager_port: Option<u16>,
+    r: &mut Reading,
+) {
+    let mut problems = Vec::new();
+    if let Some(port) = metrics_port {
+        match call(session, port, "/metrics", None).await {
+            Ok(m) if m.status == 200 && ans::metrics_alive(&m.text()) => {
+                r.version = ans::metrics_version(&m.text());
+            }
+            Ok(m) => problems.push(format!("/metrics answered {} with no samples", m.status)),
+            Err(e) => problems.push(format!("metrics: {e}")),
         }
     }
-    if let Ok(r) = get(session, rest_port, "/eth/v1/node/version").await {
-        p.version = parse_version(&r.text());
+    if let Some(port) = keymanager_port {
+        match call(session, port, "/eth/v1/keystores", None).await {
+            Ok(k) if matches!(k.status, 200 | 401 | 403) => {}
+            Ok(k) => problems.push(format!("keymanager answered {}", k.status)),
+            Err(e) => problems.push(format!("keymanager: {e}")),
+        }
     }
-    if let Ok(r) = get(session, rest_port, "/eth/v1/node/syncing").await {
-        p.head_slot = parse_head_slot(&r.text());
+    if metrics_port.is_none() && keymanager_port.is_none() {
+        return;
     }
-    p
+    if problems.is_empty() {
+        r.check = Some(Check::Healthy);
+    } else {
+        r.check = Some(Check::Unhealthy);
+        r.said = Some(problems.join("; "));
+    }
+}
+
+async fn read_declared(session: &Session, d: &DeclaredProbe, r: &mut Reading) {
+    match d {
+        DeclaredProbe::Http { port, path, status } => {
+            match call(session, *port, path, None).await {
+                Ok(h) => {
+                    r.check = Some(if h.status == *status {
+                        Check::Healthy
+                    } else {
+                        Check::Unhealthy
+                    });
+                    r.said = Some(format!(
+                        "GET {path} answered {}: {}",
+                        h.status,
+                        ans::short(&h.text())
+                    ));
+                }
+                Err(e) => r.error = Some(e.to_string()),
+            }
+        }
+        DeclaredProbe::Command { command, status } => {
+            let cmd = Command::new("sh").arg("-c").arg(command);
+            match session
+                .exec_with_timeout(&cmd, Duration::from_secs(30))
+                .await
+            {
+                Ok(o) => {
+                    let code = o.exit_status.map_or(-1, |c| i32::try_from(c).unwrap_or(-1));
+                    r.check = Some(if code == *status {
+                        Check::Healthy
+                    } else {
+                        Check::Unhealthy
+                    });
+                    let out = format!("{}{}", o.stdout_str(), String::from_utf8_lossy(&o.stderr));
+                    r.said = Some(format!("`{command}` exited {code}: {}", ans::short(&out)));
+                }
+                Err(e) => r.error = Some(e.to_string()),
+            }
+        }
+    }
 }
 
 /// What the gate saw when it gave up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateFailure {
     pub reason: String,
-    pub last: Probe,
+    pub last: Reading,
 }
 
-/// Wait until: unit active, health 200 (206 with `accept_syncing`), version names `want`
-/// (when given), and the head slot advanced between two observations. Polls every 2 s.
+/// What a gate waits for.
+#[derive(Debug, Clone, Copy)]
+pub struct GateSpec<'a> {
+    /// The version the node must report (when its API reports one).
+    pub want: Option<&'a str>,
+    pub accept_syncing: bool,
+    /// How long a settle-kind node must stay up without a restart (zero: healthy now).
+    pub settle: Duration,
+    pub timeout: Duration,
+}
+
+/// Poll `node` with its probe until the pure gate passes or `timeout`; every 2 s.
 pub async fn gate(
     session: &Session,
-    unit: &str,
-    rest_port: u16,
-    want: Option<&str>,
-    accept_syncing: bool,
-    timeout: Duration,
+    node: &Node,
+    spec: GateSpec<'_>,
 ) -> Result<Duration, GateFailure> {
     let start = Instant::now();
-    let mut first_head: Option<u64> = None;
-    let mut last = Probe::default();
-    while start.elapsed() < timeout {
-        let p = probe(session, unit, rest_port).await;
-        let healthy = match p.health {
-            Some(200) => true,
-            Some(206) => accept_syncing,
-            _ => false,
-        };
-        let version_ok = match (want, &p.version) {
-            (None, _) => true,
-            (Some(w), Some(v)) => version_matches(v, w),
-            (Some(_), None) => false,
-        };
-        if p.unit_active && healthy && version_ok {
-            match (first_head, p.head_slot) {
-                (None, Some(h)) => first_head = Some(h),
-                (Some(a), Some(b)) if b > a => return Ok(start.elapsed()),
-                _ => {}
-            }
-        } else {
-            first_head = None;
+    let probe = probe_for(node);
+    let mut g = Gate::new(probe.clone(), spec.want, spec.accept_syncing, spec.settle);
+    loop {
+        let r = read(session, node, &probe).await;
+        if g.observe(r, start.elapsed()) {
+            return Ok(start.elapsed());
         }
-        last = p;
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        if start.elapsed() + POLL > spec.timeout {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
     }
-    let reason = if !last.unit_active {
-        "the unit is not active".to_string()
-    } else if let Some(e) = &last.error {
-        format!("the Beacon API is not answering ({e})")
-    } else if !matches!(last.health, Some(200)) {
-        format!(
-            "/eth/v1/node/health answered {}",
-            last.health.map_or("nothing".into(), |h| h.to_string())
-        )
-    } else if want.is_some()
-        && !last
-            .version
-            .as_deref()
-            .is_some_and(|v| want.is_some_and(|w| version_matches(v, w)))
-    {
-        format!(
-            "the node reports version {:?}, not {}",
-            last.version.as_deref().unwrap_or("?"),
-            want.unwrap_or("?")
-        )
-    } else {
-        format!(
-            "the head slot did not advance (stuck at {})",
-            last.head_slot.map_or("?".into(), |h| h.to_string())
-        )
-    };
     Err(GateFailure {
-        reason: format!("not healthy within {}s: {reason}", timeout.as_secs()),
-        last,
+        reason: format!(
+            "not healthy within {}s: {}",
+            spec.timeout.as_secs(),
+            g.reason()
+        ),
+        last: g.last().clone(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_captured_lodestar_answers() {
-        // Captured from Lodestar 1.5.1 in the lab.
-        let v = parse_version(r#"{"data":{"version":"Lodestar/v1.5.1/2115aa7"}}"#).unwrap();
-        assert!(version_matches(&v, "1.5.1"));
-        assert!(!version_matches(&v, "1.5.10"));
-        assert!(!version_matches(&v, "1.4.2"));
-        assert!(version_matches("Nimbus/v24.1.0-abc123", "24.1.0"));
-        let s = r#"{"data":{"head_slot":"2","sync_distance":"0","is_syncing":false,"is_optimistic":false}}"#;
-        assert_eq!(parse_head_slot(s), Some(2));
-        assert_eq!(parse_head_slot("{}"), None);
-    }
 }

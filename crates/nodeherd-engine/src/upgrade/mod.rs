@@ -16,3 +16,5 @@ pub mod rollout;
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_kinds;

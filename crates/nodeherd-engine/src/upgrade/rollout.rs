@@ -1,5 +1,6 @@
 //! Running work node by node in rollout order: the canaries first, then batches of `serial` at
-//! once; once failures pass `max_fail_percent` the rest are not attempted (and reported so).
+//! once; after a failed canary, or once failures pass `max_fail_percent`, the rest are not
+//! attempted (and reported so).
 //!
 //! Owns: that order and where the stop rule applies. May not touch: what the work is (the
 //! caller's closure does it) or any I/O of its own. Used by upgrades, apply's version switches
@@ -29,7 +30,11 @@ where
     let mut out = Vec::with_capacity(keys.len());
     let mut failures = 0;
     let mut stopped = false;
-    for batch in upgrade::batches(keys, &s.canary, s.serial) {
+    let canary_batch = !upgrade::canaries(keys, &s.canary).is_empty();
+    for (n, batch) in upgrade::batches(keys, &s.canary, s.serial)
+        .into_iter()
+        .enumerate()
+    {
         if stopped {
             out.extend(batch.into_iter().map(|i| (i, skipped(i))));
             continue;
@@ -37,7 +42,7 @@ where
         let results = futures::future::join_all(batch.iter().map(|&i| work(i))).await;
         failures += results.iter().filter(|r| failed(r)).count();
         out.extend(batch.into_iter().zip(results));
-        if upgrade::should_stop(failures, keys.len(), s.max_fail_percent) {
+        if upgrade::should_stop_after(n, canary_batch, failures, keys.len(), s.max_fail_percent) {
             stopped = true;
         }
     }
@@ -74,5 +79,34 @@ mod tests {
         // batch [3, 4] and [5] never ran
         assert_eq!(out[3].1, Err(103));
         assert_eq!(out[5].1, Err(105));
+    }
+
+    #[tokio::test]
+    async fn a_failed_canary_stops_the_run_whatever_max_fail_percent_says() {
+        let keys: Vec<String> = (0..4).map(|i| format!("h{i}/n")).collect();
+        let s = UpgradeSettings {
+            canary: Canary::Nodes(vec!["h2".into()]),
+            serial: 2,
+            max_fail_percent: 50,
+            ..UpgradeSettings::default()
+        };
+        let ran = std::sync::Mutex::new(Vec::new());
+        let out = in_batches(
+            &keys,
+            &s,
+            |i| {
+                ran.lock().unwrap().push(i);
+                async move { if i == 2 { Err(i) } else { Ok(i) } }
+            },
+            |r: &Result<usize, usize>| r.is_err(),
+            |i| Err(100 + i),
+        )
+        .await;
+        assert_eq!(*ran.lock().unwrap(), vec![2]);
+        assert_eq!(
+            out.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            vec![2, 0, 1, 3]
+        );
+        assert_eq!(out[1].1, Err(100));
     }
 }

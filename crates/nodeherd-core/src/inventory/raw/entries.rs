@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use super::node_values::Extras;
 use super::{
     CONN_FIELDS, Conn, GROUP_FIELDS, HOST_FIELDS, Key, NODE_FIELDS, RawGroup, RawHost, RawNode,
     Reader, Sp, Val, sorted,
@@ -143,9 +144,7 @@ impl Reader<'_> {
         let mut data_dir = None;
         let mut token = None;
         let mut feed = None;
-        let mut probe = None;
-        let mut backup = None;
-        let mut backup_keep = None;
+        let mut extra = Extras::default();
         let mut ports: Vec<(&'static str, Sp<u16>)> = Vec::new();
         for (fk, fv) in sorted(t) {
             let key = fk.get_ref().as_ref();
@@ -190,17 +189,11 @@ impl Reader<'_> {
                     }
                 }
                 "rest_port" | "metrics_port" | "keymanager_port" | "rpc_port" => {
-                    match self.port(&ctx, key, fv) {
-                        Some(p) => ports.push((
-                            match key {
-                                "rest_port" => "rest_port",
-                                "metrics_port" => "metrics_port",
-                                "rpc_port" => "rpc_port",
-                                _ => "keymanager_port",
-                            },
-                            p,
-                        )),
-                        None => ok = false,
+                    // the field's own &'static name, for the duplicate-port check
+                    let field = NODE_FIELDS.iter().copied().find(|f| *f == key);
+                    match (self.port(&ctx, key, fv), field) {
+                        (Some(p), Some(f)) => ports.push((f, p)),
+                        _ => ok = false,
                     }
                 }
                 "release_feed" => match self.string(&ctx, key, fv) {
@@ -213,18 +206,7 @@ impl Reader<'_> {
                     },
                     None => ok = false,
                 },
-                "probe" => match self.probe(&ctx, key, fv) {
-                    Some(p) => probe = Some(p),
-                    None => ok = false,
-                },
-                "backup" => match self.backup(&ctx, key, fv) {
-                    Some(b) => backup = Some(b),
-                    None => ok = false,
-                },
-                "backup_keep" => match self.count(&ctx, key, fv, 1..=100) {
-                    Some(n) => backup_keep = Some(n),
-                    None => ok = false,
-                },
+                "probe" | "backup" | "backup_keep" => ok &= self.extra(&ctx, key, fv, &mut extra),
                 _ => {
                     ok = false;
                     self.unknown_field(&ctx, fk, &NODE_FIELDS);
@@ -252,9 +234,9 @@ impl Reader<'_> {
                 keymanager_token_file: token,
                 release_feed: feed,
                 rpc_port: port_of("rpc_port"),
-                probe,
-                backup: backup.unwrap_or_default(),
-                backup_keep: backup_keep.unwrap_or(2),
+                probe: extra.probe,
+                backup: extra.backup.unwrap_or_default(),
+                backup_keep: extra.backup_keep.unwrap_or(2),
             }),
             _ => None,
         };

@@ -14,7 +14,34 @@ use crate::inventory::model::{Backup, DeclaredProbe};
 
 const PROBE_HELP: &str = "write probe = { http = \"http://127.0.0.1:8080/health\", status = 200 } (a URL on the host's loopback, reached through the SSH session) or probe = { command = \"/usr/local/bin/node-ok\", status = 0 }";
 
+/// The node fields read here, before the node is built.
+#[derive(Debug, Default)]
+pub(super) struct Extras {
+    pub probe: Option<DeclaredProbe>,
+    pub backup: Option<Backup>,
+    pub backup_keep: Option<usize>,
+}
+
 impl Reader<'_> {
+    /// Reads `probe`, `backup` or `backup_keep` into `extra`; false when the value is wrong
+    /// (the problem is recorded).
+    pub(super) fn extra(&mut self, ctx: &str, key: &str, fv: &Val<'_>, extra: &mut Extras) -> bool {
+        match key {
+            "probe" => {
+                extra.probe = self.probe(ctx, key, fv);
+                extra.probe.is_some()
+            }
+            "backup" => {
+                extra.backup = self.backup(ctx, key, fv);
+                extra.backup.is_some()
+            }
+            _ => {
+                extra.backup_keep = self.count(ctx, key, fv, 1..=100);
+                extra.backup_keep.is_some()
+            }
+        }
+    }
+
     /// `probe = { http = "...", status = N }` or `probe = { command = "...", status = N }`.
     pub(super) fn probe(&mut self, ctx: &str, key: &str, fv: &Val<'_>) -> Option<DeclaredProbe> {
         let t = self.table(ctx, key, fv)?;

@@ -25,7 +25,7 @@ pub struct InstallSpec<'a> {
 /// Install a node whose unit does not exist yet: under the node's host lock, stage the release
 /// (upload, verify the digest on the host, unpack into `releases/<v>/`) unless already there,
 /// point `current` at it, write the unit file, `daemon-reload`, `enable --now`, then the health
-/// gate (or, without a rest_port, the unit staying active). Journals locally and on the host.
+/// gate of the node's probe (`nodeherd_core::health`). Journals locally and on the host.
 /// Never deletes anything: on failure the staged release and the unit stay for inspection.
 pub async fn install_node(
     session: &Session,
@@ -124,7 +124,7 @@ async fn write_files(
     Ok(())
 }
 
-/// `enable --now`, then the health gate (or, without a rest_port, the unit staying active).
+/// `enable --now`, then the health gate of the node's probe.
 async fn enable_and_gate(cx: &Ctx<'_>, spec: &InstallSpec<'_>, current: Option<&str>) -> Outcome {
     let (session, t, opts) = (cx.session, cx.t, cx.opts);
     let to = spec.version;
@@ -160,21 +160,9 @@ async fn enable_and_gate(cx: &Ctx<'_>, spec: &InstallSpec<'_>, current: Option<&
         }
     }
     emit(opts, &t.key, Event::Switched);
-    let gate = match t.node.rest_port {
-        Some(port) => health::gate(
-            session,
-            &t.node.unit,
-            port,
-            Some(to),
-            t.settings.accept_syncing,
-            t.settings.health_timeout,
-        )
+    let gate = health::gate(session, &t.node, super::node::gate_spec(t, to))
         .await
-        .map_err(|f| f.reason),
-        None => stays_active(session, &t.node.unit, Duration::from_secs(20))
-            .await
-            .map_err(|e| e.to_string()),
-    };
+        .map_err(|f| f.reason);
     let o = match gate {
         Ok(took) => {
             emit(opts, &t.key, Event::GatePassed);
@@ -199,36 +187,6 @@ async fn enable_and_gate(cx: &Ctx<'_>, spec: &InstallSpec<'_>, current: Option<&
     };
     cx.journal(&o, true).await;
     o
-}
-
-/// Without a Beacon API: the unit must be active at the end of `window` (and at every poll).
-async fn stays_active(
-    session: &Session,
-    unit: &str,
-    window: Duration,
-) -> Result<Duration, HostError> {
-    let start = Instant::now();
-    loop {
-        let o = session
-            .exec(&nodeherd_core::facts::systemd::show_command(&[unit]))
-            .await
-            .map_err(|e| HostError::Link(e.to_string()))?;
-        let st = nodeherd_core::facts::systemd::parse_show(&o.stdout_str());
-        let active = st
-            .first()
-            .is_some_and(nodeherd_core::facts::systemd::UnitState::is_active);
-        if !active && start.elapsed() > Duration::from_secs(5) {
-            return Err(HostError::NotActive(
-                st.first()
-                    .map(|u| format!("{}/{}", u.active_state, u.sub_state))
-                    .unwrap_or_default(),
-            ));
-        }
-        if start.elapsed() >= window {
-            return Ok(start.elapsed());
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
 }
 
 /// Download/verify the artifact of `version` from the node's feed, connect, install.

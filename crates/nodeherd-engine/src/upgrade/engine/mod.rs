@@ -22,7 +22,7 @@ pub use fleet::{
 };
 pub use install::{InstallSpec, install_node, install_one};
 pub use node::{rollback_node, upgrade_node};
-pub use plan::{NodePlan, fetch_feeds, plan_all, plan_node, running_versions};
+pub use plan::{NodePlan, fetch_feeds, gate_text, plan_all, plan_node, running_versions};
 
 use crate::feeds;
 use crate::upgrade::artifact::{self, Artifact};

@@ -60,28 +60,14 @@ async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
             vec![],
         );
     }
-    let Some(rest_port) = t.node.rest_port else {
-        let o = cx.outcome(
-            Some(&from),
-            Some(to),
-            Status::Refused,
-            "the node has no rest_port: no health gate possible".into(),
-            vec![],
-        );
-        cx.journal(&o, false).await;
-        return o;
-    };
     if !opts.force_unhealthy {
-        if let Err(f) = health::gate(
-            session,
-            &t.node.unit,
-            rest_port,
-            None,
-            t.settings.accept_syncing,
-            Duration::from_secs(90),
-        )
-        .await
-        {
+        let now = health::GateSpec {
+            want: None,
+            accept_syncing: t.settings.accept_syncing,
+            settle: Duration::ZERO,
+            timeout: Duration::from_secs(90),
+        };
+        if let Err(f) = health::gate(session, &t.node, now).await {
             let o = cx.outcome(
                 Some(&from),
                 Some(to),
@@ -166,24 +152,26 @@ async fn signal_and_wait(
 /// The guarded switch from `from` to `to`, the health gate, then confirm or abort.
 async fn switch_and_gate(cx: &Ctx<'_>, layout: &Layout, from: &str, to: &str) -> Outcome {
     let (session, t, opts) = (cx.session, cx.t, cx.opts);
-    let rest_port = t.node.rest_port.unwrap_or(0);
     let sw = match start_switch(cx, layout, from, to).await {
         Ok(sw) => sw,
         Err(o) => return o,
     };
     emit(opts, &t.key, Event::Switched);
-    let gate = health::gate(
-        session,
-        &t.node.unit,
-        rest_port,
-        Some(to),
-        t.settings.accept_syncing,
-        t.settings.health_timeout,
-    )
-    .await;
+    let gate = health::gate(session, &t.node, gate_spec(t, to)).await;
     match gate {
         Ok(_) => confirm(cx, &sw, from, to).await,
         Err(f) => roll_back(cx, &sw, from, to, f).await,
+    }
+}
+
+/// The gate after a switch to `version`: the node's probe must pass on that version within
+/// `health_timeout` (settle-kind nodes: up `settle` without a restart).
+pub(super) fn gate_spec<'a>(t: &Target, version: &'a str) -> health::GateSpec<'a> {
+    health::GateSpec {
+        want: Some(version),
+        accept_syncing: t.settings.accept_syncing,
+        settle: t.settings.settle,
+        timeout: t.settings.health_timeout,
     }
 }
 
@@ -389,15 +377,7 @@ async fn roll_back(
         return o;
     }
     emit(opts, &t.key, Event::RolledBack);
-    let verify = health::gate(
-        session,
-        &t.node.unit,
-        t.node.rest_port.unwrap_or(0),
-        Some(from),
-        t.settings.accept_syncing,
-        t.settings.health_timeout,
-    )
-    .await;
+    let verify = health::gate(session, &t.node, gate_spec(t, from)).await;
     let detail = match verify {
         Ok(_) => format!(
             "{to} failed the health gate ({}); rolled back, {from} is healthy again",
@@ -481,15 +461,6 @@ pub async fn rollback_node(
         );
         cx.journal(&o, false).await;
         return o;
-    }
-    if t.node.rest_port.is_none() {
-        return cx.outcome(
-            Some(&from),
-            Some(&target),
-            Status::Refused,
-            "the node has no rest_port: no health gate possible".into(),
-            vec![],
-        );
     }
     if let Err(o) = backup::before_rollback(&cx, &target).await {
         return o;

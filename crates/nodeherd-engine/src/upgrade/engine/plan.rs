@@ -18,6 +18,8 @@ pub struct NodePlan {
     /// The host's `previous` release (what a rollback without `--to` goes back to).
     #[serde(default)]
     pub previous: Option<String>,
+    /// How the node's health is gated (its probe, from `nodeherd_core::health`).
+    pub gate: String,
     #[serde(skip)]
     pub release: Option<Release>,
     /// What an upgrade backs up first (nodes with `backup` and a `data_dir`, planned to switch).
@@ -55,6 +57,16 @@ fn describe_skip(v: &semver::Version, s: &policy::Skip) -> String {
             )
         }
         policy::Skip::NotNewer => format!("{v}: not newer"),
+    }
+}
+
+/// The plan's line on how `t` is gated: its probe, and the settle time when it waits for one.
+pub fn gate_text(t: &Target) -> String {
+    let probe = nodeherd_core::health::probe_for(&t.node);
+    if probe.settles() {
+        format!("{probe}; settle {}s", t.settings.settle.as_secs())
+    } else {
+        probe.to_string()
     }
 }
 
@@ -117,6 +129,7 @@ pub fn plan_node(
             .map(|(nv, at)| (nv.to_string(), at.format("%Y-%m-%d %H:%M UTC").to_string())),
         why,
         previous: None,
+        gate: gate_text(t),
         release,
         backup: None,
     }

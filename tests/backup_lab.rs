@@ -320,7 +320,9 @@ fn copy_then_rollback_restores(ctx: &Ctx) {
         ("ok", "tester@console")
     );
     assert!(
-        line.detail.contains(": copy of ") && line.detail.contains(" KiB in "),
+        line.detail
+            .contains(" KiB) -> /opt/nodeherd/lodestar-bn/backups/1.4.2-")
+            && line.detail.contains(": copy in "),
         "{}",
         line.detail
     );
@@ -385,7 +387,7 @@ fn snapshot_falls_back_and_prunes(ctx: &Ctx) {
         .expect("backup line");
     assert!(
         line.detail
-            .contains("plain copy (no copy-on-write here) of "),
+            .contains(": plain copy (no copy-on-write here) in "),
         "{}",
         line.detail
     );

@@ -336,19 +336,24 @@ impl SwitchBackup {
 }
 
 /// The switch's shell functions for backups (prefixed to the switch script): `nh_backup` copies
-/// `$DATA` to `$BK` (btrfs snapshot, reflink copy, else `cp -a`, saying which), `nh_restore`
+/// `$DATA` to `$BK` (btrfs snapshot, reflink copy when one file of the data dir clones, else
+/// `cp -a`, saying which; a failed whole-tree reflink attempt would cost a pass over every file), `nh_restore`
 /// replaces `$DATA`'s contents with `$BK`'s, `nh_drop` deletes an old backup, `jx` journals a
 /// tail with its [`HOW`] replaced by `$how` (reduced to safe characters). The unit is stopped
 /// by the caller around them.
 pub const SWITCH_FUNCTIONS: &str = r#"safe() { printf '%s' "$1" | tr -cd 'A-Za-z0-9 ._:/,()+=-' | cut -c1-300; }
 jx() { jr "${1%%@HOW@*}$(safe "$2")${1#*@HOW@}"; }
+nh_reflinks() { # one file of the data dir cloned beside the backup: are reflinks possible here?
+  f=$(find "$DATA" -type f -size +0 2>/dev/null | head -n 1)
+  [ -n "$f" ] && cp --reflink=always -- "$f" "$BK.probe" 2>/dev/null; r=$?; rm -f "$BK.probe"; return $r
+}
 nh_backup() {
   t0=$(date +%s)
   mkdir -p "${BK%/*}" || { how="cannot create ${BK%/*}"; return 1; }
   rm -rf "$BK.partial"
   if [ "$BM" = snapshot ] && btrfs subvolume show "$DATA" >/dev/null 2>&1 \
      && btrfs subvolume snapshot -r "$DATA" "$BK" >/dev/null 2>&1; then how="btrfs snapshot"
-  elif [ "$BM" = snapshot ] && cp -a --reflink=always -- "$DATA" "$BK.partial" 2>/dev/null; then how="reflink copy"
+  elif [ "$BM" = snapshot ] && nh_reflinks && cp -a --reflink=always -- "$DATA" "$BK.partial" 2>/dev/null; then how="reflink copy"
   else
     rm -rf "$BK.partial"
     if ! e=$(cp -a -- "$DATA" "$BK.partial" 2>&1); then
@@ -357,7 +362,7 @@ nh_backup() {
     if [ "$BM" = snapshot ]; then how="plain copy (no copy-on-write here)"; else how="copy"; fi
   fi
   [ -e "$BK.partial" ] && mv -T "$BK.partial" "$BK"
-  how="$how of $(du -sk -- "$BK" 2>/dev/null | cut -f1) KiB in $(( $(date +%s) - t0 ))s"
+  how="$how in $(( $(date +%s) - t0 ))s"
 }
 nh_restore() {
   t0=$(date +%s)

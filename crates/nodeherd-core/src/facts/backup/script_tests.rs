@@ -147,7 +147,7 @@ fn a_rollback_by_the_guard_restores_the_copy_before_the_old_version_starts() {
     let lines: Vec<&str> = j.lines().collect();
     assert_eq!(lines.len(), 3, "{j}");
     assert!(
-        lines[0].contains(r#""action":"backup","detail":"copy of "#),
+        lines[0].contains(r#""action":"backup","detail":"copy in "#),
         "{j}"
     );
     assert!(

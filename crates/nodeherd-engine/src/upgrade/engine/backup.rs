@@ -177,12 +177,21 @@ pub(super) fn switch_backup(cx: &Ctx<'_>, from: &str, to: &str) -> Option<Switch
             data_dir,
             path,
             prune,
-            ..
+            data_kib,
         } => SwitchBackup {
             mode: mode.as_str().into(),
             data_dir: data_dir.clone(),
             path: path.clone(),
-            journal_done: line("backup", "ok", format!("{data_dir} -> {path}: {HOW}")),
+            // the size read before the switch: the guard does not walk the copy again while
+            // the node is down
+            journal_done: line(
+                "backup",
+                "ok",
+                format!(
+                    "{data_dir} ({}) -> {path}: {HOW}",
+                    facts::human_kib(*data_kib)
+                ),
+            ),
             journal_failed: line(
                 "backup",
                 "failed",

@@ -203,6 +203,37 @@ fn stop_start_restart_real_units(ctx: &Ctx) {
             "restart must change the PID: {a}"
         );
     }
+    // The restart is journaled on each host itself, and `history` shows it with the new PID.
+    let (ok, host_journal) = sh(ctx, "nhtest-2", "cat /var/log/nodeherd/journal.jsonl");
+    assert!(ok, "{host_journal}");
+    let pid = after
+        .iter()
+        .find(|r| r["host"] == "nhtest-2")
+        .map(|r| r["unit_state"]["main_pid"].to_string())
+        .unwrap_or_default();
+    let restarted = host_journal
+        .lines()
+        .rev()
+        .find(|l| l.contains(r#""action":"restart""#) && l.contains(r#""node":"nhtest-2/demo""#));
+    assert!(
+        restarted.is_some_and(
+            |l| l.contains(r#""result":"ok""#) && l.contains(&format!("main PID {pid}"))
+        ),
+        "no restart line with main PID {pid} in nhtest-2's journal:\n{host_journal}"
+    );
+    let (code, out, err) = nodeherd(inv, &["history", "nhtest-2/demo", "--json"]);
+    assert_eq!(code, 0, "history: {out}{err}");
+    let entries: Vec<Value> = serde_json::from_str(&out).expect("history --json");
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for a in ["stop", "start", "restart"] {
+        assert!(
+            actions.contains(&a),
+            "{a} missing from history: {actions:?}"
+        );
+    }
 }
 
 fn logs_tail_and_follow(ctx: &Ctx) {

@@ -462,7 +462,7 @@ fn history_screen() {
     let app = fixture::history();
     for (w, h) in SIZES {
         let text = screen(&app, w, h);
-        assert!(text.contains("4 entries"), "{text}");
+        assert!(text.contains("8 entries"), "{text}");
         assert!(text.contains("1.14.10 -> 1.14.11"), "{text}");
         assert!(text.contains("cosmos-1: ssh: connection refused"), "{text}");
     }
@@ -471,6 +471,10 @@ fn history_screen() {
     let apply = text.find("apply").unwrap_or(usize::MAX);
     let first = text.find("1.14.10").unwrap_or(0);
     assert!(apply < first, "newest entry on top:\n{text}");
+    // every kind of action reads in full (the ACTION column fits `unit-rewrite`)
+    for action in ["unit-rewrite", "key-import", "restart", "backup"] {
+        assert!(text.contains(action), "{action}:\n{text}");
+    }
     snap("history", &app);
 
     let mut loading = fixture::fleet(false);

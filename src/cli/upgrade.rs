@@ -79,7 +79,14 @@ fn plan_table(plans: &[NodePlan]) -> String {
             ]
         })
         .collect();
-    table::render(&["NODE", "RUNNING", "TO", "WHY", "GATE"], &rows)
+    let mut out = table::render(&["NODE", "RUNNING", "TO", "WHY", "GATE"], &rows);
+    // What each switch backs up first, and the space it needs (nodes with `backup`).
+    for p in plans {
+        if let Some(b) = &p.backup {
+            out.push_str(&format!("backup {}: {}\n", p.step.node, b.describe()));
+        }
+    }
+    out
 }
 
 fn ask(c: &Common<'_>, what: &str, hosts: &[String]) -> Result<bool, Fail> {

@@ -1,8 +1,12 @@
-//! The upgrade journal: one JSON line per action, on the host (`/var/log/nodeherd/journal.jsonl`)
-//! and in the console's `~/.local/state/nodeherd/journal.jsonl`; `history` merges both.
+//! The journal: one JSON line per action that changes a host (start, stop, restart, key import,
+//! removal and move, unit rewrite, install, upgrade, rollback, backup, restore), on the host
+//! (`/var/log/nodeherd/journal.jsonl`) and in the console's `~/.local/state/nodeherd/journal.jsonl`;
+//! `history` merges both.
 //!
-//! Owns: the entry format, the local journal file, parsing and merging (pure). May not touch:
-//! SSH (callers fetch host journals with [`crate::facts::layout::journal_read_command`]).
+//! Owns: the entry format and the action names ([`action`]), the local journal file, parsing and
+//! merging (pure). May not touch: SSH (callers fetch host journals with
+//! [`crate::facts::layout::journal_read_command`] and write them through the engine's one
+//! recorder). An entry never carries a secret: no key material, password or token goes into it.
 
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -14,7 +18,7 @@ pub struct Entry {
     pub time: String,
     /// The console user: `user@hostname`.
     pub who: String,
-    /// `upgrade`, `rollback`.
+    /// One of [`action`]'s names.
     pub action: String,
     /// `host/node`.
     pub node: String,
@@ -32,7 +36,40 @@ pub struct Entry {
     pub run: String,
 }
 
+/// The action names a journal line can carry.
+pub mod action {
+    pub const START: &str = "start";
+    pub const STOP: &str = "stop";
+    pub const RESTART: &str = "restart";
+    pub const KEY_IMPORT: &str = "key-import";
+    pub const KEY_REMOVE: &str = "key-remove";
+    pub const KEY_MOVE: &str = "key-move";
+    pub const UNIT_REWRITE: &str = "unit-rewrite";
+    pub const INSTALL: &str = "install";
+    pub const UPGRADE: &str = "upgrade";
+    pub const ROLLBACK: &str = "rollback";
+    pub const BACKUP: &str = "backup";
+    pub const RESTORE: &str = "restore";
+    pub const APPLY: &str = "apply";
+}
+
 impl Entry {
+    /// A line for `action` on `node` (`host/node`) by `who`, stamped now; the detail is
+    /// sanitized (it often carries a server's text). No versions, no run id: set them after.
+    pub fn now(who: &str, action: &str, node: &str, result: &str, detail: &str) -> Entry {
+        Entry {
+            time: now(),
+            who: who.into(),
+            action: action.into(),
+            node: node.into(),
+            from: String::new(),
+            to: String::new(),
+            result: result.into(),
+            detail: crate::text::sanitize(detail),
+            run: String::new(),
+        }
+    }
+
     pub fn line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -174,6 +211,21 @@ mod tests {
             detail: "say \"hi\"".into(),
             run: String::new(),
         }
+    }
+
+    #[test]
+    fn a_new_line_is_stamped_and_sanitized() {
+        let x = Entry::now(
+            "ops@box",
+            action::RESTART,
+            "h/n",
+            "ok",
+            "pid 42\x1b[31m red",
+        );
+        assert_eq!(x.action, "restart");
+        assert!(x.time.ends_with('Z') && x.time.len() == 20, "{}", x.time);
+        assert!(!x.detail.contains('\x1b'), "{}", x.detail);
+        assert_eq!(parse(&x.line()).0, vec![x]);
     }
 
     #[test]

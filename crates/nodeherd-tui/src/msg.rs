@@ -158,7 +158,7 @@ pub enum Effect {
         node: NodeRef,
         to: Option<String>,
     },
-    /// Read and merge the upgrade journals in a worker.
+    /// Read and merge the hosts' journals in a worker.
     LoadHistory,
     /// Silence alerts matching `spec` (RULE[/HOST[/NODE]]) until `until`: recorded in the saved
     /// alert state (so `nodeherd alerts` and cron runs honour it) and in this session.

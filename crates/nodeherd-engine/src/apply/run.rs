@@ -359,16 +359,17 @@ async fn run_starts_and_stops(cx: &Run<'_>, results: &mut Vec<ChangeResult>) {
         plan,
         refs,
         forks,
+        opts,
         ..
     } = *cx;
-    // 2. Starts and stops, hosts in parallel.
+    // 2. Starts and stops, hosts in parallel (each journaled on its host by `lifecycle`).
     for (want, action) in [(Change::Start, Action::Start), (Change::Stop, Action::Stop)] {
         let idx = changes_where(plan, |c| *c == want);
         if idx.is_empty() {
             continue;
         }
         let nodes: Vec<NodeRef> = idx.iter().map(|i| refs[*i]).collect();
-        let outs = lifecycle::act(pool, inv, &nodes, action, forks).await;
+        let outs = lifecycle::act_as(pool, inv, &nodes, action, forks, &opts.who).await;
         for (i, o) in idx.iter().zip(outs) {
             let c = &plan.changes[*i];
             results.push(ChangeResult::unverified(

@@ -126,4 +126,79 @@ async fn a_stop_sends_systemctl_stop_to_that_node_only() {
     assert!(fakes[1].calls().is_empty());
     // nothing version-related on a stop
     assert_eq!(fakes[0].ran(LOCK) + fakes[0].ran(SWITCH), 0);
+    // journaled on h1 by lifecycle, as the apply's user
+    let j: Vec<String> = fakes[0]
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("journal.jsonl"))
+        .collect();
+    assert_eq!(j.len(), 1, "{:#?}", fakes[0].lines());
+    assert!(
+        j[0].contains(r#""action":"stop""#)
+            && j[0].contains(&format!(r#""who":"{}""#, options().who)),
+        "{}",
+        j[0]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_unit_rewrite_is_journaled_on_its_host_after_the_write() {
+    crate::testing::isolate_state();
+    let inv = inventory(&["h1"], true);
+    let pb = playbook("");
+    let refs = vec![NodeRef { host: 0, node: 0 }];
+    let f = FakeRemote::named("h1");
+    f.on(
+        crate::testing::Match::contains(LOCK),
+        crate::testing::Reply::Hold {
+            stdout: "LOCKED\n".into(),
+        },
+    );
+    f.on(
+        crate::testing::Match::contains("/etc/systemd/system/"),
+        crate::testing::Reply::ok("written\n"),
+    );
+    let pool = fake_pool(std::slice::from_ref(&f));
+    let plan = Plan {
+        changes: vec![planned(
+            "h1",
+            Change::RewriteUnit {
+                diff_summary: "ExecStart".into(),
+            },
+        )],
+        noops: vec![],
+        unknown: vec![],
+    };
+    let mut g = gathered(&refs, vec![]);
+    g.unit_wants.insert(refs[0], "# nodeherd\n[Unit]\n".into());
+    // stopped: rewritten, not restarted
+    g.facts = vec![nodeherd_core::plan::apply::Facts::default()];
+    let res = apply(
+        &pool,
+        &inv,
+        &plan,
+        &refs,
+        &g,
+        &DesiredState::default(),
+        &pb,
+        1,
+        &options(),
+    )
+    .await;
+    assert!(res[0].ok, "{:?}", res[0]);
+    let lines = f.lines();
+    let write = lines
+        .iter()
+        .position(|l| l.contains("/etc/systemd/system/"));
+    let journal = lines.iter().position(|l| l.contains("journal.jsonl"));
+    assert!(write.is_some() && journal > write, "{lines:#?}");
+    let j = &lines[journal.unwrap_or(0)];
+    for part in [
+        r#""action":"unit-rewrite""#,
+        r#""node":"h1/bn""#,
+        r#""result":"ok""#,
+        "rewrote /etc/systemd/system/lodestar-bn.service, daemon-reload; not restarted",
+    ] {
+        assert!(j.contains(part), "{part} not in {j}");
+    }
 }

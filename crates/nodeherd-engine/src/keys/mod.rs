@@ -10,12 +10,14 @@
 //! This file: key rows, the double-sign guard and risks, removal with its state files. The rest,
 //! one use case per file: [`list_fleet`] (list.rs), [`read_import_files`] / [`import_into`]
 //! (import.rs), [`remove_from_node`] (remove_node.rs), [`move_key`] (move_key.rs), exits
-//! (exit.rs), key files ([`files`]) and CometBFT consensus keys ([`consensus`]).
+//! (exit.rs), key files ([`files`]), CometBFT consensus keys ([`consensus`]) and the journal
+//! lines of imports, removals and moves (lines.rs; each use case records its own).
 
 pub mod consensus;
 mod exit;
 pub mod files;
 mod import;
+mod lines;
 mod list;
 mod move_key;
 mod remove_node;

@@ -2,7 +2,8 @@
 //! verify, import into B with that data, verify. Stops at the first uncertain step and says
 //! where the key is.
 //!
-//! Owns: the order and the checks of a move's steps (docs/keys.md). May not touch: the
+//! Owns: the order and the checks of a move's steps (docs/keys.md), and the move's journal line
+//! on both nodes' hosts. May not touch: the
 //! keystore's checks (the front end proves it opens to the key first), the terminal.
 
 use std::path::{Path, PathBuf};
@@ -75,18 +76,28 @@ pub async fn move_key(
         import_into_b(&mut steps, &kmb, &ends, keystore, password, &removed, file).await
     }
     .await;
-    match moved {
-        Ok(file) => MoveReport {
-            steps,
-            state: format!("{pubkey} moved: active on {} only", ends.b),
-            ok: true,
-            slashing_file: file,
-        },
-        Err((state, file)) => MoveReport {
-            steps,
-            state,
-            ok: false,
-            slashing_file: file,
+    let (ok, state) = match &moved {
+        Ok(_) => (true, format!("{pubkey} moved: active on {} only", ends.b)),
+        Err((state, _)) => (false, state.clone()),
+    };
+    let who = nodeherd_core::journal::who();
+    let lines = super::lines::move_lines(
+        &who,
+        (&ends.a, &ends.b),
+        pubkey,
+        ok,
+        state == ends.untouched,
+        &state,
+    );
+    for (node, line) in [from, to].into_iter().zip(&lines) {
+        let _ = crate::record::record_on(pool, inv, node, line).await;
+    }
+    MoveReport {
+        steps,
+        state,
+        ok,
+        slashing_file: match moved {
+            Ok(file) | Err((_, file)) => file,
         },
     }
 }

@@ -1,7 +1,7 @@
 //! Removing keys from one node named in the inventory: its Keymanager API and its host's SSH
 //! session opened, then [`super::remove`] (slashing data saved before anything is reported).
 //!
-//! Owns: reaching the node for a removal. May not touch: the order of the removal's steps (that
+//! Owns: reaching the node for a removal, and its journal line on the node's host. May not touch: the order of the removal's steps (that
 //! is [`super::remove`]), confirmations and output (front ends).
 
 use std::path::Path;
@@ -25,9 +25,27 @@ pub enum RemoveNodeError {
     Remove(RemoveError),
 }
 
-/// Remove `pubkeys` from node `r`, saving their slashing data under `state_dir` and on the host.
-/// Confirmation is the front end's job and happens before this is called.
+/// Remove `pubkeys` from node `r`, saving their slashing data under `state_dir` and on the host,
+/// and journal it there. Confirmation is the front end's job and happens before this is called.
 pub async fn remove_from_node(
+    pool: &Pool,
+    inv: &Inventory,
+    r: NodeRef,
+    pubkeys: &[String],
+    state_dir: &Path,
+) -> Result<RemoveOutcome, RemoveNodeError> {
+    let res = remove_inner(pool, inv, r, pubkeys, state_dir).await;
+    let line = super::lines::remove_line(
+        &nodeherd_core::journal::who(),
+        &crate::record::node_key(inv, r),
+        pubkeys,
+        &res,
+    );
+    let _ = crate::record::record_on(pool, inv, r, &line).await;
+    res
+}
+
+async fn remove_inner(
     pool: &Pool,
     inv: &Inventory,
     r: NodeRef,

@@ -1130,9 +1130,9 @@ fn history_loads_through_a_worker_and_reloads_on_r() {
         })),
         fixture::now(),
     );
-    assert_eq!(app.history.data.as_ref().map(|d| d.entries.len()), Some(4));
+    assert_eq!(app.history.data.as_ref().map(|d| d.entries.len()), Some(8));
     press(&mut app, vec![key('G')]);
-    assert_eq!(app.history_selected, 3);
+    assert_eq!(app.history_selected, 7);
     let fx = press(&mut app, vec![key('R')]);
     assert!(matches!(fx.as_slice(), [Effect::LoadHistory]), "{fx:?}");
 }

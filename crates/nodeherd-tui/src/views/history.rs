@@ -1,5 +1,6 @@
-//! The history screen: the merged upgrade journal (every host's journal and the console's own),
-//! newest first; hosts whose journal could not be read are listed under the table.
+//! The history screen: the merged journal of every action that changed a host (every host's
+//! journal and the console's own), newest first; hosts whose journal could not be read are
+//! listed under the table.
 //!
 //! Owns: how the history screen reads. May not touch: the state (it only reads [`App`]), I/O.
 //!
@@ -60,7 +61,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let p = match (&f.error, f.loading) {
-            (_, true) => Paragraph::new("Reading the upgrade journals of every host…").style(dim),
+            (_, true) => Paragraph::new("Reading the journals of every host…").style(dim),
             (Some(e), false) => Paragraph::new(format!(
                 "Cannot read the history: {}  (R tries again)",
                 clean(e)
@@ -90,10 +91,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let inner = block.inner(top);
     frame.render_widget(block, top);
     if data.entries.is_empty() {
-        frame.render_widget(
-            Paragraph::new("No upgrade, rollback or apply recorded yet.").style(dim),
-            inner,
-        );
+        frame.render_widget(Paragraph::new("No action recorded yet.").style(dim), inner);
     } else {
         render_table(frame, inner, app, data);
     }
@@ -137,7 +135,7 @@ fn render_table(frame: &mut Frame, inner: Rect, app: &App, data: &HistoryData) {
         vec![
             Constraint::Length(19),
             Constraint::Length(26),
-            Constraint::Length(9),
+            Constraint::Length(13),
             Constraint::Length(20),
             Constraint::Length(16),
             Constraint::Length(18),
@@ -147,7 +145,7 @@ fn render_table(frame: &mut Frame, inner: Rect, app: &App, data: &HistoryData) {
         vec![
             Constraint::Length(11),
             Constraint::Length(18),
-            Constraint::Length(8),
+            Constraint::Length(12),
             Constraint::Length(18),
             Constraint::Min(8),
             Constraint::Length(0),

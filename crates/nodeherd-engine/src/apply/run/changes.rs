@@ -1,7 +1,8 @@
 //! The changes of an apply that go through the upgrade engine's machinery: unit rewrites (with
 //! the rollout order and a restart when it was running), installs, and version switches.
 //!
-//! Owns: turning plan changes into engine calls and their outcomes. May not touch: the plan
+//! Owns: turning plan changes into engine calls and their outcomes, and the journal line of a
+//! unit rewrite (on the node's host, through [`crate::record`]). May not touch: the plan
 //! itself, starts/stops (that is [`crate::lifecycle`]), or the verification pass ([`super`]).
 
 use super::{
@@ -74,7 +75,28 @@ pub(super) async fn rewrite_units(
         .collect()
 }
 
+/// Rewrite one node's unit (then restart it when asked), and journal the rewrite on its host.
 async fn rewrite_one(
+    pool: &Pool,
+    inv: &Inventory,
+    r: NodeRef,
+    text: &str,
+    restart: bool,
+    opts: &Options,
+) -> (bool, bool, String) {
+    let done = rewrite_inner(pool, inv, r, text, restart, opts).await;
+    let line = nodeherd_core::journal::Entry::now(
+        &opts.who,
+        nodeherd_core::journal::action::UNIT_REWRITE,
+        &key(inv, r),
+        if done.0 { "ok" } else { "failed" },
+        &done.2,
+    );
+    let _ = crate::record::record_on(pool, inv, r, &line).await;
+    done
+}
+
+async fn rewrite_inner(
     pool: &Pool,
     inv: &Inventory,
     r: NodeRef,
@@ -152,7 +174,7 @@ async fn rewrite_one(
             format!("rewrote {path}, daemon-reload; not restarted"),
         );
     }
-    let o = lifecycle::act(pool, inv, &[r], Action::Restart, 1).await;
+    let o = lifecycle::act_as(pool, inv, &[r], Action::Restart, 1, &opts.who).await;
     match o.into_iter().next() {
         Some(a) if a.ok => (
             true,

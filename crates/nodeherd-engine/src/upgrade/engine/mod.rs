@@ -6,9 +6,11 @@
 //! choice and verified artifact before anything changes), [`node`] (one node's
 //! upgrade or rollback: preconditions, guarded switch, gate, confirm or abort), [`install`] (a
 //! first install), [`plan`] (feeds, running versions and plan lines), [`fleet`] (the rollout and
-//! the history). May not touch: the terminal; it reports through [`Outcome`]s and optional
+//! the history), [`backup`] (the data dir's backup before a switch, its restore on a rollback).
+//! May not touch: the terminal; it reports through [`Outcome`]s and optional
 //! [`Event`]s.
 
+mod backup;
 mod fleet;
 mod install;
 mod node;
@@ -16,6 +18,7 @@ mod plan;
 mod prepare;
 mod steps;
 
+pub use backup::{BackupPlan, plan_backup};
 pub use fleet::{
     history, history_of, rollback_all, rollback_one, run_upgrades, upgrade_one, upgrade_to,
 };

@@ -4,6 +4,7 @@
 //! Owns: that order and every outcome text of it. May not touch: the fleet order (that is
 //! [`super::fleet`]), planning, or the host scripts themselves (`nodeherd_core::facts::layout`).
 
+use super::backup;
 use super::steps::{Ctx, inspect, journal_tail, stage, token, wait_guard};
 use super::{
     Artifact, Duration, Event, HostError, Instant, Layout, Options, Outcome, Release, Session,
@@ -77,6 +78,9 @@ async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
             cx.journal(&o, true).await;
             return o;
         }
+    }
+    if let Err(o) = backup::before_upgrade(cx, &from, to).await {
+        return o;
     }
     if !layout.has(to) {
         emit(opts, &t.key, Event::Uploading);
@@ -253,6 +257,7 @@ async fn start_switch(
             "rolled-back (health gate failed)",
             "the console's health gate failed",
         ),
+        backup: backup::switch_backup(cx, from, to),
     };
     emit(opts, &t.key, Event::Switching);
     match session.exec(&layout::switch_command(&spec)).await {
@@ -285,6 +290,7 @@ async fn start_switch(
             return Err(o);
         }
     }
+    backup::await_backup(cx, &tok, from, to).await?;
     if let Err(e) = wait_state(
         session,
         &dir,
@@ -362,7 +368,7 @@ async fn roll_back(
         &sw.tok,
         &t.node.name,
         ("abort", "rolled-back"),
-        Duration::from_secs(120),
+        Duration::from_secs(120) + backup::restore_allowance(cx),
     )
     .await;
     if let Err(e) = back {
@@ -454,6 +460,9 @@ pub async fn rollback_node(
             vec![],
         );
         cx.journal(&o, false).await;
+        return o;
+    }
+    if let Err(o) = backup::before_rollback(&cx, &target).await {
         return o;
     }
     switch_and_gate(&cx, &layout, &from, &target).await

@@ -26,6 +26,9 @@ pub struct NodePlan {
     /// one (what `releases` reports the asset of).
     #[serde(skip)]
     pub candidate: Option<Release>,
+    /// What an upgrade backs up first (nodes with `backup` and a `data_dir`, planned to switch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<super::BackupPlan>,
 }
 
 /// Feeds by source, fetched once each.
@@ -136,6 +139,7 @@ pub fn plan_node(
         gate: gate_text(t),
         release,
         candidate,
+        backup: None,
     }
 }
 
@@ -175,7 +179,7 @@ pub async fn plan_all(
     let feeds = fetch_feeds(targets, opts).await;
     let layouts = running_versions(pool, targets).await;
     let now = opts.clock.now();
-    targets
+    let mut plans: Vec<NodePlan> = targets
         .iter()
         .zip(layouts)
         .map(|(t, l)| {
@@ -199,5 +203,11 @@ pub async fn plan_all(
             }
             p
         })
-        .collect()
+        .collect();
+    for (t, p) in targets.iter().zip(plans.iter_mut()) {
+        if p.step.to.is_some() {
+            p.backup = super::plan_backup(pool, t).await;
+        }
+    }
+    plans
 }

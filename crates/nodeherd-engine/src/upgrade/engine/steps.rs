@@ -7,7 +7,7 @@
 
 use super::{
     Artifact, Duration, Event, HostError, Instant, Layout, Options, Outcome, Session, Status,
-    Target, artifact, emit, entry, journal, layout, link, lock, short, stderr_of,
+    Target, artifact, emit, entry, layout, link, lock, short, stderr_of,
 };
 
 pub(super) struct Ctx<'a> {
@@ -18,6 +18,8 @@ pub(super) struct Ctx<'a> {
     pub(super) start: Instant,
     /// Journal id shared by every line this action writes (console and host).
     pub(super) run: String,
+    /// The data dir backup (or restore) this action's switch makes, once decided.
+    pub(super) backup: std::sync::OnceLock<super::backup::Prepared>,
 }
 
 impl<'a> Ctx<'a> {
@@ -34,6 +36,7 @@ impl<'a> Ctx<'a> {
             action,
             start: Instant::now(),
             run: token(),
+            backup: std::sync::OnceLock::new(),
         }
     }
 
@@ -107,13 +110,8 @@ impl<'a> Ctx<'a> {
             result,
             &o.detail,
         );
-        journal::append_local(&e);
-        if host_too {
-            let _ = self
-                .session
-                .exec(&layout::journal_append_command(&e.line()))
-                .await;
-        }
+        // Through the one recorder; the console's copy is written even when the host's is not.
+        let _ = crate::record::record(host_too.then_some(self.session), &e).await;
     }
 }
 

@@ -186,7 +186,7 @@ pub(crate) fn spawn_upgrade(
     })
 }
 
-/// Read the upgrade journals of the session's hosts and the console's own, merged.
+/// Read the journals of the session's hosts and the console's own, merged.
 pub(crate) fn spawn_history(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinHandle<()> {
     let world = world.clone();
     tokio::spawn(async move {

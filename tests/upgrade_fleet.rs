@@ -179,7 +179,7 @@ fn tarball(src: &Path, file: &Path) -> String {
 fn build_artifacts(dir: &Path) -> Vec<(String, PathBuf, String)> {
     let mut out: Vec<(String, PathBuf, String)> = feed::lodestar_artifacts()
         .into_iter()
-        .map(|(v, f, sha)| (format!("lodestar-v{v}-linux-amd64.tar.gz"), f, sha))
+        .map(|(v, f, sha)| (feed::lodestar_asset(&v, feed::lab_cpu()), f, sha))
         .collect();
     let b = dir.join("lodestar-broken");
     let entry = b.join("node_modules/@chainsafe/lodestar/lib");
@@ -190,7 +190,8 @@ fn build_artifacts(dir: &Path) -> Vec<(String, PathBuf, String)> {
     )
     .expect("write");
     std::fs::write(b.join("polyfill.cjs"), "\n").expect("write");
-    let name = "lodestar-v1.6.0-linux-amd64.tar.gz".to_string();
+    feed::write_launcher(&b);
+    let name = feed::lodestar_asset("1.6.0", feed::lab_cpu());
     let f = dir.join(&name);
     let sha = tarball(&b, &f);
     out.push((name, f, sha));
@@ -201,7 +202,7 @@ fn build_artifacts(dir: &Path) -> Vec<(String, PathBuf, String)> {
         ("1.2.0", Some("database schema 7 is unknown")),
     ] {
         let d = app_release(&rel, v, broken);
-        let name = format!("nodeherd-app-v{v}-linux-amd64.tar.gz");
+        let name = format!("nodeherd-app-v{v}-linux-{}.tar.gz", feed::lab_cpu());
         let f = dir.join(&name);
         let sha = tarball(&d, &f);
         out.push((name, f, sha));
@@ -224,14 +225,14 @@ async fn serve(dir: &Path, arts: &[(String, PathBuf, String)]) -> String {
         rel(
             &format!("v{v}"),
             days,
-            &format!("lodestar-v{v}-linux-amd64.tar.gz"),
+            &feed::lodestar_asset(v, feed::lab_cpu()),
         )
     };
     let app = |v: &str, days| {
         rel(
             &format!("v{v}"),
             days,
-            &format!("nodeherd-app-v{v}-linux-amd64.tar.gz"),
+            &format!("nodeherd-app-v{v}-linux-{}.tar.gz", feed::lab_cpu()),
         )
     };
     let feeds = [

@@ -142,6 +142,16 @@ impl Gate {
         passed
     }
 
+    /// The node is crash-looping: systemd restarted its unit at least twice since the gate's
+    /// first reading and it is not up now. Waiting out the timeout would change nothing.
+    pub fn hopeless(&self) -> bool {
+        let grown = match (self.restarts_at_start, self.last.restarts) {
+            (Some(Some(a)), Some(b)) => b.saturating_sub(a),
+            _ => 0,
+        };
+        grown >= 2 && !self.last.unit_active
+    }
+
     /// Why the gate has not passed, from the last reading, quoting the node.
     pub fn reason(&self) -> String {
         let r = &self.last;
@@ -157,6 +167,14 @@ impl Gate {
             } else {
                 format!("not active ({})", r.unit_state)
             };
+            if self.hopeless() {
+                let a = self.restarts_at_start.flatten().unwrap_or(0);
+                let b = r.restarts.unwrap_or(0);
+                return format!(
+                    "the unit is {state}, restarted {} times (crash loop)",
+                    b - a
+                );
+            }
             return format!("the unit is {state}");
         }
         if let Some(e) = &r.error {

@@ -362,3 +362,28 @@ fn a_declared_probe_must_pass_all_along() {
         "the Beacon API is not answering (/eth/v1/node/health: no answer within 10s)"
     );
 }
+
+#[test]
+fn a_crash_loop_is_hopeless_at_once() {
+    let mut g = Gate::new(Probe::UnitOnly { why: String::new() }, None, false, 10 * S);
+    let mut r = good(0, "");
+    r.unit_active = false;
+    r.unit_state = "auto-restart".into();
+    r.restarts = Some(0);
+    assert!(!g.observe(r.clone(), S));
+    assert!(!g.hopeless());
+    r.restarts = Some(1);
+    g.observe(r.clone(), 3 * S);
+    assert!(!g.hopeless());
+    r.restarts = Some(2);
+    g.observe(r.clone(), 5 * S);
+    assert!(g.hopeless());
+    assert_eq!(
+        g.reason(),
+        "the unit is not active (auto-restart), restarted 2 times (crash loop)"
+    );
+    // up again after restarts: not hopeless (it may settle)
+    r.unit_active = true;
+    g.observe(r, 7 * S);
+    assert!(!g.hopeless());
+}

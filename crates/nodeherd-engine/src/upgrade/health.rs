@@ -339,6 +339,16 @@ pub async fn gate(
         if g.observe(r, start.elapsed()) {
             return Ok(start.elapsed());
         }
+        if g.hopeless() {
+            return Err(GateFailure {
+                reason: format!(
+                    "not healthy after {}s: {}",
+                    start.elapsed().as_secs(),
+                    g.reason()
+                ),
+                last: g.last().clone(),
+            });
+        }
         if start.elapsed() + POLL > spec.timeout {
             break;
         }

@@ -89,7 +89,7 @@ async fn serve(dir: PathBuf) -> String {
     let (listener, base) = feed::bind().await;
     let mut files: Vec<(String, PathBuf)> = arts
         .iter()
-        .map(|(v, f, _)| (format!("lodestar-{v}.tar.gz"), f.clone()))
+        .map(|(v, f, _)| (feed::lodestar_asset(v, feed::lab_cpu()), f.clone()))
         .collect();
     let rels: Vec<serde_json::Value> = arts
         .iter()
@@ -98,7 +98,7 @@ async fn serve(dir: PathBuf) -> String {
                 &base,
                 &format!("v{v}"),
                 30,
-                &format!("lodestar-{v}.tar.gz"),
+                &feed::lodestar_asset(v, feed::lab_cpu()),
                 sha,
             )
         })

@@ -280,5 +280,8 @@ async fn the_guard_is_told_the_previous_release_to_restore() {
     assert_eq!(o.status, Status::RolledBack, "{o:?}");
     let sw = f.lines().into_iter().find(|l| l.contains(SWITCH)).unwrap();
     // the previous release (1.0.0; the switch is 1.4.2 -> 1.5.1) is one of the guard's arguments
-    assert!(sw.contains(" 1.0.0 ") || sw.trim_end().ends_with(" 1.0.0"), "{sw}");
+    assert!(
+        sw.contains(" 1.0.0 ") || sw.trim_end().ends_with(" 1.0.0"),
+        "{sw}"
+    );
 }

@@ -271,3 +271,35 @@ fn a_large_inventory_loads_and_selects() {
     // bn-1, bn-10..19, bn-100..199, bn-1000..1999: 1 + 10 + 100 + 1000 validator nodes excluded.
     assert_eq!(nodes.len(), 2 * n - 1111);
 }
+
+/// A probe declared wrong, a bad platform and an unknown client: `upgrade` stops before any
+/// connection with exit 2, naming each file and line (the address is never contacted).
+#[test]
+fn bad_probe_platform_and_client_stop_an_upgrade_with_exit_2() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nodeherd"))
+        .args([
+            "-i",
+            "tests/fixtures/inventory/bad-probe-platform-client.toml",
+            "--color",
+            "never",
+            "upgrade",
+            "all",
+            "--yes",
+        ])
+        .output()
+        .expect("run nodeherd");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for at in [
+        "bad-probe-platform-client.toml:4:12",
+        "bad-probe-platform-client.toml:8:18",
+        "bad-probe-platform-client.toml:11:10",
+    ] {
+        assert!(err.contains(at), "{at} missing:\n{err}");
+    }
+    assert!(
+        err.contains("the probe reaches only the host's loopback"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean \"geth\""), "{err}");
+}

@@ -56,7 +56,11 @@ enum ColorChoice {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Validate the inventory and print every problem at once.
-    Check,
+    Check {
+        /// Print each connection setting of HOST and where it came from (inventory, ssh_config, default).
+        #[arg(long, value_name = "HOST")]
+        explain: Option<String>,
+    },
     /// Show every node of the selected hosts: unit state, PID, since, version, last error.
     Status {
         /// `all`, a group, a host, a glob, `!exclusion`, `&intersection`, comma lists, `host/node`.
@@ -275,7 +279,7 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
     let inv = args.inventory.as_path();
     let limit = args.limit.as_deref();
     match cmd {
-        Cmd::Check => cli::check::run(inv, out),
+        Cmd::Check { explain } => cli::check::run(inv, explain.as_deref(), out),
         Cmd::Status { selector } => {
             cli::status::run(inv, selector.as_deref(), limit, args.forks, out).await
         }

@@ -17,6 +17,7 @@ mod lookup;
 mod model;
 mod raw;
 mod resolve;
+pub mod sshconfig;
 pub(crate) mod suggest;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,9 @@ use std::path::{Path, PathBuf};
 
 pub use error::{InventoryError, Problem, ProblemKind, render};
 pub use lookup::SelectorError;
-pub use model::{Backup, ClientKind, DeclaredProbe, Group, Host, Node, NodeRef, Role, jump_chain};
+pub use model::{
+    Backup, ClientKind, DeclaredProbe, Group, Host, Node, NodeRef, Origin, Role, jump_chain,
+};
 pub use resolve::DEFAULT_USER;
 
 use error::SourceFile;
@@ -93,18 +96,27 @@ impl Inventory {
                 ),
             }
         }
-        Self::build(sources, problems)
+        Self::build(sources, problems, &sshconfig::SshConfig::load())
     }
 
     /// Builds an inventory from in-memory files `(path, text)`; paths give names and the base
     /// directory for relative paths inside them.
     pub fn from_sources(sources: Vec<(PathBuf, String)>) -> Result<Inventory, InventoryError> {
-        Self::build(sources, Vec::new())
+        Self::build(sources, Vec::new(), &sshconfig::SshConfig::none())
+    }
+
+    /// Like [`Inventory::from_sources`], with an OpenSSH configuration below the inventory.
+    pub fn from_sources_with_ssh(
+        sources: Vec<(PathBuf, String)>,
+        ssh: &sshconfig::SshConfig,
+    ) -> Result<Inventory, InventoryError> {
+        Self::build(sources, Vec::new(), ssh)
     }
 
     fn build(
         sources: Vec<(PathBuf, String)>,
         mut problems: Vec<Problem>,
+        ssh: &sshconfig::SshConfig,
     ) -> Result<Inventory, InventoryError> {
         let cwd = std::env::current_dir().unwrap_or_default();
         let files: Vec<SourceFile> = sources
@@ -118,7 +130,33 @@ impl Inventory {
         let raws: Vec<raw::RawFile> = (0..files.len())
             .filter_map(|i| raw::read_file(&files, i, &mut problems))
             .collect();
-        let (hosts, groups) = resolve::resolve(&files, &raws, &mut problems);
+        // The ssh config files follow the inventory files, so that problems can point into them.
+        let mut files = files;
+        let ssh_offset = files.len();
+        files.extend(ssh.parsed.files.iter().map(|f| SourceFile {
+            name: f.path.display().to_string(),
+            text: f.text.as_str().into(),
+            base: f.path.parent().unwrap_or(Path::new("/")).to_path_buf(),
+        }));
+        for sp in &ssh.parsed.problems {
+            let p = if sp.file == usize::MAX {
+                Problem::without_source(ProblemKind::Io, sp.message.clone())
+            } else {
+                let loc = error::Loc {
+                    file: ssh_offset + sp.file,
+                    span: sp.span.clone(),
+                };
+                Problem::at(
+                    &files,
+                    ProblemKind::InvalidValue,
+                    &loc,
+                    "here",
+                    sp.message.clone(),
+                )
+            };
+            problems.push(p.help(sp.help.clone()));
+        }
+        let (hosts, groups) = resolve::resolve(&files, &raws, &mut problems, (ssh, ssh_offset));
         if !problems.is_empty() {
             return Err(InventoryError::new(problems));
         }

@@ -23,6 +23,23 @@ pub struct Host {
     /// `platform = "linux/aarch64"`: wins over detection, and is checked against the host.
     pub platform: Option<crate::facts::platform::Platform>,
     pub nodes: Vec<Node>,
+    /// Where each connection setting came from (`check --explain`).
+    #[serde(skip)]
+    pub origins: Vec<Origin>,
+    /// What was read but not applied, and why (skipped `Match` blocks, looser host-key checks).
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+/// One connection setting of a host and where its value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub setting: &'static str,
+    pub value: String,
+    /// `inventory`, `ssh_config` or `default`.
+    pub source: &'static str,
+    /// `file:line` (none for a default).
+    pub place: Option<String>,
 }
 
 /// One blockchain client process on a host, managed as a systemd unit.

@@ -87,6 +87,8 @@ pub(crate) struct RawGroup {
 pub(crate) struct RawHost {
     pub name: Sp<String>,
     pub address: Option<Sp<String>>,
+    /// `address` was written (even if its value was refused).
+    pub address_written: bool,
     pub groups: Vec<Sp<String>>,
     pub conn: Conn,
     pub platform: Option<crate::facts::platform::Platform>,

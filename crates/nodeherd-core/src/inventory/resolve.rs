@@ -16,6 +16,7 @@
 //! Those rules live in `jump`.
 
 mod jump;
+mod ssh;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
@@ -23,6 +24,7 @@ use std::fmt::Debug;
 use crate::inventory::error::{Loc, Problem, ProblemKind, SourceFile};
 use crate::inventory::model::{Group, Host};
 use crate::inventory::raw::{Conn, RawFile, RawGroup, RawHost, Sp};
+use crate::inventory::sshconfig::SshConfig;
 use crate::inventory::suggest;
 use crate::remote::Target;
 
@@ -46,10 +48,12 @@ pub(crate) fn resolve(
     sources: &[SourceFile],
     files: &[RawFile],
     problems: &mut Vec<Problem>,
+    ssh: (&SshConfig, usize),
 ) -> (Vec<Host>, BTreeMap<String, Group>) {
     let mut r = Resolver {
         sources,
         problems,
+        ssh,
         seen_conflicts: HashSet::new(),
     };
     let (hosts, host_idx, groups, group_idx) = collect(&mut r, files);
@@ -196,6 +200,8 @@ impl Clone for Ctx<'_> {
 
 struct Resolver<'a> {
     sources: &'a [SourceFile],
+    /// The ssh configuration and the index of its first file in `sources`.
+    ssh: (&'a SshConfig, usize),
     problems: &'a mut Vec<Problem>,
     seen_conflicts: HashSet<(String, Loc, Loc)>,
 }
@@ -286,34 +292,53 @@ impl Resolver<'_> {
                 .unwrap_or_default(),
             DEFAULT_USER,
         );
+        let mut inv: ssh::InventorySet = Vec::new();
+        if let Some(a) = &h.raw.address {
+            inv.push(("address", a.loc.clone()));
+        }
         if let Some(v) = r.pick(&ctx, "user", |c| c.user.as_ref()) {
+            inv.push(("user", v.loc));
             t.user = v.v;
         }
         if let Some(v) = r.pick(&ctx, "port", |c| c.port.as_ref()) {
+            inv.push(("port", v.loc));
             t.port = v.v;
         }
         if let Some(v) = r.pick(&ctx, "identity_files", |c| c.identity_files.as_ref()) {
+            inv.push(("identity_files", v.loc));
             t.identity_files = v.v;
         }
         if let Some(v) = r.pick(&ctx, "known_hosts", |c| c.known_hosts.as_ref()) {
+            inv.push(("known_hosts", v.loc));
             t.host_key_policy = v.v;
         }
         if let Some(v) = r.pick(&ctx, "known_hosts_file", |c| c.known_hosts_file.as_ref()) {
+            inv.push(("known_hosts_file", v.loc));
             t.known_hosts_files.insert(0, v.v);
         }
         if let Some(v) = r.pick(&ctx, "become", |c| c.become_root.as_ref()) {
+            inv.push(("become", v.loc));
             t.become_root = v.v;
         }
         if let Some(v) = r.pick(&ctx, "connect_timeout", |c| c.connect_timeout.as_ref()) {
+            inv.push(("connect_timeout", v.loc));
             t.connect_timeout = v.v;
         }
         if let Some(v) = r.pick(&ctx, "command_timeout", |c| c.command_timeout.as_ref()) {
+            inv.push(("command_timeout", v.loc));
             t.command_timeout = v.v;
         }
         let own_jump = h.raw.conn.jump.is_some();
         let jump = r
             .pick(&ctx, "jump", |c| c.jump.as_ref())
             .map(|j| (j, own_jump));
+        let (origins, notes, ssh_jump) = r.ssh_fill(
+            (&h.raw.name, h.raw.address_written),
+            &mut t,
+            &inv,
+            jump.is_some(),
+        );
+        let jump = jump.or(ssh_jump.map(|j| (j, true)));
 
         let needs_group_network = h.raw.nodes.iter().any(|n| n.network.is_none());
         let group_network = if needs_group_network {
@@ -350,6 +375,8 @@ impl Resolver<'_> {
             groups: groups_out,
             platform: h.raw.platform.clone(),
             nodes,
+            origins,
+            notes,
         };
         (host, jump)
     }

@@ -56,6 +56,7 @@ impl Reader<'_> {
         let mut h = RawHost {
             name,
             address: None,
+            address_written: t.get("address").is_some(),
             groups: Vec::new(),
             conn: Conn::default(),
             platform: None,
@@ -112,21 +113,6 @@ impl Reader<'_> {
                     }
                 }
             }
-        }
-        let has_address = t.get("address").is_some();
-        if !has_address {
-            let p = Problem::at(
-                self.sources,
-                ProblemKind::MissingField,
-                &h.name.loc,
-                "this host has no address",
-                format!("host \"{}\" has no address", h.name.v),
-            )
-            .help(format!(
-                "add address = \"203.0.113.10\" (a DNS name or IP) under [hosts.{}]",
-                h.name.v
-            ));
-            self.push(p);
         }
         Some(h)
     }

@@ -70,6 +70,25 @@ impl Resolver<'_> {
                 } else {
                     JumpTo::Host(ji)
                 }
+            } else if let Some(res) = self.ssh_jump(s, &bases[hi]) {
+                match res {
+                    Ok(t) => JumpTo::Outside(Box::new(t)),
+                    Err(why) => {
+                        let p = Problem::at(
+                            self.sources,
+                            ProblemKind::InvalidValue,
+                            &j.loc,
+                            "this jump",
+                            format!(
+                                "jump \"{s}\" of host \"{}\" is not valid: {why}",
+                                host_names[hi]
+                            ),
+                        )
+                        .help("each hop is an ssh_config alias or user@address[:port]");
+                        self.problems.push(p);
+                        JumpTo::None
+                    }
+                }
             } else if s.contains(['@', ':', '.']) {
                 match outside_jump(s, &bases[hi]) {
                     Ok(t) => JumpTo::Outside(Box::new(t)),

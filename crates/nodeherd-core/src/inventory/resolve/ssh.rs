@@ -156,8 +156,50 @@ impl Resolver<'_> {
                 }
             }
         );
+        self.ssh_keys(&name.v, &s, t, (&from_inv, &mut push), &mut notes);
+        for (setting, key) in [("become", "become"), ("command_timeout", "command_timeout")] {
+            let value = if setting == "become" {
+                t.become_root.to_string()
+            } else {
+                format!("{}s", t.command_timeout.as_secs())
+            };
+            match from_inv(key) {
+                Some(l) => push(setting, value, "inventory", Some(self.place(&l))),
+                None => push(setting, value, "default", None),
+            }
+        }
+        let jump = if inv_jump {
+            None
+        } else {
+            s.get("proxyjump").map(|v| Sp {
+                v: if v.first().eq_ignore_ascii_case("none") {
+                    String::new()
+                } else {
+                    v.first().to_string()
+                },
+                loc: self.ssh_loc(v),
+            })
+        };
+        (origins, notes, jump)
+    }
+
+    /// Identity files, known_hosts files and the host-key policy (the path tokens need the
+    /// address, user and port already set).
+    #[allow(clippy::type_complexity)]
+    fn ssh_keys(
+        &self,
+        alias: &str,
+        s: &Settings,
+        t: &mut Target,
+        (from_inv, push): (
+            &dyn Fn(&str) -> Option<Loc>,
+            &mut dyn FnMut(&'static str, String, &'static str, Option<String>),
+        ),
+        notes: &mut Vec<String>,
+    ) {
+        let name = alias;
         let now = t.clone();
-        let tokens = self.tokens(&name.v, &now.address, &now);
+        let tokens = self.tokens(name, &now.address, &now);
         // Identity files: IdentityFile accumulates.
         let shown_ids = |t: &Target| {
             t.identity_files
@@ -260,30 +302,6 @@ impl Resolver<'_> {
                 self.ssh.0.place(v.file, v.line)
             ));
         }
-        for (setting, key) in [("become", "become"), ("command_timeout", "command_timeout")] {
-            let value = if setting == "become" {
-                t.become_root.to_string()
-            } else {
-                format!("{}s", t.command_timeout.as_secs())
-            };
-            match from_inv(key) {
-                Some(l) => push(setting, value, "inventory", Some(self.place(&l))),
-                None => push(setting, value, "default", None),
-            }
-        }
-        let jump = if inv_jump {
-            None
-        } else {
-            s.get("proxyjump").map(|v| Sp {
-                v: if v.first().eq_ignore_ascii_case("none") {
-                    String::new()
-                } else {
-                    v.first().to_string()
-                },
-                loc: self.ssh_loc(v),
-            })
-        };
-        (origins, notes, jump)
     }
 
     fn tokens<'t>(&'t self, alias: &'t str, hostname: &'t str, t: &'t Target) -> Tokens<'t> {

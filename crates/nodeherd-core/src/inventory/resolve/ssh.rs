@@ -68,39 +68,7 @@ impl Resolver<'_> {
         };
 
         // address, user, port first: the path tokens need them.
-        if let Some(l) = from_inv("address") {
-            push(
-                "address",
-                t.address.clone(),
-                "inventory",
-                Some(self.place(&l)),
-            );
-        } else if let Some(v) = s.get("hostname") {
-            let tokens = self.tokens(&name.v, &name.v, t);
-            match check::address(&eval::expand(v.first(), &tokens)) {
-                Ok(a) => t.address = a,
-                Err(e) => self.ssh_problem(v, format!("HostName: {}", e.why), e.help),
-            }
-            push(
-                "address",
-                t.address.clone(),
-                "ssh_config",
-                Some(self.ssh.0.place(v.file, v.line)),
-            );
-        } else if !address_written {
-            let p = Problem::at(
-                self.sources,
-                ProblemKind::MissingField,
-                &name.loc,
-                "this host has no address",
-                format!("host \"{}\" has no address", name.v),
-            )
-            .help(format!(
-                "add address = \"203.0.113.10\" (a DNS name or IP) under [hosts.{}], or a `Host {}` block with HostName in your ssh config",
-                name.v, name.v
-            ));
-            self.problems.push(p);
-        }
+        self.ssh_address((name, address_written), &s, t, (&from_inv, &mut push));
         macro_rules! simple {
             ($setting:literal, $inv:literal, $key:literal, $shown:expr, $apply:expr) => {
                 if let Some(l) = from_inv($inv) {
@@ -181,6 +149,53 @@ impl Resolver<'_> {
             })
         };
         (origins, notes, jump)
+    }
+
+    /// The address: the inventory's, else ssh_config's HostName, else a missing-address problem.
+    #[allow(clippy::type_complexity)]
+    fn ssh_address(
+        &mut self,
+        (name, address_written): (&Sp<String>, bool),
+        s: &Settings,
+        t: &mut Target,
+        (from_inv, push): (
+            &dyn Fn(&str) -> Option<Loc>,
+            &mut dyn FnMut(&'static str, String, &'static str, Option<String>),
+        ),
+    ) {
+        if let Some(l) = from_inv("address") {
+            push(
+                "address",
+                t.address.clone(),
+                "inventory",
+                Some(self.place(&l)),
+            );
+        } else if let Some(v) = s.get("hostname") {
+            let tokens = self.tokens(&name.v, &name.v, t);
+            match check::address(&eval::expand(v.first(), &tokens)) {
+                Ok(a) => t.address = a,
+                Err(e) => self.ssh_problem(v, format!("HostName: {}", e.why), e.help),
+            }
+            push(
+                "address",
+                t.address.clone(),
+                "ssh_config",
+                Some(self.ssh.0.place(v.file, v.line)),
+            );
+        } else if !address_written {
+            let p = Problem::at(
+                self.sources,
+                ProblemKind::MissingField,
+                &name.loc,
+                "this host has no address",
+                format!("host \"{}\" has no address", name.v),
+            )
+            .help(format!(
+                "add address = \"203.0.113.10\" (a DNS name or IP) under [hosts.{}], or a `Host {}` block with HostName in your ssh config",
+                name.v, name.v
+            ));
+            self.problems.push(p);
+        }
     }
 
     /// Identity files, known_hosts files and the host-key policy (the path tokens need the

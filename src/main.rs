@@ -57,6 +57,11 @@ enum ColorChoice {
 enum Cmd {
     /// Validate the inventory and print every problem at once.
     Check,
+    /// Per host: connect, sudo, systemd, host tools, clock, declared ports, token files; each failure with its fix.
+    Doctor {
+        /// `all`, a group, a host, a glob, `!exclusion`, `&intersection`, comma lists.
+        selector: Option<String>,
+    },
     /// Show every node of the selected hosts: unit state, PID, since, version, last error.
     Status {
         /// `all`, a group, a host, a glob, `!exclusion`, `&intersection`, comma lists, `host/node`.
@@ -276,6 +281,9 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
     let limit = args.limit.as_deref();
     match cmd {
         Cmd::Check => cli::check::run(inv, out),
+        Cmd::Doctor { selector } => {
+            cli::doctor::run(inv, selector.as_deref(), limit, args.forks, out).await
+        }
         Cmd::Status { selector } => {
             cli::status::run(inv, selector.as_deref(), limit, args.forks, out).await
         }

@@ -61,6 +61,11 @@ enum Cmd {
         #[arg(long, value_name = "HOST")]
         explain: Option<String>,
     },
+    /// Per host: connect, sudo, systemd, host tools, clock, declared ports, token files; each failure with its fix.
+    Doctor {
+        /// `all`, a group, a host, a glob, `!exclusion`, `&intersection`, comma lists.
+        selector: Option<String>,
+    },
     /// Show every node of the selected hosts: unit state, PID, since, version, last error.
     Status {
         /// `all`, a group, a host, a glob, `!exclusion`, `&intersection`, comma lists, `host/node`.
@@ -280,6 +285,9 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
     let limit = args.limit.as_deref();
     match cmd {
         Cmd::Check { explain } => cli::check::run(inv, explain.as_deref(), out),
+        Cmd::Doctor { selector } => {
+            cli::doctor::run(inv, selector.as_deref(), limit, args.forks, out).await
+        }
         Cmd::Status { selector } => {
             cli::status::run(inv, selector.as_deref(), limit, args.forks, out).await
         }

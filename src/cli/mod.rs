@@ -11,6 +11,7 @@ pub mod apply;
 pub mod check;
 pub mod confirm;
 pub mod context;
+pub mod doctor;
 pub mod keys;
 pub mod lab;
 pub mod lifecycle;

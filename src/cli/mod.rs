@@ -9,12 +9,14 @@
 pub mod alerts;
 pub mod apply;
 pub mod check;
+pub mod completions;
 pub mod confirm;
 pub mod context;
 pub mod keys;
 pub mod lab;
 pub mod lifecycle;
 pub mod logs;
+pub mod man;
 pub mod metrics;
 pub mod releases;
 pub mod status;

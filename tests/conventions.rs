@@ -1,6 +1,6 @@
 //! The conventions operators expect of a command-line tool, checked through the built binary:
 //! shell completion scripts that their shells parse, a man page that `man` renders, exit codes in
-//! `--help`, and the default inventory location under `$XDG_CONFIG_HOME`.
+//! `--help`.
 //! `bash`, `zsh` and `man` are required (CI installs them): a missing one fails, never skips.
 #![allow(clippy::unwrap_used)] // a test: a panic is a failure with its location
 
@@ -106,7 +106,6 @@ fn man_page_renders_with_exit_codes() {
         "EXIT STATUS",
         "detailed-exitcode",
         "NODEHERD_INVENTORY",
-        "XDG_CONFIG_HOME",
         "nodeherd-upgrade(1)",
     ] {
         assert!(text.contains(want), "rendered page lacks {want:?}:\n{text}");

@@ -26,8 +26,7 @@ const EXIT_STATUS: &[(i32, &str)] = &[
 const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "NODEHERD_INVENTORY",
-        "the inventory, as -i/--inventory; without either, ./inventory, then \
-         $XDG_CONFIG_HOME/nodeherd/inventory (or ~/.config/nodeherd/inventory)",
+        "the inventory, as -i/--inventory; without either, ./inventory",
     ),
     ("NODEHERD_PLAYBOOK", "the playbook of plan, apply and tui"),
     ("NODEHERD_ALERTS", "the alerts file of the alerts command"),

@@ -10,7 +10,15 @@ use std::path::PathBuf;
 
 /// Agentless operator console for blockchain node fleets run as systemd services.
 #[derive(Parser, Debug)]
-#[command(name = "nodeherd", version, about, propagate_version = true)]
+#[command(
+    name = "nodeherd",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Exit codes: 0 all done (or nothing to do); 1 at least one host or node failed; \
+                  2 bad usage or configuration (nothing was done); 3 another apply holds the lock; \
+                  10 plan --detailed-exitcode found changes pending."
+)]
 struct Args {
     /// Inventory: a TOML file or a directory of them.
     #[arg(
@@ -167,6 +175,13 @@ enum Cmd {
     Keys(cli::keys::KeysArgs),
     /// A local practice fleet: real systemd + sshd hosts in network namespaces (Linux, root).
     Lab(cli::lab::LabArgs),
+    /// Print a shell completion script to stdout (e.g. `nodeherd completions bash > /etc/bash_completion.d/nodeherd`).
+    Completions {
+        #[arg(value_enum)]
+        shell: cli::completions::Shell,
+    },
+    /// Print the manual page (roff) to stdout: `nodeherd man > /usr/local/share/man/man1/nodeherd.1`.
+    Man,
     /// The full-screen console (also what `nodeherd` alone opens on a terminal).
     Tui {
         /// `all` (default), a group, a host, a glob, ... (same syntax as for `status`).
@@ -260,6 +275,17 @@ fn run(mut args: Args, out: Output) -> Result<i32, Fail> {
         let _ = Args::command().print_help();
         return Ok(exit::USAGE);
     };
+    match cmd {
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            return Ok(cli::completions::run(Args::command(), shell));
+        }
+        Cmd::Man => {
+            use clap::CommandFactory;
+            return Ok(cli::man::run(Args::command()));
+        }
+        _ => {}
+    }
     if let Cmd::Lab(lab) = cmd {
         return match cli::lab::run(lab) {
             Ok(()) => Ok(exit::OK),
@@ -378,7 +404,7 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
             cli::upgrade::history(common(args, selector.as_deref(), None, out)).await
         }
         Cmd::Keys(k) => cli::keys::run(k, inv, limit, args.forks, args.yes, out).await,
-        Cmd::Lab(_) => Ok(exit::OK),
+        Cmd::Lab(_) | Cmd::Completions { .. } | Cmd::Man => Ok(exit::OK),
         Cmd::Tui {
             selector,
             readonly,

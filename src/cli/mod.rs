@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod apply;
 pub mod check;
+pub mod completions;
 pub mod confirm;
 pub mod context;
 pub mod doctor;
@@ -16,6 +17,7 @@ pub mod keys;
 pub mod lab;
 pub mod lifecycle;
 pub mod logs;
+pub mod man;
 pub mod metrics;
 pub mod releases;
 pub mod status;

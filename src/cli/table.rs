@@ -1,10 +1,11 @@
-//! Plain aligned text tables for terminal and pipe output (no colour codes are measured).
+//! Plain aligned text tables for terminal and pipe output: columns are measured in terminal
+//! display width (wide CJK and emoji count two), colour codes count nothing.
 
 /// Render rows under a header, columns padded to the widest cell; the last column is not padded.
 /// Cells may carry ANSI colour codes: widths are measured without them.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let n = header.len();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| visible_len(h)).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate().take(n) {
             widths[i] = widths[i].max(visible_len(c));
@@ -44,7 +45,7 @@ fn visible_len(s: &str) -> usize {
         } else if c == '\x1b' {
             in_esc = true;
         } else {
-            n += 1;
+            n += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
         }
     }
     n
@@ -74,6 +75,19 @@ mod tests {
             ],
         );
         assert_eq!(t, "A    BB\n\x1b[32mxyz\x1b[0m  1\nq    2\n");
+    }
+
+    #[test]
+    fn aligns_by_display_width() {
+        let t = render(
+            &["NAME", "X"],
+            &[
+                vec!["节点".into(), "1".into()],
+                vec!["🚀a".into(), "2".into()],
+                vec!["ab".into(), "3".into()],
+            ],
+        );
+        assert_eq!(t, "NAME  X\n节点  1\n🚀a   2\nab    3\n");
     }
 
     #[test]

@@ -187,7 +187,7 @@ pub fn feed_json(subnet: u8, artifacts: &[Artifact]) -> String {
 }
 
 /// The static file server host 1 runs: GET/HEAD of files below its directory, nothing else.
-pub const SERVER_JS: &str = r#"// nodeherd lab: the release feed's static file server (GET/HEAD, read-only directory)
+pub const SERVER_JS: &str = r"// nodeherd lab: the release feed's static file server (GET/HEAD, read-only directory)
 const http = require('http'), fs = require('fs'), path = require('path');
 const port = Number(process.argv[2]), root = path.resolve(process.argv[3]);
 http.createServer((req, res) => {
@@ -204,7 +204,7 @@ http.createServer((req, res) => {
     fs.createReadStream(file).pipe(res);
   });
 }).listen(port, '0.0.0.0', () => console.log(`serving ${root} on port ${port}`));
-"#;
+";
 
 /// The feed server's unit text.
 pub fn unit() -> String {

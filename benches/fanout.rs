@@ -529,6 +529,7 @@ fn setup_for(
                 ethereumjs: false,
             })
             .collect(),
+        release_feed: None,
     };
     write(&inventory, &lab::inventory::inventory_text(&spec))?;
     let mut s = Setup {

@@ -46,6 +46,9 @@ enum LabCmd {
         /// How many hosts run EthereumJS (an execution client, `ethereumjs-el`, in the nodeherd layout).
         #[arg(long, default_value_t = 0)]
         ethereumjs_hosts: usize,
+        /// Do not serve the lab's release feed (Lodestar 1.4.2 and 1.5.1 from host 1, port 8089).
+        #[arg(long)]
+        no_feed: bool,
         /// Second octet of the lab network 10.X.0.0/24.
         #[arg(long, default_value_t = 213)]
         subnet: u8,
@@ -99,6 +102,7 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
             lodestar_hosts,
             extra_vc,
             ethereumjs_hosts,
+            no_feed,
             subnet,
             write_inventory,
             select,
@@ -110,6 +114,7 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
                 inventory_out: write_inventory,
                 extra_vc,
                 ethereumjs_hosts,
+                feed: !no_feed,
                 ..config(&select, subnet)
             };
             let report = lab::up(&cfg).into_diagnostic()?;
@@ -140,6 +145,9 @@ pub fn run(args: LabArgs) -> miette::Result<()> {
             println!("inventory:   {}", report.inventory.display());
             println!("known_hosts: {}", report.known_hosts.display());
             println!("ssh key:     {}", report.client_key.display());
+            if lab::feed::serves_feed(&cfg) {
+                println!("release feed: {}", lab::feed::feed_url(cfg.subnet));
+            }
             println!("lab {} up in {:.1?}", cfg.name, report.elapsed);
             Ok(())
         }

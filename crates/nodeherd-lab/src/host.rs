@@ -44,6 +44,8 @@ pub struct HostSpec {
     pub lodestar_versions: Vec<String>,
     /// Runs `ethereumjs-el` (every EthereumJS version bind-mounted read-only).
     pub ethereumjs: bool,
+    /// The lab's feed directory, served by this host (host 1 of a lab with a feed).
+    pub feed: Option<PathBuf>,
 }
 
 impl HostSpec {
@@ -64,6 +66,7 @@ impl HostSpec {
             extra_vc: cfg.extra_vc && cfg.lodestar && i == 1 && cfg.lodestar_hosts >= 1,
             lodestar_versions,
             ethereumjs: i <= cfg.ethereumjs_hosts,
+            feed: (i == 1 && crate::feed::serves_feed(cfg)).then(|| crate::feed::feed_dir(cfg)),
             name,
         }
     }
@@ -270,6 +273,9 @@ fn populate_root(spec: &HostSpec, client_pub: &str) -> Result<(), LabError> {
         ethereumjs::populate(root)?;
         install_unit(root, ethereumjs::UNIT, &ethereumjs::unit(), wants)?;
     }
+    if spec.feed.is_some() {
+        install_unit(root, crate::feed::UNIT, &crate::feed::unit(), wants)?;
+    }
     Ok(())
 }
 
@@ -321,7 +327,10 @@ pub fn nspawn_args(spec: &HostSpec) -> Vec<OsString> {
             );
         }
     }
-    if !spec.lodestar_versions.is_empty() || spec.ethereumjs {
+    if let Some(dir) = &spec.feed {
+        a.push(format!("--bind-ro={}:{}", dir.display(), crate::feed::DIR_IN_HOST).into());
+    }
+    if !spec.lodestar_versions.is_empty() || spec.ethereumjs || spec.feed.is_some() {
         a.push(format!("--bind-ro=/usr/bin/node:{}", units::NODE_IN_HOST).into());
     }
     a

@@ -28,6 +28,8 @@ pub struct InventorySpec {
     pub identity_file: PathBuf,
     pub known_hosts_file: PathBuf,
     pub hosts: Vec<InventoryHost>,
+    /// The lab's release feed, named on every Lodestar node (`release_feed`).
+    pub release_feed: Option<String>,
 }
 
 /// A TOML basic string (quoted and escaped).
@@ -71,6 +73,11 @@ pub fn inventory_text(spec: &InventorySpec) -> String {
     t.push_str("[groups.lab]\n");
     let names: Vec<String> = spec.hosts.iter().map(|h| q(&h.name)).collect();
     let _ = writeln!(t, "hosts = [{}]", names.join(", "));
+    let feed = spec
+        .release_feed
+        .as_deref()
+        .map(|f| format!("release_feed = {}\n", q(f)))
+        .unwrap_or_default();
     for h in &spec.hosts {
         let n = &h.name;
         let _ = write!(
@@ -82,7 +89,7 @@ pub fn inventory_text(spec: &InventorySpec) -> String {
         if h.lodestar {
             let _ = write!(
                 t,
-                "\n[hosts.{n}.nodes.lodestar-bn]\nclient = \"lodestar\"\nrole = \"beacon\"\nunit = {}\nnetwork = \"dev\"\ninstall_dir = {}\nrest_port = {}\nmetrics_port = {}\n",
+                "\n[hosts.{n}.nodes.lodestar-bn]\nclient = \"lodestar\"\nrole = \"beacon\"\nunit = {}\nnetwork = \"dev\"\ninstall_dir = {}\nrest_port = {}\nmetrics_port = {}\n{feed}",
                 q(units::BN_UNIT),
                 q(units::BN_INSTALL_DIR),
                 units::BN_REST_PORT,
@@ -90,7 +97,7 @@ pub fn inventory_text(spec: &InventorySpec) -> String {
             );
             let _ = write!(
                 t,
-                "\n[hosts.{n}.nodes.lodestar-vc]\nclient = \"lodestar\"\nrole = \"validator\"\nunit = {}\nnetwork = \"dev\"\ninstall_dir = {}\nmetrics_port = {}\nkeymanager_port = {}\nkeymanager_token_file = {}\n",
+                "\n[hosts.{n}.nodes.lodestar-vc]\nclient = \"lodestar\"\nrole = \"validator\"\nunit = {}\nnetwork = \"dev\"\ninstall_dir = {}\nmetrics_port = {}\nkeymanager_port = {}\nkeymanager_token_file = {}\n{feed}",
                 q(units::VC_UNIT),
                 q(units::VC_INSTALL_DIR),
                 units::VC_METRICS_PORT,
@@ -165,6 +172,7 @@ mod tests {
                     ethereumjs: false,
                 })
                 .collect(),
+            release_feed: None,
         }
     }
 
@@ -246,6 +254,30 @@ mod tests {
         assert_eq!(el.rest_port, None);
         let other = inv.host("nhlab-2").unwrap_or_else(|| panic!("{text}"));
         assert!(other.nodes.iter().all(|n| n.name != "ethereumjs-el"));
+    }
+
+    #[test]
+    fn inventory_names_the_lab_feed_on_lodestar_nodes_only() {
+        let mut s = spec(1, 2);
+        s.release_feed = Some("http://10.230.0.11:8089/lodestar.json".into());
+        let text = inventory_text(&s);
+        let inv = nodeherd_core::inventory::Inventory::from_sources(vec![(
+            PathBuf::from("lab.toml"),
+            text.clone(),
+        )])
+        .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        let feed_of = |host: &str, node: &str| {
+            inv.host(host)
+                .and_then(|h| h.nodes.iter().find(|n| n.name == node))
+                .unwrap_or_else(|| panic!("{host}/{node} missing:\n{text}"))
+                .release_feed
+                .clone()
+        };
+        let url = Some("http://10.230.0.11:8089/lodestar.json".to_string());
+        assert_eq!(feed_of("nhlab-1", "lodestar-bn"), url);
+        assert_eq!(feed_of("nhlab-1", "lodestar-vc"), url);
+        assert_eq!(feed_of("nhlab-1", "demo"), None);
+        assert_eq!(feed_of("nhlab-2", "demo"), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod base;
 pub mod error;
 pub mod ethereumjs;
+pub mod feed;
 pub mod host;
 pub mod inventory;
 pub mod lodestar;
@@ -55,6 +56,9 @@ pub struct LabConfig {
     /// Run EthereumJS in the nodeherd layout on the first `ethereumjs_hosts` hosts (implies the
     /// install).
     pub ethereumjs_hosts: usize,
+    /// Serve a release feed of the cached Lodestar versions from host 1 and name it in the
+    /// inventory (see [`feed`]); needs `lodestar`. On for the CLI's lab.
+    pub feed: bool,
 }
 
 impl LabConfig {
@@ -77,6 +81,7 @@ impl Default for LabConfig {
             extra_vc: false,
             ethereumjs: false,
             ethereumjs_hosts: 0,
+            feed: false,
         }
     }
 }
@@ -181,6 +186,9 @@ pub fn prepare(cfg: &LabConfig) -> Result<(), LabError> {
         for v in ethereumjs::VERSIONS {
             ethereumjs::ensure(&cfg.state_dir, v)?;
         }
+    }
+    if cfg.feed && cfg.lodestar {
+        feed::ensure_artifacts(&cfg.state_dir)?;
     }
     Ok(())
 }
@@ -361,6 +369,7 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
         .map(|&i| HostSpec::new(cfg, i, versions.clone()))
         .collect();
 
+    let release_feed = feed::prepare_for_up(cfg)?;
     // Identities first: known_hosts must exist before the first strict SSH connection.
     write_known_hosts(&specs, &known_hosts)?;
 
@@ -395,6 +404,7 @@ pub fn up(cfg: &LabConfig) -> Result<LabReport, LabError> {
                 ethereumjs: h.ethereumjs,
             })
             .collect(),
+        release_feed,
     };
     let inventory_path = naming::inventory_path(cfg);
     sys::write_atomic(&inventory_path, inventory::inventory_text(&inv))?;
@@ -566,6 +576,9 @@ pub fn down(cfg: &LabConfig) -> Result<(), LabError> {
             .collect()
     });
     let mut errors = errors;
+    if let Err(e) = feed::remove(cfg) {
+        errors.push(e.to_string());
+    }
     let br = naming::bridge_name(&cfg.name);
     if let Err(e) = sys::delete_link(&br) {
         errors.push(format!("bridge {br}: {e}"));

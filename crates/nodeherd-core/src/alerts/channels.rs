@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [[channel]]
-//! type = "slack"                      # webhook | slack | discord | telegram | ntfy | email
+//! type = "slack"                      # webhook | alertmanager | slack | discord | telegram | ntfy | email
 //! url_env = "SLACK_WEBHOOK_URL"       # the webhook URL is a secret: url_env / url_file (or url)
 //! min_severity = "warn"               # info | warn | page (default warn: info goes nowhere)
 //! ```
@@ -49,7 +49,17 @@ impl SecretRef {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChannelKind {
     /// JSON POST of the notification to any URL; optional `Authorization: Bearer <token>`.
-    Webhook,
+    /// `format = "alertmanager"` sends the Alertmanager webhook payload instead of nodeherd's own.
+    Webhook {
+        #[serde(default)]
+        format: WebhookFormat,
+    },
+    /// An Alertmanager (`url = "http://127.0.0.1:9093"`): `POST /api/v2/alerts`, firing alerts re-sent
+    /// every round (see `alerts::alertmanager`).
+    Alertmanager {
+        /// `generatorURL`/`externalURL` of the alerts (default `nodeherd://HOST/NODE?rule=RULE`).
+        external_url: Option<String>,
+    },
     /// Slack incoming webhook (`{"text": ...}`).
     Slack,
     /// Discord webhook (`{"content": ...}`, mentions disabled).
@@ -81,6 +91,17 @@ fn telegram_api() -> String {
 
 fn smtp_port() -> u16 {
     587
+}
+
+/// The body a `webhook` channel sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// nodeherd's own JSON (`"version": 1`).
+    #[default]
+    Nodeherd,
+    /// The Alertmanager webhook payload (`"version": "4"`, receiver = the channel's label).
+    Alertmanager,
 }
 
 /// How the SMTP connection is protected.
@@ -130,7 +151,8 @@ impl ChannelConfig {
     }
     pub fn type_name(&self) -> &'static str {
         match self.kind {
-            ChannelKind::Webhook => "webhook",
+            ChannelKind::Webhook { .. } => "webhook",
+            ChannelKind::Alertmanager { .. } => "alertmanager",
             ChannelKind::Slack => "slack",
             ChannelKind::Discord => "discord",
             ChannelKind::Telegram { .. } => "telegram",
@@ -475,16 +497,31 @@ pub fn build_request(
         }
     };
     Ok(match &c.kind {
-        ChannelKind::Webhook => {
+        ChannelKind::Webhook { format } => {
             let mut headers = vec![ct()];
             bearer(&mut headers);
+            let body = match format {
+                WebhookFormat::Nodeherd => webhook_json(n),
+                WebhookFormat::Alertmanager => {
+                    crate::alerts::alertmanager::webhook_payload(n, &c.label(), None)
+                }
+            };
             HttpRequest {
                 method: "POST",
                 url: url()?,
                 headers,
-                body: json(webhook_json(n)),
+                body: json(body),
             }
         }
+        ChannelKind::Alertmanager { external_url } => HttpRequest {
+            method: "POST",
+            url: format!("{}/api/v2/alerts", url()?.trim_end_matches('/')),
+            headers: vec![ct()],
+            body: json(crate::alerts::alertmanager::api_body(
+                std::slice::from_ref(n),
+                external_url.as_deref(),
+            )),
+        },
         ChannelKind::Slack => HttpRequest {
             method: "POST",
             url: url()?,

@@ -27,8 +27,9 @@ fn exported() -> BTreeSet<String> {
         client: "lodestar",
         sample: &s,
     }];
-    let text = std::fs::read_to_string(root().join("tests/fixtures/host/host-1.txt")).unwrap();
-    let facts = parse_host(&text).unwrap();
+    let text = std::fs::read_to_string(root().join("tests/fixtures/host/host-1.txt"))
+        .expect("host fixture");
+    let facts = parse_host(&text).expect("host fixture parses");
     let hosts = [HostSample {
         host: "h",
         facts: &facts,

@@ -27,6 +27,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[path = "support/labsuite.rs"]
 mod labsuite;
 
+/// What the local receiver got: (path, JSON body) of every POST.
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
 const UNIT: &str = "nodeherd-demo.service";
 
 struct Ctx {
@@ -35,7 +38,7 @@ struct Ctx {
     rt: tokio::runtime::Runtime,
     am_port: u16,
     recv_port: u16,
-    got: Arc<Mutex<Vec<(String, Value)>>>,
+    got: Received,
 }
 
 /// A child process killed (and reaped) on drop.
@@ -125,8 +128,8 @@ fn get_json(port: u16, path: &str) -> Option<Value> {
 }
 
 /// A local HTTP receiver keeping (path, JSON body) of every POST.
-fn receiver(rt: &tokio::runtime::Runtime) -> (u16, Arc<Mutex<Vec<(String, Value)>>>) {
-    let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+fn receiver(rt: &tokio::runtime::Runtime) -> (u16, Received) {
+    let got: Received = Arc::default();
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");

@@ -6,6 +6,7 @@
 
 pub mod alertmanager;
 pub mod channels;
+pub mod email;
 pub mod engine;
 pub mod observe;
 pub mod rules;

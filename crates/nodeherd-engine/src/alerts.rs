@@ -14,10 +14,10 @@ use serde::Serialize;
 
 use nodeherd_core::alerts::channels::{AlertsConfig, parse_config};
 use nodeherd_core::alerts::engine::{Active, EngineState, Phase};
-use nodeherd_core::alerts::observe;
 use nodeherd_core::alerts::{
     Engine, Notification, NotificationKind, Observation, Silence, SilenceMatcher,
 };
+use nodeherd_core::alerts::{alertmanager, observe};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::Pool;
 
@@ -201,7 +201,10 @@ pub async fn evaluate_and_notify(
 ) -> (EngineState, Round) {
     let mut engine = Engine::with_state(cfg.rules.clone(), state);
     let notifications = engine.evaluate(now, observations);
-    let deliveries = notify::deliver(cfg, &notifications).await;
+    let mut deliveries = notify::deliver(cfg, &notifications).await;
+    // Alertmanager forgets an alert not re-sent within its resolve_timeout: re-post every firing one.
+    let refresh = alertmanager::refresh(engine.state(), &cfg.rules, &notifications, now);
+    deliveries.extend(notify::refresh_alertmanagers(cfg, &refresh).await);
     let mut state = engine.state().clone();
     for n in notifications
         .iter()

@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [[channel]]
-//! type = "slack"                      # webhook | slack | discord | telegram | ntfy | email
+//! type = "slack"                      # webhook | alertmanager | slack | discord | telegram | ntfy | email
 //! url_env = "SLACK_WEBHOOK_URL"       # the webhook URL is a secret: url_env / url_file (or url)
 //! min_severity = "warn"               # info | warn | page (default warn: info goes nowhere)
 //! ```
@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::engine::{Notification, NotificationKind};
 use crate::alerts::rules::{Rule, RulesError, Severity, default_rules, parse_rules};
+
+pub use crate::alerts::email::{Email, build_email};
 
 /// Where a secret comes from: read at send time, never printed. `value` inline is allowed but discouraged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +51,17 @@ impl SecretRef {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChannelKind {
     /// JSON POST of the notification to any URL; optional `Authorization: Bearer <token>`.
-    Webhook,
+    /// `format = "alertmanager"` sends the Alertmanager webhook payload instead of nodeherd's own.
+    Webhook {
+        #[serde(default)]
+        format: WebhookFormat,
+    },
+    /// An Alertmanager (`url = "http://127.0.0.1:9093"`): `POST /api/v2/alerts`, firing alerts re-sent
+    /// every round (see `alerts::alertmanager`).
+    Alertmanager {
+        /// `generatorURL`/`externalURL` of the alerts (default `nodeherd://HOST/NODE?rule=RULE`).
+        external_url: Option<String>,
+    },
     /// Slack incoming webhook (`{"text": ...}`).
     Slack,
     /// Discord webhook (`{"content": ...}`, mentions disabled).
@@ -81,6 +93,17 @@ fn telegram_api() -> String {
 
 fn smtp_port() -> u16 {
     587
+}
+
+/// The body a `webhook` channel sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// nodeherd's own JSON (`"version": 1`).
+    #[default]
+    Nodeherd,
+    /// The Alertmanager webhook payload (`"version": "4"`, receiver = the channel's label).
+    Alertmanager,
 }
 
 /// How the SMTP connection is protected.
@@ -130,7 +153,8 @@ impl ChannelConfig {
     }
     pub fn type_name(&self) -> &'static str {
         match self.kind {
-            ChannelKind::Webhook => "webhook",
+            ChannelKind::Webhook { .. } => "webhook",
+            ChannelKind::Alertmanager { .. } => "alertmanager",
             ChannelKind::Slack => "slack",
             ChannelKind::Discord => "discord",
             ChannelKind::Telegram { .. } => "telegram",
@@ -475,16 +499,31 @@ pub fn build_request(
         }
     };
     Ok(match &c.kind {
-        ChannelKind::Webhook => {
+        ChannelKind::Webhook { format } => {
             let mut headers = vec![ct()];
             bearer(&mut headers);
+            let body = match format {
+                WebhookFormat::Nodeherd => webhook_json(n),
+                WebhookFormat::Alertmanager => {
+                    crate::alerts::alertmanager::webhook_payload(n, &c.label(), None)
+                }
+            };
             HttpRequest {
                 method: "POST",
                 url: url()?,
                 headers,
-                body: json(webhook_json(n)),
+                body: json(body),
             }
         }
+        ChannelKind::Alertmanager { external_url } => HttpRequest {
+            method: "POST",
+            url: format!("{}/api/v2/alerts", url()?.trim_end_matches('/')),
+            headers: vec![ct()],
+            body: json(crate::alerts::alertmanager::api_body(
+                std::slice::from_ref(n),
+                external_url.as_deref(),
+            )),
+        },
         ChannelKind::Slack => HttpRequest {
             method: "POST",
             url: url()?,
@@ -530,73 +569,6 @@ pub fn build_request(
             return Err(BuildError::NotHttp { channel: c.label() });
         }
     })
-}
-
-/// An e-mail to send: envelope and the RFC 5322 message (CRLF line ends, dot-stuffing is the sender's).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Email {
-    pub from: String,
-    pub to: Vec<String>,
-    pub message: String,
-}
-
-/// Keep header text on one line.
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-/// The message for `n` (`date` and `message_id` passed in so the builder stays pure).
-pub fn build_email(from: &str, to: &[String], n: &Notification, message_id: &str) -> Email {
-    let subject = one_line(&title(n));
-    let subject = if subject.is_ascii() {
-        subject
-    } else {
-        use base64::Engine as _;
-        format!(
-            "=?UTF-8?B?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(subject.as_bytes())
-        )
-    };
-    let mut m = String::new();
-    m.push_str(&format!("From: {}\r\n", one_line(from)));
-    m.push_str(&format!(
-        "To: {}\r\n",
-        to.iter()
-            .map(|t| one_line(t))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    m.push_str(&format!("Subject: {subject}\r\n"));
-    m.push_str(&format!("Date: {}\r\n", n.at.to_rfc2822()));
-    m.push_str(&format!("Message-ID: <{}>\r\n", one_line(message_id)));
-    m.push_str("MIME-Version: 1.0\r\n");
-    m.push_str("Content-Type: text/plain; charset=utf-8\r\n");
-    m.push_str("Content-Transfer-Encoding: 8bit\r\n");
-    if n.pages && n.kind == NotificationKind::Firing {
-        m.push_str("X-Priority: 1\r\n");
-    }
-    m.push_str("\r\n");
-    let body = format!(
-        "{}\r\n\r\nrule: {}\r\nseverity: {:?}\r\nhost: {}\r\nnode: {}\r\nvalue: {}\r\nsince: {}\r\n",
-        message(n),
-        n.rule,
-        n.severity,
-        n.host,
-        n.node.as_deref().unwrap_or("-"),
-        n.value.as_deref().unwrap_or("-"),
-        n.since.to_rfc3339()
-    );
-    for line in body.split('\n') {
-        m.push_str(line.trim_end_matches('\r'));
-        m.push_str("\r\n");
-    }
-    Email {
-        from: from.to_string(),
-        to: to.to_vec(),
-        message: m,
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! Owns: [`rules`], [`engine`] and [`observe`] (metrics -> observation). May not touch: I/O of any kind: reading the rules file, saving the
 //! state, sending to channels and the clock all belong to the caller.
 
+pub mod alertmanager;
 pub mod channels;
+pub mod email;
 pub mod engine;
 pub mod observe;
 pub mod rules;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use nodeherd_core::alerts::channels::{
     self, AlertsConfig, ChannelConfig, ChannelKind, SecretRef, Secrets, redact_url,
 };
-use nodeherd_core::alerts::{Notification, NotificationKind};
+use nodeherd_core::alerts::{Notification, NotificationKind, alertmanager};
 
 /// A channel must answer within this.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -227,6 +227,67 @@ pub async fn deliver(cfg: &AlertsConfig, notifications: &[Notification]) -> Vec<
         out.extend(futures::future::join_all(sends).await);
     }
     out
+}
+
+/// Re-post still-firing alerts (`batch`, from `alerts::alertmanager::refresh`) to every `alertmanager`
+/// channel that wants them, one `POST /api/v2/alerts` per channel, so the Alertmanager keeps them active.
+/// One delivery per alert and channel.
+pub async fn refresh_alertmanagers(cfg: &AlertsConfig, batch: &[Notification]) -> Vec<Delivery> {
+    let channels: Vec<&ChannelConfig> = cfg
+        .channels
+        .iter()
+        .filter(|c| matches!(c.kind, ChannelKind::Alertmanager { .. }))
+        .collect();
+    if channels.is_empty() || batch.is_empty() {
+        return Vec::new();
+    }
+    let client = client();
+    let mut out = Vec::new();
+    for c in channels {
+        let ChannelKind::Alertmanager { external_url } = &c.kind else {
+            continue;
+        };
+        let mine: Vec<Notification> = batch.iter().filter(|n| c.wants(n)).cloned().collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let error = match &client {
+            Err(e) => Some(e.to_string()),
+            Ok(client) => post_alertmanager(client, c, &mine, external_url.as_deref())
+                .await
+                .err()
+                .map(|e| e.to_string()),
+        };
+        out.extend(mine.iter().map(|n| delivery(c, n, error.clone())));
+    }
+    out
+}
+
+async fn post_alertmanager(
+    client: &reqwest::Client,
+    c: &ChannelConfig,
+    batch: &[Notification],
+    external_url: Option<&str>,
+) -> Result<(), DeliveryError> {
+    let label = c.label();
+    let url = resolve(&c.url_ref())
+        .map_err(|source| DeliveryError::Secret {
+            label: label.clone(),
+            source,
+        })?
+        .ok_or_else(|| channels::BuildError::NoUrl {
+            channel: label.clone(),
+            from: c.url_ref().describe(),
+        })?;
+    let req = channels::HttpRequest {
+        method: "POST",
+        url: format!("{}/api/v2/alerts", url.trim_end_matches('/')),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: serde_json::to_vec(&alertmanager::api_body(batch, external_url)).unwrap_or_default(),
+    };
+    send_http(client, &req)
+        .await
+        .map_err(|source| DeliveryError::Http { label, source })
 }
 
 fn delivery(c: &ChannelConfig, n: &Notification, error: Option<String>) -> Delivery {

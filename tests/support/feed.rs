@@ -7,7 +7,6 @@
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Command as Proc;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -23,13 +22,8 @@ pub fn sha256_of(p: &Path) -> String {
 }
 
 /// Lodestar's CPU token for this machine (the lab's hosts share its CPU): `amd64` or `arm64`.
-pub fn lab_cpu() -> &'static str {
-    if std::env::consts::ARCH == "aarch64" {
-        "arm64"
-    } else {
-        "amd64"
-    }
-}
+#[allow(unused_imports)] // each suite includes this file and uses a different part of it
+pub use nodeherd_lab::feed::{lab_cpu, lodestar_asset};
 
 /// A CPU token the lab's hosts are not.
 pub fn other_cpu() -> &'static str {
@@ -40,52 +34,25 @@ pub fn other_cpu() -> &'static str {
     }
 }
 
-/// Lodestar's real asset name of version `v` (no `v` prefix) for Linux on `cpu`.
-pub fn lodestar_asset(v: &str, cpu: &str) -> String {
-    format!("lodestar-v{v}-linux-{cpu}.tar.gz")
-}
-
-/// The launcher every lab tarball carries at its top: the program the release layout table
-/// names for Lodestar (`current/lodestar`; the real release's caxa bundle sits there). The lab's
-/// units run the entry script directly; the launcher runs the same.
-pub const LAUNCHER: &str = "#!/bin/sh\n# nodeherd lab: Lodestar's entry point, where a real release has its bundle\nd=$(dirname \"$(readlink -f \"$0\")\")\nexec node \"$d/node_modules/@chainsafe/lodestar/lib/index.js\" \"$@\"\n";
-
-/// Write [`LAUNCHER`] as `<dir>/lodestar` (mode 0755).
+/// Write the lab's Lodestar launcher as `<dir>/lodestar` (mode 0755).
 pub fn write_launcher(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).expect("launcher dir");
-    let p = dir.join("lodestar");
-    std::fs::write(&p, LAUNCHER).expect("launcher");
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    nodeherd_lab::feed::write_launcher(dir).expect("launcher");
 }
 
 /// `(version, tarball, sha256)` of the lab's real Lodestar 1.4.2 and 1.5.1 installs, each
-/// named as Lodestar names its Linux asset for this machine's CPU.
+/// named as Lodestar names its Linux asset for this machine's CPU: the lab's own release
+/// tarballs (`nodeherd_lab::feed::ensure_artifacts`, built once into the artifact cache).
 pub fn lodestar_artifacts() -> Vec<(String, PathBuf, String)> {
-    std::fs::create_dir_all(ART_DIR).expect("artifact dir");
-    let launcher = PathBuf::from(format!("{ART_DIR}/launcher"));
-    write_launcher(&launcher);
-    let mut out = Vec::new();
-    for v in ["1.4.2", "1.5.1"] {
-        let file = PathBuf::from(format!("{ART_DIR}/{}", lodestar_asset(v, lab_cpu())));
-        if !file.exists() {
-            let tmpf = format!("{}.tmp.{}", file.display(), std::process::id());
-            let st = Proc::new("sh")
-                .arg("-c")
-                .arg(r#"tar -cf - -C "$1" . -C "$4" lodestar | gzip -1 > "$2" && mv "$2" "$3""#)
-                .arg("sh")
-                .arg(format!("/var/lib/nodeherd/lab/lodestar/{v}"))
-                .arg(&tmpf)
-                .arg(&file)
-                .arg(&launcher)
-                .status()
-                .expect("tar");
-            assert!(st.success(), "building the {v} artifact failed");
-        }
-        let sha = sha256_of(&file);
-        out.push((v.to_string(), file, sha));
-    }
-    out
+    let arts = nodeherd_lab::feed::ensure_artifacts(Path::new(nodeherd_lab::DEFAULT_STATE_DIR))
+        .expect("lab release tarballs");
+    assert_eq!(
+        arts.len(),
+        2,
+        "run `nodeherd lab prepare` first (Lodestar 1.4.2 and 1.5.1)"
+    );
+    arts.into_iter()
+        .map(|a| (a.version, a.file, a.sha256))
+        .collect()
 }
 
 /// One GitHub-shaped release of `asset` (served under `{base}/assets/`), published `days_ago`.

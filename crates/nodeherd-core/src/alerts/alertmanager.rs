@@ -52,7 +52,7 @@ pub fn labels(n: &Notification) -> BTreeMap<String, String> {
 /// `summary` (the one-line title) and `description` (the rule's hint, filled), plus `value` when known.
 pub fn annotations(n: &Notification) -> BTreeMap<String, String> {
     let mut a = BTreeMap::new();
-    a.insert("summary".into(), crate::alerts::channels::title(n));
+    a.insert("summary".into(), crate::alerts::wording::title(n));
     a.insert("description".into(), n.text.clone());
     if let Some(v) = &n.value {
         a.insert("value".into(), v.clone());

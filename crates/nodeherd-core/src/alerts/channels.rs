@@ -20,6 +20,7 @@ use crate::alerts::engine::{Notification, NotificationKind};
 use crate::alerts::rules::{Rule, RulesError, Severity, default_rules, parse_rules};
 
 pub use crate::alerts::email::{Email, build_email};
+pub use crate::alerts::wording::{message, status_word, title};
 
 /// Where a secret comes from: read at send time, never printed. `value` inline is allowed but discouraged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,48 +356,6 @@ pub fn redact_url(url: &str) -> String {
         ""
     };
     format!("{scheme}://{host}{tail}")
-}
-
-/// `FIRING` / `RESOLVED`.
-pub fn status_word(n: &Notification) -> &'static str {
-    match n.kind {
-        NotificationKind::Firing => "FIRING",
-        NotificationKind::Resolved => "RESOLVED",
-    }
-}
-
-fn where_(n: &Notification) -> String {
-    match &n.node {
-        Some(node) => format!("{}/{}", n.host, node),
-        None => n.host.clone(),
-    }
-}
-
-/// One-line title: `[FIRING] unit-not-active on host-1/bn (page)`.
-pub fn title(n: &Notification) -> String {
-    let sev = match n.severity {
-        Severity::Page => "page",
-        Severity::Warn => "warn",
-        Severity::Info => "info",
-    };
-    format!("[{}] {} on {} ({sev})", status_word(n), n.rule, where_(n))
-}
-
-/// Title plus the hint (or "resolved" text).
-pub fn message(n: &Notification) -> String {
-    match n.kind {
-        NotificationKind::Firing => format!("{}\n{}", title(n), n.text),
-        NotificationKind::Resolved => format!(
-            "{}\nresolved after {}",
-            title(n),
-            humantime::format_duration(
-                (n.at - n.since)
-                    .to_std()
-                    .map(|d| std::time::Duration::from_secs(d.as_secs()))
-                    .unwrap_or_default()
-            )
-        ),
-    }
 }
 
 /// The generic webhook body (stable, versioned JSON).

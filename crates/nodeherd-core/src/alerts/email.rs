@@ -3,8 +3,8 @@
 //!
 //! Owns: [`Email`], [`build_email`]. May not touch: SMTP (`nodeherd_transport::notify::smtp`).
 
-use crate::alerts::channels::{message, title};
 use crate::alerts::engine::{Notification, NotificationKind};
+use crate::alerts::wording::{message, title};
 
 /// An e-mail to send: envelope and the RFC 5322 message (CRLF line ends, dot-stuffing is the sender's).
 #[derive(Debug, Clone, PartialEq)]

@@ -10,6 +10,7 @@ pub mod email;
 pub mod engine;
 pub mod observe;
 pub mod rules;
+pub mod wording;
 
 pub use engine::{
     Engine, EngineState, Notification, NotificationKind, Observation, Silence, SilenceMatcher,

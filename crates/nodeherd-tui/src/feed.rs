@@ -339,15 +339,9 @@ impl AlertWatch {
     }
 
     fn silenced(&self, now: DateTime<Utc>, a: &Active) -> bool {
-        self.engine.state().silences.iter().any(|s| {
-            s.until > now
-                && s.matcher.rule.as_deref().is_none_or(|r| r == a.rule)
-                && s.matcher.host.as_deref().is_none_or(|h| h == a.host)
-                && s.matcher
-                    .node
-                    .as_deref()
-                    .is_none_or(|n| Some(n) == a.node.as_deref())
-        })
+        self.engine
+            .state()
+            .is_silenced(now, &a.rule, &a.host, a.node.as_deref())
     }
 
     /// Advance with one poll's observations; returns the full list for `Msg::Alerts`.

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::alerts::engine::{Active, EngineState, Notification, NotificationKind, Phase};
-use crate::alerts::rules::{Rule, Severity, render_hint};
+use crate::alerts::engine::{EngineState, Notification, NotificationKind, Phase};
+use crate::alerts::rules::{Rule, Severity};
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -151,7 +151,7 @@ pub fn refresh(
         .active
         .values()
         .filter(|a| a.phase == Phase::Firing && a.notified)
-        .filter(|a| !silenced(state, a, now))
+        .filter(|a| !state.is_silenced(now, &a.rule, &a.host, a.node.as_deref()))
         .filter(|a| {
             !sent
                 .iter()
@@ -159,39 +159,14 @@ pub fn refresh(
         })
         .filter_map(|a| {
             let rule = rules.iter().find(|r| r.name == a.rule)?;
-            Some(Notification {
-                kind: NotificationKind::Firing,
-                rule: a.rule.clone(),
-                severity: rule.severity,
-                pages: rule.severity == Severity::Page,
-                host: a.host.clone(),
-                node: a.node.clone(),
-                value: a.value.clone(),
-                text: render_hint(
-                    &rule.hint,
-                    &a.rule,
-                    &a.host,
-                    a.node.as_deref(),
-                    a.value.as_deref(),
-                ),
-                labels: rule.labels.clone(),
-                since: a.since,
-                at: now,
-            })
+            Some(Notification::for_alert(
+                NotificationKind::Firing,
+                rule,
+                a,
+                now,
+            ))
         })
         .collect()
-}
-
-fn silenced(state: &EngineState, a: &Active, now: DateTime<Utc>) -> bool {
-    state.silences.iter().any(|s| {
-        s.until > now
-            && s.matcher.rule.as_deref().is_none_or(|r| r == a.rule)
-            && s.matcher.host.as_deref().is_none_or(|h| h == a.host)
-            && s.matcher
-                .node
-                .as_deref()
-                .is_none_or(|x| Some(x) == a.node.as_deref())
-    })
 }
 
 #[cfg(test)]

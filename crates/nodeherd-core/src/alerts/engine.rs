@@ -80,6 +80,31 @@ pub struct Notification {
     pub at: DateTime<Utc>,
 }
 
+impl Notification {
+    /// The notification of `kind` for the alert `a` of `rule`, its text the rule's hint filled in.
+    pub fn for_alert(kind: NotificationKind, rule: &Rule, a: &Active, now: DateTime<Utc>) -> Self {
+        Notification {
+            kind,
+            rule: rule.name.clone(),
+            severity: rule.severity,
+            pages: rule.severity == Severity::Page,
+            host: a.host.clone(),
+            node: a.node.clone(),
+            value: a.value.clone(),
+            text: render_hint(
+                &rule.hint,
+                &rule.name,
+                &a.host,
+                a.node.as_deref(),
+                a.value.as_deref(),
+            ),
+            labels: rule.labels.clone(),
+            since: a.since,
+            at: now,
+        }
+    }
+}
+
 /// One active (pending or firing) alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Active {
@@ -131,6 +156,21 @@ pub struct EngineState {
     pub silences: Vec<Silence>,
     /// Keyed by `host|node`.
     pub memory: BTreeMap<String, NodeMemory>,
+}
+
+impl EngineState {
+    /// Whether a silence in force at `now` covers the alert `rule` on `host`/`node`.
+    pub fn is_silenced(
+        &self,
+        now: DateTime<Utc>,
+        rule: &str,
+        host: &str,
+        node: Option<&str>,
+    ) -> bool {
+        self.silences
+            .iter()
+            .any(|s| s.until > now && s.matcher.matches(rule, host, node))
+    }
 }
 
 #[derive(Debug)]
@@ -186,10 +226,7 @@ impl Engine {
     }
 
     fn silenced(&self, now: DateTime<Utc>, rule: &str, host: &str, node: Option<&str>) -> bool {
-        self.state
-            .silences
-            .iter()
-            .any(|s| s.until > now && s.matcher.matches(rule, host, node))
+        self.state.is_silenced(now, rule, host, node)
     }
 
     /// Update per-node memory with one observation, returning (head_stuck, misses_rising) for it.
@@ -258,34 +295,6 @@ impl Engine {
         }
     }
 
-    fn notification(
-        &self,
-        kind: NotificationKind,
-        rule: &Rule,
-        a: &Active,
-        now: DateTime<Utc>,
-    ) -> Notification {
-        Notification {
-            kind,
-            rule: rule.name.clone(),
-            severity: rule.severity,
-            pages: rule.severity == Severity::Page,
-            host: a.host.clone(),
-            node: a.node.clone(),
-            value: a.value.clone(),
-            text: render_hint(
-                &rule.hint,
-                &rule.name,
-                &a.host,
-                a.node.as_deref(),
-                a.value.as_deref(),
-            ),
-            labels: rule.labels.clone(),
-            since: a.since,
-            at: now,
-        }
-    }
-
     /// Advance every alert with the observations of one poll and return what must be sent.
     pub fn evaluate(
         &mut self,
@@ -313,7 +322,12 @@ impl Engine {
                     self.hold(now, rule, &key, &o.host, node, value, &mut out);
                 } else if let Some(a) = self.state.active.remove(&key) {
                     if a.phase == Phase::Firing && a.notified {
-                        out.push(self.notification(NotificationKind::Resolved, rule, &a, now));
+                        out.push(Notification::for_alert(
+                            NotificationKind::Resolved,
+                            rule,
+                            &a,
+                            now,
+                        ));
                     }
                 }
             }
@@ -355,7 +369,12 @@ impl Engine {
         if a.phase == Phase::Firing && !a.notified && !silenced {
             a.notified = true;
             let a = a.clone();
-            out.push(self.notification(NotificationKind::Firing, rule, &a, now));
+            out.push(Notification::for_alert(
+                NotificationKind::Firing,
+                rule,
+                &a,
+                now,
+            ));
         }
     }
 }

@@ -29,20 +29,39 @@ pub fn select(
     selector: Option<&str>,
     limit: Option<&str>,
 ) -> Result<Vec<NodeRef>, Fail> {
-    let pick = |s: &str| -> Result<Vec<NodeRef>, Fail> {
+    narrow(selector, limit, |sel| sel.select_nodes(inv))
+}
+
+/// Resolve a selector (`all` when none) to host indices, hosts without nodes included.
+pub fn select_hosts(
+    inv: &Inventory,
+    selector: Option<&str>,
+    limit: Option<&str>,
+) -> Result<Vec<usize>, Fail> {
+    narrow(selector, limit, |sel| sel.select_hosts(inv))
+}
+
+/// What `selector` picks, less what `limit` (when given) does not; a bad selector is exit 2.
+fn narrow<T: PartialEq, E: std::fmt::Display>(
+    selector: Option<&str>,
+    limit: Option<&str>,
+    pick_with: impl Fn(&Selector) -> Result<Vec<T>, E>,
+) -> Result<Vec<T>, Fail> {
+    let pick = |s: &str| -> Result<Vec<T>, Fail> {
         Selector::parse(s)
-            .and_then(|sel| sel.select_nodes(inv))
+            .map_err(|e| e.to_string())
+            .and_then(|sel| pick_with(&sel).map_err(|e| e.to_string()))
             .map_err(|e| {
                 eprintln!("error: {e}");
                 Fail(exit::USAGE)
             })
     };
-    let mut nodes = pick(selector.unwrap_or("all"))?;
+    let mut picked = pick(selector.unwrap_or("all"))?;
     if let Some(l) = limit {
         let allowed = pick(l)?;
-        nodes.retain(|n| allowed.contains(n));
+        picked.retain(|x| allowed.contains(x));
     }
-    Ok(nodes)
+    Ok(picked)
 }
 
 /// An SSH pool whose passphrase questions go to the terminal when there is one.

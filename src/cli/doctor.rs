@@ -3,7 +3,6 @@
 
 use super::context::{self, Fail};
 use super::{Output, exit};
-use nodeherd_core::selector::Selector;
 use nodeherd_engine::doctor::{self, HostReport};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,19 +15,7 @@ pub async fn run(
     out: Output,
 ) -> Result<i32, Fail> {
     let inv = context::load_inventory(inventory, out.color)?;
-    let pick = |s: &str| -> Result<Vec<usize>, Fail> {
-        Selector::parse(s)
-            .and_then(|sel| sel.select_hosts(&inv))
-            .map_err(|e| {
-                eprintln!("error: {e}");
-                Fail(exit::USAGE)
-            })
-    };
-    let mut hosts = pick(selector.unwrap_or("all"))?;
-    if let Some(l) = limit {
-        let allowed = pick(l)?;
-        hosts.retain(|h| allowed.contains(h));
-    }
+    let hosts = context::select_hosts(&inv, selector, limit)?;
     let pool = context::pool();
     let reports = doctor::run(&pool, &inv, &hosts, forks).await;
     pool.close_all().await;

@@ -4,8 +4,8 @@
 //! caller has one, overrides the `synced` guess made here (set `Observation::synced` afterwards).
 
 use crate::facts::host::HostFacts;
-use crate::metrics::clients::Signal;
 use crate::metrics::page::Sample;
+use crate::metrics::schema::Signal;
 
 use crate::alerts::engine::Observation;
 

@@ -7,16 +7,10 @@
 //! are [`crate::health::answers`]'s, shared with the health gate. May not touch: sending the
 //! requests (the engine does, through the SSH forward), the metrics page.
 
-use super::clients::Signal;
 use super::page::Sample;
+pub use super::schema::RpcSpec;
+use super::schema::Signal;
 use crate::health::answers;
-
-/// One JSON-RPC method and the signal its answer gives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RpcSpec {
-    pub signal: Signal,
-    pub method: &'static str,
-}
 
 /// The standard Ethereum JSON-RPC reads (every execution client serves them).
 pub const ETH_JSON_RPC: &[RpcSpec] = &[

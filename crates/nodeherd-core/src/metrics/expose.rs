@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 
 use crate::facts::host::HostFacts;
-use crate::metrics::clients::Signal;
 use crate::metrics::page::Sample;
+use crate::metrics::schema::Signal;
 
 /// One node's sample with the labels it is exposed under.
 #[derive(Debug, Clone, Copy)]

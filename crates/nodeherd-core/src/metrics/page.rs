@@ -1,7 +1,7 @@
 //! Our own view of a Prometheus text page: only the families a caller names, parsed correctly.
 //!
 //! Owns: the line pre-filter, the [`Family`]/[`Metric`] types, and [`extract`] (client table -> [`Sample`]).
-//! May not touch: I/O (the page arrives as `&str`), the client table's contents (see [`crate::metrics::clients`]).
+//! May not touch: I/O (the page arrives as `&str`), the client table's contents (see `crate::metrics::clients`; its types are in [`crate::metrics::schema`]).
 //!
 //! How the work is split with `prometheus-parse` 0.2.5 (mandated):
 //! 1. A pre-filter walks the page once and keeps only `# TYPE`/`# HELP` and sample lines whose name is a
@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use prometheus_parse::{LineInfo, SampleType};
 use serde::Serialize;
 
-use crate::metrics::clients::{ClientMetrics, Reduce, Signal};
+use crate::metrics::schema::{ClientMetrics, Reduce, Signal};
 
 /// Suffixes a sample name may add to its family name.
 const SUFFIXES: &[&str] = &["_total", "_bucket", "_sum", "_count", "_created"];

@@ -192,8 +192,9 @@ enum Cmd {
         /// Seconds between two status polls.
         #[arg(long, default_value_t = 5)]
         poll_secs: u64,
-        /// Playbook with the declared state for the plan screen (default NODEHERD_PLAYBOOK, else
-        /// playbooks/site.toml when it exists).
+        /// Playbook with the declared state for the plan screen and the [upgrade] policy of the
+        /// releases screen (default NODEHERD_PLAYBOOK, else playbooks/site.toml for the plan and
+        /// playbooks/upgrade-policy.toml for upgrades, when they exist).
         #[arg(short, long, env = "NODEHERD_PLAYBOOK")]
         playbook: Option<PathBuf>,
     },

@@ -50,8 +50,17 @@ pub struct TuiArgs<'a> {
     pub forks: usize,
     pub readonly: bool,
     pub poll_every: Duration,
-    /// `-p`: the playbook of the plan screen.
+    /// `-p`: the playbook of the plan screen, and of the releases screen's upgrade policy.
     pub playbook: Option<&'a Path>,
+}
+
+/// The releases screen's upgrade policy, read as `nodeherd upgrade -p` reads it: the playbook
+/// given with `-p` (or NODEHERD_PLAYBOOK) when there is one, else playbooks/upgrade-policy.toml
+/// when it exists; None: the built-in default policy.
+pub fn policy_playbook(given: Option<&Path>) -> Option<PathBuf> {
+    given.map(Path::to_path_buf).or_else(|| {
+        Some(PathBuf::from(crate::cli::upgrade::DEFAULT_PLAYBOOK)).filter(|p| p.exists())
+    })
 }
 
 /// The plan screen's playbook: `-p`, else NODEHERD_PLAYBOOK, else playbooks/site.toml when it
@@ -76,7 +85,7 @@ pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
         forks: a.forks,
         alerts_file: Some(PathBuf::from(nodeherd_engine::alerts::DEFAULT_ALERTS_FILE)),
         alerts_state: nodeherd_engine::alerts::state_file().ok(),
-        playbook: Some(PathBuf::from(crate::cli::upgrade::DEFAULT_PLAYBOOK)).filter(|p| p.exists()),
+        playbook: policy_playbook(a.playbook),
         site_playbook: site,
         ..Config::default()
     };
@@ -114,5 +123,18 @@ mod tests {
             .exists()
             .then(|| PathBuf::from(crate::cli::apply::DEFAULT_PLAYBOOK));
         assert_eq!(site_playbook(None, None), expect);
+    }
+
+    #[test]
+    fn policy_playbook_is_the_given_one_before_the_default() {
+        // `nodeherd tui -p playbooks/lab.toml` upgrades and rolls back under lab.toml's [upgrade],
+        // as `nodeherd upgrade -p playbooks/lab.toml` does (it used upgrade-policy.toml regardless)
+        let given = Path::new("playbooks/lab.toml");
+        assert_eq!(policy_playbook(Some(given)), Some(given.to_path_buf()));
+        let default = Path::new(crate::cli::upgrade::DEFAULT_PLAYBOOK);
+        assert_eq!(
+            policy_playbook(None),
+            default.exists().then(|| default.to_path_buf())
+        );
     }
 }

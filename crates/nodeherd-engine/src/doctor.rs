@@ -125,8 +125,13 @@ pub async fn check_host(pool: &Pool, host: &Host) -> HostReport {
         None,
         format!("{}@{} (host key verified)", t.user, report.address),
     ));
+    // Probe as root only when sudo works: a failed `sudo -n` is reported once, by its own
+    // check, and the other checks still run as the login user.
+    let mut as_root = t.become_root;
     if t.become_root {
-        report.checks.push(sudo_check(&session, &t.user).await);
+        let sudo = sudo_check(&session, &t.user).await;
+        as_root = !sudo.failed();
+        report.checks.push(sudo);
     }
     let files: Vec<String> = host
         .nodes
@@ -141,7 +146,7 @@ pub async fn check_host(pool: &Pool, host: &Host) -> HostReport {
             &Command::new("sh")
                 .arg("-c")
                 .arg(&script)
-                .become_root(t.become_root),
+                .become_root(as_root),
         )
         .await;
     let after = now_secs();

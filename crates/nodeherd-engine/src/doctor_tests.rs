@@ -61,6 +61,11 @@ async fn healthy_and_broken_hosts() {
         Match::Exact("sudo -n true".into()),
         Reply::fail(1, "sudo: a password is required"),
     );
+    // as on a real host: without sudo rights, anything run through `sudo -n` fails
+    broken.on(
+        Match::Prefix("sudo -n -- ".into()),
+        Reply::fail(1, "sudo: a password is required"),
+    );
     broken.http_with(5064, "", |_, _| HttpReply::Refused);
     let pool = fake_pool(&[ok.clone(), broken.clone()]);
     let reports = run(&pool, &inv, &[0, 1, 2], 4).await;
@@ -88,11 +93,20 @@ async fn healthy_and_broken_hosts() {
     let sudo = bad.checks.iter().find(|c| c.name == "sudo").expect("sudo");
     assert!(sudo.detail.contains("password is required"), "{sudo:?}");
     assert!(sudo.fix.as_deref().is_some_and(|f| f.contains("NOPASSWD")));
-    // the probe ran as root through sudo on the become host, the sudo check itself did not
-    assert!(
-        broken.ran("sudo -n sh -c") >= 1 || broken.ran("sudo") >= 2,
-        "{:?}",
-        broken.lines()
+    // sudo failed, so the probe ran once, as the login user, and its checks still report
+    let probes: Vec<String> = broken
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("echo \"clock"))
+        .collect();
+    assert_eq!(probes.len(), 1, "{probes:?}");
+    assert!(probes[0].starts_with("sh -c "), "{probes:?}");
+    let names: Vec<&str> = bad.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "connect", "sudo", "systemd", "tools", "clock", "token", "port"
+        ]
     );
 
     let gone = by("gone");
@@ -139,4 +153,22 @@ fn missing_tools_old_systemd_and_a_skewed_clock_fail_with_fixes() {
         1000.2,
     );
     assert!(fine.iter().all(|c| !c.failed()), "{fine:?}");
+}
+
+#[tokio::test]
+async fn a_become_host_with_working_sudo_is_probed_as_root() {
+    let inv = inventory();
+    let broken = host(&inv, "broken");
+    broken.on(Match::contains("echo \"clock"), probe_reply("", true));
+    let pool = fake_pool(std::slice::from_ref(&broken));
+    let reports = run(&pool, &inv, &[1], 1).await;
+    assert_eq!(reports[0].failures(), 0, "{:#?}", reports[0]);
+    let lines = broken.lines();
+    assert!(lines.iter().any(|l| l == "sudo -n true"), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("sudo -n -- ") && l.contains("echo \"clock")),
+        "{lines:?}"
+    );
 }

@@ -395,6 +395,50 @@ async fn accept_new_records_then_strict_accepts() {
 }
 
 #[tokio::test]
+async fn connection_info_names_the_key_used_and_the_known_hosts_line() {
+    if !have_root("connection_info_names_the_key_used_and_the_known_hosts_line") {
+        return;
+    }
+    let sshd = Sshd::start();
+    // the server's key on line 3, after a comment and another host's line
+    let listed = std::fs::read_to_string(&sshd.known_hosts).unwrap();
+    let other = sshd::keygen(sshd.dir.path(), "other", "ed25519");
+    let kh = sshd.dir.path().join("known_hosts_3");
+    std::fs::write(
+        &kh,
+        format!(
+            "# fleet\n10.9.9.9 {}\n{listed}",
+            sshd::pub_key_text(&other.with_extension("pub"))
+        ),
+    )
+    .unwrap();
+    let mut t = sshd.target("info");
+    t.known_hosts_files = vec![sshd.dir.path().join("absent"), kh.clone()];
+    let s = Session::connect(&t, &opts()).await.unwrap();
+    let info = s
+        .connection_info()
+        .expect("an SSH session knows how it connected");
+    assert_eq!(info.known_host, Some((kh, 3)));
+    assert_eq!(info.host_key, sshd.host_fingerprint());
+    assert!(
+        info.auth
+            .starts_with(&format!("key file {} (ssh-", sshd.client_key.display())),
+        "{info:?}"
+    );
+    assert!(info.auth.contains("SHA256:"), "{info:?}");
+    s.close().await;
+
+    // accepted as new: no line matched, the key was recorded instead
+    let mut t = sshd.target("fresh");
+    t.known_hosts_files = vec![sshd.dir.path().join("fresh_known_hosts")];
+    t.host_key_policy = HostKeyPolicy::AcceptNew;
+    let s = Session::connect(&t, &opts()).await.unwrap();
+    let info = s.connection_info().expect("info");
+    assert_eq!(info.known_host, None);
+    assert_eq!(info.host_key, sshd.host_fingerprint());
+}
+
+#[tokio::test]
 async fn wrong_client_key_is_auth_refused_listing_what_was_tried() {
     if !have_root("wrong_client_key_is_auth_refused_listing_what_was_tried") {
         return;

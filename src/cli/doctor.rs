@@ -17,7 +17,7 @@ pub async fn run(
     let inv = context::load_inventory(inventory, out.color)?;
     let hosts = context::select_hosts(&inv, selector, limit)?;
     let pool = context::pool();
-    let reports = doctor::run(&pool, &inv, &hosts, forks).await;
+    let reports = doctor::run(&pool, &inv, &hosts, forks, &doctor::Feeds::default()).await;
     pool.close_all().await;
     if out.json {
         println!(

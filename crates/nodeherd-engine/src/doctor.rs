@@ -1,15 +1,17 @@
 //! `doctor`: can nodeherd work with each selected host, and if not, what to do about it.
 //!
-//! Owns: the checks per host (connect, `sudo -n` for `become` hosts, systemd version, the
-//! programs host-side scripts need, clock offset, each node's declared ports answering on the
-//! host's loopback through the SSH session, keymanager token files readable), each a typed
-//! [`Check`] with the fix when it fails; the bounded fan-out over hosts. May not touch: parsing
-//! host output (that is `nodeherd_core::facts::doctor`), output formats, exit codes.
+//! Owns: the checks per host (connect with the auth method used and the known_hosts line that
+//! matched, `sudo -n` for `become` hosts, systemd version, the programs host-side scripts need,
+//! clock offset, each node's declared ports answering on the host's loopback through the SSH
+//! session, keymanager token files readable, the nodes' release feeds reachable or cached, see
+//! [`feeds`]), each a typed [`Check`] with the fix when it fails; the bounded fan-out over hosts.
+//! May not touch: parsing host output (that is `nodeherd_core::facts::doctor`), output formats,
+//! exit codes.
 
 use crate::fleet;
 use nodeherd_core::facts::doctor::{self as fact, HostProbe};
 use nodeherd_core::inventory::{Host, Inventory};
-use nodeherd_transport::ssh::{Command, Pool, Session};
+use nodeherd_transport::ssh::{Command, ConnectionInfo, Pool, Session};
 use serde::Serialize;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -64,12 +66,20 @@ impl Check {
     }
 }
 
+#[path = "doctor_feeds.rs"]
+pub mod feeds;
+pub use feeds::Feeds;
+
 /// Every check of one host.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HostReport {
     pub host: String,
     pub address: String,
     pub user: String,
+    /// The credential the server accepted (`key file …` or `agent key …`), once connected.
+    pub auth: Option<String>,
+    /// The known_hosts `file:line` that matched the host key, once connected.
+    pub known_hosts: Option<String>,
     pub checks: Vec<Check>,
 }
 
@@ -79,15 +89,47 @@ impl HostReport {
     }
 }
 
-/// Run every check on the hosts `hosts` (indexes into `inv.hosts`), at most `forks` at once.
-pub async fn run(pool: &Pool, inv: &Inventory, hosts: &[usize], forks: usize) -> Vec<HostReport> {
-    let done = fleet::run_all(hosts.to_vec(), forks, |h| async move {
-        check_host(pool, &inv.hosts[h]).await
-    })
-    .await;
-    let mut out: Vec<HostReport> = done.into_iter().map(|(_, r)| r).collect();
+/// Run every check on the hosts `hosts` (indexes into `inv.hosts`), at most `forks` at once;
+/// each release feed their nodes follow is read once, from the console, meanwhile.
+pub async fn run(
+    pool: &Pool,
+    inv: &Inventory,
+    hosts: &[usize],
+    forks: usize,
+    feed_env: &Feeds,
+) -> Vec<HostReport> {
+    let sources: std::collections::BTreeSet<String> = hosts
+        .iter()
+        .flat_map(|&h| inv.hosts[h].nodes.iter().filter_map(feeds::node_feed))
+        .collect();
+    let (done, states) = tokio::join!(
+        fleet::run_all(hosts.to_vec(), forks, |h| async move {
+            check_host(pool, &inv.hosts[h]).await
+        }),
+        feeds::probe_all(feed_env, sources)
+    );
+    let mut out: Vec<HostReport> = done
+        .into_iter()
+        .map(|(h, mut r)| {
+            feeds::feed_checks(&mut r.checks, &inv.hosts[h], &states);
+            r
+        })
+        .collect();
     out.sort_by(|a, b| a.host.cmp(&b.host));
     out
+}
+
+/// The `connect` check's text: who, where, the host key and the known_hosts line that vouched
+/// for it, and the credential accepted (pure).
+pub fn connect_detail(user: &str, address: &str, info: Option<&ConnectionInfo>) -> String {
+    let Some(i) = info else {
+        return format!("{user}@{address} (host key verified)");
+    };
+    let key = match &i.known_host {
+        Some((file, line)) => format!("host key {} matched {}:{line}", i.host_key, file.display()),
+        None => format!("host key {} was new and was recorded", i.host_key),
+    };
+    format!("{user}@{address}; {key}; auth: {}", i.auth)
 }
 
 fn now_secs() -> f64 {
@@ -103,6 +145,8 @@ pub async fn check_host(pool: &Pool, host: &Host) -> HostReport {
         host: host.name.clone(),
         address: format!("{}:{}", t.address, t.port),
         user: t.user.clone(),
+        auth: None,
+        known_hosts: None,
         checks: Vec::new(),
     };
     let session = match pool.session(t).await {
@@ -120,13 +164,26 @@ pub async fn check_host(pool: &Pool, host: &Host) -> HostReport {
             return report;
         }
     };
+    let info = session.connection_info();
+    if let Some(i) = &info {
+        report.auth = Some(i.auth.clone());
+        report.known_hosts = i
+            .known_host
+            .as_ref()
+            .map(|(f, l)| format!("{}:{l}", f.display()));
+    }
     report.checks.push(Check::pass(
         "connect",
         None,
-        format!("{}@{} (host key verified)", t.user, report.address),
+        connect_detail(&t.user, &report.address, info.as_ref()),
     ));
+    // Probe as root only when sudo works: a failed `sudo -n` is reported once, by its own
+    // check, and the other checks still run as the login user.
+    let mut as_root = t.become_root;
     if t.become_root {
-        report.checks.push(sudo_check(&session, &t.user).await);
+        let sudo = sudo_check(&session, &t.user).await;
+        as_root = !sudo.failed();
+        report.checks.push(sudo);
     }
     let files: Vec<String> = host
         .nodes
@@ -141,7 +198,7 @@ pub async fn check_host(pool: &Pool, host: &Host) -> HostReport {
             &Command::new("sh")
                 .arg("-c")
                 .arg(&script)
-                .become_root(t.become_root),
+                .become_root(as_root),
         )
         .await;
     let after = now_secs();

@@ -87,6 +87,11 @@ fn cache_paths(dir: &Path, url: &str) -> (PathBuf, PathBuf) {
     )
 }
 
+/// Where the cache keeps its copy of the feed at `url` (the doctor reads its age).
+pub fn cache_file(dir: &Path, url: &str) -> PathBuf {
+    cache_paths(dir, url).0
+}
+
 /// Read a feed: `source` is an http(s) URL or a local file path.
 pub async fn fetch(
     client: &reqwest::Client,

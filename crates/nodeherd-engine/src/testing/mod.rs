@@ -14,7 +14,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use nodeherd_core::remote::{Command, Target};
 use nodeherd_transport::ssh::{
-    BoxStream, ConnectOptions, Connector, Output, Pool, Remote, Session, SshError, StreamChunk,
+    BoxStream, ConnectOptions, ConnectionInfo, Connector, Output, Pool, Remote, Session, SshError,
+    StreamChunk,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -121,6 +122,7 @@ struct State {
     http: HashMap<(u16, String), (usize, HttpResponder)>,
     calls: Vec<Call>,
     lines: Vec<String>,
+    info: Option<ConnectionInfo>,
 }
 
 /// A scripted host. Rules added later win over earlier ones; an unmatched command exits 0 with
@@ -155,6 +157,12 @@ impl FakeRemote {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Say this connection was made with `info` (what a real session reports).
+    pub fn connected_with(&self, info: ConnectionInfo) -> &Self {
+        self.lock().info = Some(info);
+        self
     }
 
     /// Answer commands matching `m` with `reply`.
@@ -366,6 +374,9 @@ impl FakeRemote {
 impl Remote for FakeRemote {
     fn target(&self) -> &Target {
         &self.target
+    }
+    fn connection_info(&self) -> Option<ConnectionInfo> {
+        self.lock().info.clone()
     }
     fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)

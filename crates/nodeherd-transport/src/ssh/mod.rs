@@ -18,6 +18,6 @@ pub use nodeherd_core::remote::{Command, HostKeyPolicy, Target, quote};
 pub use pool::Pool;
 pub use remote::{BoxStream, ByteStream, Connector, Remote, Session, connect, ssh_connector};
 pub use session::{
-    ConnectOptions, Output, PassphraseHandler, SshSession, StreamChunk, UnknownKey,
+    ConnectOptions, ConnectionInfo, Output, PassphraseHandler, SshSession, StreamChunk, UnknownKey,
     UnknownKeyHandler,
 };

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use crate::ssh::error::SshError;
-use crate::ssh::session::{ConnectOptions, Output, SshSession, StreamChunk};
+use crate::ssh::session::{ConnectOptions, ConnectionInfo, Output, SshSession, StreamChunk};
 use nodeherd_core::remote::{Command, Target};
 
 /// A byte stream to a port on the host (what a forward returns; HTTP runs over it).
@@ -61,6 +61,10 @@ pub trait Remote: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<u32>, SshError>>;
     /// A byte stream to `127.0.0.1:port` as seen from the host.
     fn forward(&self, port: u16) -> BoxFuture<'_, Result<BoxStream, SshError>>;
+    /// How the connection was made (auth method, matching known_hosts line), when known.
+    fn connection_info(&self) -> Option<ConnectionInfo> {
+        None
+    }
 }
 
 impl Remote for SshSession {
@@ -107,6 +111,9 @@ impl Remote for SshSession {
             Ok(Box::new(s) as BoxStream)
         })
     }
+    fn connection_info(&self) -> Option<ConnectionInfo> {
+        Some(SshSession::connection_info(self).clone())
+    }
 }
 
 /// One connection to one host, cheap to clone (all clones share it): the real SSH session, or
@@ -145,6 +152,11 @@ impl Session {
 
     pub fn target(&self) -> &Target {
         self.inner.target()
+    }
+
+    /// How the connection was made, when the implementation knows (see [`ConnectionInfo`]).
+    pub fn connection_info(&self) -> Option<ConnectionInfo> {
+        self.inner.connection_info()
     }
 
     /// True once the connection (or the jump connection under it) is gone.

@@ -213,19 +213,21 @@ impl Auth<'_> {
     }
 }
 
+/// Authenticate; `Ok` with the credential the server accepted (`agent key …` or `key file …`).
 pub(super) async fn authenticate(
     handle: &mut Handle<Verifier>,
     target: &Target,
     opts: &ConnectOptions,
-) -> Result<(), SshError> {
+) -> Result<String, SshError> {
     let mut tried = Vec::new();
     let mut auth = Auth {
         handle,
         target,
         rsa_hash: None,
     };
+    // The last attempt is the one the server accepted.
     if opts.use_agent && auth.agent(opts.agent_socket.as_deref(), &mut tried).await? {
-        return Ok(());
+        return Ok(tried.pop().unwrap_or_default());
     }
     let files = if target.identity_files.is_empty() {
         default_identity_files()
@@ -234,7 +236,7 @@ pub(super) async fn authenticate(
     };
     for f in &files {
         if auth.file(f, opts, &mut tried).await? {
-            return Ok(());
+            return Ok(format!("key file {}", tried.pop().unwrap_or_default()));
         }
     }
     Err(SshError::AuthRefused {

@@ -5,11 +5,14 @@
 //! authentication (that is [`super::auth`]) or channels ([`super::exec`]).
 
 use super::{
-    Arc, AsyncRead, AsyncWrite, AtomicBool, ConnectOptions, Context, Handle, HostKeyPolicy, Inner,
-    Instant, Mutex, Ordering, Phase, Pin, Poll, PublicKey, PublicKeyOrCertificate, ReadBuf,
-    Semaphore, SshError, SshSession, Target, UnknownKey, UnknownKeyHandler, Verdict, authenticate,
-    client, io, known_hosts,
+    Arc, AsyncRead, AsyncWrite, AtomicBool, ConnectOptions, ConnectionInfo, Context, Handle,
+    HostKeyPolicy, Inner, Instant, Mutex, Ordering, PathBuf, Phase, Pin, Poll, PublicKey,
+    PublicKeyOrCertificate, ReadBuf, Semaphore, SshError, SshSession, Target, UnknownKey,
+    UnknownKeyHandler, Verdict, authenticate, client, io, known_hosts,
 };
+
+/// The accepted host key: its fingerprint and the known_hosts file:line that matched (if any).
+pub(super) type Accepted = (String, Option<(PathBuf, usize)>);
 
 // ---------------------------------------------------------------------------------------------
 // Host-key check inside the russh handler
@@ -22,6 +25,8 @@ pub(super) struct Verifier {
     pub(super) refusal: Arc<Mutex<Option<SshError>>>,
     /// True while a human is being asked: the connect timeout is paused.
     pub(super) asking: Arc<AtomicBool>,
+    /// The key accepted, and where it was found.
+    pub(super) accepted: Arc<Mutex<Option<Accepted>>>,
 }
 
 impl Verifier {
@@ -30,6 +35,17 @@ impl Verifier {
             *slot = Some(e);
         }
         Ok(false)
+    }
+
+    fn accept(
+        &self,
+        fingerprint: String,
+        at: Option<(PathBuf, usize)>,
+    ) -> Result<bool, russh::Error> {
+        if let Ok(mut slot) = self.accepted.lock() {
+            *slot = Some((fingerprint, at));
+        }
+        Ok(true)
     }
 
     fn record(&self, key: &PublicKey) {
@@ -51,7 +67,7 @@ impl Verifier {
         let fingerprint = known_hosts::fingerprint(&key);
         let verdict = known_hosts::check(&t.known_hosts_files, &t.address, t.port, &key);
         match verdict {
-            Verdict::Known { .. } => Ok(true),
+            Verdict::Known { file, line } => self.accept(fingerprint, Some((file, line))),
             Verdict::Revoked { file, line } => self.refuse(SshError::HostKeyRevoked {
                 host: t.name.clone(),
                 fingerprint,
@@ -91,7 +107,7 @@ impl Verifier {
                 };
                 if accepted {
                     self.record(&key);
-                    Ok(true)
+                    self.accept(fingerprint, None)
                 } else {
                     self.refuse(SshError::HostKeyUnknown {
                         host: t.name.clone(),
@@ -262,7 +278,7 @@ pub(super) fn client_config(target: &Target) -> Arc<client::Config> {
 /// Connect, verify the host key, and authenticate; jump hosts are connected first (recursively).
 /// (`ssh::connect` wraps the result in the [`crate::ssh::Session`] handle.)
 pub async fn connect_ssh(target: &Target, opts: &ConnectOptions) -> Result<SshSession, SshError> {
-    let (mut handle, jump) = match &target.jump {
+    let (mut handle, (host_key, known_host), jump) = match &target.jump {
         Some(via) => {
             let jump_err = |e: SshError| SshError::Jump {
                 host: target.name.clone(),
@@ -292,8 +308,8 @@ pub async fn connect_ssh(target: &Target, opts: &ConnectOptions) -> Result<SshSe
                         e,
                     ))
                 })?;
-            let handle = handshake(target, opts, ch.into_stream()).await?;
-            (handle, Some(jump))
+            let (handle, accepted) = handshake(target, opts, ch.into_stream()).await?;
+            (handle, accepted, Some(jump))
         }
         None => {
             let addr = format!("{}:{}", target.address, target.port);
@@ -315,16 +331,19 @@ pub async fn connect_ssh(target: &Target, opts: &ConnectOptions) -> Result<SshSe
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(host = %target.name, error = %e, "set_nodelay failed");
             }
-            (
-                handshake(target, opts, QuickAck { inner: tcp }).await?,
-                None,
-            )
+            let (handle, accepted) = handshake(target, opts, QuickAck { inner: tcp }).await?;
+            (handle, accepted, None)
         }
     };
-    authenticate(&mut handle, target, opts).await?;
+    let auth = authenticate(&mut handle, target, opts).await?;
     Ok(SshSession {
         inner: Arc::new(Inner {
             handle,
+            info: ConnectionInfo {
+                auth,
+                host_key,
+                known_host,
+            },
             target: target.clone(),
             channels: Arc::new(Semaphore::new(opts.max_channels.max(1))),
             jump,
@@ -333,23 +352,25 @@ pub async fn connect_ssh(target: &Target, opts: &ConnectOptions) -> Result<SshSe
 }
 
 /// Banner exchange and key exchange with the host-key check, bounded by `connect_timeout`
-/// (paused while a human is asked about an unknown key).
+/// (paused while a human is asked about an unknown key); with the accepted key.
 pub(super) async fn handshake<S>(
     target: &Target,
     opts: &ConnectOptions,
     stream: S,
-) -> Result<Handle<Verifier>, SshError>
+) -> Result<(Handle<Verifier>, Accepted), SshError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let seen = Arc::new(AtomicBool::new(false));
     let refusal = Arc::new(Mutex::new(None));
     let asking = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(Mutex::new(None));
     let verifier = Verifier {
         target: target.clone(),
         on_unknown_key: opts.on_unknown_key.clone(),
         refusal: refusal.clone(),
         asking: asking.clone(),
+        accepted: accepted.clone(),
     };
     let watched = Watched {
         inner: stream,
@@ -373,7 +394,10 @@ where
         }
     };
     match result {
-        Ok(handle) => Ok(handle),
+        Ok(handle) => {
+            let found = accepted.lock().ok().and_then(|mut a| a.take());
+            Ok((handle, found.unwrap_or_default()))
+        }
         Err(e) => {
             if let Some(refused) = refusal.lock().ok().and_then(|mut r| r.take()) {
                 return Err(refused);

@@ -5,9 +5,9 @@
 //! signals. May not touch: how the connection was made ([`super::connect`]).
 
 use super::{
-    Arc, Channel, ChannelMsg, Command, ConnectOptions, Disconnect, Handle, Instant, Msg, Output,
-    OwnedSemaphorePermit, Phase, Semaphore, SshError, Target, Verifier, channel_err, connect_ssh,
-    fmt,
+    Arc, Channel, ChannelMsg, Command, ConnectOptions, ConnectionInfo, Disconnect, Handle, Instant,
+    Msg, Output, OwnedSemaphorePermit, Phase, Semaphore, SshError, Target, Verifier, channel_err,
+    connect_ssh, fmt,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -22,6 +22,8 @@ pub struct SshSession {
 
 pub(super) struct Inner {
     pub(super) handle: Handle<Verifier>,
+    /// How this connection was made.
+    pub(super) info: ConnectionInfo,
     pub(super) target: Target,
     pub(super) channels: Arc<Semaphore>,
     /// The jump session this one tunnels through: kept alive as long as this one.
@@ -45,6 +47,11 @@ impl SshSession {
 
     pub fn target(&self) -> &Target {
         &self.inner.target
+    }
+
+    /// The credential accepted and the known_hosts entry that matched the host key.
+    pub fn connection_info(&self) -> &ConnectionInfo {
+        &self.inner.info
     }
 
     /// True once the connection (or the jump connection under it) is gone.

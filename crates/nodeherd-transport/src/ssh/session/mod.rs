@@ -110,6 +110,19 @@ impl fmt::Debug for ConnectOptions {
     }
 }
 
+/// How a connection was made (for `doctor`): the credential the server accepted and the
+/// known_hosts entry that vouched for its host key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConnectionInfo {
+    /// `agent key ssh-ed25519 SHA256:…` or `key file /path (ssh-ed25519 SHA256:…)`.
+    pub auth: String,
+    /// The host key's fingerprint, `SHA256:…`.
+    pub host_key: String,
+    /// The known_hosts file and 1-based line that matched the host key; `None` when the key was
+    /// unknown and accepted (then recorded) during this connect.
+    pub known_host: Option<(PathBuf, usize)>,
+}
+
 /// What a remote command produced.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Output {

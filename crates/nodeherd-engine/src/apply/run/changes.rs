@@ -46,6 +46,7 @@ pub(super) async fn rewrite_units(
     let done = crate::upgrade::rollout::in_batches(
         &keys,
         &s,
+        &opts.progress,
         |j| {
             let i = idx[j];
             let r = refs[i];
@@ -299,6 +300,7 @@ pub(super) async fn switch_versions(
     let done = crate::upgrade::rollout::in_batches(
         &keys,
         &s,
+        &opts.progress,
         |j| {
             let (t, (from, to), layout) = (&targets[j], &versions[j], &layouts[j]);
             let feeds = &feeds;

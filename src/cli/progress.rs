@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -210,6 +211,25 @@ impl Render {
             out.push_str(&super::table::clip(&l, width.saturating_sub(1)));
             out.push('\n');
         }
+        out.push_str(&self.block(now, width));
+        out
+    }
+
+    /// Live mode: redraw the block so its clocks move while a step takes long (nothing to do
+    /// in plain mode or with no node running).
+    pub fn tick(&mut self, now: Instant) -> String {
+        match self.mode {
+            Mode::Live { width } if !self.live.is_empty() => {
+                let mut out = self.erase();
+                out.push_str(&self.block(now, width));
+                out
+            }
+            _ => String::new(),
+        }
+    }
+
+    fn block(&mut self, now: Instant, width: usize) -> String {
+        let mut out = String::new();
         for (node, at, text) in &self.live {
             let line = format!("{node} [{}s] {text}", (now - *at).as_secs());
             out.push_str(&super::table::clip(&line, width.saturating_sub(1)));
@@ -261,36 +281,61 @@ impl Sink for Stderr {
     }
 }
 
-/// The progress of one run: hand [`Progress::reporter`] to the engine, call
-/// [`Progress::finish`] before printing the summary.
-pub struct Display(Option<Arc<Stderr>>);
+/// The progress of one run: hand [`Display::reporter`] to the engine, call
+/// [`Display::finish`] before printing the summary.
+pub struct Display(Option<(Arc<Stderr>, Arc<AtomicBool>)>);
 
 impl Display {
-    /// On stderr, live on a terminal, plain otherwise; nothing with `--quiet`.
+    /// On stderr, live on a terminal (redrawn every second so its clocks move), plain
+    /// otherwise; nothing with `--quiet`.
     pub fn start(out: Output) -> Display {
         use std::io::IsTerminal;
         if out.quiet {
             return Display(None);
         }
-        let mode = if std::io::stderr().is_terminal() {
-            let width = crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w));
+        let live = std::io::stderr().is_terminal();
+        let mode = if live {
+            // a pseudo-terminal without a size (e.g. under `script`) says 0 columns
+            let width = crossterm::terminal::size()
+                .ok()
+                .map(|(w, _)| usize::from(w))
+                .filter(|w| *w >= 20)
+                .unwrap_or(80);
             Mode::Live { width }
         } else {
             Mode::Plain
         };
-        Display(Some(Arc::new(Stderr(Mutex::new(Render::new(mode))))))
+        let sink = Arc::new(Stderr(Mutex::new(Render::new(mode))));
+        let done = Arc::new(AtomicBool::new(false));
+        if live {
+            let (sink, done) = (sink.clone(), done.clone());
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    if done.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    sink.write(|r| r.tick(Instant::now()));
+                }
+            });
+        }
+        Display(Some((sink, done)))
     }
 
     pub fn reporter(&self) -> Reporter {
         match &self.0 {
-            Some(s) => Reporter::new(s.clone()),
+            Some((s, _)) => Reporter::new(s.clone()),
             None => Reporter::default(),
         }
     }
 
     pub fn finish(&self) {
-        if let Some(s) = &self.0 {
-            s.write(Render::finish);
+        if let Some((s, done)) = &self.0 {
+            // under the sink's lock: a tick cannot draw after the block is gone
+            s.write(|r| {
+                done.store(true, Ordering::SeqCst);
+                r.finish()
+            });
         }
     }
 }
@@ -490,6 +535,21 @@ mod tests {
         assert!(body.contains('…'), "{long:?}");
         assert_eq!(r.finish(), "\r\x1b[2A\x1b[J");
         assert_eq!(r.finish(), "");
+        assert_eq!(r.tick(at(50)), "", "nothing running, nothing drawn");
+    }
+
+    #[test]
+    fn a_tick_moves_the_clocks_of_a_long_step() {
+        let t0 = Instant::now();
+        let mut r = Render::new(Mode::Live { width: 80 });
+        let _ = r.feed(&node(Step::Unpacking), t0, "");
+        assert_eq!(
+            r.tick(t0 + Duration::from_secs(31)),
+            "\r\x1b[1A\x1b[Jh1/bn [31s] verifying and unpacking on the host\n"
+        );
+        let mut p = Render::new(Mode::Plain);
+        let _ = p.feed(&node(Step::Unpacking), t0, "T");
+        assert_eq!(p.tick(t0 + Duration::from_secs(31)), "");
     }
 
     #[test]

@@ -83,6 +83,7 @@ pub fn describe(step: &Step) -> String {
         ),
         Step::GatePassed => "gate passed".into(),
         Step::Confirmed => "confirmed".into(),
+        Step::RewritingUnit => "rewriting the unit file".into(),
         Step::RollingBack { reason } => format!("rolling back: {}", sanitize(reason)),
         Step::RolledBack => "rolled back".into(),
     }

@@ -45,6 +45,8 @@ pub enum Step {
     },
     GatePassed,
     Confirmed,
+    /// `apply` writes the node's unit file (and restarts it if it was running).
+    RewritingUnit,
     /// The gate failed (`reason`); the host's guard switches back.
     RollingBack {
         reason: String,

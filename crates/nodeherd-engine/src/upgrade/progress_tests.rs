@@ -78,6 +78,7 @@ fn names(steps: &[Step]) -> Vec<&'static str> {
             Step::Gate { .. } => "gate",
             Step::GatePassed => "gate-passed",
             Step::Confirmed => "confirmed",
+            Step::RewritingUnit => "rewriting-unit",
             Step::RollingBack { .. } => "rolling-back",
             Step::RolledBack => "rolled-back",
         };

@@ -47,6 +47,9 @@ struct Args {
     /// More log output on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// No progress lines on stderr during upgrade, rollback and apply.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     /// Reconcile the fleet with the playbook non-interactively (same as `nodeherd apply`).
     #[arg(long)]
     apply: bool,
@@ -241,6 +244,7 @@ fn main() {
     let out = Output {
         json: args.json,
         color,
+        quiet: args.quiet,
     };
     let code = match run(args, out) {
         Ok(c) => c,

@@ -197,6 +197,11 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
                 return Ok(exit::USAGE);
             }
         }
+        let shown = super::progress::Display::start(a.out);
+        let opts = Options {
+            progress: shown.reporter(),
+            ..opts.clone()
+        };
         results = run::apply(
             &pool,
             &l.inv,
@@ -209,6 +214,7 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
             &opts,
         )
         .await;
+        shown.finish();
         for r in &results {
             if a.out.json {
                 json_line(serde_json::json!({"event": "result", "result": r}));

@@ -340,6 +340,7 @@ mod tests {
             Output {
                 json: false,
                 color: false,
+                quiet: false,
             },
         );
         let lines: Vec<&str> = t.lines().collect();

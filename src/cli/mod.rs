@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod man;
 pub mod metrics;
+pub mod progress;
 pub mod releases;
 pub mod status;
 pub mod table;
@@ -43,6 +44,8 @@ pub mod exit {
 pub struct Output {
     pub json: bool,
     pub color: bool,
+    /// `-q/--quiet`: no progress lines on stderr.
+    pub quiet: bool,
 }
 
 impl Output {

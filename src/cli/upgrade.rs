@@ -207,7 +207,13 @@ pub async fn upgrade(
         pool.close_all().await;
         return Ok(exit::OK);
     }
+    let shown = super::progress::Display::start(c.out);
+    let opts = Options {
+        progress: shown.reporter(),
+        ..opts
+    };
     let results = engine::run_upgrades(&pool, &ts, &plans, &opts).await;
+    shown.finish();
     pool.close_all().await;
     Ok(summary(c.out, &results))
 }
@@ -227,12 +233,15 @@ pub async fn rollback(
     if !ask(&c, &what, &hosts)? {
         return Ok(exit::OK);
     }
+    let shown = super::progress::Display::start(c.out);
     let opts = Options {
         wait_lock: wait_lock.unwrap_or(Duration::ZERO),
+        progress: shown.reporter(),
         ..Options::default()
     };
     let pool = context::pool();
     let results = engine::rollback_all(&pool, &ts, to, &opts).await;
+    shown.finish();
     pool.close_all().await;
     Ok(summary(c.out, &results))
 }

@@ -202,3 +202,100 @@ async fn a_unit_rewrite_is_journaled_on_its_host_after_the_write() {
         assert!(j.contains(part), "{part} not in {j}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn apply_reports_its_batches_each_switch_and_each_rewrite() {
+    use crate::upgrade::progress::{Progress, Reporter, Step};
+    let inv = inventory(&["h1", "h2"], true);
+    let pb = playbook("[upgrade]\ncanary = 1\n");
+    let refs: Vec<NodeRef> = (0..2).map(|h| NodeRef { host: h, node: 0 }).collect();
+    let ts: Vec<Target> = refs.iter().map(|r| Target::new(&inv, *r, &pb)).collect();
+    let fakes = [host("h1", Node::default()), host("h2", Node::default())];
+    fakes[1].on(
+        crate::testing::Match::contains("/etc/systemd/system/"),
+        crate::testing::Reply::ok("written\n"),
+    );
+    let pool = fake_pool(&fakes);
+    let plan = Plan {
+        changes: vec![
+            planned(
+                "h1",
+                Change::SwitchVersion {
+                    from: Some(OLD.into()),
+                    to: NEW.into(),
+                },
+            ),
+            planned(
+                "h2",
+                Change::RewriteUnit {
+                    diff_summary: "ExecStart".into(),
+                },
+            ),
+        ],
+        noops: vec![],
+        unknown: vec![],
+    };
+    let mut g = gathered(&refs[..1], ts[..1].to_vec());
+    g.unit_wants.insert(refs[1], "# nodeherd\n[Unit]\n".into());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let opts = crate::upgrade::engine::Options {
+        progress: Reporter::new(std::sync::Arc::new(tx)),
+        ..options()
+    };
+    let res = apply(
+        &pool,
+        &inv,
+        &plan,
+        &refs,
+        &g,
+        &DesiredState::default(),
+        &pb,
+        2,
+        &opts,
+    )
+    .await;
+    assert!(res.iter().all(|r| r.ok), "{res:?}");
+    drop(opts);
+    let mut got = Vec::new();
+    while let Some(p) = rx.recv().await {
+        got.push(p);
+    }
+    let summary: Vec<String> = got
+        .iter()
+        .filter_map(|p| match p {
+            Progress::Batch {
+                index,
+                of,
+                canary,
+                nodes,
+            } => Some(format!("batch {index}/{of} {canary} {}", nodes.join(","))),
+            Progress::Node {
+                node,
+                step: Step::RewritingUnit,
+            } => Some(format!("{node} rewriting")),
+            Progress::Node {
+                node,
+                step: Step::Switching,
+            } => Some(format!("{node} switching")),
+            Progress::Node {
+                node,
+                step: Step::Confirmed,
+            } => Some(format!("{node} confirmed")),
+            Progress::Finished { node, result, .. } => Some(format!("{node} finished {result}")),
+            Progress::Node { .. } => None,
+        })
+        .collect();
+    // unit rewrites run first (before switches), each its own rollout
+    assert_eq!(
+        summary,
+        vec![
+            "batch 1/1 true h2/bn",
+            "h2/bn rewriting",
+            "h2/bn finished ok",
+            "batch 1/1 true h1/bn",
+            "h1/bn switching",
+            "h1/bn confirmed",
+            "h1/bn finished ok",
+        ]
+    );
+}

@@ -331,6 +331,17 @@ pub async fn gate(
     node: &Node,
     spec: GateSpec<'_>,
 ) -> Result<Duration, GateFailure> {
+    gate_with(session, node, spec, |_, _| {}).await
+}
+
+/// Like [`gate`], telling `waiting` after each reading that did not pass yet how long the gate
+/// has waited and why it has not passed (what the probe last said).
+pub async fn gate_with(
+    session: &Session,
+    node: &Node,
+    spec: GateSpec<'_>,
+    mut waiting: impl FnMut(Duration, String),
+) -> Result<Duration, GateFailure> {
     let start = Instant::now();
     let probe = probe_for(node);
     let mut g = Gate::new(probe.clone(), spec.want, spec.accept_syncing, spec.settle);
@@ -352,6 +363,7 @@ pub async fn gate(
         if start.elapsed() + POLL > spec.timeout {
             break;
         }
+        waiting(start.elapsed(), g.reason());
         tokio::time::sleep(POLL).await;
     }
     Err(GateFailure {

@@ -2,8 +2,9 @@
 //! once; after a failed canary, or once failures pass `max_fail_percent`, the rest are not
 //! attempted (and reported so).
 //!
-//! Owns: that order and where the stop rule applies. May not touch: what the work is (the
-//! caller's closure does it) or any I/O of its own. Used by upgrades, apply's version switches
+//! Owns: that order, where the stop rule applies, and reporting each batch as it starts
+//! ([`Progress::Batch`]). May not touch: what the work is (the caller's closure does it) or any
+//! I/O of its own. Used by upgrades, apply's version switches
 //! and apply's unit rewrites.
 
 use std::future::Future;
@@ -11,15 +12,18 @@ use std::future::Future;
 use nodeherd_core::plan::upgrade;
 use nodeherd_core::playbook::UpgradeSettings;
 
+use crate::upgrade::progress::{Progress, Reporter};
+
 /// Detail of a node the run did not attempt after too many failures.
 pub const NOT_ATTEMPTED: &str = "not attempted: the run stopped after failures";
 
 /// Run `work(i)` for every index of `keys` in rollout order (see [`upgrade::batches`]), a batch at a
 /// time. Returns `(index, result)` in the order run; after the stop rule fires, the remaining
-/// indices get `skipped(i)`.
+/// indices get `skipped(i)`. Each batch run is reported to `progress` as it starts.
 pub async fn in_batches<T, Fut>(
     keys: &[String],
     s: &UpgradeSettings,
+    progress: &Reporter,
     work: impl Fn(usize) -> Fut,
     failed: impl Fn(&T) -> bool,
     skipped: impl Fn(usize) -> T,
@@ -31,14 +35,19 @@ where
     let mut failures = 0;
     let mut stopped = false;
     let canary_batch = !upgrade::canaries(keys, &s.canary).is_empty();
-    for (n, batch) in upgrade::batches(keys, &s.canary, s.serial)
-        .into_iter()
-        .enumerate()
-    {
+    let batches = upgrade::batches(keys, &s.canary, s.serial);
+    let of = batches.len();
+    for (n, batch) in batches.into_iter().enumerate() {
         if stopped {
             out.extend(batch.into_iter().map(|i| (i, skipped(i))));
             continue;
         }
+        progress.report(Progress::Batch {
+            index: n + 1,
+            of,
+            canary: n == 0 && canary_batch,
+            nodes: batch.iter().map(|&i| keys[i].clone()).collect(),
+        });
         let results = futures::future::join_all(batch.iter().map(|&i| work(i))).await;
         failures += results.iter().filter(|r| failed(r)).count();
         out.extend(batch.into_iter().zip(results));
@@ -67,6 +76,7 @@ mod tests {
         let out = in_batches(
             &keys,
             &s,
+            &Reporter::default(),
             |i| async move { if i == 1 || i == 2 { Err(i) } else { Ok(i) } },
             |r: &Result<usize, usize>| r.is_err(),
             |i| Err(100 + i),
@@ -94,6 +104,7 @@ mod tests {
         let out = in_batches(
             &keys,
             &s,
+            &Reporter::default(),
             |i| {
                 ran.lock().unwrap().push(i);
                 async move { if i == 2 { Err(i) } else { Ok(i) } }

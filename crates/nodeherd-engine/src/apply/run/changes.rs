@@ -46,6 +46,7 @@ pub(super) async fn rewrite_units(
     let done = crate::upgrade::rollout::in_batches(
         &keys,
         &s,
+        &opts.progress,
         |j| {
             let i = idx[j];
             let r = refs[i];
@@ -84,12 +85,17 @@ async fn rewrite_one(
     restart: bool,
     opts: &Options,
 ) -> (bool, bool, String) {
+    let node = key(inv, r);
+    opts.progress
+        .node(&node, crate::upgrade::progress::Step::RewritingUnit);
     let done = rewrite_inner(pool, inv, r, text, restart, opts).await;
+    let result = if done.0 { "ok" } else { "failed" };
+    opts.progress.finished(&node, result, !done.0, &done.2);
     let line = nodeherd_core::journal::Entry::now(
         &opts.who,
         nodeherd_core::journal::action::UNIT_REWRITE,
-        &key(inv, r),
-        if done.0 { "ok" } else { "failed" },
+        &node,
+        result,
         &done.2,
     );
     let _ = crate::record::record_on(pool, inv, r, &line).await;
@@ -299,6 +305,7 @@ pub(super) async fn switch_versions(
     let done = crate::upgrade::rollout::in_batches(
         &keys,
         &s,
+        &opts.progress,
         |j| {
             let (t, (from, to), layout) = (&targets[j], &versions[j], &layouts[j]);
             let feeds = &feeds;

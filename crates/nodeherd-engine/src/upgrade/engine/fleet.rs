@@ -6,7 +6,7 @@
 
 use super::{
     Duration, Entry, Instant, Inventory, NodePlan, NodeRef, Options, Outcome, Pool, Status, Target,
-    entry, journal, layout, plan_all, rollback_node, rollout, short, upgrade_node,
+    entry, finished, journal, layout, plan_all, rollback_node, rollout, short, upgrade_node,
 };
 use nodeherd_core::text::sanitize;
 
@@ -29,6 +29,7 @@ pub async fn run_upgrades(
     rollout::in_batches(
         &keys,
         &s,
+        &opts.progress,
         |j| upgrade_one(pool, &targets[work[j]], &plans[work[j]], opts),
         Outcome::failed,
         |j| {
@@ -65,7 +66,7 @@ pub async fn upgrade_one(pool: &Pool, t: &Target, p: &NodePlan, opts: &Options) 
         took: start.elapsed(),
     };
     let Some(rel) = &p.release else {
-        return fail(Status::Refused, "no release to install".into());
+        return finished(opts, fail(Status::Refused, "no release to install".into()));
     };
     let prepared = match super::prepare::prepare(pool, t, rel, opts).await {
         Ok(p) => p,
@@ -85,7 +86,7 @@ pub async fn upgrade_one(pool: &Pool, t: &Target, p: &NodePlan, opts: &Options) 
                 },
                 &o.detail,
             ));
-            return o;
+            return finished(opts, o);
         }
     };
     upgrade_node(&prepared.session, t, rel, &prepared.art, opts).await
@@ -168,7 +169,7 @@ fn not_started(t: &Target, action: &str, to: Option<&str>, detail: &str) -> Outc
 pub async fn rollback_one(pool: &Pool, t: &Target, to: Option<&str>, opts: &Options) -> Outcome {
     match pool.session(&t.host.target).await {
         Ok(s) => rollback_node(&s, t, to, opts).await,
-        Err(e) => not_started(t, "rollback", to, &e.to_string()),
+        Err(e) => finished(opts, not_started(t, "rollback", to, &e.to_string())),
     }
 }
 

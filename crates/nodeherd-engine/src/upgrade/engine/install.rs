@@ -6,9 +6,10 @@
 
 use super::steps::{Ctx, journal_tail, stage, wait_guard};
 use super::{
-    Artifact, Duration, Event, HostError, Instant, Options, Outcome, Pool, Release, Session,
-    Status, Target, emit, entry, health, journal, layout, stderr_of,
+    Artifact, Duration, HostError, Instant, Options, Outcome, Pool, Release, Session, Status,
+    Target, emit, entry, finished, health, journal, layout, stderr_of,
 };
+use crate::upgrade::progress::Step;
 
 /// What a first install writes besides the release (built and validated by the caller).
 #[derive(Debug, Clone)]
@@ -59,14 +60,13 @@ pub async fn install_node(
         )
     };
     if !layout.has(to) {
-        emit(opts, &t.key, Event::Uploading);
-        if let Err(e) = stage(session, &dir, to, art).await {
+        if let Err(e) = stage(session, &dir, to, art, |s| emit(opts, &t.key, s)).await {
             let o = fail(e.to_string(), vec![]);
             cx.journal(&o, true).await;
             return o;
         }
     }
-    emit(opts, &t.key, Event::Staged);
+    emit(opts, &t.key, Step::Staged);
     if let Err(e) = write_files(session, t, &dir, spec).await {
         let o = fail(e.to_string(), vec![]);
         cx.journal(&o, true).await;
@@ -134,7 +134,7 @@ async fn enable_and_gate(cx: &Ctx<'_>, spec: &InstallSpec<'_>, current: Option<&
     let stderr = |o: &nodeherd_transport::ssh::Output| {
         nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim())
     };
-    emit(opts, &t.key, Event::Switching);
+    emit(opts, &t.key, Step::Switching);
     let enable = nodeherd_core::remote::Command::new("systemctl")
         .arg("enable")
         .arg("--now")
@@ -159,13 +159,25 @@ async fn enable_and_gate(cx: &Ctx<'_>, spec: &InstallSpec<'_>, current: Option<&
             return o;
         }
     }
-    emit(opts, &t.key, Event::Switched);
-    let gate = health::gate(session, &t.node, super::node::gate_spec(t, to))
-        .await
-        .map_err(|f| f.reason);
+    emit(opts, &t.key, Step::Switched);
+    let gspec = super::node::gate_spec(t, to);
+    let gate = health::gate_with(session, &t.node, gspec, |elapsed, said| {
+        let timeout = gspec.timeout;
+        emit(
+            opts,
+            &t.key,
+            Step::Gate {
+                elapsed,
+                timeout,
+                said,
+            },
+        );
+    })
+    .await
+    .map_err(|f| f.reason);
     let o = match gate {
         Ok(took) => {
-            emit(opts, &t.key, Event::GatePassed);
+            emit(opts, &t.key, Step::GatePassed);
             cx.outcome(
                 None,
                 Some(to),
@@ -212,12 +224,15 @@ pub async fn install_one(
         .iter()
         .find(|r| r.version.to_string() == spec.version)
     else {
-        return fail(
-            Status::Refused,
-            format!(
-                "{} is not in the node's release feed ({})",
-                spec.version,
-                t.feed().unwrap_or_else(|| "no feed".into())
+        return finished(
+            opts,
+            fail(
+                Status::Refused,
+                format!(
+                    "{} is not in the node's release feed ({})",
+                    spec.version,
+                    t.feed().unwrap_or_else(|| "no feed".into())
+                ),
             ),
         );
     };
@@ -239,8 +254,11 @@ pub async fn install_one(
                 },
                 &o.detail,
             ));
-            return o;
+            return finished(opts, o);
         }
     };
-    install_node(&prepared.session, t, spec, &prepared.art, opts).await
+    finished(
+        opts,
+        install_node(&prepared.session, t, spec, &prepared.art, opts).await,
+    )
 }

@@ -7,8 +7,8 @@
 //! upgrade or rollback: preconditions, guarded switch, gate, confirm or abort), [`install`] (a
 //! first install), [`plan`] (feeds, running versions and plan lines), [`fleet`] (the rollout and
 //! the history), [`backup`] (the data dir's backup before a switch, its restore on a rollback).
-//! May not touch: the terminal; it reports through [`Outcome`]s and optional
-//! [`Event`]s.
+//! May not touch: the terminal; it reports through [`Outcome`]s, optional [`Event`]s and the
+//! injected progress [`Reporter`] (its steps: `crate::upgrade::progress`).
 
 mod backup;
 mod fleet;
@@ -32,6 +32,7 @@ use crate::upgrade::artifact::{self, Artifact};
 use crate::upgrade::duty;
 use crate::upgrade::health;
 use crate::upgrade::lock;
+use crate::upgrade::progress::{self, Reporter};
 use crate::upgrade::rollout;
 use nodeherd_core::facts::layout::{self, Layout, SwitchSpec};
 use nodeherd_core::inventory::{ClientKind, Inventory, NodeRef, Role};
@@ -76,6 +77,8 @@ pub struct Options {
     pub artifact_cache: PathBuf,
     pub feed_cache: PathBuf,
     pub events: Option<UnboundedSender<(String, Event)>>,
+    /// Where step-by-step progress goes (default: nowhere).
+    pub progress: Reporter,
     /// Feeds and artifacts (default: online, through the caches).
     pub releases: Arc<dyn feeds::ReleaseSource>,
     /// The wall clock plans read (default: the system's).
@@ -93,6 +96,7 @@ impl Default for Options {
             artifact_cache: artifact::default_cache_dir(),
             feed_cache: feeds::default_cache_dir(),
             events: None,
+            progress: Reporter::default(),
             releases: Arc::new(feeds::Online::default()),
             clock: Arc::new(feeds::SystemClock),
             platforms: Arc::default(),
@@ -224,11 +228,44 @@ fn duty_source(
     })
 }
 
-fn emit(opts: &Options, key: &str, e: Event) {
-    if let Some(tx) = &opts.events {
-        let _ = tx.send((key.to_string(), e));
+/// The coarse per-node event older listeners (the TUI's rows) receive for `step`, if any.
+fn event_of(step: &progress::Step) -> Option<Event> {
+    use progress::Step;
+    Some(match step {
+        Step::Locked => Event::Locked,
+        Step::Uploading { sent: 0, .. } => Event::Uploading,
+        Step::Staged => Event::Staged,
+        Step::WaitingForQuiet => Event::WaitingForQuiet,
+        Step::Switching => Event::Switching,
+        Step::Switched => Event::Switched,
+        Step::GatePassed => Event::GatePassed,
+        Step::Confirmed => Event::Confirmed,
+        Step::RollingBack { .. } => Event::RollingBack,
+        Step::RolledBack => Event::RolledBack,
+        _ => return None,
+    })
+}
+
+/// Report `step` of node `key`: to the progress reporter, and as an [`Event`] to `events`.
+fn emit(opts: &Options, key: &str, step: progress::Step) {
+    if let Some(e) = event_of(&step) {
+        if let Some(tx) = &opts.events {
+            let _ = tx.send((key.to_string(), e));
+        }
+        tracing::info!(node = key, event = ?e, "upgrade progress");
     }
-    tracing::info!(node = key, event = ?e, "upgrade progress");
+    opts.progress.node(key, step);
+}
+
+/// Report that `o`'s node is done, then hand `o` back.
+fn finished(opts: &Options, o: Outcome) -> Outcome {
+    let result = serde_json::to_value(o.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    opts.progress
+        .finished(&o.node, &result, o.failed(), &o.detail);
+    o
 }
 
 #[allow(clippy::too_many_arguments)]

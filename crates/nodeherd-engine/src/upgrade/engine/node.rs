@@ -7,9 +7,10 @@
 use super::backup;
 use super::steps::{Ctx, inspect, journal_tail, stage, token, wait_guard};
 use super::{
-    Artifact, Duration, Event, HostError, Instant, Layout, Options, Outcome, Release, Session,
-    Status, SwitchSpec, Target, duty, emit, entry, health, journal, layout, link,
+    Artifact, Duration, HostError, Instant, Layout, Options, Outcome, Release, Session, Status,
+    SwitchSpec, Target, duty, emit, entry, finished, health, journal, layout, link,
 };
+use crate::upgrade::progress::Step;
 
 /// Upgrade one node to `release` (artifact already verified on the console).
 pub async fn upgrade_node(
@@ -21,7 +22,7 @@ pub async fn upgrade_node(
 ) -> Outcome {
     let to = release.version.to_string();
     let cx = Ctx::new(session, t, opts, "upgrade");
-    upgrade_inner(&cx, &to, art).await
+    finished(opts, upgrade_inner(&cx, &to, art).await)
 }
 
 async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
@@ -61,6 +62,7 @@ async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
         );
     }
     if !opts.force_unhealthy {
+        emit(opts, &t.key, Step::CheckingHealth);
         let now = health::GateSpec {
             want: None,
             accept_syncing: t.settings.accept_syncing,
@@ -83,14 +85,13 @@ async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
         return o;
     }
     if !layout.has(to) {
-        emit(opts, &t.key, Event::Uploading);
-        if let Err(e) = stage(session, &dir, to, art).await {
+        if let Err(e) = stage(session, &dir, to, art, |s| emit(opts, &t.key, s)).await {
             let o = cx.outcome(Some(&from), Some(to), Status::Failed, e.to_string(), vec![]);
             cx.journal(&o, true).await;
             return o;
         }
     }
-    emit(opts, &t.key, Event::Staged);
+    emit(opts, &t.key, Step::Staged);
     switch_and_gate(cx, &layout, &from, to).await
 }
 
@@ -156,8 +157,20 @@ async fn switch_and_gate(cx: &Ctx<'_>, layout: &Layout, from: &str, to: &str) ->
         Ok(sw) => sw,
         Err(o) => return o,
     };
-    emit(opts, &t.key, Event::Switched);
-    let gate = health::gate(session, &t.node, gate_spec(t, to)).await;
+    emit(opts, &t.key, Step::Switched);
+    let spec = gate_spec(t, to);
+    let gate = health::gate_with(session, &t.node, spec, |elapsed, said| {
+        emit(
+            opts,
+            &t.key,
+            Step::Gate {
+                elapsed,
+                timeout: spec.timeout,
+                said,
+            },
+        );
+    })
+    .await;
     match gate {
         Ok(_) => confirm(cx, &sw, from, to).await,
         Err(f) => roll_back(cx, &sw, from, to, f).await,
@@ -213,7 +226,7 @@ async fn start_switch(
     let (session, t, opts) = (cx.session, cx.t, cx.opts);
     let dir = t.install_dir();
     if let Some(src) = &t.duty {
-        emit(opts, &t.key, Event::WaitingForQuiet);
+        emit(opts, &t.key, Step::WaitingForQuiet);
         if let Err(report) =
             duty::wait_quiet(session, src, t.settings.min_quiet, t.settings.max_wait).await
         {
@@ -259,7 +272,7 @@ async fn start_switch(
         ),
         backup: backup::switch_backup(cx, from, to),
     };
-    emit(opts, &t.key, Event::Switching);
+    emit(opts, &t.key, Step::Switching);
     match session.exec(&layout::switch_command(&spec)).await {
         Ok(o) if o.success() => {}
         Ok(o) => {
@@ -312,7 +325,7 @@ async fn start_switch(
 async fn confirm(cx: &Ctx<'_>, sw: &Switch, from: &str, to: &str) -> Outcome {
     let (session, t, opts) = (cx.session, cx.t, cx.opts);
     let dir = t.install_dir();
-    emit(opts, &t.key, Event::GatePassed);
+    emit(opts, &t.key, Step::GatePassed);
     let confirmed = signal_and_wait(
         session,
         &dir,
@@ -327,7 +340,7 @@ async fn confirm(cx: &Ctx<'_>, sw: &Switch, from: &str, to: &str) -> Outcome {
         cx.journal(&o, false).await;
         return o;
     }
-    emit(opts, &t.key, Event::Confirmed);
+    emit(opts, &t.key, Step::Confirmed);
     // Prune old releases (never current/previous); best effort.
     if let Ok(l) = inspect(session, t).await {
         let rm = layout::prune_list(
@@ -361,7 +374,13 @@ async fn roll_back(
     let (session, t, opts) = (cx.session, cx.t, cx.opts);
     let dir = t.install_dir();
     let logs = journal_tail(session, &t.node.unit).await;
-    emit(opts, &t.key, Event::RollingBack);
+    emit(
+        opts,
+        &t.key,
+        Step::RollingBack {
+            reason: f.reason.clone(),
+        },
+    );
     let back = signal_and_wait(
         session,
         &dir,
@@ -376,7 +395,7 @@ async fn roll_back(
         cx.journal(&o, false).await;
         return o;
     }
-    emit(opts, &t.key, Event::RolledBack);
+    emit(opts, &t.key, Step::RolledBack);
     let verify = health::gate(session, &t.node, gate_spec(t, from)).await;
     let detail = match verify {
         Ok(_) => format!(
@@ -401,6 +420,11 @@ pub async fn rollback_node(
     opts: &Options,
 ) -> Outcome {
     let cx = Ctx::new(session, t, opts, "rollback");
+    finished(opts, rollback_inner(&cx, to).await)
+}
+
+async fn rollback_inner(cx: &Ctx<'_>, to: Option<&str>) -> Outcome {
+    let (session, t) = (cx.session, cx.t);
     let dir = t.install_dir();
     let _guard = match cx.lock("rollback", to).await {
         Ok(g) => g,
@@ -462,8 +486,8 @@ pub async fn rollback_node(
         cx.journal(&o, false).await;
         return o;
     }
-    if let Err(o) = backup::before_rollback(&cx, &target).await {
+    if let Err(o) = backup::before_rollback(cx, &target).await {
         return o;
     }
-    switch_and_gate(&cx, &layout, &from, &target).await
+    switch_and_gate(cx, &layout, &from, &target).await
 }

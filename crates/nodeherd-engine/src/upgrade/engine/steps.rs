@@ -6,9 +6,10 @@
 //! steps (that is [`super::node`] and [`super::install`]) or the fleet.
 
 use super::{
-    Artifact, Duration, Event, HostError, Instant, Layout, Options, Outcome, Session, Status,
-    Target, artifact, emit, entry, layout, link, lock, short, stderr_of,
+    Artifact, Duration, HostError, Instant, Layout, Options, Outcome, Session, Status, Target,
+    artifact, emit, entry, layout, link, lock, short, stderr_of,
 };
+use crate::upgrade::progress::{self, Step};
 
 pub(super) struct Ctx<'a> {
     pub(super) session: &'a Session,
@@ -48,6 +49,7 @@ impl<'a> Ctx<'a> {
         to: Option<&str>,
     ) -> Result<lock::LockGuard, Outcome> {
         let dir = self.t.install_dir();
+        emit(self.opts, &self.t.key, Step::Locking);
         match lock::acquire_waiting(
             self.session,
             &dir,
@@ -59,7 +61,7 @@ impl<'a> Ctx<'a> {
         .await
         {
             Ok(g) => {
-                emit(self.opts, &self.t.key, Event::Locked);
+                emit(self.opts, &self.t.key, Step::Locked);
                 Ok(g)
             }
             Err(e) => {
@@ -151,26 +153,40 @@ pub(super) async fn wait_guard(
     }
 }
 
+/// Upload `art` (reporting the bytes sent as [`Step::Uploading`]), then have the host verify and
+/// unpack it into `releases/<to>/` ([`Step::Unpacking`]).
 pub(super) async fn stage(
     session: &Session,
     dir: &str,
     to: &str,
     art: &Artifact,
+    on: impl Fn(Step),
 ) -> Result<(), HostError> {
-    // streamed from the verified file in the cache: never the whole artifact in memory
-    let file = tokio::fs::File::open(&art.path)
-        .await
-        .map_err(|e| HostError::Artifact {
-            path: art.path.display().to_string(),
-            message: e.to_string(),
-        })?;
-    let o = session
-        .exec_with_stdin_file(&layout::receive_command(dir, &art.sha256), file)
-        .await
-        .map_err(|e| HostError::Upload(short(&e)))?;
+    let unreadable = |e: std::io::Error| HostError::Artifact {
+        path: art.path.display().to_string(),
+        message: e.to_string(),
+    };
+    // streamed from the verified file in the cache: never the whole artifact in memory; the
+    // clone shares the descriptor's offset, which tells how far the upload read
+    let file = std::fs::File::open(&art.path).map_err(unreadable)?;
+    let watch = file.try_clone().map_err(unreadable)?;
+    let total = art.size;
+    let o = progress::measured_upload(
+        &watch,
+        total,
+        session.exec_with_stdin_file(
+            &layout::receive_command(dir, &art.sha256),
+            tokio::fs::File::from_std(file),
+        ),
+        |sent| on(Step::Uploading { sent, total }),
+    )
+    .await
+    .map_err(|e| HostError::Upload(short(&e)))?;
     if !o.success() {
         return Err(HostError::Upload(stderr_of(&o)));
     }
+    on(Step::Uploading { sent: total, total });
+    on(Step::Unpacking);
     let cmd = art
         .stage_command(dir, to)
         .map_err(|e| HostError::Staging(e.to_string()))?;

@@ -249,6 +249,24 @@ fn list_shows_the_8_interop_keys(ctx: &Ctx) {
     assert_eq!(code, 0);
     assert!(out.starts_with("NODE"), "{out}");
     assert!(out.contains(&want[0]), "{out}");
+    // The chain's view of each key, from the host's real beacon node: the dev chain's interop
+    // validators 0..7 are active from genesis with BLS (0x00) withdrawal credentials.
+    assert!(
+        out.contains("active_ongoing") && out.contains("0x00 BLS"),
+        "{out}"
+    );
+    let (_, out, err) = ctx.nodeherd(&["--json", "keys", "list", VC]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let rows = v["keys"].as_array().cloned().unwrap_or_default();
+    for (i, pk) in want.iter().enumerate() {
+        let row = rows
+            .iter()
+            .find(|k| k["pubkey"] == pk.as_str())
+            .unwrap_or_else(|| panic!("{pk} listed: {out}"));
+        assert_eq!(row["chain"]["index"], i.to_string(), "{row}\n{err}");
+        assert_eq!(row["chain"]["status"], "active_ongoing", "{row}");
+        assert_eq!(row["chain"]["withdrawal"], "0x00 BLS", "{row}");
+    }
 }
 
 fn write(path: &Path, text: &str) {
@@ -353,6 +371,14 @@ fn generate_import_list(ctx: &Ctx) {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Imported"), "{out}");
     assert!(ctx.keys_of(VC2).contains(&pk), "vc2 lists the imported key");
+    // a freshly generated key was never deposited: the chain does not know it
+    let (_, out, _) = ctx.nodeherd(&["--json", "keys", "list", VC2]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let row = v["keys"]
+        .as_array()
+        .and_then(|a| a.iter().find(|k| k["pubkey"] == pk.as_str()).cloned())
+        .unwrap_or_else(|| panic!("{pk} in {out}"));
+    assert_eq!(row["chain_error"], "not on chain", "{row}");
     assert!(!ctx.keys_of(VC).contains(&pk));
 }
 

@@ -86,6 +86,15 @@ pub(super) async fn list(
             }
         }
     }
+    let mut unasked: Vec<(&str, &str)> = rows
+        .iter()
+        .filter_map(|k| Some((k.node.as_str(), k.chain_error.as_deref()?)))
+        .filter(|(_, e)| *e != ops::onchain::NOT_ON_CHAIN)
+        .collect();
+    unasked.dedup();
+    for (node, e) in unasked {
+        eprintln!("warning: {node}: no chain status for its keys: {e}");
+    }
     for c in &consensus {
         if let Some(e) = &c.state_error {
             eprintln!("warning: {}: no double-sign protection state: {e}", c.node);
@@ -121,6 +130,13 @@ fn print_validators(rows: &[ops::KeyRow]) {
                     dash(&k.derivation_path)
                 },
                 k.readonly.map_or_else(|| "-".into(), |b| b.to_string()),
+                k.chain
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |c| c.index.clone()),
+                chain_status(k),
+                k.chain
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |c| c.withdrawal.clone()),
                 dash(&k.fee_recipient),
                 dash(&k.graffiti),
             ]
@@ -134,12 +150,27 @@ fn print_validators(rows: &[ops::KeyRow]) {
                 "PUBKEY",
                 "PATH",
                 "READONLY",
+                "INDEX",
+                "STATUS",
+                "WITHDRAWAL",
                 "FEE RECIPIENT",
                 "GRAFFITI"
             ],
             &body
         )
     );
+}
+
+/// The chain status of a key; a slashed validator says so; a key the beacon node could not be
+/// asked about says why.
+fn chain_status(k: &ops::KeyRow) -> String {
+    match (&k.chain, &k.chain_error) {
+        (Some(c), _) if c.slashed => format!("{} SLASHED", c.status),
+        (Some(c), _) => c.status.clone(),
+        (None, Some(e)) if e == ops::onchain::NOT_ON_CHAIN => e.clone(),
+        (None, Some(_)) => "unknown".into(),
+        (None, None) => "-".into(),
+    }
 }
 
 fn print_consensus(consensus: &[cosmos::ConsensusRow]) {

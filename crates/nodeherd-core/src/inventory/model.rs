@@ -42,6 +42,19 @@ pub struct Origin {
     pub place: Option<String>,
 }
 
+impl Host {
+    /// The Beacon API port that serves `node`: its own `rest_port`, else that of a beacon or
+    /// consensus node on the same host (a validator client's usual beacon node).
+    pub fn beacon_api_port(&self, node: &Node) -> Option<u16> {
+        node.rest_port.or_else(|| {
+            self.nodes
+                .iter()
+                .filter(|n| matches!(n.role, Role::Beacon | Role::Consensus))
+                .find_map(|n| n.rest_port)
+        })
+    }
+}
+
 /// One blockchain client process on a host, managed as a systemd unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Node {

@@ -8,6 +8,7 @@ use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::Pool;
 
 use super::consensus::{self, ConsensusKeyError, ConsensusRow};
+use super::onchain;
 use super::{KeyRow, keymanager_nodes, list_node};
 use crate::fleet;
 use crate::keymanager::{Keymanager, KeymanagerError};
@@ -36,7 +37,8 @@ pub fn fleet_nodes(inv: &Inventory, selected: &[NodeRef]) -> (Vec<NodeRef>, Vec<
 
 /// List the keys of every selected key source, at most `forks` nodes of each kind at once
 /// (validators and Cosmos nodes concurrently). `details`: also read each key's fee recipient and
-/// graffiti (one more request per key).
+/// graffiti (one more request per key), and its index, status and withdrawal credential type from
+/// the node's beacon node (one request per node).
 pub async fn list_fleet(
     pool: &Pool,
     inv: &Inventory,
@@ -48,7 +50,11 @@ pub async fn list_fleet(
     let (validators, consensus) = tokio::join!(
         fleet::run_all(nodes, forks, |r| async move {
             let km = Keymanager::connect(pool, inv, r).await?;
-            list_node(&km, details).await
+            let mut rows = list_node(&km, details).await?;
+            if details {
+                onchain::annotate(pool, inv, r, &mut rows).await;
+            }
+            Ok(rows)
         }),
         fleet::run_all(cosmos_nodes, forks, |r| async move {
             consensus::read_node(pool, inv, r).await

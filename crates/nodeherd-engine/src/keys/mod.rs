@@ -11,7 +11,8 @@
 //! one use case per file: [`list_fleet`] (list.rs), [`read_import_files`] / [`import_into`]
 //! (import.rs), [`remove_from_node`] (remove_node.rs), [`move_key`] (move_key.rs), exits
 //! (exit.rs), key files ([`files`]), CometBFT consensus keys ([`consensus`]) and the journal
-//! lines of imports, removals and moves (lines.rs; each use case records its own).
+//! lines of imports, removals and moves (lines.rs; each use case records its own), and what the
+//! beacon chain says of listed keys ([`onchain`]).
 
 pub mod consensus;
 mod exit;
@@ -20,6 +21,7 @@ mod import;
 mod lines;
 mod list;
 mod move_key;
+pub mod onchain;
 mod remove_node;
 
 pub use exit::{BeaconError, LocalExit, save_exit, sign_exit_locally, submit_exit};
@@ -56,6 +58,10 @@ pub struct KeyRow {
     pub remote: bool,
     pub fee_recipient: Option<String>,
     pub graffiti: Option<String>,
+    /// Index, status and withdrawal credential type from the node's beacon node.
+    pub chain: Option<nodeherd_core::keymanager::onchain::OnChain>,
+    /// Why `chain` is empty: the key is not on chain, or the beacon node could not be asked.
+    pub chain_error: Option<String>,
 }
 
 /// The nodes that have a keymanager API in the inventory (validator clients).
@@ -101,6 +107,8 @@ pub async fn list_node(km: &Keymanager, details: bool) -> Result<Vec<KeyRow>, Ke
             remote: false,
             fee_recipient: None,
             graffiti: None,
+            chain: None,
+            chain_error: None,
         });
     }
     for k in km.list_remote_keys().await? {
@@ -112,6 +120,8 @@ pub async fn list_node(km: &Keymanager, details: bool) -> Result<Vec<KeyRow>, Ke
             remote: true,
             fee_recipient: None,
             graffiti: None,
+            chain: None,
+            chain_error: None,
         });
     }
     if details {

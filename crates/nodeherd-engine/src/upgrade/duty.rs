@@ -242,28 +242,16 @@ async fn beacon_next(
     let now = unix_now();
     let slot = now.saturating_sub(c.genesis) / c.seconds_per_slot.max(1);
     let epoch = slot / c.slots_per_epoch.max(1);
-    let vals: Value = serde_json::from_str(
-        &call(
-            session,
-            rest_port,
-            "GET",
-            &format!(
-                "/eth/v1/beacon/states/head/validators?id={}",
-                pubkeys.join(",")
-            ),
-            &[],
-            None,
-        )
-        .await?,
-    )?;
-    let indices: Vec<String> = vals["data"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v["index"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    // The indices of the node's keys, asked with repeated `id=` parameters: a comma list is not
+    // split by Lodestar 1.5, which then answers an empty list and no attester duty was ever seen.
+    let ids: Vec<&str> = pubkeys.iter().map(String::as_str).collect();
+    let mut indices: Vec<String> = Vec::new();
+    for path in nodeherd_core::keymanager::onchain::validators_paths(&ids) {
+        let body = call(session, rest_port, "GET", &path, &[], None).await?;
+        let known = nodeherd_core::keymanager::onchain::parse_validators(&body)
+            .map_err(|_| DutyError::Missing("validators in the validators answer"))?;
+        indices.extend(known.into_values().map(|v| v.index));
+    }
     let mut duties = Vec::new();
     for e in [epoch, epoch + 1] {
         if let Ok(b) = call(

@@ -434,7 +434,9 @@ async fn alerts(
     let inv = args.inventory.as_path();
     let limit = args.limit.as_deref();
     match action {
-        Some(AlertsCmd::Silence { spec, duration }) => cli::alerts::silence(&spec, duration, out),
+        Some(AlertsCmd::Silence { spec, duration }) => {
+            cli::alerts::silence(&spec, duration, file, out)
+        }
         None => cli::alerts::run(inv, selector, limit, args.forks, file, out).await,
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::error::{ConfigError, Problem, ProblemKind};
+use super::error::{Problem, ProblemKind};
 use super::suggest;
 
 /// A key of a spanned toml table.
@@ -49,15 +49,6 @@ impl FileCheck {
             format!("TOML syntax error: {msg}"),
             "fix the syntax here; the rest of this file was not checked",
         );
-    }
-
-    /// All problems, or `Ok` when there are none.
-    pub(crate) fn finish(self, domain: &'static str, what: &str) -> Result<(), ConfigError> {
-        if self.problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::of(domain, what, self.problems))
-        }
     }
 
     pub(crate) fn problem(

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, InventoryError, Problem, ProblemKind, render, render_diagnostic};
 pub use excerpt::Excerpt;
-pub(crate) use excerpt::clean;
+pub(crate) use excerpt::{clean, line_col};
 pub use lookup::SelectorError;
 pub use model::{
     Backup, ClientKind, DeclaredProbe, Group, Host, Node, NodeRef, Origin, Role, jump_chain,

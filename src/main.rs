@@ -68,6 +68,12 @@ enum Cmd {
         /// Print each connection setting of HOST and where it came from (inventory, ssh_config, default).
         #[arg(long, value_name = "HOST")]
         explain: Option<String>,
+        /// A playbook to check (repeatable); default every playbooks/*.toml but the alerts file.
+        #[arg(short, long = "playbook", value_name = "FILE")]
+        playbook: Vec<PathBuf>,
+        /// The alerts file to check; default the one `alerts` reads (playbooks/alerts.toml).
+        #[arg(long, value_name = "PATH", env = "NODEHERD_ALERTS")]
+        alerts: Option<PathBuf>,
     },
     /// Per host: connect, sudo, systemd, host tools, clock, declared ports, token files; each failure with its fix.
     Doctor {
@@ -310,7 +316,17 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
     let inv = args.inventory.as_path();
     let limit = args.limit.as_deref();
     match cmd {
-        Cmd::Check { explain } => cli::check::run(inv, explain.as_deref(), out),
+        Cmd::Check {
+            explain,
+            playbook,
+            alerts,
+        } => cli::check::run(&cli::check::Args {
+            inventory: inv,
+            explain: explain.as_deref(),
+            playbooks: &playbook,
+            alerts: alerts.as_deref(),
+            out,
+        }),
         Cmd::Doctor { selector } => {
             cli::doctor::run(inv, selector.as_deref(), limit, args.forks, out).await
         }

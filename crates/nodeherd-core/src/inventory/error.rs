@@ -327,6 +327,13 @@ impl ConfigError {
         }
     }
 
+    /// A file of `domain` that cannot be read.
+    pub fn io(domain: &'static str, name: &str, message: &str) -> ConfigError {
+        let p = Problem::without_source(ProblemKind::Io, message)
+            .help("check the path and its permissions");
+        ConfigError::of(domain, name, vec![p])
+    }
+
     /// Every problem as `file:line:col: message`, joined by `; ` (for one-line front ends).
     pub fn one_line(&self) -> String {
         let all: Vec<String> = self.problems.iter().map(Problem::one_line).collect();

@@ -63,18 +63,8 @@ enum ColorChoice {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Validate the inventory and print every problem at once.
-    Check {
-        /// Print each connection setting of HOST and where it came from (inventory, ssh_config, default).
-        #[arg(long, value_name = "HOST")]
-        explain: Option<String>,
-        /// A playbook to check (repeatable); default every playbooks/*.toml but the alerts file.
-        #[arg(short, long = "playbook", value_name = "FILE")]
-        playbook: Vec<PathBuf>,
-        /// The alerts file to check; default the one `alerts` reads (playbooks/alerts.toml).
-        #[arg(long, value_name = "PATH", env = "NODEHERD_ALERTS")]
-        alerts: Option<PathBuf>,
-    },
+    /// Validate the inventory, the playbooks and the alerts file; print every problem at once.
+    Check(cli::check::CheckArgs),
     /// Per host: connect, sudo, systemd, host tools, clock, declared ports, token files; each failure with its fix.
     Doctor {
         /// `all`, a group, a host, a glob, `!exclusion`, `&intersection`, comma lists.
@@ -316,17 +306,7 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
     let inv = args.inventory.as_path();
     let limit = args.limit.as_deref();
     match cmd {
-        Cmd::Check {
-            explain,
-            playbook,
-            alerts,
-        } => cli::check::run(&cli::check::Args {
-            inventory: inv,
-            explain: explain.as_deref(),
-            playbooks: &playbook,
-            alerts: alerts.as_deref(),
-            out,
-        }),
+        Cmd::Check(c) => cli::check::run(inv, &c, out),
         Cmd::Doctor { selector } => {
             cli::doctor::run(inv, selector.as_deref(), limit, args.forks, out).await
         }

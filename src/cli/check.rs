@@ -18,15 +18,18 @@ const PLAYBOOK_DIR: &str = "playbooks";
 /// The alerts file read when none is given (the one `nodeherd alerts` reads).
 const ALERTS_FILE: &str = "playbooks/alerts.toml";
 
-/// What `check` was asked to look at.
-pub struct Args<'a> {
-    pub inventory: &'a Path,
-    pub explain: Option<&'a str>,
-    /// `-p FILE`, repeatable; none: every `playbooks/*.toml` but the alerts file.
-    pub playbooks: &'a [PathBuf],
-    /// `--alerts PATH`; none: `playbooks/alerts.toml` when it exists.
-    pub alerts: Option<&'a Path>,
-    pub out: Output,
+/// What `check` is asked to look at.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Print each connection setting of HOST and where it came from (inventory, ssh_config, default).
+    #[arg(long, value_name = "HOST")]
+    pub explain: Option<String>,
+    /// A playbook to check (repeatable); default every playbooks/*.toml but the alerts file.
+    #[arg(short, long = "playbook", value_name = "FILE")]
+    pub playbook: Vec<PathBuf>,
+    /// The alerts file to check; default the one `alerts` reads (playbooks/alerts.toml).
+    #[arg(long, value_name = "PATH", env = "NODEHERD_ALERTS")]
+    pub alerts: Option<PathBuf>,
 }
 
 /// What was found in one file set.
@@ -42,10 +45,9 @@ struct Checked {
     ok: bool,
 }
 
-pub fn run(a: &Args<'_>) -> Result<i32, Fail> {
-    let out = a.out;
-    if let Some(name) = a.explain {
-        let inv = context::load_inventory(a.inventory, out.color)?;
+pub fn run(inventory: &Path, a: &CheckArgs, out: Output) -> Result<i32, Fail> {
+    if let Some(name) = a.explain.as_deref() {
+        let inv = context::load_inventory(inventory, out.color)?;
         let Some(host) = inv.host(name) else {
             let names: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
             eprintln!(
@@ -59,7 +61,7 @@ pub fn run(a: &Args<'_>) -> Result<i32, Fail> {
     }
     let mut found: Vec<Found> = Vec::new();
     let mut files: Vec<Checked> = Vec::new();
-    let inv = match Inventory::load(a.inventory) {
+    let inv = match Inventory::load(inventory) {
         Ok(inv) => {
             for f in &inv.sources {
                 files.push(checked("inventory", &f.display().to_string(), true));
@@ -69,7 +71,7 @@ pub fn run(a: &Args<'_>) -> Result<i32, Fail> {
         Err(e) => {
             files.push(checked(
                 "inventory",
-                &a.inventory.display().to_string(),
+                &inventory.display().to_string(),
                 false,
             ));
             found.push(Found::Config(e));
@@ -78,12 +80,12 @@ pub fn run(a: &Args<'_>) -> Result<i32, Fail> {
     };
     let alerts_path = a
         .alerts
-        .map(Path::to_path_buf)
+        .clone()
         .or_else(|| Some(PathBuf::from(ALERTS_FILE)).filter(|p| p.exists()));
     // A playbook's declared state names the hosts of the inventory it was written for: it is
     // checked against this inventory when the playbook is named with -p.
-    let against = inv.as_ref().filter(|_| !a.playbooks.is_empty());
-    for p in playbook_files(a.playbooks, alerts_path.as_deref()) {
+    let against = inv.as_ref().filter(|_| !a.playbook.is_empty());
+    for p in playbook_files(&a.playbook, alerts_path.as_deref()) {
         let (ok, more) = check_playbook(&p, against);
         files.push(checked("playbook", &p.display().to_string(), ok));
         found.extend(more);

@@ -223,7 +223,7 @@ impl FileCheck {
         };
         let mut out = Vec::new();
         let mut ok = true;
-        for item in a.iter() {
+        for item in &**a {
             match item.get_ref() {
                 DeValue::String(s) => out.push((s.as_ref(), item.span())),
                 _ => {

@@ -3,8 +3,8 @@
 //!
 //! Owns: the list of playbook sections and `[upgrade]` keys, and the wording of their problems
 //! (through the inventory's [`FileCheck`]). May not touch: what the values mean (durations,
-//! versions, windows: `super::check_value` says), the `[state]`/`[unit]` sections'
-//! contents (`crate::plan::desired`), files.
+//! versions, windows: `super::check_value` says), what the `[state]`/`[unit]` values mean
+//! (`crate::plan::desired`; only their keys and types are checked here), files.
 
 use toml::de::{DeTable, DeValue};
 
@@ -80,13 +80,24 @@ pub(super) fn check(fc: &mut FileCheck, doc: &DeTable<'_>) {
                                     upgrade(fc, &ctx, u);
                                 }
                             }
-                            "state" | "unit" => {}
+                            "state" | "unit" => {
+                                let ctx =
+                                    format!("in [{key}.\"{}\".{}]", name.get_ref(), sk.get_ref());
+                                if let Some(t) = fc.table(&ctx, sk.get_ref(), sv) {
+                                    declared(fc, &ctx, sk.get_ref(), t);
+                                }
+                            }
                             _ => fc.unknown_field(&ctx, sk, &PER),
                         }
                     }
                 }
             }
-            "state" | "unit" => {}
+            "state" | "unit" => {
+                let ctx = format!("in [{key}]");
+                if let Some(t) = fc.table("at the top level", key, v) {
+                    declared(fc, &ctx, key, t);
+                }
+            }
             _ => fc.unknown_field("at the top level of a playbook", k, &TOP),
         }
     }
@@ -118,6 +129,53 @@ fn upgrade(fc: &mut FileCheck, ctx: &str, t: &DeTable<'_>) {
                 fc.integer(ctx, key, lo..=hi, v);
             }
             Expect::Canary => canary(fc, ctx, v),
+        }
+    }
+}
+
+/// The keys of a `[state]` (`section` = "state") or `[unit]` section and their types; what the
+/// values mean is `crate::plan::desired`'s (this keeps serde's wording out of the report).
+fn declared(fc: &mut FileCheck, ctx: &str, section: &str, t: &DeTable<'_>) {
+    const STATE: [&str; 3] = ["running", "version", "present"];
+    const UNIT: [&str; 7] = [
+        "description",
+        "exec_start",
+        "exec_stop",
+        "environment",
+        "success_exit_status",
+        "user",
+        "timeout_stop_sec",
+    ];
+    let valid: &[&str] = if section == "state" { &STATE } else { &UNIT };
+    for (k, v) in in_order(t) {
+        let key = k.get_ref().as_ref();
+        match key {
+            _ if !valid.contains(&key) => fc.unknown_field(ctx, k, valid),
+            "running" | "present" => {
+                fc.boolean(ctx, key, v);
+            }
+            "environment" => {
+                fc.strings(
+                    ctx,
+                    key,
+                    "environment = [\"NODE_OPTIONS=--max-old-space-size=4096\"]",
+                    v,
+                );
+            }
+            "timeout_stop_sec" => {
+                fc.integer(ctx, key, 0..=i64::MAX, v);
+            }
+            "version" => {
+                fc.string(
+                    ctx,
+                    key,
+                    "version = \"policy\" (or \"unmanaged\", or \"1.5.1\")",
+                    v,
+                );
+            }
+            _ => {
+                fc.string(ctx, key, &format!("{key} = \"...\""), v);
+            }
         }
     }
 }

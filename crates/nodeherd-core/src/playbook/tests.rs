@@ -165,3 +165,32 @@ fn shipped_playbooks_load() {
         Playbook::load(&p).unwrap();
     }
 }
+
+#[test]
+fn state_and_unit_sections_are_checked_for_keys_and_types() {
+    let text = "\
+[state]
+runnig = true
+
+[unit]
+timeout_stop_sec = \"30\"
+
+[nodes.\"bn-1/lodestar-bn\".state]
+present = \"yes\"
+";
+    let e = Playbook::parse("p.toml", text).unwrap_err();
+    let lines: Vec<usize> = e.problems.iter().map(|p| p.location().unwrap().1).collect();
+    assert_eq!(lines, vec![2, 5, 8], "{}", e.one_line());
+    assert!(
+        e.problems[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("did you mean \"running\"?")
+    );
+    assert!(
+        !e.one_line().contains("expected one of"),
+        "{}",
+        e.one_line()
+    );
+}

@@ -125,9 +125,15 @@ fn json_lists_every_problem_with_its_place() {
             .collect::<Vec<_>>(),
         vec![5, 6, 9, 14, 17]
     );
-    let files = v["files"].as_array().unwrap();
+    let files = v["checked"].as_array().unwrap();
     assert_eq!(files.len(), 3, "{v:#}");
     assert_eq!(files[0]["ok"], true);
+    // The inventory's summary, as `check --json` always gave it.
+    assert_eq!(
+        (v["hosts"].as_u64(), v["nodes"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(v["files"][0], inv);
 }
 
 #[test]

@@ -103,12 +103,16 @@ pub fn run(inventory: &Path, a: &CheckArgs, out: Output) -> Result<i32, Fail> {
     }
     let problems: Vec<serde_json::Value> = found.iter().flat_map(problems_json).collect();
     if out.json {
-        let v = serde_json::json!({
-            "ok": problems.is_empty(),
-            "files": files.iter().map(|f| serde_json::json!({"kind": f.kind, "file": f.file, "ok": f.ok})).collect::<Vec<_>>(),
-            "inventory": inv.as_ref().map(summary_json),
-            "problems": problems,
-        });
+        // `hosts`, `nodes`, `groups` and `files` (the inventory's) as before; then every file read.
+        let mut v = inv
+            .as_ref()
+            .map_or_else(|| serde_json::json!({}), summary_json);
+        v["ok"] = serde_json::json!(problems.is_empty());
+        v["checked"] = files
+            .iter()
+            .map(|f| serde_json::json!({"kind": f.kind, "file": f.file, "ok": f.ok}))
+            .collect();
+        v["problems"] = serde_json::Value::Array(problems.clone());
         println!("{v}");
     } else {
         for f in &found {

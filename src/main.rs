@@ -66,12 +66,8 @@ enum ColorChoice {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Validate the inventory and print every problem at once.
-    Check {
-        /// Print each connection setting of HOST and where it came from (inventory, ssh_config, default).
-        #[arg(long, value_name = "HOST")]
-        explain: Option<String>,
-    },
+    /// Validate the inventory, the playbooks and the alerts file; print every problem at once.
+    Check(cli::check::CheckArgs),
     /// Per host: connect, sudo, systemd, host tools, clock, declared ports, token files; each failure with its fix.
     Doctor {
         /// `all`, a group, a host, a glob, `!exclusion`, `&intersection`, comma lists.
@@ -315,7 +311,7 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
     let inv = args.inventory.as_path();
     let limit = args.limit.as_deref();
     match cmd {
-        Cmd::Check { explain } => cli::check::run(inv, explain.as_deref(), out),
+        Cmd::Check(c) => cli::check::run(inv, &c, out),
         Cmd::Doctor { selector } => {
             cli::doctor::run(inv, selector.as_deref(), limit, args.forks, out).await
         }
@@ -439,7 +435,9 @@ async fn alerts(
     let inv = args.inventory.as_path();
     let limit = args.limit.as_deref();
     match action {
-        Some(AlertsCmd::Silence { spec, duration }) => cli::alerts::silence(&spec, duration, out),
+        Some(AlertsCmd::Silence { spec, duration }) => {
+            cli::alerts::silence(&spec, duration, file, out)
+        }
         None => cli::alerts::run(inv, selector, limit, args.forks, file, out).await,
     }
 }

@@ -36,16 +36,9 @@ pub(crate) fn load_playbook(p: Option<&Path>, color: bool) -> Result<Playbook, F
     Playbook::load(&path).map_err(|e| playbook_problem(&e, color))
 }
 
-/// Print a playbook's problem as a report (exit 2).
+/// Print every problem of a playbook as a report (exit 2).
 pub(crate) fn playbook_problem(e: &nodeherd_core::playbook::PlaybookError, color: bool) -> Fail {
-    let handler = if color {
-        miette::GraphicalReportHandler::new()
-    } else {
-        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-    };
-    let mut s = String::new();
-    let _ = handler.render_report(&mut s, e);
-    eprintln!("{s}");
+    eprint!("{}", nodeherd_core::inventory::render(e, color));
     Fail(exit::USAGE)
 }
 

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use nodeherd_core::alerts::channels::{AlertsConfig, parse_config};
+use nodeherd_core::alerts::channels::AlertsConfig;
 use nodeherd_core::alerts::engine::{Active, EngineState, Phase};
 use nodeherd_core::alerts::{
     Engine, Notification, NotificationKind, Observation, Silence, SilenceMatcher,
 };
 use nodeherd_core::alerts::{alertmanager, observe};
+use nodeherd_core::inventory::ConfigError;
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::Pool;
 
@@ -35,8 +36,9 @@ pub enum AlertsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Config { path: PathBuf, message: String },
+    /// Every problem of the alerts file, each with its file:line span.
+    #[error("{0}")]
+    Config(ConfigError),
     #[error("alert state {path}: {message}")]
     State { path: PathBuf, message: String },
     #[error("no state directory: set XDG_STATE_HOME or HOME")]
@@ -60,10 +62,8 @@ pub fn state_file() -> Result<PathBuf, AlertsError> {
 /// Load the alerts file; a missing file at the default path means built-in rules and no channels.
 pub fn load_config(path: &Path, explicit: bool) -> Result<AlertsConfig, AlertsError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_config(&text).map_err(|e| AlertsError::Config {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }),
+        Ok(text) => nodeherd_core::alerts::check_file(&path.display().to_string(), &text)
+            .map_err(AlertsError::Config),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             Ok(AlertsConfig::default())
         }

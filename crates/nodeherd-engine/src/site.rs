@@ -40,8 +40,11 @@ pub enum SiteError {
 }
 
 impl SiteError {
-    /// One line: the error and, for the declared state, each problem after a `; `.
+    /// One line: the error and each problem after a `; `.
     pub fn one_line(&self) -> String {
+        if let SiteError::Playbook(e) = self {
+            return e.one_line();
+        }
         let mut s = self.to_string();
         if let SiteError::Desired(e) = self {
             for p in &e.problems {

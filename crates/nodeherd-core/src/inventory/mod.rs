@@ -8,11 +8,15 @@
 //! its own file.
 //!
 //! Layout: `raw` reads one file into spanned values; `check` holds pure per-value rules;
-//! `resolve` merges files and applies precedence; `error` presents problems; `model` is the result;
+//! `resolve` merges files and applies precedence; `error` presents problems (the same types serve
+//! playbooks and `alerts.toml`), `excerpt` what a report shows of a file, `filecheck` the
+//! shape checks of a playbook or `alerts.toml` in the same wording; `model` is the result;
 //! `lookup` is why a name or selector finds nothing ([`SelectorError`], also `crate::selector`'s).
 
 mod check;
 mod error;
+mod excerpt;
+pub(crate) mod filecheck;
 mod lookup;
 mod model;
 mod raw;
@@ -23,7 +27,9 @@ pub(crate) mod suggest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use error::{InventoryError, Problem, ProblemKind, render};
+pub use error::{ConfigError, InventoryError, Problem, ProblemKind, render, render_diagnostic};
+pub use excerpt::Excerpt;
+pub(crate) use excerpt::{clean, line_col};
 pub use lookup::SelectorError;
 pub use model::{
     Backup, ClientKind, DeclaredProbe, Group, Host, Node, NodeRef, Origin, Role, jump_chain,

@@ -6,9 +6,10 @@
 
 mod read;
 
+use crate::inventory::Excerpt;
 use crate::inventory::{Inventory, NodeRef};
 use crate::plan::unitfile::UnitDef;
-use miette::{NamedSource, SourceSpan};
+use miette::SourceSpan;
 use semver::Version;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -75,8 +76,9 @@ pub struct StateProblem {
     pub message: String,
     #[help]
     pub help: Option<String>,
+    /// The file as a report shows it (very long lines cut around the span).
     #[source_code]
-    pub src: NamedSource<String>,
+    pub src: Excerpt,
     #[label("here")]
     pub span: Option<SourceSpan>,
 }

@@ -1,15 +1,16 @@
 //! Playbooks: fleet policy in `playbooks/*.toml`, read into typed settings.
 //!
-//! Owns: the playbook TOML format and its diagnostics (miette, with the offending span), and
-//! merging `[upgrade]` sections: file defaults < groups (in inventory order) < host < node.
-//! May not touch: the network, SSH or the managed hosts. Other sections are ignored here so other
-//! features (desired state) can extend the same files.
+//! Owns: the playbook TOML format and its diagnostics (every problem at once, each at its span,
+//! in the inventory's [`ConfigError`]; the sections and keys in `shape`), and merging `[upgrade]`
+//! sections: file defaults < groups (in inventory order) < host < node.
+//! May not touch: the network, SSH or the managed hosts. The `[state]` and `[unit]` sections are
+//! only named here; `crate::plan::desired` reads them.
 
-#![allow(clippy::result_large_err)]
-
+mod shape;
 mod window;
 
-use crate::inventory::{Inventory, NodeRef};
+use crate::inventory::filecheck::FileCheck;
+use crate::inventory::{ConfigError, Inventory, NodeRef, Problem, ProblemKind};
 use crate::releases::policy::{Channel, Policy};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,23 +20,8 @@ use toml::Spanned;
 
 pub use window::{Window, WindowError};
 
-/// A playbook problem, with the file and span when there is one (large by design: it carries
-/// the source text for the diagnostic; playbooks are loaded once per command).
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum PlaybookError {
-    #[error("cannot read playbook {path}: {message}")]
-    Io { path: String, message: String },
-    #[error("{message}")]
-    #[diagnostic(help("{help}"))]
-    Invalid {
-        message: String,
-        help: String,
-        #[source_code]
-        src: miette::NamedSource<String>,
-        #[label("here")]
-        span: Option<miette::SourceSpan>,
-    },
-}
+/// Every problem of a playbook (or that it cannot be read), as the inventory reports its own.
+pub type PlaybookError = ConfigError;
 
 /// Which nodes go first.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -147,136 +133,90 @@ impl Default for UpgradeSettings {
 /// A loaded playbook (one file).
 #[derive(Debug, Clone, Default)]
 pub struct Playbook {
-    path: String,
-    text: String,
     raw: RawFile,
 }
 
 impl Playbook {
     /// Read and check a playbook file: every setting is validated at load time.
     pub fn load(path: &Path) -> Result<Playbook, PlaybookError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PlaybookError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Self::parse(&path.display().to_string(), &text)
-    }
-
-    /// Parse playbook text (pure).
-    pub fn parse(name: &str, text: &str) -> Result<Playbook, PlaybookError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| PlaybookError::Invalid {
-            message: format!("{name}: {}", e.message()),
-            help: "see docs/upgrades.md for the [upgrade] keys".into(),
-            src: miette::NamedSource::new(name, text.to_string()),
-            span: e.span().map(std::convert::Into::into),
-        })?;
-        let pb = Playbook {
-            path: name.to_string(),
-            text: text.to_string(),
-            raw,
-        };
-        // Validate every section now, so errors show before anything runs.
-        let mut sections: Vec<&RawUpgrade> = pb.raw.upgrade.iter().collect();
-        for s in pb
-            .raw
-            .groups
-            .values()
-            .chain(pb.raw.hosts.values())
-            .chain(pb.raw.nodes.values())
-        {
-            sections.extend(s.upgrade.iter());
-        }
-        let mut acc = UpgradeSettings::default();
-        for s in sections {
-            pb.apply(&mut acc, s)?;
-        }
-        Ok(pb)
-    }
-
-    fn invalid(&self, message: String, help: &str, span: std::ops::Range<usize>) -> PlaybookError {
-        PlaybookError::Invalid {
-            message: format!("{}: {message}", self.path),
-            help: help.to_string(),
-            src: miette::NamedSource::new(&self.path, self.text.clone()),
-            span: Some(span.into()),
-        }
-    }
-
-    fn duration(&self, v: &Spanned<String>) -> Result<Duration, PlaybookError> {
-        parse_duration(v.get_ref()).ok_or_else(|| {
-            self.invalid(
-                format!("`{}` is not a duration", v.get_ref()),
-                "write e.g. \"14d\", \"6h\", \"90s\" or \"0s\"",
-                v.span(),
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let p = Problem::without_source(
+                ProblemKind::Io,
+                format!("cannot read playbook {name}: {e}"),
             )
-        })
+            .help("pass a readable TOML file with -p");
+            ConfigError::of("playbook", &format!("playbook {name}"), vec![p])
+        })?;
+        Self::parse(&name, &text)
     }
 
-    fn apply(&self, s: &mut UpgradeSettings, r: &RawUpgrade) -> Result<(), PlaybookError> {
+    /// Parse playbook text (pure): every problem at once.
+    pub fn parse(name: &str, text: &str) -> Result<Playbook, PlaybookError> {
+        let what = format!("playbook {name}");
+        let mut fc = FileCheck::new(name, text);
+        let whole = fc.text.clone();
+        match toml::de::DeTable::parse(&whole) {
+            Ok(doc) => shape::check(&mut fc, doc.get_ref()),
+            Err(e) => fc.syntax(&e),
+        }
+        if !fc.problems.is_empty() {
+            return Err(ConfigError::of("playbook", &what, fc.problems));
+        }
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            // The shape check above accepts only what deserializes; this is a last resort.
+            let span = e.span().unwrap_or(0..0);
+            let p = Problem::in_text(
+                name,
+                &whole,
+                ProblemKind::InvalidValue,
+                span,
+                "here",
+                format!("cannot read this playbook: {}", e.message()),
+            )
+            .help("see docs/upgrades.md for the [upgrade] keys");
+            ConfigError::of("playbook", &what, vec![p])
+        })?;
+        // Every value was checked by `shape` (through `check_value`).
+        Ok(Playbook { raw })
+    }
+
+    /// Applies one `[upgrade]` section over `s` (its values were checked when it was parsed).
+    fn apply(s: &mut UpgradeSettings, r: &RawUpgrade) {
         if let Some(c) = &r.channel {
-            s.policy.channel = match c.get_ref().as_str() {
-                "stable" => Channel::Stable,
-                "prerelease" | "pre-release" => Channel::Prerelease,
-                other => {
-                    return Err(self.invalid(
-                        format!("unknown channel `{other}`"),
-                        "use \"stable\" or \"prerelease\"",
-                        c.span(),
-                    ));
-                }
-            };
+            match c.get_ref().as_str() {
+                "stable" => s.policy.channel = Channel::Stable,
+                "prerelease" | "pre-release" => s.policy.channel = Channel::Prerelease,
+                _ => {}
+            }
         }
         if let Some(p) = &r.pin {
-            s.policy.pin = if p.get_ref().is_empty() {
-                None
-            } else {
-                Some(semver::VersionReq::parse(p.get_ref()).map_err(|e| {
-                    self.invalid(
-                        format!("pin `{}` is not a version requirement: {e}", p.get_ref()),
-                        "write e.g. \"=1.4.2\" or \"~1.5\"",
-                        p.span(),
-                    )
-                })?)
-            };
+            s.policy.pin = semver::VersionReq::parse(p.get_ref()).ok();
         }
-        if let Some(d) = &r.delay {
-            s.policy.delay =
-                chrono::Duration::from_std(self.duration(d)?).unwrap_or(chrono::Duration::zero());
+        let dur =
+            |d: &Option<Spanned<String>>| d.as_ref().and_then(|d| parse_duration(d.get_ref()));
+        let chrono_of =
+            |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero());
+        if let Some(d) = dur(&r.delay) {
+            s.policy.delay = chrono_of(d);
         }
-        if let Some(d) = &r.jitter {
-            s.policy.jitter =
-                chrono::Duration::from_std(self.duration(d)?).unwrap_or(chrono::Duration::zero());
+        if let Some(d) = dur(&r.jitter) {
+            s.policy.jitter = chrono_of(d);
         }
         if let Some(list) = &r.critical {
-            let mut out = Vec::new();
-            for v in list {
-                let parsed =
-                    crate::releases::version::normalize_tag(v.get_ref()).ok_or_else(|| {
-                        self.invalid(
-                            format!("critical `{}` is not a version", v.get_ref()),
-                            "list exact versions, e.g. [\"1.5.2\"]",
-                            v.span(),
-                        )
-                    })?;
-                out.push(parsed);
-            }
-            s.policy.critical = out;
+            s.policy.critical = list
+                .iter()
+                .filter_map(|v| crate::releases::version::normalize_tag(v.get_ref()))
+                .collect();
         }
         if let Some(a) = r.auto_upgrade {
             s.auto_upgrade = a;
         }
         if let Some(ws) = &r.windows {
-            let mut out = Vec::new();
-            for w in ws {
-                out.push(Window::parse(w.get_ref()).map_err(|e| {
-                    self.invalid(
-                        e.to_string(),
-                        "write e.g. \"Mon-Fri 08:00-18:00 UTC\"",
-                        w.span(),
-                    )
-                })?);
-            }
-            s.windows = out;
+            s.windows = ws
+                .iter()
+                .filter_map(|w| Window::parse(w.get_ref()).ok())
+                .collect();
         }
         if let Some(c) = &r.canary {
             s.canary = c.clone();
@@ -287,20 +227,17 @@ impl Playbook {
         if let Some(p) = r.max_fail_percent {
             s.max_fail_percent = p.min(100);
         }
-        if let Some(d) = &r.settle {
-            s.settle = self.duration(d)?;
-        }
-        if let Some(d) = &r.health_timeout {
-            s.health_timeout = self.duration(d)?;
-        }
-        if let Some(d) = &r.confirm_timeout {
-            s.confirm_timeout = self.duration(d)?;
-        }
-        if let Some(d) = &r.min_quiet {
-            s.min_quiet = self.duration(d)?;
-        }
-        if let Some(d) = &r.max_wait {
-            s.max_wait = self.duration(d)?;
+        let fields: [(&Option<Spanned<String>>, &mut Duration); 5] = [
+            (&r.settle, &mut s.settle),
+            (&r.health_timeout, &mut s.health_timeout),
+            (&r.confirm_timeout, &mut s.confirm_timeout),
+            (&r.min_quiet, &mut s.min_quiet),
+            (&r.max_wait, &mut s.max_wait),
+        ];
+        for (raw, out) in fields {
+            if let Some(d) = dur(raw) {
+                *out = d;
+            }
         }
         if let Some(k) = r.keep {
             s.keep = k.max(2);
@@ -311,7 +248,6 @@ impl Playbook {
         if let Some(f) = &r.release_feed {
             s.release_feed = Some(f.clone());
         }
-        Ok(())
     }
 
     /// The merged settings of one node: defaults < groups < host < node.
@@ -339,10 +275,46 @@ impl Playbook {
             }
         }
         for l in layers {
-            // Validated in `parse`: cannot fail here.
-            let _ = self.apply(&mut s, l);
+            Self::apply(&mut s, l);
         }
         s
+    }
+}
+
+/// What is wrong with `v`, the value (or one entry of the list) of the `[upgrade]` key `key`,
+/// in the operator's words, with a hint; `None` when it is fine.
+pub(crate) fn check_value(key: &str, v: &str) -> Option<(String, String)> {
+    let said = |why: String, help: &str| Some((why, help.to_string()));
+    match key {
+        "channel" if !matches!(v, "stable" | "prerelease" | "pre-release") => said(
+            "is not a release channel".into(),
+            "use \"stable\" or \"prerelease\"",
+        ),
+        "pin" if !v.is_empty() => match semver::VersionReq::parse(v) {
+            Ok(_) => None,
+            Err(e) => said(
+                format!("is not a version requirement ({e})"),
+                "write e.g. \"=1.4.2\" or \"~1.5\" (\"\" for no pin)",
+            ),
+        },
+        "delay" | "jitter" | "health_timeout" | "settle" | "confirm_timeout" | "min_quiet"
+        | "max_wait"
+            if parse_duration(v).is_none() =>
+        {
+            said(
+                "is not a duration".into(),
+                "write e.g. \"14d\", \"6h\", \"90s\" or \"0s\"",
+            )
+        }
+        "critical" if crate::releases::version::normalize_tag(v).is_none() => said(
+            "is not a version".into(),
+            "list exact versions, e.g. [\"1.5.2\"]",
+        ),
+        "windows" if Window::parse(v).is_err() => said(
+            "is not a maintenance window (DAYS HH:MM-HH:MM UTC)".into(),
+            "write e.g. \"Mon-Fri 08:00-18:00 UTC\" or \"Sat 22:00-02:00\"",
+        ),
+        _ => None,
     }
 }
 

@@ -4,7 +4,7 @@
 //! Owns: the diagnostics of those sections (with their spans). May not touch: how layers merge
 //! for a node (the parent module), other playbook sections, the network, the hosts.
 
-use miette::NamedSource;
+use crate::inventory::Excerpt;
 use toml::Spanned;
 
 use super::{DesiredState, Layer, RawFile, RawState, StateProblem, VersionWant, key_span};
@@ -26,11 +26,12 @@ impl FileReader<'_> {
         help: Option<String>,
         span: Option<std::ops::Range<usize>>,
     ) -> StateProblem {
+        let (src, span) = Excerpt::one(self.name, self.text, span);
         StateProblem {
-            message,
+            message: crate::inventory::clean(message),
             help,
-            src: NamedSource::new(self.name, self.text.to_string()),
-            span: span.map(|r| (r.start, r.end - r.start).into()),
+            src,
+            span,
         }
     }
 
@@ -275,12 +276,9 @@ pub(super) fn check_present(
                 Some((fi, range)) => {
                     let r =
                         key_span(&files[*fi].1, range.clone(), "present").unwrap_or(range.clone());
-                    (
-                        NamedSource::new(files[*fi].0.clone(), files[*fi].1.clone()),
-                        Some((r.start, r.end - r.start).into()),
-                    )
+                    Excerpt::one(&files[*fi].0, &files[*fi].1, Some(r))
                 }
-                None => (NamedSource::new(String::new(), String::new()), None),
+                None => Excerpt::one("", "", None),
             };
             StateProblem {
                 message,

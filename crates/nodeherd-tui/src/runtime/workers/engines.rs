@@ -29,7 +29,7 @@ pub(crate) fn spawn_releases(world: &World, tx: mpsc::UnboundedSender<Msg>) -> J
     tokio::spawn(async move {
         let r = async {
             let pb = match &world.config.playbook {
-                Some(p) => nodeherd_core::playbook::Playbook::load(p).map_err(|e| e.to_string())?,
+                Some(p) => nodeherd_core::playbook::Playbook::load(p).map_err(|e| e.one_line())?,
                 None => nodeherd_core::playbook::Playbook::default(),
             };
             let targets: Vec<Target> = world

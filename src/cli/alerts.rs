@@ -259,6 +259,7 @@ mod tests {
         let out = Output {
             json: false,
             color: false,
+            quiet: false,
         };
         let none = render(&round(vec![]), 0, out);
         assert!(

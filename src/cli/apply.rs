@@ -5,7 +5,7 @@
 //! Exit codes: 0 done / no changes, 10 changes pending (`plan --detailed-exitcode`),
 //! 1 a host or change failed, 2 usage or configuration, 3 another apply holds the lock.
 
-use super::confirm::{Decision, confirm_any};
+use super::confirm::{self, Request};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
 use nodeherd_core::inventory::Inventory;
@@ -173,29 +173,9 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
     }
     let mut results: Vec<ChangeResult> = Vec::new();
     if !p.changes.is_empty() {
-        let hosts: Vec<String> = {
-            let mut h: Vec<String> = p.changes.iter().map(|c| c.host.clone()).collect();
-            h.sort();
-            h.dedup();
-            h
-        };
-        let what = format!("apply {} change(s)", p.changes.len());
-        let go = confirm_any(&what, &hosts, a.yes);
-        match go {
-            Decision::Go => {}
-            Decision::Declined => {
-                eprintln!("nothing done");
-                pool.close_all().await;
-                return Ok(exit::OK);
-            }
-            Decision::NeedYes => {
-                eprintln!(
-                    "error: refusing to {what} on {} without a terminal to confirm\nhelp: add --yes (cron: `nodeherd --apply --yes`)",
-                    hosts.join(", ")
-                );
-                pool.close_all().await;
-                return Ok(exit::USAGE);
-            }
+        if let Err(f) = confirm::require(&apply_request(&p.changes), a.yes) {
+            pool.close_all().await;
+            return Err(f);
         }
         results = run::apply(
             &pool,
@@ -313,4 +293,27 @@ fn print_summary(
             println!("{n}");
         }
     }
+}
+
+/// The confirmation of an apply: every node with a change, each downgrade named.
+fn apply_request(changes: &[nodeherd_core::plan::apply::Planned]) -> Request {
+    let mut nodes: Vec<String> = changes
+        .iter()
+        .map(|c| format!("{}/{}", c.host, c.node))
+        .collect();
+    nodes.dedup();
+    let mut req = Request::new(format!("apply {} change(s)", changes.len()), nodes);
+    for c in changes {
+        if let nodeherd_core::plan::apply::Change::SwitchVersion { from, to } = &c.change {
+            if confirm::direction(from.as_deref(), to) == "downgrade" {
+                req = req.note(format!(
+                    "downgrade {}/{} {} -> {to}",
+                    c.host,
+                    c.node,
+                    from.as_deref().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    req
 }

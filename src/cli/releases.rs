@@ -124,7 +124,15 @@ pub async fn releases(c: Common<'_>) -> Result<i32, Fail> {
         print!("{}", table_of(&plans, &assets));
         print!("{}", asset_lines(&assets));
     }
-    Ok(exit::OK)
+    // A node whose releases could not be read (feed down, host unreachable) was not answered.
+    let mut failed = false;
+    for p in &plans {
+        if let Some(why) = &p.problem {
+            eprintln!("error: {}: {why}", p.step.node);
+            failed = true;
+        }
+    }
+    Ok(if failed { exit::FAILED } else { exit::OK })
 }
 
 #[cfg(test)]

@@ -20,7 +20,9 @@ pub(crate) const NEW: &str = "1.5.1";
 
 // Markers: a piece of each host script that no other script contains.
 pub(crate) const INSPECT: &str = "echo \"current=$(readlink";
-pub(crate) const LOCK: &str = "flock -n -E 75";
+pub(crate) const LOCK: &str = "flock -n -o -E 75";
+/// The release of a held lock (stop the holder, wait for its flock to go).
+pub(crate) const RELEASE: &str = "grep -qa nodeherd-lock";
 const LOCK_INFO: &str = "lock.holder\" 2>/dev/null";
 const UPLOAD: &str = "cat > \"$D/.nodeherd/incoming/$SHA.part\"";
 const STAGE: &str = "sha256sum -c --status";
@@ -153,7 +155,7 @@ pub(crate) fn host(name: &str, n: Node) -> FakeRemote {
     f.on(
         Match::contains(LOCK),
         Reply::Hold {
-            stdout: "LOCKED\n".into(),
+            stdout: "LOCKED 4242 4241\n".into(),
         },
     );
     f.on(
@@ -234,6 +236,7 @@ async fn unhealthy_node_is_refused_before_anything_changes() {
     );
     assert!(o.detail.contains("--force-unhealthy"), "{}", o.detail);
     assert_eq!(f.ran(LOCK), 1);
+    assert_eq!(f.ran(RELEASE), 1, "{:#?}", f.lines());
     assert_untouched(&f);
 }
 
@@ -283,8 +286,9 @@ async fn healthy_switch_is_confirmed_and_pruned() {
         })
         .collect();
     assert_eq!(uploads, vec![b"ARTIFACT-BYTES".to_vec()]);
-    // in order: lock, upload, stage, switch, confirm, prune; never an abort
-    let order: Vec<usize> = [LOCK, UPLOAD, STAGE, SWITCH, SIGNAL, PRUNE]
+    // in order: lock, upload, stage, switch, confirm, prune, then the lock released (its holder
+    // stopped and its flock waited for) before the upgrade returns; never an abort
+    let order: Vec<usize> = [LOCK, UPLOAD, STAGE, SWITCH, SIGNAL, PRUNE, RELEASE]
         .iter()
         .map(|m| {
             f.lines()
@@ -500,6 +504,14 @@ async fn rollback_without_previous_is_refused() {
         "no `previous` release recorded; pass --to VERSION"
     );
     assert_untouched(&f);
+    // A refusal under the lock releases it too, naming the holder's and flock's pids.
+    let rel: Vec<String> = f
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains(RELEASE))
+        .collect();
+    assert_eq!(rel.len(), 1, "{:#?}", f.lines());
+    assert!(rel[0].ends_with(" 4242 4241 10"), "{}", rel[0]);
 }
 
 fn install_spec(start: bool) -> engine::InstallSpec<'static> {

@@ -37,53 +37,56 @@ pub async fn install_node(
     let cx = Ctx::new(session, t, opts, "install");
     let to = spec.version;
     let dir = t.install_dir();
-    let _guard = match cx.lock(&format!("install {to}"), Some(to)).await {
+    let guard = match cx.lock(&format!("install {to}"), Some(to)).await {
         Ok(g) => g,
         Err(o) => return o,
     };
-    let layout = match wait_guard(session, t, t.settings.confirm_timeout).await {
-        Ok(l) => l,
-        Err(e) => {
-            let o = cx.outcome(None, Some(to), Status::Failed, e.to_string(), vec![]);
-            cx.journal(&o, false).await;
-            return o;
+    crate::upgrade::lock::held(guard, async {
+        let layout = match wait_guard(session, t, t.settings.confirm_timeout).await {
+            Ok(l) => l,
+            Err(e) => {
+                let o = cx.outcome(None, Some(to), Status::Failed, e.to_string(), vec![]);
+                cx.journal(&o, false).await;
+                return o;
+            }
+        };
+        let fail = |detail: String, logs: Vec<String>| {
+            cx.outcome(
+                layout.current.as_deref(),
+                Some(to),
+                Status::Failed,
+                detail,
+                logs,
+            )
+        };
+        if !layout.has(to) {
+            emit(opts, &t.key, Event::Uploading);
+            if let Err(e) = stage(session, &dir, to, art).await {
+                let o = fail(e.to_string(), vec![]);
+                cx.journal(&o, true).await;
+                return o;
+            }
         }
-    };
-    let fail = |detail: String, logs: Vec<String>| {
-        cx.outcome(
-            layout.current.as_deref(),
-            Some(to),
-            Status::Failed,
-            detail,
-            logs,
-        )
-    };
-    if !layout.has(to) {
-        emit(opts, &t.key, Event::Uploading);
-        if let Err(e) = stage(session, &dir, to, art).await {
+        emit(opts, &t.key, Event::Staged);
+        if let Err(e) = write_files(session, t, &dir, spec).await {
             let o = fail(e.to_string(), vec![]);
             cx.journal(&o, true).await;
             return o;
         }
-    }
-    emit(opts, &t.key, Event::Staged);
-    if let Err(e) = write_files(session, t, &dir, spec).await {
-        let o = fail(e.to_string(), vec![]);
-        cx.journal(&o, true).await;
-        return o;
-    }
-    if !spec.start {
-        let o = cx.outcome(
-            None,
-            Some(to),
-            Status::Ok,
-            format!("installed {to}; unit written, not enabled (declared stopped)"),
-            vec![],
-        );
-        cx.journal(&o, true).await;
-        return o;
-    }
-    enable_and_gate(&cx, spec, layout.current.as_deref()).await
+        if !spec.start {
+            let o = cx.outcome(
+                None,
+                Some(to),
+                Status::Ok,
+                format!("installed {to}; unit written, not enabled (declared stopped)"),
+                vec![],
+            );
+            cx.journal(&o, true).await;
+            return o;
+        }
+        enable_and_gate(&cx, spec, layout.current.as_deref()).await
+    })
+    .await
 }
 
 /// Point `current` at the staged release and write the unit file (as stdin, never through a

@@ -27,71 +27,74 @@ pub async fn upgrade_node(
 async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
     let (session, t, opts) = (cx.session, cx.t, cx.opts);
     let dir = t.install_dir();
-    let _guard = match cx.lock(&format!("upgrade to {to}"), Some(to)).await {
+    let guard = match cx.lock(&format!("upgrade to {to}"), Some(to)).await {
         Ok(g) => g,
         Err(o) => return o,
     };
-    let limit = t.settings.confirm_timeout + Duration::from_secs(90);
-    let layout = match wait_guard(session, t, limit).await {
-        Ok(l) => l,
-        Err(e) => {
-            let o = cx.outcome(None, Some(to), Status::Failed, e.to_string(), vec![]);
-            cx.journal(&o, false).await;
-            return o;
-        }
-    };
-    let Some(from) = layout.current.clone() else {
-        let o = cx.outcome(
-            None,
-            Some(to),
-            Status::Refused,
-            format!("{dir} has no `current` link: not a nodeherd-managed install"),
-            vec![],
-        );
-        cx.journal(&o, false).await;
-        return o;
-    };
-    if from == to {
-        return cx.outcome(
-            Some(&from),
-            Some(to),
-            Status::Unchanged,
-            format!("already on {to}"),
-            vec![],
-        );
-    }
-    if !opts.force_unhealthy {
-        let now = health::GateSpec {
-            want: None,
-            accept_syncing: t.settings.accept_syncing,
-            settle: Duration::ZERO,
-            timeout: Duration::from_secs(90),
+    crate::upgrade::lock::held(guard, async {
+        let limit = t.settings.confirm_timeout + Duration::from_secs(90);
+        let layout = match wait_guard(session, t, limit).await {
+            Ok(l) => l,
+            Err(e) => {
+                let o = cx.outcome(None, Some(to), Status::Failed, e.to_string(), vec![]);
+                cx.journal(&o, false).await;
+                return o;
+            }
         };
-        if let Err(f) = health::gate(session, &t.node, now).await {
+        let Some(from) = layout.current.clone() else {
             let o = cx.outcome(
-                Some(&from),
+                None,
                 Some(to),
                 Status::Refused,
-                format!("the node is not healthy before the upgrade ({}); use --force-unhealthy to upgrade anyway", f.reason),
+                format!("{dir} has no `current` link: not a nodeherd-managed install"),
                 vec![],
             );
-            cx.journal(&o, true).await;
+            cx.journal(&o, false).await;
+            return o;
+        };
+        if from == to {
+            return cx.outcome(
+                Some(&from),
+                Some(to),
+                Status::Unchanged,
+                format!("already on {to}"),
+                vec![],
+            );
+        }
+        if !opts.force_unhealthy {
+            let now = health::GateSpec {
+                want: None,
+                accept_syncing: t.settings.accept_syncing,
+                settle: Duration::ZERO,
+                timeout: Duration::from_secs(90),
+            };
+            if let Err(f) = health::gate(session, &t.node, now).await {
+                let o = cx.outcome(
+                    Some(&from),
+                    Some(to),
+                    Status::Refused,
+                    format!("the node is not healthy before the upgrade ({}); use --force-unhealthy to upgrade anyway", f.reason),
+                    vec![],
+                );
+                cx.journal(&o, true).await;
+                return o;
+            }
+        }
+        if let Err(o) = backup::before_upgrade(cx, &from, to).await {
             return o;
         }
-    }
-    if let Err(o) = backup::before_upgrade(cx, &from, to).await {
-        return o;
-    }
-    if !layout.has(to) {
-        emit(opts, &t.key, Event::Uploading);
-        if let Err(e) = stage(session, &dir, to, art).await {
-            let o = cx.outcome(Some(&from), Some(to), Status::Failed, e.to_string(), vec![]);
-            cx.journal(&o, true).await;
-            return o;
+        if !layout.has(to) {
+            emit(opts, &t.key, Event::Uploading);
+            if let Err(e) = stage(session, &dir, to, art).await {
+                let o = cx.outcome(Some(&from), Some(to), Status::Failed, e.to_string(), vec![]);
+                cx.journal(&o, true).await;
+                return o;
+            }
         }
-    }
-    emit(opts, &t.key, Event::Staged);
-    switch_and_gate(cx, &layout, &from, to).await
+        emit(opts, &t.key, Event::Staged);
+        switch_and_gate(cx, &layout, &from, to).await
+    })
+    .await
 }
 
 async fn switch_state(
@@ -402,68 +405,71 @@ pub async fn rollback_node(
 ) -> Outcome {
     let cx = Ctx::new(session, t, opts, "rollback");
     let dir = t.install_dir();
-    let _guard = match cx.lock("rollback", to).await {
+    let guard = match cx.lock("rollback", to).await {
         Ok(g) => g,
         Err(o) => return o,
     };
-    let layout = match wait_guard(
-        session,
-        t,
-        t.settings.confirm_timeout + Duration::from_secs(90),
-    )
-    .await
-    {
-        Ok(l) => l,
-        Err(e) => return cx.outcome(None, to, Status::Failed, e.to_string(), vec![]),
-    };
-    let Some(from) = layout.current.clone() else {
-        return cx.outcome(
-            None,
-            to,
-            Status::Refused,
-            format!("{dir} has no `current` link"),
-            vec![],
-        );
-    };
-    let target = match to.map(str::to_string).or(layout.previous.clone()) {
-        Some(v) => v,
-        None => {
+    crate::upgrade::lock::held(guard, async {
+        let layout = match wait_guard(
+            session,
+            t,
+            t.settings.confirm_timeout + Duration::from_secs(90),
+        )
+        .await
+        {
+            Ok(l) => l,
+            Err(e) => return cx.outcome(None, to, Status::Failed, e.to_string(), vec![]),
+        };
+        let Some(from) = layout.current.clone() else {
+            return cx.outcome(
+                None,
+                to,
+                Status::Refused,
+                format!("{dir} has no `current` link"),
+                vec![],
+            );
+        };
+        let target = match to.map(str::to_string).or(layout.previous.clone()) {
+            Some(v) => v,
+            None => {
+                let o = cx.outcome(
+                    Some(&from),
+                    None,
+                    Status::Refused,
+                    "no `previous` release recorded; pass --to VERSION".into(),
+                    vec![],
+                );
+                cx.journal(&o, false).await;
+                return o;
+            }
+        };
+        if target == from {
+            return cx.outcome(
+                Some(&from),
+                Some(&target),
+                Status::Unchanged,
+                format!("already on {from}"),
+                vec![],
+            );
+        }
+        if !layout.has(&target) {
             let o = cx.outcome(
                 Some(&from),
-                None,
+                Some(&target),
                 Status::Refused,
-                "no `previous` release recorded; pass --to VERSION".into(),
+                format!(
+                    "release {target} is not on the host (present: {})",
+                    layout.releases.join(", ")
+                ),
                 vec![],
             );
             cx.journal(&o, false).await;
             return o;
         }
-    };
-    if target == from {
-        return cx.outcome(
-            Some(&from),
-            Some(&target),
-            Status::Unchanged,
-            format!("already on {from}"),
-            vec![],
-        );
-    }
-    if !layout.has(&target) {
-        let o = cx.outcome(
-            Some(&from),
-            Some(&target),
-            Status::Refused,
-            format!(
-                "release {target} is not on the host (present: {})",
-                layout.releases.join(", ")
-            ),
-            vec![],
-        );
-        cx.journal(&o, false).await;
-        return o;
-    }
-    if let Err(o) = backup::before_rollback(&cx, &target).await {
-        return o;
-    }
-    switch_and_gate(&cx, &layout, &from, &target).await
+        if let Err(o) = backup::before_rollback(&cx, &target).await {
+            return o;
+        }
+        switch_and_gate(&cx, &layout, &from, &target).await
+    })
+    .await
 }

@@ -514,6 +514,51 @@ async fn rollback_without_previous_is_refused() {
     assert!(rel[0].ends_with(" 4242 4241 10"), "{}", rel[0]);
 }
 
+/// A switch to a release already on the host is named by its direction: `apply` moving a node up
+/// to a staged 1.5.1 is an `upgrade` in the outcome and in both journals (it was `rollback`), and
+/// going down stays a `rollback` (issue #15 item 4).
+#[tokio::test(start_paused = true)]
+async fn a_switch_to_a_staged_release_is_journaled_by_its_direction() {
+    crate::testing::isolate_state();
+    for (current, to, want) in [(OLD, NEW, "upgrade"), (NEW, OLD, "rollback")] {
+        let f = host(
+            "h1",
+            Node {
+                current,
+                ..Node::default()
+            },
+        );
+        f.on(
+            Match::contains(INSPECT),
+            Reply::ok(format!(
+                "current=releases/{current}\nprevious=\nrelease={OLD}\nrelease={NEW}\nswitch=inactive\n"
+            )),
+        );
+        let o = engine::switch_node(&f.session(), &one_target(true), to, &options()).await;
+        // (this fake's Beacon API answers the newer version, so only the upward switch passes
+        // its gate; the name is what is checked here)
+        assert_eq!(o.status == Status::Ok, want == "upgrade", "{o:?}");
+        assert_eq!(o.action, want, "{o:?}");
+        // The host's guard journals the switch with the same action name.
+        let switch = f
+            .lines()
+            .into_iter()
+            .find(|l| l.contains(SWITCH))
+            .unwrap_or_default();
+        assert!(
+            switch.contains(&format!(r#""action":"{want}""#)),
+            "{switch}"
+        );
+        let local = std::fs::read_to_string(nodeherd_core::journal::local_path()).unwrap();
+        let last = nodeherd_core::journal::parse(&local).0.pop().unwrap();
+        assert_eq!(
+            (last.action.as_str(), last.to.as_str()),
+            (want, to),
+            "{local}"
+        );
+    }
+}
+
 fn install_spec(start: bool) -> engine::InstallSpec<'static> {
     engine::InstallSpec {
         version: NEW,

@@ -311,7 +311,7 @@ pub(super) async fn switch_versions(
                 let present = layout.as_ref().is_ok_and(|l| l.has(to));
                 if present {
                     match pool.session(&t.host.target).await {
-                        Ok(session) => engine::rollback_node(&session, t, Some(to), opts).await,
+                        Ok(session) => engine::switch_node(&session, t, to, opts).await,
                         Err(e) => outcome(j, engine::Status::Failed, e.to_string()),
                     }
                 } else {

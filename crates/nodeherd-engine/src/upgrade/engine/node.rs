@@ -403,9 +403,30 @@ pub async fn rollback_node(
     to: Option<&str>,
     opts: &Options,
 ) -> Outcome {
+    switch_back(session, t, to, opts, false).await
+}
+
+/// Switch one node to `to`, a release already on the host, through the same guarded switch as
+/// a rollback, but named by its direction: `upgrade` when `to` is newer than the running
+/// version, else `rollback` (what `apply` uses for a declared version that is already staged).
+pub async fn switch_node(session: &Session, t: &Target, to: &str, opts: &Options) -> Outcome {
+    switch_back(session, t, Some(to), opts, true).await
+}
+
+async fn switch_back(
+    session: &Session,
+    t: &Target,
+    to: Option<&str>,
+    opts: &Options,
+    by_direction: bool,
+) -> Outcome {
     let cx = Ctx::new(session, t, opts, "rollback");
     let dir = t.install_dir();
-    let guard = match cx.lock("rollback", to).await {
+    let what = match (by_direction, to) {
+        (true, Some(v)) => format!("switch to {v}"),
+        _ => "rollback".to_string(),
+    };
+    let guard = match cx.lock(&what, to).await {
         Ok(g) => g,
         Err(o) => return o,
     };
@@ -466,10 +487,17 @@ pub async fn rollback_node(
             cx.journal(&o, false).await;
             return o;
         }
-        if let Err(o) = backup::before_rollback(&cx, &target).await {
+        let named = if by_direction
+            && nodeherd_core::plan::upgrade::direction(Some(&from), &target) == "upgrade"
+        {
+            cx.named("upgrade")
+        } else {
+            cx.named("rollback")
+        };
+        if let Err(o) = backup::before_rollback(&named, &target).await {
             return o;
         }
-        switch_and_gate(&cx, &layout, &from, &target).await
+        switch_and_gate(&named, &layout, &from, &target).await
     })
     .await
 }

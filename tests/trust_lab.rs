@@ -7,7 +7,8 @@
 //! - two `rollback --yes` back to back both succeed: the host lock is free when the first
 //!   returns (the demo node gets a managed layout with two releases; its gate is the unit
 //!   staying up 2 s);
-//! - `history` names the user from the uid when `$USER` and `$LOGNAME` are unset.
+//! - `history` names the user from the uid when `$USER` and `$LOGNAME` are unset;
+//! - a lock held by someone else is refused with the holder named in full under the table's row.
 //!
 //! Needs root: without it, says so and skips. Run: `cargo test --test trust_lab` (a name filter
 //! runs only matching scenarios; `NODEHERD_TEST_BIN=path` runs another build of the binary).
@@ -83,8 +84,9 @@ fn main() {
         let o = nodeherd(&inv, &state, &["releases", NODE, "-p", &pb], &[]);
         let out = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(1), "{out}");
-        let row = out.lines().find(|l| l.starts_with(NODE)).unwrap_or("");
-        assert!(row.contains("feed unavailable"), "{out}");
+        // The WHY is the feed's error, whole (under the row: it is long).
+        assert!(out.contains("feed unavailable"), "{out}");
+        assert!(out.contains("http://127.0.0.1:1/feed.json"), "{out}");
         assert!(!out.contains("maintenance window"), "{out}");
     });
     suite.run("a_version_not_in_the_feed_is_exit_1", || {
@@ -139,6 +141,30 @@ fn main() {
             "WHO from the uid: {out}"
         );
         assert!(!out.contains("unknown@"), "{out}");
+    });
+    suite.run("a_lock_holder_is_shown_whole_in_the_table", || {
+        // Someone else holds the node's lock (a long `action`): the refusal's detail names them
+        // in full, under the row, in piped output (it was cut with "…").
+        let pid = ssh(
+            &cfg,
+            1,
+            &format!(
+                "mkdir -p {DIR}/.nodeherd && cd {DIR}/.nodeherd && printf 'who=tester@another-console.example.org\\npid=4242\\nsince=2026-12-06T21:00:00Z\\naction=a long maintenance of the demo node by the trust_lab test\\n' > lock.holder && touch lock.beat; setsid flock -n lock sleep 60 >/dev/null 2>&1 </dev/null & echo $!"
+            ),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let pb = playbook(&dir, "held", "http://127.0.0.1:1/feed.json");
+        let o = nodeherd(&inv, &state, &["rollback", NODE, "--yes", "-p", &pb], &[]);
+        ssh(&cfg, 1, &format!("kill {pid}; rm -f {DIR}/.nodeherd/lock.holder"));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(!out.contains('…'), "{out}");
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains("locked by tester@another-console.example.org (pid 4242 on the host)")
+                && flat.contains("for `a long maintenance of the demo node by the trust_lab test`"),
+            "{out}"
+        );
     });
     suite.finish();
 }

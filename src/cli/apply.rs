@@ -9,7 +9,7 @@ use super::confirm::{self, Request};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
 use nodeherd_core::inventory::Inventory;
-use nodeherd_core::plan::apply::{Change, Plan};
+use nodeherd_core::plan::apply::Plan;
 use nodeherd_engine::apply::lock::{self, ApplyLock, LockError};
 use nodeherd_engine::apply::run::{self, ChangeResult};
 use nodeherd_engine::site::{self, Site, SiteError};
@@ -81,15 +81,8 @@ fn print_plan(p: &Plan, out: Output) {
                 vec![
                     format!("{}/{}", c.host, c.node),
                     out.paint(&c.change.describe(), "33"),
-                    // A unit rewrite's reason carries the differing line: not cut as short.
-                    table::clip(
-                        &c.reason,
-                        if matches!(c.change, Change::RewriteUnit { .. }) {
-                            320
-                        } else {
-                            90
-                        },
-                    ),
+                    // Never cut (a unit rewrite's reason carries the differing line).
+                    c.reason.clone(),
                 ]
             })
             .collect();
@@ -104,7 +97,7 @@ fn print_plan(p: &Plan, out: Output) {
             u.host,
             u.node,
             out.paint("cannot plan", "31"),
-            table::clip(&u.error, 120)
+            &u.error
         );
     }
     println!(
@@ -273,7 +266,7 @@ fn print_summary(
                         } else {
                             a.out.paint("FAILED", "31")
                         },
-                        table::clip(&r.detail, 90),
+                        r.detail.clone(),
                     ]
                 })
                 .collect();

@@ -53,7 +53,7 @@ pub async fn run(
                         |u| format!("{}/{}", u.active_state, u.sub_state),
                     ),
                     format!("{:.1}s", r.took.as_secs_f64()),
-                    table::clip(r.error.as_deref().unwrap_or(""), 90),
+                    r.error.clone().unwrap_or_default(),
                 ]
             })
             .collect();

@@ -93,7 +93,7 @@ fn table_of(plans: &[NodePlan], assets: &[AssetChoice]) -> String {
                     .as_ref()
                     .map_or("-".into(), |(v, at)| format!("{v} at {at}")),
                 a.asset.clone().unwrap_or_else(|| "-".into()),
-                table::clip(&why, 70),
+                why,
             ]
         })
         .collect();

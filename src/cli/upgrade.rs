@@ -149,7 +149,7 @@ fn summary(out: Output, results: &[Outcome]) -> i32 {
                     o.to.clone().unwrap_or("-".into()),
                     st,
                     format!("{:.0}s", o.took.as_secs_f64()),
-                    table::clip(&o.detail, 100),
+                    o.detail.clone(),
                 ]
             })
             .collect();
@@ -286,7 +286,7 @@ pub async fn history(c: Common<'_>) -> Result<i32, Fail> {
                     e.from.clone(),
                     e.to.clone(),
                     e.result.clone(),
-                    table::clip(&e.detail, 80),
+                    e.detail.clone(),
                 ]
             })
             .collect();

@@ -8,6 +8,8 @@
 //!   returns (the demo node gets a managed layout with two releases; its gate is the unit
 //!   staying up 2 s);
 //! - `history` names the user from the uid when `$USER` and `$LOGNAME` are unset;
+//! - an `apply` moving the node up to a staged release is journaled as an `upgrade` (it was a
+//!   `rollback`), and `history` shows the apply run;
 //! - a lock held by someone else is refused with the holder named in full under the table's row.
 //!
 //! Needs root: without it, says so and skips. Run: `cargo test --test trust_lab` (a name filter
@@ -141,6 +143,43 @@ fn main() {
             "WHO from the uid: {out}"
         );
         assert!(!out.contains("unknown@"), "{out}");
+    });
+    suite.run("apply_moving_up_is_journaled_as_an_upgrade_and_shown", || {
+        // The demo node's managed layout (made above, or here when run alone) on 1.0.0 with
+        // 1.1.0 staged: a playbook declaring 1.1.0 switches it up, right after a rollback.
+        ssh(
+            &cfg,
+            1,
+            &format!(
+                "mkdir -p {DIR}/releases/1.0.0 {DIR}/releases/1.1.0 && cd {DIR} && ln -sfn releases/1.0.0 current && ln -sfn releases/1.1.0 previous"
+            ),
+        );
+        let pb = playbook(&dir, "apply", "http://127.0.0.1:1/feed.json");
+        let mut text = std::fs::read_to_string(&pb).expect("playbook");
+        text.push_str(&format!(
+            "\n[state]\nrunning = true\n\n[nodes.\"{NODE}\".state]\nversion = \"1.1.0\"\n"
+        ));
+        std::fs::write(&pb, text).expect("write playbook");
+        let o = nodeherd(
+            &inv,
+            &state,
+            &["apply", "-p", &pb, "--limit", "nhtrust-1", "--yes"],
+            &["USER", "LOGNAME"],
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(ssh(&cfg, 1, &format!("readlink {DIR}/current")), "releases/1.1.0");
+        let o = nodeherd(&inv, &state, &["history", NODE], &[]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        let last = out.lines().rfind(|l| l.contains(NODE)).unwrap_or_default();
+        assert!(
+            last.contains(" upgrade ") && last.contains("1.0.0") && last.contains("1.1.0"),
+            "the switch up is an upgrade: {out}"
+        );
+        assert!(
+            out.lines().any(|l| l.contains(" apply ") && l.contains(" * ")),
+            "the apply run is shown: {out}"
+        );
     });
     suite.run("a_lock_holder_is_shown_whole_in_the_table", || {
         // Someone else holds the node's lock (a long `action`): the refusal's detail names them

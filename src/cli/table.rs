@@ -1,12 +1,17 @@
 //! Plain aligned text tables for terminal and pipe output: columns are measured in terminal
 //! display width (wide CJK and emoji count two), colour codes count nothing. Nothing is ever cut:
 //! a long cell (an error naming a known_hosts file:line, a feed URL, a lock holder) goes under
-//! its row on lines of its own, wrapped at spaces, never inside a word.
+//! its row on lines of its own, wrapped at spaces, never inside a word: a middle column's cell
+//! over [`LONG`] columns, the last column's when it is over [`LONG`] too and the row would end
+//! past [`LINE`].
 //!
 //! Owns: the layout of every CLI table. May not touch: what the cells say.
 
-/// A cell longer than this (display columns), or with a line break, goes under its row.
+/// A cell of a middle column longer than this (display columns), or any cell with a line break,
+/// goes under its row.
 pub const LONG: usize = 60;
+/// A row whose long last cell would end past this column has that cell under the row instead.
+pub const LINE: usize = 120;
 /// Lines under a row wrap at spaces to about this many columns (a longer word stays whole).
 pub const WRAP: usize = 100;
 const INDENT: &str = "    ";
@@ -17,25 +22,51 @@ const INDENT: &str = "    ";
 /// place in the row says `(below)` unless it is the last column.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let n = header.len();
-    let long = |c: &str| visible_len(c) > LONG || c.contains('\n');
-    let shown: Vec<Vec<String>> = rows
+    let long_middle = |c: &str| visible_len(c) > LONG || c.contains('\n');
+    let mut shown: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             r.iter()
                 .enumerate()
                 .take(n)
-                .map(|(i, c)| match (long(c), i + 1 == n) {
-                    (false, _) => c.clone(),
-                    (true, true) => String::new(),
-                    (true, false) => "(below)".into(),
+                .map(|(i, c)| {
+                    if i + 1 < n && long_middle(c) {
+                        "(below)".into()
+                    } else {
+                        c.clone()
+                    }
                 })
                 .collect()
         })
         .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| visible_len(h)).collect();
     for r in &shown {
-        for (i, c) in r.iter().enumerate() {
+        for (i, c) in r.iter().enumerate().take(n.saturating_sub(1)) {
             widths[i] = widths[i].max(visible_len(c));
+        }
+    }
+    // The last cell stays in its row when it is short, or when the row still ends by LINE.
+    let prefix: usize = widths.iter().take(n.saturating_sub(1)).map(|w| w + 2).sum();
+    let mut below: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
+    for (j, r) in rows.iter().enumerate() {
+        for (i, c) in r.iter().enumerate().take(n) {
+            let last = i + 1 == n;
+            let moved = if last {
+                c.contains('\n') || (visible_len(c) > LONG && prefix + visible_len(c) > LINE)
+            } else {
+                long_middle(c)
+            };
+            if moved {
+                below[j].push(i);
+                if last {
+                    shown[j][i] = String::new();
+                }
+            }
+        }
+    }
+    for r in &shown {
+        if let Some(c) = r.get(n.wrapping_sub(1)) {
+            widths[n - 1] = widths[n - 1].max(visible_len(c));
         }
     }
     let mut out = String::new();
@@ -52,13 +83,13 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     };
     line(header.to_vec(), &mut out);
-    for (r, s) in rows.iter().zip(&shown) {
+    for ((r, s), moved) in rows.iter().zip(&shown).zip(&below) {
         line(s.iter().map(String::as_str).collect(), &mut out);
-        for (i, c) in r.iter().enumerate().take(n).filter(|(_, c)| long(c)) {
+        for &i in moved {
             let text = if i + 1 == n {
-                c.clone()
+                r[i].clone()
             } else {
-                format!("{}: {c}", header[i])
+                format!("{}: {}", header[i], r[i])
             };
             for l in wrap(&text, WRAP) {
                 out.push_str(INDENT);
@@ -202,6 +233,28 @@ nhlab-1  lodestar-bn  ?
         assert!(t.contains("    WHY: feed unavailable: GET\n"), "{t}");
         let multi = render(&["A", "ERR"], &[vec!["x".into(), "first\nsecond".into()]]);
         assert_eq!(multi, "A  ERR\nx\n    first\n    second\n");
+    }
+
+    #[test]
+    fn a_short_last_cell_stays_in_its_row_and_a_long_one_in_a_narrow_table_too() {
+        let wide: Vec<String> = (0..12).map(|i| format!("col{i:02}")).collect();
+        let mut header: Vec<&str> = wide.iter().map(String::as_str).collect();
+        header.push("PROBLEM");
+        let mut row: Vec<String> = wide.clone();
+        row.push("port closed: nothing on 5064".into());
+        let t = render(&header, std::slice::from_ref(&row));
+        assert_eq!(t.lines().count(), 2, "short: in the row, however wide: {t}");
+        let reason = "host has an extra line 9: \"Environment=X=1\" (unit file /etc/systemd/system/x.service differs)";
+        let t = render(&["NODE", "REASON"], &[vec!["h/x".into(), reason.into()]]);
+        assert_eq!(t.lines().count(), 2, "fits by column 120: in the row: {t}");
+        let mut row = wide.clone();
+        row.push(reason.into());
+        let t = render(&header, &[row]);
+        assert_eq!(
+            t.lines().nth(2),
+            Some(format!("    {reason}").as_str()),
+            "{t}"
+        );
     }
 
     #[test]

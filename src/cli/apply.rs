@@ -296,6 +296,7 @@ fn apply_request(changes: &[nodeherd_core::plan::apply::Planned]) -> Request {
         .collect();
     nodes.dedup();
     let mut req = Request::new(format!("apply {} change(s)", changes.len()), nodes);
+    req.hint = Some("cron: `nodeherd --apply --yes`".into());
     for c in changes {
         if let nodeherd_core::plan::apply::Change::SwitchVersion { from, to } = &c.change {
             if confirm::direction(from.as_deref(), to) == "downgrade" {

@@ -28,6 +28,8 @@ pub struct Request {
     pub nodes: Vec<String>,
     /// Lines said before the question, e.g. "downgrade nhlab-1/lodestar-bn 1.5.1 -> 1.4.2".
     pub notes: Vec<String>,
+    /// Said after "add --yes" in the refusal, e.g. how a cron job does it.
+    pub hint: Option<String>,
 }
 
 impl Request {
@@ -36,6 +38,7 @@ impl Request {
             what: what.into(),
             nodes,
             notes: Vec::new(),
+            hint: None,
         }
     }
 
@@ -87,6 +90,9 @@ impl Request {
             s.push_str(&format!("  {n}\n"));
         }
         s.push_str("help: add --yes to confirm non-interactively");
+        if let Some(h) = &self.hint {
+            s.push_str(&format!(" ({h})"));
+        }
         s
     }
 }

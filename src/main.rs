@@ -15,9 +15,12 @@ use std::path::PathBuf;
     version,
     about,
     propagate_version = true,
-    after_help = "Exit codes: 0 all done (or nothing to do); 1 at least one host or node failed; \
-                  2 bad usage or configuration (nothing was done); 3 another apply holds the lock; \
-                  10 plan --detailed-exitcode found changes pending."
+    after_help = "Exit codes: 0 all done (or nothing to do); 1 at least one host or node failed, \
+                  or something asked for was not done (feed unreachable, `--to` version not in the \
+                  feed, a confirmation answered no), the reason on stderr; 2 bad usage or \
+                  configuration, or a disruptive action without a terminal and without --yes \
+                  (nothing was done); 3 another apply holds the lock; 10 plan --detailed-exitcode \
+                  found changes pending."
 )]
 struct Args {
     /// Inventory: a TOML file or a directory of them.
@@ -80,9 +83,9 @@ enum Cmd {
     },
     /// Start the nodes' systemd units.
     Start { selector: String },
-    /// Stop the nodes' systemd units (asks for confirmation on more than one host).
+    /// Stop the nodes' systemd units (asks first on a terminal; --yes without one).
     Stop { selector: String },
-    /// Restart the nodes' systemd units (asks for confirmation on more than one host).
+    /// Restart the nodes' systemd units (asks first on a terminal; --yes without one).
     Restart { selector: String },
     /// Show a node's journal (`host/node`, or the node name when it is unique).
     Logs {

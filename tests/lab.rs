@@ -289,7 +289,10 @@ fn lodestar_is_real_and_restartable(ctx: &Ctx) {
     wait_for("lodestar REST to answer", Duration::from_secs(120), || {
         version().contains("Lodestar/v1.5.1")
     });
-    let (code, out, err) = nodeherd(&ctx.inventory, &["restart", "nhtest-1/lodestar-bn"]);
+    let (code, out, err) = nodeherd(
+        &ctx.inventory,
+        &["restart", "nhtest-1/lodestar-bn", "--yes"],
+    );
     assert_eq!(code, 0, "{out}{err}");
     wait_for(
         "lodestar REST back after restart",
@@ -425,7 +428,7 @@ fn non_root_user_with_become(ctx: &Ctx) {
     let p = variant(ctx, "become.toml", |t| {
         t.replacen("user = \"root\"", "user = \"ops\"\nbecome = true", 1)
     });
-    let (code, out, err) = nodeherd(&p, &["restart", "nhtest-3/demo"]);
+    let (code, out, err) = nodeherd(&p, &["restart", "nhtest-3/demo", "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = nodeherd(&p, &["logs", "nhtest-3/demo", "-n", "3"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -433,7 +436,7 @@ fn non_root_user_with_become(ctx: &Ctx) {
     let p2 = variant(ctx, "nobecome.toml", |t| {
         t.replacen("user = \"root\"", "user = \"ops\"", 1)
     });
-    let (code, out, _) = nodeherd(&p2, &["restart", "nhtest-3/demo"]);
+    let (code, out, _) = nodeherd(&p2, &["restart", "nhtest-3/demo", "--yes"]);
     assert_eq!(code, 1, "{out}");
 }
 
@@ -740,10 +743,14 @@ fn unit_file_drift_is_planned_rewritten_and_restarted(ctx: &Ctx) -> Vec<String> 
     let pid_before = main_pid(ctx, "nhtest-3");
     let (code, out, err) = nodeherd_state(ctx, &["plan", "-p", &pbs, "--detailed-exitcode"]);
     assert_eq!(code, 10, "{out}{err}");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("nhtest-3/demo"))
-        .unwrap_or_else(|| panic!("{out}"));
+    // The row and the lines under it (a long REASON goes whole under its row, wrapped at spaces).
+    let mut rest = out.lines().skip_while(|l| !l.starts_with("nhtest-3/demo"));
+    let first = rest.next().unwrap_or_else(|| panic!("{out}"));
+    let line = std::iter::once(first)
+        .chain(rest.take_while(|l| l.starts_with("    ")))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
     println!("plan: {line}");
     assert!(
         line.contains("rewrite unit")

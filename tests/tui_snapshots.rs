@@ -457,6 +457,27 @@ fn releases_upgrade_confirm_and_progress() {
     snap("releases_upgrading", &running);
 }
 
+/// An upgrade to an older version is asked as the downgrade it is (issue #15 item 8).
+#[test]
+fn a_downgrade_is_confirmed_as_a_downgrade() {
+    let mut app = fixture::releases();
+    app.dialog = Some(Dialog::Upgrade(nodeherd_tui::state::UpgradeAsk {
+        r: app.rows[0].r,
+        host: "eth-a1".into(),
+        node: "lodestar-bn".into(),
+        rollback: false,
+        from: Some("1.5.1".into()),
+        to: Some("1.4.2".into()),
+    }));
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("Downgrade eth-a1/lodestar-bn?"), "{text}");
+        assert!(text.contains("Confirm downgrade"), "{text}");
+        assert!(text.contains("y downgrade"), "{text}");
+        assert!(!text.contains("Upgrade eth-a1"), "{text}");
+    }
+}
+
 #[test]
 fn history_screen() {
     let app = fixture::history();

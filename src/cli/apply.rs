@@ -5,11 +5,11 @@
 //! Exit codes: 0 done / no changes, 10 changes pending (`plan --detailed-exitcode`),
 //! 1 a host or change failed, 2 usage or configuration, 3 another apply holds the lock.
 
-use super::confirm::{Decision, confirm_any};
+use super::confirm::{self, Request};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
 use nodeherd_core::inventory::Inventory;
-use nodeherd_core::plan::apply::{Change, Plan};
+use nodeherd_core::plan::apply::Plan;
 use nodeherd_engine::apply::lock::{self, ApplyLock, LockError};
 use nodeherd_engine::apply::run::{self, ChangeResult};
 use nodeherd_engine::site::{self, Site, SiteError};
@@ -81,15 +81,8 @@ fn print_plan(p: &Plan, out: Output) {
                 vec![
                     format!("{}/{}", c.host, c.node),
                     out.paint(&c.change.describe(), "33"),
-                    // A unit rewrite's reason carries the differing line: not cut as short.
-                    table::clip(
-                        &c.reason,
-                        if matches!(c.change, Change::RewriteUnit { .. }) {
-                            320
-                        } else {
-                            90
-                        },
-                    ),
+                    // Never cut (a unit rewrite's reason carries the differing line).
+                    c.reason.clone(),
                 ]
             })
             .collect();
@@ -104,7 +97,7 @@ fn print_plan(p: &Plan, out: Output) {
             u.host,
             u.node,
             out.paint("cannot plan", "31"),
-            table::clip(&u.error, 120)
+            &u.error
         );
     }
     println!(
@@ -173,29 +166,9 @@ pub async fn apply(a: Args<'_>) -> Result<i32, Fail> {
     }
     let mut results: Vec<ChangeResult> = Vec::new();
     if !p.changes.is_empty() {
-        let hosts: Vec<String> = {
-            let mut h: Vec<String> = p.changes.iter().map(|c| c.host.clone()).collect();
-            h.sort();
-            h.dedup();
-            h
-        };
-        let what = format!("apply {} change(s)", p.changes.len());
-        let go = confirm_any(&what, &hosts, a.yes);
-        match go {
-            Decision::Go => {}
-            Decision::Declined => {
-                eprintln!("nothing done");
-                pool.close_all().await;
-                return Ok(exit::OK);
-            }
-            Decision::NeedYes => {
-                eprintln!(
-                    "error: refusing to {what} on {} without a terminal to confirm\nhelp: add --yes (cron: `nodeherd --apply --yes`)",
-                    hosts.join(", ")
-                );
-                pool.close_all().await;
-                return Ok(exit::USAGE);
-            }
+        if let Err(f) = confirm::require(&apply_request(&p.changes), a.yes) {
+            pool.close_all().await;
+            return Err(f);
         }
         let shown = super::progress::Display::start(a.out);
         let opts = Options {
@@ -299,7 +272,7 @@ fn print_summary(
                         } else {
                             a.out.paint("FAILED", "31")
                         },
-                        table::clip(&r.detail, 90),
+                        r.detail.clone(),
                     ]
                 })
                 .collect();
@@ -319,4 +292,28 @@ fn print_summary(
             println!("{n}");
         }
     }
+}
+
+/// The confirmation of an apply: every node with a change, each downgrade named.
+fn apply_request(changes: &[nodeherd_core::plan::apply::Planned]) -> Request {
+    let mut nodes: Vec<String> = changes
+        .iter()
+        .map(|c| format!("{}/{}", c.host, c.node))
+        .collect();
+    nodes.dedup();
+    let mut req = Request::new(format!("apply {} change(s)", changes.len()), nodes);
+    req.hint = Some("cron: `nodeherd --apply --yes`".into());
+    for c in changes {
+        if let nodeherd_core::plan::apply::Change::SwitchVersion { from, to } = &c.change {
+            if confirm::direction(from.as_deref(), to) == "downgrade" {
+                req = req.note(format!(
+                    "downgrade {}/{} {} -> {to}",
+                    c.host,
+                    c.node,
+                    from.as_deref().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    req
 }

@@ -1,6 +1,6 @@
 //! `nodeherd start|stop|restart SELECTOR`: act in parallel, confirm when disruptive, report per node.
 
-use super::confirm::{Decision, confirm};
+use super::confirm::{self, Request};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
 use nodeherd_core::facts::systemd::Action;
@@ -19,24 +19,13 @@ pub async fn run(
 ) -> Result<i32, Fail> {
     let inv = context::load_inventory(inventory, out.color)?;
     let nodes = context::select(&inv, Some(selector), limit)?;
-    let hosts = nodeherd_engine::fleet::host_names(&inv, &nodes);
     if action.is_disruptive() {
+        let labels: Vec<String> = nodes
+            .iter()
+            .map(|r| nodeherd_engine::record::node_key(&inv, *r))
+            .collect();
         let what = format!("{} {} node(s)", action.verb(), nodes.len());
-        match confirm(&what, &hosts, yes) {
-            Decision::Go => {}
-            Decision::Declined => {
-                eprintln!("nothing done");
-                return Ok(exit::OK);
-            }
-            Decision::NeedYes => {
-                eprintln!(
-                    "error: refusing to {what} on {} hosts without a terminal to confirm: {}\nhelp: add --yes to confirm non-interactively",
-                    hosts.len(),
-                    hosts.join(", ")
-                );
-                return Err(Fail(exit::USAGE));
-            }
-        }
+        confirm::require(&Request::new(what, labels), yes)?;
     }
     let pool = context::pool();
     let results = lifecycle::act(&pool, &inv, &nodes, action, forks).await;
@@ -64,7 +53,7 @@ pub async fn run(
                         |u| format!("{}/{}", u.active_state, u.sub_state),
                     ),
                     format!("{:.1}s", r.took.as_secs_f64()),
-                    table::clip(r.error.as_deref().unwrap_or(""), 90),
+                    r.error.clone().unwrap_or_default(),
                 ]
             })
             .collect();

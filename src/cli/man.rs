@@ -13,9 +13,15 @@ const EXIT_STATUS: &[(i32, &str)] = &[
     (exit::OK, "all done (or nothing to do)"),
     (
         exit::FAILED,
-        "at least one host or node failed (the others were handled)",
+        "at least one host or node failed (the others were handled), or something asked for was \
+         not done (feed unreachable, --to version not in the feed, a confirmation answered no), \
+         the reason on stderr",
     ),
-    (exit::USAGE, "bad usage or configuration (nothing was done)"),
+    (
+        exit::USAGE,
+        "bad usage or configuration, or a disruptive action without a terminal and without \
+         --yes (nothing was done)",
+    ),
     (exit::LOCKED, "another apply holds the lock"),
     (
         exit::CHANGES,

@@ -113,7 +113,7 @@ pub fn render(snap: &Snapshot, out: Output) -> String {
                 f1(h.and_then(nodeherd_engine::metrics::HostMetrics::disk_percent)),
                 h.and_then(|h| h.facts.as_ref().and_then(|f| f.load1))
                     .map_or_else(|| "-".into(), |l| format!("{l:.2}")),
-                table::clip(&problem, 60),
+                problem,
             ]
         })
         .collect();

@@ -29,9 +29,11 @@ pub mod upgrade;
 pub mod exit {
     /// Everything asked for was done (or there was nothing to do).
     pub const OK: i32 = 0;
-    /// At least one host or node failed; the others were handled.
+    /// At least one host or node failed (the others were handled), or something asked for was
+    /// not done (feed unreachable, `--to` not in the feed, a confirmation answered no).
     pub const FAILED: i32 = 1;
-    /// Bad usage or configuration; nothing was done.
+    /// Bad usage or configuration, or a disruptive action without a terminal and without
+    /// `--yes`; nothing was done.
     pub const USAGE: i32 = 2;
     /// `apply`: another apply holds the lock; nothing was done.
     pub const LOCKED: i32 = 3;

@@ -93,7 +93,7 @@ fn table_of(plans: &[NodePlan], assets: &[AssetChoice]) -> String {
                     .as_ref()
                     .map_or("-".into(), |(v, at)| format!("{v} at {at}")),
                 a.asset.clone().unwrap_or_else(|| "-".into()),
-                table::clip(&why, 70),
+                why,
             ]
         })
         .collect();
@@ -124,7 +124,15 @@ pub async fn releases(c: Common<'_>) -> Result<i32, Fail> {
         print!("{}", table_of(&plans, &assets));
         print!("{}", asset_lines(&assets));
     }
-    Ok(exit::OK)
+    // A node whose releases could not be read (feed down, host unreachable) was not answered.
+    let mut failed = false;
+    for p in &plans {
+        if let Some(why) = &p.problem {
+            eprintln!("error: {}: {why}", p.step.node);
+            failed = true;
+        }
+    }
+    Ok(if failed { exit::FAILED } else { exit::OK })
 }
 
 #[cfg(test)]

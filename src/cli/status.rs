@@ -71,7 +71,7 @@ pub fn render(rows: &[NodeStatus], now: DateTime<Utc>, out: Output) -> String {
                     .map_or_else(|| "-".into(), |p| p.to_string()),
                 since,
                 r.version.clone().unwrap_or_else(|| "-".into()),
-                table::clip(&problem, 80),
+                problem,
             ]
         })
         .collect();

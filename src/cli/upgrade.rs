@@ -4,7 +4,7 @@
 //! Owns: argument handling and printing for the upgrade commands; the work is in
 //! `nodeherd_engine::upgrade::engine`. May not touch: SSH or the hosts directly.
 
-use super::confirm::{Decision, confirm};
+use super::confirm::{self, Request};
 use super::context::{self, Fail};
 use super::{Output, exit, table};
 use nodeherd_core::inventory::{Inventory, NodeRef};
@@ -66,9 +66,14 @@ fn plan_table(plans: &[NodePlan]) -> String {
             vec![
                 p.step.node.clone(),
                 p.running.clone().unwrap_or("?".into()),
-                p.step.to.clone().unwrap_or("-".into()),
-                table::clip(&p.step.reason, 60),
-                table::clip(&p.gate, 70),
+                p.step.to.as_deref().map_or("-".into(), |to| {
+                    match confirm::direction(p.running.as_deref(), to) {
+                        "downgrade" => format!("{to} (downgrade)"),
+                        _ => to.to_string(),
+                    }
+                }),
+                p.step.reason.clone(),
+                p.gate.clone(),
             ]
         })
         .collect();
@@ -82,20 +87,37 @@ fn plan_table(plans: &[NodePlan]) -> String {
     out
 }
 
-fn ask(c: &Common<'_>, what: &str, hosts: &[String]) -> Result<bool, Fail> {
-    match confirm(what, hosts, c.yes) {
-        Decision::Go => Ok(true),
-        Decision::Declined => {
-            eprintln!("nothing done");
-            Ok(false)
-        }
-        Decision::NeedYes => {
-            eprintln!(
-                "error: refusing to {what} without a terminal to confirm\nhelp: add --yes to confirm non-interactively"
-            );
-            Err(Fail(exit::USAGE))
+/// The confirmation of an upgrade: every node that switches, each downgrade named.
+fn upgrade_request(plans: &[NodePlan]) -> Request {
+    let moving: Vec<&NodePlan> = plans.iter().filter(|p| p.step.to.is_some()).collect();
+    let mut req = Request::new(
+        format!("upgrade {} node(s)", moving.len()),
+        moving.iter().map(|p| p.step.node.clone()).collect(),
+    );
+    for p in moving {
+        let to = p.step.to.as_deref().unwrap_or("?");
+        let from = p.running.as_deref();
+        if confirm::direction(from, to) == "downgrade" {
+            req = req.note(format!(
+                "downgrade {} {} -> {to}",
+                p.step.node,
+                from.unwrap_or("?")
+            ));
         }
     }
+    req
+}
+
+/// The plan's problems (what was asked for and cannot be done), printed; true when any.
+fn report_problems(plans: &[NodePlan]) -> bool {
+    let mut any = false;
+    for p in plans {
+        if let Some(why) = &p.problem {
+            eprintln!("error: {}: {why}", p.step.node);
+            any = true;
+        }
+    }
+    any
 }
 
 fn summary(out: Output, results: &[Outcome]) -> i32 {
@@ -120,7 +142,7 @@ fn summary(out: Output, results: &[Outcome]) -> i32 {
                     o.to.clone().unwrap_or("-".into()),
                     st,
                     format!("{:.0}s", o.took.as_secs_f64()),
-                    table::clip(&o.detail, 100),
+                    o.detail.clone(),
                 ]
             })
             .collect();
@@ -159,7 +181,7 @@ pub async fn upgrade(
     force_unhealthy: bool,
     wait_lock: Option<Duration>,
 ) -> Result<i32, Fail> {
-    let (inv, nodes, ts) = targets(&c)?;
+    let (_, _, ts) = targets(&c)?;
     let opts = Options {
         force_unhealthy,
         wait_lock: wait_lock.unwrap_or(Duration::ZERO),
@@ -185,20 +207,22 @@ pub async fn upgrade(
         pool.close_all().await;
         return Err(Fail(exit::USAGE));
     }
+    let problems = report_problems(&plans);
     let work = plans.iter().filter(|p| p.step.to.is_some()).count();
     if work == 0 {
         if c.out.json {
             print_json(&Vec::<Outcome>::new());
+        } else if problems {
+            eprintln!("nothing was upgraded");
         } else {
             eprintln!("nothing to upgrade");
         }
         pool.close_all().await;
-        return Ok(exit::OK);
+        return Ok(if problems { exit::FAILED } else { exit::OK });
     }
-    let hosts = nodeherd_engine::fleet::host_names(&inv, &nodes);
-    if !ask(&c, &format!("upgrade {work} node(s)"), &hosts)? {
+    if let Err(f) = confirm::require(&upgrade_request(&plans), c.yes) {
         pool.close_all().await;
-        return Ok(exit::OK);
+        return Err(f);
     }
     let shown = super::progress::Display::start(c.out);
     let opts = Options {
@@ -208,7 +232,8 @@ pub async fn upgrade(
     let results = engine::run_upgrades(&pool, &ts, &plans, &opts).await;
     shown.finish();
     pool.close_all().await;
-    Ok(summary(c.out, &results))
+    let code = summary(c.out, &results);
+    Ok(if problems { exit::FAILED } else { code })
 }
 
 /// `nodeherd rollback SELECTOR [--to VERSION]`: one node after the other.
@@ -217,15 +242,15 @@ pub async fn rollback(
     to: Option<&str>,
     wait_lock: Option<Duration>,
 ) -> Result<i32, Fail> {
-    let (inv, nodes, ts) = targets(&c)?;
-    let hosts = nodeherd_engine::fleet::host_names(&inv, &nodes);
+    let (_, _, ts) = targets(&c)?;
     let what = match to {
         Some(v) => format!("roll {} node(s) back to {v}", ts.len()),
         None => format!("roll {} node(s) back to their previous release", ts.len()),
     };
-    if !ask(&c, &what, &hosts)? {
-        return Ok(exit::OK);
-    }
+    confirm::require(
+        &Request::new(what, ts.iter().map(|t| t.key.clone()).collect()),
+        c.yes,
+    )?;
     let shown = super::progress::Display::start(c.out);
     let opts = Options {
         wait_lock: wait_lock.unwrap_or(Duration::ZERO),
@@ -263,7 +288,7 @@ pub async fn history(c: Common<'_>) -> Result<i32, Fail> {
                     e.from.clone(),
                     e.to.clone(),
                     e.result.clone(),
-                    table::clip(&e.detail, 80),
+                    e.detail.clone(),
                 ]
             })
             .collect();

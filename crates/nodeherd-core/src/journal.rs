@@ -104,14 +104,56 @@ pub fn tail_json(e: &Entry) -> String {
     s.strip_prefix('{').unwrap_or(&s).to_string()
 }
 
-/// `user@hostname` of this console.
+/// `user@hostname` of this console. The user is `$USER`, else `$LOGNAME`, else the name of the
+/// process's uid in the user database (as `id -un` says it), else `uid N`.
 pub fn who() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+    let env = std::env::var("USER")
+        .ok()
+        .or_else(|| std::env::var("LOGNAME").ok());
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let user = pick_user(env, || uid_name(uid), uid);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "unknown".into(), |s| s.trim().to_string());
     format!("{user}@{host}")
+}
+
+/// The first of: a non-empty environment name, the uid's name (looked up only when needed), the
+/// uid itself.
+fn pick_user(
+    env: Option<String>,
+    name_of_uid: impl FnOnce() -> Option<String>,
+    uid: u32,
+) -> String {
+    env.filter(|u| !u.trim().is_empty())
+        .or_else(name_of_uid)
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// The user database's name for `uid` (`getpwuid_r`: /etc/passwd and NSS), if it has one.
+fn uid_name(uid: libc::uid_t) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to fill.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; buf's length is passed with it; `found` is
+    // either null or points at `pw`, whose strings live in `buf`, read before buf is dropped.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &raw mut pw,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &raw mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || pw.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: pw_name is a NUL-terminated string inside `buf` (checked non-null above).
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+    let name = name.to_string_lossy().into_owned();
+    (!name.is_empty()).then_some(name)
 }
 
 pub fn now() -> String {
@@ -268,6 +310,26 @@ mod tests {
         other.run = "cd34".into();
         let merged = merge(vec![host.clone(), other.clone(), local, lost.clone()]);
         assert_eq!(merged, vec![host, other, lost]);
+    }
+
+    #[test]
+    fn who_falls_back_to_the_uids_name_then_the_uid() {
+        assert_eq!(pick_user(Some("ops".into()), || None, 7), "ops");
+        // $USER unset (cron, systemd services): the uid's name, never "unknown".
+        assert_eq!(pick_user(None, || Some("root".into()), 0), "root");
+        assert_eq!(
+            pick_user(Some(" ".into()), || Some("ops".into()), 1000),
+            "ops"
+        );
+        assert_eq!(pick_user(None, || None, 1234), "uid 1234");
+        // The real lookup: this process's uid has the name the user database gives it.
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let id_un = std::process::Command::new("id").arg("-un").output();
+        if let Some(o) = id_un.ok().filter(|o| o.status.success()) {
+            let want = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            assert_eq!(uid_name(uid), Some(want));
+        }
     }
 
     #[test]

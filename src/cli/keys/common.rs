@@ -4,7 +4,7 @@
 //! Owns: asking and refusing on the terminal. May not touch: any key operation (that is
 //! `nodeherd_engine::keys`).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use crate::cli::context::Fail;
@@ -29,27 +29,13 @@ pub(super) fn tty() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
-/// Ask before a disruptive action: always on a terminal unless `--yes`; `--yes` required otherwise.
-pub(super) fn confirm(what: &str, yes: bool) -> Result<(), Fail> {
-    if yes {
-        return Ok(());
-    }
-    if !tty() {
-        return Err(usage(format!(
-            "{what}: add --yes to confirm (no terminal to ask)"
-        )));
-    }
-    let mut err = std::io::stderr();
-    let _ = write!(err, "{what}\nProceed? [y/N] ");
-    let _ = err.flush();
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err()
-        || !matches!(line.trim(), "y" | "Y" | "yes" | "YES")
-    {
-        eprintln!("declined; nothing done");
-        return Err(Fail(exit::FAILED));
-    }
-    Ok(())
+/// Ask before a disruptive action on `nodes` (`host/node`): the one rule of
+/// [`crate::cli::confirm`] (asked on a terminal, `--yes` required without one).
+pub(super) fn confirm(what: &str, nodes: &[String], yes: bool) -> Result<(), Fail> {
+    crate::cli::confirm::require(
+        &crate::cli::confirm::Request::new(what, nodes.to_vec()),
+        yes,
+    )
 }
 
 /// A password from a file (trailing newline removed) or the terminal.

@@ -178,9 +178,8 @@ pub(super) async fn submit_saved_exit(
         return Ok(exit::OK);
     }
     confirm(
-        &format!(
-            "About to SUBMIT the voluntary exit of {pk} (validator {index}): this is IRREVERSIBLE"
-        ),
+        &format!("SUBMIT the voluntary exit of {pk} (validator {index}): this is IRREVERSIBLE"),
+        &[ops::label(inv, r)],
         yes,
     )?;
     match ops::submit_exit(inv, pool, r, json).await {

@@ -59,10 +59,11 @@ pub(super) async fn import(
     let pw = password(password_file, "Keystore password: ", false)?;
     confirm(
         &format!(
-            "About to import {} key(s) into {label}: {}",
+            "import {} key(s) into {label}: {}",
             pubkeys.len(),
             pubkeys.join(", ")
         ),
+        std::slice::from_ref(&label),
         yes,
     )?;
     let results = ops::import_into(

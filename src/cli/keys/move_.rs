@@ -41,10 +41,11 @@ pub(super) async fn move_key(
     let text = ks.text;
     confirm(
         &format!(
-            "About to MOVE {pk} from {} to {} (remove, save slashing data, verify, import)",
+            "MOVE {pk} from {} to {} (remove, save slashing data, verify, import)",
             ops::label(inv, a),
             ops::label(inv, b)
         ),
+        &[ops::label(inv, a), ops::label(inv, b)],
         yes,
     )?;
     let report = ops::move_key(inv, pool, &pk, a, b, &text, &pw, &state, risk).await;

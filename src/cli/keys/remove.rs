@@ -28,10 +28,11 @@ pub(super) async fn remove(
     let label = ops::label(inv, r);
     confirm(
         &format!(
-            "About to REMOVE {} key(s) from {label}: {} (slashing data is saved first)",
+            "REMOVE {} key(s) from {label}: {} (slashing data is saved first)",
             pks.len(),
             pks.join(", ")
         ),
+        std::slice::from_ref(&label),
         yes,
     )?;
     let o = ops::remove_from_node(pool, inv, r, &pks, &state)

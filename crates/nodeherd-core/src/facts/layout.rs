@@ -456,71 +456,11 @@ pub fn journal_read_command() -> Command {
     )
 }
 
-const LOCK: &str = r#"D="$1"; WHO="$2"; ACTION="$3"; LEASE="$4"
-mkdir -p "$D/.nodeherd" && cd "$D/.nodeherd" || exit 70
-exec flock -n -E 75 lock sh -c '
-WHO="$1"; ACTION="$2"; LEASE="$3"
-trap "rm -f lock.holder" EXIT
-touch lock.beat
-printf "who=%s\npid=%s\nsince=%s\naction=%s\n" "$WHO" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ACTION" > lock.holder
-echo LOCKED
-while sleep 2; do
-  echo . || exit 0
-  b=$(stat -c %Y lock.beat 2>/dev/null || echo 0)
-  [ $(( $(date +%s) - b )) -gt "$LEASE" ] && { echo "lease expired" >&2; exit 0; }
-done' nodeherd-lock "$WHO" "$ACTION" "$LEASE"
-"#;
-
-/// Hold the node's lock while this command runs: prints `LOCKED`, then a dot every 2 s. It ends
-/// (releasing the lock) when its channel closes or when `lock.beat` is not touched for `lease`
-/// seconds (a console that vanished). Exit 75: someone else holds it.
-pub fn lock_command(install_dir: &str, who: &str, action: &str, lease_secs: u64) -> Command {
-    script(LOCK, &[install_dir, who, action, &lease_secs.to_string()])
-}
-
-/// Exit status of [`lock_command`] when the lock is taken.
-pub const LOCK_BUSY: u32 = 75;
-
-const LOCK_INFO: &str = r#"D="$1"; cat "$D/.nodeherd/lock.holder" 2>/dev/null; b=$(stat -c %Y "$D/.nodeherd/lock.beat" 2>/dev/null || echo 0); echo "beat_age=$(( $(date +%s) - b ))""#;
-
-/// Who holds the lock and how long ago it was last renewed.
-pub fn lock_info_command(install_dir: &str) -> Command {
-    script(LOCK_INFO, &[install_dir])
-}
-
-/// Touch the lease file.
-pub fn lock_beat_command(install_dir: &str) -> Command {
-    script(r#": > "$1/.nodeherd/lock.beat""#, &[install_dir])
-}
-
-/// Holder info of a busy lock.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Holder {
-    pub who: String,
-    pub pid: String,
-    pub since: String,
-    pub action: String,
-    pub beat_age_secs: Option<u64>,
-}
-
-pub fn parse_lock_info(text: &str) -> Holder {
-    let mut h = Holder::default();
-    for line in text.lines() {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let v = crate::text::sanitize(v.trim());
-        match k {
-            "who" => h.who = v,
-            "pid" => h.pid = v,
-            "since" => h.since = v,
-            "action" => h.action = v,
-            "beat_age" => h.beat_age_secs = v.parse().ok(),
-            _ => {}
-        }
-    }
-    h
-}
+mod lock;
+pub use lock::{
+    Holder, LOCK_BUSY, lock_beat_command, lock_command, lock_info_command, lock_pid,
+    lock_release_command, parse_lock_info,
+};
 
 #[cfg(test)]
 mod stage_tests;
@@ -601,14 +541,5 @@ mod tests {
         );
         let s = point_current_command("/opt/n", "1.5.1;id").to_shell_string();
         assert!(s.contains("'1.5.1;id'"), "{s}");
-    }
-
-    #[test]
-    fn lock_info() {
-        let h = parse_lock_info(
-            "who=alice@laptop\npid=4242\nsince=2026-11-21T10:00:00Z\naction=upgrade 1.5.1\nbeat_age=3\n",
-        );
-        assert_eq!(h.who, "alice@laptop");
-        assert_eq!(h.beat_age_secs, Some(3));
     }
 }

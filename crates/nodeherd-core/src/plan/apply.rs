@@ -55,9 +55,12 @@ impl Change {
             Change::Stop => "stop".into(),
             Change::RewriteUnit { .. } => "rewrite unit".into(),
             Change::SwitchVersion { from, to } => {
+                // A downgrade is named as one, in the plan and in every confirmation.
+                let down = crate::plan::upgrade::direction(from.as_deref(), to) == "downgrade";
                 format!(
-                    "switch version {} -> {to}",
-                    from.as_deref().unwrap_or("unknown")
+                    "switch version {} -> {to}{}",
+                    from.as_deref().unwrap_or("unknown"),
+                    if down { " (downgrade)" } else { "" }
                 )
             }
         }
@@ -420,6 +423,22 @@ mod tests {
             policy_allowed: allowed.as_ref(),
             unit_want: None,
         }])
+    }
+
+    #[test]
+    fn a_version_switch_down_is_described_as_a_downgrade() {
+        let sw = |from: &str, to: &str| Change::SwitchVersion {
+            from: Some(from.into()),
+            to: to.into(),
+        };
+        assert_eq!(
+            sw("1.5.1", "1.4.2").describe(),
+            "switch version 1.5.1 -> 1.4.2 (downgrade)"
+        );
+        assert_eq!(
+            sw("1.4.2", "1.5.1").describe(),
+            "switch version 1.4.2 -> 1.5.1"
+        );
     }
 
     #[test]

@@ -1,11 +1,23 @@
 //! The pure planner: which nodes change to which version, in which order (canary, then batches),
 //! and when a run stops. No I/O.
 //!
-//! Owns: canary and batch order, and the stop rule. May not touch: I/O of any kind (callers run
+//! Owns: canary and batch order, the stop rule, and the direction of a version switch (the one
+//! word every front end and journal line uses for it). May not touch: I/O of any kind (callers run
 //! the steps).
 
 use crate::playbook::Canary;
 use serde::Serialize;
+
+/// The direction of a switch from `from` to `to` (semver, a leading `v` allowed): `"upgrade"`,
+/// `"downgrade"`, or `"switch"` when either is not a version or they are equal.
+pub fn direction(from: Option<&str>, to: &str) -> &'static str {
+    let parse = |s: &str| semver::Version::parse(s.trim().trim_start_matches('v')).ok();
+    match (from.and_then(parse), parse(to)) {
+        (Some(a), Some(b)) if b < a => "downgrade",
+        (Some(a), Some(b)) if b > a => "upgrade",
+        _ => "switch",
+    }
+}
 
 /// What happens to one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,6 +88,16 @@ pub fn should_stop_after(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direction_names_downgrades() {
+        assert_eq!(direction(Some("1.5.1"), "1.4.2"), "downgrade");
+        assert_eq!(direction(Some("v1.4.2"), "1.5.1"), "upgrade");
+        assert_eq!(direction(Some("1.10.0"), "1.9.9"), "downgrade");
+        assert_eq!(direction(None, "1.4.2"), "switch");
+        assert_eq!(direction(Some("1.4.2"), "1.4.2"), "switch");
+        assert_eq!(direction(Some("nightly"), "1.4.2"), "switch");
+    }
 
     fn keys(n: usize) -> Vec<String> {
         (1..=n).map(|i| format!("h{i}/bn")).collect()

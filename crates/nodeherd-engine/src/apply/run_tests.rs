@@ -151,7 +151,7 @@ async fn a_unit_rewrite_is_journaled_on_its_host_after_the_write() {
     f.on(
         crate::testing::Match::contains(LOCK),
         crate::testing::Reply::Hold {
-            stdout: "LOCKED\n".into(),
+            stdout: "LOCKED 77 76\n".into(),
         },
     );
     f.on(
@@ -192,6 +192,12 @@ async fn a_unit_rewrite_is_journaled_on_its_host_after_the_write() {
         .position(|l| l.contains("/etc/systemd/system/"));
     let journal = lines.iter().position(|l| l.contains("journal.jsonl"));
     assert!(write.is_some() && journal > write, "{lines:#?}");
+    // The host lock is released (holder 77 stopped, its flock 76 waited for) after the write,
+    // before apply returns.
+    let release = lines
+        .iter()
+        .position(|l| l.contains("grep -qa nodeherd-lock") && l.ends_with(" 77 76 10"));
+    assert!(release.is_some() && release > write, "{lines:#?}");
     let j = &lines[journal.unwrap_or(0)];
     for part in [
         r#""action":"unit-rewrite""#,

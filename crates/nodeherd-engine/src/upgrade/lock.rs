@@ -2,8 +2,10 @@
 //!
 //! Owns: taking the lock (`flock -n` on `<install_dir>/.nodeherd/lock`, see
 //! [`nodeherd_core::facts::layout::lock_command`]), renewing its lease, explaining a refusal (who holds it, since
-//! when, whether it looks stale), and releasing it (dropping the guard closes the channel; the
-//! host side also gives up when the lease is not renewed, so a vanished console frees it).
+//! when, whether it looks stale), and releasing it: [`LockGuard::release`] (or [`held`]) stops the
+//! host's holder and waits until the lock is free, so the next command finds it free; dropping
+//! the guard without it only closes the channel, and the host side also gives up when the lease
+//! is not renewed, so a vanished console frees it.
 
 use nodeherd_core::facts::layout::{self, Holder};
 use nodeherd_transport::ssh::{Session, StreamChunk};
@@ -33,14 +35,63 @@ fn stale_note(h: &Holder) -> String {
     }
 }
 
-/// Holds the lock until dropped.
+/// How long a release waits for the host to say the lock is free.
+const RELEASE_WAIT_SECS: u64 = 10;
+
+/// Holds the lock until released (or dropped).
 pub struct LockGuard {
     tasks: Vec<JoinHandle<()>>,
+    beat: Option<JoinHandle<()>>,
+    session: Session,
+    /// The host's holder and flock pids, from its `LOCKED` line.
+    pids: Option<(u32, u32)>,
+    node: String,
+}
+
+impl LockGuard {
+    /// Release the lock and return once the host says it is free (its holder stopped, its
+    /// `flock` gone), so a command run right after finds it free. A host that cannot be told
+    /// (link lost) frees it itself when the channel closes or the lease lapses.
+    pub async fn release(mut self) -> Result<(), LockError> {
+        if let Some(b) = self.beat.take() {
+            b.abort();
+        }
+        let Some((holder, flock)) = self.pids else {
+            return Ok(());
+        };
+        let cmd = layout::lock_release_command(holder, flock, RELEASE_WAIT_SECS);
+        let failed = |message: String| LockError::Failed {
+            node: self.node.clone(),
+            message,
+        };
+        match self.session.exec(&cmd).await {
+            Ok(o) if o.success() => Ok(()),
+            Ok(o) => Err(failed(format!(
+                "releasing the lock: {}",
+                nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim())
+            ))),
+            Err(e) => Err(failed(format!(
+                "releasing the lock: {}",
+                nodeherd_core::facts::systemd::sanitize(&e.to_string())
+            ))),
+        }
+    }
+}
+
+/// Run `work` under `guard`, then release the lock (waiting until the host says it is free)
+/// before returning what `work` returned. A failed release is logged: the host frees the lock
+/// itself when the lease lapses.
+pub async fn held<T>(guard: LockGuard, work: impl std::future::Future<Output = T>) -> T {
+    let out = work.await;
+    if let Err(e) = guard.release().await {
+        tracing::warn!("{e}");
+    }
+    out
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for t in self.tasks.iter().chain(&self.beat) {
             t.abort();
         }
     }
@@ -74,7 +125,7 @@ pub async fn acquire(
             chunk = rx.recv() => match chunk {
                 Some(StreamChunk::Stdout(b)) => {
                     seen.push_str(&String::from_utf8_lossy(&b));
-                    if seen.contains("LOCKED") { break true; }
+                    if seen.split_once("LOCKED").is_some_and(|(_, rest)| rest.contains('\n')) { break true; }
                 }
                 Some(StreamChunk::Stderr(b)) => err.push_str(&String::from_utf8_lossy(&b)),
                 None => break false,
@@ -118,7 +169,11 @@ pub async fn acquire(
         }
     });
     Ok(LockGuard {
-        tasks: vec![holder, drain, beat],
+        tasks: vec![holder, drain],
+        beat: Some(beat),
+        session: session.clone(),
+        pids: layout::lock_pid(&seen),
+        node: node.to_string(),
     })
 }
 

@@ -20,7 +20,9 @@ pub(crate) const NEW: &str = "1.5.1";
 
 // Markers: a piece of each host script that no other script contains.
 pub(crate) const INSPECT: &str = "echo \"current=$(readlink";
-pub(crate) const LOCK: &str = "flock -n -E 75";
+pub(crate) const LOCK: &str = "flock -n -o -E 75";
+/// The release of a held lock (stop the holder, wait for its flock to go).
+pub(crate) const RELEASE: &str = "grep -qa nodeherd-lock";
 const LOCK_INFO: &str = "lock.holder\" 2>/dev/null";
 const UPLOAD: &str = "cat > \"$D/.nodeherd/incoming/$SHA.part\"";
 const STAGE: &str = "sha256sum -c --status";
@@ -153,7 +155,7 @@ pub(crate) fn host(name: &str, n: Node) -> FakeRemote {
     f.on(
         Match::contains(LOCK),
         Reply::Hold {
-            stdout: "LOCKED\n".into(),
+            stdout: "LOCKED 4242 4241\n".into(),
         },
     );
     f.on(
@@ -234,6 +236,7 @@ async fn unhealthy_node_is_refused_before_anything_changes() {
     );
     assert!(o.detail.contains("--force-unhealthy"), "{}", o.detail);
     assert_eq!(f.ran(LOCK), 1);
+    assert_eq!(f.ran(RELEASE), 1, "{:#?}", f.lines());
     assert_untouched(&f);
 }
 
@@ -283,8 +286,9 @@ async fn healthy_switch_is_confirmed_and_pruned() {
         })
         .collect();
     assert_eq!(uploads, vec![b"ARTIFACT-BYTES".to_vec()]);
-    // in order: lock, upload, stage, switch, confirm, prune; never an abort
-    let order: Vec<usize> = [LOCK, UPLOAD, STAGE, SWITCH, SIGNAL, PRUNE]
+    // in order: lock, upload, stage, switch, confirm, prune, then the lock released (its holder
+    // stopped and its flock waited for) before the upgrade returns; never an abort
+    let order: Vec<usize> = [LOCK, UPLOAD, STAGE, SWITCH, SIGNAL, PRUNE, RELEASE]
         .iter()
         .map(|m| {
             f.lines()
@@ -500,6 +504,59 @@ async fn rollback_without_previous_is_refused() {
         "no `previous` release recorded; pass --to VERSION"
     );
     assert_untouched(&f);
+    // A refusal under the lock releases it too, naming the holder's and flock's pids.
+    let rel: Vec<String> = f
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains(RELEASE))
+        .collect();
+    assert_eq!(rel.len(), 1, "{:#?}", f.lines());
+    assert!(rel[0].ends_with(" 4242 4241 10"), "{}", rel[0]);
+}
+
+/// A switch to a release already on the host is named by its direction: `apply` moving a node up
+/// to a staged 1.5.1 is an `upgrade` in the outcome and in both journals (it was `rollback`), and
+/// going down stays a `rollback` (issue #15 item 4).
+#[tokio::test(start_paused = true)]
+async fn a_switch_to_a_staged_release_is_journaled_by_its_direction() {
+    crate::testing::isolate_state();
+    for (current, to, want) in [(OLD, NEW, "upgrade"), (NEW, OLD, "rollback")] {
+        let f = host(
+            "h1",
+            Node {
+                current,
+                ..Node::default()
+            },
+        );
+        f.on(
+            Match::contains(INSPECT),
+            Reply::ok(format!(
+                "current=releases/{current}\nprevious=\nrelease={OLD}\nrelease={NEW}\nswitch=inactive\n"
+            )),
+        );
+        let o = engine::switch_node(&f.session(), &one_target(true), to, &options()).await;
+        // (this fake's Beacon API answers the newer version, so only the upward switch passes
+        // its gate; the name is what is checked here)
+        assert_eq!(o.status == Status::Ok, want == "upgrade", "{o:?}");
+        assert_eq!(o.action, want, "{o:?}");
+        // The host's guard journals the switch with the same action name.
+        let switch = f
+            .lines()
+            .into_iter()
+            .find(|l| l.contains(SWITCH))
+            .unwrap_or_default();
+        assert!(
+            switch.contains(&format!(r#""action":"{want}""#)),
+            "{switch}"
+        );
+        let local = std::fs::read_to_string(nodeherd_core::journal::local_path()).unwrap();
+        let last = nodeherd_core::journal::parse(&local).0.pop().unwrap();
+        assert_eq!(
+            (last.action.as_str(), last.to.as_str()),
+            (want, to),
+            "{local}"
+        );
+    }
 }
 
 fn install_spec(start: bool) -> engine::InstallSpec<'static> {

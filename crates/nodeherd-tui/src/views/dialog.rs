@@ -352,7 +352,15 @@ fn apply(changes: &[Planned]) -> Drawn {
 /// An upgrade or rollback of one node: from which version to which.
 fn upgrade(app: &App, ask: &UpgradeAsk) -> Drawn {
     let bold = Style::default().add_modifier(Modifier::BOLD);
-    let verb = if ask.rollback { "Roll back" } else { "Upgrade" };
+    let down = !ask.rollback
+        && ask.to.as_deref().is_some_and(|to| {
+            nodeherd_core::plan::upgrade::direction(ask.from.as_deref(), to) == "downgrade"
+        });
+    let verb = match (ask.rollback, down) {
+        (true, _) => "Roll back",
+        (false, true) => "Downgrade",
+        (false, false) => "Upgrade",
+    };
     let from = ask.from.as_deref().map_or_else(|| "unknown".into(), clean);
     let to = match &ask.to {
         Some(t) => clean(t),
@@ -376,16 +384,16 @@ fn upgrade(app: &App, ask: &UpgradeAsk) -> Drawn {
         Line::from(""),
         Line::from("The node restarts; a failed health gate rolls it back."),
         Line::from(""),
-        confirm_footer(if ask.rollback {
-            "  y roll back"
-        } else {
-            "  y upgrade"
+        confirm_footer(match (ask.rollback, down) {
+            (true, _) => "  y roll back",
+            (false, true) => "  y downgrade",
+            (false, false) => "  y upgrade",
         }),
     ];
-    let title = if ask.rollback {
-        " Confirm rollback "
-    } else {
-        " Confirm upgrade "
+    let title = match (ask.rollback, down) {
+        (true, _) => " Confirm rollback ",
+        (false, true) => " Confirm downgrade ",
+        (false, false) => " Confirm upgrade ",
     };
     (title.to_string(), Color::Red, lines)
 }

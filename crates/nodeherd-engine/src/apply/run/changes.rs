@@ -127,7 +127,7 @@ async fn rewrite_inner(
         }
     };
     // Under the node's host lock, like installs and switches (no upgrade restarts it meanwhile).
-    let _guard = match crate::upgrade::lock::acquire_waiting(
+    let guard = match crate::upgrade::lock::acquire_waiting(
         &session,
         &node.install_dir.display().to_string(),
         &key(inv, r),
@@ -149,61 +149,65 @@ async fn rewrite_inner(
             );
         }
     };
-    let written = session.exec_with_stdin(&cmd, text.as_bytes()).await;
-    match written {
-        Ok(o) if o.success() => {}
-        Ok(o) => {
-            let e =
-                nodeherd_core::facts::systemd::sanitize(String::from_utf8_lossy(&o.stderr).trim());
+    crate::upgrade::lock::held(guard, async {
+        let written = session.exec_with_stdin(&cmd, text.as_bytes()).await;
+        match written {
+            Ok(o) if o.success() => {}
+            Ok(o) => {
+                let e = nodeherd_core::facts::systemd::sanitize(
+                    String::from_utf8_lossy(&o.stderr).trim(),
+                );
+                return (
+                    false,
+                    false,
+                    format!("writing the unit failed: {e}; the old file is left in place"),
+                );
+            }
+            Err(e) => {
+                return (
+                    false,
+                    false,
+                    format!(
+                        "writing the unit failed: {}",
+                        nodeherd_core::facts::systemd::sanitize(&e.to_string())
+                    ),
+                );
+            }
+        }
+        let path = unitfile::unit_path(&node.unit);
+        if !restart {
             return (
+                true,
                 false,
-                false,
-                format!("writing the unit failed: {e}; the old file is left in place"),
+                format!("rewrote {path}, daemon-reload; not restarted"),
             );
         }
-        Err(e) => {
-            return (
-                false,
-                false,
+        let o = lifecycle::act_as(pool, inv, &[r], Action::Restart, 1, &opts.who).await;
+        match o.into_iter().next() {
+            Some(a) if a.ok => (
+                true,
+                true,
                 format!(
-                    "writing the unit failed: {}",
-                    nodeherd_core::facts::systemd::sanitize(&e.to_string())
+                    "rewrote {path}, daemon-reload, restarted in {:.1}s",
+                    a.took.as_secs_f64()
                 ),
-            );
+            ),
+            Some(a) => (
+                false,
+                true,
+                format!(
+                    "rewrote {path}, daemon-reload, but the restart failed: {}",
+                    a.error.unwrap_or_default()
+                ),
+            ),
+            None => (
+                false,
+                false,
+                format!("rewrote {path}, but no restart outcome"),
+            ),
         }
-    }
-    let path = unitfile::unit_path(&node.unit);
-    if !restart {
-        return (
-            true,
-            false,
-            format!("rewrote {path}, daemon-reload; not restarted"),
-        );
-    }
-    let o = lifecycle::act_as(pool, inv, &[r], Action::Restart, 1, &opts.who).await;
-    match o.into_iter().next() {
-        Some(a) if a.ok => (
-            true,
-            true,
-            format!(
-                "rewrote {path}, daemon-reload, restarted in {:.1}s",
-                a.took.as_secs_f64()
-            ),
-        ),
-        Some(a) => (
-            false,
-            true,
-            format!(
-                "rewrote {path}, daemon-reload, but the restart failed: {}",
-                a.error.unwrap_or_default()
-            ),
-        ),
-        None => (
-            false,
-            false,
-            format!("rewrote {path}, but no restart outcome"),
-        ),
-    }
+    })
+    .await
 }
 
 /// Install the `idx` changes of `plan`: the feeds of their nodes once each, then every node in
@@ -314,7 +318,7 @@ pub(super) async fn switch_versions(
                 let present = layout.as_ref().is_ok_and(|l| l.has(to));
                 if present {
                     match pool.session(&t.host.target).await {
-                        Ok(session) => engine::rollback_node(&session, t, Some(to), opts).await,
+                        Ok(session) => engine::switch_node(&session, t, to, opts).await,
                         Err(e) => outcome(j, engine::Status::Failed, e.to_string()),
                     }
                 } else {

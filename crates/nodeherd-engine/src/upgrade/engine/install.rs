@@ -37,11 +37,18 @@ pub async fn install_node(
 ) -> Outcome {
     let cx = Ctx::new(session, t, opts, "install");
     let to = spec.version;
-    let dir = t.install_dir();
-    let _guard = match cx.lock(&format!("install {to}"), Some(to)).await {
+    let guard = match cx.lock(&format!("install {to}"), Some(to)).await {
         Ok(g) => g,
         Err(o) => return o,
     };
+    crate::upgrade::lock::held(guard, install_locked(&cx, spec, art)).await
+}
+
+/// The install of one node while its host lock is held.
+async fn install_locked(cx: &Ctx<'_>, spec: &InstallSpec<'_>, art: &Artifact) -> Outcome {
+    let (session, t, opts) = (cx.session, cx.t, cx.opts);
+    let to = spec.version;
+    let dir = t.install_dir();
     let layout = match wait_guard(session, t, t.settings.confirm_timeout).await {
         Ok(l) => l,
         Err(e) => {
@@ -83,7 +90,7 @@ pub async fn install_node(
         cx.journal(&o, true).await;
         return o;
     }
-    enable_and_gate(&cx, spec, layout.current.as_deref()).await
+    enable_and_gate(cx, spec, layout.current.as_deref()).await
 }
 
 /// Point `current` at the staged release and write the unit file (as stdin, never through a

@@ -23,7 +23,7 @@ pub use fleet::{
     history, history_of, rollback_all, rollback_one, run_upgrades, upgrade_one, upgrade_to,
 };
 pub use install::{InstallSpec, install_node, install_one};
-pub use node::{rollback_node, upgrade_node};
+pub use node::{rollback_node, switch_node, upgrade_node};
 pub use plan::{NodePlan, fetch_feeds, gate_text, plan_all, plan_node, running_versions};
 pub use prepare::{AssetChoice, choose_assets, component_of};
 

@@ -26,12 +26,17 @@ pub async fn upgrade_node(
 }
 
 async fn upgrade_inner(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
-    let (session, t, opts) = (cx.session, cx.t, cx.opts);
-    let dir = t.install_dir();
-    let _guard = match cx.lock(&format!("upgrade to {to}"), Some(to)).await {
+    let guard = match cx.lock(&format!("upgrade to {to}"), Some(to)).await {
         Ok(g) => g,
         Err(o) => return o,
     };
+    crate::upgrade::lock::held(guard, upgrade_locked(cx, to, art)).await
+}
+
+/// The upgrade of one node while its host lock is held.
+async fn upgrade_locked(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
+    let (session, t, opts) = (cx.session, cx.t, cx.opts);
+    let dir = t.install_dir();
     let limit = t.settings.confirm_timeout + Duration::from_secs(90);
     let layout = match wait_guard(session, t, limit).await {
         Ok(l) => l,
@@ -419,17 +424,43 @@ pub async fn rollback_node(
     to: Option<&str>,
     opts: &Options,
 ) -> Outcome {
-    let cx = Ctx::new(session, t, opts, "rollback");
-    finished(opts, rollback_inner(&cx, to).await)
+    switch_back(session, t, to, opts, false).await
 }
 
-async fn rollback_inner(cx: &Ctx<'_>, to: Option<&str>) -> Outcome {
-    let (session, t) = (cx.session, cx.t);
-    let dir = t.install_dir();
-    let _guard = match cx.lock("rollback", to).await {
+/// Switch one node to `to`, a release already on the host, through the same guarded switch as
+/// a rollback, but named by its direction: `upgrade` when `to` is newer than the running
+/// version, else `rollback` (what `apply` uses for a declared version that is already staged).
+pub async fn switch_node(session: &Session, t: &Target, to: &str, opts: &Options) -> Outcome {
+    switch_back(session, t, Some(to), opts, true).await
+}
+
+async fn switch_back(
+    session: &Session,
+    t: &Target,
+    to: Option<&str>,
+    opts: &Options,
+    by_direction: bool,
+) -> Outcome {
+    let cx = Ctx::new(session, t, opts, "rollback");
+    finished(opts, rollback_inner(&cx, to, by_direction).await)
+}
+
+async fn rollback_inner(cx: &Ctx<'_>, to: Option<&str>, by_direction: bool) -> Outcome {
+    let what = match (by_direction, to) {
+        (true, Some(v)) => format!("switch to {v}"),
+        _ => "rollback".to_string(),
+    };
+    let guard = match cx.lock(&what, to).await {
         Ok(g) => g,
         Err(o) => return o,
     };
+    crate::upgrade::lock::held(guard, rollback_locked(cx, to, by_direction)).await
+}
+
+/// The switch back (or to a staged release) of one node while its host lock is held.
+async fn rollback_locked(cx: &Ctx<'_>, to: Option<&str>, by_direction: bool) -> Outcome {
+    let (session, t) = (cx.session, cx.t);
+    let dir = t.install_dir();
     let layout = match wait_guard(
         session,
         t,
@@ -486,8 +517,15 @@ async fn rollback_inner(cx: &Ctx<'_>, to: Option<&str>) -> Outcome {
         cx.journal(&o, false).await;
         return o;
     }
-    if let Err(o) = backup::before_rollback(cx, &target).await {
+    let named = if by_direction
+        && nodeherd_core::plan::upgrade::direction(Some(&from), &target) == "upgrade"
+    {
+        cx.named("upgrade")
+    } else {
+        cx.named("rollback")
+    };
+    if let Err(o) = backup::before_rollback(&named, &target).await {
         return o;
     }
-    switch_and_gate(cx, &layout, &from, &target).await
+    switch_and_gate(&named, &layout, &from, &target).await
 }

@@ -29,6 +29,11 @@ pub struct NodePlan {
     /// What an upgrade backs up first (nodes with `backup` and a `data_dir`, planned to switch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<super::BackupPlan>,
+    /// Why what was asked for cannot be done (feed unavailable, host unreachable, `--to` version
+    /// not in the feed): the command exits 1 with it. `None` when the plan is a real answer,
+    /// "nothing to do" included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// Feeds by source, fetched once each.
@@ -91,6 +96,7 @@ pub fn plan_node(
             .find(|r| r.version.to_string() == ver)
             .cloned()
     };
+    let mut problem = None;
     let (target, reason, release) = if let Some(want) = to {
         match pick(want) {
             Some(r) if Some(want) == running => (None, format!("already on {want}"), Some(r)),
@@ -99,7 +105,10 @@ pub fn plan_node(
                 format!("--to {want} (explicit; policy delay not applied)"),
                 Some(r),
             ),
-            None => (None, format!("{want} is not in the feed"), None),
+            None => {
+                problem = Some(format!("{want} is not in the feed"));
+                (None, format!("{want} is not in the feed"), None)
+            }
         }
     } else if !nodeherd_core::playbook::window_allowed(&t.settings.windows, now) {
         why.push("outside every maintenance window".into());
@@ -140,6 +149,7 @@ pub fn plan_node(
         release,
         candidate,
         backup: None,
+        problem,
     }
 }
 
@@ -189,7 +199,11 @@ pub async fn plan_all(
                 Some(Ok(r)) => r.clone(),
                 Some(Err(e)) => {
                     let mut p = plan_node(t, running.as_deref(), &[], None, now);
-                    p.step.reason = format!("feed unavailable: {e}");
+                    let problem = format!("feed unavailable: {e}");
+                    // The feed's error is the only why: no policy was evaluated.
+                    p.why = vec![problem.clone()];
+                    p.step.reason.clone_from(&problem);
+                    p.problem = Some(problem);
                     p.previous = previous;
                     return p;
                 }
@@ -200,6 +214,7 @@ pub async fn plan_all(
             if let Err(e) = l {
                 p.step.to = None;
                 p.step.reason = format!("host unreachable: {e}");
+                p.problem = Some(p.step.reason.clone());
             }
             p
         })

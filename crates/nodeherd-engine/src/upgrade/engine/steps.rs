@@ -41,6 +41,20 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The same action context under another action name (same run id and start), for a
+    /// switch whose name is known only once the host's `current` is read.
+    pub(super) fn named(&self, action: &'static str) -> Ctx<'a> {
+        Ctx {
+            session: self.session,
+            t: self.t,
+            opts: self.opts,
+            action,
+            start: self.start,
+            run: self.run.clone(),
+            backup: std::sync::OnceLock::new(),
+        }
+    }
+
     /// Take the node's host lock for `what` (waiting up to `wait_lock`). A refusal is journaled
     /// and comes back as the outcome to return.
     pub(super) async fn lock(

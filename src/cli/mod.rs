@@ -20,6 +20,7 @@ pub mod logs;
 pub mod man;
 pub mod metrics;
 pub mod releases;
+pub mod serve;
 pub mod status;
 pub mod table;
 pub mod upgrade;

@@ -5,7 +5,7 @@ use super::context::{self, Fail};
 use super::{Output, exit, table};
 use chrono::Utc;
 use nodeherd_engine::alerts::{self, Round};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn fail(e: impl std::fmt::Display) -> Fail {
@@ -13,10 +13,13 @@ fn fail(e: impl std::fmt::Display) -> Fail {
     Fail(exit::USAGE)
 }
 
-fn config_path(file: Option<&Path>) -> (&Path, bool) {
+fn config_path(file: Option<&Path>) -> (PathBuf, bool) {
     match file {
-        Some(p) => (p, true),
-        None => (Path::new(alerts::DEFAULT_ALERTS_FILE), false),
+        Some(p) => (p.to_path_buf(), true),
+        None => (
+            context::playbook_default(alerts::DEFAULT_ALERTS_FILE),
+            false,
+        ),
     }
 }
 
@@ -29,7 +32,7 @@ pub async fn run(
     out: Output,
 ) -> Result<i32, Fail> {
     let (path, explicit) = config_path(file);
-    let cfg = alerts::load_config(path, explicit).map_err(fail)?;
+    let cfg = alerts::load_config(&path, explicit).map_err(fail)?;
     let state_path = alerts::state_file().map_err(fail)?;
     let inv = context::load_inventory(inventory, out.color)?;
     let nodes = context::select(&inv, selector, limit)?;

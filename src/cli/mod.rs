@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod man;
 pub mod metrics;
+pub mod pipe;
 pub mod releases;
 pub mod serve;
 pub mod status;

@@ -92,6 +92,7 @@ pub async fn serve_on<P: Page>(
             () = &mut stop => break,
             a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
         };
+        let _ = sock.set_nodelay(true); // the head and the page go out at once, without waiting for an ACK
         let page = page.clone();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let page = page.clone();

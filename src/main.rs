@@ -23,14 +23,18 @@ use std::path::PathBuf;
                   found changes pending."
 )]
 struct Args {
-    /// Inventory: a TOML file or a directory of them.
+    /// Inventory: a TOML file or a directory of them [default: ./inventory, else
+    /// $XDG_CONFIG_HOME/nodeherd/inventory, i.e. ~/.config/nodeherd/inventory]
     #[arg(
-        short,
-        long,
+        short = 'i',
+        long = "inventory",
+        value_name = "INVENTORY",
         global = true,
-        env = "NODEHERD_INVENTORY",
-        default_value = "inventory"
+        env = "NODEHERD_INVENTORY"
     )]
+    inventory_arg: Option<PathBuf>,
+    /// `inventory_arg`, or the default found (`cli::context::inventory_path`).
+    #[arg(skip)]
     inventory: PathBuf,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
@@ -214,7 +218,12 @@ enum AlertsCmd {
 }
 
 fn main() {
+    cli::pipe::exit_quietly_on_broken_pipe();
     let mut args = Args::parse();
+    args.inventory = cli::context::inventory_path(
+        args.inventory_arg.take(),
+        &cli::context::ConfigDirs::from_process(),
+    );
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

@@ -59,16 +59,22 @@ pub struct TuiArgs<'a> {
 /// when it exists; None: the built-in default policy.
 pub fn policy_playbook(given: Option<&Path>) -> Option<PathBuf> {
     given.map(Path::to_path_buf).or_else(|| {
-        Some(PathBuf::from(crate::cli::upgrade::DEFAULT_PLAYBOOK)).filter(|p| p.exists())
+        Some(context::playbook_default(
+            crate::cli::upgrade::DEFAULT_PLAYBOOK,
+        ))
+        .filter(|p| p.exists())
     })
 }
 
 /// The plan screen's playbook: `-p`, else NODEHERD_PLAYBOOK, else playbooks/site.toml when it
 /// exists; None: the screen says there is no playbook.
 pub fn site_playbook(flag: Option<&Path>, env: Option<PathBuf>) -> Option<PathBuf> {
-    flag.map(Path::to_path_buf)
-        .or(env)
-        .or_else(|| Some(PathBuf::from(crate::cli::apply::DEFAULT_PLAYBOOK)).filter(|p| p.exists()))
+    flag.map(Path::to_path_buf).or(env).or_else(|| {
+        Some(context::playbook_default(
+            crate::cli::apply::DEFAULT_PLAYBOOK,
+        ))
+        .filter(|p| p.exists())
+    })
 }
 
 pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
@@ -83,7 +89,9 @@ pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
     let config = Config {
         poll_every: a.poll_every,
         forks: a.forks,
-        alerts_file: Some(PathBuf::from(nodeherd_engine::alerts::DEFAULT_ALERTS_FILE)),
+        alerts_file: Some(context::playbook_default(
+            nodeherd_engine::alerts::DEFAULT_ALERTS_FILE,
+        )),
         alerts_state: nodeherd_engine::alerts::state_file().ok(),
         playbook: policy_playbook(a.playbook),
         site_playbook: site,
@@ -119,9 +127,8 @@ mod tests {
             Some(PathBuf::from("pb/env.toml"))
         );
         // neither: playbooks/site.toml only when it exists (relative to the working directory)
-        let expect = Path::new(crate::cli::apply::DEFAULT_PLAYBOOK)
-            .exists()
-            .then(|| PathBuf::from(crate::cli::apply::DEFAULT_PLAYBOOK));
+        let default = context::playbook_default(crate::cli::apply::DEFAULT_PLAYBOOK);
+        let expect = default.exists().then_some(default);
         assert_eq!(site_playbook(None, None), expect);
     }
 
@@ -131,10 +138,10 @@ mod tests {
         // as `nodeherd upgrade -p playbooks/lab.toml` does (it used upgrade-policy.toml regardless)
         let given = Path::new("playbooks/lab.toml");
         assert_eq!(policy_playbook(Some(given)), Some(given.to_path_buf()));
-        let default = Path::new(crate::cli::upgrade::DEFAULT_PLAYBOOK);
+        let default = context::playbook_default(crate::cli::upgrade::DEFAULT_PLAYBOOK);
         assert_eq!(
             policy_playbook(None),
-            default.exists().then(|| default.to_path_buf())
+            default.exists().then_some(default.clone())
         );
     }
 }

@@ -7,7 +7,7 @@ use chrono::Utc;
 use nodeherd_core::alerts::Notification;
 use nodeherd_core::alerts::channels::AlertsConfig;
 use nodeherd_engine::alerts::{self, Round};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn fail(e: impl std::fmt::Display) -> Fail {
@@ -15,17 +15,20 @@ fn fail(e: impl std::fmt::Display) -> Fail {
     Fail(exit::USAGE)
 }
 
-fn config_path(file: Option<&Path>) -> (&Path, bool) {
+fn config_path(file: Option<&Path>) -> (PathBuf, bool) {
     match file {
-        Some(p) => (p, true),
-        None => (Path::new(alerts::DEFAULT_ALERTS_FILE), false),
+        Some(p) => (p.to_path_buf(), true),
+        None => (
+            context::playbook_default(alerts::DEFAULT_ALERTS_FILE),
+            false,
+        ),
     }
 }
 
 /// The alerts file (`--file`, or the default one when it exists), or every problem in it (exit 2).
 fn load_config(file: Option<&Path>, out: Output) -> Result<AlertsConfig, Fail> {
     let (path, explicit) = config_path(file);
-    alerts::load_config(path, explicit).map_err(|e| match e {
+    alerts::load_config(&path, explicit).map_err(|e| match e {
         alerts::AlertsError::Config(e) => {
             eprint!("{}", nodeherd_core::inventory::render(&e, out.color));
             Fail(exit::USAGE)

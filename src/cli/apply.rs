@@ -40,7 +40,7 @@ struct Loaded {
 fn load(a: &Args<'_>) -> Result<Loaded, Fail> {
     let path: PathBuf = match a.playbook {
         Some(p) => p.to_path_buf(),
-        None => PathBuf::from(DEFAULT_PLAYBOOK),
+        None => super::context::playbook_default(DEFAULT_PLAYBOOK),
     };
     if !path.exists() {
         eprintln!(
@@ -214,9 +214,10 @@ async fn alerts_note(
     l: &Loaded,
 ) -> Option<String> {
     // Alerts: evaluate and notify through the configured channels (a cron run's report).
-    let alerts_path = a
-        .alerts
-        .map_or_else(|| PathBuf::from("playbooks/alerts.toml"), Path::to_path_buf);
+    let alerts_path = a.alerts.map_or_else(
+        || super::context::playbook_default("playbooks/alerts.toml"),
+        Path::to_path_buf,
+    );
     if alerts_path.exists() {
         match (
             nodeherd_engine::alerts::load_config(&alerts_path, a.alerts.is_some()),

@@ -61,6 +61,7 @@ pub fn run(inventory: &Path, a: &CheckArgs, out: Output) -> Result<i32, Fail> {
     }
     let mut found: Vec<Found> = Vec::new();
     let mut files: Vec<Checked> = Vec::new();
+    context::require_found(inventory)?;
     let inv = match Inventory::load(inventory) {
         Ok(inv) => {
             for f in &inv.sources {

@@ -38,6 +38,7 @@ pub fn run(cmd: clap::Command, shell: Shell) -> i32 {
     let buf = script(cmd, shell);
     match std::io::stdout().lock().write_all(&buf) {
         Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK, // `| head`: the reader is done
         Err(e) => {
             eprintln!("error: cannot write the completion script: {e}");
             exit::FAILED

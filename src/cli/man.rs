@@ -75,6 +75,7 @@ pub fn run(cmd: clap::Command) -> i32 {
     let written = page(cmd).and_then(|buf| std::io::stdout().lock().write_all(&buf));
     match written {
         Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK, // `| head`: the reader is done
         Err(e) => {
             eprintln!("error: cannot write the manual page: {e}");
             exit::FAILED

@@ -2,7 +2,7 @@
 //! metrics and its host's facts, as a table, JSON, Prometheus text, or served over HTTP for a Prometheus.
 
 use super::context::{self, Fail};
-use super::{Output, exit, table};
+use super::{Output, exit, serve, table};
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_core::metrics::Signal;
 use nodeherd_engine::metrics::{self, GatherOptions, MetricsStore, Snapshot};
@@ -11,8 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 
 /// How the snapshot is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,11 +130,6 @@ pub fn render(snap: &Snapshot, out: Output) -> String {
 // ---------------------------------------------------------------------------------------------
 // --serve
 
-/// Connections served at once; more wait for the listener.
-pub const MAX_CONNECTIONS: usize = 16;
-/// Largest request accepted.
-const MAX_REQUEST: usize = 8 * 1024;
-
 struct Cache {
     text: String,
     at: Option<Instant>,
@@ -151,7 +145,7 @@ struct Server {
     store: Mutex<MetricsStore>,
 }
 
-impl Server {
+impl serve::Page for Server {
     /// The page: re-gathered at most once per `min_interval`; concurrent scrapes share one gather.
     async fn page(&self) -> String {
         let mut cache = self.cache.lock().await;
@@ -169,7 +163,7 @@ impl Server {
     }
 }
 
-/// Serve `GET /metrics` on `addr` until Ctrl-C.
+/// Serve `GET /metrics` on `addr` until Ctrl-C (the HTTP side is `cli::serve`).
 pub async fn serve(
     inventory: &Path,
     selector: Option<&str>,
@@ -214,87 +208,12 @@ pub async fn serve(
         }),
         store: Mutex::new(MetricsStore::new(2)),
     });
-    serve_on(listener, server.clone(), async {
+    serve::serve_on(listener, server.clone(), async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;
     server.pool.close_all().await;
     Ok(exit::OK)
-}
-
-async fn serve_on(
-    listener: tokio::net::TcpListener,
-    server: Arc<Server>,
-    stop: impl std::future::Future<Output = ()>,
-) {
-    let gate = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    tokio::pin!(stop);
-    loop {
-        let permit = tokio::select! {
-            () = &mut stop => return,
-            p = gate.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
-        let (sock, _) = tokio::select! {
-            () = &mut stop => return,
-            a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
-        };
-        let server = server.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _ = tokio::time::timeout(Duration::from_secs(60), handle(sock, &server)).await;
-        });
-    }
-}
-
-async fn handle(mut sock: tokio::net::TcpStream, server: &Server) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let head_done = |b: &[u8]| b.windows(4).any(|w| w == b"\r\n\r\n");
-    while !head_done(&buf) {
-        let n = tokio::time::timeout(Duration::from_secs(10), sock.read(&mut chunk))
-            .await
-            .map_err(|_| std::io::Error::other("request timeout"))??;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > MAX_REQUEST {
-            return respond(&mut sock, 431, "text/plain", "request too large\n").await;
-        }
-    }
-    let line = String::from_utf8_lossy(&buf);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    match (method, path.split('?').next().unwrap_or("")) {
-        ("GET", "/metrics") => {
-            let page = server.page().await;
-            respond(&mut sock, 200, "text/plain; version=0.0.4", &page).await
-        }
-        ("GET", "/") => respond(&mut sock, 200, "text/plain", "nodeherd: see /metrics\n").await,
-        ("GET", _) => respond(&mut sock, 404, "text/plain", "not found\n").await,
-        _ => respond(&mut sock, 405, "text/plain", "method not allowed\n").await,
-    }
-}
-
-async fn respond(
-    sock: &mut tokio::net::TcpStream,
-    status: u16,
-    ctype: &str,
-    body: &str,
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Error",
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    sock.write_all(head.as_bytes()).await?;
-    sock.write_all(body.as_bytes()).await?;
-    sock.shutdown().await
 }
 
 #[cfg(test)]

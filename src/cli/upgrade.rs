@@ -30,9 +30,11 @@ pub const DEFAULT_PLAYBOOK: &str = "playbooks/upgrade-policy.toml";
 pub(crate) fn load_playbook(p: Option<&Path>, color: bool) -> Result<Playbook, Fail> {
     let path = match p {
         Some(p) => p.to_path_buf(),
-        None if Path::new(DEFAULT_PLAYBOOK).exists() => DEFAULT_PLAYBOOK.into(),
-        None => return Ok(Playbook::default()),
+        None => super::context::playbook_default(DEFAULT_PLAYBOOK),
     };
+    if p.is_none() && !path.exists() {
+        return Ok(Playbook::default());
+    }
     Playbook::load(&path).map_err(|e| playbook_problem(&e, color))
 }
 

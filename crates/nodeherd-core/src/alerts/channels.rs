@@ -75,13 +75,17 @@ pub enum ChannelKind {
     },
     /// ntfy: POST the text to the topic URL with Title/Priority/Tags headers; optional bearer token.
     Ntfy,
-    /// SMTP (STARTTLS on 587 by default; `tls = "none"` only for a local relay).
+    /// SMTP: port 587 and STARTTLS by default; implicit TLS by default on port 465 (`tls` overrides;
+    /// `tls = "none"` only for a local relay). The password is the channel's `token_env`/`token_file`.
     Email {
         smtp_host: String,
         #[serde(default = "smtp_port")]
         smtp_port: u16,
-        #[serde(default)]
-        tls: SmtpTls,
+        /// `starttls`, `implicit` or `none`; unset: [`SmtpTls::for_port`].
+        tls: Option<SmtpTls>,
+        /// A PEM file of extra CA certificates to trust for this server (e.g. a private CA), besides
+        /// the system's; certificate checks are never switched off.
+        ca_file: Option<PathBuf>,
         from: String,
         to: Vec<String>,
         username: Option<String>,
@@ -108,14 +112,26 @@ pub enum WebhookFormat {
 }
 
 /// How the SMTP connection is protected.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpTls {
     /// Plain connection upgraded with STARTTLS (required; refused if the server does not offer it).
-    #[default]
     Starttls,
-    /// No TLS: only for a relay on localhost.
+    /// TLS from the first byte ("SMTPS", port 465).
+    Implicit,
+    /// No TLS: only for a relay on localhost (a password is never sent this way to another host).
     None,
+}
+
+impl SmtpTls {
+    /// `set` when given, else implicit TLS on port 465 and STARTTLS on any other port.
+    pub fn for_port(port: u16, set: Option<SmtpTls>) -> SmtpTls {
+        set.unwrap_or(if port == 465 {
+            SmtpTls::Implicit
+        } else {
+            SmtpTls::Starttls
+        })
+    }
 }
 
 /// One `[[channel]]`.
@@ -715,6 +731,39 @@ mod tests {
         ));
         s.set_prepend_module_to_snapshot(false);
         s.bind(|| insta::assert_json_snapshot!("channel_email_firing", v));
+    }
+
+    #[test]
+    fn email_tls_defaults_by_port_and_keys() {
+        let email = |extra: &str| {
+            channel(&format!(
+                "[[channel]]\ntype = \"email\"\nsmtp_host = \"mx\"\nfrom = \"a@b\"\nto = [\"c@d\"]\n{extra}"
+            ))
+            .kind
+        };
+        let tls_of = |k: ChannelKind| match k {
+            ChannelKind::Email { smtp_port, tls, .. } => SmtpTls::for_port(smtp_port, tls),
+            _ => panic!("not email"),
+        };
+        assert_eq!(tls_of(email("")), SmtpTls::Starttls);
+        assert_eq!(tls_of(email("smtp_port = 465\n")), SmtpTls::Implicit);
+        assert_eq!(tls_of(email("smtp_port = 25\n")), SmtpTls::Starttls);
+        assert_eq!(
+            tls_of(email("smtp_port = 465\ntls = \"starttls\"\n")),
+            SmtpTls::Starttls
+        );
+        assert_eq!(tls_of(email("tls = \"implicit\"\n")), SmtpTls::Implicit);
+        assert_eq!(tls_of(email("tls = \"none\"\n")), SmtpTls::None);
+        let ChannelKind::Email { ca_file, .. } = email("ca_file = \"/etc/ca.pem\"\n") else {
+            panic!("not email")
+        };
+        assert_eq!(ca_file, Some(PathBuf::from("/etc/ca.pem")));
+        let e = parse_config(
+            "[[channel]]\ntype = \"email\"\nsmtp_host = \"mx\"\nfrom = \"a@b\"\nto = [\"c@d\"]\ntls = \"ssl\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ssl"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Sending notifications to the configured channels and pinging the dead-man URL.
 //!
 //! Owns: reading secrets at send time (`token_env`/`token_file`, `url_env`/`url_file`), the HTTP client
-//! (reqwest, timeouts, no redirects), SMTP delivery via [`crate::notify::smtp`], and error messages that never
+//! (reqwest, timeouts, no redirects), SMTP delivery via [`crate::notify::smtp`] (lettre), and error messages that never
 //! contain a secret (URLs are shown as scheme://host/… only). May not touch: what is sent (pure builders in
 //! `nodeherd_core::alerts::channels`), alert state.
 
@@ -164,6 +164,7 @@ pub async fn send_one(
             smtp_host,
             smtp_port,
             tls,
+            ca_file,
             from,
             to,
             username,
@@ -178,7 +179,8 @@ pub async fn send_one(
             let server = crate::notify::smtp::SmtpServer {
                 host: smtp_host.clone(),
                 port: *smtp_port,
-                tls: *tls,
+                tls: channels::SmtpTls::for_port(*smtp_port, *tls),
+                ca_file: ca_file.clone(),
                 auth: match (username, token) {
                     (Some(u), Some(p)) => Some((u.clone(), p)),
                     _ => None,

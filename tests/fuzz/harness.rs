@@ -163,8 +163,7 @@ impl<'a> Gen<'a> {
                 for _ in 0..=self.rng.below(80) {
                     s.push_str(self.token());
                     s.push_str(
-                        self
-                            .rng
+                        self.rng
                             .pick(&[" ", "\n", "=", ",", ":", "\"", "", "[", "]", "{", "}"]),
                     );
                 }

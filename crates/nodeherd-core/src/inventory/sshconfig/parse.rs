@@ -2,9 +2,9 @@
 //!
 //! Owns: the line syntax (`Keyword value`, `Keyword=value`, quotes, comments), `Host` and `Match`
 //! blocks as conditions, `Include` (globs in the file name, relative to the including file's
-//! base directory) through the injected [`Files`], and the per-value checks of the keywords
-//! nodeherd uses. May not touch: the file system itself (only through [`Files`]) or what a value
-//! means for a host (that is `eval`).
+//! base directory; a loop is a problem, at most 256 files in all) through the injected [`Files`],
+//! and the per-value checks of the keywords nodeherd uses. May not touch: the file system itself
+//! (only through [`Files`]) or what a value means for a host (that is `eval`).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

@@ -12,6 +12,8 @@ mod config;
 mod facts;
 #[path = "fuzz/harness.rs"]
 mod harness;
+#[path = "fuzz/tree.rs"]
+mod tree;
 #[path = "fuzz/wire.rs"]
 mod wire;
 

@@ -2,6 +2,7 @@
 //! selectors, playbooks (upgrade policy and declared state) and the alerts file.
 
 use super::harness::{Target, text};
+use super::tree::Shape;
 use nodeherd_core::alerts::channels::parse_config;
 use nodeherd_core::alerts::parse_rules;
 use nodeherd_core::inventory::sshconfig::{Files, SshConfig, Tokens, eval};
@@ -87,6 +88,7 @@ pub static INVENTORY: Target = Target {
     dict: TOML_WORDS,
     cases: 3000,
     max_len: 128 << 10,
+    shape: Shape::Toml,
     seeds: None,
     run: inventory,
 };
@@ -106,6 +108,7 @@ pub static INVENTORY_REPORT: Target = Target {
     dict: TOML_WORDS,
     cases: 300,
     max_len: 128 << 10,
+    shape: Shape::Toml,
     seeds: None,
     run: inventory_report,
 };
@@ -215,6 +218,7 @@ pub static SSH_CONFIG: Target = Target {
     ],
     cases: 1500,
     max_len: 32 << 10,
+    shape: Shape::Bytes,
     seeds: None,
     run: ssh_config,
 };
@@ -264,6 +268,7 @@ pub static SELECTOR: Target = Target {
     ],
     cases: 2000,
     max_len: 16 << 10,
+    shape: Shape::Bytes,
     seeds: None,
     run: selector,
 };
@@ -321,6 +326,7 @@ pub static PLAYBOOK: Target = Target {
     dict: PLAYBOOK_WORDS,
     cases: 3000,
     max_len: 64 << 10,
+    shape: Shape::Toml,
     seeds: None,
     run: playbook,
 };
@@ -342,6 +348,7 @@ pub static PLAYBOOK_REPORT: Target = Target {
     dict: PLAYBOOK_WORDS,
     cases: 300,
     max_len: 128 << 10,
+    shape: Shape::Toml,
     seeds: None,
     run: playbook_report,
 };
@@ -386,6 +393,7 @@ pub static ALERTS: Target = Target {
     ],
     cases: 3000,
     max_len: 64 << 10,
+    shape: Shape::Toml,
     seeds: None,
     run: alerts,
 };

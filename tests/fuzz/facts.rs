@@ -2,6 +2,7 @@
 //! host facts and probes, the console's own history journal, and metrics pages.
 
 use super::harness::{Target, text};
+use super::tree::Shape;
 use nodeherd_core::facts::{backup, doctor, host, layout, platform, status, systemd};
 use nodeherd_core::health::answers;
 use nodeherd_core::journal;
@@ -51,6 +52,7 @@ pub static SYSTEMD_SHOW: Target = Target {
     ],
     cases: 2500,
     max_len: 64 << 10,
+    shape: Shape::Bytes,
     seeds: None,
     run: systemd_show,
 };
@@ -87,6 +89,7 @@ pub static JOURNAL_LINES: Target = Target {
     ],
     cases: 3000,
     max_len: 64 << 10,
+    shape: Shape::Bytes,
     seeds: None,
     run: journal_lines,
 };
@@ -146,6 +149,7 @@ pub static HOST_FACTS: Target = Target {
     ],
     cases: 3000,
     max_len: 64 << 10,
+    shape: Shape::Bytes,
     seeds: None,
     run: host_facts,
 };
@@ -181,6 +185,7 @@ pub static HISTORY: Target = Target {
     ],
     cases: 3000,
     max_len: 64 << 10,
+    shape: Shape::Bytes,
     seeds: None,
     run: history,
 };
@@ -255,6 +260,7 @@ pub static METRICS_PAGE: Target = Target {
     ],
     cases: 600,
     max_len: 256 << 10,
+    shape: Shape::Bytes,
     seeds: None,
     run: metrics_page,
 };

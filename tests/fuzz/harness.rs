@@ -7,6 +7,7 @@
 //! `NODEHERD_FUZZ_SEED` (default a fixed seed, so CI runs are repeatable), `NODEHERD_FUZZ_CASE_SECS`
 //! (the time bound of one call; default 5 s, generous for a debug build on a shared machine).
 
+use super::tree::{self, Shape};
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub struct Target {
     pub max_len: usize,
     /// Inputs built in code from real files (when the real files are not in the parser's own format).
     pub seeds: Option<fn() -> Vec<Vec<u8>>>,
+    /// The syntax of the corpus, for structure-aware mutation (half the mutated cases).
+    pub shape: Shape,
     pub run: fn(&[u8]),
 }
 
@@ -123,6 +126,7 @@ const NUMBERS: &[&str] = &[
 /// Makes inputs for one target from its corpus and dictionary.
 pub struct Gen<'a> {
     pub rng: Rng,
+    pub shape: Shape,
     corpus: &'a [Vec<u8>],
     dict: &'a [&'static str],
     max_len: usize,
@@ -132,6 +136,7 @@ impl<'a> Gen<'a> {
     pub fn new(seed: u64, corpus: &'a [Vec<u8>], dict: &'a [&'static str], max_len: usize) -> Self {
         Gen {
             rng: Rng::new(seed),
+            shape: Shape::Bytes,
             corpus,
             dict,
             max_len,
@@ -151,6 +156,17 @@ impl<'a> Gen<'a> {
     /// random bytes, random unicode, or a real file carrying a very long line.
     pub fn input(&mut self) -> Vec<u8> {
         let mut out = match self.rng.below(20) {
+            0..=5 if self.shape != Shape::Bytes && !self.corpus.is_empty() => {
+                let file = self.rng.pick_ref(self.corpus);
+                match tree::mutant(&mut self.rng, self.shape, file) {
+                    Some(v) => v,
+                    None => {
+                        let mut v = file.clone();
+                        self.mutate(&mut v);
+                        v
+                    }
+                }
+            }
             0..=12 if !self.corpus.is_empty() => {
                 let mut v = self.rng.pick_ref(self.corpus).clone();
                 for _ in 0..=self.rng.below(6) {
@@ -522,6 +538,7 @@ pub fn fuzz(t: &Target) {
         env_u64("NODEHERD_FUZZ_SEED").unwrap_or(0x6e6f_6465_6865_7264) ^ fnv(t.name.as_bytes());
     let corpus = corpus(t);
     let mut g = Gen::new(seed, &corpus, t.dict, t.max_len);
+    g.shape = t.shape;
     let mut runner = Runner::new(t.run);
     let start = Instant::now();
     let mut s = Summary {

@@ -2,6 +2,7 @@
 //! Beacon and execution API answers, Keymanager answers, keystores and deposit data.
 
 use super::harness::{Target, root, text};
+use super::tree::Shape;
 use nodeherd_core::facts::platform::Platform;
 use nodeherd_core::health::answers;
 use nodeherd_core::inventory::ClientKind;
@@ -78,6 +79,7 @@ pub static KNOWN_HOSTS: Target = Target {
     ],
     cases: 3000,
     max_len: 64 << 10,
+    shape: Shape::Bytes,
     seeds: None,
     run: known_hosts_file,
 };
@@ -183,6 +185,7 @@ pub static RELEASE_FEED: Target = Target {
     ],
     cases: 800,
     max_len: 128 << 10,
+    shape: Shape::Json,
     seeds: Some(feed_seeds),
     run: release_feed,
 };
@@ -244,6 +247,7 @@ pub static BEACON_API: Target = Target {
     ],
     cases: 800,
     max_len: 64 << 10,
+    shape: Shape::Json,
     seeds: None,
     run: beacon_api,
 };
@@ -297,6 +301,7 @@ pub static KEYMANAGER_API: Target = Target {
     ],
     cases: 1500,
     max_len: 64 << 10,
+    shape: Shape::Json,
     seeds: None,
     run: keymanager_api,
 };
@@ -345,6 +350,7 @@ pub static KEYSTORE: Target = Target {
     ],
     cases: 3000,
     max_len: 64 << 10,
+    shape: Shape::Json,
     seeds: None,
     run: keystore,
 };

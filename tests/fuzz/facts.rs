@@ -259,7 +259,7 @@ pub static METRICS_PAGE: Target = Target {
         "lodestar_version{version=\"",
     ],
     cases: 600,
-    max_len: 256 << 10,
+    max_len: 128 << 10,
     shape: Shape::Bytes,
     seeds: None,
     run: metrics_page,

@@ -60,8 +60,10 @@ fn the_generator_is_seeded() {
 
 #[test]
 fn structured_mutants_keep_their_syntax() {
-    let toml_file = std::fs::read(harness::root().join("inventory/examples/production.toml")).expect("read");
-    let json_file = std::fs::read(harness::root().join("tests/fixtures/keys/eip2335-scrypt.json")).expect("read");
+    let toml_file =
+        std::fs::read(harness::root().join("inventory/examples/production.toml")).expect("read");
+    let json_file = std::fs::read(harness::root().join("tests/fixtures/keys/eip2335-scrypt.json"))
+        .expect("read");
     let mut rng = harness::Rng::new(3);
     let (mut toml_ok, mut json_ok, mut changed) = (0, 0, 0);
     for _ in 0..100 {
@@ -70,10 +72,14 @@ fn structured_mutants_keep_their_syntax() {
         let j = tree::mutant(&mut rng, tree::Shape::Json, &json_file).expect("the keystore parses");
         json_ok += usize::from(serde_json::from_slice::<serde_json::Value>(&j).is_ok());
         let original: serde_json::Value = serde_json::from_slice(&json_file).expect("json");
-        changed += usize::from(serde_json::from_slice::<serde_json::Value>(&j).ok() != Some(original));
+        changed +=
+            usize::from(serde_json::from_slice::<serde_json::Value>(&j).ok() != Some(original));
     }
     assert_eq!((toml_ok, json_ok), (100, 100));
-    assert!(changed >= 90, "only {changed} of 100 mutants differ from the file");
+    assert!(
+        changed >= 90,
+        "only {changed} of 100 mutants differ from the file"
+    );
 }
 
 #[test]

@@ -155,7 +155,12 @@ impl<'a> Gen<'a> {
     /// One input: mostly a real file mutated a few times; sometimes a soup of the syntax's words,
     /// random bytes, random unicode, or a real file carrying a very long line.
     pub fn input(&mut self) -> Vec<u8> {
-        let mut out = match self.rng.below(20) {
+        // Without real files, the syntax's words make most inputs (not long runs of one word).
+        let roll = match self.rng.below(20) {
+            r @ 0..=12 if self.corpus.is_empty() => 13 + r % 2,
+            r => r,
+        };
+        let mut out = match roll {
             0..=5 if self.shape != Shape::Bytes && !self.corpus.is_empty() => {
                 let file = self.rng.pick_ref(self.corpus);
                 match tree::mutant(&mut self.rng, self.shape, file) {

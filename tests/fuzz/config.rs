@@ -4,7 +4,7 @@
 use super::harness::{Target, text};
 use super::tree::Shape;
 use nodeherd_core::alerts::channels::parse_config;
-use nodeherd_core::alerts::parse_rules;
+use nodeherd_core::alerts::{Engine, default_rules, parse_rules};
 use nodeherd_core::inventory::sshconfig::{Files, SshConfig, Tokens, eval};
 use nodeherd_core::inventory::{Inventory, render};
 use nodeherd_core::plan::desired::DesiredState;
@@ -355,6 +355,16 @@ pub static PLAYBOOK_REPORT: Target = Target {
 
 fn alerts(bytes: &[u8]) {
     let src = text(bytes);
+    // The engine's state file (written by nodeherd, read back on the next run; may be damaged).
+    if let Ok(e) = Engine::from_json(default_rules(), &src) {
+        let json = e.state_json().expect("a read state serializes");
+        let again = Engine::from_json(default_rules(), &json).expect("a written state reads back");
+        assert_eq!(
+            again.state_json().expect("serializes"),
+            json,
+            "alert state round trip"
+        );
+    }
     let _ = parse_rules(&src);
     if let Ok(cfg) = parse_config(&src) {
         for c in &cfg.channels {
@@ -362,6 +372,13 @@ fn alerts(bytes: &[u8]) {
             let _ = c.type_name();
         }
     }
+}
+
+/// An alert state file as the engine writes it: one firing alert, one silence, one node's memory.
+fn alert_state_seeds() -> Vec<Vec<u8>> {
+    let state = r#"{"active":{"sync_distance|bn-1|lodestar-bn":{"rule":"sync_distance","host":"bn-1","node":"lodestar-bn","phase":"firing","since":"2026-01-01T00:00:00Z","value":"64","notified":true}},"silences":[{"matcher":{"rule":"peers_low","host":null,"node":null},"until":"2026-01-02T00:00:00Z"}],"memory":{"bn-1|lodestar-bn":{"head":123456.0,"misses":2.0,"misses_rose_at":"2026-01-01T00:05:00Z"}}}"#;
+    let e = Engine::from_json(default_rules(), state).expect("the seed state reads");
+    vec![e.state_json().expect("serializes").into_bytes()]
 }
 
 pub static ALERTS: Target = Target {
@@ -394,6 +411,6 @@ pub static ALERTS: Target = Target {
     cases: 3000,
     max_len: 64 << 10,
     shape: Shape::Toml,
-    seeds: None,
+    seeds: Some(alert_state_seeds),
     run: alerts,
 };

@@ -10,6 +10,7 @@ use nodeherd_core::metrics::clients::CLIENTS;
 use nodeherd_core::metrics::expose::{escape_label_value, format_value};
 use nodeherd_core::metrics::page::{parse_labels, split_sample};
 use nodeherd_core::metrics::{extract, families};
+use nodeherd_core::plan::unitfile;
 
 fn systemd_show(bytes: &[u8]) {
     let t = text(bytes);
@@ -18,7 +19,22 @@ fn systemd_show(bytes: &[u8]) {
     }
     for n in [0, 1, 3, 64] {
         let _ = status::parse_status_output(&t, n);
-        let _ = status::parse_unit_files(&t, n);
+        for f in status::parse_unit_files(&t, n).into_iter().flatten() {
+            // The drift check of `plan` against the host's unit file, and the file against itself.
+            let _ = unitfile::compare(
+                &f,
+                "lodestar-bn.service",
+                &format!("{}\n[Unit]\nDescription=x\n", unitfile::MARKER),
+            );
+            if let status::HostUnitFile::Text(own) = &f {
+                let same = unitfile::compare(&f, "x.service", own);
+                let managed = own.lines().next().map(str::trim) == Some(unitfile::MARKER);
+                assert!(
+                    !managed || same == unitfile::UnitDrift::Same,
+                    "a managed file differs from itself: {same:?}"
+                );
+            }
+        }
     }
     for word in t.split_whitespace().take(100) {
         let _ = status::version_from_link(word);

@@ -5,7 +5,7 @@
 //!
 //! Knobs (environment): `NODEHERD_FUZZ_CASES` (cases per target; default each target's CI count),
 //! `NODEHERD_FUZZ_SEED` (default a fixed seed, so CI runs are repeatable), `NODEHERD_FUZZ_CASE_SECS`
-//! (the time bound of one call; default 5 s, generous for a debug build on a shared machine).
+//! (the time bound of one call; default 10 s: a debug build on a loaded CI machine).
 
 use super::tree::{self, Shape};
 use std::any::Any;
@@ -48,7 +48,7 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 pub fn case_limit() -> Duration {
-    Duration::from_secs(env_u64("NODEHERD_FUZZ_CASE_SECS").unwrap_or(5))
+    Duration::from_secs(env_u64("NODEHERD_FUZZ_CASE_SECS").unwrap_or(10))
 }
 
 /// SplitMix64: tiny, seedable, the same sequence on every platform and toolchain.
@@ -416,11 +416,15 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(run: fn(&[u8])) -> Runner {
+        Runner::with_limit(run, case_limit())
+    }
+
+    pub fn with_limit(run: fn(&[u8]), limit: Duration) -> Runner {
         quiet_workers();
         Runner {
             run,
             worker: Worker::new(run),
-            limit: case_limit(),
+            limit,
         }
     }
 

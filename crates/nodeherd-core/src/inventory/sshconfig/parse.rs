@@ -2,9 +2,9 @@
 //!
 //! Owns: the line syntax (`Keyword value`, `Keyword=value`, quotes, comments), `Host` and `Match`
 //! blocks as conditions, `Include` (globs in the file name, relative to the including file's
-//! base directory) through the injected [`Files`], and the per-value checks of the keywords
-//! nodeherd uses. May not touch: the file system itself (only through [`Files`]) or what a value
-//! means for a host (that is `eval`).
+//! base directory; a loop is a problem, at most 256 files in all) through the injected [`Files`],
+//! and the per-value checks of the keywords nodeherd uses. May not touch: the file system itself
+//! (only through [`Files`]) or what a value means for a host (that is `eval`).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -84,6 +84,9 @@ pub struct Parsed {
 }
 
 const MAX_DEPTH: usize = 16;
+/// Files read in all (roots and includes): includes that fan out (`Include a a`, or every file of
+/// a folder including the folder) would otherwise grow exponentially with the depth.
+const MAX_FILES: usize = 256;
 
 /// Reads `roots` in order (e.g. `~/.ssh/config` then `/etc/ssh/ssh_config`); each root's relative
 /// `Include`s are taken from `base` of that root (`~/.ssh` and `/etc/ssh`). A root that does not
@@ -94,7 +97,7 @@ pub fn read(roots: &[(PathBuf, PathBuf)], home: &Path, files: &dyn Files) -> Par
         p.conds.push(Cond::Always);
         let cond = p.conds.len() - 1;
         match files.read(path) {
-            Ok(text) => file(&mut p, (files, home), path, text, base, cond, 0),
+            Ok(text) => file(&mut p, (files, home), path, text, base, cond, &[]),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => p.problems.push(SshProblem {
                 file: usize::MAX,
@@ -116,7 +119,7 @@ fn file(
     text: String,
     base: &Path,
     cond: usize,
-    depth: usize,
+    including: &[&Path],
 ) {
     let fi = p.files.len();
     p.files.push(ConfigFile {
@@ -155,17 +158,35 @@ fn file(
                 cond = p.conds.len() - 1;
             }
             "include" => {
-                if depth >= MAX_DEPTH {
+                if including.len() >= MAX_DEPTH {
                     p.problems.push(at(
                         "Include nested too deeply".into(),
                         "an included file includes itself?",
                     ));
                     continue;
                 }
+                let chain: Vec<&Path> = including.iter().copied().chain([path]).collect();
                 for a in &args {
                     for inc in include_paths(a, base, home, files) {
+                        if chain.contains(&inc.as_path()) {
+                            p.problems.push(at(
+                                format!("Include loop: {} includes itself", inc.display()),
+                                "remove this Include, or narrow its pattern so it does not match the file",
+                            ));
+                            continue;
+                        }
+                        if p.files.len() >= MAX_FILES {
+                            p.problems.push(at(
+                                format!(
+                                    "more than {MAX_FILES} files included; {} is not read",
+                                    inc.display()
+                                ),
+                                "do included files include each other?",
+                            ));
+                            continue;
+                        }
                         match files.read(&inc) {
-                            Ok(t) => file(p, (files, home), &inc, t, base, cond, depth + 1),
+                            Ok(t) => file(p, (files, home), &inc, t, base, cond, &chain),
                             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                             Err(e) => p.problems.push(at(
                                 format!("cannot read included file {}: {e}", inc.display()),

@@ -269,3 +269,72 @@ fn mistakes_in_ssh_config_name_file_and_line() {
     assert!(text.contains("/home/op/.ssh/bad.config:4:"), "{text}");
     assert!(text.contains("connecttimeout \"soon\""), "{text}");
 }
+
+fn read_only(files: Mem) -> SshConfig {
+    let home = Path::new("/home/op");
+    let roots = [(home.join(".ssh/config"), home.join(".ssh"))];
+    SshConfig::read(&roots, &files, "op", home)
+}
+
+#[test]
+fn a_file_including_itself_is_a_problem_not_an_explosion() {
+    // Found by fuzzing (tests/fixtures/fuzz/ssh_config/hang-*): each level read the file twice,
+    // 2^16 copies before the depth limit.
+    let files = Mem(BTreeMap::from([(
+        PathBuf::from("/home/op/.ssh/config"),
+        Ok("Include config config\nHost x\n  User u\n"),
+    )]));
+    let cfg = read_only(files);
+    assert_eq!(cfg.parsed.files.len(), 1, "{:?}", cfg.parsed.files.len());
+    let loops: Vec<_> = cfg
+        .parsed
+        .problems
+        .iter()
+        .filter(|p| p.message.starts_with("Include loop"))
+        .collect();
+    assert_eq!(loops.len(), 2, "{:?}", cfg.parsed.problems);
+    assert_eq!((loops[0].file, loops[0].line), (0, 1));
+    assert_eq!(
+        cfg.settings("x")
+            .get("user")
+            .map(|v| v.first().to_string())
+            .as_deref(),
+        Some("u")
+    );
+}
+
+#[test]
+fn files_including_each_other_stop_at_the_file_limit() {
+    // Ten files each including the whole folder: every order of them is a chain without a loop.
+    let mut map = BTreeMap::from([(
+        PathBuf::from("/home/op/.ssh/config"),
+        Ok("Include config.d/*\n"),
+    )]);
+    for i in 0..10 {
+        map.insert(
+            PathBuf::from(format!("/home/op/.ssh/config.d/f{i}")),
+            Ok("Include config.d/*\nHost h\n  Port 2222\n"),
+        );
+    }
+    let cfg = read_only(Mem(map));
+    assert!(
+        cfg.parsed.files.len() <= 256,
+        "{} files read",
+        cfg.parsed.files.len()
+    );
+    assert!(
+        cfg.parsed
+            .problems
+            .iter()
+            .any(|p| p.message.starts_with("more than 256 files")),
+        "{:?}",
+        cfg.parsed.problems
+    );
+    assert_eq!(
+        cfg.settings("h")
+            .get("port")
+            .map(|v| v.first().to_string())
+            .as_deref(),
+        Some("2222")
+    );
+}

@@ -148,25 +148,21 @@ fuzz_tests! {
 // work, not here. The inputs that found it are kept; these four run once that fix lands.
 
 #[test]
-#[ignore = "issue #15 item 13: miette panics on an error in a line over 65535 columns (fixed by the check work)"]
 fn fuzz_inventory_report() {
     fuzz(&config::INVENTORY_REPORT);
 }
 
 #[test]
-#[ignore = "issue #15 item 13: miette panics on an error in a line over 65535 columns (fixed by the check work)"]
 fn replay_inventory_report() {
     replay(&config::INVENTORY_REPORT);
 }
 
 #[test]
-#[ignore = "issue #15 item 13: miette panics on an error in a line over 65535 columns (fixed by the check work)"]
 fn fuzz_playbook_report() {
     fuzz(&config::PLAYBOOK_REPORT);
 }
 
 #[test]
-#[ignore = "issue #15 item 13: miette panics on an error in a line over 65535 columns (fixed by the check work)"]
 fn replay_playbook_report() {
     replay(&config::PLAYBOOK_REPORT);
 }

@@ -38,6 +38,7 @@ use crate::ssh::known_hosts::{self, Verdict};
 mod auth;
 mod connect;
 mod exec;
+mod idle;
 mod streams;
 
 use self::auth::authenticate;

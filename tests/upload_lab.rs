@@ -9,6 +9,7 @@
 //!   seconds with the host's `cat: write error: No space left on device`, exit 1, no `.part`;
 //! - killed console (item 12, first half): an `ssh` client streaming into the receive script on
 //!   the shaped link is SIGKILLed mid-upload: the host removes its `.part` within seconds.
+//!
 //! Needs root: without it, says so and skips.
 //!
 //! Run: `cargo test --test upload_lab` (as root); a name filter runs only matching scenarios.

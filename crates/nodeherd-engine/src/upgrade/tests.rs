@@ -24,7 +24,7 @@ pub(crate) const LOCK: &str = "flock -n -o -E 75";
 /// The release of a held lock (stop the holder, wait for its flock to go).
 pub(crate) const RELEASE: &str = "grep -qa nodeherd-lock";
 const LOCK_INFO: &str = "lock.holder\" 2>/dev/null";
-const UPLOAD: &str = "cat > \"$D/.nodeherd/incoming/$SHA.part\"";
+const UPLOAD: &str = "if ! cat > \"$f\"; then rm -f";
 const STAGE: &str = "sha256sum -c --status";
 pub(crate) const SWITCH: &str = "systemd-run --unit nodeherd-switch-bn";
 const STATE: &str = "echo \"state=$(cat";

@@ -2,9 +2,9 @@
 //! host, no Lodestar): the real transport (`exec_with_stdin_file`) streams into the real receive
 //! script (`facts::layout::receive_command`) through the host's sshd.
 //! - slow link (issue #15 item 11): the host's veth shaped to 5 Mbit/s (netem, or tbf where the
-//!   kernel has no netem), a 5 s
-//!   `command_timeout`, an 8 MiB upload that takes ~14 s: it succeeds (the timeout bounds
-//!   silence, not the transfer) and the host has the whole file;
+//!   kernel has no netem), a 5 s `command_timeout`, an 8 MiB upload (`UPLOAD_LAB_MIB` to
+//!   change) that takes ~14 s: it succeeds (the timeout bounds silence, not the transfer) and
+//!   the host has the whole file;
 //! - disk full (item 10): a 1 MB tmpfs over `.nodeherd/incoming`: the upload ends within
 //!   seconds with the host's `cat: write error: No space left on device`, exit 1, no `.part`;
 //! - killed console (item 12, first half): an `ssh` client streaming into the receive script on
@@ -44,8 +44,13 @@ fn main() {
     };
     let cfg = suite.cfg.clone();
     let art = suite.dir.join("artifact.bin");
-    // not compressible, not constant: what a release tarball looks like to the link
-    let bytes: Vec<u8> = (0..8 * MIB as u32)
+    // not compressible, not constant: what a release tarball looks like to the link;
+    // UPLOAD_LAB_MIB=55 measures the issue's 55 MB artifact (~95 s at 5 Mbit/s)
+    let mib: usize = std::env::var("UPLOAD_LAB_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let bytes: Vec<u8> = (0..(mib * MIB) as u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     std::fs::write(&art, &bytes).expect("artifact");
@@ -59,9 +64,9 @@ fn main() {
         shape(&cfg, false);
         let out = r.unwrap_or_else(|e| panic!("upload failed after {took:?}: {e}"));
         println!(
-            "  8 MiB at 5 Mbit/s with command_timeout 5s: {:.1}s ({:.2} MB/s), exit {:?}",
+            "  {mib} MiB at 5 Mbit/s with command_timeout 5s: {:.1}s ({:.2} MB/s), exit {:?}",
             took.as_secs_f64(),
-            8.0 * 1.048_576 / took.as_secs_f64(),
+            mib as f64 * 1.048_576 / took.as_secs_f64(),
             out.exit_status
         );
         assert!(out.success(), "{out:?}");
@@ -88,7 +93,7 @@ fn main() {
         let out = r.unwrap_or_else(|e| panic!("upload failed after {took:?}: {e}"));
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         println!(
-            "  8 MiB into a 1 MB tmpfs: exit {:?} after {:.1}s: {}",
+            "  {mib} MiB into a 1 MB tmpfs: exit {:?} after {:.1}s: {}",
             out.exit_status,
             took.as_secs_f64(),
             err.trim()

@@ -8,13 +8,15 @@
 //! - disk full (item 10): a 1 MB tmpfs over `.nodeherd/incoming`: the upload ends within
 //!   seconds with the host's `cat: write error: No space left on device`, exit 1, no `.part`;
 //! - killed console (item 12, first half): an `ssh` client streaming into the receive script on
-//!   the shaped link is SIGKILLed mid-upload: the host removes its `.part` within seconds.
+//!   the shaped link is SIGKILLed mid-upload: the host removes its `.part` within seconds; a
+//!   console holding the node's host lock is SIGKILLed: the lock is free again well within its
+//!   lease, so the next run does not wait for it.
 //!
 //! Needs root: without it, says so and skips.
 //!
 //! Run: `cargo test --test upload_lab` (as root); a name filter runs only matching scenarios.
 
-use nodeherd_core::facts::layout::receive_command;
+use nodeherd_core::facts::layout::{lock_command, receive_command};
 use nodeherd_core::remote::{HostKeyPolicy, Target};
 use nodeherd_lab::{LabConfig, host, naming};
 use nodeherd_transport::ssh::{ConnectOptions, Session};
@@ -145,6 +147,52 @@ fn main() {
         );
         assert!(gone, ".part still on the host 10 s after the console died");
     });
+    suite.run(
+        "killed_console_frees_the_host_lock_within_its_lease",
+        || {
+            let lease = 30;
+            let mut child = Command::new("ssh")
+                .args(ssh_args(&cfg))
+                .arg(lock_command(DIR, "upload_lab", "upload", lease).to_shell_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ssh");
+            let mut first = String::new();
+            {
+                use std::io::BufRead;
+                let out = child.stdout.take().expect("stdout");
+                std::io::BufReader::new(out)
+                    .read_line(&mut first)
+                    .expect("read");
+            }
+            assert!(first.starts_with("LOCKED "), "{first}");
+            let free = || {
+                on_host(
+                    &cfg,
+                    &format!("flock -n {DIR}/.nodeherd/lock true && echo free"),
+                )
+                .trim()
+                    == "free"
+            };
+            assert!(!free(), "the lock is not held");
+            let _ = child.kill(); // SIGKILL: the console vanishes mid-run
+            let _ = child.wait();
+            let t = Instant::now();
+            while !free() {
+                assert!(
+                    t.elapsed() < Duration::from_secs(lease),
+                    "the lock is still held {lease} s after the console died"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            println!(
+                "  lock free {:.1}s after the console was killed (lease {lease}s)",
+                t.elapsed().as_secs_f64()
+            );
+        },
+    );
     suite.finish();
 }
 

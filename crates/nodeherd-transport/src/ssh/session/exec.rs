@@ -1,5 +1,6 @@
 //! The session and its commands: exec with a time limit (waiting for a channel slot counts),
-//! stdin from memory or a file, and the guard that stops a command whose caller gave up.
+//! stdin from memory or a file (bounded by its progress, with the channel's messages read while
+//! it streams), and the guard that stops a command whose caller gave up.
 //!
 //! Owns: channel slots (`max_channels`), the command line's `sudo` choice, exit status and
 //! signals. May not touch: how the connection was made ([`super::connect`]).

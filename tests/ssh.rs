@@ -1063,3 +1063,46 @@ async fn node_lock_is_busy_naming_the_holder_then_free_after_release() {
     .await;
     assert!(got.is_ok(), "after release: {:?}", got.err());
 }
+
+/// A receiving command that stops reading and exits while the upload is still streaming (the
+/// host's disk filled up): the upload stops at once and the result is the command's exit status
+/// and stderr, not a timeout (issue #15 item 10).
+#[tokio::test]
+async fn upload_to_a_command_that_exits_early_reports_its_error_at_once() {
+    if !have_root("upload_to_a_command_that_exits_early_reports_its_error_at_once") {
+        return;
+    }
+    let sshd = Sshd::start();
+    let s = connect(&sshd).await;
+    let src = sshd.dir.path().join("big.bin");
+    {
+        // 1 MiB at a time: the parallel streaming test measures this process's peak RSS
+        use std::io::Write;
+        let mut f = std::fs::File::create(&src).unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..32 {
+            f.write_all(&vec![5u8; 1_048_576])
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let file = tokio::fs::File::open(&src)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t = std::time::Instant::now();
+    let out = s
+        .exec_with_stdin_file(
+            &Command::new("sh").arg("-c").arg(
+                "head -c 65536 >/dev/null; echo 'cat: write error: No space left on device' >&2; exit 1",
+            ),
+            file,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = t.elapsed();
+    println!("early exit seen after {took:?}");
+    assert_eq!(out.exit_status, Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No space left on device"),
+        "{out:?}"
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+}

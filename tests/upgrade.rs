@@ -485,7 +485,7 @@ fn corrupt_artifact_changes_nothing(ctx: &Ctx) {
     let r = ctx.rt.block_on(async {
         let s = session(&t).await;
         let fake = "0".repeat(64);
-        s.exec_with_stdin(&host::receive_command(DIR, &fake), b"not a tarball")
+        s.exec_with_stdin(&host::receive_command(DIR, &fake, 13), b"not a tarball")
             .await
             .expect("upload");
         let spec = host::StageSpec {

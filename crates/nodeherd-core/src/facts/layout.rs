@@ -101,15 +101,23 @@ pub fn parse_inspect(text: &str) -> Layout {
     l
 }
 
-const RECEIVE: &str = r#"set -e
-D="$1"; SHA="$2"
-mkdir -p "$D/.nodeherd/incoming"
-cat > "$D/.nodeherd/incoming/$SHA.part"
+// Never leaves a partial file behind: a write error (disk full), a signal, or a stream that
+// ends early (the console was killed: sshd closes stdin, `cat` sees EOF) removes the `.part`.
+const RECEIVE: &str = r#"D="$1"; SHA="$2"; SIZE="$3"
+f="$D/.nodeherd/incoming/$SHA.part"
+mkdir -p "$D/.nodeherd/incoming" || exit 1
+trap 'rm -f "$f"; exit 1' HUP INT TERM PIPE
+if ! cat > "$f"; then rm -f "$f"; exit 1; fi
+got=$(wc -c < "$f" | tr -d ' ')
+if [ "$got" != "$SIZE" ]; then
+  rm -f "$f"; echo "upload cut short: the host got $got of $SIZE bytes" >&2; exit 1
+fi
 "#;
 
-/// Upload an artifact (stdin) into `.nodeherd/incoming/<sha>.part`.
-pub fn receive_command(install_dir: &str, sha256: &str) -> Command {
-    script(RECEIVE, &[install_dir, sha256])
+/// Upload an artifact of `size` bytes (stdin) into `.nodeherd/incoming/<sha>.part`; removes the
+/// partial file when the upload fails or is cut short.
+pub fn receive_command(install_dir: &str, sha256: &str, size: u64) -> Command {
+    script(RECEIVE, &[install_dir, sha256, &size.to_string()])
 }
 
 const STAGE: &str = r#"D="$1"; SHA="$2"; V="$3"; KIND="$4"; BIN="$5"; EXPOSE="$6"

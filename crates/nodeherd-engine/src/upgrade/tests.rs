@@ -24,7 +24,7 @@ pub(crate) const LOCK: &str = "flock -n -o -E 75";
 /// The release of a held lock (stop the holder, wait for its flock to go).
 pub(crate) const RELEASE: &str = "grep -qa nodeherd-lock";
 const LOCK_INFO: &str = "lock.holder\" 2>/dev/null";
-const UPLOAD: &str = "cat > \"$D/.nodeherd/incoming/$SHA.part\"";
+const UPLOAD: &str = "if ! cat > \"$f\"; then rm -f";
 const STAGE: &str = "sha256sum -c --status";
 pub(crate) const SWITCH: &str = "systemd-run --unit nodeherd-switch-bn";
 const STATE: &str = "echo \"state=$(cat";
@@ -657,4 +657,27 @@ async fn failed_staging_fails_the_install_with_the_hosts_reason() {
         "staging failed, nothing switched: digest mismatch on the host: expected ab, got cd"
     );
     assert_eq!(f.ran("systemctl enable"), 0);
+}
+
+/// A full disk on the host during the upload (issue #15 item 10): the run fails with the host's
+/// own error, nothing is staged or switched, and the host lock is released before it returns.
+#[tokio::test(start_paused = true)]
+async fn disk_full_during_the_upload_fails_with_the_hosts_error_and_releases_the_lock() {
+    let f = host("h1", Node::default());
+    f.on(
+        Match::contains(UPLOAD),
+        Reply::fail(1, "cat: write error: No space left on device"),
+    );
+    let o = upgrade(&f, &one_target(true)).await;
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    assert!(
+        o.detail
+            .contains("cat: write error: No space left on device"),
+        "{}",
+        o.detail
+    );
+    for m in [STAGE, SWITCH, SIGNAL, PRUNE] {
+        assert_eq!(f.ran(m), 0, "`{m}` must not run; ran: {:#?}", f.lines());
+    }
+    assert_eq!(f.ran(RELEASE), 1, "{:#?}", f.lines());
 }

@@ -60,6 +60,14 @@ pub enum SshError {
         after: Duration,
     },
 
+    /// A transfer that stopped moving: no byte accepted and no message for `after`.
+    #[error("{host}: no progress for {}s during {phase}", after.as_secs())]
+    Stalled {
+        host: String,
+        phase: Phase,
+        after: Duration,
+    },
+
     #[error(
         "{host}: unknown host key {key_type} {fingerprint} (not in {}); verify it, then add it with \
          `ssh-keyscan` into known_hosts, or set known_hosts = \"accept-new\" for this host",
@@ -162,6 +170,11 @@ impl Clone for SshError {
                 phase: phase.clone(),
                 after: *after,
             },
+            SshError::Stalled { host, phase, after } => SshError::Stalled {
+                host: host.clone(),
+                phase: phase.clone(),
+                after: *after,
+            },
             SshError::HostKeyUnknown {
                 host,
                 fingerprint,
@@ -237,6 +250,7 @@ impl SshError {
         match self {
             SshError::Unreachable { host, .. }
             | SshError::Timeout { host, .. }
+            | SshError::Stalled { host, .. }
             | SshError::HostKeyUnknown { host, .. }
             | SshError::HostKeyChanged { host, .. }
             | SshError::HostKeyRevoked { host, .. }

@@ -189,3 +189,38 @@ fn unsafe_paths_are_refused_before_anything_runs() {
 fn tempfile_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
+
+/// Run the receive script with `input` on stdin; returns (success, stderr).
+fn receive(dir: &Path, sum: &str, size: u64, input: &[u8]) -> (bool, String) {
+    use std::io::Write;
+    let c = receive_command(&dir.display().to_string(), sum, size);
+    let mut child = Proc::new("sh")
+        .arg("-c")
+        .arg(c.to_shell_string())
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A whole upload lands as `<sha>.part`; one cut short (the console died, sshd closed stdin)
+/// leaves nothing and says how much arrived.
+#[test]
+fn receive_keeps_a_whole_upload_and_removes_a_short_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let part = |s: &str| dir.join(format!(".nodeherd/incoming/{s}.part"));
+    let (ok, err) = receive(dir, "aa", 10, b"0123456789");
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(part("aa")).unwrap(), b"0123456789");
+    let (ok, err) = receive(dir, "bb", 10, b"01234");
+    assert!(!ok);
+    assert!(err.contains("the host got 5 of 10 bytes"), "{err}");
+    assert!(!part("bb").exists());
+}

@@ -341,6 +341,9 @@ fn short(e: &nodeherd_transport::ssh::SshError) -> String {
         SshError::Timeout { host, after, .. } => {
             format!("{host}: no answer within {}s", after.as_secs())
         }
+        SshError::Stalled { host, after, .. } => {
+            format!("{host}: no progress for {}s", after.as_secs())
+        }
         SshError::Disconnected { host } => format!("{host}: connection lost"),
         other => other.to_string().lines().next().unwrap_or("").to_string(),
     }

@@ -189,7 +189,7 @@ pub(super) async fn stage(
         &watch,
         total,
         session.exec_with_stdin_file(
-            &layout::receive_command(dir, &art.sha256),
+            &layout::receive_command(dir, &art.sha256, art.size),
             tokio::fs::File::from_std(file),
         ),
         |sent| on(Step::Uploading { sent, total }),

@@ -1,9 +1,11 @@
 //! The session and its commands: exec with a time limit (waiting for a channel slot counts),
-//! stdin from memory or a file, and the guard that stops a command whose caller gave up.
+//! stdin from memory or a file (bounded by its progress, with the channel's messages read while
+//! it streams), and the guard that stops a command whose caller gave up.
 //!
 //! Owns: channel slots (`max_channels`), the command line's `sudo` choice, exit status and
 //! signals. May not touch: how the connection was made ([`super::connect`]).
 
+use super::idle::{Stalled, Stamp, copy_stamped, idle_bounded};
 use super::{
     Arc, Channel, ChannelMsg, Command, ConnectOptions, ConnectionInfo, Disconnect, Handle, Instant,
     Msg, Output, OwnedSemaphorePermit, Phase, Semaphore, SshError, Target, Verifier, channel_err,
@@ -168,77 +170,162 @@ impl SshSession {
         let mut guard = tokio::time::timeout_at(deadline, self.open_session_channel())
             .await
             .map_err(|_| timeout())??;
-        let result = tokio::time::timeout_at(deadline, self.drive(&mut guard, &line, stdin)).await;
-        match result {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(e)) => Err(e),
+        let Some(stdin) = stdin else {
             // the guard closes the channel when dropped
-            Err(_) => Err(timeout()),
-        }
+            return tokio::time::timeout_at(deadline, self.drive(&mut guard, &line))
+                .await
+                .map_err(|_| timeout())?;
+        };
+        // a transfer is bounded by its progress, not its duration: a slow link is no failure
+        let stamp = Stamp::now();
+        idle_bounded(
+            self.drive_stdin(&mut guard, &line, stdin, &stamp),
+            &stamp,
+            limit,
+        )
+        .await
+        .map_err(|Stalled| SshError::Stalled {
+            host: self.host().to_string(),
+            phase: Phase::Command(line.clone()),
+            after: limit,
+        })?
     }
 
-    async fn drive(
-        &self,
-        guard: &mut ChannelGuard,
-        line: &str,
-        stdin: Option<Stdin<'_>>,
-    ) -> Result<Output, SshError> {
+    async fn drive(&self, guard: &mut ChannelGuard, line: &str) -> Result<Output, SshError> {
         let host = self.host();
         let Some(ch) = guard.ch.as_mut() else {
-            return Err(SshError::Channel {
-                host: host.to_string(),
-                message: "channel already closed".into(),
-            });
+            return Err(closed(host));
         };
         ch.exec(true, line.as_bytes())
             .await
             .map_err(|e| channel_err(host, "exec request", e))?;
-        if let Some(stdin) = stdin {
-            match stdin {
-                Stdin::Bytes(data) => ch.data(data).await,
-                Stdin::File(file) => ch.data(tokio::io::BufReader::new(file)).await,
-            }
-            .map_err(|e| channel_err(host, "sending stdin", e))?;
-            ch.eof()
-                .await
-                .map_err(|e| channel_err(host, "sending EOF", e))?;
-        }
         let mut out = Output {
             command: line.to_string(),
             ..Output::default()
         };
         loop {
-            match ch.wait().await {
-                Some(ChannelMsg::Data { data }) => out.stdout.extend_from_slice(&data),
-                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                    out.stderr.extend_from_slice(&data);
-                }
-                Some(ChannelMsg::ExitStatus { exit_status }) => out.exit_status = Some(exit_status),
-                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                    out.exit_signal = Some(sig_name(&signal_name));
-                }
-                Some(ChannelMsg::Failure) => {
-                    return Err(SshError::Channel {
-                        host: host.to_string(),
-                        message: format!("the server refused to run `{line}`"),
-                    });
-                }
-                Some(ChannelMsg::Close) => {
+            let msg = ch.wait().await;
+            if let Some((end, closed)) = self.absorb(&mut out, msg, line) {
+                if closed {
                     guard.ch = None; // the server closed it: nothing to close on drop
-                    return Ok(out);
                 }
-                None => {
-                    guard.ch = None;
-                    if self.inner.handle.is_closed() {
-                        return Err(SshError::Disconnected {
-                            host: host.to_string(),
-                        });
-                    }
-                    return Ok(out);
-                }
-                Some(_) => {}
+                return end;
             }
         }
+    }
+
+    /// Run `line` with `stdin` streamed to it while reading the channel's messages: when the
+    /// command exits before reading everything (disk full, refused), sending stops at once and
+    /// its exit status and stderr are the result. Touches `stamp` on every accepted chunk and
+    /// every message.
+    async fn drive_stdin(
+        &self,
+        guard: &mut ChannelGuard,
+        line: &str,
+        stdin: Stdin<'_>,
+        stamp: &Stamp,
+    ) -> Result<Output, SshError> {
+        let host = self.host();
+        let Some(ch) = guard.ch.as_mut() else {
+            return Err(closed(host));
+        };
+        ch.exec(true, line.as_bytes())
+            .await
+            .map_err(|e| channel_err(host, "exec request", e))?;
+        let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send + '_> = match stdin {
+            Stdin::Bytes(b) => Box::new(b),
+            Stdin::File(f) => Box::new(f),
+        };
+        let send = copy_stamped(reader, ch.make_writer(), stamp);
+        tokio::pin!(send);
+        let mut sending = true;
+        let mut send_err = None;
+        let mut out = Output {
+            command: line.to_string(),
+            ..Output::default()
+        };
+        loop {
+            let msg = tokio::select! {
+                r = &mut send, if sending => {
+                    sending = false;
+                    send_err = r.err();
+                    continue;
+                }
+                m = ch.wait() => m,
+            };
+            stamp.touch();
+            if matches!(
+                msg,
+                Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. })
+            ) {
+                sending = false; // the command is gone: nothing reads what we would send
+            }
+            if let Some((end, closed)) = self.absorb(&mut out, msg, line) {
+                if closed {
+                    guard.ch = None;
+                }
+                return match (end, send_err) {
+                    (Ok(o), Some(e)) if o.exit_status.is_none() && o.exit_signal.is_none() => {
+                        Err(SshError::Channel {
+                            host: host.to_string(),
+                            message: format!("sending stdin: {e}"),
+                        })
+                    }
+                    (end, _) => end,
+                };
+            }
+        }
+    }
+
+    /// Take one channel message into `out`; `Some` when the command is over (the channel closed,
+    /// or the server refused it), with whether the channel is gone.
+    fn absorb(
+        &self,
+        out: &mut Output,
+        msg: Option<ChannelMsg>,
+        line: &str,
+    ) -> Option<(Result<Output, SshError>, bool)> {
+        let host = self.host();
+        match msg {
+            Some(ChannelMsg::Data { data }) => out.stdout.extend_from_slice(&data),
+            Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                out.stderr.extend_from_slice(&data);
+            }
+            Some(ChannelMsg::ExitStatus { exit_status }) => out.exit_status = Some(exit_status),
+            Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                out.exit_signal = Some(sig_name(&signal_name));
+            }
+            Some(ChannelMsg::Failure) => {
+                return Some((
+                    Err(SshError::Channel {
+                        host: host.to_string(),
+                        message: format!("the server refused to run `{line}`"),
+                    }),
+                    false,
+                ));
+            }
+            Some(ChannelMsg::Close) => return Some((Ok(std::mem::take(out)), true)),
+            None => {
+                if self.inner.handle.is_closed() {
+                    return Some((
+                        Err(SshError::Disconnected {
+                            host: host.to_string(),
+                        }),
+                        true,
+                    ));
+                }
+                return Some((Ok(std::mem::take(out)), true));
+            }
+            Some(_) => {}
+        }
+        None
+    }
+}
+
+fn closed(host: &str) -> SshError {
+    SshError::Channel {
+        host: host.to_string(),
+        message: "channel already closed".into(),
     }
 }
 

@@ -9,8 +9,9 @@
 //!
 //! This file: the options and result types. The parts: [`connect`] (TCP, jump hosts, the
 //! handshake with the host-key check), [`auth`] (agent, identity files), [`exec`] (the session,
-//! commands with timeouts and stdin, channel slots and their cleanup), [`streams`] (streaming
-//! output and direct-tcpip forwards).
+//! commands with timeouts and stdin, channel slots and their cleanup), [`idle`] (uploads bounded
+//! by their progress, not their duration), [`streams`] (streaming output and direct-tcpip
+//! forwards).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,6 +39,7 @@ use crate::ssh::known_hosts::{self, Verdict};
 mod auth;
 mod connect;
 mod exec;
+mod idle;
 mod streams;
 
 use self::auth::authenticate;

@@ -69,6 +69,11 @@ pub fn describe(step: &Step) -> String {
         Step::Unpacking => "verifying and unpacking on the host".into(),
         Step::Staged => "staged".into(),
         Step::WaitingForQuiet => "waiting for a window without validator duties".into(),
+        Step::Quiet {
+            blocker,
+            next_in,
+            gives_up_in,
+        } => nodeherd_engine::upgrade::progress::quiet_text(blocker, *next_in, *gives_up_in),
         Step::Switching => "switching".into(),
         Step::Switched => "switched, health gate next".into(),
         Step::Gate {

@@ -2,13 +2,15 @@
 //!
 //! Owns: asking Nimbus' `next_action_wait` metric, or the Beacon API duties endpoints (with the
 //! validator client's pubkeys from its keymanager; the token is read over SSH, used in one
-//! header and never logged or stored), and the pure "next duty" arithmetic.
+//! header and never logged or stored), the pure "next duty" arithmetic, and the wait itself
+//! (its countdown through a callback, its cancellation through a token).
 //! May not touch: the install layout, the unit.
 
 use nodeherd_transport::http;
 use nodeherd_transport::ssh::{Command, Session};
 use serde_json::Value;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 // tokio's clock: the real one in production, a paused one in tests (sleeps and deadlines alike)
 use tokio::time::Instant;
 
@@ -137,6 +139,9 @@ pub enum DutyError {
     TokenLink(nodeherd_transport::ssh::SshError),
     #[error("cannot read the keymanager token file {0}")]
     Token(String),
+    /// The caller cancelled the wait (nothing was changed).
+    #[error("cancelled while waiting for a quiet window")]
+    Cancelled,
     #[error("no safe window within max_wait {max_wait}s: {blocker} (min_quiet {min_quiet}s)")]
     NoWindow {
         max_wait: u64,
@@ -287,60 +292,100 @@ async fn beacon_next(
     }))
 }
 
-/// Wait until no duty falls within `min_quiet`, at most `max_wait`. `Ok(waited)` or `Err(report)`
-/// naming the duty that blocked it.
+/// What keeps a quiet window from opening, reported about once a second while waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// The duty (or Nimbus' next action) that is too close, without its timing.
+    pub blocker: String,
+    /// Time until it.
+    pub next_in: Duration,
+    /// What is left of `max_wait`.
+    pub gives_up_in: Duration,
+}
+
+/// Wait until no duty falls within `min_quiet`, at most `max_wait`, telling `on_wait` what
+/// blocks and how long is left. `Ok(waited)`, `Err(NoWindow)` naming the duty that blocked it,
+/// or `Err(Cancelled)` as soon as `cancel` fires (an in-flight query is dropped: it only reads).
 pub async fn wait_quiet(
+    session: &Session,
+    src: &Source,
+    (min_quiet, max_wait): (Duration, Duration),
+    cancel: &CancellationToken,
+    on_wait: impl Fn(Blocked),
+) -> Result<Duration, DutyError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(DutyError::Cancelled),
+        r = wait_loop(session, src, min_quiet, max_wait, &on_wait) => r,
+    }
+}
+
+/// The next blocker within `min_quiet` (`None`: quiet now): its name and seconds until it.
+async fn blocker(
+    session: &Session,
+    src: &Source,
+    min_quiet: Duration,
+) -> Result<Option<(String, f64)>, DutyError> {
+    Ok(match src {
+        Source::Nimbus { metrics_port } => {
+            let page = call(session, *metrics_port, "GET", "/metrics", &[], None).await?;
+            let w = next_action_wait(&page).ok_or(DutyError::Missing("next_action_wait metric"))?;
+            (w < min_quiet.as_secs_f64())
+                .then(|| ("next validator action (next_action_wait)".to_string(), w))
+        }
+        Source::BeaconApi {
+            rest_port,
+            keymanager_port,
+            token_file,
+        } => match beacon_next(session, *rest_port, *keymanager_port, token_file).await? {
+            Some((d, secs)) if secs < min_quiet.as_secs() as i64 => Some((
+                format!(
+                    "{} duty of validator {} at slot {}",
+                    d.kind, d.validator_index, d.slot
+                ),
+                secs.max(0) as f64,
+            )),
+            _ => None,
+        },
+    })
+}
+
+async fn wait_loop(
     session: &Session,
     src: &Source,
     min_quiet: Duration,
     max_wait: Duration,
+    on_wait: &impl Fn(Blocked),
 ) -> Result<Duration, DutyError> {
     let start = Instant::now();
     loop {
-        let (blocker, wait) = match src {
-            Source::Nimbus { metrics_port } => {
-                let page = call(session, *metrics_port, "GET", "/metrics", &[], None).await?;
-                let w =
-                    next_action_wait(&page).ok_or(DutyError::Missing("next_action_wait metric"))?;
-                if w >= min_quiet.as_secs_f64() {
-                    return Ok(start.elapsed());
-                }
-                (
-                    format!("next validator action in {w:.0}s (next_action_wait)"),
-                    w + 1.0,
-                )
-            }
-            Source::BeaconApi {
-                rest_port,
-                keymanager_port,
-                token_file,
-            } => match beacon_next(session, *rest_port, *keymanager_port, token_file).await? {
-                None => return Ok(start.elapsed()),
-                Some((d, secs)) if secs >= min_quiet.as_secs() as i64 => {
-                    let _ = d;
-                    return Ok(start.elapsed());
-                }
-                Some((d, secs)) => (
-                    format!(
-                        "{} duty of validator {} at slot {} in {}s",
-                        d.kind,
-                        d.validator_index,
-                        d.slot,
-                        secs.max(0)
-                    ),
-                    secs.max(0) as f64 + 1.0,
-                ),
-            },
+        let Some((what, secs)) = blocker(session, src, min_quiet).await? else {
+            return Ok(start.elapsed());
         };
         let left = max_wait.saturating_sub(start.elapsed());
         if left.is_zero() {
             return Err(DutyError::NoWindow {
                 max_wait: max_wait.as_secs(),
-                blocker,
+                blocker: format!("{what} in {secs:.0}s"),
                 min_quiet: min_quiet.as_secs(),
             });
         }
-        tokio::time::sleep(Duration::from_secs_f64(wait.max(1.0)).min(left)).await;
+        // sleep until just after the blocker, telling the countdown every second
+        let now = Instant::now();
+        let due = now + Duration::from_secs_f64(secs);
+        let until = now + Duration::from_secs_f64(secs + 1.0).min(left);
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            on_wait(Blocked {
+                blocker: what.clone(),
+                next_in: due.saturating_duration_since(now),
+                gives_up_in: max_wait.saturating_sub(start.elapsed()),
+            });
+            tokio::time::sleep((until - now).min(Duration::from_secs(1))).await;
+        }
     }
 }
 

@@ -221,15 +221,10 @@ impl Ctx<'_> {
     }
 }
 
-/// Wait for the safe window, start the host's guard, and wait until it switched.
-async fn start_switch(
-    cx: &Ctx<'_>,
-    layout: &Layout,
-    from: &str,
-    to: &str,
-) -> Result<Switch, Outcome> {
+/// Wait for the safe window of a validator-carrying node, reporting its countdown; a cancel
+/// ends it before any change.
+async fn wait_window(cx: &Ctx<'_>, from: &str, to: &str) -> Result<(), Outcome> {
     let (session, t, opts) = (cx.session, cx.t, cx.opts);
-    let dir = t.install_dir();
     if let Some(src) = &t.duty {
         emit(opts, &t.key, Step::WaitingForQuiet);
         let quiet = (t.settings.min_quiet, t.settings.max_wait);
@@ -261,6 +256,19 @@ async fn start_switch(
             }
         }
     }
+    Ok(())
+}
+
+/// Wait for the safe window, start the host's guard, and wait until it switched.
+async fn start_switch(
+    cx: &Ctx<'_>,
+    layout: &Layout,
+    from: &str,
+    to: &str,
+) -> Result<Switch, Outcome> {
+    let (session, t, opts) = (cx.session, cx.t, cx.opts);
+    let dir = t.install_dir();
+    wait_window(cx, from, to).await?;
     // the last moment a cancellation is honoured: from here on the switch runs to its end
     if opts.cancel.is_cancelled() {
         return Err(cancelled(cx, from, to));

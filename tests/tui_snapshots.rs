@@ -524,3 +524,47 @@ fn long_plan_keeps_the_cursor_row_on_screen() {
         assert!(!text.contains("eth-a2/node-00"), "scrolled:\n{text}");
     }
 }
+
+/// An upgrade waiting for a quiet window shows the countdown; one in its gate shows the gate
+/// (issue #15 item 7).
+#[test]
+fn releases_waiting_for_a_quiet_window_and_in_the_gate() {
+    use nodeherd_engine::upgrade::progress::Step;
+    use std::time::Duration;
+    let mut app = fixture::releases();
+    app.upgrading.insert("eth-a1/lodestar-bn".into());
+    app.progress
+        .insert("eth-a1/lodestar-bn".into(), "waiting for quiet".into());
+    app.waits.insert(
+        "eth-a1/lodestar-bn".into(),
+        Step::Quiet {
+            blocker: "attestation duty of validator 3 at slot 812".into(),
+            next_in: Duration::from_secs(7),
+            gives_up_in: Duration::from_secs(800),
+        },
+    );
+    let text = screen(&app, 160, 48);
+    assert!(
+        text.contains(
+            "waiting for a quiet window: attestation duty of validator 3 at slot 812 in 7s; gives up in 13m20s"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("cancel"),
+        "the cancel key in the hint bar:\n{text}"
+    );
+    snap("releases_waiting", &app);
+
+    app.waits.insert(
+        "eth-a1/lodestar-bn".into(),
+        Step::Gate {
+            elapsed: Duration::from_secs(40),
+            timeout: Duration::from_secs(150),
+            said: "syncing".into(),
+        },
+    );
+    app.switching.insert("eth-a1/lodestar-bn".into());
+    assert!(screen(&app, 160, 48).contains("~ gate 40s/150s…"));
+    snap("releases_gate", &app);
+}

@@ -2,7 +2,8 @@
 //! (`nodeherd_engine::upgrade::progress`): on a terminal, one status line per running node,
 //! redrawn in place under the lines that stay (batches started, nodes finished); without one,
 //! plain timestamped lines, one per state change (uploads every 25 % or 10 s, gate waits when
-//! the probe's answer changes or every 10 s). stdout is never written, so `--json` stays one
+//! the probe's answer changes or every 10 s, quiet-window waits when the blocking duty changes or
+//! every 10 s). stdout is never written, so `--json` stays one
 //! document; `-q/--quiet` turns it off.
 //!
 //! Owns: the wording and the drawing of progress. May not touch: the summary and the plan (the
@@ -69,6 +70,11 @@ pub fn describe(step: &Step) -> String {
         Step::Unpacking => "verifying and unpacking on the host".into(),
         Step::Staged => "staged".into(),
         Step::WaitingForQuiet => "waiting for a window without validator duties".into(),
+        Step::Quiet {
+            blocker,
+            next_in,
+            gives_up_in,
+        } => nodeherd_engine::upgrade::progress::quiet_text(blocker, *next_in, *gives_up_in),
         Step::Switching => "switching".into(),
         Step::Switched => "switched, health gate next".into(),
         Step::Gate {
@@ -154,13 +160,15 @@ impl Render {
                         }
                         show
                     }
-                    Step::Gate { said, .. } => {
+                    // the gate's probe answer, or what blocks the quiet window (reported every
+                    // second): shown when it changes or every REPEAT
+                    Step::Gate { said: words, .. } | Step::Quiet { blocker: words, .. } => {
                         let show = self
                             .gates
                             .get(node)
-                            .is_none_or(|(l, at)| l != said || now - *at >= REPEAT);
+                            .is_none_or(|(l, at)| l != words || now - *at >= REPEAT);
                         if show {
-                            self.gates.insert(node.clone(), (said.clone(), now));
+                            self.gates.insert(node.clone(), (words.clone(), now));
                         }
                         show
                     }
@@ -407,6 +415,36 @@ mod tests {
             lines
                 .iter()
                 .all(|l| !l.contains('\r') && !l.contains('\x1b'))
+        );
+    }
+
+    #[test]
+    fn a_quiet_window_wait_prints_when_the_duty_changes_or_every_ten_seconds() {
+        let quiet = |blocker: &str, s: u64| {
+            node(Step::Quiet {
+                blocker: blocker.into(),
+                next_in: Duration::from_secs(30 - s),
+                gives_up_in: Duration::from_secs(600 - s),
+            })
+        };
+        // reported every second for 25 s; the blocking duty changes at 15 s
+        let ev: Vec<(u64, Progress)> = (0..25u64)
+            .map(|s| {
+                let b = if s < 15 {
+                    "attestation duty of validator 3 at slot 8"
+                } else {
+                    "proposal duty of validator 3 at slot 9"
+                };
+                (s, quiet(b, s))
+            })
+            .collect();
+        assert_eq!(
+            plain(&ev),
+            vec![
+                "T h1/bn: waiting for a quiet window: attestation duty of validator 3 at slot 8 in 30s; gives up in 10m00s",
+                "T h1/bn: waiting for a quiet window: attestation duty of validator 3 at slot 8 in 20s; gives up in 9m50s",
+                "T h1/bn: waiting for a quiet window: proposal duty of validator 3 at slot 9 in 15s; gives up in 9m45s",
+            ]
         );
     }
 

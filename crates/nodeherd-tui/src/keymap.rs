@@ -78,6 +78,8 @@ pub enum Action {
     Upgrade,
     /// Roll the selected node back to its previous version (releases screen).
     Rollback,
+    /// Cancel the selected node's upgrade or rollback while it has not switched yet.
+    CancelUpgrade,
 }
 
 impl Action {
@@ -231,6 +233,7 @@ pub const TABLE: &[Binding] = &[
     b(Key::ch('R'), C::Releases, A::Reload, "fetch feeds and running versions again", false, Some("reload")),
     b(Key::ch('u'), C::Releases, A::Upgrade, "upgrade the selected node to its allowed version", true, Some("upgrade")),
     b(Key::ch('b'), C::Releases, A::Rollback, "roll the selected node back to its previous version", true, Some("rollback")),
+    b(Key::ch('c'), C::Releases, A::CancelUpgrade, "cancel the selected node's upgrade/rollback while it waits (before its switch)", false, Some("cancel")),
     b(Key::ch('f'), C::Releases, A::ShowFleet, "back to the fleet", false, Some("fleet")),
     b(Key::ch('R'), C::Keys, A::Reload, "list the keys again", false, Some("reload")),
     b(Key::ch('i'), C::Keys, A::ImportKey, "import keystores into a node (:import, double-sign guard, confirm)", true, Some("import")),

@@ -18,10 +18,12 @@ use crate::state::{
 use nodeherd_core::facts::systemd::{self, JournalLine};
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_core::plan::apply::Plan;
+use nodeherd_core::text::sanitize;
 use nodeherd_engine::apply::run::ChangeResult;
 use nodeherd_engine::lifecycle::ActionOutcome;
 use nodeherd_engine::status::NodeStatus;
 use nodeherd_engine::upgrade::engine::{Event, Outcome};
+use nodeherd_engine::upgrade::progress::{Step, quiet_text};
 use std::sync::Arc;
 
 /// Everything the state owner reacts to: input, worker results, time.
@@ -98,6 +100,12 @@ pub enum Msg {
         key: String,
         event: Event,
     },
+    /// What an upgrade or rollback waits for now (the quiet window's countdown, the gate's
+    /// progress), about once a second.
+    Wait {
+        key: String,
+        step: Step,
+    },
     /// An apply ended: one result per change (or why it could not start).
     Applied(Result<Vec<ChangeResult>, WorkerError>),
     /// An upgrade or rollback from the releases screen ended.
@@ -158,6 +166,10 @@ pub enum Effect {
         node: NodeRef,
         to: Option<String>,
     },
+    /// Cancel the upgrade or rollback of `key` (`host/node`) if it has not started switching.
+    CancelUpgrade {
+        key: String,
+    },
     /// Read and merge the hosts' journals in a worker.
     LoadHistory,
     /// Silence alerts matching `spec` (RULE[/HOST[/NODE]]) until `until`: recorded in the saved
@@ -199,5 +211,24 @@ pub fn event_label(e: Event) -> &'static str {
         Event::Confirmed => "confirmed",
         Event::RollingBack => "rolling back",
         Event::RolledBack => "rolled back",
+    }
+}
+
+/// How a wait reads on the releases screen and in the quit notice.
+pub fn wait_text(step: &Step) -> Option<String> {
+    match step {
+        Step::Quiet {
+            blocker,
+            next_in,
+            gives_up_in,
+        } => Some(quiet_text(&sanitize(blocker), *next_in, *gives_up_in)),
+        Step::Gate {
+            elapsed, timeout, ..
+        } => Some(format!(
+            "gate {}s/{}s",
+            elapsed.as_secs(),
+            timeout.as_secs()
+        )),
+        _ => None,
     }
 }

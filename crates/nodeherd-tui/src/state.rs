@@ -155,6 +155,16 @@ pub struct App {
     pub progress: BTreeMap<String, String>,
     /// `host/node` keys with an upgrade or rollback in flight.
     pub upgrading: BTreeSet<String>,
+    /// What an upgrade or rollback in flight waits for, per `host/node`: the engine's last
+    /// quiet-window countdown or health-gate step.
+    pub waits: BTreeMap<String, nodeherd_engine::upgrade::progress::Step>,
+    /// Of `upgrading`, the keys whose switch started (too late to cancel).
+    pub switching: BTreeSet<String>,
+    /// A quit was refused once because switches are in flight: the next one leaves them to the
+    /// hosts' guards.
+    pub quit_armed: bool,
+    /// Quit without waiting for the switches in flight (the hosts' guards finish them).
+    pub leave_switches: bool,
     pub help_scroll: usize,
     pub flash: Option<Flash>,
     /// Nodes with an action in flight.
@@ -229,6 +239,10 @@ impl App {
             history_selected: 0,
             progress: BTreeMap::new(),
             upgrading: BTreeSet::new(),
+            waits: BTreeMap::new(),
+            switching: BTreeSet::new(),
+            quit_armed: false,
+            leave_switches: false,
             help_scroll: 0,
             flash: None,
             busy: BTreeSet::new(),

@@ -13,6 +13,7 @@ mod dialogs;
 mod keys;
 mod prompt;
 mod results;
+mod waits;
 
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyEvent, KeyEventKind};
@@ -87,6 +88,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
         }
         Msg::Plan(r) => changes::on_plan(app, r, now),
         Msg::Progress { key, event } => changes::on_progress(app, key, event),
+        Msg::Wait { key, step } => waits::on_wait(app, key, step),
         Msg::Applied(r) => changes::on_applied(app, r, now, &mut fx),
         Msg::UpgradeDone {
             key,
@@ -94,7 +96,11 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             outcome,
         } => changes::on_upgrade_done(app, key, rollback, outcome, now, &mut fx),
         Msg::History(r) => changes::on_history(app, r, now),
-        Msg::Terminate => quit(app, &mut fx),
+        Msg::Terminate => {
+            // a signal from outside: cancel what only waits, wait for switches in flight
+            waits::cancel_waiting(app, &mut fx);
+            quit_now(app, &mut fx);
+        }
         Msg::SuspendRequested => fx.push(Effect::Suspend),
     }
     fx
@@ -108,7 +114,15 @@ fn flash(app: &mut App, now: DateTime<Utc>, text: impl Into<String>, error: bool
     });
 }
 
-fn quit(app: &mut App, fx: &mut Vec<Effect>) {
+/// Quit asked from the keyboard: upgrades that only wait are cancelled; switches in flight are
+/// named first, and left to the hosts' guards when asked again ([`waits::may_quit`]).
+fn quit(app: &mut App, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
+    if waits::may_quit(app, fx, now) {
+        quit_now(app, fx);
+    }
+}
+
+fn quit_now(app: &mut App, fx: &mut Vec<Effect>) {
     // refuse every open host-key question: nothing may stay waiting on a dead UI
     if let Some(Dialog::HostKey {
         reply: Some(reply), ..
@@ -182,3 +196,5 @@ pub fn plan_len(p: &nodeherd_core::plan::apply::Plan) -> usize {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;

@@ -2,13 +2,15 @@
 //!
 //! Owns: asking Nimbus' `next_action_wait` metric, or the Beacon API duties endpoints (with the
 //! validator client's pubkeys from its keymanager; the token is read over SSH, used in one
-//! header and never logged or stored), and the pure "next duty" arithmetic.
+//! header and never logged or stored), the pure "next duty" arithmetic, and the wait itself
+//! (its countdown through a callback, its cancellation through a token).
 //! May not touch: the install layout, the unit.
 
 use nodeherd_transport::http;
 use nodeherd_transport::ssh::{Command, Session};
 use serde_json::Value;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 // tokio's clock: the real one in production, a paused one in tests (sleeps and deadlines alike)
 use tokio::time::Instant;
 
@@ -66,6 +68,45 @@ pub fn first_pending_slot(now: u64, genesis: u64, seconds_per_slot: u64) -> u64 
     } else {
         slot
     }
+}
+
+/// How long to hold a duties query back so that its epoch is the node's too (pure): a Beacon node
+/// takes its current epoch with up to 1 s of clock disparity ahead (Lodestar:
+/// `min(1, SECONDS_PER_SLOT / 2)`) and refuses proposer duties for any epoch but that one and the
+/// next, so a query sent within [`EPOCH_EDGE`] before an epoch boundary (our epoch, its next)
+/// is held until half a second after the boundary. `now_ms` is Unix milliseconds.
+pub fn hold_before_epoch(
+    now_ms: u64,
+    genesis: u64,
+    seconds_per_slot: u64,
+    slots_per_epoch: u64,
+) -> Duration {
+    let epoch_ms = seconds_per_slot.max(1) * slots_per_epoch.max(1) * 1000;
+    let since = now_ms.saturating_sub(genesis * 1000);
+    let to_boundary = epoch_ms - since % epoch_ms;
+    if to_boundary <= EPOCH_EDGE.as_millis() as u64 {
+        Duration::from_millis(to_boundary + 500)
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// How close to an epoch boundary a duties query is held back (the node's 1 s clock disparity
+/// plus the forward's latency).
+pub const EPOCH_EDGE: Duration = Duration::from_secs(2);
+
+/// Proposer duties of `epoch` placed in that epoch (pure): Lodestar 1.5.1 answers the next
+/// epoch's proposers with the slots of the current one (`computeStartSlotAtEpoch(stateEpoch)`),
+/// which would name a proposal an epoch early; a slot outside `epoch` is moved to the same
+/// position inside it.
+pub fn in_epoch(mut duties: Vec<Duty>, epoch: u64, slots_per_epoch: u64) -> Vec<Duty> {
+    let spe = slots_per_epoch.max(1);
+    for d in &mut duties {
+        if d.slot / spe != epoch {
+            d.slot = epoch * spe + d.slot % spe;
+        }
+    }
+    duties
 }
 
 /// Seconds from `now` to the start of `slot` (negative when it started).
@@ -137,6 +178,9 @@ pub enum DutyError {
     TokenLink(nodeherd_transport::ssh::SshError),
     #[error("cannot read the keymanager token file {0}")]
     Token(String),
+    /// The caller cancelled the wait (nothing was changed).
+    #[error("cancelled while waiting for a quiet window")]
+    Cancelled,
     #[error("no safe window within max_wait {max_wait}s: {blocker} (min_quiet {min_quiet}s)")]
     NoWindow {
         max_wait: u64,
@@ -193,6 +237,12 @@ async fn chain(session: &Session, port: u16) -> Result<Chain, DutyError> {
     })
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -239,9 +289,6 @@ async fn beacon_next(
         return Ok(None);
     }
     let c = chain(session, rest_port).await?;
-    let now = unix_now();
-    let slot = now.saturating_sub(c.genesis) / c.seconds_per_slot.max(1);
-    let epoch = slot / c.slots_per_epoch.max(1);
     // The indices of the node's keys, asked with repeated `id=` parameters: a comma list is not
     // split by Lodestar 1.5, which then answers an empty list and no attester duty was ever seen.
     let ids: Vec<&str> = pubkeys.iter().map(String::as_str).collect();
@@ -252,6 +299,14 @@ async fn beacon_next(
             .map_err(|_| DutyError::Missing("validators in the validators answer"))?;
         indices.extend(known.into_values().map(|v| v.index));
     }
+    // Never ask across an epoch boundary: the node's epoch could already be the next one and
+    // it refuses the proposer duties of this one (Lodestar logs a stack trace for each). Held
+    // here, right before the duties requests, so the queries above add no latency to it.
+    let hold = hold_before_epoch(unix_ms(), c.genesis, c.seconds_per_slot, c.slots_per_epoch);
+    tokio::time::sleep(hold).await;
+    let now = unix_now();
+    let slot = now.saturating_sub(c.genesis) / c.seconds_per_slot.max(1);
+    let epoch = slot / c.slots_per_epoch.max(1);
     let mut duties = Vec::new();
     for e in [epoch, epoch + 1] {
         if let Ok(b) = call(
@@ -264,7 +319,7 @@ async fn beacon_next(
         )
         .await
         {
-            duties.extend(parse_proposer(&b, &pubkeys));
+            duties.extend(in_epoch(parse_proposer(&b, &pubkeys), e, c.slots_per_epoch));
         }
         if !indices.is_empty() {
             let body = serde_json::to_vec(&indices).unwrap_or_default();
@@ -287,60 +342,100 @@ async fn beacon_next(
     }))
 }
 
-/// Wait until no duty falls within `min_quiet`, at most `max_wait`. `Ok(waited)` or `Err(report)`
-/// naming the duty that blocked it.
+/// What keeps a quiet window from opening, reported about once a second while waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// The duty (or Nimbus' next action) that is too close, without its timing.
+    pub blocker: String,
+    /// Time until it.
+    pub next_in: Duration,
+    /// What is left of `max_wait`.
+    pub gives_up_in: Duration,
+}
+
+/// Wait until no duty falls within `min_quiet`, at most `max_wait`, telling `on_wait` what
+/// blocks and how long is left. `Ok(waited)`, `Err(NoWindow)` naming the duty that blocked it,
+/// or `Err(Cancelled)` as soon as `cancel` fires (an in-flight query is dropped: it only reads).
 pub async fn wait_quiet(
+    session: &Session,
+    src: &Source,
+    (min_quiet, max_wait): (Duration, Duration),
+    cancel: &CancellationToken,
+    on_wait: impl Fn(Blocked),
+) -> Result<Duration, DutyError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(DutyError::Cancelled),
+        r = wait_loop(session, src, min_quiet, max_wait, &on_wait) => r,
+    }
+}
+
+/// The next blocker within `min_quiet` (`None`: quiet now): its name and seconds until it.
+async fn blocker(
+    session: &Session,
+    src: &Source,
+    min_quiet: Duration,
+) -> Result<Option<(String, f64)>, DutyError> {
+    Ok(match src {
+        Source::Nimbus { metrics_port } => {
+            let page = call(session, *metrics_port, "GET", "/metrics", &[], None).await?;
+            let w = next_action_wait(&page).ok_or(DutyError::Missing("next_action_wait metric"))?;
+            (w < min_quiet.as_secs_f64())
+                .then(|| ("next validator action (next_action_wait)".to_string(), w))
+        }
+        Source::BeaconApi {
+            rest_port,
+            keymanager_port,
+            token_file,
+        } => match beacon_next(session, *rest_port, *keymanager_port, token_file).await? {
+            Some((d, secs)) if secs < min_quiet.as_secs() as i64 => Some((
+                format!(
+                    "{} duty of validator {} at slot {}",
+                    d.kind, d.validator_index, d.slot
+                ),
+                secs.max(0) as f64,
+            )),
+            _ => None,
+        },
+    })
+}
+
+async fn wait_loop(
     session: &Session,
     src: &Source,
     min_quiet: Duration,
     max_wait: Duration,
+    on_wait: &impl Fn(Blocked),
 ) -> Result<Duration, DutyError> {
     let start = Instant::now();
     loop {
-        let (blocker, wait) = match src {
-            Source::Nimbus { metrics_port } => {
-                let page = call(session, *metrics_port, "GET", "/metrics", &[], None).await?;
-                let w =
-                    next_action_wait(&page).ok_or(DutyError::Missing("next_action_wait metric"))?;
-                if w >= min_quiet.as_secs_f64() {
-                    return Ok(start.elapsed());
-                }
-                (
-                    format!("next validator action in {w:.0}s (next_action_wait)"),
-                    w + 1.0,
-                )
-            }
-            Source::BeaconApi {
-                rest_port,
-                keymanager_port,
-                token_file,
-            } => match beacon_next(session, *rest_port, *keymanager_port, token_file).await? {
-                None => return Ok(start.elapsed()),
-                Some((d, secs)) if secs >= min_quiet.as_secs() as i64 => {
-                    let _ = d;
-                    return Ok(start.elapsed());
-                }
-                Some((d, secs)) => (
-                    format!(
-                        "{} duty of validator {} at slot {} in {}s",
-                        d.kind,
-                        d.validator_index,
-                        d.slot,
-                        secs.max(0)
-                    ),
-                    secs.max(0) as f64 + 1.0,
-                ),
-            },
+        let Some((what, secs)) = blocker(session, src, min_quiet).await? else {
+            return Ok(start.elapsed());
         };
         let left = max_wait.saturating_sub(start.elapsed());
         if left.is_zero() {
             return Err(DutyError::NoWindow {
                 max_wait: max_wait.as_secs(),
-                blocker,
+                blocker: format!("{what} in {secs:.0}s"),
                 min_quiet: min_quiet.as_secs(),
             });
         }
-        tokio::time::sleep(Duration::from_secs_f64(wait.max(1.0)).min(left)).await;
+        // sleep until just after the blocker, telling the countdown every second
+        let now = Instant::now();
+        let due = now + Duration::from_secs_f64(secs);
+        let until = now + Duration::from_secs_f64(secs + 1.0).min(left);
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            on_wait(Blocked {
+                blocker: what.clone(),
+                next_in: due.saturating_duration_since(now),
+                gives_up_in: max_wait.saturating_sub(start.elapsed()),
+            });
+            tokio::time::sleep((until - now).min(Duration::from_secs(1))).await;
+        }
     }
 }
 
@@ -368,6 +463,33 @@ mod tests {
         assert_eq!((d.kind, d.slot), ("proposal", 17));
         assert_eq!(seconds_until(17, 1000, 6, 1100), 2);
         assert!(next_duty(&all, 21).is_none());
+    }
+
+    #[test]
+    fn a_query_near_an_epoch_boundary_waits_for_it() {
+        // genesis 1000 s, 6 s slots, 8 per epoch: epochs start every 48 s (1048 s, 1096 s...)
+        let hold = |ms| hold_before_epoch(ms, 1000, 6, 8);
+        assert_eq!(hold(1_047_000), Duration::from_millis(1500));
+        assert_eq!(hold(1_046_000), Duration::from_millis(2500));
+        assert_eq!(hold(1_047_999), Duration::from_millis(501));
+        assert_eq!(hold(1_045_999), Duration::ZERO);
+        assert_eq!(hold(1_048_000), Duration::ZERO);
+        assert_eq!(hold(1_048_500), Duration::ZERO);
+        assert_eq!(hold(1_070_000), Duration::ZERO);
+        assert_eq!(hold(1_095_000), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn next_epoch_proposals_answered_with_current_slots_are_moved_into_their_epoch() {
+        let d = |slot| Duty {
+            kind: "proposal",
+            slot,
+            validator_index: "3".into(),
+        };
+        // Lodestar 1.5.1 asked for epoch 5 while in epoch 4 (8 slots): slots 32..39 come back
+        assert_eq!(in_epoch(vec![d(33)], 5, 8), vec![d(41)]);
+        // a right answer is kept
+        assert_eq!(in_epoch(vec![d(41), d(40)], 5, 8), vec![d(41), d(40)]);
     }
 
     #[test]

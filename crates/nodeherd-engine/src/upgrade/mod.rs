@@ -21,6 +21,8 @@ mod prepare_tests;
 #[cfg(test)]
 mod progress_tests;
 #[cfg(test)]
+mod quiet_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
 mod tests_kinds;

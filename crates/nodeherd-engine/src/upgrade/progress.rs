@@ -34,6 +34,14 @@ pub enum Step {
     Staged,
     /// Waiting for a window without validator duties.
     WaitingForQuiet,
+    /// Still waiting for a quiet window (reported about once a second while waiting):
+    /// `blocker` names what is too close (e.g. `attestation duty of validator 3 at slot 812`),
+    /// `next_in` is the time until it, `gives_up_in` what is left of `max_wait`.
+    Quiet {
+        blocker: String,
+        next_in: Duration,
+        gives_up_in: Duration,
+    },
     Switching,
     Switched,
     /// The health gate after the switch has not passed yet: `elapsed` of `timeout`, and what
@@ -52,6 +60,26 @@ pub enum Step {
         reason: String,
     },
     RolledBack,
+}
+
+/// A duration as a countdown reads: `7s`, `13m20s`, `1h02m`.
+pub fn countdown(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// How a [`Step::Quiet`] reads: `waiting for a quiet window: attestation duty of validator 3 at
+/// slot 812 in 7s; gives up in 13m20s`.
+pub fn quiet_text(blocker: &str, next_in: Duration, gives_up_in: Duration) -> String {
+    format!(
+        "waiting for a quiet window: {blocker} in {}; gives up in {}",
+        countdown(next_in),
+        countdown(gives_up_in)
+    )
 }
 
 /// One progress event.

@@ -73,6 +73,7 @@ fn names(steps: &[Step]) -> Vec<&'static str> {
             Step::Unpacking => "unpacking",
             Step::Staged => "staged",
             Step::WaitingForQuiet => "waiting-for-quiet",
+            Step::Quiet { .. } => "quiet",
             Step::Switching => "switching",
             Step::Switched => "switched",
             Step::Gate { .. } => "gate",

@@ -4,6 +4,7 @@
 //! Owns: the workers' handles (which are aborted at the end and which are awaited) and the frame
 //! pacing. May not touch: state transitions (the reducer's) or how screens look (the views').
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,9 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use nodeherd_core::inventory::NodeRef;
 
 use crate::msg::{Effect, Msg};
 use crate::state::{App, WorkerError};
@@ -40,6 +44,8 @@ struct Workers {
     /// Applies, upgrades and rollbacks: never aborted either (a switch cut in the middle leaves
     /// the host's guard to clean up); the loop waits for them before it returns.
     engines: Vec<JoinHandle<()>>,
+    /// The cancel of each upgrade or rollback in flight, by `host/node`.
+    cancels: HashMap<String, CancellationToken>,
 }
 
 impl Workers {
@@ -77,6 +83,7 @@ pub async fn event_loop<B: Backend>(
         loaders: Vec::new(),
         removals: Vec::new(),
         engines: Vec::new(),
+        cancels: HashMap::new(),
     };
     app.page = views::page_rows(terminal.size().map_err(term_err)?.height);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -129,6 +136,12 @@ pub async fn event_loop<B: Backend>(
         }
     };
     workers.stop_all();
+    if app.leave_switches {
+        // asked twice: the switches in flight are left to the hosts' guards (they roll back
+        // unless confirmed); the engines' tasks end with the runtime
+        tracing::info!("quitting with switches in flight: left to the hosts' guards");
+        workers.engines.clear();
+    }
     for h in workers.removals.drain(..).chain(workers.engines.drain(..)) {
         if !h.is_finished() {
             tracing::info!("waiting for a key removal / apply / upgrade to finish before quitting");
@@ -279,21 +292,37 @@ fn start(e: Effect, world: &World, tx: &mpsc::UnboundedSender<Msg>, workers: &mu
             workers.engines.retain(|h| !h.is_finished());
             workers.engines.push(spawn_apply(world, inputs, tx.clone()));
         }
-        Effect::Upgrade { node, to } => {
-            workers.engines.retain(|h| !h.is_finished());
-            workers
-                .engines
-                .push(spawn_upgrade(world, node, Some(to), false, tx.clone()));
-        }
-        Effect::Rollback { node, to } => {
-            workers.engines.retain(|h| !h.is_finished());
-            workers
-                .engines
-                .push(spawn_upgrade(world, node, to, true, tx.clone()));
+        Effect::Upgrade { node, to } => upgrade(world, tx, workers, node, Some(to), false),
+        Effect::Rollback { node, to } => upgrade(world, tx, workers, node, to, true),
+        Effect::CancelUpgrade { key } => {
+            if let Some(c) = workers.cancels.get(&key) {
+                c.cancel();
+            }
         }
         // performed by the loop itself
         Effect::PollNow | Effect::AnswerHostKey { .. } | Effect::Suspend | Effect::Quit => {}
     }
+}
+
+/// Start an upgrade (`to`) or rollback of `node` with its own cancel.
+fn upgrade(
+    world: &World,
+    tx: &mpsc::UnboundedSender<Msg>,
+    workers: &mut Workers,
+    node: NodeRef,
+    to: Option<String>,
+    rollback: bool,
+) {
+    workers.engines.retain(|h| !h.is_finished());
+    workers.cancels.retain(|_, c| !c.is_cancelled());
+    let cancel = CancellationToken::new();
+    let (h, n) = world.inv.node(node);
+    workers
+        .cancels
+        .insert(format!("{}/{}", h.name, n.name), cancel.clone());
+    workers
+        .engines
+        .push(spawn_upgrade(world, node, to, rollback, cancel, tx.clone()));
 }
 
 /// `:silence`: the poller's engine takes it up at once; saved in the alert state when there is one.

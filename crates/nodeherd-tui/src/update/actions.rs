@@ -25,7 +25,8 @@ pub(super) fn perform(
 ) {
     let screen = app.screen;
     match action {
-        Action::Quit => quit(app, fx),
+        Action::Quit => quit(app, fx, now),
+        Action::CancelUpgrade => super::waits::cancel_selected(app, now, fx),
         Action::Suspend => fx.push(Effect::Suspend),
         Action::Help => {
             if screen == Screen::Help {

@@ -57,6 +57,7 @@ pub(super) fn on_plan(
 
 /// Live progress of an engine run.
 pub(super) fn on_progress(app: &mut App, key: String, event: Event) {
+    super::waits::on_event(app, &key, event);
     app.progress.insert(key, event_label(event).to_string());
     app.dirty = true;
 }
@@ -112,6 +113,7 @@ pub(super) fn on_upgrade_done(
 ) {
     app.upgrading.remove(&key);
     app.progress.remove(&key);
+    super::waits::on_done(app, &key);
     let what = if rollback { "rollback" } else { "upgrade" };
     let versions = format!(
         "{} → {}",

@@ -21,7 +21,7 @@ use nodeherd_core::plan::apply::Planned;
 /// A key while a dialog is open: Ctrl-C quits, `y`/`n`/Esc answer it, anything else is ignored.
 pub(super) fn on_dialog_key(app: &mut App, key: Key, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
     if key == Key::ctrl('c') {
-        quit(app, fx);
+        quit(app, fx, now);
         return;
     }
     let yes = key == Key::ch('y') || key == Key::ch('Y');

@@ -26,7 +26,7 @@ pub(super) fn on_prompt_key(app: &mut App, k: KeyEvent, now: DateTime<Utc>, fx: 
     match k.code {
         KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
             app.prompt = None;
-            quit(app, fx);
+            quit(app, fx, now);
             return;
         }
         KeyCode::Char(c) => text.push(c),
@@ -73,7 +73,7 @@ fn run_command(app: &mut App, cmd: &str, now: DateTime<Utc>, fx: &mut Vec<Effect
     let head = words.next().unwrap_or("");
     match head {
         "" => {}
-        "q" | "quit" | "q!" => quit(app, fx),
+        "q" | "quit" | "q!" => quit(app, fx, now),
         "fleet" | "nodes" | "hosts" | "f" => go_fleet(app, fx),
         "alerts" | "a" => go(app, Screen::Alerts),
         "help" | "h" => go(app, Screen::Help),

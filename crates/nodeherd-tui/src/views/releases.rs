@@ -1,7 +1,8 @@
 //! The releases screen: per node the running version, the newest version its policy allows now,
 //! the next version that becomes eligible (with a countdown), and why; the selected node's
 //! reasons in full below; a node being upgraded or rolled back shows its live progress in the
-//! WHY column. `u` / `b` (upgrade, rollback) are confirmed in a dialog (see the reducer). Loading, failed and empty states are drawn from [`Fetched`].
+//! WHY column (a quiet-window wait its countdown, in full with `c cancels` in the panel below).
+//! `u` / `b` (upgrade, rollback) are confirmed in a dialog (see the reducer). Loading, failed and empty states are drawn from [`Fetched`].
 //!
 //! May not touch: the state (it only reads [`App`](crate::state::App)), I/O.
 //!
@@ -23,8 +24,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, TableState, Wrap};
 
+use crate::msg::wait_text;
 use crate::state::{App, ReleaseRow};
 use crate::views::{age, clean, cut, opt};
+use nodeherd_engine::upgrade::progress::{Step, countdown as countdown_of};
 
 /// Lines of the "why" panel under the table (borders included).
 const WHY_HEIGHT: u16 = 8;
@@ -99,6 +102,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
         ));
     }
     if let Some(r) = sel {
+        lines.extend(wait_line(app, &format!("{}/{}", r.host, r.node)));
         lines.push(Line::from(clean(&r.reason)));
         if let Some((v, at)) = &r.next {
             lines.push(Line::from(format!(
@@ -190,9 +194,9 @@ fn render_table(frame: &mut Frame, area: Rect, app: &App, rows: &[ReleaseRow], n
                 Cell::from(opt(r.allowed.as_deref().map(clean))),
                 up,
                 Cell::from(next),
-                match app.progress.get(&format!("{}/{}", r.host, r.node)) {
+                match progress_text(app, &format!("{}/{}", r.host, r.node)) {
                     // an upgrade or rollback of this node is running: its live progress
-                    Some(p) => Cell::from(format!("~ {}…", clean(p))).style(
+                    Some(p) => Cell::from(format!("~ {p}…")).style(
                         Style::default()
                             .fg(Color::Yellow)
                             .add_modifier(Modifier::BOLD),
@@ -225,6 +229,41 @@ fn render_table(frame: &mut Frame, area: Rect, app: &App, rows: &[ReleaseRow], n
     let mut state =
         TableState::default().with_selected(Some(app.releases_selected.saturating_sub(offset)));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// An upgrade of `key` waiting: the full countdown (or gate), and whether `c` cancels it.
+fn wait_line(app: &App, key: &str) -> Option<Line<'static>> {
+    let w = app.waits.get(key).and_then(wait_text)?;
+    let cancel = if app.switching.contains(key) {
+        "switch in flight: no cancel"
+    } else {
+        "c cancels"
+    };
+    Some(Line::styled(
+        format!("{w} ({cancel})"),
+        Style::default()
+            .fg(Color::Yellow)
+            .add_modifier(Modifier::BOLD),
+    ))
+}
+
+/// The live progress of `key`'s upgrade or rollback, short for its row: what it waits for (the
+/// quiet window's countdown, the gate), else the engine's last event.
+fn progress_text(app: &App, key: &str) -> Option<String> {
+    let event = app.progress.get(key)?;
+    Some(match app.waits.get(key) {
+        Some(Step::Quiet {
+            next_in,
+            gives_up_in,
+            ..
+        }) => format!(
+            "quiet window: duty in {}, gives up in {}",
+            countdown_of(*next_in),
+            countdown_of(*gives_up_in)
+        ),
+        Some(step) => wait_text(step).unwrap_or_else(|| clean(event)),
+        None => clean(event),
+    })
 }
 
 #[cfg(test)]

@@ -85,6 +85,9 @@ pub struct Options {
     pub clock: Arc<dyn feeds::Clock>,
     /// Each host's platform, probed once per run.
     pub platforms: Arc<crate::upgrade::platform::Platforms>,
+    /// Cancels the run's actions that have not started switching yet (the quiet-window wait
+    /// ends at once; a node already switching goes on to its gate and confirm or rollback).
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 impl Default for Options {
@@ -100,6 +103,7 @@ impl Default for Options {
             releases: Arc::new(feeds::Online::default()),
             clock: Arc::new(feeds::SystemClock),
             platforms: Arc::default(),
+            cancel: tokio_util::sync::CancellationToken::new(),
         }
     }
 }

@@ -221,6 +221,44 @@ impl Ctx<'_> {
     }
 }
 
+/// Wait for the safe window of a validator-carrying node, reporting its countdown; a cancel
+/// ends it before any change.
+async fn wait_window(cx: &Ctx<'_>, from: &str, to: &str) -> Result<(), Outcome> {
+    let (session, t, opts) = (cx.session, cx.t, cx.opts);
+    if let Some(src) = &t.duty {
+        emit(opts, &t.key, Step::WaitingForQuiet);
+        let quiet = (t.settings.min_quiet, t.settings.max_wait);
+        let waited = duty::wait_quiet(session, src, quiet, &opts.cancel, |b| {
+            emit(
+                opts,
+                &t.key,
+                Step::Quiet {
+                    blocker: b.blocker,
+                    next_in: b.next_in,
+                    gives_up_in: b.gives_up_in,
+                },
+            );
+        })
+        .await;
+        match waited {
+            Ok(_) => {}
+            Err(duty::DutyError::Cancelled) => return Err(cancelled(cx, from, to)),
+            Err(report) => {
+                let o = cx.outcome(
+                    Some(from),
+                    Some(to),
+                    Status::Refused,
+                    report.to_string(),
+                    vec![],
+                );
+                cx.journal(&o, true).await;
+                return Err(o);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Wait for the safe window, start the host's guard, and wait until it switched.
 async fn start_switch(
     cx: &Ctx<'_>,
@@ -230,21 +268,10 @@ async fn start_switch(
 ) -> Result<Switch, Outcome> {
     let (session, t, opts) = (cx.session, cx.t, cx.opts);
     let dir = t.install_dir();
-    if let Some(src) = &t.duty {
-        emit(opts, &t.key, Step::WaitingForQuiet);
-        if let Err(report) =
-            duty::wait_quiet(session, src, t.settings.min_quiet, t.settings.max_wait).await
-        {
-            let o = cx.outcome(
-                Some(from),
-                Some(to),
-                Status::Refused,
-                report.to_string(),
-                vec![],
-            );
-            cx.journal(&o, true).await;
-            return Err(o);
-        }
+    wait_window(cx, from, to).await?;
+    // the last moment a cancellation is honoured: from here on the switch runs to its end
+    if opts.cancel.is_cancelled() {
+        return Err(cancelled(cx, from, to));
     }
     let tok = token();
     let confirm_secs = t
@@ -324,6 +351,18 @@ async fn start_switch(
         return Err(o);
     }
     Ok(Switch { tok, confirm_secs })
+}
+
+/// The caller cancelled before the switch: nothing was switched; the host lock is released by
+/// the caller's guard. Not journaled: nothing changed on the node.
+fn cancelled(cx: &Ctx<'_>, from: &str, to: &str) -> Outcome {
+    cx.outcome(
+        Some(from),
+        Some(to),
+        Status::Refused,
+        format!("cancelled before any change: nothing switched, {from} still runs"),
+        vec![],
+    )
 }
 
 /// The gate passed: confirm to the guard, then prune old releases (best effort).

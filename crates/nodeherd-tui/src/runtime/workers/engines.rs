@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::feed::{self};
 use crate::msg::{Msg, PlanInputs};
@@ -19,6 +20,7 @@ use nodeherd_engine::site::{Site, SitePlan};
 use nodeherd_engine::upgrade::engine::{
     Event, Options as UpgradeOptions, Target, plan_all, rollback_one, upgrade_to,
 };
+use nodeherd_engine::upgrade::progress::{Progress, Reporter, Sink, Step};
 
 use crate::runtime::World;
 
@@ -87,8 +89,22 @@ pub(crate) fn spawn_plan(world: &World, tx: mpsc::UnboundedSender<Msg>) -> JoinH
     })
 }
 
-/// Upgrade-engine options whose progress events become `Msg::Progress`; the returned future
-/// forwards them until every sender (inside the options) is dropped.
+/// Forwards the engine's waits (quiet-window countdown, gate) as `Msg::Wait`.
+struct Waits(mpsc::UnboundedSender<Msg>);
+
+impl Sink for Waits {
+    fn report(&self, p: Progress) {
+        if let Progress::Node { node, step } = p {
+            if matches!(step, Step::Quiet { .. } | Step::Gate { .. }) {
+                let _ = self.0.send(Msg::Wait { key: node, step });
+            }
+        }
+    }
+}
+
+/// Upgrade-engine options whose progress events become `Msg::Progress` (and their waits
+/// `Msg::Wait`); the returned future forwards the events until every sender (inside the
+/// options) is dropped.
 fn progress_options(
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> (
@@ -98,6 +114,7 @@ fn progress_options(
     let (etx, mut erx) = mpsc::unbounded_channel::<(String, Event)>();
     let opts = UpgradeOptions {
         events: Some(etx),
+        progress: Reporter::new(Arc::new(Waits(tx.clone()))),
         ..UpgradeOptions::default()
     };
     let tx = tx.clone();
@@ -159,6 +176,7 @@ pub(crate) fn spawn_upgrade(
     r: NodeRef,
     to: Option<String>,
     rollback: bool,
+    cancel: CancellationToken,
     tx: mpsc::UnboundedSender<Msg>,
 ) -> JoinHandle<()> {
     let world = world.clone();
@@ -170,7 +188,8 @@ pub(crate) fn spawn_upgrade(
         let t = Target::new(&world.inv, r, &pb);
         let key = t.key.clone();
         tracing::info!(node = %key, rollback, "tui upgrade/rollback");
-        let (opts, forward) = progress_options(&tx);
+        let (mut opts, forward) = progress_options(&tx);
+        opts.cancel = cancel;
         let work = async {
             match &to {
                 Some(v) if !rollback => upgrade_to(&world.pool, &t, v, &opts).await,

@@ -85,10 +85,24 @@ async fn run(playbook: std::path::PathBuf, expect: &'static str, then_apply: boo
         s
     });
     let mut term = Terminal::new(TestBackend::new(120, 30)).expect("backend");
-    event_loop(&mut term, &mut app, &world, tx, rx, &mut hooks)
-        .await
-        .expect("event loop");
-    let screen = script.await.expect("script");
+    // A script that fails (a screen that never came) fails the test at once: the loop would
+    // otherwise wait for its `q` forever.
+    let screen = {
+        let looped = event_loop(&mut term, &mut app, &world, tx, rx, &mut hooks);
+        tokio::pin!(looped);
+        let mut script = script;
+        tokio::select! {
+            r = &mut looped => {
+                r.expect("event loop");
+                script.await.expect("script")
+            }
+            s = &mut script => {
+                let s = s.expect("script");
+                looped.await.expect("event loop");
+                s
+            }
+        }
+    };
     println!("{screen}");
     assert!(app.quit);
     assert!(app.dialog.is_none(), "no dialog for a plan without changes");
@@ -107,7 +121,7 @@ async fn plan_worker_reports_a_missing_playbook() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(
         dir.path().join("absent.toml"),
-        "Cannot plan: cannot read",
+        "cannot read playbook",
         false,
     )
     .await;

@@ -114,17 +114,12 @@ pub async fn probe(feeds: &Feeds, source: &str) -> FeedState {
     }
 }
 
-/// GET `url` (as the upgrade's feed reader asks it); the body of a 2xx answer.
+/// GET `url` as the upgrade's feed reader asks it ([`feeds::request`]); the body of a 2xx answer.
 async fn get(client: &reqwest::Client, url: &str) -> Result<String, String> {
-    let mut req = client
-        .get(url)
-        .header("Accept", "application/vnd.github+json");
-    if let Ok(token) = std::env::var("GITHUB_TOKEN") {
-        if url.starts_with("https://api.github.com/") {
-            req = req.bearer_auth(token);
-        }
-    }
-    let resp = req.send().await.map_err(|e| chain(&e.without_url()))?;
+    let resp = feeds::request(client, url)
+        .send()
+        .await
+        .map_err(|e| chain(&e.without_url()))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(format!("HTTP {status}"));

@@ -92,6 +92,18 @@ pub fn cache_file(dir: &Path, url: &str) -> PathBuf {
     cache_paths(dir, url).0
 }
 
+/// The GET of a feed URL as every reader sends it (the upgrade's [`fetch`], the doctor's check):
+/// GitHub's media type, and `GITHUB_TOKEN` as a bearer token for api.github.com only.
+pub fn request(client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+    let req = client
+        .get(url)
+        .header("Accept", "application/vnd.github+json");
+    match std::env::var("GITHUB_TOKEN") {
+        Ok(token) if url.starts_with("https://api.github.com/") => req.bearer_auth(token),
+        _ => req,
+    }
+}
+
 /// Read a feed: `source` is an http(s) URL or a local file path.
 pub async fn fetch(
     client: &reqwest::Client,
@@ -121,16 +133,9 @@ pub async fn fetch(
     let (body_path, etag_path) = cache_paths(cache_dir, source);
     let cached = std::fs::read_to_string(&body_path).ok();
     let etag = std::fs::read_to_string(&etag_path).ok();
-    let mut req = client
-        .get(source)
-        .header("Accept", "application/vnd.github+json");
+    let mut req = request(client, source);
     if let (Some(_), Some(tag)) = (&cached, &etag) {
         req = req.header("If-None-Match", tag.trim());
-    }
-    if let Ok(token) = std::env::var("GITHUB_TOKEN") {
-        if source.starts_with("https://api.github.com/") {
-            req = req.bearer_auth(token);
-        }
     }
     let offline = |message: String| match &cached {
         Some(text) => parse(text, Freshness::OfflineCache),

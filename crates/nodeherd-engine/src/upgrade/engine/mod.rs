@@ -219,12 +219,7 @@ fn duty_source(
             return Some(duty::Source::Nimbus { metrics_port: p });
         }
     }
-    let rest = node.rest_port.or_else(|| {
-        host.nodes
-            .iter()
-            .filter(|n| n.role == Role::Beacon || n.role == Role::Consensus)
-            .find_map(|n| n.rest_port)
-    })?;
+    let rest = host.beacon_api_port(node)?;
     Some(duty::Source::BeaconApi {
         rest_port: rest,
         keymanager_port: vc.keymanager_port?,

@@ -13,7 +13,7 @@
 //!
 //! Run: `cargo test --test doctor_lab` (as root); a name filter runs only matching scenarios.
 
-use nodeherd_lab::{LabConfig, host, naming};
+use nodeherd_lab::{LabConfig, naming};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -368,17 +368,7 @@ fn failures(report: &serde_json::Value) -> Vec<serde_json::Value> {
 
 /// Run `script` as root on host `i`; panics unless it exits 0; its trimmed stdout.
 fn ssh(cfg: &LabConfig, i: usize, script: &str) -> String {
-    let o = Command::new("ssh")
-        .args(host::ssh_args(
-            &naming::client_key(&cfg.state_dir),
-            &naming::known_hosts_path(cfg),
-            "root",
-            &naming::host_address(cfg.subnet, i),
-        ))
-        .arg(script)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ssh");
+    let o = labsuite::root_ssh(cfg, i, script);
     assert!(
         o.status.success(),
         "ssh host {i} exited {:?}: {}",

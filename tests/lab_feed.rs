@@ -9,7 +9,7 @@
 //!
 //! Run: `cargo test --test lab_feed` (as root); a name filter runs only matching scenarios.
 
-use nodeherd_lab::{self as lab, LabConfig, feed, host, naming};
+use nodeherd_lab::{self as lab, LabConfig, feed, naming};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -111,17 +111,7 @@ fn curl(url: &str) -> (bool, String) {
 }
 
 fn ssh(cfg: &LabConfig, command: &str) -> String {
-    let o = Command::new("ssh")
-        .args(host::ssh_args(
-            &naming::client_key(&cfg.state_dir),
-            &naming::known_hosts_path(cfg),
-            "root",
-            &naming::host_address(cfg.subnet, 1),
-        ))
-        .arg(command)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ssh");
+    let o = labsuite::root_ssh(cfg, 1, command);
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 

@@ -7,7 +7,7 @@
 //!
 //! Run: `cargo test --test progress_lab` (as root); a name filter runs only matching scenarios.
 
-use nodeherd_lab::{LabConfig, host, naming};
+use nodeherd_lab::LabConfig;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -34,14 +34,12 @@ fn main() {
         return;
     };
     println!("lab up with the feed: {:.1}s", t.elapsed().as_secs_f64());
-    let cfg = suite.cfg.clone();
     let inv = suite.report.inventory.clone();
     let state = suite.dir.join("state");
     suite.run(
         "upgrade_prints_plain_progress_on_stderr_and_json_on_stdout",
         || {
             let (out, err) = nodeherd(
-                &cfg,
                 &inv,
                 &state,
                 &[
@@ -85,7 +83,6 @@ fn main() {
         "rollback_prints_plain_progress_on_stderr_and_json_on_stdout",
         || {
             let (out, err) = nodeherd(
-                &cfg,
                 &inv,
                 &state,
                 &["--json", "rollback", NODE, "--yes", "-p", PLAYBOOK],
@@ -109,7 +106,6 @@ fn main() {
         },
     );
     suite.run("on_a_terminal_the_nodes_line_is_redrawn_in_place", || {
-        wait_lock_released(&cfg);
         let t = Instant::now();
         let cmd = format!(
             "NO_COLOR=1 NODEHERD_STATE_DIR={} {BIN} -i {} upgrade {NODE} --to 1.4.2 --yes -p {PLAYBOOK}",
@@ -138,7 +134,6 @@ fn main() {
     });
     suite.run("quiet_prints_no_progress", || {
         let (out, err) = nodeherd(
-            &cfg,
             &inv,
             &state,
             &["--json", "-q", "rollback", NODE, "--yes", "-p", PLAYBOOK],
@@ -151,8 +146,7 @@ fn main() {
 
 /// Run the real binary with the lab's inventory, stdin closed and stderr piped: (stdout,
 /// stderr); panics (with both) unless it exits 0.
-fn nodeherd(cfg: &LabConfig, inventory: &Path, state: &Path, args: &[&str]) -> (String, String) {
-    wait_lock_released(cfg);
+fn nodeherd(inventory: &Path, state: &Path, args: &[&str]) -> (String, String) {
     let t = Instant::now();
     let o = Command::new(BIN)
         .arg("-i")
@@ -176,21 +170,6 @@ fn nodeherd(cfg: &LabConfig, inventory: &Path, state: &Path, args: &[&str]) -> (
         o.status.code()
     );
     (out, err)
-}
-
-/// The host-side lock holder of the previous command can outlive it by up to 2 s (issue #15
-/// item 3): wait for its holder file to go (at most 10 s).
-fn wait_lock_released(cfg: &LabConfig) {
-    let _ = Command::new("ssh")
-        .args(host::ssh_args(
-            &naming::client_key(&cfg.state_dir),
-            &naming::known_hosts_path(cfg),
-            "root",
-            &naming::host_address(cfg.subnet, 1),
-        ))
-        .arg("for i in $(seq 50); do [ -e /opt/nodeherd/lodestar-bn/.nodeherd/lock.holder ] || exit 0; sleep 0.2; done; exit 0")
-        .stdin(Stdio::null())
-        .output();
 }
 
 /// stdout is exactly one JSON document: an array with the node's outcome, `ok`, to `to`.

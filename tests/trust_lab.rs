@@ -15,7 +15,7 @@
 //! Needs root: without it, says so and skips. Run: `cargo test --test trust_lab` (a name filter
 //! runs only matching scenarios; `NODEHERD_TEST_BIN=path` runs another build of the binary).
 
-use nodeherd_lab::{LabConfig, host, naming};
+use nodeherd_lab::LabConfig;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -236,17 +236,7 @@ fn nodeherd(inventory: &Path, state: &Path, args: &[&str], unset: &[&str]) -> Ou
 }
 
 fn ssh(cfg: &LabConfig, i: usize, command: &str) -> String {
-    let o = Command::new("ssh")
-        .args(host::ssh_args(
-            &naming::client_key(&cfg.state_dir),
-            &naming::known_hosts_path(cfg),
-            "root",
-            &naming::host_address(cfg.subnet, i),
-        ))
-        .arg(command)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ssh");
+    let o = labsuite::root_ssh(cfg, i, command);
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 

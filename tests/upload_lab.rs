@@ -253,12 +253,7 @@ fn ssh_args(cfg: &LabConfig) -> Vec<std::ffi::OsString> {
 
 /// Run `line` on the lab host as root; its stdout (stderr goes to the test's output).
 fn on_host(cfg: &LabConfig, line: &str) -> String {
-    let o = Command::new("ssh")
-        .args(ssh_args(cfg))
-        .arg(line)
-        .stdin(Stdio::null())
-        .output()
-        .expect("ssh");
+    let o = labsuite::root_ssh(cfg, 1, line);
     eprint!("{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -3,7 +3,7 @@
 //! non-flag argument), tear the lab down whatever happened, print `N passed, N failed`.
 #![allow(dead_code)]
 
-use nodeherd_lab::{self as lab, LabConfig, LabReport};
+use nodeherd_lab::{self as lab, LabConfig, LabReport, host, naming};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -111,4 +111,20 @@ impl Suite {
         println!("\n{} passed, {} failed", self.passed, self.failed);
         std::process::exit(i32::from(self.failed > 0));
     }
+}
+
+/// Run `command` as root on host `i` of the lab over OpenSSH (the lab's key and known_hosts),
+/// stdin closed; what it did. Each suite decides what a failure means.
+pub fn root_ssh(cfg: &LabConfig, i: usize, command: &str) -> std::process::Output {
+    std::process::Command::new("ssh")
+        .args(host::ssh_args(
+            &naming::client_key(&cfg.state_dir),
+            &naming::known_hosts_path(cfg),
+            "root",
+            &naming::host_address(cfg.subnet, i),
+        ))
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ssh")
 }

@@ -16,6 +16,11 @@
 //! processes' own CPU from /proc/PID/schedstat), `getrusage(RUSAGE_SELF)` for in-process work.
 //! Every run's output is checked: a variant that did not answer for all N hosts is reported.
 //!
+//! Latency: `NODEHERD_BENCH_DELAYS` lists one-way delays in ms (default `0`); each non-zero delay
+//! runs every variant again through the userspace relay of `support/relay.rs` (no netem in this
+//! kernel), which also counts the round trips per host of each tool. `NODEHERD_BENCH_LAB` and
+//! `NODEHERD_BENCH_SUBNET` pick another lab than `nhbench` / 220.
+//!
 //! Run: `sudo cargo bench --bench fanout` (release build). Without root it says why and exits 0.
 //! The lab is brought down at the end unless `NODEHERD_BENCH_KEEP_LAB=1`.
 
@@ -31,6 +36,10 @@ use nodeherd_core::selector::Selector;
 use nodeherd_lab::{self as lab, LabConfig, naming};
 use nodeherd_transport::ssh::{self, ConnectOptions, Pool};
 
+#[path = "support/relay.rs"]
+mod relay;
+
+/// Default lab name and subnet; `NODEHERD_BENCH_LAB` and `NODEHERD_BENCH_SUBNET` override them.
 const LAB_NAME: &str = "nhbench";
 const LAB_SUBNET: u8 = 220;
 const REMOTE: &str = "cat /proc/loadavg";
@@ -85,6 +94,8 @@ struct Sample {
     cpu: f64,
     /// Hosts that answered correctly.
     ok: usize,
+    /// Round trips per host counted by the latency relay (NaN without it).
+    rts: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -139,7 +150,15 @@ fn run_child(mut cmd: Command, stdin: &str) -> Result<(Sample, String), String> 
             tail.join(" | ")
         );
     }
-    Ok((Sample { wall, cpu, ok: 0 }, text))
+    Ok((
+        Sample {
+            wall,
+            cpu,
+            ok: 0,
+            rts: f64::NAN,
+        },
+        text,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -161,6 +180,10 @@ struct Setup {
     key: PathBuf,
     ansible_cfg: Option<PathBuf>,
     ansible_ini: PathBuf,
+    /// Emulated one-way latency (zero: the clients reach the hosts directly).
+    delay: Duration,
+    /// The latency relay every client goes through when `delay` is not zero.
+    relay: Option<relay::Relay>,
 }
 
 impl Setup {
@@ -411,6 +434,7 @@ fn nodeherd_lib(
     rt: &tokio::runtime::Runtime,
     s: &Setup,
     inv: &Inventory,
+    relay: Option<&relay::Relay>,
 ) -> Result<Vec<(Row, Sample)>, String> {
     let nodes = Selector::parse("all")
         .and_then(|sel| sel.select_nodes(inv))
@@ -444,18 +468,33 @@ fn nodeherd_lib(
             wall: t0.elapsed().as_secs_f64(),
             cpu: self_cpu() - c0,
             ok,
+            rts: f64::NAN,
         };
+        // round trips of each phase, counted after its traffic has settled (not timed)
+        let counted = |mut x: Sample, r0: Option<relay::Counts>| {
+            if let (Some(relay), Some(r0)) = (relay, r0) {
+                std::thread::sleep(relay.delay * 2 + Duration::from_millis(100));
+                if let Ok(r1) = relay.counts() {
+                    x.rts = r1.since(r0).exchanges as f64 / n as f64;
+                }
+            }
+            x
+        };
+        let snap = || relay.and_then(|r| r.counts().ok());
         let mut out = Vec::new();
+        let r0 = snap();
         let (c0, t0) = (self_cpu(), Instant::now());
         let ok = poll(pool.clone()).await;
-        out.push((Row::NodeherdLibCold, timed(ok, c0, t0)));
+        out.push((Row::NodeherdLibCold, counted(timed(ok, c0, t0), r0)));
+        let r0 = snap();
         let (c0, t0) = (self_cpu(), Instant::now());
         let ok = poll(pool.clone()).await;
-        out.push((Row::NodeherdWarmCat, timed(ok, c0, t0)));
+        out.push((Row::NodeherdWarmCat, counted(timed(ok, c0, t0), r0)));
+        let r0 = snap();
         let (c0, t0) = (self_cpu(), Instant::now());
         let rows = nodeherd_engine::status::gather(&pool, inv, &nodes, n).await;
         let ok = rows.iter().filter(|r| r.unit_state.is_some()).count();
-        out.push((Row::NodeherdWarmStatus, timed(ok, c0, t0)));
+        out.push((Row::NodeherdWarmStatus, counted(timed(ok, c0, t0), r0)));
         pool.close_all().await;
         Ok(out)
     })
@@ -498,11 +537,108 @@ fn phases(rt: &tokio::runtime::Runtime, inv: &Inventory, reps: usize) -> Result<
     ))
 }
 
+/// The status poll's server-side work on one host, on one warm connection: the poll's real
+/// script against its parts and against an empty command (the floor: a session channel, the
+/// login shell, exit). Medians of `reps` round-robin runs, in ms.
+fn server_work(
+    rt: &tokio::runtime::Runtime,
+    inv: &Inventory,
+    reps: usize,
+) -> Result<String, String> {
+    use nodeherd_core::facts::{status, systemd};
+    let host = inv.hosts.first().ok_or("empty inventory")?;
+    let units: Vec<&str> = host.nodes.iter().map(|n| n.unit.as_str()).collect();
+    let dirs: Vec<String> = host
+        .nodes
+        .iter()
+        .map(|n| n.install_dir.display().to_string())
+        .collect();
+    let script = status::status_script(&units, &dirs);
+    let links: Vec<String> = dirs.iter().map(|d| format!("{d}/current")).collect();
+    let variants: Vec<(&str, ssh::Command)> = vec![
+        ("empty command (`true`)", ssh::Command::new("true")),
+        (
+            "the status poll (`sh -c` systemctl show + readlink)",
+            ssh::Command::new("sh").arg("-c").arg(&script),
+        ),
+        ("`systemctl show` alone", systemd::show_command(&units)),
+        (
+            "`systemctl is-active` alone",
+            ssh::Command::new("systemctl")
+                .arg("is-active")
+                .arg("--")
+                .args(units.iter().copied()),
+        ),
+        (
+            "`readlink` alone",
+            ssh::Command::new("readlink")
+                .arg("--")
+                .args(links.iter().map(String::as_str)),
+        ),
+    ];
+    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    rt.block_on(async {
+        let session = ssh::Session::connect(&host.target, &ConnectOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        for _ in 0..reps {
+            for (i, (_, cmd)) in variants.iter().enumerate() {
+                let t = Instant::now();
+                session.exec(cmd).await.map_err(|e| e.to_string())?;
+                cols[i].push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        session.close().await;
+        Ok::<(), String>(())
+    })?;
+    let parts: Vec<String> = variants
+        .iter()
+        .zip(cols)
+        .map(|((label, _), c)| format!("{label} {:.1} ms", median(c)))
+        .collect();
+    Ok(format!(
+        "server-side work on one host, warm connection, median of {reps}: {}",
+        parts.join(", ")
+    ))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Setup
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The hosts as the clients see them behind the relay (`127.77.x.y`), a known_hosts file naming
+/// those addresses (the same host keys), and the relay started for them.
+fn behind_relay(
+    hosts: &[Host],
+    known_hosts: &Path,
+    dir: &Path,
+    delay: Duration,
+) -> Result<(Vec<Host>, PathBuf, relay::Relay), String> {
+    let text = std::fs::read_to_string(known_hosts)
+        .map_err(|e| format!("{}: {e}", known_hosts.display()))?;
+    let mut pairs = Vec::new();
+    let mut kh = String::new();
+    let mut out = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let listen = relay::listen_address(i);
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix(&format!("{} ", h.address)) {
+                kh.push_str(&format!("{listen} {rest}\n"));
+            }
+        }
+        pairs.push((listen.clone(), h.address.clone()));
+        out.push(Host {
+            name: h.name.clone(),
+            address: listen,
+        });
+    }
+    let path = dir.join("known_hosts");
+    write(&path, &kh)?;
+    let relay = relay::Relay::start(&pairs, delay)?;
+    Ok((out, path, relay))
 }
 
 fn setup_for(
@@ -511,14 +647,21 @@ fn setup_for(
     report: &lab::LabReport,
     root: &Path,
     have_ansible: bool,
+    delay: Duration,
 ) -> Result<Setup, String> {
     let hosts: Vec<Host> = all.iter().take(n).cloned().collect();
-    let dir = root.join(format!("n{n}"));
+    let dir = root.join(format!("n{n}-d{}", delay.as_millis()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (hosts, known_hosts, relay) = if delay.is_zero() {
+        (hosts, report.known_hosts.clone(), None)
+    } else {
+        let (h, k, r) = behind_relay(&hosts, &report.known_hosts, &dir, delay)?;
+        (h, k, Some(r))
+    };
     let inventory = dir.join("inventory.toml");
     let spec = lab::inventory::InventorySpec {
         identity_file: report.client_key.clone(),
-        known_hosts_file: report.known_hosts.clone(),
+        known_hosts_file: known_hosts.clone(),
         hosts: hosts
             .iter()
             .map(|h| lab::inventory::InventoryHost {
@@ -537,10 +680,12 @@ fn setup_for(
         hosts,
         dir: dir.clone(),
         inventory,
-        known_hosts: report.known_hosts.clone(),
+        known_hosts,
         key: report.client_key.clone(),
         ansible_cfg: None,
         ansible_ini: dir.join("hosts.ini"),
+        delay,
+        relay,
     };
     let mut ini = String::from("[lab]\n");
     for h in &s.hosts {
@@ -605,6 +750,7 @@ fn machine() -> String {
 struct Stats {
     wall: f64,
     cpu: f64,
+    rts: f64,
     runs: usize,
     failed_runs: usize,
     errors: Vec<String>,
@@ -615,6 +761,12 @@ fn stats(samples: &[Sample], errors: &[String], n: usize) -> Stats {
     Stats {
         wall: median(good.iter().map(|s| s.wall).collect()),
         cpu: median(good.iter().map(|s| s.cpu).collect()),
+        rts: median(
+            good.iter()
+                .map(|s| s.rts)
+                .filter(|r| r.is_finite())
+                .collect(),
+        ),
         runs: good.len(),
         failed_runs: samples.len() - good.len(),
         errors: errors.to_vec(),
@@ -632,7 +784,7 @@ fn f(v: f64, digits: usize) -> String {
 fn report(n: usize, rounds: usize, table: &BTreeMap<Row, Stats>) -> String {
     let mut md = String::new();
     md.push_str(
-        "| variant | N | median wall s | client CPU s | CPU ms/host | wall ratio to nodeherd |\n|---|---|---|---|---|---|\n",
+        "| variant | N | median wall s | client CPU s | CPU ms/host | wall ratio to nodeherd | round trips/host |\n|---|---|---|---|---|---|---|\n",
     );
     for (row, st) in table {
         let base = table.get(&row.baseline()).map_or(f64::NAN, |b| b.wall);
@@ -643,7 +795,7 @@ fn report(n: usize, rounds: usize, table: &BTreeMap<Row, Stats>) -> String {
                     st.failed_runs
                 )
             });
-            md.push_str(&format!("| {} | {n} | {why} | | | |\n", row.label()));
+            md.push_str(&format!("| {} | {n} | {why} | | | | |\n", row.label()));
             continue;
         }
         let note = if st.failed_runs > 0 {
@@ -655,12 +807,13 @@ fn report(n: usize, rounds: usize, table: &BTreeMap<Row, Stats>) -> String {
             String::new()
         };
         md.push_str(&format!(
-            "| {}{note} | {n} | {} | {} | {} | {} |\n",
+            "| {}{note} | {n} | {} | {} | {} | {} | {} |\n",
             row.label(),
             f(st.wall, 3),
             f(st.cpu, 3),
             f(st.cpu * 1000.0 / n as f64, 2),
             f(st.wall / base, 2),
+            f(st.rts, 1),
         ));
     }
     md
@@ -747,10 +900,19 @@ fn bench_n(
     rounds: usize,
 ) -> Result<BTreeMap<Row, Stats>, String> {
     let inv = Inventory::load(&s.inventory).map_err(|e| format!("{e:?}"))?;
-    println!("\n== N = {} ({} rounds) ==", s.n, rounds);
+    println!(
+        "\n== N = {}, one-way delay {} ms ({} rounds) ==",
+        s.n,
+        s.delay.as_millis(),
+        rounds
+    );
     match phases(rt, &inv, 11) {
         Ok(line) => println!("{line}"),
         Err(e) => println!("phases of one connection: {e}"),
+    }
+    match server_work(rt, &inv, 21) {
+        Ok(line) => println!("{line}"),
+        Err(e) => println!("server-side work: {e}"),
     }
     print!("starting {} ControlMasters (not timed) ... ", s.n);
     let _ = std::io::stdout().flush();
@@ -771,9 +933,10 @@ fn bench_n(
         for k in 0..order.len() {
             let v = order[(k + round) % order.len()];
             std::thread::sleep(SETTLE);
-            let result: Result<Vec<(Row, Sample)>, String> = match v {
+            let r0 = s.relay.as_ref().and_then(|r| r.counts().ok());
+            let mut result: Result<Vec<(Row, Sample)>, String> = match v {
                 Variant::NodeherdCold => nodeherd_cold(s).map(|x| vec![(Row::NodeherdCold, x)]),
-                Variant::NodeherdLib => nodeherd_lib(rt, s, &inv),
+                Variant::NodeherdLib => nodeherd_lib(rt, s, &inv, s.relay.as_ref()),
                 Variant::SshDefault => xargs_ssh(s, &[]).map(|x| vec![(Row::SshDefault, x)]),
                 Variant::SshCurve => xargs_ssh(s, &["-o", "KexAlgorithms=curve25519-sha256"])
                     .map(|x| vec![(Row::SshCurve, x)]),
@@ -782,17 +945,27 @@ fn bench_n(
                 }
                 Variant::Ansible => ansible(s).map(|x| vec![(Row::Ansible, x)]),
             };
+            // round trips per host of a one-row variant (the in-process one counts its own phases)
+            if let (Some(relay), Some(r0), Ok([(_, x)])) =
+                (s.relay.as_ref(), r0, result.as_deref_mut())
+            {
+                std::thread::sleep(s.delay * 2 + Duration::from_millis(100));
+                if let Ok(r1) = relay.counts() {
+                    x.rts = r1.since(r0).exchanges as f64 / s.n as f64;
+                }
+            }
             match result {
                 Ok(rows) => {
                     for (row, x) in rows {
                         println!(
-                            "  round {} {:<62} wall {:>7.3} s  cpu {:>7.3} s  ok {}/{}",
+                            "  round {} {:<62} wall {:>7.3} s  cpu {:>7.3} s  ok {}/{}  rt/host {:.1}",
                             round + 1,
                             row.label(),
                             x.wall,
                             x.cpu,
                             x.ok,
-                            s.n
+                            s.n,
+                            x.rts
                         );
                         samples.entry(row).or_default().push(x);
                     }
@@ -837,6 +1010,7 @@ fn env_list(name: &str, default: &str) -> Vec<usize> {
 }
 
 fn main() {
+    relay::run_if_relay();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         println!(
@@ -850,10 +1024,22 @@ fn main() {
         println!("NODEHERD_BENCH_HOSTS gives no host count (e.g. 50 or 20,50)");
         std::process::exit(2);
     };
+    let lab_name = std::env::var("NODEHERD_BENCH_LAB").unwrap_or_else(|_| LAB_NAME.into());
+    let subnet = std::env::var("NODEHERD_BENCH_SUBNET")
+        .ok()
+        .and_then(|v| v.parse::<u8>().ok())
+        .unwrap_or(LAB_SUBNET);
     if max_n > 200 {
-        println!("NODEHERD_BENCH_HOSTS: at most 200 hosts in subnet 10.{LAB_SUBNET}.0.0/24");
+        println!("NODEHERD_BENCH_HOSTS: at most 200 hosts in subnet 10.{subnet}.0.0/24");
         std::process::exit(2);
     }
+    // one-way delays in ms; 0 is the direct link, anything else goes through the relay
+    let delays: Vec<Duration> = std::env::var("NODEHERD_BENCH_DELAYS")
+        .unwrap_or_else(|_| "0".into())
+        .split(',')
+        .filter_map(|x| x.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .collect();
     let rounds = env_list("NODEHERD_BENCH_ROUNDS", "5")
         .first()
         .copied()
@@ -870,8 +1056,8 @@ fn main() {
         }
     };
     let cfg = LabConfig {
-        name: LAB_NAME.into(),
-        subnet: LAB_SUBNET,
+        name: lab_name.clone(),
+        subnet,
         hosts: max_n,
         lodestar: false,
         extra_vc: false,
@@ -879,7 +1065,7 @@ fn main() {
         ..LabConfig::default()
     };
     println!("machine: {}", machine());
-    println!("bringing up lab {LAB_NAME} with {max_n} hosts (10.{LAB_SUBNET}.0.0/24) ...");
+    println!("bringing up lab {lab_name} with {max_n} hosts (10.{subnet}.0.0/24) ...");
     let code = match lab::up(&cfg) {
         Err(e) => {
             println!("lab up failed: {e:?}");
@@ -887,7 +1073,7 @@ fn main() {
         }
         Ok(rep) => {
             println!("lab up in {:.1} s", rep.elapsed.as_secs_f64());
-            match run(&cfg, &rep, &ns, rounds, work.path()) {
+            match run(&cfg, &rep, &ns, &delays, rounds, work.path()) {
                 Ok(()) => 0,
                 Err(e) => {
                     println!("bench failed: {e}");
@@ -898,11 +1084,11 @@ fn main() {
     };
     if keep {
         println!(
-            "NODEHERD_BENCH_KEEP_LAB=1: lab {LAB_NAME} left running (`nodeherd lab down` it later)"
+            "NODEHERD_BENCH_KEEP_LAB=1: lab {lab_name} left running (`nodeherd lab down` it later)"
         );
     } else {
         match lab::down(&cfg) {
-            Ok(()) => println!("lab {LAB_NAME} is down"),
+            Ok(()) => println!("lab {lab_name} is down"),
             Err(e) => println!("lab down failed: {e:?}"),
         }
     }
@@ -914,6 +1100,7 @@ fn run(
     cfg: &LabConfig,
     rep: &lab::LabReport,
     ns: &[usize],
+    delays: &[Duration],
     rounds: usize,
     work: &Path,
 ) -> Result<(), String> {
@@ -944,14 +1131,17 @@ fn run(
         if hosts.len() < n {
             return Err(format!("lab has {} hosts, {n} wanted", hosts.len()));
         }
-        let s = setup_for(n, &hosts, rep, work, have_ansible)?;
-        let table = bench_n(&rt, &s, rounds)?;
-        out.push_str(&format!(
-            "\n### N = {n}, median of {rounds} interleaved rounds\n\n"
-        ));
-        out.push_str(&report(n, rounds, &table));
-        out.push('\n');
-        out.push_str(&targets(n, &table));
+        for &delay in delays {
+            let s = setup_for(n, &hosts, rep, work, have_ansible, delay)?;
+            let table = bench_n(&rt, &s, rounds)?;
+            out.push_str(&format!(
+                "\n### N = {n}, one-way delay {} ms, median of {rounds} interleaved rounds\n\n",
+                delay.as_millis()
+            ));
+            out.push_str(&report(n, rounds, &table));
+            out.push('\n');
+            out.push_str(&targets(n, &table));
+        }
     }
     println!("\nmachine at the end: {}", machine());
     println!(

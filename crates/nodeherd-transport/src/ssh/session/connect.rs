@@ -347,6 +347,8 @@ pub async fn connect_ssh(target: &Target, opts: &ConnectOptions) -> Result<SshSe
             target: target.clone(),
             channels: Arc::new(Semaphore::new(opts.max_channels.max(1))),
             jump,
+            opened: std::sync::atomic::AtomicUsize::new(0),
+            spare: Mutex::new(None),
         }),
     })
 }

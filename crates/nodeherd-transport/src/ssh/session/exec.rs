@@ -2,8 +2,15 @@
 //! stdin from memory or a file (bounded by its progress, with the channel's messages read while
 //! it streams), and the guard that stops a command whose caller gave up.
 //!
-//! Owns: channel slots (`max_channels`), the command line's `sudo` choice, exit status and
-//! signals. May not touch: how the connection was made ([`super::connect`]).
+//! Owns: channel slots (`max_channels`), the spare channel opened ahead on a session in repeated
+//! use, the command line's `sudo` choice, exit status and signals. May not touch: how the
+//! connection was made ([`super::connect`]).
+//!
+//! Round trips: a command costs two (open a session channel, then exec; the exec request carries
+//! no wait and its output is the answer). SSH cannot pipeline the two (the exec names the
+//! channel number the server chose). Once a session has run a command, every later channel is
+//! opened one command ahead in the background ([`preopen_after`]), so a warm poll's command
+//! costs one round trip: the exec on the spare. A one-shot session (`nodeherd status`) opens none.
 
 use super::idle::{Stalled, Stamp, copy_stamped, idle_bounded};
 use super::{
@@ -30,6 +37,16 @@ pub(super) struct Inner {
     pub(super) channels: Arc<Semaphore>,
     /// The jump session this one tunnels through: kept alive as long as this one.
     pub(super) jump: Option<SshSession>,
+    /// Session channels opened so far (spares included).
+    pub(super) opened: std::sync::atomic::AtomicUsize,
+    /// A session channel opened ahead, not yet used (it holds its channel slot).
+    pub(super) spare: std::sync::Mutex<Option<ChannelGuard>>,
+}
+
+/// Whether to open a spare channel ahead once `opened` channels were opened on a session: from
+/// its second command on (a session in repeated use), never for a session's only command.
+pub(super) fn preopen_after(opened: usize) -> bool {
+    opened >= 1
 }
 
 impl fmt::Debug for SshSession {
@@ -132,8 +149,65 @@ impl SshSession {
         .await
     }
 
-    /// Take a channel slot, then open a session channel; the guard holds both.
+    /// Take the spare channel, if one is open.
+    fn take_spare(&self) -> Option<ChannelGuard> {
+        let mut g = self.inner.spare.lock().ok()?.take()?;
+        g.idle = false;
+        Some(g)
+    }
+
+    /// Open a spare channel in the background, when a slot is free and none is open; it is kept
+    /// for the next command (see the module doc).
+    fn refill_spare(&self) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        rt.spawn(async move {
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            if inner.spare.lock().map_or(true, |s| s.is_some()) {
+                return;
+            }
+            // leave a slot free, so a spare never makes a waiting command wait longer
+            if inner.channels.available_permits() < 2 {
+                return;
+            }
+            let Ok(permit) = inner.channels.clone().try_acquire_owned() else {
+                return; // every slot busy: the next command opens its own
+            };
+            let open = inner.handle.channel_open_session();
+            let Ok(Ok(ch)) = tokio::time::timeout(inner.target.connect_timeout, open).await else {
+                return;
+            };
+            inner
+                .opened
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let guard = ChannelGuard {
+                ch: Some(ch),
+                _permit: Some(permit),
+                idle: true,
+            };
+            if let Ok(mut s) = inner.spare.lock() {
+                if s.is_none() {
+                    *s = Some(guard);
+                }
+            }
+        });
+    }
+
+    /// A session channel with its slot: the spare opened ahead when there is one, else a slot
+    /// taken and a channel opened now; the guard holds both.
     pub(super) async fn open_session_channel(&self) -> Result<ChannelGuard, SshError> {
+        let spare = self.take_spare();
+        let opened = self.inner.opened.load(std::sync::atomic::Ordering::SeqCst);
+        if preopen_after(opened) {
+            self.refill_spare();
+        }
+        if let Some(g) = spare {
+            return Ok(g);
+        }
         let permit = self
             .inner
             .channels
@@ -149,9 +223,13 @@ impl SshSession {
             .channel_open_session()
             .await
             .map_err(|e| channel_err(self.host(), "cannot open a session channel", e))?;
+        self.inner
+            .opened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(ChannelGuard {
             ch: Some(ch),
             _permit: Some(permit),
+            idle: false,
         })
     }
 
@@ -351,6 +429,8 @@ pub(super) enum Stdin<'a> {
 pub(super) struct ChannelGuard {
     pub(super) ch: Option<Channel<Msg>>,
     pub(super) _permit: Option<OwnedSemaphorePermit>,
+    /// A spare never used: nothing runs on it, so dropping it only closes it.
+    pub(super) idle: bool,
 }
 
 /// How long a stopped command gets between SIGTERM and SIGKILL.
@@ -377,9 +457,14 @@ impl Drop for ChannelGuard {
             return;
         };
         let permit = self._permit.take();
+        let idle = self.idle;
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let _permit = permit;
+                if idle {
+                    let _ = ch.close().await;
+                    return;
+                }
                 for sig in [russh::Sig::TERM, russh::Sig::KILL] {
                     if ch.signal(sig).await.is_err() {
                         return; // connection gone
@@ -393,5 +478,19 @@ impl Drop for ChannelGuard {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preopen_after;
+
+    #[test]
+    fn a_spare_channel_is_opened_ahead_only_for_a_session_in_repeated_use() {
+        // the first command of a session (e.g. `nodeherd status`'s only one) opens no spare
+        assert!(!preopen_after(0));
+        // from the second on, the next command's channel is opened during this one
+        assert!(preopen_after(1));
+        assert!(preopen_after(40));
     }
 }

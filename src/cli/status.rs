@@ -17,6 +17,11 @@ pub async fn run(
     let nodes = context::select(&inv, selector, limit)?;
     let pool = context::pool();
     let rows = status::gather(&pool, &inv, &nodes, forks).await;
+    let chain = if out.json {
+        String::new()
+    } else {
+        super::cosmos::plan_lines(&pool, &inv, &nodes, forks).await
+    };
     pool.close_all().await;
     if out.json {
         println!(
@@ -25,6 +30,7 @@ pub async fn run(
         );
     } else {
         print!("{}", render(&rows, Utc::now(), out));
+        print!("{chain}");
     }
     let unreachable = rows.iter().any(|r| r.unit_state.is_none());
     Ok(if unreachable { exit::FAILED } else { exit::OK })

@@ -136,6 +136,7 @@ fn summary(out: Output, results: &[Outcome]) -> i32 {
                     Status::Refused => out.paint("REFUSED", "33"),
                     Status::Failed => out.paint("FAILED", "31"),
                     Status::Skipped => "skipped".into(),
+                    Status::Unknown => out.paint("UNKNOWN", "31"),
                 };
                 vec![
                     o.node.clone(),

@@ -190,7 +190,7 @@ pub static RELEASE_FEED: Target = Target {
     run: release_feed,
 };
 
-/// Beacon, execution, CometBFT, Substrate and nwaku answers, and the Beacon answers an exit needs.
+/// Beacon, execution, CometBFT, Substrate (health, session keys, sync state) and nwaku answers, and the Beacon answers an exit needs.
 fn beacon_api(bytes: &[u8]) {
     let body = text(bytes);
     let _ = answers::beacon_version(&body);
@@ -203,6 +203,14 @@ fn beacon_api(bytes: &[u8]) {
     let _ = answers::comet_status(&body);
     let _ = answers::substrate_health(&body);
     let _ = answers::substrate_best(&body);
+    if let Ok(k) = nodeherd_core::substrate::parse_rotate_keys(&body) {
+        assert!(
+            k.hex().starts_with("0x") && k.bytes() > 0,
+            "session keys: {}",
+            k.hex()
+        );
+    }
+    let _ = nodeherd_core::substrate::parse_sync_state(&body).map(|s| s.syncing());
     let _ = answers::nwaku_ready(&body);
     let _ = answers::short(&body);
     if let Some(v) = answers::beacon_version(&body) {
@@ -226,6 +234,7 @@ pub static BEACON_API: Target = Target {
         "tests/fixtures/beacon",
         "tests/fixtures/ethereumjs/0.10.5",
         "tests/fixtures/cosmos",
+        "tests/fixtures/substrate",
     ],
     dict: &[
         "{\"data\":",

@@ -128,3 +128,49 @@ pub fn root_ssh(cfg: &LabConfig, i: usize, command: &str) -> std::process::Outpu
         .output()
         .expect("run ssh")
 }
+
+/// Compile a std-only stand-in (`tests/support/<source>.rs`) with rustc (or `$RUSTC`) into
+/// `dir/<name>` and return its bytes, ready to be put on a lab host. Stand-ins are never real
+/// clients: each one's name and doc comment say so.
+pub fn build_standin(dir: &std::path::Path, source: &str, name: &str) -> Vec<u8> {
+    let bin = dir.join(name);
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(format!("{source}.rs"));
+    let t = Instant::now();
+    let o = std::process::Command::new(rustc)
+        .args(["--edition", "2021", "-O"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&bin)
+        .output()
+        .expect("rustc");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    println!("{name} built in {:.1}s", t.elapsed().as_secs_f64());
+    std::fs::read(&bin).expect("stand-in")
+}
+
+/// Write `bytes` to `path` on host `i` (mode `mode`) over OpenSSH, through stdin.
+pub fn put_file(cfg: &LabConfig, i: usize, path: &str, bytes: &[u8], mode: &str) {
+    use std::io::Write as _;
+    let mut c = std::process::Command::new("ssh")
+        .args(host::ssh_args(
+            &naming::client_key(&cfg.state_dir),
+            &naming::known_hosts_path(cfg),
+            "root",
+            &naming::host_address(cfg.subnet, i),
+        ))
+        .arg(format!(
+            "mkdir -p \"$(dirname {path})\" && cat > {path}.tmp && chmod {mode} {path}.tmp && mv {path}.tmp {path}"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("ssh");
+    c.stdin
+        .take()
+        .expect("stdin")
+        .write_all(bytes)
+        .expect("send");
+    assert!(c.wait().expect("ssh").success(), "put {path} on {i}");
+}

@@ -3,7 +3,8 @@
 //! Owns everything named after one host (`{lab}-{i}`): `/run/netns/{host}`, `ve-{host}`,
 //! `state_dir/hosts/{host}`, `nodeherd-lab-{lab}/{host}` cgroups, the nspawn process and
 //! `/run/systemd/nspawn/propagate/{host}`. Does not touch the bridge or the shared caches.
-//! Waiting for a booted host is in `ready`, tearing it down in `teardown`.
+//! Waiting for a booted host is in `ready`, tearing it down in `teardown`, a power cut and boot in
+//! `reboot`.
 
 use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream};
@@ -13,9 +14,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod ready;
+mod reboot;
 mod teardown;
 
 pub use ready::{ssh_args, ssh_port_open, wait_ready};
+pub use reboot::{RebootReport, reboot};
 pub use teardown::{destroy, remove_cgroup_waiting};
 
 use crate::naming::{self, HostPaths};

@@ -4,7 +4,8 @@
 //! Owns: the on-host layout `<install_dir>/{releases/<v>/, current, previous, .nodeherd/}`, the
 //! switch script (flip, restart, wait for confirmation, roll back by itself), staging (verify,
 //! unpack tar.gz/tar.xz/zip or install a bare binary, expose the table's program), pruning
-//! and the host journal `/var/log/nodeherd/journal.jsonl`. May not touch: the network or SSH
+//! and the host journal `/var/log/nodeherd/journal.jsonl`; what of a switch survives a reboot
+//! is in [`guard`] (pending record, recovery unit). May not touch: the network or SSH
 //! sessions (callers run these commands).
 
 use crate::releases::assets::ArchiveKind;
@@ -44,9 +45,13 @@ for r in "$D"/releases/*; do [ -e "$r" ] || continue; b="${r##*/}"; echo "releas
 echo "switch=$(systemctl is-active "$SW.service" 2>/dev/null)"
 "#;
 
+fn inspect_script() -> String {
+    format!("{INSPECT}{}", guard::INSPECT_PENDING)
+}
+
 /// Read the layout: current/previous links, releases present, whether a switch still runs.
 pub fn inspect_command(install_dir: &str, node: &str) -> Command {
-    script(INSPECT, &[install_dir, &switch_unit(node)])
+    script(&inspect_script(), &[install_dir, &switch_unit(node)])
 }
 
 /// The parsed layout of one node's install dir.
@@ -60,6 +65,9 @@ pub struct Layout {
     pub releases: Vec<String>,
     /// State of the switch guard unit (`active` while it still waits or rolls back).
     pub switch_state: String,
+    /// The pending record of a switch not yet confirmed or rolled back (in flight, or
+    /// interrupted when its guard no longer runs).
+    pub pending: Option<Pending>,
 }
 
 impl Layout {
@@ -68,6 +76,23 @@ impl Layout {
             self.switch_state.as_str(),
             "active" | "activating" | "deactivating"
         )
+    }
+    /// A switch is in flight: its guard runs, or its pending record is still there.
+    pub fn in_flight(&self) -> bool {
+        self.switch_running() || self.pending.is_some()
+    }
+    /// A switch was interrupted: its pending record is there but its guard no longer runs (the
+    /// host rebooted, or the guard was stopped); [`recover_command`] rolls it back.
+    pub fn interrupted(&self) -> bool {
+        !self.switch_running() && self.pending.is_some()
+    }
+    /// What is in flight, for refusals: `switch 1.4.2 -> 1.5.1 started by ops@console at ...`.
+    pub fn in_flight_text(&self) -> String {
+        match (&self.pending, self.switch_running()) {
+            (Some(p), true) => format!("{p}, its guard still runs"),
+            (Some(p), false) => format!("{p}, interrupted (its guard no longer runs)"),
+            (None, _) => format!("a guarded switch runs (guard unit {})", self.switch_state),
+        }
     }
     pub fn has(&self, v: &str) -> bool {
         self.releases.iter().any(|r| r == v)
@@ -95,7 +120,9 @@ pub fn parse_inspect(text: &str) -> Layout {
             "previous" => l.previous = link_version(v),
             "release" => l.releases.push(v.to_string()),
             "switch" => l.switch_state = v.trim().to_string(),
-            _ => {}
+            k => {
+                guard::parse_pending_line(&mut l.pending, k, v);
+            }
         }
     }
     l
@@ -225,9 +252,11 @@ pub fn stage_command(install_dir: &str, s: &StageSpec<'_>) -> Result<Command, St
 
 const SWITCH: &str = r#"set -u
 D="$1"; U="$2"; NEW="$3"; OLD="$4"; T="$5"; TOK="$6"; J_OK="$7"; J_NC="$8"; J_GF="$9"; PREV="${10}"
-BM="${11}"; DATA="${12}"; BK="${13}"; J_BO="${14}"; J_BF="${15}"; J_RO="${16}"; J_RF="${17}"; shift 17
+J_RB="${11}"; BY="${12}"; SW="${13}"
+BM="${14}"; DATA="${15}"; BK="${16}"; J_BO="${17}"; J_BF="${18}"; J_RO="${19}"; J_RF="${20}"; shift 20
 S="$D/.nodeherd"; J="${NODEHERD_JOURNAL:-/var/log/nodeherd/journal.jsonl}"
 mkdir -p "${J%/*}" "$S"
+PB=$(readlink "$D/previous" 2>/dev/null); PB=${PB##*/}; [ -n "$PB" ] || PB="$PREV"
 jr() { printf '{"time":"%s",%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >> "$J"; }
 flip() { ln -sfn "releases/$2" "$D/.$1.tmp" && mv -T "$D/.$1.tmp" "$D/$1"; }
 st() { echo "$1" > "$S/switch-$TOK.state"; }
@@ -240,26 +269,31 @@ snapshot|copy) st backing-up; systemctl stop "$U"
 restore) st restoring; systemctl stop "$U"
   if nh_restore; then jx "$J_BO" "$how"; else jx "$J_BF" "$how"; st restore-failed; exit 1; fi;;
 esac
-flip current "$NEW" || { st failed; systemctl start "$U"; exit 1; }
+nh_guard_on || { nh_guard_off; st failed; systemctl start "$U"; echo "cannot write the switch's pending record" >&2; exit 1; }
+flip current "$NEW" || { nh_guard_off; st failed; systemctl start "$U"; exit 1; }
 flip previous "$OLD"
 st switched
 systemctl restart "$U"
 i=0
 while [ "$i" -lt "$T" ]; do
-  if [ -e "$S/confirm-$TOK" ]; then st confirmed; jr "$J_OK"; rm -f "$S/confirm-$TOK"; exit 0; fi
+  if [ -e "$S/confirm-$TOK" ]; then st confirmed; jr "$J_OK"; rm -f "$S/confirm-$TOK"; nh_guard_off; exit 0; fi
   [ -e "$S/abort-$TOK" ] && break
   sleep 1; i=$((i+1))
 done
 if [ -e "$S/abort-$TOK" ]; then why="$J_GF"; else why="$J_NC"; fi
 st rolling-back
 flip current "$OLD"
-if [ -n "$PREV" ] && [ -e "$D/releases/$PREV" ]; then flip previous "$PREV"; else rm -f "$D/previous"; fi
+# `previous` stays something to go back to: the previous-before, else the release rolled back from
+if [ -n "$PB" ] && [ "$PB" != "$OLD" ] && [ -e "$D/releases/$PB" ]; then flip previous "$PB"; else flip previous "$NEW"; fi
 if [ -n "$BKD" ]; then systemctl stop "$U"
-  if nh_restore; then jx "$J_RO" "$how"; else jx "$J_RF" "$how"; st rolled-back; jr "$why"; exit 1; fi
+  if nh_restore; then jx "$J_RO" "$how"; else jx "$J_RF" "$how"; st rolled-back; nh_guard_off; jr "$why"; exit 1; fi
 fi
+# a crash-looping release can have spent the unit's start limit: the old version must still start
+systemctl reset-failed "$U" 2>/dev/null
 systemctl restart "$U"
 rm -f "$S/abort-$TOK"
 st rolled-back
+nh_guard_off
 jr "$why"
 "#;
 
@@ -279,13 +313,22 @@ pub struct SwitchSpec<'a> {
     pub journal_ok: String,
     pub journal_no_confirm: String,
     pub journal_gate_failed: String,
+    /// The journal line of a rollback by the recovery (`@WHY@`: `reboot` or `stopped guard`).
+    pub journal_interrupted: String,
+    /// Who starts the switch (`user@host`), kept in the pending record.
+    pub by: &'a str,
     /// A backup of the data dir made (or restored) between the unit's stop and start.
     pub backup: Option<crate::facts::backup::SwitchBackup>,
 }
 
 /// The switch script itself (the backup functions first), for tests that run it on a fake unit.
 pub fn switch_script() -> String {
-    format!("{}{SWITCH}", crate::facts::backup::SWITCH_FUNCTIONS)
+    let (head, body) = SWITCH.split_at(SWITCH.find("PB=$(readlink").unwrap_or(0));
+    format!(
+        "{}{head}{}{body}",
+        crate::facts::backup::SWITCH_FUNCTIONS,
+        guard::guard_functions()
+    )
 }
 
 /// Start the guard as a transient unit: it flips `current`, restarts the unit and waits for the
@@ -310,6 +353,9 @@ pub fn switch_command(s: &SwitchSpec<'_>) -> Command {
         s.journal_no_confirm.clone(),
         s.journal_gate_failed.clone(),
         s.prev_before.unwrap_or("").into(),
+        s.journal_interrupted.clone(),
+        s.by.into(),
+        unit.clone(),
     ];
     argv.extend(crate::facts::backup::SwitchBackup::args(s.backup.as_ref()));
     Command::new("systemd-run")
@@ -464,12 +510,16 @@ pub fn journal_read_command() -> Command {
     )
 }
 
+mod guard;
+pub use guard::{Pending, RECOVER, parse_unit_state, recover_command, unit_state_command};
 mod lock;
 pub use lock::{
     Holder, LOCK_BUSY, lock_beat_command, lock_command, lock_info_command, lock_pid,
     lock_release_command, parse_lock_info,
 };
 
+#[cfg(test)]
+mod guard_tests;
 #[cfg(test)]
 mod stage_tests;
 
@@ -528,6 +578,8 @@ mod tests {
             journal_ok: "\"a\":\"it's\"}".into(),
             journal_no_confirm: "x}".into(),
             journal_gate_failed: "y}".into(),
+            journal_interrupted: "z}".into(),
+            by: "ops@console",
             backup: None,
         };
         let s = switch_command(&spec).to_shell_string();

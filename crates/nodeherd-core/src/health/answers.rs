@@ -19,6 +19,36 @@ pub fn version_matches(reported: &str, want: &str) -> bool {
     })
 }
 
+/// Whether a Cosmos app version (`/abci_info`: `v19.0.0`, `19.0.1-rc0`) runs the chain upgrade
+/// `name`: the version itself, or a name like `v19` that is its major version. A name that is no
+/// version at all (`Greenhouse`, `v2-upgrade`... with no digit after the `v`) says nothing a node
+/// reports: it matches, and the host's `current` link is the version fact.
+pub fn upgrade_name_matches(reported: &str, name: &str) -> bool {
+    if version_matches(reported, name) {
+        return true;
+    }
+    let n = name.trim_start_matches('v');
+    if !n.starts_with(|c: char| c.is_ascii_digit()) {
+        return true;
+    }
+    reported.split(['/', ' ']).any(|part| {
+        part.trim_start_matches('v')
+            .strip_prefix(n)
+            .is_some_and(|rest| rest.starts_with(['.', '-', '+']))
+    })
+}
+
+/// Cosmos ABCI `/abci_info`: the application's version (`result.response.version`).
+pub fn abci_version(body: &str) -> Option<String> {
+    let v = json(body)?;
+    v.get("result")
+        .unwrap_or(&v)
+        .pointer("/response/version")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 fn json(body: &str) -> Option<Value> {
     serde_json::from_str(body).ok()
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Probe;
-use super::answers::version_matches;
+use super::answers::{upgrade_name_matches, version_matches};
 
 /// What the node's own check said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,6 +100,18 @@ impl Gate {
     fn version_ok(&self, r: &Reading) -> bool {
         match (&self.want, &r.version) {
             (None, _) => true,
+            // a Cosmos node is switched to an upgrade name (`v19`), matched by its app version
+            (Some(w), Some(v))
+                if matches!(
+                    self.probe,
+                    Probe::Api {
+                        api: super::Api::CometBft,
+                        ..
+                    }
+                ) =>
+            {
+                upgrade_name_matches(v, w)
+            }
             (Some(w), Some(v)) => version_matches(v, w),
             // A settle gate whose node publishes no version: the host's `current` link is the
             // only version fact (checked by the switch); an API gate must report one.

@@ -27,6 +27,9 @@ fn node(client: ClientKind, role: Role) -> Node {
         keymanager_token_file: None,
         release_feed: None,
         rpc_port: None,
+        api_port: None,
+        daemon: None,
+        valoper: None,
         probe: None,
         backup: Backup::None,
         backup_keep: 2,
@@ -386,4 +389,20 @@ fn a_crash_loop_is_hopeless_at_once() {
     r.unit_active = true;
     g.observe(r, 7 * S);
     assert!(!g.hopeless());
+}
+
+#[test]
+fn cosmos_upgrade_names_match_app_versions() {
+    use answers::{abci_version, upgrade_name_matches};
+    assert!(upgrade_name_matches("v19.0.0", "v19"));
+    assert!(upgrade_name_matches("19.1.0-rc0", "v19"));
+    assert!(upgrade_name_matches("v19.0.0", "v19.0.0"));
+    assert!(!upgrade_name_matches("v18.1.0", "v19"));
+    assert!(!upgrade_name_matches("v190.0.0", "v19"));
+    // a name that is no version: nothing to compare
+    assert!(upgrade_name_matches("v4.2.0", "Greenhouse"));
+    // ABCI info's shape (CometBFT RPC reference, GET /abci_info)
+    let body = r#"{"jsonrpc":"2.0","id":-1,"result":{"response":{"data":"GaiaApp","version":"v19.0.0","last_block_height":"20739799","last_block_app_hash":"YWJj"}}}"#;
+    assert_eq!(abci_version(body).as_deref(), Some("v19.0.0"));
+    assert_eq!(abci_version(r#"{"result":{"response":{}}}"#), None);
 }

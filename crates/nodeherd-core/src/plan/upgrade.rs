@@ -11,7 +11,19 @@ use serde::Serialize;
 /// The direction of a switch from `from` to `to` (semver, a leading `v` allowed): `"upgrade"`,
 /// `"downgrade"`, or `"switch"` when either is not a version or they are equal.
 pub fn direction(from: Option<&str>, to: &str) -> &'static str {
-    let parse = |s: &str| semver::Version::parse(s.trim().trim_start_matches('v')).ok();
+    // `v19` and `v19.1` (Cosmos upgrade names) compare as 19.0.0 and 19.1.0
+    let parse = |s: &str| {
+        let s = s.trim().trim_start_matches('v');
+        semver::Version::parse(s).ok().or_else(|| {
+            let parts = s.split('.').count();
+            let numeric = !s.is_empty()
+                && s.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            (numeric && parts < 3)
+                .then(|| semver::Version::parse(&format!("{s}{}", ".0".repeat(3 - parts))).ok())
+                .flatten()
+        })
+    };
     match (from.and_then(parse), parse(to)) {
         (Some(a), Some(b)) if b < a => "downgrade",
         (Some(a), Some(b)) if b > a => "upgrade",
@@ -94,6 +106,10 @@ mod tests {
         assert_eq!(direction(Some("1.5.1"), "1.4.2"), "downgrade");
         assert_eq!(direction(Some("v1.4.2"), "1.5.1"), "upgrade");
         assert_eq!(direction(Some("1.10.0"), "1.9.9"), "downgrade");
+        // Cosmos upgrade names
+        assert_eq!(direction(Some("v18"), "v19"), "upgrade");
+        assert_eq!(direction(Some("v19.1"), "v19"), "downgrade");
+        assert_eq!(direction(Some("v18"), "Greenhouse"), "switch");
         assert_eq!(direction(None, "1.4.2"), "switch");
         assert_eq!(direction(Some("1.4.2"), "1.4.2"), "switch");
         assert_eq!(direction(Some("nightly"), "1.4.2"), "switch");

@@ -75,7 +75,7 @@ pub async fn gather(
         .collect();
     let with_file: BTreeSet<NodeRef> = unit_wants.keys().copied().collect();
     let rows = status::gather_with_unit_files(pool, inv, nodes, forks, &with_file).await;
-    let facts: Vec<Facts> = rows
+    let mut facts: Vec<Facts> = rows
         .iter()
         .map(|r| Facts {
             unit: r.unit_state.clone(),
@@ -99,6 +99,7 @@ pub async fn gather(
             targets.insert(*r, t);
         }
     }
+    refuse_in_flight(pool, nodes, &targets, &mut facts).await;
     let mut policy = BTreeMap::new();
     if !with_policy.is_empty() {
         let ts: Vec<Target> = with_policy.iter().map(|(_, t)| t.clone()).collect();
@@ -113,6 +114,30 @@ pub async fn gather(
         policy,
         targets,
         unit_wants,
+    }
+}
+
+/// A version-managed node with a switch in flight (its guard waits for a confirmation, or it
+/// was interrupted) is not a settled state to plan from: its facts become unknown, naming the
+/// switch, so `apply` changes nothing there and exits 1.
+async fn refuse_in_flight(
+    pool: &Pool,
+    nodes: &[NodeRef],
+    targets: &BTreeMap<NodeRef, Target>,
+    facts: &mut [Facts],
+) {
+    let (refs, ts): (Vec<NodeRef>, Vec<Target>) =
+        targets.iter().map(|(r, t)| (*r, t.clone())).unzip();
+    let layouts = engine::running_versions(pool, &ts).await;
+    for ((r, t), l) in refs.iter().zip(&ts).zip(layouts) {
+        let Ok(l) = l else { continue };
+        if !l.in_flight() {
+            continue;
+        }
+        if let Some(i) = nodes.iter().position(|n| n == r) {
+            facts[i].unit = None;
+            facts[i].error = Some(engine::in_flight_reason(&t.key, &l));
+        }
     }
 }
 

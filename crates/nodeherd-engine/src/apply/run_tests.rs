@@ -305,3 +305,39 @@ async fn apply_reports_its_batches_each_switch_and_each_rewrite() {
         ]
     );
 }
+
+/// `apply` on a node whose switch is in flight (another console in its gate): the node is
+/// unknown, naming the switch, and nothing is planned for it (issue #15 item 10b).
+#[tokio::test(start_paused = true)]
+async fn a_switch_in_flight_makes_the_node_unknown_naming_it() {
+    let inv = inventory(&["h1"], true);
+    let pb_text = "[nodes.\"h1/bn\".state]\nversion = \"1.5.1\"\nrunning = true\n";
+    let pb = playbook(pb_text);
+    let desired = DesiredState::parse(&[("pb.toml".into(), pb_text.into())], &inv).unwrap();
+    let refs = vec![NodeRef { host: 0, node: 0 }];
+    let f = host("h1", Node::default());
+    f.on(
+        crate::testing::Match::contains(crate::upgrade::tests::INSPECT),
+        crate::testing::Reply::ok(format!(
+            "current=releases/{NEW}\nprevious=releases/{OLD}\nrelease={OLD}\nrelease={NEW}\nswitch=active\n\
+             pending.tok=ab\npending.old={OLD}\npending.new={NEW}\npending.by=ops@a\npending.since=2026-12-06T23:40:00Z\n"
+        )),
+    );
+    let pool = fake_pool(std::slice::from_ref(&f));
+    let g = crate::apply::run::gather(&pool, &inv, &refs, 4, &pb, &desired, &options()).await;
+    let (plan, _) = crate::apply::run::make_plan(&inv, &g, &desired);
+    assert!(plan.changes.is_empty(), "{plan:?}");
+    assert_eq!(plan.unknown.len(), 1, "{plan:?}");
+    let e = &plan.unknown[0].error;
+    assert!(
+        e.contains("a switch is in flight")
+            && e.contains(&format!("switch {OLD} -> {NEW} started by ops@a")),
+        "{e}"
+    );
+    // the same host without a pending switch plans normally: nothing unknown
+    let calm = host("h1", Node::default());
+    let pool = fake_pool(std::slice::from_ref(&calm));
+    let g = crate::apply::run::gather(&pool, &inv, &refs, 4, &pb, &desired, &options()).await;
+    let (plan, _) = crate::apply::run::make_plan(&inv, &g, &desired);
+    assert!(plan.unknown.is_empty(), "{plan:?}");
+}

@@ -225,7 +225,12 @@ pub async fn fetch(
         }
         let _ = std::fs::remove_file(&path);
     }
-    let tmp = cache.join(format!("{expected}.tmp{}", std::process::id()));
+    // unique per download: two nodes of one run may fetch the same artifact at once
+    let tmp = cache.join(format!(
+        "{expected}.tmp{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let (actual, size) = match download_to(client, &pick.url, &tmp).await {
         Ok(x) => x,
         Err(e) => {
@@ -309,6 +314,25 @@ mod tests {
         assert_eq!(a.kind, ArchiveKind::TarGz);
         assert_eq!(a.binary, None);
         assert_eq!(std::fs::read(&a.path).unwrap(), b"hello");
+    }
+
+    /// Two nodes of one run fetching the same artifact at once both get it (no shared temp file).
+    #[tokio::test]
+    async fn concurrent_fetches_of_one_artifact_both_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.tar.gz");
+        std::fs::write(&file, vec![7u8; 1 << 20]).unwrap();
+        let good = hex(&Sha256::digest(vec![7u8; 1 << 20]));
+        let json = format!(
+            r#"[{{"tag_name":"v1.0.0","published_at":"2020-01-01T00:00:00Z","assets":[{{"name":"x.tar.gz","digest":"sha256:{good}","browser_download_url":"{}"}}]}}]"#,
+            file.display()
+        );
+        let p = pick_of(ClientKind::Generic, &release(&json));
+        let cache = dir.path().join("cache");
+        let c = reqwest::Client::new();
+        let (a, b) = tokio::join!(fetch(&c, &p, &cache), fetch(&c, &p, &cache));
+        assert_eq!(a.unwrap().sha256, good);
+        assert_eq!(b.unwrap().sha256, good);
     }
 
     /// Teku publishes `<asset>.sha256`; without a forge digest the sidecar is read and checked.

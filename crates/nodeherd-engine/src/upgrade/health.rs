@@ -138,7 +138,11 @@ async fn read_api(session: &Session, api: Api, port: u16, r: &mut Reading) {
                             Some(true) => Check::Syncing,
                             None => Check::Unhealthy,
                         });
-                        r.version = st.version;
+                        // the app's version (what a chain upgrade changes), else CometBFT's
+                        r.version = match call(session, port, "/abci_info", None).await {
+                            Ok(a) => ans::abci_version(&a.text()).or(st.version),
+                            Err(_) => st.version,
+                        };
                         r.progress = st.height;
                         r.said = Some(format!("/status: {}", ans::short(&body)));
                     }
@@ -221,6 +225,23 @@ async fn read_substrate(session: &Session, port: u16, r: &mut Reading) {
         None => r.check = Some(Check::Unhealthy),
     }
     r.said = Some(format!("system_health: {}", ans::short(&health)));
+    // system_health's isSyncing can be false while the node is far behind (no peer announced
+    // more yet); system_syncState says how far.
+    if r.check == Some(Check::Healthy) {
+        if let Ok(b) = rpc(session, port, "system_syncState").await {
+            if let Some(s) = nodeherd_core::substrate::parse_sync_state(&b) {
+                if s.syncing() {
+                    r.check = Some(Check::Syncing);
+                }
+                r.said = Some(format!(
+                    "system_health: {}; system_syncState: block {} of {}",
+                    ans::short(&health),
+                    s.current,
+                    s.highest
+                ));
+            }
+        }
+    }
     if let Ok(b) = rpc(session, port, "system_version").await {
         r.version = ans::rpc_string(&b);
     }
@@ -345,8 +366,29 @@ pub async fn gate_with(
     let start = Instant::now();
     let probe = probe_for(node);
     let mut g = Gate::new(probe.clone(), spec.want, spec.accept_syncing, spec.settle);
+    let mut down = 0;
     loop {
         let r = read(session, node, &probe).await;
+        // A unit that is dead or failed on two reads in a row (one could fall inside the
+        // restart), or a closed session, ends the gate now instead of at its timeout.
+        let stopped = !r.unit_active && matches!(r.unit_state.as_str(), "dead" | "failed");
+        down = if stopped { down + 1 } else { 0 };
+        let early = if session.is_closed() {
+            Some("the SSH session to the host is closed".to_string())
+        } else if down >= 2 {
+            Some(format!(
+                "unit {} is {} (read twice): it does not run",
+                node.unit, r.unit_state
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = early {
+            return Err(GateFailure {
+                reason: format!("gate stopped after {}s: {why}", start.elapsed().as_secs()),
+                last: r,
+            });
+        }
         if g.observe(r, start.elapsed()) {
             return Ok(start.elapsed());
         }
@@ -374,4 +416,61 @@ pub async fn gate_with(
         ),
         last: g.last().clone(),
     })
+}
+
+#[cfg(test)]
+mod substrate_tests {
+    //! The Substrate reading through the fake host, with the recorded `system_syncState` shapes
+    //! of `tests/fixtures/substrate/`.
+
+    use super::*;
+    use crate::testing::{FakeRemote, HttpReply, Match, Reply};
+    use nodeherd_core::inventory::{Inventory, NodeRef};
+    use std::path::PathBuf;
+
+    const SYNCED: &str = include_str!("../../../../tests/fixtures/substrate/sync_state.json");
+    const SYNCING: &str =
+        include_str!("../../../../tests/fixtures/substrate/sync_state_syncing.json");
+
+    async fn reading(sync: &'static str) -> Reading {
+        let text = "[defaults]\nuser = \"root\"\n[hosts.h1]\naddress = \"192.0.2.1\"\n[hosts.h1.nodes.dot]\nclient = \"substrate\"\nrpc_port = 9944\n";
+        let inv = Inventory::from_sources(vec![(PathBuf::from("/t/hosts.toml"), text.into())])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let (_, node) = inv.node(NodeRef { host: 0, node: 0 });
+        let f = FakeRemote::named("h1");
+        f.on(
+            Match::contains("systemctl show"),
+            Reply::ok(format!(
+                "Id={}\nActiveState=active\nSubState=running\nMainPID=42\nNRestarts=0\n\n",
+                node.unit
+            )),
+        );
+        let ok = |r: &'static str| {
+            move |_: usize, _: &_| {
+                HttpReply::Answer(200, format!(r#"{{"jsonrpc":"2.0","id":1,"result":{r}}}"#))
+            }
+        };
+        f.rpc_with(
+            9944,
+            "system_health",
+            ok(r#"{"peers":3,"isSyncing":false,"shouldHavePeers":true}"#),
+        );
+        f.rpc_with(9944, "system_version", ok(r#""1.17.1-7ae6f4a1f3""#));
+        f.rpc_with(9944, "chain_getHeader", ok(r#"{"number":"0x147c785"}"#));
+        f.rpc_with(9944, "system_syncState", move |_, _| {
+            HttpReply::Answer(200, sync.to_string())
+        });
+        read(&f.session(), node, &nodeherd_core::health::probe_for(node)).await
+    }
+
+    #[tokio::test]
+    async fn far_behind_in_sync_state_is_syncing_even_when_health_says_not() {
+        let r = reading(SYNCED).await;
+        assert_eq!(r.check, Some(Check::Healthy), "{r:?}");
+        assert_eq!(r.peers, Some(3));
+        let r = reading(SYNCING).await;
+        assert_eq!(r.check, Some(Check::Syncing), "{r:?}");
+        let said = r.said.unwrap_or_default();
+        assert!(said.contains("block 3198244 of 21482118"), "{said}");
+    }
 }

@@ -23,6 +23,53 @@ pub enum LockError {
     Busy { node: String, holder: Holder },
     #[error("cannot take the lock of {node}: {message}")]
     Failed { node: String, message: String },
+    #[error("this console no longer holds the lock of {node}: its lease ({LEASE_SECS}s) lapsed (the console was stopped or cut off); {}", holder_now(.holder))]
+    Lost { node: String, holder: Holder },
+}
+
+fn holder_now(h: &Holder) -> String {
+    if h.who.is_empty() {
+        "nobody holds it now".into()
+    } else {
+        format!(
+            "it is now held by {} (pid {}) since {} for `{}`",
+            h.who, h.pid, h.since, h.action
+        )
+    }
+}
+
+/// What is needed to ask the host whether this console still holds a lock (see
+/// [`LockGuard::lease`]).
+#[derive(Clone)]
+pub struct Lease {
+    session: Session,
+    dir: String,
+    holder: u32,
+    node: String,
+}
+
+impl Lease {
+    /// Whether the host's lock is still held by this console's holder with a fresh lease.
+    /// `Err(Lost)`: it is not (acting now could race another console); a failed read of the
+    /// holder (lost link) is `Ok`: the caller's next step finds the link down by itself.
+    pub async fn check(&self) -> Result<(), LockError> {
+        let Ok(o) = self
+            .session
+            .exec(&layout::lock_info_command(&self.dir))
+            .await
+        else {
+            return Ok(());
+        };
+        let h = layout::parse_lock_info(&o.stdout_str());
+        let ours = h.pid == self.holder.to_string();
+        if ours && h.beat_age_secs.is_some_and(|a| a <= LEASE_SECS) {
+            return Ok(());
+        }
+        Err(LockError::Lost {
+            node: self.node.clone(),
+            holder: if ours { Holder::default() } else { h },
+        })
+    }
 }
 
 fn stale_note(h: &Holder) -> String {
@@ -49,6 +96,17 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
+    /// A handle to check, later, that this lock is still ours (`None`: the host's lock script
+    /// did not say its holder's pid, nothing to compare with).
+    pub fn lease(&self, install_dir: &str) -> Option<Lease> {
+        self.pids.map(|(holder, _)| Lease {
+            session: self.session.clone(),
+            dir: install_dir.to_string(),
+            holder,
+            node: self.node.clone(),
+        })
+    }
+
     /// Release the lock and return once the host says it is free (its holder stopped, its
     /// `flock` gone), so a command run right after finds it free. A host that cannot be told
     /// (link lost) frees it itself when the channel closes or the lease lapses.

@@ -17,11 +17,15 @@ pub mod progress;
 pub mod rollout;
 
 #[cfg(test)]
+mod guard_tests;
+#[cfg(test)]
 mod prepare_tests;
 #[cfg(test)]
 mod progress_tests;
 #[cfg(test)]
 mod quiet_tests;
+#[cfg(test)]
+mod settle_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

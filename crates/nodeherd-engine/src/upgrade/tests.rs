@@ -23,14 +23,18 @@ pub(crate) const INSPECT: &str = "echo \"current=$(readlink";
 pub(crate) const LOCK: &str = "flock -n -o -E 75";
 /// The release of a held lock (stop the holder, wait for its flock to go).
 pub(crate) const RELEASE: &str = "grep -qa nodeherd-lock";
-const LOCK_INFO: &str = "lock.holder\" 2>/dev/null";
+pub(crate) const LOCK_INFO: &str = "lock.holder\" 2>/dev/null";
 const UPLOAD: &str = "if ! cat > \"$f\"; then rm -f";
 const STAGE: &str = "sha256sum -c --status";
 pub(crate) const SWITCH: &str = "systemd-run --unit nodeherd-switch-bn";
-const STATE: &str = "echo \"state=$(cat";
+pub(crate) const STATE: &str = "echo \"state=$(cat";
 pub(crate) const SIGNAL: &str = ": > \"$D/.nodeherd/$W-$TOK\"";
 const PRUNE: &str = "for v in \"$@\"; do rm -rf";
 pub(crate) const PLATFORM: &str = "uname -sm";
+/// The node unit's `systemctl is-active`.
+pub(crate) const UNIT_STATE: &str = "echo \"unit=$(systemctl is-active --";
+/// The host's recovery of an interrupted switch.
+pub(crate) const RECOVER: &str = "' nodeherd-recover ";
 /// The platform probe's answer on a Debian 12 x86_64 host.
 pub(crate) const X86_64: &str = "@@nodeherd:uname\nLinux x86_64\n@@nodeherd:libc\nldd (Debian GLIBC 2.36-9+deb12u14) 2.36\n@@nodeherd:end\n";
 
@@ -119,6 +123,12 @@ pub(crate) fn options() -> Options {
     Options {
         who: "tester@console".into(),
         releases: Arc::new(Canned),
+        // never a real connection from a unit test: a lost link stays lost
+        reconnect: engine::Reconnect(Arc::new(|t| {
+            Box::pin(async move {
+                Err(nodeherd_transport::ssh::SshError::Disconnected { host: t.name })
+            })
+        })),
         ..Options::default()
     }
 }
@@ -182,6 +192,12 @@ pub(crate) fn host(name: &str, n: Node) -> FakeRemote {
         Reply::ok("Id=lodestar-bn.service\nActiveState=active\nSubState=running\n"),
     );
     f.on(Match::contains("journalctl"), Reply::ok(""));
+    f.on(Match::contains(UNIT_STATE), Reply::ok("unit=active\n"));
+    // the lock is ours (the holder of the LOCKED line) with a fresh lease
+    f.on(
+        Match::contains(LOCK_INFO),
+        Reply::ok("who=tester@console\npid=4242\nsince=2026-12-06T23:00:00Z\naction=upgrade\nbeat_age=2\n"),
+    );
     let on_new = |h: &[String]| h.iter().any(|l| l.contains(SWITCH)) && !signalled(h, "abort");
     f.http_with(PORT, "/eth/v1/node/health", move |_, h| {
         let ok = if on_new(h) {

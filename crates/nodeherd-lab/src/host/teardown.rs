@@ -18,13 +18,13 @@ pub(super) fn reap(pid: u32) {
     }
 }
 
-fn alive(pid: u32) -> bool {
+pub(super) fn alive(pid: u32) -> bool {
     reap(pid);
     sys::running(pid)
 }
 
 /// PIDs in a cgroup directory and all its descendants.
-fn cgroup_pids(dir: &Path) -> Vec<u32> {
+pub(super) fn cgroup_pids(dir: &Path) -> Vec<u32> {
     let mut pids = Vec::new();
     if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
         pids.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));

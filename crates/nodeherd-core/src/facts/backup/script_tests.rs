@@ -71,6 +71,9 @@ impl Host {
             r#""result":"rolled-back (no confirmation)"}"#.into(),
             r#""result":"rolled-back (health gate failed)"}"#.into(),
             String::new(),
+            r#""result":"rolled-back (interrupted by @WHY@)"}"#.into(),
+            "ops@console".into(),
+            "nodeherd-switch-demo".into(),
         ];
         args.extend(SwitchBackup::args(Some(&b)));
         Proc::new("sh")
@@ -83,6 +86,8 @@ impl Host {
                 format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.p("bin")),
             )
             .env("NODEHERD_JOURNAL", self.p("journal.jsonl"))
+            .env("NODEHERD_LIB", self.p("lib"))
+            .env("NODEHERD_UNIT_DIR", self.p("units"))
             .spawn()
             .unwrap()
     }
@@ -138,10 +143,10 @@ fn a_rollback_by_the_guard_restores_the_copy_before_the_old_version_starts() {
     assert!(!Path::new(&prune[0]).exists(), "pruned");
     assert!(Path::new(&old_backups(&h)[0]).exists());
     // stopped for the copy (still on 1.0.0), restarted on 2.0.0, stopped for the restore,
-    // restarted on 1.0.0
+    // restarted on 1.0.0 after its start limit is cleared (a crash loop may have spent it)
     assert_eq!(
         h.read("systemctl.log"),
-        "stop demo.service releases/1.0.0\nrestart demo.service releases/2.0.0\nstop demo.service releases/1.0.0\nrestart demo.service releases/1.0.0\n"
+        "stop demo.service releases/1.0.0\nrestart demo.service releases/2.0.0\nstop demo.service releases/1.0.0\nreset-failed demo.service releases/1.0.0\nrestart demo.service releases/1.0.0\n"
     );
     let j = h.read("journal.jsonl");
     let lines: Vec<&str> = j.lines().collect();

@@ -22,13 +22,16 @@ while :; do
   wait "$S"; S=
   echo . || exit 0
   b=$(stat -c %Y lock.beat 2>/dev/null || echo 0)
-  [ $(( $(date +%s) - b )) -gt "$LEASE" ] && { echo "lease expired" >&2; exit 0; }
+  : > lock.now; n=$(stat -c %Y lock.now 2>/dev/null || date +%s)
+  [ $(( n - b )) -gt "$LEASE" ] && { echo "lease expired" >&2; exit 0; }
 done' nodeherd-lock "$WHO" "$ACTION" "$LEASE"
 "#;
 
 /// Hold the node's lock while this command runs: prints `LOCKED <holder pid> <flock pid>`, then a
 /// dot every 2 s. It ends (releasing the lock) on [`lock_release_command`], when its channel
 /// closes, or when `lock.beat` is not touched for `lease` seconds (a console that vanished).
+/// The lease's age is the difference of two file times (`lock.beat` and a `lock.now` written at
+/// the check), one clock: a shell whose `date` is shifted (libfaketime) cannot misjudge it.
 /// Only the `flock` process holds the lock (`-o`: the holder's children do not inherit it).
 /// Exit 75: someone else holds it.
 pub fn lock_command(install_dir: &str, who: &str, action: &str, lease_secs: u64) -> Command {
@@ -72,7 +75,7 @@ pub fn lock_release_command(holder: u32, flock: u32, wait_secs: u64) -> Command 
     )
 }
 
-const LOCK_INFO: &str = r#"D="$1"; cat "$D/.nodeherd/lock.holder" 2>/dev/null; b=$(stat -c %Y "$D/.nodeherd/lock.beat" 2>/dev/null || echo 0); echo "beat_age=$(( $(date +%s) - b ))""#;
+const LOCK_INFO: &str = r#"D="$1"; cat "$D/.nodeherd/lock.holder" 2>/dev/null; b=$(stat -c %Y "$D/.nodeherd/lock.beat" 2>/dev/null || echo 0); t=$(mktemp 2>/dev/null) && n=$(stat -c %Y "$t") && rm -f "$t" || n=$(date +%s); echo "beat_age=$(( n - b ))""#;
 
 /// Who holds the lock and how long ago it was last renewed.
 pub fn lock_info_command(install_dir: &str) -> Command {

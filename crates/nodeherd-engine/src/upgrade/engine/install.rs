@@ -4,7 +4,7 @@
 //! Owns: that order and its outcome texts. May not touch: upgrades of running nodes (that is
 //! [`super::node`]) or what the unit file says (the caller renders it).
 
-use super::steps::{Ctx, journal_tail, stage, wait_guard};
+use super::steps::{Ctx, gate_spec, journal_tail, stage, wait_guard};
 use super::{
     Artifact, Duration, HostError, Instant, Options, Outcome, Pool, Release, Session, Status,
     Target, emit, entry, finished, health, journal, layout, stderr_of,
@@ -167,7 +167,7 @@ async fn enable_and_gate(cx: &Ctx<'_>, spec: &InstallSpec<'_>, current: Option<&
         }
     }
     emit(opts, &t.key, Step::Switched);
-    let gspec = super::node::gate_spec(t, to);
+    let gspec = gate_spec(t, to);
     let gate = health::gate_with(session, &t.node, gspec, |elapsed, said| {
         let timeout = gspec.timeout;
         emit(

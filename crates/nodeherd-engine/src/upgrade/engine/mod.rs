@@ -2,11 +2,13 @@
 //! rolls back nodes one guarded switch at a time (canary, batches, stop rule).
 //!
 //! Owns: the types every part shares ([`Options`], [`Target`], [`Outcome`], [`Event`]) and the
-//! parts: [`steps`] (lock, inspect, stage, journal: what every action does), [`prepare`] (platform, asset
+//! parts: [`steps`] (lock, inspect, stage, journal: what every action does), [`settle`] (confirm or
+//! abort, and the real outcome after a lost link), [`prepare`] (platform, asset
 //! choice and verified artifact before anything changes), [`node`] (one node's
 //! upgrade or rollback: preconditions, guarded switch, gate, confirm or abort), [`install`] (a
 //! first install), [`plan`] (feeds, running versions and plan lines), [`fleet`] (the rollout and
-//! the history), [`backup`] (the data dir's backup before a switch, its restore on a rollback).
+//! the history), [`backup`] (the data dir's backup before a switch, its restore on a rollback),
+//! [`stage`] (a release staged ahead of its switch: a chain upgrade's binary).
 //! May not touch: the terminal; it reports through [`Outcome`]s, optional [`Event`]s and the
 //! injected progress [`Reporter`] (its steps: `crate::upgrade::progress`).
 
@@ -16,6 +18,8 @@ mod install;
 mod node;
 mod plan;
 mod prepare;
+mod settle;
+mod stage;
 mod steps;
 
 pub use backup::{BackupPlan, plan_backup};
@@ -24,8 +28,14 @@ pub use fleet::{
 };
 pub use install::{InstallSpec, install_node, install_one};
 pub use node::{rollback_node, switch_node, upgrade_node};
-pub use plan::{NodePlan, fetch_feeds, gate_text, plan_all, plan_node, running_versions};
+pub use plan::{
+    NodePlan, fetch_feeds, gate_text, in_flight_reason, plan_all, plan_node, running_versions,
+};
 pub use prepare::{AssetChoice, choose_assets, component_of};
+pub use stage::stage_release;
+
+/// How many times the console reconnects after losing the link at a confirm or an abort.
+pub use settle::RECONNECT_TRIES;
 
 use crate::feeds;
 use crate::upgrade::artifact::{self, Artifact};
@@ -88,6 +98,43 @@ pub struct Options {
     /// Cancels the run's actions that have not started switching yet (the quiet-window wait
     /// ends at once; a node already switching goes on to its gate and confirm or rollback).
     pub cancel: tokio_util::sync::CancellationToken,
+    /// How a node's host is connected again after the link dropped at a confirmation or an
+    /// abort (default: a fresh SSH connection to the same target).
+    pub reconnect: Reconnect,
+}
+
+/// Connects to a host again (see [`Options::reconnect`]); tests hand out fakes.
+#[derive(Clone)]
+pub struct Reconnect(
+    pub  Arc<
+        dyn Fn(
+                nodeherd_core::remote::Target,
+            ) -> futures::future::BoxFuture<
+                'static,
+                Result<Session, nodeherd_transport::ssh::SshError>,
+            > + Send
+            + Sync,
+    >,
+);
+
+impl std::fmt::Debug for Reconnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reconnect")
+    }
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect(Arc::new(|t| {
+            Box::pin(async move {
+                nodeherd_transport::ssh::connect(
+                    &t,
+                    &nodeherd_transport::ssh::ConnectOptions::default(),
+                )
+                .await
+            })
+        }))
+    }
 }
 
 impl Default for Options {
@@ -104,6 +151,7 @@ impl Default for Options {
             clock: Arc::new(feeds::SystemClock),
             platforms: Arc::default(),
             cancel: tokio_util::sync::CancellationToken::new(),
+            reconnect: Reconnect::default(),
         }
     }
 }
@@ -124,6 +172,9 @@ pub enum Status {
     Failed,
     /// Not attempted because the run stopped.
     Skipped,
+    /// The link dropped at the confirmation or the abort and the host's guard could not be
+    /// asked afterwards: the detail says how to find out.
+    Unknown,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,7 +204,7 @@ impl Outcome {
     pub fn failed(&self) -> bool {
         matches!(
             self.status,
-            Status::RolledBack | Status::Failed | Status::Refused
+            Status::RolledBack | Status::Failed | Status::Refused | Status::Unknown
         )
     }
 }
@@ -301,9 +352,15 @@ pub enum HostError {
     #[error("cannot read {dir}: {stderr}")]
     Unreadable { dir: String, stderr: String },
     #[error(
-        "a guarded switch of an earlier run ({unit}) is still running on the host after {secs}s"
+        "a guarded switch is still in flight on the host after {secs}s ({what}; guard unit {unit})"
     )]
-    GuardStillRunning { unit: String, secs: u64 },
+    GuardStillRunning {
+        unit: String,
+        what: String,
+        secs: u64,
+    },
+    #[error("cannot roll back an interrupted switch ({what}): {stderr}")]
+    Recovery { what: String, stderr: String },
     #[error("the host's guard is in state `{state}` (unit {unit}) after {secs}s")]
     GuardState {
         state: String,

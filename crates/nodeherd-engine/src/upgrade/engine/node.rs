@@ -1,14 +1,16 @@
 //! One node's upgrade or rollback: preconditions, the guarded switch on the host, the health
-//! gate, then confirm (and prune) or abort (and verify the old version).
+//! gate, then confirm (and prune) or abort (and verify the old version) through
+//! [`super::settle`].
 //!
 //! Owns: that order and every outcome text of it. May not touch: the fleet order (that is
 //! [`super::fleet`]), planning, or the host scripts themselves (`nodeherd_core::facts::layout`).
 
 use super::backup;
-use super::steps::{Ctx, inspect, journal_tail, stage, token, wait_guard};
+use super::settle::{Switch, confirm, roll_back, wait_state};
+use super::steps::{Ctx, gate_spec, stage, token, unit_state, wait_guard, wait_guard_recovering};
 use super::{
-    Artifact, Duration, HostError, Instant, Layout, Options, Outcome, Release, Session, Status,
-    SwitchSpec, Target, duty, emit, entry, finished, health, journal, layout, link,
+    Artifact, Duration, Layout, Options, Outcome, Release, Session, Status, SwitchSpec, Target,
+    duty, emit, entry, finished, health, journal, layout,
 };
 use crate::upgrade::progress::Step;
 
@@ -58,13 +60,7 @@ async fn upgrade_locked(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
         return o;
     };
     if from == to {
-        return cx.outcome(
-            Some(&from),
-            Some(to),
-            Status::Unchanged,
-            format!("already on {to}"),
-            vec![],
-        );
+        return already_on(cx, &from).await;
     }
     if !opts.force_unhealthy {
         emit(opts, &t.key, Step::CheckingHealth);
@@ -100,59 +96,33 @@ async fn upgrade_locked(cx: &Ctx<'_>, to: &str, art: &Artifact) -> Outcome {
     switch_and_gate(cx, &layout, &from, to).await
 }
 
-async fn switch_state(
-    session: &Session,
-    dir: &str,
-    tok: &str,
-    node: &str,
-) -> Result<(String, String), HostError> {
-    let o = session
-        .exec(&layout::switch_state_command(dir, tok, node))
-        .await
-        .map_err(link)?;
-    Ok(layout::parse_switch_state(&o.stdout_str()))
-}
-
-async fn wait_state(
-    session: &Session,
-    dir: &str,
-    tok: &str,
-    node: &str,
-    want: &[&str],
-    limit: Duration,
-) -> Result<String, HostError> {
-    let start = Instant::now();
-    loop {
-        let (st, unit) = switch_state(session, dir, tok, node).await?;
-        if want.contains(&st.as_str()) {
-            return Ok(st);
+/// Already on `v`: unchanged, unless the node's unit is down (then nothing was done that was
+/// asked for: a failure that says so, never a success on a dead node).
+async fn already_on(cx: &Ctx<'_>, v: &str) -> Outcome {
+    match unit_state(cx.session, cx.t).await {
+        Ok(s) if matches!(s.as_str(), "active" | "activating" | "reloading") => cx.outcome(
+            Some(v),
+            Some(v),
+            Status::Unchanged,
+            format!("already on {v}"),
+            vec![],
+        ),
+        Ok(s) => {
+            let o = cx.outcome(
+                Some(v),
+                Some(v),
+                Status::Failed,
+                format!(
+                    "already on {v}, but its unit {} is {s}: the node is down (see `nodeherd logs {}`)",
+                    cx.t.node.unit, cx.t.key
+                ),
+                vec![],
+            );
+            cx.journal(&o, false).await;
+            o
         }
-        if start.elapsed() > limit {
-            return Err(HostError::GuardState {
-                state: st,
-                unit,
-                secs: limit.as_secs(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        Err(e) => cx.outcome(Some(v), Some(v), Status::Failed, e.to_string(), vec![]),
     }
-}
-
-/// Send `signal` (`confirm` / `abort`) to the host's guard of this switch, then wait until it
-/// reports `state`.
-async fn signal_and_wait(
-    session: &Session,
-    dir: &str,
-    tok: &str,
-    node: &str,
-    (signal, state): (&str, &str),
-    limit: Duration,
-) -> Result<String, HostError> {
-    session
-        .exec(&layout::signal_command(dir, signal, tok))
-        .await
-        .map_err(link)?;
-    wait_state(session, dir, tok, node, &[state], limit).await
 }
 
 /// The guarded switch from `from` to `to`, the health gate, then confirm or abort.
@@ -176,48 +146,25 @@ async fn switch_and_gate(cx: &Ctx<'_>, layout: &Layout, from: &str, to: &str) ->
         );
     })
     .await;
-    match gate {
-        Ok(_) => confirm(cx, &sw, from, to).await,
-        Err(f) => roll_back(cx, &sw, from, to, f).await,
-    }
-}
-
-/// The gate after a switch to `version`: the node's probe must pass on that version within
-/// `health_timeout` (settle-kind nodes: up `settle` without a restart).
-pub(super) fn gate_spec<'a>(t: &Target, version: &'a str) -> health::GateSpec<'a> {
-    health::GateSpec {
-        want: Some(version),
-        accept_syncing: t.settings.accept_syncing,
-        settle: t.settings.settle,
-        timeout: t.settings.health_timeout,
-    }
-}
-
-/// A started switch: the guard's token and how long it waits for a confirmation.
-struct Switch {
-    tok: String,
-    confirm_secs: u64,
-}
-
-impl Ctx<'_> {
-    /// The link broke at `step`: the host's guard finishes on its own.
-    fn lost(
-        &self,
-        sw_secs: u64,
-        from: &str,
-        to: &str,
-        step: &str,
-        e: impl std::fmt::Display,
-    ) -> Outcome {
-        self.outcome(
+    // Acting on the result needs the lock: after a freeze longer than the lease another console
+    // may be at work on the node, so neither confirm nor abort blindly.
+    if let Err(e) = cx.check_lease().await {
+        let o = cx.outcome(
             Some(from),
             Some(to),
             Status::Failed,
             format!(
-                "connection lost {step} ({e}); the host's guard switches back to {from} by itself within {sw_secs}s unless confirmed; run again to complete"
+                "stopped before acting on the health gate: {e}; neither confirmed nor aborted, so the host's guard switches back to {from} within {}s of the switch unless confirmed; check with `nodeherd status {}`",
+                sw.confirm_secs, t.key
             ),
             vec![],
-        )
+        );
+        cx.journal(&o, false).await;
+        return o;
+    }
+    match gate {
+        Ok(_) => confirm(cx, &sw, from, to).await,
+        Err(f) => roll_back(cx, &sw, from, to, f).await,
     }
 }
 
@@ -302,6 +249,11 @@ async fn start_switch(
             "rolled-back (health gate failed)",
             "the console's health gate failed",
         ),
+        journal_interrupted: mk(
+            "rolled-back (interrupted by @WHY@)",
+            "no confirmation before the @WHY@: rolled back by nodeherd-recover",
+        ),
+        by: &opts.who,
         backup: backup::switch_backup(cx, from, to),
     };
     emit(opts, &t.key, Step::Switching);
@@ -365,97 +317,6 @@ fn cancelled(cx: &Ctx<'_>, from: &str, to: &str) -> Outcome {
     )
 }
 
-/// The gate passed: confirm to the guard, then prune old releases (best effort).
-async fn confirm(cx: &Ctx<'_>, sw: &Switch, from: &str, to: &str) -> Outcome {
-    let (session, t, opts) = (cx.session, cx.t, cx.opts);
-    let dir = t.install_dir();
-    emit(opts, &t.key, Step::GatePassed);
-    let confirmed = signal_and_wait(
-        session,
-        &dir,
-        &sw.tok,
-        &t.node.name,
-        ("confirm", "confirmed"),
-        Duration::from_secs(60),
-    )
-    .await;
-    if let Err(e) = confirmed {
-        let o = cx.lost(sw.confirm_secs, from, to, "while confirming", e);
-        cx.journal(&o, false).await;
-        return o;
-    }
-    emit(opts, &t.key, Step::Confirmed);
-    // Prune old releases (never current/previous); best effort.
-    if let Ok(l) = inspect(session, t).await {
-        let rm = layout::prune_list(
-            &l.releases,
-            l.current.as_deref(),
-            l.previous.as_deref(),
-            t.settings.keep,
-        );
-        let _ = session.exec(&layout::prune_command(&dir, &rm)).await;
-    }
-    let o = cx.outcome(
-        Some(from),
-        Some(to),
-        Status::Ok,
-        "healthy and confirmed".into(),
-        vec![],
-    );
-    // The host journal line was written by the guard itself.
-    cx.journal(&o, false).await;
-    o
-}
-
-/// The gate failed: keep the new version's last log lines, abort, and check the old version.
-async fn roll_back(
-    cx: &Ctx<'_>,
-    sw: &Switch,
-    from: &str,
-    to: &str,
-    f: health::GateFailure,
-) -> Outcome {
-    let (session, t, opts) = (cx.session, cx.t, cx.opts);
-    let dir = t.install_dir();
-    let logs = journal_tail(session, &t.node.unit).await;
-    emit(
-        opts,
-        &t.key,
-        Step::RollingBack {
-            reason: f.reason.clone(),
-        },
-    );
-    let back = signal_and_wait(
-        session,
-        &dir,
-        &sw.tok,
-        &t.node.name,
-        ("abort", "rolled-back"),
-        Duration::from_secs(120) + backup::restore_allowance(cx),
-    )
-    .await;
-    if let Err(e) = back {
-        let o = cx.lost(sw.confirm_secs, from, to, "while rolling back", e);
-        cx.journal(&o, false).await;
-        return o;
-    }
-    emit(opts, &t.key, Step::RolledBack);
-    let verify = health::gate(session, &t.node, gate_spec(t, from)).await;
-    let detail = match verify {
-        Ok(_) => format!(
-            "{to} failed the health gate ({}); rolled back, {from} is healthy again",
-            f.reason
-        ),
-        Err(v) => format!(
-            "{to} failed the health gate ({}); rolled back to {from}, but {from} is NOT healthy: {}",
-            f.reason, v.reason
-        ),
-    };
-    let o = cx.outcome(Some(from), Some(to), Status::RolledBack, detail, logs);
-    cx.journal(&o, false).await;
-    o
-}
-
 /// Roll one node back to `to` (default: `previous`), through the same guarded switch.
 pub async fn rollback_node(
     session: &Session,
@@ -496,18 +357,40 @@ async fn rollback_inner(cx: &Ctx<'_>, to: Option<&str>, by_direction: bool) -> O
     crate::upgrade::lock::held(guard, rollback_locked(cx, to, by_direction)).await
 }
 
+/// A rollback found an interrupted switch and had the host roll it back: that was the rollback;
+/// the old version must pass its gate.
+async fn recovered(cx: &Ctx<'_>, p: &layout::Pending) -> Outcome {
+    let (old, new) = (p.old.as_str(), p.new.as_str());
+    let (status, detail) = match health::gate(cx.session, &cx.t.node, gate_spec(cx.t, old)).await {
+        Ok(_) => (
+            Status::Ok,
+            format!(
+                "the interrupted switch {old} -> {new} ({}, started by {}) was rolled back by the host; {old} is healthy again",
+                p.since, p.by
+            ),
+        ),
+        Err(f) => (
+            Status::Failed,
+            format!(
+                "the interrupted switch {old} -> {new} was rolled back by the host, but {old} is NOT healthy: {}",
+                f.reason
+            ),
+        ),
+    };
+    let o = cx.outcome(Some(new), Some(old), status, detail, vec![]);
+    cx.journal(&o, false).await;
+    o
+}
+
 /// The switch back (or to a staged release) of one node while its host lock is held.
 async fn rollback_locked(cx: &Ctx<'_>, to: Option<&str>, by_direction: bool) -> Outcome {
     let (session, t) = (cx.session, cx.t);
     let dir = t.install_dir();
-    let layout = match wait_guard(
-        session,
-        t,
-        t.settings.confirm_timeout + Duration::from_secs(90),
-    )
-    .await
-    {
-        Ok(l) => l,
+    let limit = t.settings.confirm_timeout + Duration::from_secs(90);
+    let layout = match wait_guard_recovering(session, t, limit).await {
+        // the rollback asked for was the host's own: an interrupted switch rolled back
+        Ok((_, Some(p))) if to.is_none_or(|v| v == p.old) => return recovered(cx, &p).await,
+        Ok((l, _)) => l,
         Err(e) => return cx.outcome(None, to, Status::Failed, e.to_string(), vec![]),
     };
     let Some(from) = layout.current.clone() else {

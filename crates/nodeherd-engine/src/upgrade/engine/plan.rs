@@ -179,6 +179,27 @@ pub async fn running_versions(
     res.into_iter().map(|(_, r)| r).collect()
 }
 
+/// A switch not yet confirmed or rolled back is on the node: its `current` is not a settled
+/// version, so nothing is planned and the command fails naming it (never "nothing to do").
+fn in_flight(p: &mut NodePlan, node: &str, l: &Layout) {
+    p.step.to = None;
+    p.step.reason = in_flight_reason(node, l);
+    p.problem = Some(p.step.reason.clone());
+}
+
+/// The refusal text for a node with a switch in flight.
+pub fn in_flight_reason(node: &str, l: &Layout) -> String {
+    let next = if l.switch_running() {
+        "wait for its guard to confirm or roll back, then run again"
+    } else {
+        "`nodeherd rollback` of the node has the host roll it back"
+    };
+    format!(
+        "{node}: a switch is in flight: {}; {next}",
+        l.in_flight_text()
+    )
+}
+
 /// Plan every target.
 pub async fn plan_all(
     pool: &Pool,
@@ -211,10 +232,14 @@ pub async fn plan_all(
             };
             let mut p = plan_node(t, running.as_deref(), &releases, to, now);
             p.previous = previous;
-            if let Err(e) = l {
-                p.step.to = None;
-                p.step.reason = format!("host unreachable: {e}");
-                p.problem = Some(p.step.reason.clone());
+            match l {
+                Err(e) => {
+                    p.step.to = None;
+                    p.step.reason = format!("host unreachable: {e}");
+                    p.problem = Some(p.step.reason.clone());
+                }
+                Ok(l) if l.in_flight() => in_flight(&mut p, &t.key, &l),
+                Ok(_) => {}
             }
             p
         })

@@ -1,15 +1,26 @@
 //! The steps every action on one node shares: the action's context (lock, outcome, journal),
-//! reading the layout, waiting out an earlier guard, staging a release, the unit's last journal
-//! lines.
+//! reading the layout, waiting out an earlier guard, staging a release, the gate's spec after a
+//! switch, the unit's last journal lines.
 //!
 //! Owns: those host round trips and their error texts. May not touch: the order of an action's
 //! steps (that is [`super::node`] and [`super::install`]) or the fleet.
 
 use super::{
     Artifact, Duration, HostError, Instant, Layout, Options, Outcome, Session, Status, Target,
-    artifact, emit, entry, layout, link, lock, short, stderr_of,
+    artifact, emit, entry, health, layout, link, lock, short, stderr_of,
 };
 use crate::upgrade::progress::{self, Step};
+
+/// The gate after a switch to `version`: the node's probe must pass on that version within
+/// `health_timeout` (settle-kind nodes: up `settle` without a restart).
+pub(super) fn gate_spec<'a>(t: &Target, version: &'a str) -> health::GateSpec<'a> {
+    health::GateSpec {
+        want: Some(version),
+        accept_syncing: t.settings.accept_syncing,
+        settle: t.settings.settle,
+        timeout: t.settings.health_timeout,
+    }
+}
 
 pub(super) struct Ctx<'a> {
     pub(super) session: &'a Session,
@@ -21,6 +32,8 @@ pub(super) struct Ctx<'a> {
     pub(super) run: String,
     /// The data dir backup (or restore) this action's switch makes, once decided.
     pub(super) backup: std::sync::OnceLock<super::backup::Prepared>,
+    /// The host lock's lease, once taken: checked before acting on a gate's result.
+    pub(super) lease: std::sync::OnceLock<lock::Lease>,
 }
 
 impl<'a> Ctx<'a> {
@@ -38,6 +51,7 @@ impl<'a> Ctx<'a> {
             start: Instant::now(),
             run: token(),
             backup: std::sync::OnceLock::new(),
+            lease: std::sync::OnceLock::new(),
         }
     }
 
@@ -52,6 +66,7 @@ impl<'a> Ctx<'a> {
             start: self.start,
             run: self.run.clone(),
             backup: std::sync::OnceLock::new(),
+            lease: self.lease.clone(),
         }
     }
 
@@ -76,6 +91,9 @@ impl<'a> Ctx<'a> {
         {
             Ok(g) => {
                 emit(self.opts, &self.t.key, Step::Locked);
+                if let Some(l) = g.lease(&dir) {
+                    let _ = self.lease.set(l);
+                }
                 Ok(g)
             }
             Err(e) => {
@@ -83,6 +101,15 @@ impl<'a> Ctx<'a> {
                 self.journal(&o, false).await;
                 Err(o)
             }
+        }
+    }
+
+    /// Before acting on a gate's result: `Err` when this console no longer holds the node's
+    /// lock (a console stopped longer than the lease).
+    pub(super) async fn check_lease(&self) -> Result<(), lock::LockError> {
+        match self.lease.get() {
+            Some(l) => l.check().await,
+            None => Ok(()),
         }
     }
 
@@ -115,6 +142,7 @@ impl<'a> Ctx<'a> {
             Status::Refused => "refused",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::Unknown => "unknown (link lost)",
         };
         let e = entry(
             self.t,
@@ -145,26 +173,64 @@ pub(super) async fn inspect(session: &Session, t: &Target) -> Result<Layout, Hos
     Ok(layout::parse_inspect(&o.stdout_str()))
 }
 
-/// Wait while a guard of an earlier run still runs (it may be rolling back).
+/// Wait while a guard of an earlier run still runs (it may be rolling back); a switch whose
+/// guard no longer runs (the host rebooted before its boot-time recovery, or the guard was
+/// stopped) is rolled back by the host's recovery script first. Called with the host lock held.
 pub(super) async fn wait_guard(
     session: &Session,
     t: &Target,
     limit: Duration,
 ) -> Result<Layout, HostError> {
+    wait_guard_recovering(session, t, limit)
+        .await
+        .map(|(l, _)| l)
+}
+
+/// [`wait_guard`], also saying which interrupted switch the host rolled back (if any).
+pub(super) async fn wait_guard_recovering(
+    session: &Session,
+    t: &Target,
+    limit: Duration,
+) -> Result<(Layout, Option<layout::Pending>), HostError> {
     let start = Instant::now();
+    let mut recovered = None;
     loop {
         let l = inspect(session, t).await?;
-        if !l.switch_running() {
-            return Ok(l);
+        if !l.in_flight() {
+            return Ok((l, recovered));
+        }
+        if l.interrupted() && recovered.is_none() {
+            recovered = l.pending.clone();
+            let o = session
+                .exec(&layout::recover_command(&t.node.name))
+                .await
+                .map_err(link)?;
+            if !o.success() {
+                return Err(HostError::Recovery {
+                    what: l.in_flight_text(),
+                    stderr: stderr_of(&o),
+                });
+            }
+            continue;
         }
         if start.elapsed() > limit {
             return Err(HostError::GuardStillRunning {
                 unit: layout::switch_unit(&t.node.name),
+                what: l.in_flight_text(),
                 secs: limit.as_secs(),
             });
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
+}
+
+/// The node's unit state word (`active`, `failed`, `inactive`, ...).
+pub(super) async fn unit_state(session: &Session, t: &Target) -> Result<String, HostError> {
+    let o = session
+        .exec(&layout::unit_state_command(&t.node.unit))
+        .await
+        .map_err(link)?;
+    Ok(layout::parse_unit_state(&o.stdout_str()))
 }
 
 /// Upload `art` (reporting the bytes sent as [`Step::Uploading`]), then have the host verify and

@@ -90,3 +90,30 @@ pub(super) fn state_dir() -> Result<PathBuf, Fail> {
     ops::console_state_dir()
         .ok_or_else(|| failed("no state directory (set HOME or XDG_STATE_HOME)"))
 }
+
+/// Print a step-by-step key report (a move or a failover): `--json` the whole report, else its
+/// steps and where the keys are; on failure `<what> NOT completed: <state>` on stderr. The exit code.
+pub(super) fn print_steps_report(
+    report: &impl serde::Serialize,
+    steps: &[String],
+    state: &str,
+    ok: bool,
+    what: &str,
+    out: crate::cli::Output,
+) -> i32 {
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        );
+    } else {
+        for s in steps {
+            println!("  - {s}");
+        }
+        println!("{state}");
+    }
+    if !ok {
+        eprintln!("{what} NOT completed: {state}");
+    }
+    if ok { exit::OK } else { exit::FAILED }
+}

@@ -1,4 +1,5 @@
-//! `nodeherd keys ...`: validator keys through the Keymanager API, and offline `keys generate`.
+//! `nodeherd keys ...`: validator keys through the Keymanager API, offline `keys generate`, and
+//! Substrate session keys (`keys rotate`).
 //!
 //! Owns: the argument shapes and the dispatch to one file per subcommand (prompts,
 //! confirmations and printing live there). The safety order of every step lives in
@@ -7,11 +8,14 @@
 
 mod common;
 mod exit;
+pub mod failover;
 mod generate;
 mod import;
 mod list;
 mod move_;
+mod remote;
 mod remove;
+mod rotate;
 mod settings;
 
 use std::path::{Path, PathBuf};
@@ -60,11 +64,16 @@ pub enum KeysCmd {
     ClearGraffiti { node: String, pubkey: String },
     /// Back to the client's default gas limit.
     ClearGasLimit { node: String, pubkey: String },
-    /// Import EIP-2335 keystores into a node (after checking no other node has them active).
+    /// Import EIP-2335 keystores into a node (after checking no other node has them active);
+    /// with --remote URL, the arguments are pubkeys signed by the remote signer at URL.
     Import {
         node: String,
-        #[arg(required = true)]
+        /// Keystore files (or, with --remote, pubkeys).
+        #[arg(required = true, value_name = "KEYSTORE|PUBKEY")]
         keystores: Vec<PathBuf>,
+        /// The keys live on a remote signer (Web3Signer) at this URL: `POST /eth/v1/remotekeys`.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["password_file", "slashing_protection"])]
+        remote: Option<String>,
         /// The keystores' password (one for all); asked on a terminal otherwise.
         #[arg(long)]
         password_file: Option<PathBuf>,
@@ -80,8 +89,14 @@ pub enum KeysCmd {
         node: String,
         #[arg(required = true)]
         pubkeys: Vec<String>,
+        /// Remove remote-signer keys (`DELETE /eth/v1/remotekeys`; the signer keeps its own
+        /// slashing protection).
+        #[arg(long)]
+        remote: bool,
     },
-    /// Move a key: remove from A (slashing data saved), verify, import into B with that data.
+    /// Move a key: remove from A (slashing data saved), verify, wait until the chain shows it
+    /// quiet for N full epochs, import into B with that data. Rerun the same command to continue
+    /// a move that was interrupted.
     Move {
         pubkey: String,
         #[arg(long)]
@@ -95,7 +110,15 @@ pub enum KeysCmd {
         password_file: Option<PathBuf>,
         #[arg(long)]
         i_understand_double_signing_risk: bool,
+        /// Full epochs the key must be seen not live on chain after its removal before the
+        /// import (0: no wait).
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        quiet_epochs: u64,
     },
+    /// Substrate nodes (client = "substrate"): new session keys via `author_rotateKeys` on the
+    /// node's localhost RPC; prints them and the `session.setKeys(keys, 0x)` extrinsic to submit
+    /// (nodeherd signs nothing on chain).
+    Rotate { node: String },
     /// Generate keystores and deposit data from a mnemonic (offline).
     Generate(GenerateArgs),
     /// Sign a voluntary exit (through the node's API, or locally with --keystore) and save it;
@@ -181,29 +204,18 @@ async fn run_fleet(
         KeysCmd::List { selector } => {
             list::list(inv, pool, selector.as_deref(), limit, forks, out).await
         }
-        KeysCmd::Import {
+        KeysCmd::Rotate { node } => rotate::rotate(inv, pool, &node, out).await,
+        cmd @ KeysCmd::Import { .. } => import_cmd(cmd, inv, pool, yes, out).await,
+        KeysCmd::Remove {
             node,
-            keystores,
-            password_file,
-            slashing_protection,
-            i_understand_double_signing_risk,
-        } => {
-            import::import(
-                inv,
-                pool,
-                &node,
-                &keystores,
-                password_file.as_deref(),
-                slashing_protection.as_deref(),
-                i_understand_double_signing_risk,
-                yes,
-                out,
-            )
-            .await
-        }
-        KeysCmd::Remove { node, pubkeys } => {
-            remove::remove(inv, pool, &node, &pubkeys, yes, out).await
-        }
+            pubkeys,
+            remote: true,
+        } => remote::remove(inv, pool, &node, &pubkeys, yes, out).await,
+        KeysCmd::Remove {
+            node,
+            pubkeys,
+            remote: false,
+        } => remove::remove(inv, pool, &node, &pubkeys, yes, out).await,
         KeysCmd::Move {
             pubkey,
             from,
@@ -211,16 +223,20 @@ async fn run_fleet(
             keystore,
             password_file,
             i_understand_double_signing_risk,
+            quiet_epochs,
         } => {
             move_::move_key(
                 inv,
                 pool,
-                &pubkey,
-                &from,
-                &to,
-                &keystore,
-                password_file.as_deref(),
-                i_understand_double_signing_risk,
+                move_::MoveArgs {
+                    pubkey: &pubkey,
+                    from: &from,
+                    to: &to,
+                    keystore: &keystore,
+                    password_file: password_file.as_deref(),
+                    risk: i_understand_double_signing_risk,
+                    quiet_epochs,
+                },
                 yes,
                 out,
             )
@@ -282,4 +298,62 @@ fn setting_cmd(cmd: &KeysCmd) -> Option<SettingCmd<'_>> {
         KeysCmd::ClearGasLimit { node, pubkey } => (node, pubkey, GasLimit, None),
         _ => return None,
     })
+}
+
+/// `keys import`: keystores, or remote-signer pubkeys with `--remote`.
+async fn import_cmd(
+    cmd: KeysCmd,
+    inv: &Inventory,
+    pool: &nodeherd_transport::ssh::Pool,
+    yes: bool,
+    out: Output,
+) -> Result<i32, Fail> {
+    match cmd {
+        KeysCmd::Import {
+            node,
+            keystores,
+            remote: Some(url),
+            i_understand_double_signing_risk,
+            ..
+        } => {
+            let pubkeys: Vec<String> = keystores
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            remote::import(
+                inv,
+                pool,
+                &node,
+                &url,
+                &pubkeys,
+                i_understand_double_signing_risk,
+                yes,
+                out,
+            )
+            .await
+        }
+        KeysCmd::Import {
+            node,
+            keystores,
+            password_file,
+            slashing_protection,
+            i_understand_double_signing_risk,
+            remote: None,
+        } => {
+            import::import(
+                inv,
+                pool,
+                &node,
+                &keystores,
+                password_file.as_deref(),
+                slashing_protection.as_deref(),
+                i_understand_double_signing_risk,
+                yes,
+                out,
+            )
+            .await
+        }
+        // only called with an Import
+        _ => Err(Fail(crate::cli::exit::USAGE)),
+    }
 }

@@ -6,25 +6,49 @@
 
 use std::path::Path;
 
-use super::common::{confirm, find, password, pubkey_arg, state_dir, usage};
+use super::common::{confirm, find, password, print_steps_report, pubkey_arg, state_dir, usage};
 use crate::cli::context::Fail;
-use crate::cli::{Output, exit};
+use crate::cli::Output;
 use nodeherd_core::inventory::Inventory;
 use nodeherd_engine::keys as ops;
 
-#[allow(clippy::too_many_arguments)]
+/// The arguments of `keys move`.
+pub(super) struct MoveArgs<'a> {
+    pub pubkey: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub keystore: &'a Path,
+    pub password_file: Option<&'a Path>,
+    pub risk: bool,
+    pub quiet_epochs: u64,
+}
+
+/// The progress sink of a move's quiet wait: timestamped lines on stderr, none with `-q`.
+pub(crate) fn stderr_progress(out: Output) -> Option<ops::Progress> {
+    if out.quiet {
+        return None;
+    }
+    Some(std::sync::Arc::new(|line: &str| {
+        eprintln!("{} {line}", chrono::Utc::now().format("%H:%M:%S"));
+    }))
+}
+
 pub(super) async fn move_key(
     inv: &Inventory,
     pool: &nodeherd_transport::ssh::Pool,
-    pubkey: &str,
-    from: &str,
-    to: &str,
-    keystore: &Path,
-    password_file: Option<&Path>,
-    risk: bool,
+    args: MoveArgs<'_>,
     yes: bool,
     out: Output,
 ) -> Result<i32, Fail> {
+    let MoveArgs {
+        pubkey,
+        from,
+        to,
+        keystore,
+        password_file,
+        risk,
+        quiet_epochs,
+    } = args;
     let pk = pubkey_arg(pubkey)?;
     let a = find(inv, from)?;
     let b = find(inv, to)?;
@@ -41,27 +65,25 @@ pub(super) async fn move_key(
     let text = ks.text;
     confirm(
         &format!(
-            "MOVE {pk} from {} to {} (remove, save slashing data, verify, import)",
+            "MOVE {pk} from {} to {} (remove, save slashing data, verify, wait {quiet_epochs} quiet epochs, import)",
             ops::label(inv, a),
             ops::label(inv, b)
         ),
         &[ops::label(inv, a), ops::label(inv, b)],
         yes,
     )?;
-    let report = ops::move_key(inv, pool, &pk, a, b, &text, &pw, &state, risk).await;
-    if out.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
-    } else {
-        for s in &report.steps {
-            println!("  - {s}");
-        }
-        println!("{}", report.state);
-    }
-    if !report.ok {
-        eprintln!("move NOT completed: {}", report.state);
-    }
-    Ok(if report.ok { exit::OK } else { exit::FAILED })
+    let opts = ops::MoveOptions {
+        allow_double_sign_risk: risk,
+        quiet_epochs,
+        progress: stderr_progress(out),
+    };
+    let report = ops::move_key(inv, pool, &pk, a, b, &text, &pw, &state, &opts).await;
+    Ok(print_steps_report(
+        &report,
+        &report.steps,
+        &report.state,
+        report.ok,
+        "move",
+        out,
+    ))
 }

@@ -35,6 +35,25 @@ pub struct RemoteKeyEntry {
     pub readonly: Option<bool>,
 }
 
+/// `POST /eth/v1/remotekeys` body: keys whose signer is a remote signer (Web3Signer) at `url`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportRemoteKeys<'a> {
+    pub remote_keys: Vec<RemoteKeyImport<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemoteKeyImport<'a> {
+    pub pubkey: &'a str,
+    pub url: &'a str,
+}
+
+/// `DELETE /eth/v1/remotekeys` answer: per-key status only (the remote signer keeps its own
+/// slashing protection).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct DeleteRemoteAnswer {
+    pub data: Vec<DeleteResult>,
+}
+
 /// `POST /eth/v1/keystores` body. Holds passwords: built, serialised into a zeroized buffer, dropped.
 #[derive(Serialize)]
 pub struct ImportKeystores<'a> {
@@ -201,6 +220,26 @@ mod tests {
             "Unauthorized"
         );
         assert_eq!(error_message(b"plain"), "plain");
+    }
+
+    #[test]
+    fn remote_key_bodies() {
+        let b = ImportRemoteKeys {
+            remote_keys: vec![RemoteKeyImport {
+                pubkey: "0xaa",
+                url: "http://10.0.0.5:9000",
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&b).unwrap(),
+            r#"{"remote_keys":[{"pubkey":"0xaa","url":"http://10.0.0.5:9000"}]}"#
+        );
+        let a: DeleteRemoteAnswer =
+            serde_json::from_str(r#"{"data":[{"status":"deleted"},{"status":"not_found"}]}"#)
+                .unwrap();
+        assert_eq!(a.data[1].status, DeleteStatus::NotFound);
+        let i: ImportAnswer = serde_json::from_str(r#"{"data":[{"status":"duplicate"}]}"#).unwrap();
+        assert_eq!(i.data[0].status, ImportStatus::Duplicate);
     }
 
     #[test]

@@ -11,9 +11,10 @@ use nodeherd_transport::ssh::{Pool, Session};
 use crate::keymanager::error::KeymanagerError;
 use crate::keymanager::token::ApiToken;
 use nodeherd_core::keymanager::types::{
-    Data, DeleteAnswer, DeleteKeystores, FeeRecipient, GasLimit, Graffiti, ImportAnswer,
-    ImportKeystores, ImportResult, KeystoreEntry, ListKeystores, ListRemoteKeys, RemoteKeyEntry,
-    SignedVoluntaryExit, error_message, is_eth_address,
+    Data, DeleteAnswer, DeleteKeystores, DeleteRemoteAnswer, DeleteResult, FeeRecipient, GasLimit,
+    Graffiti, ImportAnswer, ImportKeystores, ImportRemoteKeys, ImportResult, KeystoreEntry,
+    ListKeystores, ListRemoteKeys, RemoteKeyEntry, RemoteKeyImport, SignedVoluntaryExit,
+    error_message, is_eth_address,
 };
 
 /// A connected keymanager: the host's SSH session, the port, and the token (memory only).
@@ -226,6 +227,57 @@ impl Keymanager {
             });
         }
         Ok(a)
+    }
+
+    /// `POST /eth/v1/remotekeys`: `(pubkey, url)` pairs signed by a remote signer.
+    pub async fn import_remote(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<ImportResult>, KeymanagerError> {
+        let path = "/eth/v1/remotekeys";
+        let body = serde_json::to_vec(&ImportRemoteKeys {
+            remote_keys: keys
+                .iter()
+                .map(|(pubkey, url)| RemoteKeyImport { pubkey, url })
+                .collect(),
+        })
+        .unwrap_or_default();
+        let a: ImportAnswer = self.call("POST", path, Some(&body)).await?;
+        self.same_count("POST", path, a.data.len(), keys.len())?;
+        Ok(a.data)
+    }
+
+    /// `DELETE /eth/v1/remotekeys`.
+    pub async fn delete_remote(
+        &self,
+        pubkeys: &[String],
+    ) -> Result<Vec<DeleteResult>, KeymanagerError> {
+        let path = "/eth/v1/remotekeys";
+        let body = serde_json::to_vec(&DeleteKeystores {
+            pubkeys: pubkeys.iter().map(String::as_str).collect(),
+        })
+        .unwrap_or_default();
+        let a: DeleteRemoteAnswer = self.call("DELETE", path, Some(&body)).await?;
+        self.same_count("DELETE", path, a.data.len(), pubkeys.len())?;
+        Ok(a.data)
+    }
+
+    fn same_count(
+        &self,
+        method: &str,
+        path: &str,
+        got: usize,
+        sent: usize,
+    ) -> Result<(), KeymanagerError> {
+        if got == sent {
+            return Ok(());
+        }
+        Err(KeymanagerError::Decode {
+            node: self.node.clone(),
+            method: method.into(),
+            path: path.into(),
+            detail: format!("{got} results for {sent} keys"),
+        })
     }
 
     fn validator_path(pubkey: &str, what: &str) -> String {

@@ -88,14 +88,18 @@ pub enum BeaconError {
 const BEACON_TIMEOUT_SECS: u64 = 15;
 
 /// The beacon node of the validator's host: one with role beacon and a rest_port.
-struct HostBeacon {
-    label: String,
+pub(super) struct HostBeacon {
+    pub(super) label: String,
     port: u16,
     session: nodeherd_transport::ssh::Session,
 }
 
 impl HostBeacon {
-    async fn find(inv: &Inventory, pool: &Pool, validator: NodeRef) -> Result<Self, BeaconError> {
+    pub(super) async fn find(
+        inv: &Inventory,
+        pool: &Pool,
+        validator: NodeRef,
+    ) -> Result<Self, BeaconError> {
         let (host, _) = inv.node(validator);
         let (bn, port) = host
             .nodes
@@ -128,7 +132,7 @@ impl HostBeacon {
     }
 
     /// One request through a fresh SSH forward to `127.0.0.1:<rest_port>` on the host.
-    async fn request(
+    pub(super) async fn request(
         &self,
         method: &'static str,
         path: &str,
@@ -166,7 +170,7 @@ impl HostBeacon {
     }
 
     /// A GET that must answer 200; the body as text.
-    async fn get(&self, path: &str) -> Result<String, BeaconError> {
+    pub(super) async fn get(&self, path: &str) -> Result<String, BeaconError> {
         let r = self.request("GET", path, None).await?;
         if r.status != 200 {
             return Err(BeaconError::Status {

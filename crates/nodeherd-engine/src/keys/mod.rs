@@ -10,24 +10,33 @@
 //! This file: key rows, the double-sign guard and risks, removal with its state files. The rest,
 //! one use case per file: [`list_fleet`] (list.rs), [`read_import_files`] / [`import_into`]
 //! (import.rs), [`remove_from_node`] (remove_node.rs), [`move_key`] (move_key.rs), exits
-//! (exit.rs), key files ([`files`]), CometBFT consensus keys ([`consensus`]) and the journal
+//! (exit.rs), failover with fencing ([`failover`], failover.rs), the quiet wait ([`quiet`]) and
+//! the state file of unfinished moves ([`move_state`]), remote-signer keys (remote.rs), key files ([`files`]), CometBFT consensus keys ([`consensus`]) and the journal
 //! lines of imports, removals and moves (lines.rs; each use case records its own), and what the
-//! beacon chain says of listed keys ([`onchain`]).
+//! beacon chain says of listed keys ([`onchain`]), Substrate session key rotation ([`session`]).
 
 pub mod consensus;
 mod exit;
+mod failover;
 pub mod files;
 mod import;
 mod lines;
 mod list;
 mod move_key;
+pub mod move_state;
+mod move_wait;
 pub mod onchain;
+pub mod quiet;
+mod remote;
 mod remove_node;
+pub mod session;
 
 pub use exit::{BeaconError, LocalExit, save_exit, sign_exit_locally, submit_exit};
+pub use failover::{FailoverOptions, failover};
 pub use import::{ImportError, ImportFiles, import_into, read_import_files};
 pub use list::{FleetKeys, fleet_nodes, list_fleet};
-pub use move_key::{MoveReport, move_key};
+pub use move_key::{MoveOptions, MoveReport, Progress, move_key};
+pub use remote::{RemoteError, RemoteReport, check_url, import_remote_keys, remove_remote_keys};
 pub use remove_node::{RemoveNodeError, remove_from_node};
 
 use std::io::Write;
@@ -201,11 +210,11 @@ pub fn console_state_dir() -> Option<PathBuf> {
     dirs::state_dir().map(|d| d.join("nodeherd"))
 }
 
-fn timestamp() -> String {
+pub(crate) fn timestamp() -> String {
     chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string()
 }
 
-fn file_label(node: &str) -> String {
+pub(crate) fn file_label(node: &str) -> String {
     node.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {

@@ -1,22 +1,55 @@
 //! Moving one validator key between two nodes: remove from A with its slashing data saved,
-//! verify, import into B with that data, verify. Stops at the first uncertain step and says
-//! where the key is.
+//! verify, wait until the beacon chain shows the key quiet for N full epochs ([`super::quiet`]),
+//! import into B with that data, verify. Every step is recorded in the move's state file
+//! ([`super::move_state`]) first, so a rerun after the console died continues the same move.
+//! Stops at the first uncertain step and says where the key is.
 //!
 //! Owns: the order and the checks of a move's steps (docs/keys.md), and the move's journal line
 //! on both nodes' hosts. May not touch: the
 //! keystore's checks (the front end proves it opens to the key first), the terminal.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use nodeherd_core::inventory::{Inventory, NodeRef};
+use nodeherd_core::keymanager::liveness::Quiet;
 use nodeherd_core::keymanager::types::{DeleteStatus, ImportStatus};
 use nodeherd_core::keys::Secret;
 use nodeherd_transport::ssh::{Pool, Session};
 
-use super::{RemoveError, RemoveOutcome, active_pubkeys, double_sign_guard, label, remove};
+use super::move_state::{Journal, MoveState, Phase};
+use super::move_wait::{
+    chain_facts, doppelganger_step, guard_others, not_imported, read_interchange, wait_phase,
+};
+use super::quiet::{ChainView, LivenessAnswer};
+use super::{RemoveError, RemoveOutcome, active_pubkeys, label, remove};
 use crate::keymanager::Keymanager;
+
+/// A progress sink: one line per step of the quiet wait (the CLI prints them on stderr).
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How a move runs.
+#[derive(Clone)]
+pub struct MoveOptions {
+    /// `--i-understand-double-signing-risk`.
+    pub allow_double_sign_risk: bool,
+    /// Full epochs the key must be seen quiet on chain after its removal before the import
+    /// (`--quiet-epochs`, default 2; 0 imports right after the verified removal).
+    pub quiet_epochs: u64,
+    pub progress: Option<Progress>,
+}
+
+impl Default for MoveOptions {
+    fn default() -> Self {
+        MoveOptions {
+            allow_double_sign_risk: false,
+            quiet_epochs: 2,
+            progress: None,
+        }
+    }
+}
 
 /// One step of a move, as printed.
 #[derive(Debug, Clone, Serialize)]
@@ -26,25 +59,64 @@ pub struct MoveReport {
     pub state: String,
     pub ok: bool,
     pub slashing_file: Option<PathBuf>,
+    /// This run continued a move a previous run had started.
+    pub resumed: bool,
+    /// The quiet wait's state (epochs judged not live after the removal).
+    pub quiet: Option<Quiet>,
+    /// Every liveness answer of the chain this run received.
+    pub liveness: Vec<LivenessAnswer>,
 }
 
 /// A step that stopped the move: where things are now, and the slashing file when one was saved.
-type Stop = (String, Option<PathBuf>);
+pub(super) type Stop = (String, Option<PathBuf>);
 
 /// The two ends of a move and how they are named in its steps.
-struct Ends<'a> {
-    pubkey: &'a str,
-    from: NodeRef,
-    a: String,
-    b: String,
-    untouched: String,
+pub(super) struct Ends<'a> {
+    pub(super) pubkey: &'a str,
+    pub(super) from: NodeRef,
+    pub(super) to: NodeRef,
+    pub(super) a: String,
+    pub(super) b: String,
+    pub(super) untouched: String,
+}
+
+/// What a run of a move carries from step to step.
+pub(super) struct Run<'a> {
+    pub(super) inv: &'a Inventory,
+    pub(super) pool: &'a Pool,
+    pub(super) steps: Vec<String>,
+    pub(super) journal: Journal,
+    pub(super) state: MoveState,
+    pub(super) resumed: bool,
+    pub(super) liveness: Vec<LivenessAnswer>,
+    pub(super) opts: &'a MoveOptions,
+}
+
+impl Run<'_> {
+    pub(super) fn progress(&self, line: &str) {
+        if let Some(p) = &self.opts.progress {
+            p(line);
+        }
+    }
+
+    /// Persist the state before the step it names; a state that cannot be written stops the
+    /// move (a rerun could not continue it safely).
+    pub(super) fn save(&mut self, phase: Phase, stop: &str) -> Result<(), Stop> {
+        self.state.phase = phase;
+        self.journal.save(&mut self.state).map_err(|e| {
+            self.steps
+                .push(format!("cannot write the move's state file: {e}"));
+            (stop.to_string(), self.state.slashing_file.clone())
+        })
+    }
 }
 
 /// Move one key from `from` to `to`. The keystore (with its password, already checked to
 /// decrypt to `pubkey`) comes from the operator: the Keymanager API cannot export keys.
 /// Steps: both nodes reachable, `from` has it, `to` does not, guard over all other nodes,
-/// remove from `from` (slashing data saved), verify `from` no longer lists it, import into
-/// `to` with that slashing data, verify `to` lists it. Stops at the first uncertain step.
+/// remove from `from` (slashing data saved), verify `from` no longer lists it, wait for the
+/// quiet epochs, import into `to` with that slashing data, verify `to` lists it. Stops at the
+/// first uncertain step; a rerun with the same ends continues from the state file.
 #[allow(clippy::too_many_arguments)]
 pub async fn move_key(
     inv: &Inventory,
@@ -55,154 +127,352 @@ pub async fn move_key(
     keystore: &str,
     password: &Secret<String>,
     state_dir: &Path,
-    allow_double_sign_risk: bool,
+    opts: &MoveOptions,
 ) -> MoveReport {
-    let mut steps = Vec::new();
     let a = label(inv, from);
     let ends = Ends {
         pubkey,
         from,
+        to,
         untouched: format!(
             "nothing changed: {pubkey} is still where it was (on {a} if it was there)"
         ),
         a,
         b: label(inv, to),
     };
-    let moved = async {
-        let (kma, kmb, session) =
-            prepare(&mut steps, inv, pool, &ends, to, allow_double_sign_risk).await?;
-        let (removed, file) =
-            remove_from_a(&mut steps, inv, &kma, &session, &ends, state_dir).await?;
-        import_into_b(&mut steps, &kmb, &ends, keystore, password, &removed, file).await
-    }
-    .await;
+    let mut run = Run {
+        inv,
+        pool,
+        steps: Vec::new(),
+        journal: Journal::at(state_dir, pubkey),
+        state: MoveState {
+            pubkey: pubkey.to_string(),
+            from: ends.a.clone(),
+            to: ends.b.clone(),
+            kind: "move".into(),
+            phase: Phase::Removing,
+            slashing_file: None,
+            quiet: None,
+            updated: String::new(),
+        },
+        resumed: false,
+        liveness: Vec::new(),
+        opts,
+    };
+    let moved = run_move(&mut run, &ends, keystore, password, state_dir).await;
+    finish(run, &ends, moved).await
+}
+
+/// The journal lines, the state file's end, and the report.
+pub(super) async fn finish(
+    mut run: Run<'_>,
+    ends: &Ends<'_>,
+    moved: Result<Option<PathBuf>, Stop>,
+) -> MoveReport {
     let (ok, state) = match &moved {
-        Ok(_) => (true, format!("{pubkey} moved: active on {} only", ends.b)),
+        Ok(_) => (
+            true,
+            format!("{} moved: active on {} only", ends.pubkey, ends.b),
+        ),
         Err((state, _)) => (false, state.clone()),
     };
+    if ok {
+        match run.journal.finish() {
+            Ok(p) => run
+                .steps
+                .push(format!("move state kept in {}", p.display())),
+            Err(e) => run.steps.push(e),
+        }
+    }
     let who = nodeherd_core::journal::who();
     let lines = super::lines::move_lines(
         &who,
         (&ends.a, &ends.b),
-        pubkey,
+        ends.pubkey,
         ok,
         state == ends.untouched,
         &state,
     );
-    for (node, line) in [from, to].into_iter().zip(&lines) {
-        let _ = crate::record::record_on(pool, inv, node, line).await;
+    for (node, line) in [ends.from, ends.to].into_iter().zip(&lines) {
+        let _ = crate::record::record_on(run.pool, run.inv, node, line).await;
     }
     MoveReport {
-        steps,
+        steps: run.steps,
         state,
         ok,
         slashing_file: match moved {
-            Ok(file) | Err((_, file)) => file,
+            Ok(file) | Err((_, file)) => file.or(run.state.slashing_file),
         },
+        resumed: run.resumed,
+        quiet: run.state.quiet,
+        liveness: run.liveness,
     }
 }
 
-/// Both nodes reachable, A has the key, B does not, the guard over every other node, and an SSH
-/// session to A's host (for the host copy of the slashing data). Nothing is changed here.
-async fn prepare(
-    steps: &mut Vec<String>,
-    inv: &Inventory,
-    pool: &Pool,
+/// Load a recorded move of this key: the same ends continue it; other ends are refused.
+pub(super) fn load_state(run: &mut Run<'_>, ends: &Ends<'_>) -> Result<(), Stop> {
+    match run.journal.load() {
+        Err(e) => {
+            run.steps.push(e);
+            Err((ends.untouched.clone(), None))
+        }
+        Ok(Some(st)) if st.from != ends.a || st.to != ends.b => {
+            run.steps.push(format!(
+                "an unfinished {} of {} from {} to {} is recorded in {} ({:?})",
+                st.kind,
+                st.pubkey,
+                st.from,
+                st.to,
+                run.journal.path().display(),
+                st.phase
+            ));
+            Err((
+                format!(
+                    "refused: finish that {} first (run it again with the same nodes); nothing changed here",
+                    st.kind
+                ),
+                st.slashing_file,
+            ))
+        }
+        Ok(Some(st)) => {
+            run.steps.push(format!(
+                "continuing the {} recorded in {} (phase {:?})",
+                st.kind,
+                run.journal.path().display(),
+                st.phase
+            ));
+            run.state = st;
+            run.resumed = true;
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+    }
+}
+
+async fn run_move(
+    run: &mut Run<'_>,
     ends: &Ends<'_>,
-    to: NodeRef,
-    allow_double_sign_risk: bool,
-) -> Result<(Keymanager, Keymanager, Session), Stop> {
-    let Ends {
-        pubkey,
-        from,
-        a,
-        b,
-        untouched,
-    } = ends;
-    let (pubkey, from) = (*pubkey, *from);
-    let (kma, kmb) = match (
-        Keymanager::connect(pool, inv, from).await,
-        Keymanager::connect(pool, inv, to).await,
+    keystore: &str,
+    password: &Secret<String>,
+    state_dir: &Path,
+) -> Result<Option<PathBuf>, Stop> {
+    load_state(run, ends)?;
+    let (kma, kmb) = connect_both(run, ends).await?;
+    let chain = chain_facts(run, ends, &[ends.pubkey]).await?;
+    let mut interchange = None;
+    if run.state.phase == Phase::Removing {
+        let session = source_session(run, ends).await?;
+        let listed = list_has(run, &kma, ends.pubkey, &ends.a).await?;
+        if listed {
+            prepare(run, &kmb, ends).await?;
+        } else if !run.resumed {
+            run.steps
+                .push(format!("{} does not list {}", ends.a, ends.pubkey));
+            return Err((ends.untouched.clone(), None));
+        } else {
+            run.steps.push(format!(
+                "{} no longer lists the key: the DELETE of the stopped run happened; asking {} again for its slashing data",
+                ends.a, ends.a
+            ));
+        }
+        run.save(Phase::Removing, &ends.untouched)?;
+        let (removed, file) = remove_from_a(run, &kma, &session, ends, state_dir, !listed).await?;
+        run.state.slashing_file.clone_from(&file);
+        interchange = Some(removed.slashing_protection);
+        run.state.quiet = Some(match &chain {
+            Some((c, _)) => Quiet::new(c.clock.epoch_at(c.chain.now()), run.opts.quiet_epochs),
+            None => Quiet::new(0, 0),
+        });
+        let stop = not_imported(ends, file.as_ref());
+        run.save(Phase::Waiting, &stop)?;
+    }
+    let stop = not_imported(ends, run.state.slashing_file.as_ref());
+    if run.state.phase == Phase::Waiting {
+        wait_phase(
+            run,
+            Some(&kma),
+            &kmb,
+            ends,
+            &[ends.pubkey],
+            chain.as_ref(),
+            &stop,
+        )
+        .await?;
+    }
+    // Importing: the quiet proof is done.
+    if run.resumed && list_has(run, &kmb, ends.pubkey, &ends.b).await? {
+        run.steps.push(format!(
+            "{} already lists the key: the import of the stopped run happened",
+            ends.b
+        ));
+        return Ok(run.state.slashing_file.clone());
+    }
+    if list_has(run, &kma, ends.pubkey, &ends.a).await? {
+        run.steps
+            .push(format!("{} lists {} AGAIN", ends.a, ends.pubkey));
+        return Err((
+            format!(
+                "UNCERTAIN: {} has the key again; NOT imported into {}",
+                ends.a, ends.b
+            ),
+            run.state.slashing_file.clone(),
+        ));
+    }
+    let interchange = match interchange {
+        Some(i) => i,
+        None => read_interchange(run, &stop)?,
+    };
+    guard_others(run, ends, &stop).await?;
+    doppelganger_step(run, ends.to).await;
+    import_into_b(run, &kmb, ends, keystore, password, &interchange).await
+}
+
+/// The source's and the target's keymanagers.
+async fn connect_both(
+    run: &mut Run<'_>,
+    ends: &Ends<'_>,
+) -> Result<(Keymanager, Keymanager), Stop> {
+    match (
+        Keymanager::connect(run.pool, run.inv, ends.from).await,
+        Keymanager::connect(run.pool, run.inv, ends.to).await,
     ) {
-        (Ok(x), Ok(y)) => (x, y),
+        (Ok(x), Ok(y)) => Ok((x, y)),
         (Err(e), _) | (_, Err(e)) => {
-            steps.push(format!("connect: {e}"));
-            return Err((untouched.clone(), None));
-        }
-    };
-    match active_pubkeys(&kma).await {
-        Ok(k) if k.iter().any(|x| x == pubkey) => steps.push(format!("{a} has the key active")),
-        Ok(_) => {
-            steps.push(format!("{a} does not list {pubkey}"));
-            return Err((untouched.clone(), None));
-        }
-        Err(e) => {
-            steps.push(format!("cannot list {a}: {e}"));
-            return Err((untouched.clone(), None));
+            run.steps.push(format!("connect: {e}"));
+            Err((where_now(run, ends), run.state.slashing_file.clone()))
         }
     }
-    match active_pubkeys(&kmb).await {
-        Ok(k) if k.iter().any(|x| x == pubkey) => {
-            steps.push(format!("{b} ALREADY has {pubkey} active: refusing"));
-            return Err((untouched.clone(), None));
-        }
-        Ok(_) => steps.push(format!("{b} does not have the key")),
-        Err(e) => {
-            steps.push(format!("cannot list {b}: {e}"));
-            return Err((untouched.clone(), None));
-        }
-    }
-    let problems = double_sign_guard(inv, pool, &[pubkey.to_string()], &[from, to]).await;
-    if problems.is_empty() {
-        steps.push("no other validator node has the key".into());
+}
+
+/// Where the key is when a step before any change of this run fails.
+pub(super) fn where_now(run: &Run<'_>, ends: &Ends<'_>) -> String {
+    if run.resumed && run.state.phase != Phase::Removing {
+        not_imported(ends, run.state.slashing_file.as_ref())
+            + "; run the same command again to continue"
+    } else if run.resumed {
+        format!(
+            "the stopped run may have removed {} from {}; NOT imported into {}; run the same command again to continue",
+            ends.pubkey, ends.a, ends.b
+        )
     } else {
-        for p in &problems {
-            steps.push(format!("guard: {p}"));
-        }
-        if !allow_double_sign_risk {
-            return Err((untouched.clone(), None));
-        }
-        steps.push("guard overridden by --i-understand-double-signing-risk".into());
+        ends.untouched.clone()
     }
-    let session = match pool.session(&inv.node(from).0.target).await {
-        Ok(s) => s,
+}
+
+pub(super) async fn source_session(run: &mut Run<'_>, ends: &Ends<'_>) -> Result<Session, Stop> {
+    match run.pool.session(&run.inv.node(ends.from).0.target).await {
+        Ok(s) => Ok(s),
         Err(e) => {
-            steps.push(format!("SSH to {a}: {e}"));
-            return Err((untouched.clone(), None));
+            run.steps.push(format!("SSH to {}: {e}", ends.a));
+            Err((where_now(run, ends), None))
         }
-    };
-    Ok((kma, kmb, session))
+    }
+}
+
+/// Whether `km` lists `pubkey` (local or remote).
+pub(super) async fn list_has(
+    run: &mut Run<'_>,
+    km: &Keymanager,
+    pubkey: &str,
+    who: &str,
+) -> Result<bool, Stop> {
+    match active_pubkeys(km).await {
+        Ok(k) => Ok(k.iter().any(|x| x == pubkey)),
+        Err(e) => {
+            run.steps.push(format!("cannot list {who}: {e}"));
+            Err((
+                format!("UNCERTAIN: cannot tell whether {who} has {pubkey}; nothing more was done"),
+                run.state.slashing_file.clone(),
+            ))
+        }
+    }
+}
+
+/// B does not have the key, and no other node has it (the guard). Nothing is changed here.
+async fn prepare(run: &mut Run<'_>, kmb: &Keymanager, ends: &Ends<'_>) -> Result<(), Stop> {
+    run.steps.push(format!("{} has the key active", ends.a));
+    if list_has(run, kmb, ends.pubkey, &ends.b).await? {
+        run.steps.push(format!(
+            "{} ALREADY has {} active: refusing",
+            ends.b, ends.pubkey
+        ));
+        return Err((where_now(run, ends), None));
+    }
+    run.steps.push(format!("{} does not have the key", ends.b));
+    guard_others(run, ends, &where_now(run, ends)).await
 }
 
 /// Remove the key from A (slashing data saved first), check that data, verify A no longer lists
-/// the key. Returns the removal and the console's slashing file.
-async fn remove_from_a(
-    steps: &mut Vec<String>,
-    inv: &Inventory,
+/// the key. `again`: the stopped run's DELETE already happened, so `not_active` is expected.
+/// A that still lists the key after answering `deleted` is asked once more: Lodestar 1.5 drops
+/// a key that has a validator index from its duties at the first DELETE but keeps it listed
+/// until the second (`removeSigner` short-circuits); the second answer's slashing data is kept.
+pub(super) async fn remove_from_a(
+    run: &mut Run<'_>,
     kma: &Keymanager,
     session: &Session,
     ends: &Ends<'_>,
     state_dir: &Path,
+    again: bool,
 ) -> Result<(RemoveOutcome, Option<PathBuf>), Stop> {
+    let (removed, file, gone) = delete_once(run, kma, session, ends, state_dir, again).await?;
+    if gone {
+        return Ok((removed, file));
+    }
+    run.steps.push(format!(
+        "{} STILL lists the key after answering deleted: asking it once more",
+        ends.a
+    ));
+    let (removed, file, gone) = delete_once(run, kma, session, ends, state_dir, true).await?;
+    if gone {
+        Ok((removed, file))
+    } else {
+        run.steps.push(format!(
+            "{} STILL lists {} after a second DELETE",
+            ends.a, ends.pubkey
+        ));
+        Err((
+            format!(
+                "UNCERTAIN: {} still lists the key; NOT imported into {}",
+                ends.a, ends.b
+            ),
+            file,
+        ))
+    }
+}
+
+/// One DELETE with its slashing data saved and checked; whether A then no longer lists the key.
+async fn delete_once(
+    run: &mut Run<'_>,
+    kma: &Keymanager,
+    session: &Session,
+    ends: &Ends<'_>,
+    state_dir: &Path,
+    again: bool,
+) -> Result<(RemoveOutcome, Option<PathBuf>, bool), Stop> {
     let Ends {
-        pubkey,
-        from,
-        a,
-        b,
-        untouched,
+        pubkey, from, a, b, ..
     } = ends;
     let (pubkey, from) = (*pubkey, *from);
+    let steps = &mut run.steps;
+    let untouched = if again {
+        format!(
+            "{pubkey} is not on {a} and NOT imported into {b}; run the same command again to continue"
+        )
+    } else {
+        ends.untouched.clone()
+    };
     let removed = match remove(kma, session, &[pubkey.to_string()], state_dir).await {
         Ok(r) => r,
         Err(RemoveError::CannotSave(e)) => {
             steps.push(format!("not removed: {e}"));
-            return Err((untouched.clone(), None));
+            return Err((untouched, None));
         }
         Err(RemoveError::Keymanager(e)) => {
             steps.push(format!("DELETE on {a}: {e}"));
             return Err((
                 format!(
-                    "UNCERTAIN: the DELETE on {a} failed or its answer was lost; list {a} before doing anything else"
+                    "UNCERTAIN: the DELETE on {a} failed or its answer was lost; run the same command again, or list {a} before doing anything else"
                 ),
                 None,
             ));
@@ -218,11 +488,13 @@ async fn remove_from_a(
             Err(e) => format!("NOT SAVED ON THE CONSOLE ({e})"),
         },
         match &removed.host_file {
-            Ok(p) => format!("{}:{p}", inv.node(from).0.name),
+            Ok(p) => format!("{}:{p}", run.inv.node(from).0.name),
             Err(e) => format!("NOT SAVED ON THE HOST ({e})"),
         }
     ));
-    if status != Some(DeleteStatus::Deleted) {
+    let expected =
+        status == Some(DeleteStatus::Deleted) || (again && status == Some(DeleteStatus::NotActive));
+    if !expected {
         return Err((
             format!("{a} answered {status:?} instead of deleted: nothing imported; check {a}"),
             file,
@@ -237,79 +509,62 @@ async fn remove_from_a(
             file,
         ));
     }
-    match active_pubkeys(kma).await {
-        Ok(k) if !k.iter().any(|x| x == pubkey) => {
-            steps.push(format!("verified: {a} no longer lists the key"));
-        }
-        Ok(_) => {
-            steps.push(format!("{a} STILL lists {pubkey} after the DELETE"));
-            return Err((
-                format!("UNCERTAIN: {a} still lists the key; NOT imported into {b}"),
-                file,
-            ));
-        }
-        Err(e) => {
-            steps.push(format!("cannot verify {a}: {e}"));
-            return Err((
-                format!("UNCERTAIN: removed from {a} but not verified; NOT imported into {b}"),
-                file,
-            ));
-        }
+    if file.is_none() {
+        return Err((
+            format!(
+                "{pubkey} is removed from {a} and NOT imported into {b}: the slashing data was not saved on the console (see above)"
+            ),
+            file,
+        ));
     }
-    Ok((removed, file))
+    if list_has(run, kma, pubkey, a).await? {
+        return Ok((removed, file, false));
+    }
+    run.steps
+        .push(format!("verified: {a} no longer lists the key"));
+    Ok((removed, file, true))
 }
 
 /// Import the key into B with A's slashing data, verify B lists it. Returns the slashing file.
-async fn import_into_b(
-    steps: &mut Vec<String>,
+pub(super) async fn import_into_b(
+    run: &mut Run<'_>,
     kmb: &Keymanager,
     ends: &Ends<'_>,
     keystore: &str,
     password: &Secret<String>,
-    removed: &RemoveOutcome,
-    file: Option<PathBuf>,
+    interchange: &str,
 ) -> Result<Option<PathBuf>, Stop> {
     let Ends { pubkey, a, b, .. } = ends;
+    let file = run.state.slashing_file.clone();
     let res = kmb
         .import(
             &[keystore.to_string()],
             std::slice::from_ref(password),
-            Some(&removed.slashing_protection),
+            Some(interchange),
         )
         .await;
-    let not_imported = format!(
-        "{pubkey} is removed from {a} and NOT active on {b}; import it with `nodeherd keys import {b} KEYSTORE --slashing-protection {}`",
-        file.as_ref()
-            .map_or_else(|| "FILE".into(), |p| p.display().to_string())
-    );
+    let not_imported = not_imported(ends, file.as_ref());
     match res {
         Ok(r) if r.first().map(|x| x.status) == Some(ImportStatus::Imported) => {
-            steps.push(format!("imported into {b} with {a}'s slashing data"));
+            run.steps
+                .push(format!("imported into {b} with {a}'s slashing data"));
         }
         Ok(r) => {
-            steps.push(format!("import into {b}: {:?}", r.first()));
+            run.steps.push(format!("import into {b}: {:?}", r.first()));
             return Err((not_imported, file));
         }
         Err(e) => {
-            steps.push(format!("import into {b}: {e}"));
+            run.steps.push(format!("import into {b}: {e}"));
             return Err((format!("UNCERTAIN: {not_imported}; list {b} first"), file));
         }
     }
-    match active_pubkeys(kmb).await {
-        Ok(k) if k.iter().any(|x| x == pubkey) => {
-            steps.push(format!("verified: {b} lists the key"));
-            Ok(file)
-        }
-        Ok(_) => Err((
+    if list_has(run, kmb, pubkey, b).await? {
+        run.steps.push(format!("verified: {b} lists the key"));
+        Ok(file)
+    } else {
+        Err((
             format!("{b} accepted the import but does not list {pubkey}; check {b}"),
             file,
-        )),
-        Err(e) => {
-            steps.push(format!("cannot verify {b}: {e}"));
-            Err((
-                format!("UNCERTAIN: imported into {b} but not verified"),
-                file,
-            ))
-        }
+        ))
     }
 }

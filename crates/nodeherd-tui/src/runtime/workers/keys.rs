@@ -253,7 +253,7 @@ pub(crate) async fn run_move(world: &World, ask: &crate::state::MoveAsk) -> (boo
         &text,
         &pw,
         &dir,
-        false,
+        &nodeherd_engine::keys::MoveOptions::default(),
     )
     .await;
     for step in &report.steps {

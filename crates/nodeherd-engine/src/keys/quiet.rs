@@ -1,0 +1,390 @@
+//! The quiet wait of a move or a failover: after a key was removed from its source, ask the
+//! beacon chain whether the validator was live, epoch by epoch, until N full epochs after the
+//! removal were judged not live one after the other. Only then may the key be imported elsewhere.
+//!
+//! Owns: the requests of the wait (validator index, genesis and spec for the clock, liveness in
+//! the spec's form, else the older form Lodestar 1.5 serves) through the host's beacon node, and
+//! the loop around [`nodeherd_core::keymanager::liveness::Quiet`]. May not touch: deciding what
+//! the answers mean (core), the move's state file (the caller persists through `on_judged`), the
+//! terminal (progress goes to the caller's sink).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+
+use nodeherd_core::inventory::{Inventory, NodeRef};
+use nodeherd_core::keymanager::liveness::{self, Clock, Next, Quiet, SeenLive};
+use nodeherd_core::keymanager::onchain;
+use nodeherd_transport::ssh::Pool;
+
+use super::exit::HostBeacon;
+
+/// One answer of the chain during a wait, as reported (and in `--json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LivenessAnswer {
+    pub epoch: u64,
+    pub index: u64,
+    pub live: bool,
+    /// The request that was answered (`POST /eth/v1/validator/liveness/12`).
+    pub request: String,
+}
+
+/// Why a wait ended without its proof.
+#[derive(Debug, thiserror::Error)]
+pub enum QuietError {
+    #[error("{0}")]
+    Live(#[from] SeenLive),
+    #[error("cannot ask the beacon chain: {0}")]
+    Chain(String),
+}
+
+/// What the wait needs from the world: the time, sleeping, and the chain's answer.
+pub trait ChainView: Sync {
+    fn now(&self) -> u64;
+    fn sleep_until(&self, unix: u64) -> impl std::future::Future<Output = ()> + Send;
+    /// One answer per index of `indices` for `epoch`.
+    fn is_live(
+        &self,
+        epoch: u64,
+        indices: &[u64],
+    ) -> impl std::future::Future<Output = Result<Vec<LivenessAnswer>, String>> + Send;
+}
+
+/// Wait until `quiet` is proven for every one of `indices` (an epoch is quiet when none of
+/// them was live). `on_judged` is called after each judged epoch with the new
+/// state (the caller persists it) and its answer; `progress` gets one line per step.
+pub async fn wait_quiet(
+    chain: &impl ChainView,
+    clock: &Clock,
+    indices: &[u64],
+    quiet: &mut Quiet,
+    on_judged: &mut (dyn FnMut(&Quiet, &[LivenessAnswer]) + Send),
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(), QuietError> {
+    // An epoch is judged two slots after the next one began (its last attestations are out).
+    let margin = 2 * clock.seconds_per_slot;
+    loop {
+        let current = clock.epoch_at(chain.now());
+        match quiet.next(current) {
+            Next::Done => return Ok(()),
+            Next::Wait { until } => {
+                progress(&format!(
+                    "quiet wait: epoch {} of {} after the removal in epoch {}; next answer after epoch {} begins (chain epoch now {current})",
+                    quiet.judged() + 1,
+                    quiet.needed,
+                    quiet.removed_epoch,
+                    until
+                ));
+                chain.sleep_until(clock.epoch_start(until) + margin).await;
+            }
+            Next::Judge { epoch, gap } => {
+                let ready = clock.epoch_start(epoch + 1) + margin;
+                if chain.now() < ready {
+                    chain.sleep_until(ready).await;
+                }
+                if gap {
+                    progress(&format!(
+                        "quiet wait: epochs were missed while away; the count restarts at epoch {epoch}"
+                    ));
+                }
+                let answers = chain
+                    .is_live(epoch, indices)
+                    .await
+                    .map_err(QuietError::Chain)?;
+                quiet.record(epoch, answers.iter().any(|a| a.live))?;
+                progress(&format!(
+                    "quiet wait: epoch {epoch}: validator{} {} not live ({} of {} quiet epochs)",
+                    if indices.len() == 1 { "" } else { "s" },
+                    indices
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    quiet.judged(),
+                    quiet.needed
+                ));
+                on_judged(quiet, &answers);
+            }
+        }
+    }
+}
+
+/// The beacon node of a validator's host, for the wait.
+pub struct BeaconChain {
+    beacon: HostBeacon,
+    /// The beacon node answered 404/405 to the spec's POST: use the older GET.
+    legacy: AtomicBool,
+}
+
+impl BeaconChain {
+    pub async fn find(inv: &Inventory, pool: &Pool, node: NodeRef) -> Result<Self, String> {
+        let beacon = HostBeacon::find(inv, pool, node)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(BeaconChain {
+            beacon,
+            legacy: AtomicBool::new(false),
+        })
+    }
+
+    /// `host/node` of the beacon node.
+    pub fn label(&self) -> &str {
+        &self.beacon.label
+    }
+
+    /// The chain's clock.
+    pub async fn clock(&self) -> Result<Clock, String> {
+        let g = self
+            .beacon
+            .get("/eth/v1/beacon/genesis")
+            .await
+            .map_err(|e| e.to_string())?;
+        let s = self
+            .beacon
+            .get("/eth/v1/config/spec")
+            .await
+            .map_err(|e| e.to_string())?;
+        Clock::parse(&g, &s).map_err(|e| format!("{}: {e}", self.beacon.label))
+    }
+
+    /// The validator index of `pubkey`; `None` when the chain does not know the key.
+    pub async fn index_of(&self, pubkey: &str) -> Result<Option<u64>, String> {
+        let path = onchain::validators_paths(&[pubkey]).remove(0);
+        let r = self
+            .beacon
+            .request("GET", &path, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status == 404 {
+            return Ok(None);
+        }
+        if r.status != 200 {
+            return Err(format!(
+                "{}: GET {path} answered {}",
+                self.beacon.label, r.status
+            ));
+        }
+        let known = onchain::parse_validators(&r.text())?;
+        match known.get(pubkey) {
+            None => Ok(None),
+            Some(c) => c
+                .index
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("index {:?} is not a number", c.index)),
+        }
+    }
+}
+
+impl ChainView for BeaconChain {
+    fn now(&self) -> u64 {
+        u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+    }
+
+    fn sleep_until(&self, unix: u64) -> impl std::future::Future<Output = ()> + Send {
+        let wait = unix.saturating_sub(self.now());
+        tokio::time::sleep(std::time::Duration::from_secs(wait))
+    }
+
+    async fn is_live(&self, epoch: u64, indices: &[u64]) -> Result<Vec<LivenessAnswer>, String> {
+        let label = &self.beacon.label;
+        let (path, body) = liveness::standard_request(epoch, indices);
+        let (request, resp) = if self.legacy.load(Ordering::Relaxed) {
+            (None, None)
+        } else {
+            let r = self
+                .beacon
+                .request("POST", &path, Some(body.as_bytes()))
+                .await
+                .map_err(|e| e.to_string())?;
+            if matches!(r.status, 404 | 405) {
+                self.legacy.store(true, Ordering::Relaxed);
+                (None, None)
+            } else {
+                (Some(format!("POST {path}")), Some(r))
+            }
+        };
+        let (request, resp) = match (request, resp) {
+            (Some(q), Some(r)) => (q, r),
+            _ => {
+                let p = liveness::legacy_path(epoch, indices);
+                let r = self
+                    .beacon
+                    .request("GET", &p, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                (format!("GET {p}"), r)
+            }
+        };
+        if resp.status != 200 {
+            return Err(format!(
+                "{label}: {request} answered {}: {}",
+                resp.status,
+                nodeherd_core::keymanager::types::error_message(&resp.body)
+            ));
+        }
+        let m = liveness::parse_liveness(&resp.text(), epoch)
+            .map_err(|e| format!("{label}: {request}: {e}"))?;
+        indices
+            .iter()
+            .map(|index| {
+                let live = m.get(index).copied().ok_or_else(|| {
+                    format!("{label}: {request}: no answer for validator {index}")
+                })?;
+                Ok(LivenessAnswer {
+                    epoch,
+                    index: *index,
+                    live,
+                    request: request.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicU64;
+
+    /// A chain whose clock jumps to each sleep's end; `live` epochs answer live.
+    struct Fake {
+        now: AtomicU64,
+        live: Vec<u64>,
+        asked: Mutex<Vec<(u64, u64)>>,
+    }
+
+    impl ChainView for Fake {
+        fn now(&self) -> u64 {
+            self.now.load(Ordering::SeqCst)
+        }
+        fn sleep_until(&self, unix: u64) -> impl std::future::Future<Output = ()> + Send {
+            self.now.fetch_max(unix, Ordering::SeqCst);
+            std::future::ready(())
+        }
+        async fn is_live(
+            &self,
+            epoch: u64,
+            indices: &[u64],
+        ) -> Result<Vec<LivenessAnswer>, String> {
+            // The beacon node's window: the current and the previous epoch only.
+            let current = CLOCK.epoch_at(self.now());
+            if epoch + 1 < current || epoch > current + 1 {
+                return Err(format!("epoch {epoch} outside the window at {current}"));
+            }
+            self.asked.lock().unwrap().push((epoch, self.now()));
+            // Validator 7 is the one that goes live in the `live` epochs.
+            Ok(indices
+                .iter()
+                .map(|i| LivenessAnswer {
+                    epoch,
+                    index: *i,
+                    live: *i == 7 && self.live.contains(&epoch),
+                    request: format!("POST /eth/v1/validator/liveness/{epoch}"),
+                })
+                .collect())
+        }
+    }
+
+    const CLOCK: Clock = Clock {
+        genesis_time: 1000,
+        seconds_per_slot: 6,
+        slots_per_epoch: 8,
+    };
+
+    fn run(fake: &Fake, quiet: &mut Quiet) -> (Result<(), QuietError>, Vec<String>, usize) {
+        let lines = Mutex::new(Vec::new());
+        let mut saved = 0;
+        let r = futures::executor::block_on(wait_quiet(
+            fake,
+            &CLOCK,
+            &[3, 7],
+            quiet,
+            &mut |_, _| saved += 1,
+            &|l| lines.lock().unwrap().push(l.to_string()),
+        ));
+        (r, lines.into_inner().unwrap(), saved)
+    }
+
+    #[test]
+    fn waits_for_two_quiet_epochs_judging_each_after_it_ended() {
+        // Removed in epoch 10 (mid-epoch).
+        let fake = Fake {
+            now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
+            live: vec![10],
+            asked: Mutex::default(),
+        };
+        let mut q = Quiet::new(10, 2);
+        let (r, lines, saved) = run(&fake, &mut q);
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(q.run, vec![11, 12]);
+        assert_eq!(saved, 2, "the state is persisted after each judged epoch");
+        let asked = fake.asked.lock().unwrap();
+        assert_eq!(asked.iter().map(|a| a.0).collect::<Vec<_>>(), vec![11, 12]);
+        // Each epoch was asked about only after the next one began, plus two slots.
+        for (epoch, at) in asked.iter() {
+            assert!(*at >= CLOCK.epoch_start(epoch + 1) + 12, "{epoch} at {at}");
+        }
+        assert!(
+            lines.iter().any(|l| l.contains("epoch 1 of 2")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("(2 of 2 quiet epochs)")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_live_epoch_after_the_removal_ends_the_wait_without_proof() {
+        let fake = Fake {
+            now: AtomicU64::new(CLOCK.epoch_start(10)),
+            live: vec![12],
+            asked: Mutex::default(),
+        };
+        let mut q = Quiet::new(10, 3);
+        let (r, _, saved) = run(&fake, &mut q);
+        match r {
+            Err(QuietError::Live(SeenLive { epoch: 12, .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(saved, 1, "epoch 11 was saved, 12 (live) was not");
+        assert_eq!(q.run, vec![11]);
+    }
+
+    #[test]
+    fn a_resumed_wait_keeps_its_run_or_restarts_after_a_gap() {
+        // Resumed in time: epoch 11 was judged before the console died, 12 is next.
+        let fake = Fake {
+            now: AtomicU64::new(CLOCK.epoch_start(13) + 1),
+            live: vec![],
+            asked: Mutex::default(),
+        };
+        let mut q = Quiet {
+            removed_epoch: 10,
+            needed: 2,
+            run: vec![11],
+        };
+        assert!(run(&fake, &mut q).0.is_ok());
+        assert_eq!(q.run, vec![11, 12]);
+        // Resumed long after: the run restarts at the previous epoch and needs two again.
+        let fake = Fake {
+            now: AtomicU64::new(CLOCK.epoch_start(30) + 40),
+            live: vec![],
+            asked: Mutex::default(),
+        };
+        let mut q = Quiet {
+            removed_epoch: 10,
+            needed: 2,
+            run: vec![11],
+        };
+        let (r, lines, _) = run(&fake, &mut q);
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(q.run, vec![29, 30]);
+        assert!(
+            lines.iter().any(|l| l.contains("restarts at epoch 29")),
+            "{lines:?}"
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! `nodeherd failover SOURCE --to TARGET`: a validator client's keys moved to another one with
+//! the source fenced first.
+//!
+//! Owns: the command's argument shape. May not touch: the steps (that is
+//! `nodeherd_engine::keys::failover`) and the run itself, the keystore checks, the confirmation
+//! and the printing (`cli::keys::failover::run`, beside the other key commands).
+
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct FailoverArgs {
+    /// The validator client to fence (`host/node`).
+    pub source: String,
+    /// The validator client that takes the keys over.
+    #[arg(long)]
+    pub to: String,
+    /// The EIP-2335 keystores of the keys to fail over (the Keymanager API cannot export keys).
+    #[arg(long = "keystore", required = true, num_args = 1..)]
+    pub keystores: Vec<PathBuf>,
+    /// One password for every keystore; asked on a terminal otherwise.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// The source host cannot be reached and YOU powered it off (or made sure it can never sign
+    /// again): go on without touching it. Never given by default: an unreachable host may still sign.
+    #[arg(long)]
+    pub source_is_fenced: bool,
+    /// EIP-3076 data to import when the source gives none (it cannot be reached).
+    #[arg(long)]
+    pub slashing_protection: Option<PathBuf>,
+    /// Full epochs the keys must be seen not live on chain after the fencing (0: no wait).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub quiet_epochs: u64,
+    #[arg(long)]
+    pub i_understand_double_signing_risk: bool,
+}

@@ -112,17 +112,23 @@ fn table_of(plans: &[NodePlan], assets: &[AssetChoice]) -> String {
 
 /// `nodeherd releases [SELECTOR]`.
 pub async fn releases(c: Common<'_>) -> Result<i32, Fail> {
-    let (_, _, ts) = targets(&c)?;
+    let (inv, nodes, ts) = targets(&c)?;
     let pool = context::pool();
     let opts = Options::default();
     let plans = engine::plan_all(&pool, &ts, None, &opts).await;
     let assets = engine::choose_assets(&pool, &ts, &plans, &opts).await;
+    let chain = if c.out.json {
+        String::new()
+    } else {
+        super::cosmos::plan_lines(&pool, &inv, &nodes, 10).await
+    };
     pool.close_all().await;
     if c.out.json {
         print_json(&rows(&plans, &assets));
     } else {
         print!("{}", table_of(&plans, &assets));
         print!("{}", asset_lines(&assets));
+        print!("{chain}");
     }
     // A node whose releases could not be read (feed down, host unreachable) was not answered.
     let mut failed = false;

@@ -10,6 +10,7 @@
 //! or clap).
 
 pub mod alerts;
+pub mod cosmos;
 pub mod facts;
 pub mod health;
 pub mod inventory;
@@ -22,4 +23,5 @@ pub mod playbook;
 pub mod releases;
 pub mod remote;
 pub mod selector;
+pub mod substrate;
 pub mod text;

@@ -259,7 +259,8 @@ pub async fn run(
         status::gather(pool, inv, nodes, forks),
         metrics::gather(pool, inv, nodes, &opts, None)
     );
-    let obs = observations(&statuses, &snap);
+    let mut obs = observations(&statuses, &snap);
+    crate::cosmos::enrich(pool, inv, &mut obs, Utc::now()).await;
     let (state, round) = evaluate_and_notify(cfg, state, &obs, Utc::now()).await;
     save_state(state_path, &state)?;
     Ok(round)

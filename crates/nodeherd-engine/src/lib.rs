@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod apply;
+pub mod cosmos;
 pub mod doctor;
 pub mod feeds;
 pub mod fleet;

@@ -444,6 +444,9 @@ mod tests {
             state: "nothing changed".into(),
             ok: false,
             slashing_file: None,
+            resumed: false,
+            quiet: None,
+            liveness: Vec::new(),
         };
         let (ok, text) = move_summary(&report, &pks[0], "h/vc", "h/vc2");
         assert!(!ok);

@@ -18,7 +18,7 @@ const TOP: [&str; 3] = ["rule", "channel", "deadman"];
 const RULE: [&str; 6] = ["name", "condition", "for", "severity", "labels", "hint"];
 const SEVERITIES: [&str; 3] = ["info", "warn", "page"];
 /// Conditions written as a plain name.
-const NAMED: [&str; 7] = [
+const NAMED: [&str; 8] = [
     "unit_not_active",
     "head_not_advancing",
     "not_synced",
@@ -26,10 +26,14 @@ const NAMED: [&str; 7] = [
     "host_unreachable",
     "upgrade_available",
     "upgrade_failed",
+    "validator_jailed",
 ];
 /// Conditions written as a one-key table with a threshold, and the range it allows.
-const THRESHOLDS: [(&str, f64, f64); 3] = [
+const THRESHOLDS: [(&str, f64, f64); 6] = [
     ("peers_below", 0.0, f64::MAX),
+    ("no_new_block_for", 0.0, f64::MAX),
+    ("missed_blocks_above", 0.0, 100.0),
+    ("proposal_not_voted_within", 0.0, f64::MAX),
     ("disk_above", 0.0, 100.0),
     ("memory_above", 0.0, 100.0),
 ];
@@ -519,6 +523,7 @@ uri = \"x\"
         assert!(bad("\"disk_above\"").contains("needs a threshold"));
         assert!(bad("3").contains("a condition name or a one-key table"));
         assert!(bad("{ peers_below = -1 }").contains("at least 0"));
+        assert!(bad("{ no_new_block_for = -5 }").contains("at least 0"));
         assert!(bad("{ disk_above = \"90\" }").contains("must be a number"));
         assert!(bad("{ disk_abov = 90 }").contains("unknown field \"disk_abov\""));
     }

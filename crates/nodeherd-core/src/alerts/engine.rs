@@ -37,6 +37,15 @@ pub struct Observation {
     /// Sync distance, shown as `{value}` of `not_synced`.
     pub sync_distance: Option<f64>,
     pub peers: Option<f64>,
+    /// Seconds since the node's latest block (Cosmos nodes, from CometBFT `/status`).
+    pub block_age_secs: Option<f64>,
+    /// A Cosmos validator: jailed or tombstoned (the word), or `Some(None)` when neither.
+    pub jailed: Option<Option<String>>,
+    /// A Cosmos validator: blocks missed in the slashing window, in percent of the window.
+    pub missed_blocks_percent: Option<f64>,
+    /// A Cosmos validator: proposals in their voting period it has not voted on, as (hours left,
+    /// description).
+    pub unvoted: Option<Vec<(f64, String)>>,
     pub disk_used_percent: Option<f64>,
     pub mem_used_percent: Option<f64>,
     /// Validator-monitor miss counter (cumulative).
@@ -281,6 +290,18 @@ impl Engine {
             Condition::HeadNotAdvancing => stuck.map(|s| (s, num(o.head))),
             Condition::NotSynced => o.synced.map(|s| (!s, num(o.sync_distance))),
             Condition::PeersBelow(n) => o.peers.map(|p| (p < *n, num(Some(p)))),
+            Condition::NoNewBlockFor(s) => o.block_age_secs.map(|a| (a > *s, num(Some(a)))),
+            Condition::ValidatorJailed => o.jailed.clone().map(|j| (j.is_some(), j)),
+            Condition::MissedBlocksAbove(p) => {
+                o.missed_blocks_percent.map(|m| (m > *p, num(Some(m))))
+            }
+            Condition::ProposalNotVotedWithin(h) => o.unvoted.as_ref().map(|v| {
+                let due = v
+                    .iter()
+                    .filter(|(left, _)| *left <= *h)
+                    .min_by(|a, b| a.0.total_cmp(&b.0));
+                (due.is_some(), due.map(|d| d.1.clone()))
+            }),
             Condition::DiskAbove(p) => o.disk_used_percent.map(|d| (d > *p, num(Some(d)))),
             Condition::MemoryAbove(p) => o.mem_used_percent.map(|m| (m > *p, num(Some(m)))),
             Condition::MissedAttestationsRising => rising.map(|r| (r, num(o.validator_misses))),
@@ -556,6 +577,88 @@ mod tests {
             e.evaluate(t(300), &[at(12.0)])[0].kind,
             NotificationKind::Resolved
         );
+    }
+
+    #[test]
+    fn no_new_block_fires_once_and_resolves_once() {
+        let mut e = Engine::new(vec![rule(
+            Condition::NoNewBlockFor(60.0),
+            0,
+            Severity::Page,
+        )]);
+        let age = |a: Option<f64>| Observation {
+            block_age_secs: a,
+            ..obs(true)
+        };
+        assert!(e.evaluate(t(0), &[age(Some(5.0))]).is_empty());
+        // not a Cosmos node (or its RPC is silent): unknown, nothing
+        assert!(e.evaluate(t(10), &[age(None)]).is_empty());
+        let n = e.evaluate(t(20), &[age(Some(75.5))]);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].kind, NotificationKind::Firing);
+        assert_eq!(n[0].value.as_deref(), Some("75.5"));
+        assert!(e.evaluate(t(30), &[age(Some(85.5))]).is_empty(), "once");
+        let n = e.evaluate(t(40), &[age(Some(0.4))]);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].kind, NotificationKind::Resolved);
+        assert!(e.evaluate(t(50), &[age(Some(0.2))]).is_empty());
+    }
+
+    #[test]
+    fn cosmos_validator_rules() {
+        let mut e = Engine::new(vec![
+            Rule {
+                name: "jailed".into(),
+                ..rule(Condition::ValidatorJailed, 0, Severity::Page)
+            },
+            Rule {
+                name: "missed".into(),
+                ..rule(Condition::MissedBlocksAbove(5.0), 0, Severity::Warn)
+            },
+            Rule {
+                name: "vote".into(),
+                ..rule(Condition::ProposalNotVotedWithin(24.0), 0, Severity::Warn)
+            },
+        ]);
+        let fine = Observation {
+            jailed: Some(None),
+            missed_blocks_percent: Some(0.5),
+            unvoted: Some(vec![(100.0, "proposal #7 later".into())]),
+            ..obs(true)
+        };
+        assert!(e.evaluate(t(0), std::slice::from_ref(&fine)).is_empty());
+        let bad = Observation {
+            jailed: Some(Some("tombstoned".into())),
+            missed_blocks_percent: Some(12.5),
+            unvoted: Some(vec![
+                (100.0, "proposal #7 later".into()),
+                (20.0, "proposal #8 soon".into()),
+            ]),
+            ..obs(true)
+        };
+        let mut n = e.evaluate(t(10), std::slice::from_ref(&bad));
+        n.sort_by(|a, b| a.rule.cmp(&b.rule));
+        let got: Vec<(&str, Option<&str>)> = n
+            .iter()
+            .map(|x| (x.rule.as_str(), x.value.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("jailed", Some("tombstoned")),
+                ("missed", Some("12.5")),
+                ("vote", Some("proposal #8 soon"))
+            ]
+        );
+        assert!(
+            e.evaluate(t(20), std::slice::from_ref(&bad)).is_empty(),
+            "once"
+        );
+        let n = e.evaluate(t(30), std::slice::from_ref(&fine));
+        assert_eq!(n.len(), 3);
+        assert!(n.iter().all(|x| x.kind == NotificationKind::Resolved));
+        // a node without a valoper: unknown, nothing
+        assert!(e.evaluate(t(40), &[obs(true)]).is_empty());
     }
 
     #[test]

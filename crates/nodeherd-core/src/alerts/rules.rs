@@ -39,6 +39,16 @@ pub enum Condition {
     NotSynced,
     /// Fewer peers than this.
     PeersBelow(f64),
+    /// The node's latest block is older than this many seconds (a Cosmos node: its chain or the
+    /// node halted; from CometBFT `/status` `latest_block_time`).
+    NoNewBlockFor(f64),
+    /// A Cosmos validator (`valoper` in the inventory) is jailed or tombstoned.
+    ValidatorJailed,
+    /// A Cosmos validator missed more than this percent of the slashing window's blocks.
+    MissedBlocksAbove(f64),
+    /// A governance proposal in its voting period ends within this many hours and the
+    /// validator's account has not voted (title, id, end time in the value).
+    ProposalNotVotedWithin(f64),
     /// The data directory's filesystem is fuller than this percent.
     DiskAbove(f64),
     /// Used memory (total - available) above this percent.
@@ -127,9 +137,19 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, RulesError> {
             problems.push(format!("rule name {:?} is used twice", r.name));
         }
         match &r.condition {
-            Condition::DiskAbove(p) | Condition::MemoryAbove(p) if !(0.0..=100.0).contains(p) => {
+            Condition::DiskAbove(p)
+            | Condition::MemoryAbove(p)
+            | Condition::MissedBlocksAbove(p)
+                if !(0.0..=100.0).contains(p) =>
+            {
                 problems.push(format!(
                     "rule {:?}: percent {p} is not within 0-100",
+                    r.name
+                ));
+            }
+            Condition::NoNewBlockFor(s) if !s.is_finite() || *s <= 0.0 => {
+                problems.push(format!(
+                    "rule {:?}: no_new_block_for {s} must be > 0 seconds",
                     r.name
                 ));
             }
@@ -189,7 +209,8 @@ fn rule(name: &str, condition: Condition, for_secs: u64, severity: Severity, hin
 pub fn default_rules() -> Vec<Rule> {
     use Condition::{
         DiskAbove, HeadNotAdvancing, HostUnreachable, MemoryAbove, MissedAttestationsRising,
-        NotSynced, PeersBelow, UnitNotActive, UpgradeAvailable, UpgradeFailed,
+        MissedBlocksAbove, NoNewBlockFor, NotSynced, PeersBelow, ProposalNotVotedWithin,
+        UnitNotActive, UpgradeAvailable, UpgradeFailed, ValidatorJailed,
     };
     use Severity::{Info, Page, Warn};
     vec![
@@ -227,6 +248,34 @@ pub fn default_rules() -> Vec<Rule> {
             600,
             Warn,
             "{node} on {host} has {value} peers: check its p2p port and firewall",
+        ),
+        rule(
+            "no-new-block",
+            NoNewBlockFor(60.0),
+            60,
+            Page,
+            "{node} on {host}: no new block for {value}s (chain or node halted): see `nodeherd cosmos plan {host}` and `nodeherd logs {host}`",
+        ),
+        rule(
+            "validator-jailed",
+            ValidatorJailed,
+            0,
+            Page,
+            "the validator of {node} on {host} is {value}: see `nodeherd logs {host}`; unjail once it signs again",
+        ),
+        rule(
+            "missed-blocks",
+            MissedBlocksAbove(5.0),
+            300,
+            Warn,
+            "the validator of {node} on {host} missed {value}% of the slashing window's blocks: check sync, peers and its signer",
+        ),
+        rule(
+            "proposal-not-voted",
+            ProposalNotVotedWithin(24.0),
+            0,
+            Warn,
+            "{node} on {host}: {value}",
         ),
         rule(
             "disk-high",

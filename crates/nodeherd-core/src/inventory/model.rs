@@ -74,6 +74,14 @@ pub struct Node {
     /// The client's own RPC on the host: execution JSON-RPC, CometBFT RPC, Substrate JSON-RPC,
     /// nwaku REST.
     pub rpc_port: Option<u16>,
+    /// The Cosmos SDK REST API (`api_port = 1317`) on the host, for cosmos nodes.
+    pub api_port: Option<u16>,
+    /// The chain daemon's program name (`daemon = "gaiad"`): the file a chain upgrade stages
+    /// (`releases/<upgrade>/<daemon>`, Cosmovisor's `upgrades/<upgrade>/bin/<daemon>`).
+    pub daemon: Option<String>,
+    /// A Cosmos validator's operator address (`valoper = "cosmosvaloper1..."`): what the
+    /// jailed, missed-blocks and governance alert rules ask about.
+    pub valoper: Option<String>,
     /// A health check the operator declares (`probe = { http = "...", status = 200 }` or
     /// `probe = { command = "...", status = 0 }`); it replaces the client's own probe.
     pub probe: Option<DeclaredProbe>,

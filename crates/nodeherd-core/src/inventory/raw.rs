@@ -57,7 +57,7 @@ pub(crate) const CONN_FIELDS: [&str; 9] = [
 const TOP_FIELDS: [&str; 3] = ["defaults", "groups", "hosts"];
 const GROUP_FIELDS: [&str; 3] = ["hosts", "children", "network"];
 const HOST_FIELDS: [&str; 4] = ["address", "groups", "nodes", "platform"];
-pub(crate) const NODE_FIELDS: [&str; 15] = [
+pub(crate) const NODE_FIELDS: [&str; 18] = [
     "client",
     "role",
     "unit",
@@ -70,6 +70,9 @@ pub(crate) const NODE_FIELDS: [&str; 15] = [
     "keymanager_token_file",
     "release_feed",
     "rpc_port",
+    "api_port",
+    "daemon",
+    "valoper",
     "probe",
     "backup",
     "backup_keep",

@@ -562,6 +562,9 @@ fn bad_probes_backups_and_platforms_name_the_line() {
     assert_eq!(node("backup", "\"zfs\""), vec![InvalidValue]);
     assert_eq!(node("backup_keep", "0"), vec![InvalidValue]);
     assert_eq!(node("rpc_port", "70000"), vec![InvalidValue]);
+    assert_eq!(node("api_port", "0"), vec![InvalidValue]);
+    assert_eq!(node("daemon", "\"../gaiad\""), vec![InvalidValue]);
+    assert_eq!(node("daemon", "7"), vec![WrongType]);
     let e = load(&[(
         "/etc/nodeherd/hosts.toml",
         "[hosts.a]\naddress = \"10.0.0.1\"\nplatform = \"linux\"\n",
@@ -575,4 +578,23 @@ fn bad_probes_backups_and_platforms_name_the_line() {
         "[hosts.a]\naddress = \"10.0.0.1\"\n[hosts.a.nodes.n]\nclient = \"generic\"\nprobe = { http = \"http://node.example:80/\" }\n",
     );
     assert!(m[0].contains("loopback"), "{m:?}");
+}
+
+#[test]
+fn cosmos_nodes_name_their_rest_api_and_daemon() {
+    let inv = load(&[(
+        "/t/h.toml",
+        "[hosts.a]\naddress = \"10.0.0.1\"\n[hosts.a.nodes.gaia]\nclient = \"cosmos\"\nrpc_port = 26657\napi_port = 1317\ndaemon = \"gaiad\"\ndata_dir = \"/var/lib/gaia\"\n",
+    )])
+    .unwrap();
+    let n = &inv.hosts[0].nodes[0];
+    assert_eq!(n.api_port, Some(1317));
+    assert_eq!(n.daemon.as_deref(), Some("gaiad"));
+    // the REST API shares the one-port-per-node check
+    let e = load(&[(
+        "/t/h.toml",
+        "[hosts.a]\naddress = \"10.0.0.1\"\n[hosts.a.nodes.gaia]\nclient = \"cosmos\"\nrpc_port = 1317\napi_port = 1317\n",
+    )])
+    .unwrap_err();
+    assert!(!e.problems.is_empty());
 }

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use super::node_values::Extras;
+use super::node_values::{EXTRAS, Extras};
 use super::{
     CONN_FIELDS, Conn, GROUP_FIELDS, HOST_FIELDS, Key, NODE_FIELDS, RawGroup, RawHost, RawNode,
     Reader, Sp, Val, sorted,
@@ -174,7 +174,7 @@ impl Reader<'_> {
                         _ => token = dir,
                     }
                 }
-                "rest_port" | "metrics_port" | "keymanager_port" | "rpc_port" => {
+                "rest_port" | "metrics_port" | "keymanager_port" | "rpc_port" | "api_port" => {
                     // the field's own &'static name, for the duplicate-port check
                     let field = NODE_FIELDS.iter().copied().find(|f| *f == key);
                     match (self.port(&ctx, key, fv), field) {
@@ -192,7 +192,7 @@ impl Reader<'_> {
                     },
                     None => ok = false,
                 },
-                "probe" | "backup" | "backup_keep" => ok &= self.extra(&ctx, key, fv, &mut extra),
+                k if EXTRAS.contains(&k) => ok &= self.extra(&ctx, k, fv, &mut extra),
                 _ => {
                     ok = false;
                     self.unknown_field(&ctx, fk, &NODE_FIELDS);
@@ -220,6 +220,9 @@ impl Reader<'_> {
                 keymanager_token_file: token,
                 release_feed: feed,
                 rpc_port: port_of("rpc_port"),
+                api_port: port_of("api_port"),
+                daemon: extra.daemon,
+                valoper: extra.valoper,
                 probe: extra.probe,
                 backup: extra.backup.unwrap_or_default(),
                 backup_keep: extra.backup_keep.unwrap_or(2),

@@ -20,11 +20,16 @@ pub(super) struct Extras {
     pub probe: Option<DeclaredProbe>,
     pub backup: Option<Backup>,
     pub backup_keep: Option<usize>,
+    pub daemon: Option<String>,
+    pub valoper: Option<String>,
 }
 
+/// The node fields [`Reader::extra`] reads.
+pub(super) const EXTRAS: [&str; 5] = ["probe", "backup", "backup_keep", "daemon", "valoper"];
+
 impl Reader<'_> {
-    /// Reads `probe`, `backup` or `backup_keep` into `extra`; false when the value is wrong
-    /// (the problem is recorded).
+    /// Reads `probe`, `backup`, `backup_keep` or `daemon` into `extra`; false when the value is
+    /// wrong (the problem is recorded).
     pub(super) fn extra(&mut self, ctx: &str, key: &str, fv: &Val<'_>, extra: &mut Extras) -> bool {
         match key {
             "probe" => {
@@ -34,6 +39,35 @@ impl Reader<'_> {
             "backup" => {
                 extra.backup = self.backup(ctx, key, fv);
                 extra.backup.is_some()
+            }
+            "valoper" => {
+                let s = self.string(ctx, key, fv);
+                extra.valoper = s.and_then(|s| {
+                    let ok = crate::cosmos::validator::decode(&s.v)
+                        .is_some_and(|(hrp, _)| hrp.ends_with("valoper") && hrp.len() > 7);
+                    if ok {
+                        Some(s.v)
+                    } else {
+                        let inv = Invalid::new(
+                            "not a bech32 validator operator address (`<prefix>valoper1...`)",
+                            "copy it from the staking module, e.g. `gaiad keys show KEY --bech val -a`",
+                        );
+                        self.invalid(ctx, key, &format!("{:?}", s.v), s.loc, inv);
+                        None
+                    }
+                });
+                extra.valoper.is_some()
+            }
+            "daemon" => {
+                let s = self.string(ctx, key, fv);
+                extra.daemon = s.and_then(|s| match crate::inventory::check::name(&s.v) {
+                    Ok(()) => Some(s.v),
+                    Err(inv) => {
+                        self.invalid(ctx, key, &format!("{:?}", s.v), s.loc, inv);
+                        None
+                    }
+                });
+                extra.daemon.is_some()
             }
             _ => {
                 extra.backup_keep = self.count(ctx, key, fv, 1..=100);

@@ -361,6 +361,9 @@ fn example(key: &str) -> &'static str {
             "release_feed = \"https://api.github.com/repos/ChainSafe/lodestar/releases\""
         }
         "rpc_port" => "rpc_port = 8545",
+        "api_port" => "api_port = 1317",
+        "daemon" => "daemon = \"gaiad\"",
+        "valoper" => "valoper = \"cosmosvaloper1...\"",
         "probe" => "probe = { http = \"http://127.0.0.1:8080/health\", status = 200 }",
         "http" => "http = \"http://127.0.0.1:8080/health\"",
         "command" => "command = \"/usr/local/bin/node-ok\"",

@@ -1,0 +1,312 @@
+//! Substrate session keys on a real lab host (lab "nhsub", 10.242.0.0/24; real systemd, real
+//! sshd, the real `nodeherd` binary) running a RECORDED STAND-IN of a Substrate node,
+//! `substrate-standin` (tests/support/substrate_standin.rs, compiled here with rustc): no real
+//! Substrate or Polkadot binary installs here, so the node's answers are the documented shapes
+//! of `tests/fixtures/substrate/`, and its "keys" are random bytes it records under its home.
+//!
+//! Scenarios (all RECORDED, none against a real node): `keys rotate` prints exactly the session
+//! keys the stand-in generated (plain and `--json`), with the `session.setKeys(keys, 0x)` call to
+//! submit, that the node holds them (`author_hasSessionKeys`, which the stand-in answers from its
+//! keystore files), and none of the keystore's private seeds; with `--rpc-methods safe` emulated it is
+//! refused with Substrate's real message and the fix, and no keys are made; a node that is not
+//! substrate is refused before any call; the health probe (the upgrade gate's reading) reads the
+//! node over SSH and calls it syncing when `system_syncState` shows it far behind.
+//! Needs root: without it, says so and skips. Run: `cargo test --test substrate_lab` (as root).
+
+use nodeherd_lab::LabConfig;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[path = "support/labsuite.rs"]
+mod labsuite;
+
+const HOME: &str = "/var/lib/polkadot";
+const PORT: u16 = 9944;
+
+struct Ctx {
+    cfg: LabConfig,
+    inventory: PathBuf,
+    dir: PathBuf,
+}
+
+fn main() {
+    let Some(mut suite) = labsuite::start("substrate_lab", |dir| LabConfig {
+        name: "nhsub".into(),
+        hosts: 1,
+        subnet: 242,
+        lodestar: false,
+        lodestar_hosts: 0,
+        inventory_out: Some(dir.join("lab.toml")),
+        ..LabConfig::default()
+    }) else {
+        return;
+    };
+    let dir = suite.dir.clone();
+    let inventory = dir.join("substrate.toml");
+    let mut text = std::fs::read_to_string(&suite.report.inventory).expect("lab inventory");
+    text.push_str(&format!(
+        "\n[hosts.nhsub-1.nodes.dot]\nclient = \"substrate\"\nunit = \"polkadot.service\"\ndata_dir = \"{HOME}\"\nrpc_port = {PORT}\n"
+    ));
+    text.push_str("\n[hosts.nhsub-1.nodes.gaia]\nclient = \"cosmos\"\nunit = \"gaia.service\"\nrpc_port = 26657\n");
+    std::fs::write(&inventory, text).expect("inventory");
+    let ctx = Ctx {
+        cfg: suite.cfg.clone(),
+        inventory,
+        dir,
+    };
+    let ready = suite.always("setup_the_standin", || setup(&ctx));
+    if ready {
+        suite.run(
+            "recorded_rotate_prints_exactly_the_keys_the_standin_generated",
+            || rotate_prints_generated_keys(&ctx),
+        );
+        suite.run(
+            "recorded_rotate_on_a_safe_rpc_is_refused_with_the_fix",
+            || safe_rpc_refused(&ctx),
+        );
+        suite.run("recorded_rotate_on_a_non_substrate_node_is_refused", || {
+            not_substrate_refused(&ctx);
+        });
+        suite.run(
+            "recorded_standins_has_session_keys_checks_its_keystore",
+            || {
+                held_check_is_real(&ctx);
+            },
+        );
+        suite.run(
+            "recorded_health_probe_reads_system_sync_state_over_ssh",
+            || health_reads_sync_state(&ctx),
+        );
+    }
+    let _ = labsuite::root_ssh(&ctx.cfg, 1, "systemctl stop polkadot.service");
+    suite.finish();
+}
+
+fn sh(cfg: &LabConfig, cmd: &str) -> String {
+    let o = labsuite::root_ssh(cfg, 1, cmd);
+    assert!(
+        o.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Build the stand-in, install it as `polkadot.service`, wait for its RPC.
+fn setup(ctx: &Ctx) {
+    let standin = labsuite::build_standin(&ctx.dir, "substrate_standin", "substrate-standin");
+    let unit = format!(
+        "[Unit]\nDescription=substrate-standin (a recorded stand-in of a Substrate node)\n[Service]\nExecStart=/usr/local/bin/substrate-standin --home {HOME} --rpc {PORT} --block-ms 1000\nRestart=no\n[Install]\nWantedBy=multi-user.target\n"
+    );
+    let _ = labsuite::root_ssh(
+        &ctx.cfg,
+        1,
+        &format!("systemctl stop polkadot.service; rm -rf {HOME}"),
+    );
+    labsuite::put_file(
+        &ctx.cfg,
+        1,
+        "/usr/local/bin/substrate-standin",
+        &standin,
+        "0755",
+    );
+    labsuite::put_file(
+        &ctx.cfg,
+        1,
+        "/etc/systemd/system/polkadot.service",
+        unit.as_bytes(),
+        "0644",
+    );
+    sh(
+        &ctx.cfg,
+        "systemctl daemon-reload && systemctl start polkadot.service",
+    );
+    let t = Instant::now();
+    let health = r#"{"jsonrpc":"2.0","id":1,"method":"system_health","params":[]}"#;
+    loop {
+        let o = labsuite::root_ssh(
+            &ctx.cfg,
+            1,
+            &format!(
+                "curl -s -m 2 -H 'Content-Type: application/json' -d '{health}' http://127.0.0.1:{PORT}"
+            ),
+        );
+        if String::from_utf8_lossy(&o.stdout).contains("isSyncing") {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the stand-in never answered"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn nodeherd(ctx: &Ctx, args: &[&str]) -> (i32, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nodeherd"))
+        .arg("-i")
+        .arg(&ctx.inventory)
+        .args(args)
+        .env("NODEHERD_STATE_DIR", ctx.dir.join("state"))
+        .env("XDG_CACHE_HOME", ctx.dir.join("cache"))
+        .env("XDG_STATE_HOME", ctx.dir.join("xdg-state"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run nodeherd");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The blobs the stand-in generated, oldest first.
+fn generated(ctx: &Ctx) -> Vec<String> {
+    let o = labsuite::root_ssh(&ctx.cfg, 1, &format!("cat {HOME}/rotated_keys"));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The private seeds in the stand-in's keystore.
+fn seeds(ctx: &Ctx) -> Vec<String> {
+    sh(
+        &ctx.cfg,
+        &format!("cat {HOME}/keystore/* 2>/dev/null; echo"),
+    )
+    .split('"')
+    .filter(|s| s.starts_with("0x"))
+    .map(|s| s.trim_start_matches("0x").to_string())
+    .collect()
+}
+
+fn rotate_prints_generated_keys(ctx: &Ctx) {
+    let before = generated(ctx).len();
+    let t = Instant::now();
+    let (code, out, err) = nodeherd(ctx, &["keys", "rotate", "nhsub-1/dot"]);
+    println!("keys rotate took {:.2}s", t.elapsed().as_secs_f64());
+    assert_eq!(code, 0, "{out}\n{err}");
+    let made = generated(ctx);
+    assert_eq!(made.len(), before + 1, "one rotation: {made:?}");
+    let keys = made.last().expect("a blob");
+    assert_eq!(keys.len(), 2 + 2 * 193, "{keys}");
+    assert!(out.lines().any(|l| l == keys), "{out}");
+    assert!(out.contains(&format!("keys  = {keys}")), "{out}");
+    assert!(
+        out.contains("proof = 0x") && out.contains("session.setKeys"),
+        "{out}"
+    );
+    assert!(out.contains("keystore holds all of them"), "{out}");
+    // JSON: a second rotation makes other keys, printed exactly.
+    let (code, out2, err) = nodeherd(ctx, &["--json", "keys", "rotate", "nhsub-1/dot"]);
+    assert_eq!(code, 0, "{out2}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out2).expect("json");
+    let made = generated(ctx);
+    assert_eq!(made.len(), before + 2);
+    let second = made.last().expect("a blob");
+    assert_ne!(second, keys);
+    assert_eq!(v["session_keys"].as_str(), Some(second.as_str()), "{out2}");
+    assert_eq!(v["submit"]["keys"].as_str(), Some(second.as_str()));
+    assert_eq!(v["submit"]["proof"].as_str(), Some("0x"));
+    assert_eq!(v["bytes"].as_u64(), Some(193));
+    assert_eq!(v["held_by_node"].as_bool(), Some(true), "{out2}");
+    // No private material leaves the host.
+    let seeds = seeds(ctx);
+    assert_eq!(seeds.len(), 12, "six keys per rotation");
+    for s in &seeds {
+        for text in [&out, &out2, &err] {
+            assert!(!text.contains(s.as_str()), "a private seed was printed");
+        }
+    }
+}
+
+fn safe_rpc_refused(ctx: &Ctx) {
+    sh(&ctx.cfg, &format!("echo safe > {HOME}/rpc-methods"));
+    let before = generated(ctx).len();
+    let (code, out, err) = nodeherd(ctx, &["keys", "rotate", "nhsub-1/dot"]);
+    sh(&ctx.cfg, &format!("rm -f {HOME}/rpc-methods"));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("RPC call is unsafe to be called externally")
+            && err.contains("--rpc-methods unsafe"),
+        "{err}"
+    );
+    assert_eq!(generated(ctx).len(), before, "no keys made");
+}
+
+fn not_substrate_refused(ctx: &Ctx) {
+    let before = generated(ctx).len();
+    let (code, out, err) = nodeherd(ctx, &["keys", "rotate", "nhsub-1/gaia"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("client = \"cosmos\""), "{err}");
+    assert_eq!(generated(ctx).len(), before);
+}
+
+/// The gate's reading of the node, through a real SSH session.
+fn reading(ctx: &Ctx) -> nodeherd_core::health::Reading {
+    let text = std::fs::read_to_string(&ctx.inventory).expect("inventory");
+    let inv =
+        nodeherd_core::inventory::Inventory::from_sources(vec![(ctx.inventory.clone(), text)])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    let r = inv.find_node("nhsub-1/dot").expect("node");
+    let (h, node) = inv.node(r);
+    labsuite::runtime().block_on(async {
+        let pool =
+            nodeherd_transport::ssh::Pool::new(nodeherd_transport::ssh::ConnectOptions::default());
+        let session = pool.session(&h.target).await.expect("ssh to the lab host");
+        let reading = nodeherd_engine::upgrade::health::read(
+            &session,
+            node,
+            &nodeherd_core::health::probe_for(node),
+        )
+        .await;
+        pool.close_all().await;
+        reading
+    })
+}
+
+fn health_reads_sync_state(ctx: &Ctx) {
+    use nodeherd_core::health::Check;
+    let r = reading(ctx);
+    assert!(r.unit_active, "{r:?}");
+    assert_eq!(r.check, Some(Check::Healthy), "{r:?}");
+    assert_eq!(r.peers, Some(12));
+    assert_eq!(r.version.as_deref(), Some("1.17.1-7ae6f4a1f3"));
+    assert!(r.progress.is_some_and(|p| p >= 1), "{r:?}");
+    let said = r.said.clone().unwrap_or_default();
+    assert!(said.contains("system_syncState: block"), "{said}");
+    sh(&ctx.cfg, &format!("echo 21482118 > {HOME}/highest"));
+    let r = reading(ctx);
+    sh(&ctx.cfg, &format!("rm -f {HOME}/highest"));
+    assert_eq!(r.check, Some(Check::Syncing), "{r:?}");
+    let said = r.said.unwrap_or_default();
+    assert!(said.contains("of 21482118"), "{said}");
+}
+
+/// The stand-in's `author_hasSessionKeys` is a real check: without one key's keystore file it
+/// says false, and `keys rotate` would then exit 1 (the engine's fake-host test covers that).
+fn held_check_is_real(ctx: &Ctx) {
+    let keys = generated(ctx).pop().expect("a rotation");
+    let ask = |blob: &str| {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"author_hasSessionKeys","params":["{blob}"]}}"#
+        );
+        sh(
+            &ctx.cfg,
+            &format!(
+                "curl -s -m 2 -H 'Content-Type: application/json' -d '{body}' http://127.0.0.1:{PORT}"
+            ),
+        )
+    };
+    assert!(ask(&keys).contains(r#""result":true"#));
+    sh(
+        &ctx.cfg,
+        &format!("mkdir -p {HOME}/aside && mv {HOME}/keystore/62656566* {HOME}/aside/"),
+    );
+    let o = ask(&keys);
+    sh(&ctx.cfg, &format!("mv {HOME}/aside/* {HOME}/keystore/"));
+    assert!(o.contains(r#""result":false"#), "{o}");
+}

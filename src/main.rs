@@ -156,6 +156,9 @@ enum Cmd {
         #[arg(short, long)]
         playbook: Option<PathBuf>,
     },
+    /// Cosmos chains: pending upgrade plans (`plan`), the chain upgrade at the halt height (`upgrade`).
+    #[command(subcommand)]
+    Cosmos(CosmosCmd),
     /// Upgrade and rollback journal of the selected nodes (hosts' journals merged with the local one).
     History { selector: Option<String> },
     /// Connect, gather facts and print what an apply would change (each with its reason) and every no-op.
@@ -179,6 +182,10 @@ enum Cmd {
     },
     /// Validator keys: list, settings, import, remove, move, generate, voluntary exit.
     Keys(cli::keys::KeysArgs),
+    /// Fail a validator client's keys over to another one: fence the source (keys removed with
+    /// slashing data saved, unit stopped, disabled, masked), wait until the chain shows them
+    /// quiet, import into the target. An unreachable source is refused without --source-is-fenced.
+    Failover(cli::failover::FailoverArgs),
     /// A local practice fleet: real systemd + sshd hosts in network namespaces (Linux, root).
     Lab(cli::lab::LabArgs),
     /// Print a shell completion script to stdout (e.g. `nodeherd completions bash > /etc/bash_completion.d/nodeherd`).
@@ -202,6 +209,23 @@ enum Cmd {
         /// releases screen (default NODEHERD_PLAYBOOK, else playbooks/site.toml for the plan and
         /// playbooks/upgrade-policy.toml for upgrades, when they exist).
         #[arg(short, long, env = "NODEHERD_PLAYBOOK")]
+        playbook: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CosmosCmd {
+    /// Per Cosmos node: height, block time, the pending upgrade plan and the time left to it.
+    Plan { selector: Option<String> },
+    /// Stage the pending plan's binary (verified, for the host's platform) and switch the nodes
+    /// that halted for it, gated on blocks past the height; run it from cron with --yes.
+    Upgrade {
+        selector: Option<String>,
+        /// Wait up to this long for another console's lock (e.g. 1m) instead of refusing.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        wait_lock: Option<std::time::Duration>,
+        /// Playbook with the [upgrade] settings (timeouts).
+        #[arg(short, long)]
         playbook: Option<PathBuf>,
     },
 }
@@ -413,10 +437,12 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
             );
             cli::apply::apply(a).await
         }
+        Cmd::Cosmos(c) => cosmos(args, c, out).await,
         Cmd::History { selector } => {
             cli::upgrade::history(common(args, selector.as_deref(), None, out)).await
         }
         Cmd::Keys(k) => cli::keys::run(k, inv, limit, args.forks, args.yes, out).await,
+        Cmd::Failover(f) => cli::keys::failover::run(f, inv, args.yes, out).await,
         Cmd::Lab(_) | Cmd::Completions { .. } | Cmd::Man => Ok(exit::OK),
         Cmd::Tui {
             selector,
@@ -518,6 +544,22 @@ async fn lifecycle(
         out,
     )
     .await
+}
+
+async fn cosmos(args: &Args, cmd: CosmosCmd, out: Output) -> Result<i32, Fail> {
+    match cmd {
+        CosmosCmd::Plan { selector } => {
+            cli::cosmos::plan(common(args, selector.as_deref(), None, out), args.forks).await
+        }
+        CosmosCmd::Upgrade {
+            selector,
+            wait_lock,
+            playbook,
+        } => {
+            let c = common(args, selector.as_deref(), playbook.as_deref(), out);
+            cli::cosmos::upgrade(c, args.forks, wait_lock).await
+        }
+    }
 }
 
 fn common<'a>(

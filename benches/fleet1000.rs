@@ -20,7 +20,7 @@
 //! child's own `ru_maxrss`; the larger is reported. Server CPU is not separated (one machine).
 //!
 //! Run: `sudo cargo bench --bench fleet1000` (release). Knobs: `NODEHERD_BENCH_HOSTS` (default
-//! `50,200,1000`), `NODEHERD_BENCH_ROUNDS` (default 2), `NODEHERD_BENCH_FORKS` (the nodeherd
+//! `50,200,1000`), `NODEHERD_BENCH_ROUNDS` (default 2; 0: only the TUI window), `NODEHERD_BENCH_FORKS` (the nodeherd
 //! `--forks` curve, default `50,100,200`), `NODEHERD_BENCH_PAR` (parallelism of OpenSSH, pssh and
 //! Ansible, default 100), `NODEHERD_BENCH_TUI_SECONDS` (default 60; 0 skips the TUI),
 //! `NODEHERD_BENCH_KEEP_LAB=1`. Installs `ansible-core` and `pssh` with apt when missing.

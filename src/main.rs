@@ -202,9 +202,13 @@ enum Cmd {
         /// Remove every action that changes a server (start, stop, restart) from the session.
         #[arg(long)]
         readonly: bool,
-        /// Seconds between two status polls.
+        /// Seconds between two status polls (the shortest; see --poll-budget).
         #[arg(long, default_value_t = 5)]
         poll_secs: u64,
+        /// Percent of one core the polls may cost: after a costlier poll (a big fleet) the next
+        /// waits longer than --poll-secs, and the screen says so once. 0 turns this off.
+        #[arg(long, default_value_t = 2.0)]
+        poll_budget: f64,
         /// Playbook with the declared state for the plan screen and the [upgrade] policy of the
         /// releases screen (default NODEHERD_PLAYBOOK, else playbooks/site.toml for the plan and
         /// playbooks/upgrade-policy.toml for upgrades, when they exist).
@@ -268,6 +272,7 @@ fn main() {
             selector: None,
             readonly: false,
             poll_secs: 5,
+            poll_budget: 2.0,
             playbook: None,
         });
     }
@@ -448,13 +453,14 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
             selector,
             readonly,
             poll_secs,
+            poll_budget,
             playbook,
         } => {
             tui(
                 args,
                 selector.as_deref(),
                 readonly,
-                poll_secs,
+                (poll_secs, poll_budget),
                 playbook.as_deref(),
             )
             .await
@@ -510,7 +516,7 @@ async fn tui(
     args: &Args,
     selector: Option<&str>,
     readonly: bool,
-    poll_secs: u64,
+    (poll_secs, poll_budget): (u64, f64),
     playbook: Option<&std::path::Path>,
 ) -> Result<i32, Fail> {
     let inv = args.inventory.as_path();
@@ -522,6 +528,7 @@ async fn tui(
         forks: args.forks,
         readonly,
         poll_every: std::time::Duration::from_secs(poll_secs.max(1)),
+        poll_budget: poll_budget / 100.0,
         playbook,
     })
     .await

@@ -50,6 +50,8 @@ pub struct TuiArgs<'a> {
     pub forks: usize,
     pub readonly: bool,
     pub poll_every: Duration,
+    /// The share of one core the polls may cost (`--poll-budget`, percent / 100).
+    pub poll_budget: f64,
     /// `-p`: the playbook of the plan screen, and of the releases screen's upgrade policy.
     pub playbook: Option<&'a Path>,
 }
@@ -88,6 +90,7 @@ pub async fn run(a: TuiArgs<'_>) -> Result<i32, Fail> {
     app.plan.playbook = site.as_ref().map(|p| p.display().to_string());
     let config = Config {
         poll_every: a.poll_every,
+        poll_budget: a.poll_budget,
         forks: a.forks,
         alerts_file: Some(context::playbook_default(
             nodeherd_engine::alerts::DEFAULT_ALERTS_FILE,

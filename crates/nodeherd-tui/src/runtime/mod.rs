@@ -10,6 +10,7 @@
 //! transitions (that is the reducer) or how screens look. [`event_loop()`] is generic over the
 //! backend so tests drive it with `TestBackend`.
 
+pub mod cadence;
 mod event_loop;
 mod terminal;
 mod workers;
@@ -49,8 +50,11 @@ pub enum TuiError {
 /// Knobs of the workers.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Time between two status polls.
+    /// Time between two status polls (the shortest: see `poll_budget`).
     pub poll_every: Duration,
+    /// The share of one core the polls may cost (0.02 = 2 %); a poll that cost more makes the
+    /// next one wait longer than `poll_every` ([`cadence`]). 0: no budget.
+    pub poll_budget: f64,
     /// Hosts polled at once.
     pub forks: usize,
     /// Past journal lines fetched when the detail screen opens.
@@ -77,6 +81,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             poll_every: Duration::from_secs(5),
+            poll_budget: 0.02,
             forks: nodeherd_engine::fleet::DEFAULT_FORKS,
             log_lines: 200,
             metrics: true,

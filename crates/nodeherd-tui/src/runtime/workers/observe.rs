@@ -14,6 +14,7 @@ use crate::msg::Msg;
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_engine::metrics::{GatherOptions, MetricsStore};
 
+use crate::runtime::cadence;
 use crate::runtime::{Config, World};
 
 /// The rules and saved state the TUI's private alert engine starts from (problems are flashed and
@@ -62,7 +63,13 @@ pub(crate) fn spawn_poller(
             rate_window: None,
             beacon_api: true,
         };
+        let cadence = cadence::Cadence {
+            every: cfg.poll_every,
+            budget: cfg.poll_budget,
+        };
+        let mut told = false;
         loop {
+            let (started, cpu0) = (tokio::time::Instant::now(), cadence::process_cpu());
             if tx.send(Msg::PollStarted).is_err() {
                 return;
             }
@@ -118,8 +125,25 @@ pub(crate) fn spawn_poller(
             if tx.is_closed() {
                 return;
             }
+            let (wall, cpu) = (
+                started.elapsed(),
+                cadence::process_cpu().saturating_sub(cpu0),
+            );
+            let wait = cadence.wait_after(wall, cpu);
+            if cadence.stretched(wait) && !told {
+                told = true;
+                let text = format!(
+                    "{} nodes: a poll costs {:.2} s of CPU, so polls run every {:.0} s to keep the console under {:.0} % of a core (--poll-budget 0 turns this off)",
+                    world.nodes.len(),
+                    cpu.as_secs_f64(),
+                    (wall + wait).as_secs_f64(),
+                    cadence.budget * 100.0
+                );
+                tracing::info!("{text}");
+                let _ = tx.send(Msg::Notice { text, error: false });
+            }
             tokio::select! {
-                () = tokio::time::sleep(cfg.poll_every) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = now.notified() => {}
             }
         }

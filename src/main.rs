@@ -8,6 +8,9 @@ use nodeherd_core::facts::systemd::Action;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+mod commands;
+use commands::{alerts, apply_args, common, cosmos, lifecycle, metrics, tui};
+
 /// Agentless operator console for blockchain node fleets run as systemd services.
 #[derive(Parser, Debug)]
 #[command(
@@ -42,9 +45,11 @@ struct Args {
     /// When to use colours.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
-    /// Hosts worked on at once.
-    #[arg(long, global = true, default_value_t = nodeherd_engine::fleet::DEFAULT_FORKS)]
-    forks: usize,
+    /// Hosts worked on at once [default: 50 for commands that only read (status, plan, metrics,
+    /// alerts, doctor, cosmos plan), 10 for those that change hosts (start, stop,
+    /// restart, apply, upgrade, rollback, keys, cosmos upgrade, the TUI)].
+    #[arg(long, global = true)]
+    forks: Option<usize>,
     /// Further restrict the selection (same syntax as SELECTOR).
     #[arg(long, global = true)]
     limit: Option<String>,
@@ -62,6 +67,18 @@ struct Args {
     apply: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
+}
+
+impl Args {
+    /// `--forks`, else the default of commands that only read hosts.
+    fn read_forks(&self) -> usize {
+        self.forks.unwrap_or(nodeherd_engine::fleet::READ_FORKS)
+    }
+
+    /// `--forks`, else the default of commands that change hosts.
+    fn write_forks(&self) -> usize {
+        self.forks.unwrap_or(nodeherd_engine::fleet::DEFAULT_FORKS)
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -354,10 +371,10 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
     match cmd {
         Cmd::Check(c) => cli::check::run(inv, &c, out),
         Cmd::Doctor { selector } => {
-            cli::doctor::run(inv, selector.as_deref(), limit, args.forks, out).await
+            cli::doctor::run(inv, selector.as_deref(), limit, args.read_forks(), out).await
         }
         Cmd::Status { selector } => {
-            cli::status::run(inv, selector.as_deref(), limit, args.forks, out).await
+            cli::status::run(inv, selector.as_deref(), limit, args.read_forks(), out).await
         }
         Cmd::Start { selector } => lifecycle(inv, Action::Start, &selector, args, out).await,
         Cmd::Stop { selector } => lifecycle(inv, Action::Stop, &selector, args, out).await,
@@ -425,7 +442,8 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
             playbook,
             detailed_exitcode,
         } => {
-            let a = apply_args(args, selector.as_deref(), playbook.as_deref(), None, out);
+            let mut a = apply_args(args, selector.as_deref(), playbook.as_deref(), None, out);
+            a.forks = args.read_forks();
             cli::apply::plan(a, detailed_exitcode).await
         }
         Cmd::Apply {
@@ -446,7 +464,7 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
         Cmd::History { selector } => {
             cli::upgrade::history(common(args, selector.as_deref(), None, out)).await
         }
-        Cmd::Keys(k) => cli::keys::run(k, inv, limit, args.forks, args.yes, out).await,
+        Cmd::Keys(k) => cli::keys::run(k, inv, limit, args.write_forks(), args.yes, out).await,
         Cmd::Failover(f) => cli::keys::failover::run(f, inv, args.yes, out).await,
         Cmd::Lab(_) | Cmd::Completions { .. } | Cmd::Man => Ok(exit::OK),
         Cmd::Tui {
@@ -468,138 +486,16 @@ async fn dispatch(cmd: Cmd, args: &Args, out: Output) -> Result<i32, Fail> {
     }
 }
 
-/// `nodeherd alerts`: one evaluation round, or `alerts silence`.
-async fn alerts(
-    args: &Args,
-    selector: Option<&str>,
-    file: Option<&std::path::Path>,
-    action: Option<AlertsCmd>,
-    out: Output,
-) -> Result<i32, Fail> {
-    let inv = args.inventory.as_path();
-    let limit = args.limit.as_deref();
-    match action {
-        Some(AlertsCmd::Silence { spec, duration }) => {
-            cli::alerts::silence(&spec, duration, file, out)
-        }
-        None => cli::alerts::run(inv, selector, limit, args.forks, file, out).await,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::Args;
+    use clap::Parser;
 
-/// `nodeherd metrics`: served (`--serve`) or printed once in the chosen format.
-async fn metrics(
-    args: &Args,
-    selector: Option<&str>,
-    prometheus: bool,
-    serve: Option<String>,
-    min_interval: std::time::Duration,
-    out: Output,
-) -> Result<i32, Fail> {
-    let inv = args.inventory.as_path();
-    let limit = args.limit.as_deref();
-    if let Some(addr) = serve {
-        cli::metrics::serve(inv, selector, limit, args.forks, &addr, min_interval, out).await
-    } else {
-        let format = if prometheus {
-            cli::metrics::Format::Prometheus
-        } else if out.json {
-            cli::metrics::Format::Json
-        } else {
-            cli::metrics::Format::Table
-        };
-        cli::metrics::run(inv, selector, limit, args.forks, format, out).await
-    }
-}
-
-/// `nodeherd tui` (and `nodeherd` alone on a terminal), launched beside the CLI.
-async fn tui(
-    args: &Args,
-    selector: Option<&str>,
-    readonly: bool,
-    (poll_secs, poll_budget): (u64, f64),
-    playbook: Option<&std::path::Path>,
-) -> Result<i32, Fail> {
-    let inv = args.inventory.as_path();
-    let limit = args.limit.as_deref();
-    nodeherd::tui_front::run(nodeherd::tui_front::TuiArgs {
-        inventory: inv,
-        selector,
-        limit,
-        forks: args.forks,
-        readonly,
-        poll_every: std::time::Duration::from_secs(poll_secs.max(1)),
-        poll_budget: poll_budget / 100.0,
-        playbook,
-    })
-    .await
-}
-
-async fn lifecycle(
-    inv: &std::path::Path,
-    action: Action,
-    selector: &str,
-    args: &Args,
-    out: Output,
-) -> Result<i32, Fail> {
-    cli::lifecycle::run(
-        inv,
-        action,
-        selector,
-        args.limit.as_deref(),
-        args.forks,
-        args.yes,
-        out,
-    )
-    .await
-}
-
-async fn cosmos(args: &Args, cmd: CosmosCmd, out: Output) -> Result<i32, Fail> {
-    match cmd {
-        CosmosCmd::Plan { selector } => {
-            cli::cosmos::plan(common(args, selector.as_deref(), None, out), args.forks).await
-        }
-        CosmosCmd::Upgrade {
-            selector,
-            wait_lock,
-            playbook,
-        } => {
-            let c = common(args, selector.as_deref(), playbook.as_deref(), out);
-            cli::cosmos::upgrade(c, args.forks, wait_lock).await
-        }
-    }
-}
-
-fn common<'a>(
-    args: &'a Args,
-    selector: Option<&'a str>,
-    playbook: Option<&'a std::path::Path>,
-    out: Output,
-) -> cli::upgrade::Common<'a> {
-    cli::upgrade::Common {
-        inventory: args.inventory.as_path(),
-        selector,
-        limit: args.limit.as_deref(),
-        playbook,
-        yes: args.yes,
-        out,
-    }
-}
-
-fn apply_args<'a>(
-    args: &'a Args,
-    selector: Option<&'a str>,
-    playbook: Option<&'a std::path::Path>,
-    alerts: Option<&'a std::path::Path>,
-    out: Output,
-) -> cli::apply::Args<'a> {
-    cli::apply::Args {
-        inventory: args.inventory.as_path(),
-        selector,
-        limit: args.limit.as_deref(),
-        playbook,
-        forks: args.forks,
-        yes: args.yes,
-        out,
-        alerts,
+    #[test]
+    fn reads_fan_out_wider_than_changes_unless_forks_is_given() {
+        let a = Args::parse_from(["nodeherd", "status"]);
+        assert_eq!((a.read_forks(), a.write_forks()), (50, 10));
+        let a = Args::parse_from(["nodeherd", "--forks", "3", "status"]);
+        assert_eq!((a.read_forks(), a.write_forks()), (3, 3));
     }
 }

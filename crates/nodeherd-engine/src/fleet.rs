@@ -31,6 +31,14 @@ pub fn host_names(inv: &Inventory, nodes: &[NodeRef]) -> Vec<String> {
 /// Default number of hosts worked on at once (`--forks`).
 pub const DEFAULT_FORKS: usize = 10;
 
+/// Hosts read at once when `--forks` is not given, for commands that change nothing on a host
+/// (status, plan, metrics, alerts, doctor, cosmos plan). Measured (docs/performance.md,
+/// "1000 hosts"): a cold status wall falls with the fan-out until the servers or the console's
+/// CPU bind, flat above 50 on the lab machine; client CPU and memory do not depend on it. Changes
+/// (start/stop/restart, apply, upgrade, keys) keep [`DEFAULT_FORKS`]: how many hosts one
+/// mistake reaches at once is a safety choice, not a speed one.
+pub const READ_FORKS: usize = 50;
+
 /// Run `work` for every item with at most `forks` running at once; results come back in the
 /// order of `items`, whatever order they finish in.
 pub async fn run_all<I, T, F, Fut>(items: Vec<I>, forks: usize, work: F) -> Vec<(I, T)>

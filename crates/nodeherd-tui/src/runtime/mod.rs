@@ -67,6 +67,9 @@ pub struct Config {
     pub site_playbook: Option<PathBuf>,
     /// Silences asked for in this session, taken up by the poller's alert engine.
     pub silences: SilenceQueue,
+    /// Time between two reads of the Cosmos watch (plans, proposals, signing), once the Cosmos
+    /// screen was opened.
+    pub cosmos_every: Duration,
 }
 
 /// Silences waiting for the poller (`:silence`).
@@ -85,6 +88,7 @@ impl Default for Config {
             playbook: None,
             site_playbook: None,
             silences: SilenceQueue::default(),
+            cosmos_every: Duration::from_secs(30),
         }
     }
 }

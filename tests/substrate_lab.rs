@@ -10,7 +10,10 @@
 //! keystore files), and none of the keystore's private seeds; with `--rpc-methods safe` emulated it is
 //! refused with Substrate's real message and the fix, and no keys are made; a node that is not
 //! substrate is refused before any call; the health probe (the upgrade gate's reading) reads the
-//! node over SSH and calls it syncing when `system_syncState` shows it far behind.
+//! node over SSH and calls it syncing when `system_syncState` shows it far behind; `keys list`
+//! shows every session key in the stand-in's keystore (Substrate's default
+//! `<base>/chains/<id>/keystore`, Substrate's file naming) from the file names alone, none of the
+//! seeds in the files, and a key copied to a second node's keystore is a DOUBLE-SIGN RISK (exit 1).
 //! Needs root: without it, says so and skips. Run: `cargo test --test substrate_lab` (as root).
 
 use nodeherd_lab::LabConfig;
@@ -21,6 +24,10 @@ use std::time::{Duration, Instant};
 mod labsuite;
 
 const HOME: &str = "/var/lib/polkadot";
+/// The stand-in's keystore: Substrate's default, `<base-path>/chains/<chain id>/keystore`.
+const KEYSTORE: &str = "/var/lib/polkadot/chains/polkadot/keystore";
+/// A second node's keystore (`keystore_dir` in the inventory), for the double-sign check.
+const OTHER: &str = "/var/lib/polkadot-b/keystore";
 const PORT: u16 = 9944;
 
 struct Ctx {
@@ -47,6 +54,9 @@ fn main() {
     text.push_str(&format!(
         "\n[hosts.nhsub-1.nodes.dot]\nclient = \"substrate\"\nunit = \"polkadot.service\"\ndata_dir = \"{HOME}\"\nrpc_port = {PORT}\n"
     ));
+    text.push_str(&format!(
+        "\n[hosts.nhsub-1.nodes.dot2]\nclient = \"substrate\"\nunit = \"polkadot-b.service\"\nkeystore_dir = \"{OTHER}\"\n"
+    ));
     text.push_str("\n[hosts.nhsub-1.nodes.gaia]\nclient = \"cosmos\"\nunit = \"gaia.service\"\nrpc_port = 26657\n");
     std::fs::write(&inventory, text).expect("inventory");
     let ctx = Ctx {
@@ -72,6 +82,14 @@ fn main() {
             || {
                 held_check_is_real(&ctx);
             },
+        );
+        suite.run(
+            "recorded_keys_list_shows_the_session_keys_by_file_name_only",
+            || keys_list_by_file_name(&ctx),
+        );
+        suite.run(
+            "recorded_keys_list_flags_a_session_key_on_two_nodes",
+            || keys_list_flags_a_copy(&ctx),
         );
         suite.run(
             "recorded_health_probe_reads_system_sync_state_over_ssh",
@@ -101,7 +119,7 @@ fn setup(ctx: &Ctx) {
     let _ = labsuite::root_ssh(
         &ctx.cfg,
         1,
-        &format!("systemctl stop polkadot.service; rm -rf {HOME}"),
+        &format!("systemctl stop polkadot.service; rm -rf {HOME} /var/lib/polkadot-b"),
     );
     labsuite::put_file(
         &ctx.cfg,
@@ -172,14 +190,11 @@ fn generated(ctx: &Ctx) -> Vec<String> {
 
 /// The private seeds in the stand-in's keystore.
 fn seeds(ctx: &Ctx) -> Vec<String> {
-    sh(
-        &ctx.cfg,
-        &format!("cat {HOME}/keystore/* 2>/dev/null; echo"),
-    )
-    .split('"')
-    .filter(|s| s.starts_with("0x"))
-    .map(|s| s.trim_start_matches("0x").to_string())
-    .collect()
+    sh(&ctx.cfg, &format!("cat {KEYSTORE}/* 2>/dev/null; echo"))
+        .split('"')
+        .filter(|s| s.starts_with("0x"))
+        .map(|s| s.trim_start_matches("0x").to_string())
+        .collect()
 }
 
 fn rotate_prints_generated_keys(ctx: &Ctx) {
@@ -304,9 +319,102 @@ fn held_check_is_real(ctx: &Ctx) {
     assert!(ask(&keys).contains(r#""result":true"#));
     sh(
         &ctx.cfg,
-        &format!("mkdir -p {HOME}/aside && mv {HOME}/keystore/62656566* {HOME}/aside/"),
+        &format!("mkdir -p {HOME}/aside && mv {KEYSTORE}/62656566* {HOME}/aside/"),
     );
     let o = ask(&keys);
-    sh(&ctx.cfg, &format!("mv {HOME}/aside/* {HOME}/keystore/"));
+    sh(&ctx.cfg, &format!("mv {HOME}/aside/* {KEYSTORE}/"));
     assert!(o.contains(r#""result":false"#), "{o}");
+}
+
+/// The public keys of every rotation so far, split per key type (the blob's order).
+fn generated_keys(ctx: &Ctx) -> Vec<(String, String)> {
+    let types = [
+        ("gran", 32),
+        ("babe", 32),
+        ("para", 32),
+        ("asgn", 32),
+        ("audi", 32),
+        ("beef", 33),
+    ];
+    let mut out = Vec::new();
+    for blob in generated(ctx) {
+        let mut rest = blob.trim_start_matches("0x");
+        for (ty, len) in types {
+            let (public, tail) = rest.split_at(2 * len);
+            out.push((ty.to_string(), format!("0x{public}")));
+            rest = tail;
+        }
+    }
+    out
+}
+
+fn keys_list_by_file_name(ctx: &Ctx) {
+    let keys = generated_keys(ctx);
+    assert!(keys.len() >= 12, "two rotations before: {keys:?}");
+    let t = Instant::now();
+    let (code, out, err) = nodeherd(ctx, &["keys", "list", "nhsub-1/dot"]);
+    println!("keys list took {:.2}s", t.elapsed().as_secs_f64());
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("SESSION KEY") && out.contains(KEYSTORE),
+        "{out}"
+    );
+    // a long column is printed under its row when the table is wider than the terminal
+    let shown: Vec<&str> = out.lines().collect();
+    for (ty, public) in &keys {
+        let at = shown.iter().position(|l| l.contains(public.as_str()));
+        assert!(
+            at.is_some_and(
+                |i| shown[i].contains(ty.as_str()) || (i > 0 && shown[i - 1].contains(ty.as_str()))
+            ),
+            "{ty} {public} missing: {out}"
+        );
+    }
+    let (code, json, err) = nodeherd(ctx, &["--json", "keys", "list", "nhsub-1/dot"]);
+    assert_eq!(code, 0, "{json}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let listed = v["session_keys"][0]["keys"].as_array().expect("keys");
+    assert_eq!(listed.len(), keys.len(), "{json}");
+    assert_eq!(
+        v["session_keys"][0]["keystores"][0].as_str(),
+        Some(KEYSTORE)
+    );
+    assert!(listed.iter().any(|k| k["name"] == "grandpa"), "{json}");
+    // names only: not one seed of the files crossed
+    let seeds = seeds(ctx);
+    assert_eq!(seeds.len(), keys.len());
+    for s in &seeds {
+        for text in [&out, &json, &err] {
+            assert!(!text.contains(s.as_str()), "a private seed was printed");
+        }
+    }
+}
+
+fn keys_list_flags_a_copy(ctx: &Ctx) {
+    let (ty, public) = generated_keys(ctx).pop().expect("a key");
+    let name = format!(
+        "{}{}",
+        ty.bytes().map(|b| format!("{b:02x}")).collect::<String>(),
+        public.trim_start_matches("0x")
+    );
+    sh(
+        &ctx.cfg,
+        &format!("mkdir -p {OTHER} && cp {KEYSTORE}/{name} {OTHER}/"),
+    );
+    let (code, out, err) = nodeherd(ctx, &["keys", "list", "nhsub-1/dot*"]);
+    let _ = labsuite::root_ssh(&ctx.cfg, 1, "rm -rf /var/lib/polkadot-b");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains(&format!(
+            "DOUBLE-SIGN RISK: session key {public} ({ty}) is on 2 nodes: nhsub-1/dot, nhsub-1/dot2"
+        )),
+        "{err}"
+    );
+    // without the copy: listed, no risk (an empty keystore is a warning, not a failure)
+    sh(&ctx.cfg, &format!("mkdir -p {OTHER}"));
+    let (code, out, err) = nodeherd(ctx, &["keys", "list", "nhsub-1/dot*"]);
+    let _ = labsuite::root_ssh(&ctx.cfg, 1, "rm -rf /var/lib/polkadot-b");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!err.contains("DOUBLE-SIGN"), "{err}");
+    assert!(err.contains("nhsub-1/dot2: no session keys"), "{err}");
 }

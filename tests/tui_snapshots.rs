@@ -568,3 +568,47 @@ fn releases_waiting_for_a_quiet_window_and_in_the_gate() {
     assert!(screen(&app, 160, 48).contains("~ gate 40s/150s…"));
     snap("releases_gate", &app);
 }
+
+#[test]
+fn cosmos_screen_upgrades_proposals_and_signing() {
+    let app = fixture::cosmos();
+    let text = screen(&app, 160, 48);
+    for must in [
+        // 150 blocks at 6.2 s, read 20 s ago: 15m 30s - 20 s
+        "upgrade `v19` at height 20739800, in ~15m 10s",
+        "staged (releases/v19)",
+        "NOT STAGED",
+        "staged for Cosmovisor",
+        "no upgrade pending",
+        "voted (ends in 1d 6h)",
+        "NOT VOTED, ends in 9h 12m",
+        "3.12% (312/10000)",
+        "JAILED",
+        "no valoper",
+        "/status: no answer within 10s",
+    ] {
+        assert!(text.contains(must), "{must} missing: {text}");
+    }
+    snap("cosmos", &app);
+    // the countdowns move with the clock, between two reads of the watch
+    let later = {
+        let mut t = Terminal::new(TestBackend::new(160, 48)).expect("test backend");
+        let frame = t
+            .draw(|f| views::draw(f, &app, fixture::now() + chrono::Duration::seconds(70)))
+            .expect("draw");
+        buffer_text(frame.buffer)
+    };
+    assert!(later.contains("in ~14m 0s"), "{later}");
+    assert!(later.contains("NOT VOTED, ends in 9h 10m"), "{later}");
+    let mut scrolled = fixture::cosmos();
+    scrolled.cosmos_scroll = 12;
+    snap("cosmos_scrolled", &scrolled);
+    let mut loading = fixture::fleet(false);
+    loading.screen = Screen::Cosmos;
+    loading.cosmos.loading = true;
+    snap("cosmos_loading", &loading);
+    let mut none = fixture::fleet(false);
+    none.screen = Screen::Cosmos;
+    none.cosmos.finish(Ok(vec![]), fixture::now());
+    snap("cosmos_empty", &none);
+}

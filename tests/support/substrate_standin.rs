@@ -7,8 +7,12 @@
 //! its keystore file), and makes one block every `--block-ms`.
 //!
 //! `author_rotateKeys` does what a node does, in miniature: it makes six new key pairs' worth
-//! of random bytes (/dev/urandom), writes each "private" seed to `<home>/keystore/<type><public>`
-//! (as Substrate's keystore names its files), answers with the public halves concatenated (193
+//! of random bytes (/dev/urandom), writes each "private" seed to
+//! `<home>/chains/<chain id>/keystore/<hex(type)><hex(public)>` (where and how Substrate's file
+//! keystore puts them: sc-cli `KeystoreParams::keystore_config` = `<config_dir>/keystore`,
+//! sc-service `BasePath::config_dir` = `<base>/chains/<chain_id>`, sc-keystore
+//! `KeystoreInner::key_file_path` = `bytes2hex(key_type) + bytes2hex(public)`, the file mode
+//! 0600, its contents a JSON string as `write_to_file` writes them), answers with the public halves concatenated (193
 //! bytes, a Polkadot validator's SessionKeys: grandpa, babe, para_validator, para_assignment,
 //! authority_discovery 32 bytes each, beefy 33), and appends that blob to
 //! `<home>/rotated_keys`, so a test can check what a client printed against what was generated.
@@ -21,7 +25,7 @@
 //! `<home>/highest` containing a number is the best block peers announced (`system_syncState`'s
 //! `highestBlock`), to play a node far behind.
 //!
-//! Args: --home DIR --rpc PORT [--block-ms N]
+//! Args: --home DIR --rpc PORT [--block-ms N] [--chain-id ID (default polkadot)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -49,16 +53,30 @@ fn random(n: usize) -> Vec<u8> {
     b
 }
 
+/// The keystore directory under the base path (Substrate's default).
+fn keystore(home: &Path) -> PathBuf {
+    let id = std::fs::read_to_string(home.join("chain-id")).unwrap_or_else(|_| "polkadot".into());
+    home.join("chains").join(id.trim()).join("keystore")
+}
+
 /// New session keys: seeds into the keystore, the public blob recorded and returned.
 fn rotate(home: &Path) -> String {
-    let ks = home.join("keystore");
+    use std::os::unix::fs::OpenOptionsExt;
+    let ks = keystore(home);
     std::fs::create_dir_all(&ks).expect("keystore dir");
     let mut blob = String::from("0x");
     for (ty, len) in KEY_TYPES {
         let public = random(len);
         let seed = random(32);
         let name = format!("{}{}", hex(ty.as_bytes()), hex(&public));
-        std::fs::write(ks.join(name), format!("\"0x{}\"", hex(&seed))).expect("keystore file");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(ks.join(name))
+            .and_then(|mut f| write!(f, "\"0x{}\"", hex(&seed)))
+            .expect("keystore file");
         blob.push_str(&hex(&public));
     }
     let mut f = std::fs::OpenOptions::new()
@@ -81,7 +99,7 @@ fn has_keys(home: &Path, blob: &str) -> bool {
         }
         let (public, tail) = rest.split_at(2 * len);
         let name = format!("{}{}", hex(ty.as_bytes()), public.to_ascii_lowercase());
-        if !home.join("keystore").join(name).is_file() {
+        if !keystore(home).join(name).is_file() {
             return false;
         }
         rest = tail;
@@ -177,6 +195,11 @@ fn main() {
     let port: u16 = arg("--rpc").expect("--rpc").parse().expect("port");
     let block_ms: u64 = arg("--block-ms").map_or(6000, |s| s.parse().expect("block ms"));
     std::fs::create_dir_all(&home).expect("home");
+    if let Some(id) = arg("--chain-id") {
+        std::fs::write(home.join("chain-id"), id).expect("chain id");
+    }
+    // Substrate opens (creates) its keystore at start (`KeystoreInner::open`).
+    std::fs::create_dir_all(keystore(&home)).expect("keystore dir");
     let l = TcpListener::bind(("127.0.0.1", port)).expect("bind");
     let start = Instant::now();
     for s in l.incoming().flatten() {

@@ -1,12 +1,14 @@
 //! Fixed, synthetic TUI states for snapshots, tests and the render benchmark.
 //!
 //! Owns: sample data only (no I/O, a fixed clock): the fleet, detail and alerts here, the keys
-//! screen in `keys`, releases/plan/history in `plans`. May not touch: anything outside the TUI
-//! state.
+//! screen in `keys`, releases/plan/history in `plans`, the Cosmos screen in `cosmos`. May not
+//! touch: anything outside the TUI state.
 
+mod cosmos;
 mod keys;
 mod plans;
 
+pub use cosmos::*;
 pub use keys::*;
 pub use plans::*;
 

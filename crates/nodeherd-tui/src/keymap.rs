@@ -18,6 +18,7 @@ pub enum Context {
     Keys,
     Plan,
     History,
+    Cosmos,
     Help,
 }
 
@@ -32,6 +33,7 @@ impl Context {
             Context::Keys => "Keys",
             Context::Plan => "Plan/apply",
             Context::History => "History",
+            Context::Cosmos => "Cosmos",
             Context::Help => "Help",
         }
     }
@@ -58,6 +60,8 @@ pub enum Action {
     Refresh,
     ShowAlerts,
     ShowFleet,
+    /// The Cosmos screen: chain upgrades, proposals, signing health.
+    ShowCosmos,
     /// Fetch the screen's data again (releases, keys).
     Reload,
     LogSearch,
@@ -200,7 +204,7 @@ use Context as C;
 #[rustfmt::skip]
 pub const TABLE: &[Binding] = &[
     b(Key::ch('?'), C::Global, A::Help, "help (this screen)", false, Some("help")),
-    b(Key::ch(':'), C::Global, A::Command, "command prompt (:fleet :alerts :releases :keys :plan :history :help :quit)", false, Some("cmd")),
+    b(Key::ch(':'), C::Global, A::Command, "command prompt (:fleet :alerts :releases :keys :plan :history :cosmos :help :quit)", false, Some("cmd")),
     b(Key::ch('q'), C::Global, A::Quit, "quit", false, Some("quit")),
     b(Key::ctrl('c'), C::Global, A::Quit, "quit", false, None),
     b(Key::ctrl('z'), C::Global, A::Suspend, "suspend to the shell (fg resumes)", false, None),
@@ -215,6 +219,7 @@ pub const TABLE: &[Binding] = &[
     b(Key::ch('G'), C::Global, A::Bottom, "last row / follow the end", false, None),
     b(Key::ch('a'), C::Global, A::ShowAlerts, "alerts", false, None),
     b(Key::ch('R'), C::Global, A::Refresh, "poll every host now", false, None),
+    b(Key::ch('C'), C::Global, A::ShowCosmos, "Cosmos chains: pending upgrades, proposals to vote, signing health", false, None),
     b(Key::code(KeyCode::Enter), C::Fleet, A::Open, "open node detail", false, Some("open")),
     b(Key::ch(' '), C::Fleet, A::Mark, "mark / unmark node", false, Some("mark")),
     b(Key::ch('/'), C::Fleet, A::Filter, "filter rows", false, Some("filter")),
@@ -245,6 +250,8 @@ pub const TABLE: &[Binding] = &[
     b(Key::ch('f'), C::Plan, A::ShowFleet, "back to the fleet", false, Some("fleet")),
     b(Key::ch('R'), C::History, A::Reload, "read the journals again", false, Some("reload")),
     b(Key::ch('f'), C::History, A::ShowFleet, "back to the fleet", false, Some("fleet")),
+    b(Key::ch('R'), C::Cosmos, A::Reload, "read the chains again now (else every 30 s)", false, Some("reload")),
+    b(Key::ch('f'), C::Cosmos, A::ShowFleet, "back to the fleet", false, Some("fleet")),
 ];
 
 /// One help line: the keys (`↑/k`), what they do, whether it is dangerous.
@@ -309,6 +316,7 @@ impl Keymap {
             C::Keys,
             C::Plan,
             C::History,
+            C::Cosmos,
         ] {
             let mut rows: Vec<HelpRow> = Vec::new();
             let mut seen: Vec<(Action, &'static str)> = Vec::new();

@@ -116,6 +116,8 @@ pub enum Msg {
     },
     /// The merged upgrade journal.
     History(Result<HistoryData, WorkerError>),
+    /// What the Cosmos watch read of every Cosmos node of the session (per-node errors inside).
+    Cosmos(Vec<nodeherd_engine::cosmos::watch::NodeWatch>),
     /// SIGTERM / SIGINT from outside.
     Terminate,
     /// SIGTSTP from outside.
@@ -172,6 +174,9 @@ pub enum Effect {
     },
     /// Read and merge the hosts' journals in a worker.
     LoadHistory,
+    /// Read the Cosmos nodes now (the watch worker starts on the first, then reads on its own
+    /// interval).
+    LoadCosmos,
     /// Silence alerts matching `spec` (RULE[/HOST[/NODE]]) until `until`: recorded in the saved
     /// alert state (so `nodeherd alerts` and cron runs honour it) and in this session.
     Silence {

@@ -40,6 +40,7 @@ pub enum Screen {
     Keys,
     Plan,
     History,
+    Cosmos,
     Help,
 }
 
@@ -53,6 +54,7 @@ impl Screen {
             Screen::Keys => Context::Keys,
             Screen::Plan => Context::Plan,
             Screen::History => Context::History,
+            Screen::Cosmos => Context::Cosmos,
             Screen::Help => Context::Help,
         }
     }
@@ -65,6 +67,7 @@ impl Screen {
             Screen::Keys => "keys",
             Screen::Plan => "plan",
             Screen::History => "history",
+            Screen::Cosmos => "cosmos",
             Screen::Help => "help",
         }
     }
@@ -151,6 +154,11 @@ pub struct App {
     pub plan: PlanView,
     pub history: Fetched<HistoryData>,
     pub history_selected: usize,
+    /// What the Cosmos screen shows: each Cosmos node's chain, staged binary, peers and
+    /// validator standing (read by its own worker, every `Config::cosmos_every`).
+    pub cosmos: Fetched<Vec<nodeherd_engine::cosmos::watch::NodeWatch>>,
+    /// The Cosmos screen's first line shown.
+    pub cosmos_scroll: usize,
     /// Live progress of engine runs (apply, upgrade, rollback) per `host/node`: the last event.
     pub progress: BTreeMap<String, String>,
     /// `host/node` keys with an upgrade or rollback in flight.
@@ -237,6 +245,8 @@ impl App {
             plan: PlanView::default(),
             history: Fetched::default(),
             history_selected: 0,
+            cosmos: Fetched::default(),
+            cosmos_scroll: 0,
             progress: BTreeMap::new(),
             upgrading: BTreeSet::new(),
             waits: BTreeMap::new(),

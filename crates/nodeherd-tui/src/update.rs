@@ -3,12 +3,13 @@
 //! Owns: every state transition of the TUI (keys through the keymap, dialogs, prompts, worker
 //! results), dispatched here to one submodule per concern: [`actions`] (bound keys, cursor,
 //! lifecycle actions), [`dialogs`] (the y/n answers), [`prompt`] (the `:`/`/` line and its
-//! commands), [`keys`] (the keys screen), [`changes`] (releases, plan/apply, upgrades, history)
-//! and [`results`] (fleet worker results). May not touch: I/O, clocks (time comes in as `now`),
+//! commands), [`keys`] (the keys screen), [`changes`] (releases, plan/apply, upgrades, history),
+//! [`cosmos`] (the Cosmos screen) and [`results`] (fleet worker results). May not touch: I/O, clocks (time comes in as `now`),
 //! the terminal; whatever must happen outside is returned as an [`Effect`] for the runtime.
 
 mod actions;
 mod changes;
+mod cosmos;
 mod dialogs;
 mod keys;
 mod prompt;
@@ -96,6 +97,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             outcome,
         } => changes::on_upgrade_done(app, key, rollback, outcome, now, &mut fx),
         Msg::History(r) => changes::on_history(app, r, now),
+        Msg::Cosmos(list) => cosmos::on_cosmos(app, list, now),
         Msg::Terminate => {
             // a signal from outside: cancel what only waits, wait for switches in flight
             waits::cancel_waiting(app, &mut fx);

@@ -1,5 +1,5 @@
-//! `nodeherd keys list`: the keys of the selected nodes as tables or JSON, and the double-sign
-//! risks among them (exit 1).
+//! `nodeherd keys list`: the keys of the selected nodes as tables or JSON (validator keys,
+//! CometBFT consensus keys, Substrate session keys), and the double-sign risks among them (exit 1).
 //!
 //! Owns: printing the listing. May not touch: how the fleet is asked (that is
 //! `nodeherd_engine::keys::list_fleet`, shared with the TUI).
@@ -21,15 +21,23 @@ pub(super) async fn list(
 ) -> Result<i32, Fail> {
     let selected = context::select(inv, selector, limit)?;
     let (nodes, cosmos_nodes) = ops::fleet_nodes(inv, &selected);
-    if nodes.is_empty() && cosmos_nodes.is_empty() {
+    let substrate_nodes = ops::substrate_nodes(inv, &selected);
+    if nodes.is_empty() && cosmos_nodes.is_empty() && substrate_nodes.is_empty() {
         return Err(usage(
-            "no selected node has a keymanager API or is a cosmos node in the inventory",
+            "no selected node has a keymanager API or is a cosmos or substrate node in the inventory",
         ));
     }
     let fleet = ops::list_fleet(pool, inv, &selected, forks, true).await;
     let (results, cosmos_results) = (fleet.validators, fleet.consensus);
-    let mut rows = Vec::new();
+    let mut session = Vec::new();
     let mut errors = Vec::new();
+    for (r, res) in fleet.session {
+        match res {
+            Ok(s) => session.push(s),
+            Err(e) => errors.push((ops::label(inv, r), e.to_string())),
+        }
+    }
+    let mut rows = Vec::new();
     for (r, res) in results {
         match res {
             Ok(k) => rows.extend(k),
@@ -44,25 +52,12 @@ pub(super) async fn list(
             Err(e) => errors.push((ops::label(inv, r), e.to_string())),
         }
     }
-    let mut risks = ops::double_sign_risks(
-        ops::KeyChain::Ethereum,
-        rows.iter()
-            .map(|k| (k.node.as_str(), k.pubkey.as_str(), None)),
-    );
-    risks.extend(ops::double_sign_risks(
-        ops::KeyChain::Cosmos,
-        consensus.iter().map(|c| {
-            (
-                c.node.as_str(),
-                c.key.pubkey.as_str(),
-                Some(c.key.address.as_str()),
-            )
-        }),
-    ));
+    let risks = all_risks(&rows, &consensus, &session);
     if out.json {
         let j = serde_json::json!({
             "keys": rows,
             "consensus_keys": consensus,
+            "session_keys": session,
             "double_sign_risks": risks,
             "errors": errors.iter().map(|(n, e)| serde_json::json!({"node": n, "error": e})).collect::<Vec<_>>(),
         });
@@ -76,6 +71,12 @@ pub(super) async fn list(
                 println!();
             }
             print_consensus(&consensus);
+        }
+        if !substrate_nodes.is_empty() {
+            if !nodes.is_empty() || !cosmos_nodes.is_empty() {
+                println!();
+            }
+            print_session(&session);
         }
         for (n, e) in &errors {
             // keymanager errors already start with the node's name
@@ -105,7 +106,7 @@ pub(super) async fn list(
     }
     if !risks.is_empty() {
         eprintln!(
-            "if more than one of these nodes signs, the validator is slashed (Ethereum) or tombstoned (Cosmos): \
+            "if more than one of these nodes signs, the validator is slashed (Ethereum, Substrate) or tombstoned (Cosmos): \
              stop all but one now, and keep the key on one node only"
         );
     }
@@ -114,6 +115,42 @@ pub(super) async fn list(
     } else {
         exit::FAILED
     })
+}
+
+/// Every key on two or more nodes, of each chain.
+fn all_risks(
+    rows: &[ops::KeyRow],
+    consensus: &[cosmos::ConsensusRow],
+    session: &[ops::keystore::SessionKeysRow],
+) -> Vec<ops::DoubleSignRisk> {
+    let mut risks = ops::double_sign_risks(
+        ops::KeyChain::Ethereum,
+        rows.iter()
+            .map(|k| (k.node.as_str(), k.pubkey.as_str(), None)),
+    );
+    risks.extend(ops::double_sign_risks(
+        ops::KeyChain::Cosmos,
+        consensus.iter().map(|c| {
+            (
+                c.node.as_str(),
+                c.key.pubkey.as_str(),
+                Some(c.key.address.as_str()),
+            )
+        }),
+    ));
+    risks.extend(ops::double_sign_risks(
+        ops::KeyChain::Substrate,
+        session.iter().flat_map(|s| {
+            s.listing.keys.iter().map(|k| {
+                (
+                    s.node.as_str(),
+                    k.public.as_str(),
+                    Some(k.key_type.as_str()),
+                )
+            })
+        }),
+    ));
+    risks
 }
 
 fn print_validators(rows: &[ops::KeyRow]) {
@@ -211,4 +248,35 @@ fn print_consensus(consensus: &[cosmos::ConsensusRow]) {
             &body
         )
     );
+}
+
+fn print_session(session: &[ops::keystore::SessionKeysRow]) {
+    let body: Vec<Vec<String>> = session
+        .iter()
+        .flat_map(|s| {
+            s.listing.keys.iter().map(|k| {
+                vec![
+                    s.node.clone(),
+                    match k.name {
+                        Some(n) => format!("{} ({n})", k.key_type),
+                        None => k.key_type.clone(),
+                    },
+                    k.public.clone(),
+                    k.keystore.clone(),
+                ]
+            })
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(&["NODE", "SESSION KEY", "PUBLIC KEY", "KEYSTORE"], &body)
+    );
+    for s in session.iter().filter(|s| s.listing.keys.is_empty()) {
+        eprintln!(
+            "warning: {}: no session keys in {} (run `nodeherd keys rotate {}`)",
+            s.node,
+            s.listing.keystores.join(", "),
+            s.node
+        );
+    }
 }

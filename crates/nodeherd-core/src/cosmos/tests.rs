@@ -290,3 +290,27 @@ fn validator_signing_and_governance_answers() {
         "proposal #956 \"Gaia v19 Software Upgrade\" ends 2024-06-04T10:00:00Z (in 19h 30m), not voted"
     );
 }
+
+#[test]
+fn proposal_pages_carry_the_next_key() {
+    use super::validator::{VOTING_PROPOSALS, parse_voting_page, voting_page_path};
+    let (p1, next) = parse_voting_page(&fixture("gov_proposals_page1.json")).unwrap();
+    assert_eq!(p1.iter().map(|p| p.id).collect::<Vec<_>>(), vec![956, 957]);
+    assert_eq!(next.as_deref(), Some("AAAAAAAAA74="));
+    let (p2, last) = parse_voting_page(&fixture("gov_proposals_page2.json")).unwrap();
+    assert_eq!(p2.iter().map(|p| p.id).collect::<Vec<_>>(), vec![958]);
+    assert_eq!(last, None, "next_key null: the last page");
+    // the one-page answer says null too; an empty key is the last page as well
+    assert_eq!(
+        parse_voting_page(&fixture("gov_proposals_voting.json")).map(|(_, n)| n),
+        Some(None)
+    );
+    assert_eq!(
+        parse_voting_page(r#"{"proposals":[],"pagination":{"next_key":""}}"#),
+        Some((vec![], None))
+    );
+    assert_eq!(
+        voting_page_path("AB+/cd=="),
+        format!("{VOTING_PROPOSALS}&pagination.key=AB%2B%2Fcd%3D%3D")
+    );
+}

@@ -172,25 +172,52 @@ pub struct Proposal {
     pub voting_end: DateTime<Utc>,
 }
 
-/// `/cosmos/gov/v1/proposals?proposal_status=2` (`PROPOSAL_STATUS_VOTING_PERIOD`).
+/// The first page of the proposals in their voting period (`PROPOSAL_STATUS_VOTING_PERIOD`).
+pub const VOTING_PROPOSALS: &str = "/cosmos/gov/v1/proposals?proposal_status=2";
+
+/// The path of the page after the one whose `pagination.next_key` was `next_key` (base64,
+/// percent-encoded into the query: it holds `+`, `/` and `=`).
+pub fn voting_page_path(next_key: &str) -> String {
+    let mut q = String::new();
+    for b in next_key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            q.push(char::from(b));
+        } else {
+            q.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("{VOTING_PROPOSALS}&pagination.key={q}")
+}
+
+/// `/cosmos/gov/v1/proposals?proposal_status=2` (`PROPOSAL_STATUS_VOTING_PERIOD`): the
+/// proposals of one page.
 pub fn parse_voting(body: &str) -> Option<Vec<Proposal>> {
+    parse_voting_page(body).map(|(p, _)| p)
+}
+
+/// One page of the proposals in their voting period and the key of the next page
+/// (`pagination.next_key`; none when it is null or empty: the last page).
+pub fn parse_voting_page(body: &str) -> Option<(Vec<Proposal>, Option<String>)> {
     let v = json(body)?;
+    let next = v
+        .pointer("/pagination/next_key")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string);
     let list = v.get("proposals")?.as_array()?;
-    Some(
-        list.iter()
-            .filter_map(|p| {
-                Some(Proposal {
-                    id: int(p.get("id")?)?,
-                    title: crate::text::sanitize(
-                        p.get("title").and_then(Value::as_str).unwrap_or(""),
-                    ),
-                    voting_end: DateTime::parse_from_rfc3339(p.get("voting_end_time")?.as_str()?)
-                        .ok()?
-                        .with_timezone(&Utc),
-                })
+    let props = list
+        .iter()
+        .filter_map(|p| {
+            Some(Proposal {
+                id: int(p.get("id")?)?,
+                title: crate::text::sanitize(p.get("title").and_then(Value::as_str).unwrap_or("")),
+                voting_end: DateTime::parse_from_rfc3339(p.get("voting_end_time")?.as_str()?)
+                    .ok()?
+                    .with_timezone(&Utc),
             })
-            .collect(),
-    )
+        })
+        .collect();
+    Some((props, next))
 }
 
 /// `/cosmos/gov/v1/proposals/{id}/votes/{voter}` (status, body): voted (a `vote`), not voted (a

@@ -30,6 +30,7 @@ fn node(client: ClientKind, role: Role) -> Node {
         api_port: None,
         daemon: None,
         valoper: None,
+        keystore_dir: None,
         probe: None,
         backup: Backup::None,
         backup_keep: 2,

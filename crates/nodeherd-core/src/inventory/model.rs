@@ -82,6 +82,9 @@ pub struct Node {
     /// A Cosmos validator's operator address (`valoper = "cosmosvaloper1..."`): what the
     /// jailed, missed-blocks and governance alert rules ask about.
     pub valoper: Option<String>,
+    /// A Substrate node's keystore directory (`keystore_dir`, its `--keystore-path`); without
+    /// it, every `<data_dir>/chains/*/keystore` (the node's default under its `--base-path`).
+    pub keystore_dir: Option<PathBuf>,
     /// A health check the operator declares (`probe = { http = "...", status = 200 }` or
     /// `probe = { command = "...", status = 0 }`); it replaces the client's own probe.
     pub probe: Option<DeclaredProbe>,

@@ -57,13 +57,14 @@ pub(crate) const CONN_FIELDS: [&str; 9] = [
 const TOP_FIELDS: [&str; 3] = ["defaults", "groups", "hosts"];
 const GROUP_FIELDS: [&str; 3] = ["hosts", "children", "network"];
 const HOST_FIELDS: [&str; 4] = ["address", "groups", "nodes", "platform"];
-pub(crate) const NODE_FIELDS: [&str; 18] = [
+pub(crate) const NODE_FIELDS: [&str; 19] = [
     "client",
     "role",
     "unit",
     "network",
     "install_dir",
     "data_dir",
+    "keystore_dir",
     "rest_port",
     "metrics_port",
     "keymanager_port",

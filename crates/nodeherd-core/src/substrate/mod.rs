@@ -2,12 +2,15 @@
 //! and pure parsers of their answers: the session keys `author_rotateKeys` returns, the
 //! extrinsic the operator must submit with them (`session.setKeys(keys, proof)`), whether the
 //! node's keystore holds them (`author_hasSessionKeys`), and the sync
-//! state of `system_syncState`.
+//! state of `system_syncState`; the session keys a node's keystore holds, from its file names
+//! ([`keystore`]).
 //!
 //! Owns: the request bodies, the answer shapes (recorded in `tests/fixtures/substrate/`, sources
 //! in its README) and the words that tell an operator what to do. May not touch: sending
 //! requests (the engine does, through the SSH session), the terminal. Signs nothing: the node
 //! keeps the private halves of the session keys in its own keystore; only the public blob is read.
+
+pub mod keystore;
 
 #[cfg(test)]
 mod tests;

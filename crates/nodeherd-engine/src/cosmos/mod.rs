@@ -1,6 +1,7 @@
 //! Cosmos SDK nodes: what their chain plans (a pending upgrade, its height, the time left), read
 //! through the SSH session from the node's own REST API and CometBFT RPC, and the chain upgrade
-//! at the halt height ([`upgrade`]).
+//! at the halt height ([`upgrade`]); what the TUI watches of each node ([`watch`]: plan, staged,
+//! peers, the validator's standing).
 //!
 //! Owns: the requests to `api_port` (`/cosmos/upgrade/v1beta1/current_plan`) and `rpc_port`
 //! (`/status`, `/block`, `/net_info`), the per-node [`ChainView`], and what the alert rules
@@ -10,6 +11,7 @@
 
 pub mod upgrade;
 pub mod validator;
+pub mod watch;
 
 #[cfg(test)]
 mod tests;

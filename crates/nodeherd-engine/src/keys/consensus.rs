@@ -543,6 +543,7 @@ mod tests {
             api_port: None,
             daemon: None,
             valoper: None,
+            keystore_dir: None,
             probe: None,
             backup: nodeherd_core::inventory::Backup::None,
             backup_keep: 2,

@@ -1,5 +1,6 @@
-//! Listing the keys of a fleet: every selected validator node through its Keymanager API and
-//! every selected Cosmos node's consensus key (public half), bounded by `forks`.
+//! Listing the keys of a fleet: every selected validator node through its Keymanager API,
+//! every selected Cosmos node's consensus key (public half) and every selected Substrate node's
+//! session keys (keystore file names), bounded by `forks`.
 //!
 //! Owns: which selected nodes are asked and the fan-out over them. May not touch: how the rows
 //! are shown or what an empty selection means to a front end (the CLI and the TUI decide).
@@ -8,6 +9,7 @@ use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_transport::ssh::Pool;
 
 use super::consensus::{self, ConsensusKeyError, ConsensusRow};
+use super::keystore::{self, KeystoreError, SessionKeysRow};
 use super::onchain;
 use super::{KeyRow, keymanager_nodes, list_node};
 use crate::fleet;
@@ -20,6 +22,16 @@ pub struct FleetKeys {
     pub validators: Vec<(NodeRef, Result<Vec<KeyRow>, KeymanagerError>)>,
     /// The selected Cosmos nodes and their consensus key (public half) with its sign state.
     pub consensus: Vec<(NodeRef, Result<ConsensusRow, ConsensusKeyError>)>,
+    /// The selected Substrate nodes and the session keys in their keystores.
+    pub session: Vec<(NodeRef, Result<SessionKeysRow, KeystoreError>)>,
+}
+
+/// The selected Substrate nodes (among `selected`).
+pub fn substrate_nodes(inv: &Inventory, selected: &[NodeRef]) -> Vec<NodeRef> {
+    keystore::substrate_nodes(inv)
+        .into_iter()
+        .filter(|r| selected.contains(r))
+        .collect()
 }
 
 /// The selected nodes (among `selected`) the listing asks: validator nodes, Cosmos nodes.
@@ -47,7 +59,8 @@ pub async fn list_fleet(
     details: bool,
 ) -> FleetKeys {
     let (nodes, cosmos_nodes) = fleet_nodes(inv, selected);
-    let (validators, consensus) = tokio::join!(
+    let substrate = substrate_nodes(inv, selected);
+    let (validators, consensus, session) = tokio::join!(
         fleet::run_all(nodes, forks, |r| async move {
             let km = Keymanager::connect(pool, inv, r).await?;
             let mut rows = list_node(&km, details).await?;
@@ -58,10 +71,14 @@ pub async fn list_fleet(
         }),
         fleet::run_all(cosmos_nodes, forks, |r| async move {
             consensus::read_node(pool, inv, r).await
+        }),
+        fleet::run_all(substrate, forks, |r| async move {
+            keystore::read_node(pool, inv, r).await
         })
     );
     FleetKeys {
         validators,
         consensus,
+        session,
     }
 }

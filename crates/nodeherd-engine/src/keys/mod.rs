@@ -20,6 +20,7 @@ mod exit;
 mod failover;
 pub mod files;
 mod import;
+pub mod keystore;
 mod lines;
 mod list;
 mod move_key;
@@ -34,7 +35,7 @@ pub mod session;
 pub use exit::{BeaconError, LocalExit, save_exit, sign_exit_locally, submit_exit};
 pub use failover::{FailoverOptions, failover};
 pub use import::{ImportError, ImportFiles, import_into, read_import_files};
-pub use list::{FleetKeys, fleet_nodes, list_fleet};
+pub use list::{FleetKeys, fleet_nodes, list_fleet, substrate_nodes};
 pub use move_key::{MoveOptions, MoveReport, Progress, move_key};
 pub use remote::{RemoteError, RemoteReport, check_url, import_remote_keys, remove_remote_keys};
 pub use remove_node::{RemoveNodeError, remove_from_node};
@@ -449,6 +450,8 @@ pub enum KeyChain {
     Ethereum,
     /// A CometBFT consensus key (base64) from `priv_validator_key.json`.
     Cosmos,
+    /// A Substrate session key (`0x` + hex) from the name of a keystore file.
+    Substrate,
 }
 
 /// One signing key found on two or more nodes: if both sign, the validator is slashed
@@ -457,7 +460,7 @@ pub enum KeyChain {
 pub struct DoubleSignRisk {
     pub chain: KeyChain,
     pub pubkey: String,
-    /// The CometBFT address of the key (Cosmos only).
+    /// The CometBFT address of the key (Cosmos); the key type (Substrate: `gran`).
     pub address: Option<String>,
     /// `host/node`, sorted, at least two.
     pub nodes: Vec<String>,
@@ -470,6 +473,12 @@ impl std::fmt::Display for DoubleSignRisk {
             KeyChain::Cosmos => write!(
                 f,
                 "consensus key {} (address {})",
+                self.pubkey,
+                self.address.as_deref().unwrap_or("?")
+            )?,
+            KeyChain::Substrate => write!(
+                f,
+                "session key {} ({})",
                 self.pubkey,
                 self.address.as_deref().unwrap_or("?")
             )?,

@@ -23,9 +23,9 @@ use crate::update::update;
 use crate::views;
 
 use super::workers::{
-    check_move, read_and_guard, run_import, run_move, spawn_action, spawn_apply, spawn_history,
-    spawn_keys, spawn_logs, spawn_plan, spawn_poller, spawn_releases, spawn_remove_key,
-    spawn_upgrade,
+    check_move, read_and_guard, run_import, run_move, spawn_action, spawn_apply, spawn_cosmos,
+    spawn_history, spawn_keys, spawn_logs, spawn_plan, spawn_poller, spawn_releases,
+    spawn_remove_key, spawn_upgrade,
 };
 use crate::runtime::{Hooks, MIN_FRAME, TuiError, World};
 
@@ -46,6 +46,8 @@ struct Workers {
     engines: Vec<JoinHandle<()>>,
     /// The cancel of each upgrade or rollback in flight, by `host/node`.
     cancels: HashMap<String, CancellationToken>,
+    /// The Cosmos watch (started by the first `LoadCosmos`) and its read-now signal.
+    cosmos: Option<(JoinHandle<()>, Arc<Notify>)>,
 }
 
 impl Workers {
@@ -55,6 +57,9 @@ impl Workers {
         }
         if let Some(l) = self.logs.take() {
             l.abort();
+        }
+        if let Some((c, _)) = self.cosmos.take() {
+            c.abort();
         }
         for a in self.actions.drain(..).chain(self.loaders.drain(..)) {
             a.abort();
@@ -84,6 +89,7 @@ pub async fn event_loop<B: Backend>(
         removals: Vec::new(),
         engines: Vec::new(),
         cancels: HashMap::new(),
+        cosmos: None,
     };
     app.page = views::page_rows(terminal.size().map_err(term_err)?.height);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -284,6 +290,13 @@ fn start(e: Effect, world: &World, tx: &mpsc::UnboundedSender<Msg>, workers: &mu
             workers.loaders.push(spawn_plan(world, tx.clone()));
         }
         Effect::Silence { spec, until } => silence(world, tx, workers, spec, until),
+        Effect::LoadCosmos => match &workers.cosmos {
+            Some((h, now)) if !h.is_finished() => now.notify_one(),
+            _ => {
+                let now = Arc::new(Notify::new());
+                workers.cosmos = Some((spawn_cosmos(world, tx.clone(), now.clone()), now));
+            }
+        },
         Effect::LoadHistory => {
             workers.loaders.retain(|h| !h.is_finished());
             workers.loaders.push(spawn_history(world, tx.clone()));

@@ -71,6 +71,9 @@ pub struct Config {
     pub site_playbook: Option<PathBuf>,
     /// Silences asked for in this session, taken up by the poller's alert engine.
     pub silences: SilenceQueue,
+    /// Time between two reads of the Cosmos watch (plans, proposals, signing), once the Cosmos
+    /// screen was opened.
+    pub cosmos_every: Duration,
 }
 
 /// Silences waiting for the poller (`:silence`).
@@ -90,6 +93,7 @@ impl Default for Config {
             playbook: None,
             site_playbook: None,
             silences: SilenceQueue::default(),
+            cosmos_every: Duration::from_secs(30),
         }
     }
 }

@@ -88,6 +88,7 @@ pub(super) fn perform(
         }
         Action::ShowAlerts => go(app, Screen::Alerts),
         Action::ShowFleet => go_fleet(app, fx),
+        Action::ShowCosmos => super::cosmos::open_cosmos(app, fx),
         Action::Reload => reload(app, screen, now, fx),
         Action::RemoveKey => {
             if screen == Screen::Keys {
@@ -136,6 +137,7 @@ fn reload(app: &mut App, screen: Screen, now: DateTime<Utc>, fx: &mut Vec<Effect
         Screen::Releases => app.releases.start().then_some(Effect::LoadReleases),
         Screen::Keys => app.keys.start().then_some(Effect::LoadKeys),
         Screen::History => app.history.start().then_some(Effect::LoadHistory),
+        Screen::Cosmos => app.cosmos.start().then_some(Effect::LoadCosmos),
         Screen::Plan => {
             if app.plan.playbook.is_none() {
                 flash(
@@ -224,6 +226,16 @@ fn move_cursor(app: &mut App, action: Action) {
         Screen::History => {
             let n = app.history.data.as_ref().map_or(0, |h| h.entries.len());
             app.history_selected = step(app.history_selected, n);
+        }
+        Screen::Cosmos => {
+            app.cosmos_scroll = match action {
+                Action::Up => app.cosmos_scroll.saturating_sub(1),
+                Action::Down => app.cosmos_scroll + 1,
+                Action::PageUp => app.cosmos_scroll.saturating_sub(page),
+                Action::PageDown => app.cosmos_scroll + page,
+                Action::Top => 0,
+                _ => app.cosmos_scroll,
+            }
         }
         Screen::Help => {
             app.help_scroll = match action {

@@ -85,6 +85,7 @@ fn run_command(app: &mut App, cmd: &str, now: DateTime<Utc>, fx: &mut Vec<Effect
         }
         "plan" | "apply" => open_plan(app, fx),
         "history" | "hist" => open_history(app, fx),
+        "cosmos" | "chains" => super::cosmos::open_cosmos(app, fx),
         "silence" => {
             let (spec, dur) = (words.next(), words.next());
             let parsed = match (spec, dur) {

@@ -8,7 +8,7 @@
 //! +------------------------------------------------------------------+
 //! | header: nodeherd  ok 9 sync 1 down 2 alert 0  fleet > node  polled |  1 line
 //! +------------------------------------------------------------------+
-//! | body: fleet | detail | alerts | releases | keys | plan | history | help |  rest
+//! | body: fleet | detail | alerts | releases | keys | plan | history | cosmos | help |
 //! +------------------------------------------------------------------+
 //! | flash line (messages, results, errors)                           |  1 line
 //! | hint bar (keys of this screen) or the active `/` `:` prompt      |  1 line
@@ -18,6 +18,7 @@
 
 pub mod alerts;
 pub mod bars;
+pub mod cosmos;
 pub mod detail;
 pub mod dialog;
 pub mod fleet;
@@ -67,6 +68,7 @@ pub fn draw(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
         Screen::Keys => keys::render(frame, body, app, now),
         Screen::Plan => plan::render(frame, body, app, now),
         Screen::History => history::render(frame, body, app, now),
+        Screen::Cosmos => cosmos::render(frame, body, app, now),
         Screen::Help => help::render(frame, body, app, now),
     }
     bars::render_flash(frame, flash, app, now);

@@ -127,9 +127,8 @@ impl Reader<'_> {
         let mut unit = None;
         let mut network = None;
         let mut install_dir = None;
-        let mut data_dir = None;
-        let mut token = None;
-        let mut feed = None;
+        let (mut data_dir, mut keystore_dir) = (None, None);
+        let (mut token, mut feed) = (None, None);
         let mut extra = Extras::default();
         let mut ports: Vec<(&'static str, Sp<u16>)> = Vec::new();
         for (fk, fv) in sorted(t) {
@@ -157,7 +156,7 @@ impl Reader<'_> {
                     network = self.name(&ctx, key, fv);
                     ok &= network.is_some();
                 }
-                "install_dir" | "data_dir" | "keymanager_token_file" => {
+                "install_dir" | "data_dir" | "keystore_dir" | "keymanager_token_file" => {
                     let dir =
                         self.string(&ctx, key, fv)
                             .and_then(|s| match check::remote_dir(&s.v) {
@@ -171,6 +170,7 @@ impl Reader<'_> {
                     match key {
                         "install_dir" => install_dir = dir,
                         "data_dir" => data_dir = dir,
+                        "keystore_dir" => keystore_dir = dir,
                         _ => token = dir,
                     }
                 }
@@ -223,6 +223,7 @@ impl Reader<'_> {
                 api_port: port_of("api_port"),
                 daemon: extra.daemon,
                 valoper: extra.valoper,
+                keystore_dir,
                 probe: extra.probe,
                 backup: extra.backup.unwrap_or_default(),
                 backup_keep: extra.backup_keep.unwrap_or(2),

@@ -353,6 +353,7 @@ fn example(key: &str) -> &'static str {
         "unit" => "unit = \"lodestar-bn.service\"",
         "install_dir" => "install_dir = \"/opt/nodeherd/lodestar-bn\"",
         "data_dir" => "data_dir = \"/var/lib/lodestar\"",
+        "keystore_dir" => "keystore_dir = \"/var/lib/polkadot/chains/polkadot/keystore\"",
         "rest_port" => "rest_port = 9596",
         "metrics_port" => "metrics_port = 8008",
         "keymanager_port" => "keymanager_port = 5062",

@@ -6,9 +6,9 @@
 
 use super::common::{confirm, find, password, print_steps_report, state_dir, usage};
 use super::move_::stderr_progress;
+use crate::cli::Output;
 use crate::cli::context::{self, Fail};
 use crate::cli::failover::FailoverArgs;
-use crate::cli::Output;
 use nodeherd_core::inventory::Inventory;
 use nodeherd_engine::keys as ops;
 

@@ -29,8 +29,10 @@ const NAMED: [&str; 8] = [
     "validator_jailed",
 ];
 /// Conditions written as a one-key table with a threshold, and the range it allows.
-const THRESHOLDS: [(&str, f64, f64); 6] = [
+const THRESHOLDS: [(&str, f64, f64); 8] = [
     ("peers_below", 0.0, f64::MAX),
+    ("cosmos_plan_not_staged_within", 0.0, f64::MAX),
+    ("cosmos_missed_switch_after", 0.0, f64::MAX),
     ("no_new_block_for", 0.0, f64::MAX),
     ("missed_blocks_above", 0.0, 100.0),
     ("proposal_not_voted_within", 0.0, f64::MAX),

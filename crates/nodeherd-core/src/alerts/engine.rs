@@ -46,6 +46,12 @@ pub struct Observation {
     /// A Cosmos validator: proposals in their voting period it has not voted on, as (hours left,
     /// description).
     pub unvoted: Option<Vec<(f64, String)>>,
+    /// A Cosmos node's chain has a pending plan whose program is not staged and verified on the
+    /// node: (seconds left, description); `Some(None)` when no plan is pending or it is staged.
+    pub cosmos_unstaged: Option<Option<(f64, String)>>,
+    /// A Cosmos node missed its plan's switch: (seconds since, description); `Some(None)` when
+    /// not (no plan, before the height, or switched).
+    pub cosmos_missed: Option<Option<(f64, String)>>,
     pub disk_used_percent: Option<f64>,
     pub mem_used_percent: Option<f64>,
     /// Validator-monitor miss counter (cumulative).
@@ -301,6 +307,16 @@ impl Engine {
                     .filter(|(left, _)| *left <= *h)
                     .min_by(|a, b| a.0.total_cmp(&b.0));
                 (due.is_some(), due.map(|d| d.1.clone()))
+            }),
+            Condition::CosmosPlanNotStagedWithin(h) => {
+                o.cosmos_unstaged.as_ref().map(|u| match u {
+                    Some((left, text)) if *left <= h * 3600.0 => (true, Some(text.clone())),
+                    _ => (false, None),
+                })
+            }
+            Condition::CosmosMissedSwitchAfter(s) => o.cosmos_missed.as_ref().map(|m| match m {
+                Some((since, text)) if *since >= *s => (true, Some(text.clone())),
+                _ => (false, None),
             }),
             Condition::DiskAbove(p) => o.disk_used_percent.map(|d| (d > *p, num(Some(d)))),
             Condition::MemoryAbove(p) => o.mem_used_percent.map(|m| (m > *p, num(Some(m)))),
@@ -659,6 +675,57 @@ mod tests {
         assert!(n.iter().all(|x| x.kind == NotificationKind::Resolved));
         // a node without a valoper: unknown, nothing
         assert!(e.evaluate(t(40), &[obs(true)]).is_empty());
+    }
+
+    #[test]
+    fn cosmos_chain_upgrade_rules() {
+        let mut e = Engine::new(vec![
+            Rule {
+                name: "unstaged".into(),
+                ..rule(Condition::CosmosPlanNotStagedWithin(2.0), 0, Severity::Page)
+            },
+            Rule {
+                name: "missed".into(),
+                ..rule(Condition::CosmosMissedSwitchAfter(60.0), 0, Severity::Page)
+            },
+        ]);
+        let at = |unstaged: Option<(f64, &str)>, missed: Option<(f64, &str)>| Observation {
+            cosmos_unstaged: Some(unstaged.map(|(s, t)| (s, t.to_string()))),
+            cosmos_missed: Some(missed.map(|(s, t)| (s, t.to_string()))),
+            ..obs(true)
+        };
+        // a plan 3 h away, not staged: not yet; a halt 30 s ago: not yet
+        assert!(
+            e.evaluate(
+                t(0),
+                &[at(Some((3.0 * 3600.0, "far")), Some((30.0, "young")))]
+            )
+            .is_empty()
+        );
+        let mut n = e.evaluate(t(10), &[at(Some((7000.0, "near")), Some((61.0, "late")))]);
+        n.sort_by(|a, b| a.rule.cmp(&b.rule));
+        let got: Vec<(&str, Option<&str>)> = n
+            .iter()
+            .map(|x| (x.rule.as_str(), x.value.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("missed", Some("late")), ("unstaged", Some("near"))]
+        );
+        assert!(
+            e.evaluate(t(20), &[at(Some((6000.0, "near")), Some((71.0, "late")))])
+                .is_empty(),
+            "once"
+        );
+        // unknown (not a Cosmos node, or unreadable): nothing changes
+        assert!(e.evaluate(t(25), &[obs(true)]).is_empty());
+        let n = e.evaluate(t(30), &[at(None, None)]);
+        assert_eq!(n.len(), 2);
+        assert!(n.iter().all(|x| x.kind == NotificationKind::Resolved));
+        assert!(
+            e.evaluate(t(40), &[at(None, None)]).is_empty(),
+            "resolves once"
+        );
     }
 
     #[test]

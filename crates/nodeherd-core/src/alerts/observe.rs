@@ -49,6 +49,8 @@ pub fn observation(
         jailed: None,
         missed_blocks_percent: None,
         unvoted: None,
+        cosmos_unstaged: None,
+        cosmos_missed: None,
         disk_used_percent: facts.and_then(HostFacts::disk_used_percent),
         mem_used_percent: facts.and_then(HostFacts::mem_used_percent),
         validator_misses: get(Signal::ValidatorMisses),

@@ -49,6 +49,13 @@ pub enum Condition {
     /// A governance proposal in its voting period ends within this many hours and the
     /// validator's account has not voted (title, id, end time in the value).
     ProposalNotVotedWithin(f64),
+    /// A Cosmos node's chain has an upgrade plan within this many hours (by the recent block
+    /// time) and the plan's program is not staged and verified on the node (nodeherd's
+    /// `releases/<name>/` or Cosmovisor's `upgrades/<name>/bin`).
+    CosmosPlanNotStagedWithin(f64),
+    /// A Cosmos node missed its chain upgrade's switch: it halted for the plan this many
+    /// seconds ago and is not switched, or it runs past the plan's height without halting.
+    CosmosMissedSwitchAfter(f64),
     /// The data directory's filesystem is fuller than this percent.
     DiskAbove(f64),
     /// Used memory (total - available) above this percent.
@@ -153,6 +160,14 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, RulesError> {
                     r.name
                 ));
             }
+            Condition::CosmosPlanNotStagedWithin(n) | Condition::CosmosMissedSwitchAfter(n)
+                if !n.is_finite() || *n < 0.0 =>
+            {
+                problems.push(format!(
+                    "rule {:?}: {n} must be a number >= 0 (hours for cosmos_plan_not_staged_within, seconds for cosmos_missed_switch_after)",
+                    r.name
+                ));
+            }
             Condition::PeersBelow(n) if !n.is_finite() || *n < 0.0 => {
                 problems.push(format!("rule {:?}: peers_below {n} must be >= 0", r.name));
             }
@@ -209,11 +224,10 @@ fn rule(name: &str, condition: Condition, for_secs: u64, severity: Severity, hin
 pub fn default_rules() -> Vec<Rule> {
     use Condition::{
         DiskAbove, HeadNotAdvancing, HostUnreachable, MemoryAbove, MissedAttestationsRising,
-        MissedBlocksAbove, NoNewBlockFor, NotSynced, PeersBelow, ProposalNotVotedWithin,
-        UnitNotActive, UpgradeAvailable, UpgradeFailed, ValidatorJailed,
+        NotSynced, PeersBelow, UnitNotActive, UpgradeAvailable, UpgradeFailed,
     };
     use Severity::{Info, Page, Warn};
-    vec![
+    let mut rules = vec![
         rule(
             "unit-not-active",
             UnitNotActive,
@@ -249,34 +263,9 @@ pub fn default_rules() -> Vec<Rule> {
             Warn,
             "{node} on {host} has {value} peers: check its p2p port and firewall",
         ),
-        rule(
-            "no-new-block",
-            NoNewBlockFor(60.0),
-            60,
-            Page,
-            "{node} on {host}: no new block for {value}s (chain or node halted): see `nodeherd cosmos plan {host}` and `nodeherd logs {host}`",
-        ),
-        rule(
-            "validator-jailed",
-            ValidatorJailed,
-            0,
-            Page,
-            "the validator of {node} on {host} is {value}: see `nodeherd logs {host}`; unjail once it signs again",
-        ),
-        rule(
-            "missed-blocks",
-            MissedBlocksAbove(5.0),
-            300,
-            Warn,
-            "the validator of {node} on {host} missed {value}% of the slashing window's blocks: check sync, peers and its signer",
-        ),
-        rule(
-            "proposal-not-voted",
-            ProposalNotVotedWithin(24.0),
-            0,
-            Warn,
-            "{node} on {host}: {value}",
-        ),
+    ];
+    rules.extend(cosmos_defaults());
+    rules.extend(vec![
         rule(
             "disk-high",
             DiskAbove(90.0),
@@ -318,6 +307,60 @@ pub fn default_rules() -> Vec<Rule> {
             0,
             Page,
             "upgrade of {node} on {host} failed or was rolled back ({value}): see `nodeherd logs {host}`",
+        ),
+    ]);
+    rules
+}
+
+/// The default rules of Cosmos nodes (after `peers-low` in [`default_rules`]).
+fn cosmos_defaults() -> Vec<Rule> {
+    use Condition::{
+        CosmosMissedSwitchAfter, CosmosPlanNotStagedWithin, MissedBlocksAbove, NoNewBlockFor,
+        ProposalNotVotedWithin, ValidatorJailed,
+    };
+    use Severity::{Page, Warn};
+    vec![
+        rule(
+            "no-new-block",
+            NoNewBlockFor(60.0),
+            60,
+            Page,
+            "{node} on {host}: no new block for {value}s (chain or node halted): see `nodeherd cosmos plan {host}` and `nodeherd logs {host}`",
+        ),
+        rule(
+            "validator-jailed",
+            ValidatorJailed,
+            0,
+            Page,
+            "the validator of {node} on {host} is {value}: see `nodeherd logs {host}`; unjail once it signs again",
+        ),
+        rule(
+            "missed-blocks",
+            MissedBlocksAbove(5.0),
+            300,
+            Warn,
+            "the validator of {node} on {host} missed {value}% of the slashing window's blocks: check sync, peers and its signer",
+        ),
+        rule(
+            "proposal-not-voted",
+            ProposalNotVotedWithin(24.0),
+            0,
+            Warn,
+            "{node} on {host}: {value}",
+        ),
+        rule(
+            "cosmos-plan-not-staged",
+            CosmosPlanNotStagedWithin(2.0),
+            0,
+            Page,
+            "{node} on {host}: {value}",
+        ),
+        rule(
+            "cosmos-missed-switch",
+            CosmosMissedSwitchAfter(120.0),
+            0,
+            Page,
+            "{node} on {host}: {value}",
         ),
     ]
 }

@@ -107,10 +107,19 @@ pub struct HaltFacts {
     pub cosmovisor_staged: Option<String>,
     /// systemd's `ActiveState` of the unit.
     pub active: String,
+    /// The SHA-256 of the plan's program staged in nodeherd's layout
+    /// (`<install_dir>/releases/<name>/<daemon>`, or `bin/<daemon>` there) when it is there.
+    pub release_staged: Option<String>,
+    /// Seconds since the upgrade module wrote `upgrade-info.json` (the halt), by the host's clock.
+    pub halted_secs: Option<u64>,
 }
 
-const HALT: &str = r#"H="$1"; U="$2"; N="$3"; D="$4"
+const HALT: &str = r#"H="$1"; U="$2"; N="$3"; D="$4"; I="$5"
 echo "info=$(tr -d '\n' < "$H/data/upgrade-info.json" 2>/dev/null)"
+if [ -f "$H/data/upgrade-info.json" ]; then echo "halted_secs=$(( $(date +%s) - $(stat -c %Y "$H/data/upgrade-info.json") ))"; fi
+if [ -n "$N" ]; then for R in "$I/releases/$N/$D" "$I/releases/$N/bin/$D"; do
+  if [ -f "$R" ]; then echo "release=$(sha256sum "$R" | cut -d' ' -f1)"; break; fi
+done; fi
 echo "needed=$(journalctl -u "$U" -n 400 --no-pager -o cat 2>/dev/null | grep -o 'UPGRADE "[^"]*" NEEDED at height: [0-9]*' | tail -n 1)"
 if [ -d "$H/cosmovisor" ]; then echo "cosmovisor=yes"; fi
 B="$H/cosmovisor/upgrades/$N/bin/$D"
@@ -118,8 +127,16 @@ if [ -f "$B" ]; then echo "staged=$(sha256sum "$B" | cut -d' ' -f1)"; fi
 echo "active=$(systemctl show -p ActiveState --value "$U" 2>/dev/null)"
 "#;
 
-/// The host command that reads the halt facts of a node (home, unit, plan name, daemon).
-pub fn halt_facts_command(home: &str, unit: &str, plan: &str, daemon: &str) -> Command {
+/// The host command that reads the halt facts of a node (home, unit, plan name, daemon, install
+/// dir): what the upgrade module wrote at the halt and when, the journal's UPGRADE NEEDED line,
+/// the unit's state, and the plan's program staged in nodeherd's or Cosmovisor's layout.
+pub fn halt_facts_command(
+    home: &str,
+    unit: &str,
+    plan: &str,
+    daemon: &str,
+    install_dir: &str,
+) -> Command {
     Command::new("sh")
         .arg("-c")
         .arg(HALT)
@@ -128,6 +145,7 @@ pub fn halt_facts_command(home: &str, unit: &str, plan: &str, daemon: &str) -> C
         .arg(unit)
         .arg(plan)
         .arg(daemon)
+        .arg(install_dir)
 }
 
 /// `UPGRADE "v19" NEEDED at height: 1234` -> ("v19", 1234).
@@ -166,6 +184,10 @@ pub fn parse_halt_facts(out: &str) -> HaltFacts {
             f.cosmovisor_staged = Some(v.trim().to_string()).filter(|s| !s.is_empty());
         } else if let Some(v) = line.strip_prefix("active=") {
             f.active = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("release=") {
+            f.release_staged = Some(v.trim().to_string()).filter(|s| !s.is_empty());
+        } else if let Some(v) = line.strip_prefix("halted_secs=") {
+            f.halted_secs = v.trim().parse().ok();
         }
     }
     f

@@ -283,3 +283,20 @@ pub fn check_height(plan: &UpgradePlan, node_height: u64) -> Result<(), PlanRefu
     }
     Ok(())
 }
+
+/// Every binary the plan's `info` names with a SHA-256 checksum, as (digest, kind), whatever
+/// the platform: what a staged program can be checked against without knowing the host's.
+pub fn digests(plan: &UpgradePlan) -> Vec<(String, ArchiveKind)> {
+    let Some(map) = binaries(&plan.info) else {
+        return vec![];
+    };
+    map.values()
+        .filter_map(|raw| {
+            let (url, c) = split_checksum(raw);
+            let sha = c?.strip_prefix("sha256:")?.to_ascii_lowercase();
+            let path = url.split(['?', '#']).next().unwrap_or(&url);
+            let asset = path.rsplit('/').next().unwrap_or("");
+            Some((sha, kind_of(asset)))
+        })
+        .collect()
+}

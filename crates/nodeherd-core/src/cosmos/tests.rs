@@ -138,7 +138,8 @@ fn status_block_peers_and_the_countdown() {
 fn halt_facts_are_read_from_the_host_output() {
     let info = fixture("upgrade-info.json");
     let out = format!(
-        "info={info}\nneeded=UPGRADE \"v19\" NEEDED at height: 20739800\ncosmovisor=yes\nstaged={}\nactive=failed\n",
+        "info={info}\nhalted_secs=75\nrelease={}\nneeded=UPGRADE \"v19\" NEEDED at height: 20739800\ncosmovisor=yes\nstaged={}\nactive=failed\n",
+        "d".repeat(64),
         "c".repeat(64)
     );
     let f = chain::parse_halt_facts(&out);
@@ -149,12 +150,22 @@ fn halt_facts_are_read_from_the_host_output() {
     assert!(f.cosmovisor);
     assert_eq!(f.cosmovisor_staged, Some("c".repeat(64)));
     assert_eq!(f.active, "failed");
+    assert_eq!(f.release_staged, Some("d".repeat(64)));
+    assert_eq!(f.halted_secs, Some(75));
     let empty = chain::parse_halt_facts("info=\nneeded=\nactive=active\n");
     assert_eq!(empty.upgrade_info, None);
     assert!(!empty.cosmovisor);
+    assert_eq!((empty.release_staged, empty.halted_secs), (None, None));
     // the command quotes every argument
-    let cmd = chain::halt_facts_command("/var/lib/my gaia", "gaia.service", "v19", "gaiad");
+    let cmd = chain::halt_facts_command(
+        "/var/lib/my gaia",
+        "gaia.service",
+        "v19",
+        "gaiad",
+        "/opt/my gaia",
+    );
     assert!(cmd.to_string().contains("'/var/lib/my gaia'"), "{cmd}");
+    assert!(cmd.to_string().contains("'/opt/my gaia'"), "{cmd}");
 }
 
 #[test]
@@ -312,5 +323,127 @@ fn proposal_pages_carry_the_next_key() {
     assert_eq!(
         voting_page_path("AB+/cd=="),
         format!("{VOTING_PROPOSALS}&pagination.key=AB%2B%2Fcd%3D%3D")
+    );
+}
+
+fn watched(active: &str, release: Option<&str>) -> HaltFacts {
+    HaltFacts {
+        active: active.into(),
+        release_staged: release.map(str::to_string),
+        ..HaltFacts::default()
+    }
+}
+
+#[test]
+fn a_plan_near_and_not_staged_is_seen_and_a_staged_one_is_not() {
+    use super::watch;
+    let sha = "ab".repeat(32);
+    let p = plan_with(&format!(
+        r#"{{"binaries":{{"linux/amd64":"https://x/gaiad?checksum=sha256:{sha}"}}}}"#
+    ));
+    let head = |h| Head {
+        height: h,
+        time: None,
+        catching_up: false,
+    };
+    let eta = Some(Duration::from_secs(3900));
+    let (left, text) = watch::not_staged(
+        "h1/gaia",
+        &p,
+        Some(&head(90)),
+        eta,
+        &watched("active", None),
+    )
+    .unwrap();
+    assert_eq!(left, 3900.0);
+    assert_eq!(
+        text,
+        "upgrade `v19` at height 100 (in ~1h 5m): its binary is not staged in releases/v19/; run `nodeherd cosmos upgrade h1/gaia --yes`"
+    );
+    // staged and its digest is the plan's: nothing to say
+    let ok = watched("active", Some(&sha));
+    assert_eq!(
+        watch::not_staged("h1/gaia", &p, Some(&head(90)), eta, &ok),
+        None
+    );
+    // another program there: not verified, said so with its short digest
+    let other = watched("active", Some(&"cd".repeat(32)));
+    let (_, text) = watch::not_staged("h1/gaia", &p, Some(&head(90)), None, &other).unwrap();
+    assert!(text.contains("time left unknown"), "{text}");
+    assert!(text.contains("sha256 cdcdcdcd, not the plan's"), "{text}");
+    // Cosmovisor's layout counts on a Cosmovisor host
+    let cv = HaltFacts {
+        cosmovisor: true,
+        cosmovisor_staged: Some(sha.clone()),
+        ..watched("active", None)
+    };
+    assert_eq!(
+        watch::not_staged("h1/gaia", &p, Some(&head(90)), eta, &cv),
+        None
+    );
+    // past the height: the missed switch speaks, not this
+    assert_eq!(
+        watch::not_staged(
+            "h1/gaia",
+            &p,
+            Some(&head(101)),
+            eta,
+            &watched("active", None)
+        ),
+        None
+    );
+}
+
+#[test]
+fn a_missed_switch_is_a_halt_not_switched_or_a_node_past_the_height() {
+    use super::watch;
+    let p = plan_with("");
+    let head = |h| Head {
+        height: h,
+        time: None,
+        catching_up: false,
+    };
+    // before the height: nothing
+    assert_eq!(
+        watch::missed_switch(
+            "h1/gaia",
+            &p,
+            Some(&head(90)),
+            None,
+            &watched("active", None)
+        ),
+        None
+    );
+    // halted for the plan 75 s ago (its RPC down with it)
+    let halted = HaltFacts {
+        upgrade_info: Some(p.clone()),
+        halted_secs: Some(75),
+        ..watched("failed", None)
+    };
+    let (secs, text) = watch::missed_switch("h1/gaia", &p, None, None, &halted).unwrap();
+    assert_eq!(secs, 75.0);
+    assert!(
+        text.starts_with("upgrade `v19` at height 100: halted"),
+        "{text}"
+    );
+    assert!(
+        text.contains("75s ago, not switched; run `nodeherd cosmos upgrade h1/gaia --yes`"),
+        "{text}"
+    );
+    // running past the height without a halt
+    let (secs, text) = watch::missed_switch(
+        "h1/gaia",
+        &p,
+        Some(&head(104)),
+        Some(12.0),
+        &watched("active", None),
+    )
+    .unwrap();
+    assert_eq!(secs, 12.0);
+    assert!(text.contains("at height 104 past the plan's 100"), "{text}");
+    // the RPC down and no halt recorded: unknown here
+    assert_eq!(
+        watch::missed_switch("h1/gaia", &p, None, None, &watched("failed", None)),
+        None
     );
 }

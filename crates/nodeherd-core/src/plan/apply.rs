@@ -45,6 +45,13 @@ pub enum Change {
     RewriteUnit {
         diff_summary: String,
     },
+    /// A Cosmos node with `chain_upgrades = true`: its chain's pending upgrade `plan` at
+    /// `height`, one step of it (see [`crate::plan::chain`]), done as `nodeherd cosmos upgrade`.
+    ChainUpgrade {
+        plan: String,
+        height: u64,
+        step: crate::plan::chain::Step,
+    },
 }
 
 impl Change {
@@ -54,6 +61,10 @@ impl Change {
             Change::Install { version } => format!("install {version}"),
             Change::Stop => "stop".into(),
             Change::RewriteUnit { .. } => "rewrite unit".into(),
+            Change::ChainUpgrade { plan, step, .. } => match step {
+                crate::plan::chain::Step::Stage => format!("chain upgrade: stage {plan}"),
+                crate::plan::chain::Step::Switch => format!("chain upgrade: switch to {plan}"),
+            },
             Change::SwitchVersion { from, to } => {
                 // A downgrade is named as one, in the plan and in every confirmation.
                 let down = crate::plan::upgrade::direction(from.as_deref(), to) == "downgrade";
@@ -588,6 +599,7 @@ mod tests {
                 running: Some(true),
                 version: VersionWant::Policy,
                 present: true,
+                chain_upgrades: false,
             },
             facts.clone(),
             Some(v("1.5.1")),
@@ -615,6 +627,7 @@ mod tests {
                 running: Some(true),
                 version: VersionWant::Exact(v("1.5.1")),
                 present: false,
+                chain_upgrades: false,
             },
             facts.clone(),
             None,
@@ -631,6 +644,7 @@ mod tests {
                 running: Some(true),
                 version: VersionWant::Policy,
                 present: true,
+                chain_upgrades: false,
             },
             facts,
             None,
@@ -752,6 +766,7 @@ mod tests {
             running: Some(true),
             version: VersionWant::Exact(v("1.5.1")),
             present: true,
+            chain_upgrades: false,
         };
         let p = plan(&[NodeInput {
             host: "h",

@@ -36,6 +36,9 @@ pub struct Desired {
     pub version: VersionWant,
     /// Installed (provisioned) when missing; false (default): never installed by nodeherd.
     pub present: bool,
+    /// A Cosmos node: `apply` runs its chain's pending upgrade (stage the plan's binary ahead,
+    /// switch at the halt), as `nodeherd cosmos upgrade` does. False (default): it does not.
+    pub chain_upgrades: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +47,7 @@ struct RawState {
     running: Option<bool>,
     version: Option<String>,
     present: Option<bool>,
+    chain_upgrades: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +100,7 @@ struct Layer {
     running: Option<bool>,
     version: Option<VersionWant>,
     present: Option<bool>,
+    chain_upgrades: Option<bool>,
     /// Where this layer was declared (for diagnostics about the merged result).
     span: Option<(usize, std::ops::Range<usize>)>,
 }
@@ -107,6 +112,9 @@ impl Layer {
         }
         if let Some(p) = self.present {
             base.present = p;
+        }
+        if let Some(c) = self.chain_upgrades {
+            base.chain_upgrades = c;
         }
         if let Some(v) = &self.version {
             base.version = v.clone();

@@ -136,7 +136,7 @@ fn upgrade(fc: &mut FileCheck, ctx: &str, t: &DeTable<'_>) {
 /// The keys of a `[state]` (`section` = "state") or `[unit]` section and their types; what the
 /// values mean is `crate::plan::desired`'s (this keeps serde's wording out of the report).
 fn declared(fc: &mut FileCheck, ctx: &str, section: &str, t: &DeTable<'_>) {
-    const STATE: [&str; 3] = ["running", "version", "present"];
+    const STATE: [&str; 4] = ["running", "version", "present", "chain_upgrades"];
     const UNIT: [&str; 7] = [
         "description",
         "exec_start",
@@ -151,7 +151,7 @@ fn declared(fc: &mut FileCheck, ctx: &str, section: &str, t: &DeTable<'_>) {
         let key = k.get_ref().as_ref();
         match key {
             _ if !valid.contains(&key) => fc.unknown_field(ctx, k, valid),
-            "running" | "present" => {
+            "running" | "present" | "chain_upgrades" => {
                 fc.boolean(ctx, key, v);
             }
             "environment" => {

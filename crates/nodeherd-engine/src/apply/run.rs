@@ -14,6 +14,7 @@ use changes::{install, rewrite_units, switch_versions};
 use nodeherd_core::facts::systemd::Action;
 use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_core::plan::apply::{self, Change, Facts, NodeInput, Plan, Planned};
+use nodeherd_core::plan::chain::ChainFacts;
 use nodeherd_core::plan::desired::{DesiredState, VersionWant};
 use nodeherd_core::plan::unitfile;
 use nodeherd_core::playbook::Playbook;
@@ -34,6 +35,8 @@ pub struct Gathered {
     pub targets: BTreeMap<NodeRef, Target>,
     /// The unit file each node's complete `[unit]` renders to (nodes without one are absent).
     pub unit_wants: BTreeMap<NodeRef, String>,
+    /// Cosmos nodes declared `chain_upgrades = true`: their chain's pending upgrade and stand.
+    pub chain: BTreeMap<NodeRef, ChainFacts>,
 }
 
 /// The unit file text the playbook wants for `r`: None without a complete, writable `[unit]`.
@@ -108,12 +111,23 @@ pub async fn gather(
             policy.insert(r, p);
         }
     }
+    let chained: Vec<NodeRef> = nodes
+        .iter()
+        .copied()
+        .filter(|r| desired.for_node(inv, *r).chain_upgrades)
+        .collect();
+    let chain = if chained.is_empty() {
+        BTreeMap::new()
+    } else {
+        crate::cosmos::stand::gather(pool, inv, &chained, forks).await
+    };
     Gathered {
         nodes: nodes.to_vec(),
         facts,
         policy,
         targets,
         unit_wants,
+        chain,
     }
 }
 
@@ -172,6 +186,11 @@ pub fn make_plan(inv: &Inventory, g: &Gathered, desired: &DesiredState) -> (Plan
         })
         .collect();
     let mut p = apply::plan(&inputs);
+    // The chain upgrade step of the Cosmos nodes declared `chain_upgrades = true`.
+    for (i, r) in g.nodes.iter().enumerate() {
+        let (host, node) = keys[i].split_once('/').unwrap_or((&keys[i], ""));
+        nodeherd_core::plan::chain::plan_node(&mut p, host, node, &desireds[i], g.chain.get(r));
+    }
     // Say why a policy-managed node has no allowed version (feed unreachable, too young ...).
     for noop in &mut p.noops {
         if let Some((_, pl)) = g
@@ -262,6 +281,7 @@ pub async fn apply(
     run_installs(&cx, &mut results).await;
     let restarted = run_rewrites(&cx, &mut results).await;
     run_switches(&cx, &mut results).await;
+    run_chain_upgrades(&cx, &mut results).await;
     run_starts_and_stops(&cx, &mut results).await;
     verify(&cx, &restarted, &mut results).await;
     results
@@ -373,6 +393,34 @@ async fn run_switches(cx: &Run<'_>, results: &mut Vec<ChangeResult>) {
                 ),
             ));
         }
+    }
+}
+
+/// 1b. Chain upgrade steps of Cosmos nodes (stage, switch at the halt): the same engine code as
+/// `nodeherd cosmos upgrade`, each under its host lock; a step that did something other than
+/// what was planned (the node moved on meanwhile) is said so and counts as failed.
+async fn run_chain_upgrades(cx: &Run<'_>, results: &mut Vec<ChangeResult>) {
+    let idx = changes_where(cx.plan, |c| matches!(c, Change::ChainUpgrade { .. }));
+    if idx.is_empty() {
+        return;
+    }
+    let ts: Vec<Target> = idx
+        .iter()
+        .map(|i| Target::new(cx.inv, cx.refs[*i], cx.pb))
+        .collect();
+    let outs = crate::cosmos::upgrade::run(cx.pool, &ts, cx.forks, cx.opts).await;
+    for (i, o) in idx.iter().zip(outs) {
+        let c = &cx.plan.changes[*i];
+        let ok = changes::chain_step_done(&c.change, o.did);
+        let did = serde_json::to_value(o.did)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        results.push(ChangeResult::unverified(
+            c,
+            ok,
+            format!("{did}: {}", o.detail),
+        ));
     }
 }
 

@@ -29,6 +29,7 @@ fn gathered(refs: &[NodeRef], targets: Vec<Target>) -> Gathered {
         policy: BTreeMap::new(),
         targets: refs.iter().copied().zip(targets).collect(),
         unit_wants: BTreeMap::new(),
+        chain: BTreeMap::new(),
     }
 }
 

@@ -5,10 +5,11 @@
 //!
 //! Owns: the requests to `api_port` (`/cosmos/upgrade/v1beta1/current_plan`) and `rpc_port`
 //! (`/status`, `/block`, `/net_info`), the per-node [`ChainView`], and what the alert rules
-//! read of a Cosmos node ([`enrich`]). May not touch: parsing (that is
+//! read of a Cosmos node ([`enrich`]; the chain upgrade alerts' and `apply`'s reads are [`stand`]). May not touch: parsing (that is
 //! `nodeherd_core::cosmos`), the terminal, the install layout and the guarded switch (those are
 //! `crate::upgrade`, used through their public functions).
 
+pub mod stand;
 pub mod upgrade;
 pub mod validator;
 pub mod watch;
@@ -116,7 +117,11 @@ fn short(s: &str) -> String {
 }
 
 /// The mean block time behind `head`, from the block [`SPAN`] back (or the first block).
-async fn read_block_time(session: &Session, node: &Node, head: &Head) -> Option<Duration> {
+pub(crate) async fn read_block_time(
+    session: &Session,
+    node: &Node,
+    head: &Head,
+) -> Option<Duration> {
     let port = node.rpc_port?;
     let then = head.height.saturating_sub(SPAN).max(1);
     if then >= head.height {
@@ -202,7 +207,8 @@ pub async fn views(
 /// Fill in what the alert rules need of each reachable Cosmos node among `obs` from its own
 /// CometBFT RPC: the height (`head_not_advancing`), catching up (`not_synced`), the seconds since
 /// its latest block (`no_new_block_for`) and its peers (`/net_info`, `peers_below`); with a
-/// `valoper`, from its REST API: jailed, missed blocks and unvoted proposals ([`validator`]). A
+/// `valoper`, from its REST API: jailed, missed blocks and unvoted proposals ([`validator`]); and
+/// its chain's pending upgrade against what is staged and whether it switched ([`watch`]). A
 /// node that does not answer keeps them unknown (its unit rule speaks for it).
 pub async fn enrich(
     pool: &Pool,
@@ -224,7 +230,8 @@ pub async fn enrich(
         let Ok(session) = pool.session(&host.target).await else {
             continue;
         };
-        if let Ok(h) = read_head(&session, node).await {
+        let head = read_head(&session, node).await.ok();
+        if let Some(h) = &head {
             #[allow(clippy::cast_precision_loss)]
             {
                 o.head = Some(h.height as f64);
@@ -234,6 +241,8 @@ pub async fn enrich(
             }
             o.synced = Some(!h.catching_up);
         }
+        let key = format!("{}/{}", host.name, node.name);
+        stand::observe(&session, &key, node, head.as_ref(), o, now).await;
         if let (Some(valoper), Some(port)) = (&node.valoper, node.api_port) {
             validator::observe(&session, port, valoper, o, now).await;
         }

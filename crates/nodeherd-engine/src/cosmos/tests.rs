@@ -21,10 +21,14 @@ const SIGNAL: &str = ": > \"$D/.nodeherd/$W-$TOK\"";
 const STATE: &str = "echo \"state=$(cat";
 const H: u64 = 100;
 
-fn target() -> Target {
+fn inventory() -> Inventory {
     let text = "[defaults]\nuser = \"root\"\n[hosts.h1]\naddress = \"192.0.2.1\"\n[hosts.h1.nodes.gaia]\nclient = \"cosmos\"\ndaemon = \"gaiad\"\ndata_dir = \"/var/lib/gaia\"\ninstall_dir = \"/opt/nh/gaia\"\nrpc_port = 26657\napi_port = 1317\n";
-    let inv = Inventory::from_sources(vec![(PathBuf::from("/t/hosts.toml"), text.into())])
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    Inventory::from_sources(vec![(PathBuf::from("/t/hosts.toml"), text.into())])
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn target() -> Target {
+    let inv = inventory();
     let pb = playbook("[upgrade]\nhealth_timeout = \"60s\"\nconfirm_timeout = \"30s\"\n");
     Target::new(&inv, NodeRef { host: 0, node: 0 }, &pb)
 }
@@ -255,9 +259,26 @@ async fn a_halted_node_switches_and_is_gated_on_blocks_past_the_height() {
     );
     assert_eq!(f.ran(STAGE), 1);
     assert_eq!(f.ran(SWITCH), 1);
-    // journaled on the host
+    // journaled on the host, with a detail short enough for `history`'s column
     assert!(
         f.ran("\"action\":\"chain-upgrade\"") >= 1,
+        "{:#?}",
+        f.lines()
+    );
+    let short = &c.sha[..8];
+    assert_eq!(
+        f.ran(&format!(
+            "\"detail\":\"v19 at height 100, sha256 {short}: block 10"
+        )),
+        1,
+        "{:#?}",
+        f.lines()
+    );
+    assert_eq!(
+        f.ran(&format!(
+            "\"detail\":\"v19 at height 100, sha256 {short} verified\""
+        )),
+        1,
         "{:#?}",
         f.lines()
     );
@@ -302,4 +323,146 @@ async fn a_halted_node_whose_api_is_down_switches_by_its_upgrade_info() {
     assert_eq!(o.did, Did::Failed, "{o:?}");
     assert!(o.detail.starts_with("cannot read the plan"), "{}", o.detail);
     untouched(&f);
+}
+
+/// What the chain upgrade alerts read of the node on `f`.
+async fn watched(f: &FakeRemote) -> nodeherd_core::alerts::Observation {
+    let t = target();
+    let pool = fake_pool(std::slice::from_ref(f));
+    let session = pool.session(&t.host.target).await.unwrap();
+    let head = super::read_head(&session, &t.node).await.ok();
+    let mut o = nodeherd_core::alerts::Observation::default();
+    let now = chrono::DateTime::parse_from_rfc3339("2024-05-29T14:00:00Z")
+        .unwrap()
+        .to_utc();
+    super::stand::observe(&session, &t.key, &t.node, head.as_ref(), &mut o, now).await;
+    o
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_alerts_see_a_plan_not_staged_then_staged_then_a_halt_not_switched() {
+    let c = chain();
+    // 40 blocks before the plan, nothing staged
+    let f = host(&c.info(true), 60, false);
+    let o = watched(&f).await;
+    let (left, text) = o.cosmos_unstaged.clone().unwrap().unwrap();
+    assert_eq!(left, 0.0, "no block time known: due now");
+    assert!(
+        text.starts_with("upgrade `v19` at height 100 (time left unknown): its binary is not staged in releases/v19/; run `nodeherd cosmos upgrade h1/gaia --yes`"),
+        "{text}"
+    );
+    assert_eq!(o.cosmos_missed, Some(None));
+    assert!(
+        f.ran("gaiad /opt/nh/gaia") >= 1,
+        "the install dir is asked: {:#?}",
+        f.lines()
+    );
+    // staged with the plan's digest: quiet
+    f.on(
+        Match::contains("nodeherd-halt"),
+        Reply::ok(format!(
+            "info=\nneeded=\nrelease={}\nactive=active\n",
+            c.sha
+        )),
+    );
+    let o = watched(&f).await;
+    assert_eq!(
+        (o.cosmos_unstaged, o.cosmos_missed),
+        (Some(None), Some(None))
+    );
+    // halted at the height (API and RPC down), 300 s ago, not switched
+    let f = host(&c.info(true), H - 1, true);
+    f.http_with(1317, "/cosmos/upgrade/v1beta1/current_plan", |_, _| {
+        HttpReply::Refused
+    });
+    f.http_with(26657, "/status", |_, _| HttpReply::Refused);
+    let written = serde_json::json!({"name": "v19", "height": H, "info": c.info(true)});
+    f.on(
+        Match::contains("nodeherd-halt"),
+        Reply::ok(format!(
+            "info={written}\nhalted_secs=300\nrelease={}\nactive=failed\n",
+            c.sha
+        )),
+    );
+    let o = watched(&f).await;
+    assert_eq!(o.cosmos_unstaged, Some(None));
+    let (secs, text) = o.cosmos_missed.unwrap().unwrap();
+    assert_eq!(secs, 300.0);
+    assert!(text.contains("300s ago, not switched"), "{text}");
+    untouched(&f);
+    // no plan pending: both known and quiet
+    let f = host(&c.info(true), 60, false);
+    f.http(
+        1317,
+        "/cosmos/upgrade/v1beta1/current_plan",
+        200,
+        r#"{"plan":null}"#,
+    );
+    let o = watched(&f).await;
+    assert_eq!(
+        (o.cosmos_unstaged, o.cosmos_missed),
+        (Some(None), Some(None))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn apply_plans_the_chain_upgrade_step_and_runs_it_through_the_same_engine() {
+    use crate::apply::run;
+    use nodeherd_core::plan::apply::Change;
+    use nodeherd_core::plan::chain::Step;
+    let c = chain();
+    let f = host(&c.info(true), 60, false);
+    // the host says what is staged once the stage ran
+    let sha = c.sha.clone();
+    f.on_with(Match::contains("nodeherd-halt"), move |_, h| {
+        let staged = h.iter().any(|l| l.contains(STAGE));
+        let release = if staged {
+            format!("release={sha}\n")
+        } else {
+            String::new()
+        };
+        Reply::ok(format!("info=\nneeded=\n{release}active=active\n"))
+    });
+    let pool = fake_pool(std::slice::from_ref(&f));
+    let inv = inventory();
+    let text = "[upgrade]\nhealth_timeout = \"60s\"\n[state]\nchain_upgrades = true\n";
+    let pb = playbook(text);
+    let desired =
+        nodeherd_core::plan::desired::DesiredState::parse(&[("pb.toml".into(), text.into())], &inv)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    let nodes = vec![NodeRef { host: 0, node: 0 }];
+    let opts = c.options();
+    let g = run::gather(&pool, &inv, &nodes, 1, &pb, &desired, &opts).await;
+    let (p, refs) = run::make_plan(&inv, &g, &desired);
+    assert_eq!(p.changes.len(), 1, "{p:?}");
+    assert_eq!(
+        p.changes[0].change,
+        Change::ChainUpgrade {
+            plan: "v19".into(),
+            height: H,
+            step: Step::Stage
+        }
+    );
+    assert_eq!(f.ran(STAGE), 0, "plan changes nothing");
+    let res = run::apply(&pool, &inv, &p, &refs, &g, &desired, &pb, 1, &opts).await;
+    assert_eq!(res.len(), 1);
+    assert!(res[0].ok && res[0].verified, "{:?}", res[0]);
+    assert!(
+        res[0].detail.starts_with("staged: staged `v19` now"),
+        "{}",
+        res[0].detail
+    );
+    assert_eq!(f.ran(STAGE), 1);
+    assert_eq!(f.ran(SWITCH), 0, "never switched before the halt");
+    // planned again: a no-op saying what it waits for
+    let g = run::gather(&pool, &inv, &nodes, 1, &pb, &desired, &opts).await;
+    let (p, _) = run::make_plan(&inv, &g, &desired);
+    assert!(p.changes.is_empty(), "{p:?}");
+    assert!(
+        p.noops.iter().any(|n| n
+            .why
+            .starts_with("chain upgrade `v19` staged in releases/v19/; waiting for height 100")),
+        "{:?}",
+        p.noops
+    );
 }

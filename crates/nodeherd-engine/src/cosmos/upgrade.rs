@@ -14,6 +14,7 @@ use crate::upgrade::artifact::{self, Artifact};
 use crate::upgrade::engine::{self as up, Options, Status, Target};
 use nodeherd_core::cosmos::chain::{self, HaltFacts, Head, Stand};
 use nodeherd_core::cosmos::plan::{self, PlanBinary, UpgradePlan};
+use nodeherd_core::cosmos::watch::short_sha;
 use nodeherd_core::journal::{self, Entry};
 use nodeherd_core::releases::assets::{ArchiveKind, Checksum, Pick, Signature};
 use nodeherd_transport::ssh::{Pool, Session};
@@ -180,7 +181,7 @@ pub async fn run_node(pool: &Pool, t: &Target, opts: &Options) -> ChainOutcome {
         Err(o) => return o,
     };
     match stand {
-        Stand::Halted { why } => switch(s, t, opts, &plan, &why).await,
+        Stand::Halted { why } => switch(s, t, opts, &plan, &bin.sha256, &why).await,
         Stand::Before { blocks } => outcome(
             t,
             Some(&plan),
@@ -211,7 +212,13 @@ async fn halt_facts(
     daemon: &str,
 ) -> Result<HaltFacts, String> {
     session
-        .exec(&chain::halt_facts_command(home, &t.node.unit, name, daemon))
+        .exec(&chain::halt_facts_command(
+            home,
+            &t.node.unit,
+            name,
+            daemon,
+            &t.node.install_dir.display().to_string(),
+        ))
         .await
         .map(|o| chain::parse_halt_facts(&o.stdout_str()))
         .map_err(|e| first_line(&e.to_string()))
@@ -272,7 +279,13 @@ async fn ensure_staged(
     let art = fetch(bin, daemon, opts)
         .await
         .map_err(|e| outcome(t, Some(plan), Did::Refused, format!("{e}; nothing changed")))?;
-    let o = up::stage_release(session, t, &plan.name, &art, opts).await;
+    let note = format!(
+        "{} at height {}, sha256 {} verified",
+        plan.name,
+        plan.height,
+        short_sha(&bin.sha256)
+    );
+    let o = up::stage_release(session, t, &plan.name, &art, opts, &note).await;
     match o.status {
         Status::Ok => Ok(Did::Staged),
         Status::Unchanged => Ok(Did::Waiting),
@@ -287,6 +300,7 @@ async fn switch(
     t: &Target,
     opts: &Options,
     plan: &UpgradePlan,
+    sha256: &str,
     why: &str,
 ) -> ChainOutcome {
     let o = up::switch_node(session, t, &plan.name, opts).await;
@@ -318,13 +332,20 @@ async fn switch(
             _ => tokio::time::sleep(Duration::from_secs(2)).await,
         }
     };
-    let (did, detail) = match past {
+    let at = format!(
+        "{} at height {}, sha256 {}",
+        plan.name,
+        plan.height,
+        short_sha(sha256)
+    );
+    let (did, detail, line) = match past {
         Some(Head { height, .. }) => (
             Did::Switched,
             format!(
                 "{why}; switched to `{}` and restarted; block {height} is past the plan's height {}",
                 plan.name, plan.height
             ),
+            format!("{at}: block {height} past it"),
         ),
         None => (
             Did::Failed,
@@ -334,9 +355,10 @@ async fn switch(
                 plan.height,
                 limit.as_secs()
             ),
+            format!("{at}: no block past it within {}s", limit.as_secs()),
         ),
     };
-    journal_line(session, t, opts, plan, "chain-upgrade", did, &detail).await;
+    journal_line(session, t, opts, plan, "chain-upgrade", did, &line).await;
     outcome(t, Some(plan), did, detail)
 }
 
@@ -362,11 +384,7 @@ async fn journal_line(
         } else {
             "ok".into()
         },
-        detail: format!(
-            "height {}: {}",
-            plan.height,
-            nodeherd_core::text::sanitize(detail)
-        ),
+        detail: nodeherd_core::text::sanitize(detail),
         run: String::new(),
     };
     if let Err(err) = crate::record::record(Some(session), &e).await {
@@ -430,6 +448,12 @@ async fn cosmovisor(
             );
         }
     };
+    let at = format!(
+        "{} at height {}, sha256 {} for Cosmovisor",
+        plan.name,
+        plan.height,
+        short_sha(&art.sha256)
+    );
     let (did, detail) = match session.exec_with_stdin_file(&cmd, file).await {
         Ok(o) if o.success() => (
             Did::LeftToCosmovisor,
@@ -447,6 +471,11 @@ async fn cosmovisor(
         ),
         Err(e) => (Did::Failed, first_line(&e.to_string())),
     };
-    journal_line(session, t, opts, plan, "stage", did, &detail).await;
+    let line = if did.failed() {
+        format!("{at}: {detail}")
+    } else {
+        at
+    };
+    journal_line(session, t, opts, plan, "stage", did, &line).await;
     outcome(t, Some(plan), did, detail)
 }

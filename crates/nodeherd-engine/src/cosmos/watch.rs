@@ -54,7 +54,13 @@ pub async fn staged(session: &Session, node: &Node, plan: &str) -> Result<Staged
     let (Some(home), Some(daemon)) = (&node.data_dir, &node.daemon) else {
         return Ok(Staged::No);
     };
-    let cmd = chain::halt_facts_command(&home.display().to_string(), &node.unit, plan, daemon);
+    let cmd = chain::halt_facts_command(
+        &home.display().to_string(),
+        &node.unit,
+        plan,
+        daemon,
+        &install,
+    );
     let out = session
         .exec(&cmd)
         .await

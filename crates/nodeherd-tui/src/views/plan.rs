@@ -38,6 +38,7 @@ pub fn diff(c: &Change) -> (char, String) {
             '~',
             format!("{} -> {}", clean(from.as_deref().unwrap_or("?")), clean(to)),
         ),
+        Change::ChainUpgrade { .. } => ('~', clean(&c.describe())),
     }
 }
 

@@ -222,6 +222,7 @@ impl FileReader<'_> {
             running: raw.running,
             version,
             present: raw.present,
+            chain_upgrades: raw.chain_upgrades,
             span: Some((fi, v.span())),
         })
     }

@@ -366,3 +366,19 @@ pub(super) async fn switch_versions(
         })
         .collect()
 }
+
+/// Whether a chain upgrade step ended as planned: a stage staged (or found it staged), a switch
+/// switched; Cosmovisor's host staged for it. Pure.
+pub(super) fn chain_step_done(c: &Change, did: crate::cosmos::upgrade::Did) -> bool {
+    use crate::cosmos::upgrade::Did;
+    use nodeherd_core::plan::chain::Step;
+    match c {
+        Change::ChainUpgrade {
+            step: Step::Stage, ..
+        } => matches!(did, Did::Staged | Did::Waiting | Did::LeftToCosmovisor),
+        Change::ChainUpgrade {
+            step: Step::Switch, ..
+        } => did == Did::Switched,
+        _ => false,
+    }
+}

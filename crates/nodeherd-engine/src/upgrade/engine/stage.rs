@@ -9,13 +9,15 @@ use super::{Artifact, Options, Outcome, Session, Status, Target, emit, finished}
 use crate::upgrade::progress::Step;
 
 /// Stage `art` as `releases/<version>/` of `t` under its host lock; `Unchanged` when it is
-/// already there. Journals on the console and the host (action `stage`).
+/// already there. Journals on the console and the host (action `stage`) with `note` as the
+/// line's detail (short enough for `history`'s column; a failure adds its reason).
 pub async fn stage_release(
     session: &Session,
     t: &Target,
     version: &str,
     art: &Artifact,
     opts: &Options,
+    note: &str,
 ) -> Outcome {
     let cx = Ctx::new(session, t, opts, "stage");
     let guard = match cx.lock(&format!("stage {version}"), Some(version)).await {
@@ -56,7 +58,12 @@ pub async fn stage_release(
             }
             Err(e) => cx.outcome(from, Some(version), Status::Failed, e.to_string(), vec![]),
         };
-        cx.journal(&o, true).await;
+        let mut line = o.clone();
+        line.detail = match o.status {
+            Status::Ok => note.to_string(),
+            _ => format!("{note}: {}", o.detail),
+        };
+        cx.journal(&line, true).await;
         o
     })
     .await;

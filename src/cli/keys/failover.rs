@@ -1,14 +1,15 @@
 //! The key side of `nodeherd failover`: every keystore proven to open to its key before anything
-//! changes, the confirmation naming both nodes and the keys, the printed steps.
+//! changes, the confirmation naming both nodes and the keys, the printed steps. A cosmos SOURCE
+//! goes to [`super::cometbft_failover`].
 //!
 //! Owns: those checks and the printing. May not touch: the failover's steps
 //! (`nodeherd_engine::keys::failover`).
 
 use super::common::{confirm, find, password, print_steps_report, state_dir, usage};
 use super::move_::stderr_progress;
+use crate::cli::Output;
 use crate::cli::context::{self, Fail};
 use crate::cli::failover::FailoverArgs;
-use crate::cli::Output;
 use nodeherd_core::inventory::Inventory;
 use nodeherd_engine::keys as ops;
 
@@ -37,6 +38,20 @@ async fn failover(
     let b = find(inv, &args.to)?;
     if a == b {
         return Err(usage("SOURCE and --to are the same node"));
+    }
+    if inv.node(a).1.client == nodeherd_core::inventory::ClientKind::Cosmos {
+        return super::cometbft_failover::failover(inv, pool, (a, b), args, yes, out).await;
+    }
+    if args.keystores.is_empty() {
+        return Err(usage(
+            "--keystore FILE... is required to fail over a validator client's keys (the Keymanager API cannot export them)",
+        ));
+    }
+    if args.priv_validator_key.is_some() || args.priv_validator_state.is_some() {
+        return Err(usage(format!(
+            "--priv-validator-key/--priv-validator-state are for cosmos nodes; {} is not one",
+            ops::label(inv, a)
+        )));
     }
     let state = state_dir()?;
     let files = ops::files::read_keystores(&args.keystores).map_err(usage)?;

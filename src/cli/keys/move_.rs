@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use super::common::{confirm, find, password, print_steps_report, pubkey_arg, state_dir, usage};
-use crate::cli::context::Fail;
 use crate::cli::Output;
+use crate::cli::context::Fail;
 use nodeherd_core::inventory::Inventory;
 use nodeherd_engine::keys as ops;
 

@@ -34,13 +34,18 @@ async fn failover(
     yes: bool,
     out: Output,
 ) -> Result<i32, Fail> {
+    let source = inv.find_node(&args.source).map_err(usage)?;
+    if inv.node(source).1.client == nodeherd_core::inventory::ClientKind::Cosmos {
+        let b = inv.find_node(&args.to).map_err(usage)?;
+        if source == b {
+            return Err(usage("SOURCE and --to are the same node"));
+        }
+        return super::cometbft_failover::failover(inv, pool, (source, b), args, yes, out).await;
+    }
     let a = find(inv, &args.source)?;
     let b = find(inv, &args.to)?;
     if a == b {
         return Err(usage("SOURCE and --to are the same node"));
-    }
-    if inv.node(a).1.client == nodeherd_core::inventory::ClientKind::Cosmos {
-        return super::cometbft_failover::failover(inv, pool, (a, b), args, yes, out).await;
     }
     if args.keystores.is_empty() {
         return Err(usage(

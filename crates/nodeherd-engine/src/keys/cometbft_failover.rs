@@ -362,9 +362,9 @@ async fn run(c: &mut Ctx<'_>) -> Result<(), String> {
         c.save(Phase::Writing)?;
     }
     if c.phase() == Phase::Writing {
-        let key = full_key(c, source.as_ref().ok(), &address).await?;
+        let key = full_key(c, source.as_ref().ok(), &target, &address).await?;
         let src_state = source_state(c, source.as_ref().ok()).await?;
-        write_target(c, &target, &key, src_state.as_ref()).await?;
+        write_target(c, source.as_ref().ok(), &target, &key, src_state.as_ref()).await?;
         c.save(Phase::Started)?;
     }
     verify_signing(c, &target, &address).await
@@ -382,9 +382,21 @@ async fn identify(c: &mut Ctx<'_>, source: Option<&Session>) -> Result<(String, 
     };
     let (address, pubkey) = match (source, &given) {
         (Some(_), _) => {
-            let row = consensus::read_node(c.pool, c.inv, c.from)
-                .await
-                .map_err(|e| format!("refused: {}: {e}; {}", c.a, c.where_now()))?;
+            let row = match consensus::read_node(c.pool, c.inv, c.from).await {
+                Ok(r) => r,
+                // A rerun after SOURCE's copy was removed (the key is on TARGET).
+                Err(e) if c.saved.as_ref().is_some_and(|s| s.phase >= Phase::Writing) => {
+                    c.steps
+                        .push(format!("{}: {e} (removed by the stopped run)", c.a));
+                    let a = c
+                        .saved
+                        .as_ref()
+                        .map(|s| s.address.clone())
+                        .unwrap_or_default();
+                    return Ok((a, String::new()));
+                }
+                Err(e) => return Err(format!("refused: {}: {e}; {}", c.a, c.where_now())),
+            };
             if given.as_ref().is_some_and(|g| g.pubkey != row.key.pubkey) {
                 return Err(format!(
                     "refused: --priv-validator-key is not the key of {} (address {}); nothing was changed",

@@ -192,34 +192,48 @@ pub(super) async fn quiet_proof(
     Ok(())
 }
 
-/// The whole key: from SOURCE's home (it is fenced) or the operator's copy.
+/// The whole key file of node `r` over `session`, into memory.
+async fn read_whole_key(
+    c: &Ctx<'_>,
+    session: &Session,
+    r: nodeherd_core::inventory::NodeRef,
+) -> Result<PrivValidatorKey, String> {
+    let (host, node) = c.inv.node(r);
+    let who = label(c.inv, r);
+    let (file, _) = key_paths(&node.data_dir.clone().unwrap_or_default());
+    let cmd = read_key_command(&file, host.target.become_root);
+    let mut out = session
+        .exec(&cmd)
+        .await
+        .map_err(|e| format!("{who}: cannot read its key: {e}"))?;
+    let text = Secret::new(String::from_utf8_lossy(&out.stdout).into_owned());
+    zeroize::Zeroize::zeroize(&mut out.stdout);
+    if !out.success() {
+        return Err(format!("{who}: cannot read {}", file.display()));
+    }
+    PrivValidatorKey::parse(text).map_err(|e| format!("{who}: {}: {e}", file.display()))
+}
+
+/// The whole key: from SOURCE's home (it is fenced) or the operator's copy; on a rerun after
+/// SOURCE's copy was removed, from TARGET (where it was written and read back first).
 pub(super) async fn full_key(
     c: &mut Ctx<'_>,
     source: Option<&Session>,
+    target: &Rpc,
     address: &str,
 ) -> Result<PrivValidatorKey, String> {
     let key = match source {
-        Some(s) => {
-            let (host, node) = c.inv.node(c.from);
-            let (file, _) = key_paths(&node.data_dir.clone().unwrap_or_default());
-            let cmd = read_key_command(&file, host.target.become_root);
-            let mut out = s
-                .exec(&cmd)
-                .await
-                .map_err(|e| format!("{}: cannot read its key: {e}; {}", c.a, c.where_now()))?;
-            let text = Secret::new(String::from_utf8_lossy(&out.stdout).into_owned());
-            zeroize::Zeroize::zeroize(&mut out.stdout);
-            if !out.success() {
-                return Err(format!(
-                    "{}: cannot read {}; {}",
-                    c.a,
-                    file.display(),
-                    c.where_now()
-                ));
+        Some(s) => match read_whole_key(c, s, c.from).await {
+            Ok(k) => k,
+            Err(e) if c.resumed => {
+                c.steps
+                    .push(format!("{e}: a rerun: reading it from {}", c.b));
+                read_whole_key(c, &target.session, c.to)
+                    .await
+                    .map_err(|e| format!("{e}; {}", c.where_now()))?
             }
-            PrivValidatorKey::parse(text)
-                .map_err(|e| format!("{}: {}: {e}; {}", c.a, file.display(), c.where_now()))?
-        }
+            Err(e) => return Err(format!("{e}; {}", c.where_now())),
+        },
         None => match &c.opts.priv_validator_key {
             Some(t) => PrivValidatorKey::parse(t.clone())
                 .map_err(|e| format!("--priv-validator-key: {e}"))?,
@@ -304,6 +318,7 @@ async fn sh(session: &Session, cmd: &Command, stdin: Option<&[u8]>) -> Result<St
 /// Stop TARGET, write the key and the higher state, check them, start TARGET.
 pub(super) async fn write_target(
     c: &mut Ctx<'_>,
+    source: Option<&Session>,
     target: &Rpc,
     key: &PrivValidatorKey,
     src_state: Option<&StateFile>,
@@ -404,6 +419,7 @@ pub(super) async fn write_target(
             format!("it has {}", row.key.address),
         ));
     }
+    remove_from_source(c, source).await?;
     sh(
         s,
         &Command::new("systemctl")
@@ -460,4 +476,41 @@ pub(super) async fn verify_signing(
         c.opts.sign_blocks,
         c.where_now()
     ))
+}
+
+/// The key is on TARGET (read back): remove SOURCE's copy, so that the key is on one node only
+/// (an unreachable SOURCE keeps it: said, and `keys list` flags it once it answers).
+async fn remove_from_source(c: &mut Ctx<'_>, source: Option<&Session>) -> Result<(), String> {
+    let (host, node) = c.inv.node(c.from);
+    let (file, _) = key_paths(&node.data_dir.clone().unwrap_or_default());
+    let Some(s) = source else {
+        c.steps.push(format!(
+            "{} cannot be reached: its {} is still there; remove it before that host ever runs again (`keys list` flags it as a DOUBLE-SIGN RISK)",
+            c.a,
+            file.display()
+        ));
+        return Ok(());
+    };
+    let cmd = Command::new("sh")
+        .arg("-c")
+        .arg("rm -f -- \"$1\" && ! test -e \"$1\"")
+        .arg("nodeherd")
+        .arg(file.to_string_lossy())
+        .become_root(host.target.become_root);
+    sh(s, &cmd, None).await.map_err(|e| {
+        format!(
+            "UNCERTAIN: {} holds the key but it could not be removed from {} ({e}); {} was NOT started; {}",
+            c.b,
+            c.a,
+            c.b,
+            c.where_now()
+        )
+    })?;
+    c.steps.push(format!(
+        "{}: {} removed (the key is on {} only)",
+        c.a,
+        file.display(),
+        c.b
+    ));
+    Ok(())
 }

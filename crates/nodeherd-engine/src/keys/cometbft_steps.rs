@@ -315,6 +315,22 @@ async fn sh(session: &Session, cmd: &Command, stdin: Option<&[u8]>) -> Result<St
     }
 }
 
+/// Stop `unit`, checked inactive (or failed).
+async fn stop_unit(s: &Session, unit: &str, br: bool) -> Result<(), String> {
+    let cmd = Command::new("sh")
+        .arg("-c")
+        .arg("systemctl stop -- \"$1\"; systemctl is-active -- \"$1\" || true")
+        .arg("nodeherd")
+        .arg(unit)
+        .become_root(br);
+    let stopped = sh(s, &cmd, None).await?;
+    if matches!(stopped.as_str(), "inactive" | "failed") {
+        Ok(())
+    } else {
+        Err(format!("still {stopped}"))
+    }
+}
+
 /// Stop TARGET, write the key and the higher state, check them, start TARGET.
 pub(super) async fn write_target(
     c: &mut Ctx<'_>,
@@ -332,21 +348,9 @@ pub(super) async fn write_target(
     let fail =
         |c: &Ctx<'_>, what: &str, e: String| format!("{}: {what}: {e}; {}", c.b, c.where_now());
     c.progress(format!("{}: stopping {unit} to write the key", c.b));
-    let stopped = sh(
-        s,
-        &Command::new("sh")
-            .arg("-c")
-            .arg("systemctl stop -- \"$1\"; systemctl is-active -- \"$1\" || true")
-            .arg("nodeherd")
-            .arg(&unit)
-            .become_root(br),
-        None,
-    )
-    .await
-    .map_err(|e| fail(c, "stop", e))?;
-    if !matches!(stopped.as_str(), "inactive" | "failed") {
-        return Err(fail(c, "stop", format!("still {stopped}")));
-    }
+    stop_unit(s, &unit, br)
+        .await
+        .map_err(|e| fail(c, "stop", e))?;
     let own = match sh(
         s,
         &consensus::state_command(&state_file).become_root(br),

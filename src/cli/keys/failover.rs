@@ -1,5 +1,6 @@
 //! The key side of `nodeherd failover`: every keystore proven to open to its key before anything
-//! changes, the confirmation naming both nodes and the keys, the printed steps.
+//! changes, the confirmation naming both nodes and the keys, the printed steps. A cosmos SOURCE
+//! goes to [`super::cometbft_failover`].
 //!
 //! Owns: those checks and the printing. May not touch: the failover's steps
 //! (`nodeherd_engine::keys::failover`).
@@ -33,10 +34,29 @@ async fn failover(
     yes: bool,
     out: Output,
 ) -> Result<i32, Fail> {
+    let source = inv.find_node(&args.source).map_err(usage)?;
+    if inv.node(source).1.client == nodeherd_core::inventory::ClientKind::Cosmos {
+        let b = inv.find_node(&args.to).map_err(usage)?;
+        if source == b {
+            return Err(usage("SOURCE and --to are the same node"));
+        }
+        return super::cometbft_failover::failover(inv, pool, (source, b), args, yes, out).await;
+    }
     let a = find(inv, &args.source)?;
     let b = find(inv, &args.to)?;
     if a == b {
         return Err(usage("SOURCE and --to are the same node"));
+    }
+    if args.keystores.is_empty() {
+        return Err(usage(
+            "--keystore FILE... is required to fail over a validator client's keys (the Keymanager API cannot export them)",
+        ));
+    }
+    if args.priv_validator_key.is_some() || args.priv_validator_state.is_some() {
+        return Err(usage(format!(
+            "--priv-validator-key/--priv-validator-state are for cosmos nodes; {} is not one",
+            ops::label(inv, a)
+        )));
     }
     let state = state_dir()?;
     let files = ops::files::read_keystores(&args.keystores).map_err(usage)?;

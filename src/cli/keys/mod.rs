@@ -6,6 +6,7 @@
 //! `nodeherd_engine::keys`. Never prints a token, a password, or a mnemonic (except a NEW
 //! mnemonic, once, on the terminal).
 
+mod cometbft_failover;
 mod common;
 mod exit;
 pub mod failover;

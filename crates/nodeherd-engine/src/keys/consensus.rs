@@ -71,7 +71,7 @@ pub struct ConsensusKey {
 }
 
 /// `priv_validator_state.json`: the last height/round/step this key signed (double-sign protection).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SignState {
     pub height: u64,
     pub round: i64,

@@ -5,7 +5,8 @@
 //! assumed dead: without `source_is_fenced` (the operator powered it off) nothing is done.
 //!
 //! Owns: the order and the checks of a failover (docs/keys.md) and its state file (shared shape
-//! with moves, [`super::move_state`], named `failover-<source>`). May not touch: the keystores'
+//! with moves, [`super::move_state`], named `failover-<source>`); the fence itself is
+//! [`super::fence`], shared with the CometBFT failover. May not touch: the keystores'
 //! checks and the confirmation (the front end), the terminal.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,6 @@ use nodeherd_core::inventory::{Inventory, NodeRef};
 use nodeherd_core::keymanager::liveness::Quiet;
 use nodeherd_core::keymanager::types::ImportStatus;
 use nodeherd_core::keys::Secret;
-use nodeherd_core::remote::Command;
 use nodeherd_transport::ssh::{Pool, Session};
 
 use super::move_key::{Ends, MoveOptions, MoveReport, Run, finish, list_has, load_state};
@@ -232,66 +232,24 @@ async fn fence(
     ));
     remove_through_keymanager(run, ends, pubkeys, &session, state_dir).await?;
     let become_root = host.target.become_root;
-    let cmd = Command::new("sh")
-        .arg("-c")
-        .arg(FENCE_SCRIPT)
-        .arg("nodeherd")
-        .arg(&node.unit)
-        .become_root(become_root);
-    let fenced = session
-        .exec(&cmd)
-        .await
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let last = fenced
-        .as_deref()
-        .unwrap_or("")
-        .lines()
-        .last()
-        .unwrap_or("")
-        .to_string();
+    let fenced = super::fence::fence_unit(&session, &node.unit, become_root).await;
+    let last = match &fenced {
+        Ok(l) | Err(l) => l.clone(),
+    };
     run.steps.push(format!(
         "{}: stop, disable, mask {}: {last}",
         ends.a, node.unit
     ));
-    if !fence_holds(&last) {
+    if fenced.is_err() {
         return Err((
             format!(
-                "UNCERTAIN: {} could not be fenced ({}); NOT imported into {}; fence it by hand, then rerun with --source-is-fenced",
-                ends.a,
-                fenced.err().map_or(last, |e| e.to_string()),
-                ends.b
+                "UNCERTAIN: {} could not be fenced ({last}); NOT imported into {}; fence it by hand, then rerun with --source-is-fenced",
+                ends.a, ends.b
             ),
             run.state.slashing_file.clone(),
         ));
     }
     holders_check(run, ends, &session, node.data_dir.as_deref(), become_root).await
-}
-
-/// Stop and disable the unit, then mask it; where a unit file in `/etc/systemd/system` makes
-/// masking impossible, a drop-in whose condition can never hold keeps it from starting (delete
-/// it to undo). Prints one line: `active= enabled= pid= how= dropin=`.
-const FENCE_SCRIPT: &str = r#"u="$1"
-systemctl stop -- "$u"
-systemctl disable -- "$u" >/dev/null 2>&1
-how=masked
-if ! systemctl mask -- "$u" >/dev/null 2>&1; then
-  d="/etc/systemd/system/$u.d"
-  mkdir -p "$d" && printf '[Unit]\n# nodeherd failover fenced this unit: delete this file to let it start again\nConditionPathExists=/nodeherd-fenced-this-unit\n' > "$d/zz-nodeherd-fenced.conf" && systemctl daemon-reload && how=dropin
-fi
-case "$(systemctl show -p DropInPaths --value -- "$u")" in *zz-nodeherd-fenced.conf*) dropin=loaded;; *) dropin=none;; esac
-printf 'active=%s enabled=%s pid=%s how=%s dropin=%s
-' "$(systemctl is-active -- "$u")" "$(systemctl is-enabled -- "$u" 2>/dev/null)" "$(systemctl show -p MainPID --value -- "$u")" "$how" "$dropin""#;
-
-/// The fence's report line says the unit is stopped and cannot start again.
-fn fence_holds(line: &str) -> bool {
-    let field = |k: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
-            .unwrap_or("")
-    };
-    matches!(field("active"), "inactive" | "failed")
-        && field("pid") == "0"
-        && (field("enabled") == "masked" || field("dropin") == "loaded")
 }
 
 /// DELETE the keys the source's keymanager still lists; the slashing data is saved first.
@@ -391,14 +349,8 @@ async fn holders_check(
         ));
         return Ok(());
     };
-    let cmd = Command::new("sh")
-        .arg("-c")
-        .arg(HOLDERS_SCRIPT)
-        .arg("nodeherd")
-        .arg(dir.to_string_lossy().as_ref())
-        .become_root(become_root);
-    match session.exec(&cmd).await {
-        Ok(o) if o.success() && o.stdout.iter().all(u8::is_ascii_whitespace) => {
+    match super::fence::holders(session, dir, become_root).await {
+        Ok(None) => {
             run.steps.push(format!(
                 "{}: no process holds files under {}",
                 ends.a,
@@ -406,8 +358,7 @@ async fn holders_check(
             ));
             Ok(())
         }
-        Ok(o) if o.success() => {
-            let who = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        Ok(Some(who)) => {
             run.steps.push(format!(
                 "{}: processes still hold {}: {who}",
                 ends.a,
@@ -423,15 +374,6 @@ async fn holders_check(
                 run.state.slashing_file.clone(),
             ))
         }
-        Ok(o) => Err((
-            format!(
-                "UNCERTAIN: cannot check the processes on {}: {}; NOT imported into {}",
-                ends.a,
-                String::from_utf8_lossy(&o.stderr).trim(),
-                ends.b
-            ),
-            run.state.slashing_file.clone(),
-        )),
         Err(e) => Err((
             format!(
                 "UNCERTAIN: cannot check the processes on {}: {e}; NOT imported into {}",
@@ -441,11 +383,6 @@ async fn holders_check(
         )),
     }
 }
-
-/// Prints `PID CMDLINE` of every process with a file descriptor or its working directory under
-/// `$1`.
-const HOLDERS_SCRIPT: &str = "for p in /proc/[0-9]*; do for f in \"$p\"/fd/* \"$p\"/cwd; do \
-         case \"$(readlink \"$f\" 2>/dev/null)\" in \"$1\"|\"$1\"/*) echo \"${p#/proc/} $(tr '\\0' ' ' < \"$p\"/cmdline | cut -c1-120)\"; break;; esac; done; done | sort -u";
 
 /// Import every keystore into the target with the slashing data, verify each is listed.
 async fn import_all(
@@ -492,42 +429,5 @@ async fn import_all(
             ),
             file,
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fence_holds_only_when_stopped_and_unable_to_start() {
-        assert!(fence_holds(
-            "active=inactive enabled=masked pid=0 how=masked dropin=none"
-        ));
-        assert!(fence_holds(
-            "active=failed enabled=disabled pid=0 how=dropin dropin=loaded"
-        ));
-        // Running, a main PID left, or able to start again: not fenced.
-        assert!(!fence_holds(
-            "active=active enabled=masked pid=0 how=masked dropin=none"
-        ));
-        assert!(!fence_holds(
-            "active=inactive enabled=masked pid=812 how=masked dropin=none"
-        ));
-        assert!(!fence_holds(
-            "active=inactive enabled=disabled pid=0 how=dropin dropin=none"
-        ));
-        assert!(!fence_holds(""));
-    }
-
-    #[test]
-    fn the_host_scripts_parse() {
-        for script in [FENCE_SCRIPT, HOLDERS_SCRIPT] {
-            let ok = std::process::Command::new("sh")
-                .args(["-n", "-c", script])
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "{script}");
-        }
     }
 }

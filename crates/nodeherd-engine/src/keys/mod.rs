@@ -15,9 +15,14 @@
 //! lines of imports, removals and moves (lines.rs; each use case records its own), and what the
 //! beacon chain says of listed keys ([`onchain`]), Substrate session key rotation ([`session`]).
 
+mod cometbft_chain;
+mod cometbft_failover;
+pub mod cometbft_key;
+mod cometbft_steps;
 pub mod consensus;
 mod exit;
 mod failover;
+mod fence;
 pub mod files;
 mod import;
 pub mod keystore;
@@ -32,6 +37,7 @@ mod remote;
 mod remove_node;
 pub mod session;
 
+pub use cometbft_failover::{CometFailoverOptions, CometFailoverReport, failover_cometbft};
 pub use exit::{BeaconError, LocalExit, save_exit, sign_exit_locally, submit_exit};
 pub use failover::{FailoverOptions, failover};
 pub use import::{ImportError, ImportFiles, import_into, read_import_files};

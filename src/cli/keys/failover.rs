@@ -6,9 +6,9 @@
 
 use super::common::{confirm, find, password, print_steps_report, state_dir, usage};
 use super::move_::stderr_progress;
+use crate::cli::Output;
 use crate::cli::context::{self, Fail};
 use crate::cli::failover::FailoverArgs;
-use crate::cli::Output;
 use nodeherd_core::inventory::Inventory;
 use nodeherd_engine::keys as ops;
 
@@ -68,6 +68,7 @@ async fn failover(
         moves: ops::MoveOptions {
             allow_double_sign_risk: args.i_understand_double_signing_risk,
             quiet_epochs: args.quiet_epochs,
+            quiet_proof: args.quiet_proof.parse().map_err(usage)?,
             progress: stderr_progress(out),
         },
         source_is_fenced: args.source_is_fenced,

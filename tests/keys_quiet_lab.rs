@@ -78,6 +78,15 @@ impl Ctx {
         (out.status.code().unwrap_or(-1), o, e)
     }
 
+    /// Where captured answers of the real clients go (`NODEHERD_CAPTURE_DIR`, else the suite's
+    /// scratch directory, removed at the end).
+    fn captured(&self) -> PathBuf {
+        let d = std::env::var_os("NODEHERD_CAPTURE_DIR")
+            .map_or_else(|| self.dir.join("captured"), PathBuf::from);
+        std::fs::create_dir_all(&d).expect("capture dir");
+        d
+    }
+
     fn ssh(&self, command: &str) -> String {
         self.ssh_to(1, command)
     }
@@ -259,13 +268,13 @@ fn main() {
     suite.run("failover_killed_during_the_wait_resumes", || {
         failover::failover_killed_during_the_wait_resumes(&ctx);
     });
-    suite.run("move_with_the_inclusion_proof_agrees_with_liveness", || {
+    suite.run("real_inclusion_proof_agrees_with_liveness", || {
         inclusion::move_with_the_inclusion_proof(&ctx);
     });
-    suite.run("failover_refused_with_the_source_link_down", || {
+    suite.run("real_link_down_refuses_failover", || {
         failover::failover_refused_with_the_source_link_down(&ctx);
     });
-    suite.run("import_refused_by_a_lock_file_is_explained", || {
+    suite.run("real_lock_file_refusal_explained", || {
         lock::import_refused_by_a_lock_file(&ctx);
     });
     suite.finish();

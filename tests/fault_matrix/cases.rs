@@ -29,8 +29,8 @@ impl Op {
             Op::Rollback => "rollback",
             Op::Apply => "apply",
             Op::KeyMove => "keymove",
-            Op::KeyQuiet => "keyquiet",
-            Op::Failover => "failover",
+            Op::KeyQuiet => "quietmove",
+            Op::Failover => "quietfailover",
         }
     }
 

@@ -31,8 +31,7 @@ fn get(ctx: &Ctx, path: &str) -> (u16, String) {
 /// Judge validator 7 in `epoch` with the core's decision on the beacon node's answers, saving
 /// them under `captured/`.
 fn judge_from_chain(ctx: &Ctx, epoch: u64) -> inclusion::Verdict {
-    let dir = ctx.dir.join("captured");
-    std::fs::create_dir_all(&dir).expect("captured dir");
+    let dir = ctx.captured();
     let mut blocks = Vec::new();
     for slot in inclusion::slots_to_read(epoch, SLOTS) {
         let (code, body) = get(ctx, &inclusion::block_path(slot));

@@ -32,8 +32,7 @@ pub fn import_refused_by_a_lock_file(ctx: &Ctx) {
         .output()
         .expect("ssh");
     let raw = String::from_utf8_lossy(&raw.stdout).into_owned();
-    std::fs::create_dir_all(ctx.dir.join("captured")).expect("captured");
-    std::fs::write(ctx.dir.join("captured/import_lock_eexist.json"), &raw).expect("save");
+    std::fs::write(ctx.captured().join("import_lock_eexist.json"), &raw).expect("save");
     eprintln!("keymanager answer: {raw}");
     assert!(raw.contains("EEXIST") && raw.contains(&lock), "{raw}");
     let pw = ctx.password_file.to_string_lossy().into_owned();

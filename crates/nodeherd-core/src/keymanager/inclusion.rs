@@ -51,8 +51,12 @@ fn as_u64(v: &Value) -> Option<u64> {
 
 /// The duties of `indices` from a committees answer
 /// (`{"data":[{"index":"0","slot":"8","validators":["3","1"]}, ...]}`). Every committee must
-/// lie in `epoch` (slots `epoch*S .. epoch*S+S-1`); an index in no committee has no duty (not
-/// active) and is absent from the map.
+/// lie in `epoch` (slots `epoch*S .. epoch*S+S-1`), except Lodestar 1.5's form, which swaps the
+/// two fields: `index` is the slot within the epoch and `slot` the committee index (recognised
+/// when, for an epoch after 0, every `slot` lies before the epoch and the `index` values are
+/// exactly the slots 0..S-1 of the epoch;
+/// captured: `tests/fixtures/beacon/lodestar-1.5.1-inclusion-committees-*`). An index in no
+/// committee has no duty (not active) and is absent from the map.
 pub fn parse_duties(
     body: &str,
     epoch: u64,
@@ -64,7 +68,7 @@ pub fn parse_duties(
         return Err("no \"data\" list in the committees answer".into());
     };
     let first = epoch * slots_per_epoch;
-    let mut out = BTreeMap::new();
+    let mut rows = Vec::new();
     for c in committees {
         let (Some(committee), Some(slot), Value::Array(members)) =
             (as_u64(&c["index"]), as_u64(&c["slot"]), &c["validators"])
@@ -73,7 +77,23 @@ pub fn parse_duties(
                 "a committee lacks a decimal index, slot or validators list: {c}"
             ));
         };
-        if slot < first || slot >= first + slots_per_epoch {
+        rows.push((committee, slot, members));
+    }
+    let in_epoch = |s: u64| s >= first && s < first + slots_per_epoch;
+    // Lodestar 1.5's form: every slot of the epoch appears as an `index`, every `slot` lies
+    // before the epoch.
+    let swapped = !rows.iter().all(|r| in_epoch(r.1))
+        && epoch > 0
+        && rows.iter().all(|r| r.1 < first && r.0 < slots_per_epoch)
+        && (0..slots_per_epoch).all(|i| rows.iter().any(|r| r.0 == i));
+    let mut out = BTreeMap::new();
+    for (committee, slot, members) in rows {
+        let (committee, slot) = if swapped {
+            (slot, first + committee)
+        } else {
+            (committee, slot)
+        };
+        if !in_epoch(slot) {
             return Err(format!(
                 "asked for the committees of epoch {epoch}, got one of slot {slot}"
             ));
@@ -253,6 +273,71 @@ pub fn judge(
 mod tests {
     use super::*;
 
+    fn fixture(name: &str) -> String {
+        let p = format!(
+            "{}/../../tests/fixtures/beacon/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    #[test]
+    fn the_lab_lodestar_answers_judge_validator_7_live_in_epoch_3() {
+        // Captured in the lab (tests/fixtures/beacon/README.md): Lodestar 1.5.1's swapped
+        // committees, validator 7 attests in slot 26 and is included in block 27.
+        let c = fixture("lodestar-1.5.1-inclusion-committees-epoch3-state32.json");
+        let d = parse_duties(&c, 3, 8, &[7, 3]).unwrap();
+        assert_eq!(
+            d.get(&7),
+            Some(&Duty {
+                slot: 26,
+                committee: 0,
+                position: 0
+            })
+        );
+        assert_eq!(d.get(&3).map(|x| x.slot), Some(24));
+        let b27 = parse_block(&fixture("lodestar-1.5.1-inclusion-block-27.json")).unwrap();
+        assert_eq!((b27.slot, b27.proposer), (27, 3));
+        assert_eq!(
+            b27.attestations,
+            vec![Packed {
+                slot: 26,
+                committee: 0,
+                bits: vec![true]
+            }]
+        );
+        let b36 = parse_block(&fixture("lodestar-1.5.1-inclusion-block-36.json")).unwrap();
+        let v = judge(3, 8, &[7, 3], &d, &[b27.clone(), b36.clone()]);
+        assert!(v[0].live, "{v:?}");
+        assert_eq!(
+            v[0].evidence,
+            "attested for slot 26 committee 0 (bit 0), included in block 27"
+        );
+        // Validator 3 proposed block 27 (its slot-24 attestation is in block 25, not read).
+        assert!(v[1].live, "{v:?}");
+        assert_eq!(v[1].evidence, "proposed block 27");
+        let v = judge(3, 8, &[3], &d, std::slice::from_ref(&b36));
+        assert!(
+            !v[0].live
+                && v[0]
+                    .evidence
+                    .contains("none of the 1 blocks of slots 24..=39"),
+            "{v:?}"
+        );
+        // Without block 27, validator 7 is not live in epoch 3; its proposal of block 36 counts
+        // for epoch 4 only.
+        assert!(!judge(3, 8, &[7], &d, std::slice::from_ref(&b36))[0].live);
+        // The same committees asked about another epoch are refused, not reinterpreted.
+        assert!(
+            parse_duties(&c, 0, 8, &[7]).is_ok(),
+            "epoch 0: the spec reading"
+        );
+        assert!(
+            parse_duties(&c, 3, 4, &[7]).is_err(),
+            "index 7 is not a slot of a 4-slot epoch"
+        );
+    }
+
     #[test]
     fn bitlists() {
         // 0x01: the length bit alone, an empty list; 0x0b = 0b1011: three bits 1,1,0.
@@ -319,7 +404,7 @@ mod tests {
         // (slot 42) never included: not live. Validator 6: no duty.
         let b43 = parse_block(&block(43, 3, &[(41, 0, "0x0d"), (42, 0, "0x02")])).unwrap();
         assert_eq!(b43.attestations[0].bits, vec![true, false, true]);
-        let v = judge(5, 8, &[7, 1, 6], &d, &[b43.clone()]);
+        let v = judge(5, 8, &[7, 1, 6], &d, std::slice::from_ref(&b43));
         assert!(v[0].live, "{v:?}");
         assert!(v[0].evidence.contains("included in block 43"), "{v:?}");
         assert!(

@@ -324,7 +324,6 @@ mod captured {
         assert_eq!(explain_import_message("EEXIST without a path", "h"), None);
     }
 
-
     #[test]
     fn list_keystores_of_lodestar() {
         let l: ListKeystores = serde_json::from_str(&fixture("list_keystores.json")).unwrap();

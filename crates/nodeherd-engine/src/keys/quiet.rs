@@ -358,9 +358,13 @@ mod tests {
         now: AtomicU64,
         live: Vec<u64>,
         asked: Mutex<Vec<(u64, u64)>>,
+        lag: u64,
     }
 
     impl ChainView for Fake {
+        fn lag(&self) -> u64 {
+            self.lag
+        }
         fn now(&self) -> u64 {
             self.now.load(Ordering::SeqCst)
         }
@@ -375,7 +379,8 @@ mod tests {
         ) -> Result<Vec<LivenessAnswer>, String> {
             // The beacon node's window: the current and the previous epoch only.
             let current = CLOCK.epoch_at(self.now());
-            if epoch + 1 < current || epoch > current + 1 {
+            // (the inclusion proof reads blocks: no window)
+            if self.lag == 0 && (epoch + 1 < current || epoch > current + 1) {
                 return Err(format!("epoch {epoch} outside the window at {current}"));
             }
             self.asked.lock().unwrap().push((epoch, self.now()));
@@ -419,6 +424,7 @@ mod tests {
             now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
             live: vec![10],
             asked: Mutex::default(),
+            lag: 0,
         };
         let mut q = Quiet::new(10, 2);
         let (r, lines, saved) = run(&fake, &mut q);
@@ -442,11 +448,37 @@ mod tests {
     }
 
     #[test]
+    fn the_inclusion_proof_judges_each_epoch_once_the_one_after_it_ended() {
+        let fake = Fake {
+            now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
+            live: vec![],
+            asked: Mutex::default(),
+            lag: 1,
+        };
+        let mut q = Quiet::new(10, 2);
+        let (r, lines, _) = run(&fake, &mut q);
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(q.run, vec![11, 12]);
+        // Epoch e only after epoch e+2 began plus two slots (its attestations can be included
+        // until the end of e+1).
+        for (epoch, at) in fake.asked.lock().unwrap().iter() {
+            assert!(*at >= CLOCK.epoch_start(epoch + 2) + 12, "{epoch} at {at}");
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("next answer after epoch 13 begins")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
     fn a_live_epoch_after_the_removal_ends_the_wait_without_proof() {
         let fake = Fake {
             now: AtomicU64::new(CLOCK.epoch_start(10)),
             live: vec![12],
             asked: Mutex::default(),
+            lag: 0,
         };
         let mut q = Quiet::new(10, 3);
         let (r, _, saved) = run(&fake, &mut q);
@@ -465,6 +497,7 @@ mod tests {
             now: AtomicU64::new(CLOCK.epoch_start(13) + 1),
             live: vec![],
             asked: Mutex::default(),
+            lag: 0,
         };
         let mut q = Quiet {
             removed_epoch: 10,
@@ -478,6 +511,7 @@ mod tests {
             now: AtomicU64::new(CLOCK.epoch_start(30) + 40),
             live: vec![],
             asked: Mutex::default(),
+            lag: 0,
         };
         let mut q = Quiet {
             removed_epoch: 10,

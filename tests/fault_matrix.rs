@@ -1,6 +1,7 @@
 //! The fault matrix (issue #15 item 2), root-gated: faults injected into real upgrades,
 //! rollbacks and applies on a shared lab ("nhfault", 10.237.0.0/24), at each step the console
-//! reports (upload, unpack, switch, gate, confirm): console SIGKILL and SIGSTOP, the host's link
+//! reports (upload, unpack, switch, gate, confirm; for quiet key moves and failovers: removed,
+//! fence, wait, import, `fault_matrix/quiet.rs`): console SIGKILL and SIGSTOP, the host's link
 //! dropped, sshd killed, a disk too small to unpack, broken and crashing releases, a second
 //! console at once, the host's clock two hours ahead. The node is "app" (`fault_matrix/app.rs`),
 //! a generic node with a declared HTTP probe and tiny script releases from a local feed.
@@ -32,10 +33,14 @@ mod console;
 mod feed;
 #[path = "fault_matrix/host.rs"]
 mod host;
+#[path = "support/interop.rs"]
+mod interop;
 #[path = "fault_matrix/keys.rs"]
 mod keys;
 #[path = "support/labsuite.rs"]
 mod labsuite;
+#[path = "fault_matrix/quiet.rs"]
+mod quiet;
 #[path = "fault_matrix/run.rs"]
 mod run;
 
@@ -55,7 +60,10 @@ fn main() {
         .unwrap_or(8);
     let cases = selected();
     // the key moves need the real Lodestar validator clients: host 1, beside the generic workers
-    let lodestar = cases.iter().any(|c| c.op == cases::Op::KeyMove);
+    let lodestar = cases.iter().any(|c| c.op.on_validators());
+    let quiet = cases
+        .iter()
+        .any(|c| matches!(c.op, cases::Op::KeyQuiet | cases::Op::Failover));
     let first = usize::from(lodestar) + 1;
     let Some(mut suite) = labsuite::start("fault_matrix", |dir| LabConfig {
         name: "nhfault".into(),
@@ -123,9 +131,13 @@ fn main() {
                 };
                 let inv = lab_inventory.clone();
                 key_ctx = Some(
-                    s.spawn(|| keys::Keys::setup(h, inv, &dir))
-                        .join()
-                        .expect("keys setup"),
+                    s.spawn(|| {
+                        let k = keys::Keys::setup(h.clone(), inv.clone(), &dir);
+                        let q = quiet.then(|| quiet::setup(h, inv, &dir));
+                        (k, q)
+                    })
+                    .join()
+                    .expect("keys setup"),
                 );
             }
         });
@@ -157,11 +169,11 @@ fn selected() -> Vec<cases::Case> {
 /// One thread per host, each taking the next case from the queue.
 fn run_all(
     workers: &[run::Worker],
-    keys: Option<&keys::Keys>,
+    keys: Option<&(keys::Keys, Option<keys::Keys>)>,
     cases: Vec<cases::Case>,
 ) -> Vec<Row> {
     let (key_cases, cases): (Vec<_>, Vec<_>) =
-        cases.into_iter().partition(|c| c.op == cases::Op::KeyMove);
+        cases.into_iter().partition(|c| c.op.on_validators());
     let queue = Arc::new(Mutex::new(cases.into_iter().collect::<VecDeque<_>>()));
     let rows = Arc::new(Mutex::new(Vec::new()));
     println!(
@@ -171,16 +183,19 @@ fn run_all(
         key_cases.len()
     );
     std::thread::scope(|s| {
-        if let Some(k) = keys {
+        if let Some((k, q)) = keys {
             let rows = rows.clone();
             s.spawn(move || {
                 for case in key_cases {
-                    let cases::Step::After(ms) = case.step else {
-                        continue;
-                    };
                     let t = Instant::now();
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        k.run(&case, std::time::Duration::from_millis(ms))
+                        match (case.step, q) {
+                            (cases::Step::After(ms), _) => {
+                                k.run(&case, std::time::Duration::from_millis(ms))
+                            }
+                            (_, Some(q)) => quiet::run(q, &case),
+                            (_, None) => panic!("the quiet key was not set up"),
+                        }
                     }));
                     let secs = t.elapsed().as_secs_f64();
                     let (ok, text) = match r {

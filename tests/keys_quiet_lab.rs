@@ -1,27 +1,38 @@
 //! Root-gated: moves that prove the key went quiet, failover with fencing and remote signers,
-//! against a real Lodestar 1.5.1 dev chain in the "nhkeys" lab (10.238.0.0/24, one host):
-//! lodestar-vc (keymanager 5062) and the keyless lodestar-vc2 (5063). The lab's vc is changed to
+//! against a real Lodestar 1.5.1 dev chain in the "nhkeys" lab (10.238.0.0/24): host 1 runs
+//! lodestar-vc (keymanager 5062) and the keyless lodestar-vc2 (5063); host 2 runs no Lodestar
+//! (the source of a failover whose link is dropped). The lab's vc is changed to
 //! run interop keys 0..6 only, and interop key 7 (on chain, active since genesis) is imported
 //! into it as a keystore through the keymanager, so that it can really be moved.
 //!
 //! While a move or failover runs, a watcher lists both clients every ~2 s and records any moment
 //! the key is on both. Run: `cargo test --test keys_quiet_lab` (as root); a name filter runs only
-//! matching scenarios (the setup always runs).
+//! matching scenarios (the setup always runs). The scenarios live in `keys_quiet_lab/`: moves,
+//! failover, remote keys, the inclusion proof, the lock-file refusal.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nodeherd_core::keys::bls::SecretKey;
-use nodeherd_core::keys::keystore::{KdfParams, Keystore};
 use nodeherd_lab::LabConfig;
 use serde_json::Value;
 
+#[path = "keys_quiet_lab/failover.rs"]
+mod failover;
+#[path = "keys_quiet_lab/inclusion.rs"]
+mod inclusion;
+#[path = "support/interop.rs"]
+mod interop;
 #[path = "support/labsuite.rs"]
 mod labsuite;
+#[path = "keys_quiet_lab/lock.rs"]
+mod lock;
+#[path = "keys_quiet_lab/moves.rs"]
+mod moves;
+#[path = "keys_quiet_lab/remote.rs"]
+mod remote;
 
 const VC: &str = "nhkeys-1/lodestar-vc";
 const VC2: &str = "nhkeys-1/lodestar-vc2";
@@ -67,8 +78,21 @@ impl Ctx {
         (out.status.code().unwrap_or(-1), o, e)
     }
 
+    /// Where captured answers of the real clients go (`NODEHERD_CAPTURE_DIR`, else the suite's
+    /// scratch directory, removed at the end).
+    fn captured(&self) -> PathBuf {
+        let d = std::env::var_os("NODEHERD_CAPTURE_DIR")
+            .map_or_else(|| self.dir.join("captured"), PathBuf::from);
+        std::fs::create_dir_all(&d).expect("capture dir");
+        d
+    }
+
     fn ssh(&self, command: &str) -> String {
-        let o = labsuite::root_ssh(&self.cfg, 1, command);
+        self.ssh_to(1, command)
+    }
+
+    fn ssh_to(&self, host: usize, command: &str) -> String {
+        let o = labsuite::root_ssh(&self.cfg, host, command);
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
@@ -191,26 +215,11 @@ impl Watcher {
     }
 }
 
-/// The interop secret key i: sha256(i as 32 bytes LE), read little-endian, mod r (via blst).
-fn interop_secret(i: u64) -> SecretKey {
-    use sha2::Digest;
-    let mut le = [0u8; 32];
-    le[..8].copy_from_slice(&i.to_le_bytes());
-    let h = sha2::Sha256::digest(le);
-    let mut scalar = blst::blst_scalar::default();
-    let mut be = [0u8; 32];
-    // SAFETY: valid pointers to fixed-size buffers of the sizes passed.
-    unsafe {
-        blst::blst_scalar_from_le_bytes(&raw mut scalar, h.as_ptr(), 32);
-        blst::blst_bendian_from_scalar(be.as_mut_ptr(), &raw const scalar);
-    }
-    SecretKey::from_bytes(&be).unwrap_or_else(|e| panic!("interop key {i}: {e}"))
-}
-
 fn main() {
     let Some(mut suite) = labsuite::start("keys_quiet_lab", |dir| LabConfig {
         name: "nhkeys".into(),
-        hosts: 1,
+        // host 2 runs no Lodestar: the source of the link-down failover
+        hosts: 2,
         subnet: 238,
         lodestar: true,
         lodestar_hosts: 1,
@@ -220,8 +229,7 @@ fn main() {
     }) else {
         return;
     };
-    let sk = interop_secret(MOVED);
-    let pubkey = format!("0x{}", sk.public_key().to_hex().trim_start_matches("0x"));
+    let pubkey = interop::interop_pubkey(MOVED);
     let ctx = Ctx {
         cfg: suite.cfg.clone(),
         inventory: suite.dir.join("inventory.toml"),
@@ -231,16 +239,8 @@ fn main() {
         dir: suite.dir.clone(),
         pubkey,
     };
-    let ks = Keystore::encrypt(
-        &sk,
-        PASSWORD,
-        &"m/12381/3600/7/0/0".parse().expect("path"),
-        &KdfParams::insecure_scrypt_for_tests(1024),
-        "",
-    )
-    .and_then(|k| k.to_json())
-    .expect("keystore");
-    std::fs::write(&ctx.keystore, ks).expect("keystore file");
+    std::fs::write(&ctx.keystore, interop::interop_keystore(MOVED, PASSWORD))
+        .expect("keystore file");
     std::fs::write(&ctx.password_file, format!("{PASSWORD}\n")).expect("password file");
     if !suite.always("setup_interop_7_as_an_imported_keystore_on_vc", || {
         setup(&ctx);
@@ -248,27 +248,35 @@ fn main() {
         suite.finish();
     }
     suite.run("move_waits_for_quiet_epochs_from_the_chain", || {
-        move_waits_for_quiet_epochs(&ctx);
+        moves::move_waits_for_quiet_epochs(&ctx);
     });
     suite.run("move_killed_during_the_wait_resumes", || {
-        move_killed_during_the_wait_resumes(&ctx);
+        moves::move_killed_during_the_wait_resumes(&ctx);
     });
     suite.run("failover_fences_a_reachable_source", || {
-        failover_fences_a_reachable_source(&ctx);
+        failover::failover_fences_a_reachable_source(&ctx);
     });
     suite.run(
         "failover_refuses_an_unreachable_source_until_fenced",
         || {
-            failover_refuses_an_unreachable_source(&ctx);
+            failover::failover_refuses_an_unreachable_source(&ctx);
         },
     );
     suite.run("remote_keys_import_list_guard_remove", || {
-        remote_keys(&ctx);
+        remote::remote_keys(&ctx);
     });
     suite.run("failover_killed_during_the_wait_resumes", || {
-        failover_killed_during_the_wait_resumes(&ctx);
+        failover::failover_killed_during_the_wait_resumes(&ctx);
     });
-    let _ = &ctx.dir;
+    suite.run("real_inclusion_proof_agrees_with_liveness", || {
+        inclusion::move_with_the_inclusion_proof(&ctx);
+    });
+    suite.run("real_link_down_refuses_failover", || {
+        failover::failover_refused_with_the_source_link_down(&ctx);
+    });
+    suite.run("real_lock_file_refusal_explained", || {
+        lock::import_refused_by_a_lock_file(&ctx);
+    });
     suite.finish();
 }
 
@@ -322,389 +330,4 @@ fn setup(ctx: &Ctx) {
         ctx.wait_live(200),
         "validator {MOVED} never live after the import into vc"
     );
-}
-
-fn move_args<'a>(
-    ctx: &'a Ctx,
-    from: &'a str,
-    to: &'a str,
-    ks: &'a str,
-    pw: &'a str,
-) -> Vec<&'a str> {
-    vec![
-        "--json",
-        "keys",
-        "move",
-        &ctx.pubkey,
-        "--from",
-        from,
-        "--to",
-        to,
-        "--keystore",
-        ks,
-        "--password-file",
-        pw,
-        "--yes",
-    ]
-}
-
-/// The report's liveness answers must prove `needed` quiet epochs after the removal.
-fn assert_quiet_proof(report: &Value, needed: u64) {
-    let quiet = &report["quiet"];
-    let removed = quiet["removed_epoch"].as_u64().expect("removed_epoch");
-    let run: Vec<u64> = quiet["run"]
-        .as_array()
-        .expect("run")
-        .iter()
-        .filter_map(Value::as_u64)
-        .collect();
-    assert_eq!(run.len() as u64, needed, "{quiet}");
-    assert!(run[0] > removed, "{quiet}");
-    assert!(
-        run.windows(2).all(|w| w[1] == w[0] + 1),
-        "consecutive: {quiet}"
-    );
-    let answers = report["liveness"].as_array().expect("liveness answers");
-    for e in &run {
-        assert!(
-            answers.iter().any(|a| a["epoch"] == *e
-                && a["live"] == false
-                && a["index"] == MOVED
-                && a["request"]
-                    .as_str()
-                    .is_some_and(|r| r.contains("liveness"))),
-            "epoch {e} not answered quiet by the chain: {answers:?}"
-        );
-    }
-}
-
-fn move_waits_for_quiet_epochs(ctx: &Ctx) {
-    let (ks, pw) = (
-        ctx.keystore.to_string_lossy().into_owned(),
-        ctx.password_file.to_string_lossy().into_owned(),
-    );
-    let w = Watcher::start(ctx);
-    let t = Instant::now();
-    let (code, out, err) = ctx.nodeherd(&move_args(ctx, VC, VC2, &ks, &pw));
-    let took = t.elapsed();
-    let (both, listings) = w.finish();
-    assert_eq!(code, 0, "{out}{err}");
-    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(report["resumed"], false);
-    assert_quiet_proof(&report, 2);
-    assert!(
-        err.contains("quiet wait: epoch") && err.contains("(2 of 2 quiet epochs)"),
-        "progress on stderr: {err}"
-    );
-    assert!(both.is_empty(), "on both clients at {both:?}");
-    assert!(listings >= 5, "the watcher listed {listings} times");
-    assert_eq!(ctx.holders(), Some((false, true)), "on vc2 only");
-    // The doppelganger check names the unit's flag (the lab's vc2 runs without it).
-    let steps = report["steps"].to_string();
-    assert!(steps.contains("--doppelgangerProtection"), "{steps}");
-    eprintln!("move with 2 quiet epochs took {took:.1?}");
-    assert!(ctx.wait_live(200), "the key signs from vc2 after the move");
-}
-
-fn move_killed_during_the_wait_resumes(ctx: &Ctx) {
-    let (ks, pw) = (
-        ctx.keystore.to_string_lossy().into_owned(),
-        ctx.password_file.to_string_lossy().into_owned(),
-    );
-    let w = Watcher::start(ctx);
-    let mut child = ctx
-        .cmd(&ctx.inventory, &move_args(ctx, VC2, VC, &ks, &pw))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn move");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap_or_default();
-        seen.push(line.clone());
-        if line.contains("quiet wait: epoch") {
-            break;
-        }
-    }
-    // SIGKILL during the wait: no cleanup of any kind runs.
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(i32::try_from(child.id()).unwrap_or(0), libc::SIGKILL);
-    }
-    let _ = child.wait();
-    assert!(
-        seen.iter().any(|l| l.contains("quiet wait")),
-        "the move never reached its wait: {seen:?}"
-    );
-    assert_eq!(
-        ctx.holders(),
-        Some((false, false)),
-        "killed in the wait: on neither client"
-    );
-    let state_file = ctx
-        .state
-        .join("nodeherd/moves")
-        .join(format!("{}.json", ctx.pubkey));
-    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{}: {e}", state_file.display()));
-    assert_eq!(st["phase"], "waiting", "{st}");
-    // A different move of the same key is refused while this one is unfinished.
-    let (code, _, err) = ctx.nodeherd(&move_args(ctx, VC, VC2, &ks, &pw));
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("finish that move first"), "{err}");
-    // The rerun continues and completes.
-    let (code, out, err) = ctx.nodeherd(&move_args(ctx, VC2, VC, &ks, &pw));
-    let (both, _) = w.finish();
-    assert_eq!(code, 0, "{out}{err}");
-    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    assert_eq!(report["resumed"], true, "{report}");
-    assert_quiet_proof(&report, 2);
-    assert!(both.is_empty(), "on both clients at {both:?}");
-    assert_eq!(ctx.holders(), Some((true, false)), "on vc only");
-    assert!(!state_file.exists(), "the state file is closed");
-}
-
-fn failover_args<'a>(from: &'a str, to: &'a str, ks: &'a str, pw: &'a str) -> Vec<&'a str> {
-    vec![
-        "--json",
-        "failover",
-        from,
-        "--to",
-        to,
-        "--keystore",
-        ks,
-        "--password-file",
-        pw,
-        "--yes",
-    ]
-}
-
-/// vc holds key 7 (after the moves). Failover to vc2 fences vc: the key out through its
-/// keymanager with the slashing data saved, the unit stopped, disabled and masked, no process
-/// holding /var/lib/lodestar-vc; then the quiet proof from the chain, then the import into vc2.
-fn failover_fences_a_reachable_source(ctx: &Ctx) {
-    assert_eq!(ctx.holders(), Some((true, false)), "key 7 starts on vc");
-    let (ks, pw) = (
-        ctx.keystore.to_string_lossy().into_owned(),
-        ctx.password_file.to_string_lossy().into_owned(),
-    );
-    let w = Watcher::start(ctx);
-    let (code, out, err) = ctx.nodeherd(&failover_args(VC, VC2, &ks, &pw));
-    let (both, _) = w.finish();
-    assert_eq!(code, 0, "{out}{err}");
-    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    assert_quiet_proof(&report, 2);
-    let steps = report["steps"].to_string();
-    assert!(steps.contains("slashing data saved to"), "{steps}");
-    // The lab's unit file lives in /etc/systemd/system, where systemd cannot mask it: the
-    // fence is then the drop-in whose condition never holds.
-    assert!(
-        steps.contains("active=inactive") && steps.contains("pid=0"),
-        "{steps}"
-    );
-    assert!(
-        steps.contains("enabled=masked") || steps.contains("dropin=loaded"),
-        "{steps}"
-    );
-    assert!(
-        steps.contains("no process holds files under /var/lib/lodestar-vc"),
-        "{steps}"
-    );
-    assert!(both.is_empty(), "on both clients at {both:?}");
-    // Fenced for good: even a start by hand does not run it.
-    let state = ctx.ssh("systemctl start lodestar-vc; sleep 2; systemctl is-active lodestar-vc");
-    assert!(state.trim() == "inactive", "{state}");
-    let file = report["slashing_file"].as_str().expect("slashing file");
-    let saved = std::fs::read_to_string(file).expect("saved slashing data");
-    assert!(saved.contains(&ctx.pubkey[2..]), "{saved}");
-    // Only vc2 can be asked now (vc is fenced): it has the key.
-    let (_, out, _) = ctx.nodeherd(&["--json", "keys", "list", VC2]);
-    assert!(out.contains(&ctx.pubkey), "{out}");
-    // Bring vc back for the next scenario (interop keys 0..6, no key 7).
-    let back = ctx.ssh(
-        "rm -f /etc/systemd/system/lodestar-vc.service.d/zz-nodeherd-fenced.conf; systemctl unmask lodestar-vc; systemctl daemon-reload; systemctl enable lodestar-vc; systemctl start lodestar-vc && echo started",
-    );
-    assert!(back.contains("started"), "{back}");
-    let t = Instant::now();
-    while ctx.holders() != Some((false, true)) {
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "vc did not come back"
-        );
-        std::thread::sleep(Duration::from_secs(3));
-    }
-}
-
-/// The source on a host nothing answers on: refused, naming the node and the reason, nothing
-/// imported; with --source-is-fenced the key (never deposited: no wait) goes to vc.
-fn failover_refuses_an_unreachable_source(ctx: &Ctx) {
-    let sk = interop_secret(1000);
-    let pk = format!("0x{}", sk.public_key().to_hex().trim_start_matches("0x"));
-    let ks = Keystore::encrypt(
-        &sk,
-        PASSWORD,
-        &"m/12381/3600/1000/0/0".parse().expect("path"),
-        &KdfParams::insecure_scrypt_for_tests(1024),
-        "",
-    )
-    .and_then(|k| k.to_json())
-    .expect("keystore");
-    let ks_path = ctx.dir.join("fresh.json");
-    std::fs::write(&ks_path, ks).expect("keystore file");
-    let mut inv = std::fs::read_to_string(&ctx.inventory).expect("inventory");
-    inv.push_str(
-        "\n[hosts.nhkeys-ghost]\naddress = \"10.238.0.99\"\n\n[hosts.nhkeys-ghost.nodes.lodestar-vc]\nclient = \"lodestar\"\nrole = \"validator\"\nunit = \"lodestar-vc.service\"\nkeymanager_port = 5062\nkeymanager_token_file = \"/var/lib/lodestar-vc/validator-db/api-token.txt\"\n",
-    );
-    let ghost_inv = ctx.dir.join("ghost.toml");
-    std::fs::write(&ghost_inv, inv).expect("inventory");
-    let (ks, pw) = (
-        ks_path.to_string_lossy().into_owned(),
-        ctx.password_file.to_string_lossy().into_owned(),
-    );
-    let ghost = "nhkeys-ghost/lodestar-vc";
-    let args = failover_args(ghost, VC, &ks, &pw);
-    let (code, out, err) = ctx.nodeherd_with(&ghost_inv, &args);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(
-        err.contains(ghost)
-            && err.contains("cannot be reached")
-            && err.contains("NOT assumed dead")
-            && err.contains("--source-is-fenced"),
-        "{err}"
-    );
-    let (_, list, _) = ctx.nodeherd(&["--json", "keys", "list", VC]);
-    assert!(!list.contains(&pk), "nothing imported: {list}");
-    let mut fenced = args.clone();
-    fenced.push("--source-is-fenced");
-    let (code, out, err) = ctx.nodeherd_with(&ghost_inv, &fenced);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("--source-is-fenced: taken as powered off"),
-        "{out}"
-    );
-    let (_, list, _) = ctx.nodeherd(&["--json", "keys", "list", VC]);
-    assert!(list.contains(&pk), "imported into vc: {list}");
-}
-
-/// A remote-signer key on vc2 (the URL answers nothing: Lodestar lists it anyway); the guard
-/// refuses it for vc as a remote key and as a local keystore; removal takes it off.
-fn remote_keys(ctx: &Ctx) {
-    let sk = interop_secret(2000);
-    let pk = format!("0x{}", sk.public_key().to_hex().trim_start_matches("0x"));
-    let url = "http://10.238.0.1:9000";
-    let (code, out, err) = ctx.nodeherd(&["keys", "import", VC2, "--remote", url, &pk, "--yes"]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("imported"), "{out}");
-    let (_, list, _) = ctx.nodeherd(&["--json", "keys", "list", VC2]);
-    let v: Value = serde_json::from_str(&list).unwrap_or_else(|e| panic!("{e}: {list}"));
-    let row = v["keys"]
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .find(|k| k["pubkey"] == pk.as_str() && k["remote"] == true)
-                .cloned()
-        })
-        .unwrap_or_else(|| panic!("remote key not listed as remote: {list}"));
-    assert_eq!(row["node"], VC2, "{row}");
-    let (_, table, _) = ctx.nodeherd(&["keys", "list", VC2]);
-    assert!(table.contains("remote"), "{table}");
-    // Remote on vc2: refused for vc as a remote key ...
-    let (code, _, err) = ctx.nodeherd(&["keys", "import", VC, "--remote", url, &pk, "--yes"]);
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains("DOUBLE-SIGN GUARD") && err.contains(VC2),
-        "{err}"
-    );
-    // ... and as a local keystore.
-    let ks = Keystore::encrypt(
-        &sk,
-        PASSWORD,
-        &"m/12381/3600/2000/0/0".parse().expect("path"),
-        &KdfParams::insecure_scrypt_for_tests(1024),
-        "",
-    )
-    .and_then(|k| k.to_json())
-    .expect("keystore");
-    let ks_path = ctx.dir.join("remote-local.json");
-    std::fs::write(&ks_path, ks).expect("keystore file");
-    let pw = ctx.password_file.to_string_lossy().into_owned();
-    let (code, _, err) = ctx.nodeherd(&[
-        "keys",
-        "import",
-        VC,
-        &ks_path.to_string_lossy(),
-        "--password-file",
-        &pw,
-        "--yes",
-    ]);
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains(VC2), "{err}");
-    let (code, out, err) = ctx.nodeherd(&["keys", "remove", VC2, "--remote", &pk, "--yes"]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("deleted"), "{out}");
-    let (_, list, _) = ctx.nodeherd(&["--json", "keys", "list", VC2]);
-    assert!(!list.contains(&pk), "{list}");
-}
-
-/// Key 7 is on vc2 (after the first failover). A failover vc2 -> vc killed with SIGKILL during
-/// its wait leaves the key on neither client (vc2 fenced, vc not yet importing); the rerun
-/// completes with the fence's slashing data; the key is on vc only.
-fn failover_killed_during_the_wait_resumes(ctx: &Ctx) {
-    assert_eq!(ctx.holders(), Some((false, true)), "key 7 starts on vc2");
-    let (ks, pw) = (
-        ctx.keystore.to_string_lossy().into_owned(),
-        ctx.password_file.to_string_lossy().into_owned(),
-    );
-    let w = Watcher::start(ctx);
-    let mut child = ctx
-        .cmd(&ctx.inventory, &failover_args(VC2, VC, &ks, &pw))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn failover");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut seen = Vec::new();
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap_or_default();
-        seen.push(line.clone());
-        if line.contains("quiet wait: epoch") {
-            break;
-        }
-    }
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(i32::try_from(child.id()).unwrap_or(0), libc::SIGKILL);
-    }
-    let _ = child.wait();
-    assert!(seen.iter().any(|l| l.contains("quiet wait")), "{seen:?}");
-    // vc2 is fenced (its keymanager no longer answers): only vc can be listed.
-    let (_, list, _) = ctx.nodeherd(&["--json", "keys", "list", VC]);
-    assert!(
-        !list.contains(&ctx.pubkey),
-        "not on vc during the wait: {list}"
-    );
-    let vc2 = ctx.ssh("systemctl is-active lodestar-vc2");
-    assert_eq!(vc2.trim(), "inactive", "vc2 fenced");
-    let (code, out, err) = ctx.nodeherd(&failover_args(VC2, VC, &ks, &pw));
-    let (both, _) = w.finish();
-    assert_eq!(code, 0, "{out}{err}");
-    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    assert_eq!(report["resumed"], true, "{report}");
-    assert_quiet_proof(&report, 2);
-    assert!(
-        report["steps"]
-            .to_string()
-            .contains("slashing data read back from"),
-        "{report}"
-    );
-    assert!(both.is_empty(), "on both clients at {both:?}");
-    let (_, list, _) = ctx.nodeherd(&["--json", "keys", "list", VC]);
-    assert!(list.contains(&ctx.pubkey), "on vc: {list}");
-    let back = ctx.ssh(
-        "rm -f /etc/systemd/system/lodestar-vc2.service.d/zz-nodeherd-fenced.conf; systemctl unmask lodestar-vc2; systemctl daemon-reload; systemctl enable lodestar-vc2; systemctl start lodestar-vc2 && echo started",
-    );
-    assert!(back.contains("started"), "{back}");
 }

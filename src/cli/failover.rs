@@ -32,6 +32,10 @@ pub struct FailoverArgs {
     /// Full epochs the keys must be seen not live on chain after the fencing (0: no wait).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub quiet_epochs: u64,
+    /// How the chain shows the keys were not live: the liveness endpoint, else attestation
+    /// inclusion in the blocks (auto); or only one of them.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "liveness", "inclusion"])]
+    pub quiet_proof: String,
     #[arg(long)]
     pub i_understand_double_signing_risk: bool,
     /// Cosmos: a copy of SOURCE's `config/priv_validator_key.json`, needed with

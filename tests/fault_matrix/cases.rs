@@ -16,6 +16,28 @@ pub enum Op {
     Apply,
     /// `keys move KEY --from lodestar-vc --to lodestar-vc2` (real Lodestar, host 1).
     KeyMove,
+    /// The same with `--quiet-epochs 1`, for interop key 7 (on chain): the wait asks the chain.
+    KeyQuiet,
+    /// `failover lodestar-vc --to lodestar-vc2 --keystore KS --quiet-epochs 1` (interop key 7).
+    Failover,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Upgrade => "upgrade",
+            Op::Rollback => "rollback",
+            Op::Apply => "apply",
+            Op::KeyMove => "keymove",
+            Op::KeyQuiet => "quietmove",
+            Op::Failover => "quietfailover",
+        }
+    }
+
+    /// Runs on host 1's validator clients (one case at a time).
+    pub fn on_validators(self) -> bool {
+        matches!(self, Op::KeyMove | Op::KeyQuiet | Op::Failover)
+    }
 }
 
 /// Where the fault lands: the first progress line of that step (empty: before the run).
@@ -27,8 +49,17 @@ pub enum Step {
     Switch,
     Gate,
     Confirm,
-    /// This many milliseconds after the console started (the key move prints no steps).
+    /// This many milliseconds after the console started (a move without its wait is too quick
+    /// to aim at its lines).
     After(u64),
+    /// A quiet move's removal is done and saved ("removed from ...: slashing data saved").
+    Removed,
+    /// A failover's fence of the source begins ("fencing ...").
+    Fence,
+    /// The quiet wait's first line ("quiet wait: epoch ...").
+    Wait,
+    /// The import into the target is about to be sent ("importing ... into ...").
+    Import,
 }
 
 impl Step {
@@ -41,6 +72,10 @@ impl Step {
             Step::Switch => Some(": switching"),
             Step::Gate => Some(": gate waiting "),
             Step::Confirm => Some(": gate passed"),
+            Step::Removed => Some(" removed from "),
+            Step::Fence => Some(" fencing "),
+            Step::Wait => Some(" quiet wait: epoch "),
+            Step::Import => Some(" importing "),
         }
     }
 }
@@ -82,12 +117,7 @@ pub struct Case {
 
 impl fmt::Display for Case {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let op = match self.op {
-            Op::Upgrade => "upgrade",
-            Op::Rollback => "rollback",
-            Op::Apply => "apply",
-            Op::KeyMove => "keymove",
-        };
+        let op = self.op.name();
         let step = match self.step {
             Step::After(ms) => format!("t{ms}ms"),
             other => format!("{other:?}").to_lowercase(),
@@ -174,9 +204,24 @@ fn key_moves(all: bool) -> Vec<Case> {
     out
 }
 
+/// The quiet cases (issue #14): the console killed at each step of a move and of a failover
+/// that wait for one quiet epoch. Each waits on the dev chain's epochs (48 s), one after the
+/// other on host 1: about 15 min together, so they run in `NODEHERD_FAULTS=all` only.
+pub fn quiet() -> Vec<Case> {
+    let mut out = Vec::new();
+    for step in [Step::Removed, Step::Wait, Step::Import] {
+        out.push(Case::new(Op::KeyQuiet, step, Fault::Kill));
+    }
+    for step in [Step::Fence, Step::Wait, Step::Import] {
+        out.push(Case::new(Op::Failover, step, Fault::Kill));
+    }
+    out
+}
+
 /// Every meaningful combination (`NODEHERD_FAULTS=all`).
 pub fn all() -> Vec<Case> {
     let mut out = key_moves(true);
+    out.extend(quiet());
     for op in [Op::Upgrade, Op::Rollback, Op::Apply] {
         let steps: &[Step] = if op == Op::Rollback {
             &[Step::Switch, Step::Gate, Step::Confirm]

@@ -20,16 +20,16 @@ pub struct Keys {
     pub host: Host,
     pub inventory: PathBuf,
     pub dir: PathBuf,
-    pubkey: String,
-    keystore: PathBuf,
-    password: PathBuf,
+    pub pubkey: String,
+    pub keystore: PathBuf,
+    pub password: PathBuf,
 }
 
-fn vc(h: &Host) -> String {
+pub fn vc(h: &Host) -> String {
     format!("{}/lodestar-vc", h.name())
 }
 
-fn vc2(h: &Host) -> String {
+pub fn vc2(h: &Host) -> String {
     format!("{}/lodestar-vc2", h.name())
 }
 
@@ -89,9 +89,32 @@ impl Keys {
         k
     }
 
+    /// A context for a key whose keystore and password file exist already (the quiet cases'
+    /// interop key), under `dir`; the key is put on vc only.
+    pub fn for_key(
+        host: Host,
+        inventory: PathBuf,
+        dir: PathBuf,
+        pubkey: String,
+        keystore: PathBuf,
+        password: PathBuf,
+    ) -> Keys {
+        let k = Keys {
+            host,
+            inventory,
+            dir,
+            pubkey,
+            keystore,
+            password,
+        };
+        k.ready(Duration::from_secs(180));
+        k.baseline();
+        k
+    }
+
     /// Wait until both keymanagers answer (`lab up` returns before the validator clients wrote
     /// their token files).
-    fn ready(&self, limit: Duration) {
+    pub fn ready(&self, limit: Duration) {
         let t = std::time::Instant::now();
         for node in [vc(&self.host), vc2(&self.host)] {
             loop {
@@ -105,7 +128,7 @@ impl Keys {
         }
     }
 
-    fn nodeherd(&self, tag: &str, args: &[&str]) -> Ended {
+    pub fn nodeherd(&self, tag: &str, args: &[&str]) -> Ended {
         let mut a = vec!["-i".to_string(), self.inventory.display().to_string()];
         a.extend(args.iter().map(ToString::to_string));
         Console::start(&self.dir.join(format!("console-{tag}")), &a).end(Duration::from_secs(180))
@@ -175,7 +198,7 @@ impl Keys {
     }
 
     /// The key on vc only.
-    fn baseline(&self) {
+    pub fn baseline(&self) {
         self.host.link(true);
         self.host.reachable(Duration::from_secs(60));
         match self.where_() {

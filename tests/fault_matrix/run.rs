@@ -68,7 +68,9 @@ impl Worker {
                 pb,
             ],
             Op::Apply => vec!["apply".into(), "-p".into(), pb],
-            Op::KeyMove => unreachable!("key moves run in keys.rs"),
+            Op::KeyMove | Op::KeyQuiet | Op::Failover => {
+                unreachable!("key moves and failovers run in keys.rs and quiet.rs")
+            }
         };
         a.extend(rest);
         a

@@ -88,6 +88,7 @@ async fn failover(
         moves: ops::MoveOptions {
             allow_double_sign_risk: args.i_understand_double_signing_risk,
             quiet_epochs: args.quiet_epochs,
+            quiet_proof: args.quiet_proof.parse().map_err(usage)?,
             progress: stderr_progress(out),
         },
         source_is_fenced: args.source_is_fenced,

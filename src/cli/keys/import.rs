@@ -87,7 +87,14 @@ pub(super) async fn import(
                 res.status,
                 res.message
                     .as_deref()
-                    .map(|m| format!(": {m}"))
+                    .map(|m| format!(
+                        ": {}",
+                        nodeherd_core::keymanager::types::explain_import_message(
+                            m,
+                            &inv.node(r).0.name
+                        )
+                        .unwrap_or_else(|| m.to_string())
+                    ))
                     .unwrap_or_default()
             );
         }

@@ -115,6 +115,10 @@ pub enum KeysCmd {
         /// import (0: no wait).
         #[arg(long, default_value_t = 2, value_name = "N")]
         quiet_epochs: u64,
+        /// How the chain shows the key was not live: the liveness endpoint, else the
+        /// validator's attestation inclusion in the blocks (auto); or only one of them.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "liveness", "inclusion"])]
+        quiet_proof: String,
     },
     /// Substrate nodes (client = "substrate"): new session keys via `author_rotateKeys` on the
     /// node's localhost RPC; prints them and the `session.setKeys(keys, 0x)` extrinsic to submit
@@ -225,6 +229,7 @@ async fn run_fleet(
             password_file,
             i_understand_double_signing_risk,
             quiet_epochs,
+            quiet_proof,
         } => {
             move_::move_key(
                 inv,
@@ -237,6 +242,7 @@ async fn run_fleet(
                     password_file: password_file.as_deref(),
                     risk: i_understand_double_signing_risk,
                     quiet_epochs,
+                    quiet_proof: quiet_proof.parse().map_err(common::usage)?,
                 },
                 yes,
                 out,

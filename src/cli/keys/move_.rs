@@ -21,6 +21,7 @@ pub(super) struct MoveArgs<'a> {
     pub password_file: Option<&'a Path>,
     pub risk: bool,
     pub quiet_epochs: u64,
+    pub quiet_proof: ops::quiet::QuietProof,
 }
 
 /// The progress sink of a move's quiet wait: timestamped lines on stderr, none with `-q`.
@@ -48,6 +49,7 @@ pub(super) async fn move_key(
         password_file,
         risk,
         quiet_epochs,
+        quiet_proof,
     } = args;
     let pk = pubkey_arg(pubkey)?;
     let a = find(inv, from)?;
@@ -75,6 +77,7 @@ pub(super) async fn move_key(
     let opts = ops::MoveOptions {
         allow_double_sign_risk: risk,
         quiet_epochs,
+        quiet_proof,
         progress: stderr_progress(out),
     };
     let report = ops::move_key(inv, pool, &pk, a, b, &text, &pw, &state, &opts).await;

@@ -179,6 +179,29 @@ pub fn error_message(body: &[u8]) -> String {
     }
 }
 
+/// What an import's per-key error message means, when nodeherd knows: Lodestar refuses a
+/// keystore whose lock file exists (`EEXIST: file already exists, open
+/// '/var/lib/lodestar-vc2/keystores/0x../voting-keystore.json.lock'`). Returns the message with
+/// what it means and what to do (the file, on `host`); `None` for any other message.
+pub fn explain_import_message(message: &str, host: &str) -> Option<String> {
+    if !message.contains("EEXIST") {
+        return None;
+    }
+    let path = message
+        .split('\'')
+        .find(|p| p.ends_with(".lock"))
+        .or_else(|| {
+            message.split_whitespace().find(|w| {
+                w.trim_matches(|c| c == ',' || c == '\'' || c == '"')
+                    .ends_with(".lock")
+            })
+        })?
+        .trim_matches(|c| c == ',' || c == '\'' || c == '"');
+    Some(format!(
+        "{message}: the validator client refused the key because the lock file {path} exists on host {host}. Either the client holds it for a key it runs, or an import of this key was interrupted (e.g. a console killed during a move) and left it behind. List the node's keys first: if the key is listed, it is already imported; if not, and no process on {host} holds {path} (`fuser {path}`), delete {path} on {host} and import again"
+    ))
+}
+
 /// A BLS public key as the API spells it: `0x` + 96 lowercase hex digits.
 pub fn normalize_pubkey(s: &str) -> Option<String> {
     let hex = s.strip_prefix("0x").unwrap_or(s);
@@ -267,6 +290,38 @@ mod captured {
             concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
         );
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    #[test]
+    fn lodestar_lock_file_refusal_is_explained() {
+        // Lodestar 1.5.1's answer to an import whose keystore lock file exists (captured in
+        // the lab; tests/fixtures/keymanager/import_lock_eexist.json).
+        let a: ImportAnswer =
+            serde_json::from_str(&fixture("import_lock_eexist.json")).expect("fixture");
+        let m = a.data[0].message.clone().unwrap_or_default();
+        let said = explain_import_message(&m, "nhkeys-1").expect("explained");
+        let lock = m
+            .split('\'')
+            .find(|p| p.ends_with(".lock"))
+            .expect("the captured message names the lock file");
+        assert!(
+            lock.starts_with("/var/lib/lodestar-vc2/keystores/0x"),
+            "{lock}"
+        );
+        assert!(
+            said.contains(&format!("delete {lock} on nhkeys-1")),
+            "{said}"
+        );
+        assert!(
+            said.contains("host nhkeys-1") && said.contains("List the node's keys"),
+            "{said}"
+        );
+        assert!(
+            said.starts_with(&m),
+            "the client's own words come first: {said}"
+        );
+        assert_eq!(explain_import_message("duplicate", "h"), None);
+        assert_eq!(explain_import_message("EEXIST without a path", "h"), None);
     }
 
     #[test]

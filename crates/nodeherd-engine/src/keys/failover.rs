@@ -397,13 +397,24 @@ async fn import_all(
     let texts: Vec<String> = keystores.iter().map(|(_, t)| t.clone()).collect();
     let passwords: Vec<Secret<String>> = keystores.iter().map(|_| password.clone()).collect();
     let stop = not_imported(ends, file.as_ref());
+    run.progress(&format!("importing {} key(s) into {}", texts.len(), ends.b));
     match kmb.import(&texts, &passwords, interchange).await {
         Ok(r) if r.iter().all(|x| x.status == ImportStatus::Imported) => {
             run.steps
                 .push(format!("imported {} key(s) into {}", r.len(), ends.b));
         }
         Ok(r) => {
-            run.steps.push(format!("import into {}: {r:?}", ends.b));
+            let host = &run.inv.node(ends.to).0.name;
+            for x in &r {
+                let m = x.message.as_deref().unwrap_or("");
+                let said = nodeherd_core::keymanager::types::explain_import_message(m, host);
+                run.steps.push(format!(
+                    "import into {}: {:?}: {}",
+                    ends.b,
+                    x.status,
+                    said.as_deref().unwrap_or(m)
+                ));
+            }
             return Err((stop, file));
         }
         Err(e) => {

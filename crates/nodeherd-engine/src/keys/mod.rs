@@ -33,6 +33,7 @@ pub mod move_state;
 mod move_wait;
 pub mod onchain;
 pub mod quiet;
+mod quiet_inclusion;
 mod remote;
 mod remove_node;
 pub mod session;

@@ -38,6 +38,8 @@ pub struct MoveOptions {
     /// Full epochs the key must be seen quiet on chain after its removal before the import
     /// (`--quiet-epochs`, default 2; 0 imports right after the verified removal).
     pub quiet_epochs: u64,
+    /// How the chain is asked whether the key was live (`--quiet-proof`).
+    pub quiet_proof: super::quiet::QuietProof,
     pub progress: Option<Progress>,
 }
 
@@ -46,6 +48,7 @@ impl Default for MoveOptions {
         MoveOptions {
             allow_double_sign_risk: false,
             quiet_epochs: 2,
+            quiet_proof: super::quiet::QuietProof::Auto,
             progress: None,
         }
     }
@@ -276,6 +279,7 @@ async fn run_move(
             ));
         }
         run.save(Phase::Removing, &ends.untouched)?;
+        run.progress(&format!("removing {} from {}", ends.pubkey, ends.a));
         let (removed, file) = remove_from_a(run, &kma, &session, ends, state_dir, !listed).await?;
         run.state.slashing_file.clone_from(&file);
         interchange = Some(removed.slashing_protection);
@@ -285,6 +289,14 @@ async fn run_move(
         });
         let stop = not_imported(ends, file.as_ref());
         run.save(Phase::Waiting, &stop)?;
+        run.progress(&format!(
+            "removed from {}: slashing data saved to {}; state {}",
+            ends.a,
+            file.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            run.journal.path().display()
+        ));
     }
     let stop = not_imported(ends, run.state.slashing_file.as_ref());
     if run.state.phase == Phase::Waiting {
@@ -536,6 +548,7 @@ pub(super) async fn import_into_b(
 ) -> Result<Option<PathBuf>, Stop> {
     let Ends { pubkey, a, b, .. } = ends;
     let file = run.state.slashing_file.clone();
+    run.progress(&format!("importing {pubkey} into {b}"));
     let res = kmb
         .import(
             &[keystore.to_string()],
@@ -550,7 +563,18 @@ pub(super) async fn import_into_b(
                 .push(format!("imported into {b} with {a}'s slashing data"));
         }
         Ok(r) => {
-            run.steps.push(format!("import into {b}: {:?}", r.first()));
+            let host = &run.inv.node(ends.to).0.name;
+            let said = r.first().map_or_else(
+                || "no answer for the key".to_string(),
+                |x| {
+                    nodeherd_core::keymanager::types::explain_import_message(
+                        x.message.as_deref().unwrap_or(""),
+                        host,
+                    )
+                    .map_or_else(|| format!("{x:?}"), |m| format!("{:?}: {m}", x.status))
+                },
+            );
+            run.steps.push(format!("import into {b}: {said}"));
             return Err((not_imported, file));
         }
         Err(e) => {

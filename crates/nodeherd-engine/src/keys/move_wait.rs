@@ -48,6 +48,17 @@ pub(super) async fn chain_facts(
     .await;
     match asked {
         Ok((chain, clock, indices)) if !indices.is_empty() => {
+            match chain
+                .choose_proof(run.opts.quiet_proof, &clock, indices[0])
+                .await
+            {
+                Ok(how) => run.steps.push(format!("the quiet proof: {how}")),
+                Err(e) => {
+                    run.steps
+                        .push(format!("the quiet wait needs the beacon chain: {e}"));
+                    return Err((where_now(run, ends), run.state.slashing_file.clone()));
+                }
+            }
             run.steps.push(format!(
                 "{} knows the key(s) as validator(s) {indices:?}; {} quiet epochs of {} s will be proven",
                 chain.label(),

@@ -3,8 +3,9 @@
 //! removal were judged not live one after the other. Only then may the key be imported elsewhere.
 //!
 //! Owns: the requests of the wait (validator index, genesis and spec for the clock, liveness in
-//! the spec's form, else the older form Lodestar 1.5 serves) through the host's beacon node, and
-//! the loop around [`nodeherd_core::keymanager::liveness::Quiet`]. May not touch: deciding what
+//! the spec's form, else the older form Lodestar 1.5 serves, else the inclusion proof of
+//! [`super::quiet_inclusion`]) through the host's beacon node, the choice between them
+//! (`--quiet-proof`), and the loop around [`nodeherd_core::keymanager::liveness::Quiet`]. May not touch: deciding what
 //! the answers mean (core), the move's state file (the caller persists through `on_judged`), the
 //! terminal (progress goes to the caller's sink).
 
@@ -42,6 +43,12 @@ pub enum QuietError {
 pub trait ChainView: Sync {
     fn now(&self) -> u64;
     fn sleep_until(&self, unix: u64) -> impl std::future::Future<Output = ()> + Send;
+    /// Epochs beyond the next one that must have begun before an epoch can be judged: 0 for
+    /// the liveness endpoint, 1 for the inclusion proof (an attestation of an epoch's last slot
+    /// can be included until the end of the following epoch).
+    fn lag(&self) -> u64 {
+        0
+    }
     /// One answer per index of `indices` for `epoch`.
     fn is_live(
         &self,
@@ -63,9 +70,11 @@ pub async fn wait_quiet(
 ) -> Result<(), QuietError> {
     // An epoch is judged two slots after the next one began (its last attestations are out).
     let margin = 2 * clock.seconds_per_slot;
+    let lag = chain.lag();
     loop {
         let current = clock.epoch_at(chain.now());
-        match quiet.next(current) {
+        // With a lag, the newest epoch whose answer is complete is `lag` epochs further back.
+        match quiet.next(current.saturating_sub(lag)) {
             Next::Done => return Ok(()),
             Next::Wait { until } => {
                 progress(&format!(
@@ -73,12 +82,14 @@ pub async fn wait_quiet(
                     quiet.judged() + 1,
                     quiet.needed,
                     quiet.removed_epoch,
-                    until
+                    until + lag
                 ));
-                chain.sleep_until(clock.epoch_start(until) + margin).await;
+                chain
+                    .sleep_until(clock.epoch_start(until + lag) + margin)
+                    .await;
             }
             Next::Judge { epoch, gap } => {
-                let ready = clock.epoch_start(epoch + 1) + margin;
+                let ready = clock.epoch_start(epoch + 1 + lag) + margin;
                 if chain.now() < ready {
                     chain.sleep_until(ready).await;
                 }
@@ -109,11 +120,42 @@ pub async fn wait_quiet(
     }
 }
 
+/// How the wait asks the chain whether a validator was live (`--quiet-proof`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuietProof {
+    /// The liveness endpoint where the beacon node serves it (either form), else the inclusion
+    /// proof.
+    #[default]
+    Auto,
+    /// The liveness endpoint only.
+    Liveness,
+    /// The validator's attestation inclusion in the blocks ([`super::quiet_inclusion`]).
+    Inclusion,
+}
+
+impl std::str::FromStr for QuietProof {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(QuietProof::Auto),
+            "liveness" => Ok(QuietProof::Liveness),
+            "inclusion" => Ok(QuietProof::Inclusion),
+            other => Err(format!(
+                "{other:?} is not a quiet proof: auto, liveness or inclusion"
+            )),
+        }
+    }
+}
+
 /// The beacon node of a validator's host, for the wait.
 pub struct BeaconChain {
-    beacon: HostBeacon,
+    pub(super) beacon: HostBeacon,
     /// The beacon node answered 404/405 to the spec's POST: use the older GET.
     legacy: AtomicBool,
+    /// Judge from attestation inclusion (no liveness endpoint, or asked for).
+    inclusion: AtomicBool,
+    /// Slots per epoch, for the inclusion proof (set with the clock).
+    pub(super) slots_per_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl BeaconChain {
@@ -124,7 +166,63 @@ impl BeaconChain {
         Ok(BeaconChain {
             beacon,
             legacy: AtomicBool::new(false),
+            inclusion: AtomicBool::new(false),
+            slots_per_epoch: std::sync::atomic::AtomicU64::new(32),
         })
+    }
+
+    /// Settle how epochs are judged: `Inclusion` as asked; otherwise one liveness request for
+    /// `index` in the current epoch, in the spec's form then the older one; when both answer
+    /// 404/405 (no such endpoint), `Auto` falls back to the inclusion proof and `Liveness`
+    /// fails. Returns the proof's name for the steps.
+    pub async fn choose_proof(
+        &self,
+        asked: QuietProof,
+        clock: &Clock,
+        index: u64,
+    ) -> Result<&'static str, String> {
+        self.slots_per_epoch
+            .store(clock.slots_per_epoch, Ordering::Relaxed);
+        if asked == QuietProof::Inclusion {
+            self.inclusion.store(true, Ordering::Relaxed);
+            return Ok("attestation inclusion (--quiet-proof inclusion)");
+        }
+        let epoch = clock.epoch_at(self.now());
+        let (path, body) = liveness::standard_request(epoch, &[index]);
+        let r = self.req("POST", &path, Some(body.as_bytes())).await?;
+        if !matches!(r.status, 404 | 405) {
+            return Ok("the liveness endpoint (POST /eth/v1/validator/liveness/{epoch})");
+        }
+        let p = liveness::legacy_path(epoch, &[index]);
+        let r = self.req("GET", &p, None).await?;
+        if !matches!(r.status, 404 | 405) {
+            self.legacy.store(true, Ordering::Relaxed);
+            return Ok(
+                "the liveness endpoint (GET /eth/v1/validator/liveness?indices=..&epoch=..)",
+            );
+        }
+        if asked == QuietProof::Liveness {
+            return Err(format!(
+                "{} serves no liveness endpoint (both forms answered 404/405) and --quiet-proof liveness was asked",
+                self.beacon.label
+            ));
+        }
+        self.inclusion.store(true, Ordering::Relaxed);
+        Ok(
+            "attestation inclusion (the beacon node serves no liveness endpoint: both forms answered 404/405)",
+        )
+    }
+
+    pub(super) async fn req(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<nodeherd_transport::http::Response, String> {
+        self.beacon
+            .request(method, path, body)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// `host/node` of the beacon node.
@@ -186,7 +284,14 @@ impl ChainView for BeaconChain {
         tokio::time::sleep(std::time::Duration::from_secs(wait))
     }
 
+    fn lag(&self) -> u64 {
+        u64::from(self.inclusion.load(Ordering::Relaxed))
+    }
+
     async fn is_live(&self, epoch: u64, indices: &[u64]) -> Result<Vec<LivenessAnswer>, String> {
+        if self.inclusion.load(Ordering::Relaxed) {
+            return self.included(epoch, indices).await;
+        }
         let label = &self.beacon.label;
         let (path, body) = liveness::standard_request(epoch, indices);
         let (request, resp) = if self.legacy.load(Ordering::Relaxed) {
@@ -253,9 +358,13 @@ mod tests {
         now: AtomicU64,
         live: Vec<u64>,
         asked: Mutex<Vec<(u64, u64)>>,
+        lag: u64,
     }
 
     impl ChainView for Fake {
+        fn lag(&self) -> u64 {
+            self.lag
+        }
         fn now(&self) -> u64 {
             self.now.load(Ordering::SeqCst)
         }
@@ -270,7 +379,8 @@ mod tests {
         ) -> Result<Vec<LivenessAnswer>, String> {
             // The beacon node's window: the current and the previous epoch only.
             let current = CLOCK.epoch_at(self.now());
-            if epoch + 1 < current || epoch > current + 1 {
+            // (the inclusion proof reads blocks: no window)
+            if self.lag == 0 && (epoch + 1 < current || epoch > current + 1) {
                 return Err(format!("epoch {epoch} outside the window at {current}"));
             }
             self.asked.lock().unwrap().push((epoch, self.now()));
@@ -314,6 +424,7 @@ mod tests {
             now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
             live: vec![10],
             asked: Mutex::default(),
+            lag: 0,
         };
         let mut q = Quiet::new(10, 2);
         let (r, lines, saved) = run(&fake, &mut q);
@@ -337,11 +448,37 @@ mod tests {
     }
 
     #[test]
+    fn the_inclusion_proof_judges_each_epoch_once_the_one_after_it_ended() {
+        let fake = Fake {
+            now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
+            live: vec![],
+            asked: Mutex::default(),
+            lag: 1,
+        };
+        let mut q = Quiet::new(10, 2);
+        let (r, lines, _) = run(&fake, &mut q);
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(q.run, vec![11, 12]);
+        // Epoch e only after epoch e+2 began plus two slots (its attestations can be included
+        // until the end of e+1).
+        for (epoch, at) in fake.asked.lock().unwrap().iter() {
+            assert!(*at >= CLOCK.epoch_start(epoch + 2) + 12, "{epoch} at {at}");
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("next answer after epoch 13 begins")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
     fn a_live_epoch_after_the_removal_ends_the_wait_without_proof() {
         let fake = Fake {
             now: AtomicU64::new(CLOCK.epoch_start(10)),
             live: vec![12],
             asked: Mutex::default(),
+            lag: 0,
         };
         let mut q = Quiet::new(10, 3);
         let (r, _, saved) = run(&fake, &mut q);
@@ -360,6 +497,7 @@ mod tests {
             now: AtomicU64::new(CLOCK.epoch_start(13) + 1),
             live: vec![],
             asked: Mutex::default(),
+            lag: 0,
         };
         let mut q = Quiet {
             removed_epoch: 10,
@@ -373,6 +511,7 @@ mod tests {
             now: AtomicU64::new(CLOCK.epoch_start(30) + 40),
             live: vec![],
             asked: Mutex::default(),
+            lag: 0,
         };
         let mut q = Quiet {
             removed_epoch: 10,

@@ -105,9 +105,19 @@ impl Clock {
 }
 
 /// The state of a quiet wait, kept in the move's state file so a rerun continues it.
+///
+/// Counting starts at the **second** epoch after the removal ([`Quiet::first_judged`]): the key
+/// may have signed in the removal epoch, and beacon nodes count an attestation found in a block
+/// as liveness in the *block's* epoch (Lodestar's `seenBlockAttesters.addIndices(blockEpoch,
+/// ...)`), so an attestation signed in the removal epoch's last slots, before the removal and
+/// included in the next epoch's first blocks, shows the key live in the epoch after the removal.
+/// Seen on the lab's Lodestar 1.5.1: "LIVE in epoch 8" for a key removed in epoch 7. An
+/// attestation is included at the latest in the epoch after its own (phase0: within
+/// SLOTS_PER_EPOCH slots; Deneb, EIP-7045: by the end of the next epoch), so from the second
+/// epoch on every live answer is a signature made after the removal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quiet {
-    /// The epoch the key was removed in (it may have signed in it): counting starts after it.
+    /// The epoch the key was removed in (it may have signed in it).
     pub removed_epoch: u64,
     /// How many full epochs must be judged not live, one after the other.
     pub needed: u64,
@@ -144,6 +154,11 @@ impl Quiet {
         }
     }
 
+    /// The first epoch the wait judges: the second after the removal (see [`Quiet`]).
+    pub fn first_judged(&self) -> u64 {
+        self.removed_epoch + 2
+    }
+
     /// How many epochs of the run are judged (for "epoch k of N").
     pub fn judged(&self) -> u64 {
         self.run.len() as u64
@@ -156,7 +171,7 @@ impl Quiet {
         if self.judged() >= self.needed {
             return Next::Done;
         }
-        let want = self.run.last().map_or(self.removed_epoch + 1, |e| e + 1);
+        let want = self.run.last().map_or(self.first_judged(), |e| e + 1);
         if current <= want {
             Next::Wait { until: want + 1 }
         } else if current == want + 1 {
@@ -173,16 +188,17 @@ impl Quiet {
     }
 
     /// Record the answer for `epoch`. Live is an error (never import then); a quiet epoch that
-    /// does not follow the run restarts it.
+    /// does not follow the run restarts it. Epochs before [`Quiet::first_judged`] neither count
+    /// nor stop the wait (live there may be a signature from before the removal).
     pub fn record(&mut self, epoch: u64, live: bool) -> Result<(), SeenLive> {
+        if epoch < self.first_judged() {
+            return Ok(());
+        }
         if live {
             return Err(SeenLive {
                 epoch,
                 removed_epoch: self.removed_epoch,
             });
-        }
-        if epoch <= self.removed_epoch {
-            return Ok(());
         }
         match self.run.last() {
             Some(l) if *l + 1 == epoch => self.run.push(epoch),
@@ -287,20 +303,12 @@ mod tests {
     }
 
     #[test]
-    fn a_wait_judges_each_epoch_after_the_removal_once_it_is_over() {
+    fn a_wait_judges_each_epoch_from_the_second_after_the_removal_once_it_is_over() {
         let mut q = Quiet::new(10, 2);
-        // Removed in epoch 10: epoch 11 is the first to judge, once epoch 12 began.
-        assert_eq!(q.next(10), Next::Wait { until: 12 });
-        assert_eq!(q.next(11), Next::Wait { until: 12 });
-        assert_eq!(
-            q.next(12),
-            Next::Judge {
-                epoch: 11,
-                gap: false
-            }
-        );
-        q.record(11, false).unwrap();
-        assert_eq!(q.judged(), 1);
+        // Removed in epoch 10: epoch 11 may show a pre-removal attestation included late;
+        // epoch 12 is the first to judge, once epoch 13 began.
+        assert_eq!(q.first_judged(), 12);
+        assert_eq!(q.next(10), Next::Wait { until: 13 });
         assert_eq!(q.next(12), Next::Wait { until: 13 });
         assert_eq!(
             q.next(13),
@@ -310,44 +318,58 @@ mod tests {
             }
         );
         q.record(12, false).unwrap();
-        assert_eq!(q.next(13), Next::Done);
-        assert_eq!(q.run, vec![11, 12]);
+        assert_eq!(q.judged(), 1);
+        assert_eq!(q.next(13), Next::Wait { until: 14 });
+        assert_eq!(
+            q.next(14),
+            Next::Judge {
+                epoch: 13,
+                gap: false
+            }
+        );
+        q.record(13, false).unwrap();
+        assert_eq!(q.next(14), Next::Done);
+        assert_eq!(q.run, vec![12, 13]);
     }
 
     #[test]
     fn live_after_removal_stops_and_a_gap_restarts_the_run() {
         let mut q = Quiet::new(10, 3);
-        q.record(11, false).unwrap();
-        // The console was away for epochs 12..14: the run cannot continue across them.
+        q.record(12, false).unwrap();
+        // The console was away for epochs 13..15: the run cannot continue across them.
         assert_eq!(
-            q.next(15),
+            q.next(16),
             Next::Judge {
-                epoch: 14,
+                epoch: 15,
                 gap: true
             }
         );
-        q.record(14, false).unwrap();
-        assert_eq!(q.run, vec![14]);
+        q.record(15, false).unwrap();
+        assert_eq!(q.run, vec![15]);
         assert_eq!(
-            q.record(15, true),
+            q.record(16, true),
             Err(SeenLive {
-                epoch: 15,
+                epoch: 16,
                 removed_epoch: 10
             })
         );
-        // Live in the removal epoch itself is expected and not counted.
+        // Live in the removal epoch and in the next (a pre-removal attestation included late,
+        // counted in the block's epoch) is expected: neither counted nor a stop.
         let mut q = Quiet::new(10, 1);
+        q.record(10, true).unwrap();
+        q.record(11, true).unwrap();
+        q.record(11, false).unwrap();
+        assert!(q.run.is_empty());
+        // From the second epoch on, live stops the wait.
         assert!(
-            q.record(10, true).is_err(),
+            q.record(12, true).is_err(),
             "live is never recorded as quiet"
         );
-        q.record(10, false).unwrap();
-        assert!(q.run.is_empty());
         // A repeated answer does not count twice.
-        q.record(11, false).unwrap();
-        q.record(11, false).unwrap();
-        assert_eq!(q.run, vec![11]);
-        assert_eq!(q.next(11), Next::Done);
+        q.record(12, false).unwrap();
+        q.record(12, false).unwrap();
+        assert_eq!(q.run, vec![12]);
+        assert_eq!(q.next(12), Next::Done);
         // Zero epochs asked: nothing to wait for.
         assert_eq!(Quiet::new(5, 0).next(0), Next::Done);
     }

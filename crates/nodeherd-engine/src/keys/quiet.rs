@@ -419,20 +419,21 @@ mod tests {
 
     #[test]
     fn waits_for_two_quiet_epochs_judging_each_after_it_ended() {
-        // Removed in epoch 10 (mid-epoch).
+        // Removed in epoch 10 (mid-epoch); live in 11 too, as a beacon node says when a
+        // pre-removal attestation is included in epoch 11's blocks: epoch 11 is not asked.
         let fake = Fake {
             now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
-            live: vec![10],
+            live: vec![10, 11],
             asked: Mutex::default(),
             lag: 0,
         };
         let mut q = Quiet::new(10, 2);
         let (r, lines, saved) = run(&fake, &mut q);
         assert!(r.is_ok(), "{r:?}");
-        assert_eq!(q.run, vec![11, 12]);
+        assert_eq!(q.run, vec![12, 13]);
         assert_eq!(saved, 2, "the state is persisted after each judged epoch");
         let asked = fake.asked.lock().unwrap();
-        assert_eq!(asked.iter().map(|a| a.0).collect::<Vec<_>>(), vec![11, 12]);
+        assert_eq!(asked.iter().map(|a| a.0).collect::<Vec<_>>(), vec![12, 13]);
         // Each epoch was asked about only after the next one began, plus two slots.
         for (epoch, at) in asked.iter() {
             assert!(*at >= CLOCK.epoch_start(epoch + 1) + 12, "{epoch} at {at}");
@@ -458,7 +459,7 @@ mod tests {
         let mut q = Quiet::new(10, 2);
         let (r, lines, _) = run(&fake, &mut q);
         assert!(r.is_ok(), "{r:?}");
-        assert_eq!(q.run, vec![11, 12]);
+        assert_eq!(q.run, vec![12, 13]);
         // Epoch e only after epoch e+2 began plus two slots (its attestations can be included
         // until the end of e+1).
         for (epoch, at) in fake.asked.lock().unwrap().iter() {
@@ -467,7 +468,7 @@ mod tests {
         assert!(
             lines
                 .iter()
-                .any(|l| l.contains("next answer after epoch 13 begins")),
+                .any(|l| l.contains("next answer after epoch 14 begins")),
             "{lines:?}"
         );
     }
@@ -476,18 +477,18 @@ mod tests {
     fn a_live_epoch_after_the_removal_ends_the_wait_without_proof() {
         let fake = Fake {
             now: AtomicU64::new(CLOCK.epoch_start(10)),
-            live: vec![12],
+            live: vec![13],
             asked: Mutex::default(),
             lag: 0,
         };
         let mut q = Quiet::new(10, 3);
         let (r, _, saved) = run(&fake, &mut q);
         match r {
-            Err(QuietError::Live(SeenLive { epoch: 12, .. })) => {}
+            Err(QuietError::Live(SeenLive { epoch: 13, .. })) => {}
             other => panic!("{other:?}"),
         }
-        assert_eq!(saved, 1, "epoch 11 was saved, 12 (live) was not");
-        assert_eq!(q.run, vec![11]);
+        assert_eq!(saved, 1, "epoch 12 was saved, 13 (live) was not");
+        assert_eq!(q.run, vec![12]);
     }
 
     #[test]

@@ -21,8 +21,11 @@ use nodeherd_lab::{LabConfig, naming};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+#[path = "support/comet_key.rs"]
+mod comet_key;
 #[path = "support/labsuite.rs"]
 mod labsuite;
+use comet_key::{CometKey, comet_key};
 
 const LAB: &str = "nhcfail";
 const SUBNET: u8 = 245;
@@ -34,55 +37,6 @@ struct Ctx {
     inventory: PathBuf,
     dir: PathBuf,
     validator: CometKey,
-}
-
-/// A CometBFT Ed25519 key from a fixed seed, through russh's ssh-key (not nodeherd's code).
-struct CometKey {
-    priv_b64: String,
-    pub_b64: String,
-    address: String,
-    seed: [u8; 32],
-}
-
-fn comet_key(seed: [u8; 32]) -> CometKey {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let kp = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed);
-    let public = kp.public.0;
-    let mut both = seed.to_vec();
-    both.extend_from_slice(&public);
-    CometKey {
-        priv_b64: b64.encode(&both),
-        pub_b64: b64.encode(public),
-        address: sha2::Sha256::digest(public)[..20]
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect(),
-        seed,
-    }
-}
-
-impl CometKey {
-    /// The file as CometBFT writes it (`MarshalIndent`, two spaces, no final newline).
-    fn file(&self) -> String {
-        format!(
-            "{{\n  \"address\": \"{}\",\n  \"pub_key\": {{\n    \"type\": \"tendermint/PubKeyEd25519\",\n    \"value\": \"{}\"\n  }},\n  \"priv_key\": {{\n    \"type\": \"tendermint/PrivKeyEd25519\",\n    \"value\": \"{}\"\n  }}\n}}",
-            self.address, self.pub_b64, self.priv_b64
-        )
-    }
-
-    /// Every form in which a piece of the private key could leak into output.
-    fn secret_forms(&self) -> Vec<String> {
-        use base64::Engine as _;
-        let hex: String = self.seed.iter().map(|b| format!("{b:02x}")).collect();
-        vec![
-            self.priv_b64.clone(),
-            self.priv_b64[..16].to_string(),
-            base64::engine::general_purpose::STANDARD.encode(self.seed),
-            hex,
-        ]
-    }
 }
 
 fn main() {
@@ -281,22 +235,7 @@ fn signed(ctx: &Ctx, i: usize, h: u64) -> bool {
 }
 
 fn nodeherd(ctx: &Ctx, args: &[&str]) -> (i32, String, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nodeherd"))
-        .arg("-i")
-        .arg(&ctx.inventory)
-        .args(args)
-        .env("NODEHERD_STATE_DIR", ctx.dir.join("state"))
-        .env("XDG_CACHE_HOME", ctx.dir.join("cache"))
-        .env("XDG_STATE_HOME", ctx.dir.join("xdg-state"))
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run nodeherd");
-    let r = (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    );
+    let r = labsuite::nodeherd(&ctx.inventory, &ctx.dir, args);
     for form in ctx.validator.secret_forms() {
         assert!(
             !r.1.contains(&form) && !r.2.contains(&form),

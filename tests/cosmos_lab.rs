@@ -226,22 +226,7 @@ fn info(ctx: &Ctx, key: &str, checksum: Option<&str>) -> String {
 
 /// Run the real binary; (exit code, stdout, stderr).
 fn nodeherd(ctx: &Ctx, args: &[&str]) -> (i32, String, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nodeherd"))
-        .arg("-i")
-        .arg(&ctx.inventory)
-        .args(args)
-        .env("NODEHERD_STATE_DIR", ctx.dir.join("state"))
-        .env("XDG_CACHE_HOME", ctx.dir.join("cache"))
-        .env("XDG_STATE_HOME", ctx.dir.join("xdg-state"))
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run nodeherd");
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    labsuite::nodeherd(&ctx.inventory, &ctx.dir, args)
 }
 
 fn chain_upgrade_run(ctx: &Ctx) -> Vec<serde_json::Value> {

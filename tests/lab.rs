@@ -13,8 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 
+#[path = "support/comet_key.rs"]
+mod comet_key;
 #[path = "support/labsuite.rs"]
 mod labsuite;
+use comet_key::comet_key;
 
 struct Ctx {
     inventory: PathBuf,
@@ -840,57 +843,6 @@ fn unit_file_drift_is_planned_rewritten_and_restarted(ctx: &Ctx) -> Vec<String> 
 
 /// The CometBFT home the cosmos scenario writes on each host.
 const GAIA_HOME: &str = "/var/lib/nodeherd-test/gaia";
-
-/// A CometBFT Ed25519 key from a fixed seed, through russh's ssh-key (not nodeherd's code):
-/// (priv_key value = base64(seed || pub), pub base64, address, seed).
-struct CometKey {
-    priv_b64: String,
-    pub_b64: String,
-    address: String,
-    seed: [u8; 32],
-}
-
-fn comet_key(seed: [u8; 32]) -> CometKey {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let kp = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed);
-    let public = kp.public.0;
-    let mut both = seed.to_vec();
-    both.extend_from_slice(&public);
-    CometKey {
-        priv_b64: b64.encode(&both),
-        pub_b64: b64.encode(public),
-        address: sha2::Sha256::digest(public)[..20]
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect(),
-        seed,
-    }
-}
-
-impl CometKey {
-    /// The file exactly as CometBFT writes it (`MarshalIndent`, two spaces, no final newline).
-    fn file(&self) -> String {
-        format!(
-            "{{\n  \"address\": \"{}\",\n  \"pub_key\": {{\n    \"type\": \"tendermint/PubKeyEd25519\",\n    \"value\": \"{}\"\n  }},\n  \"priv_key\": {{\n    \"type\": \"tendermint/PrivKeyEd25519\",\n    \"value\": \"{}\"\n  }}\n}}",
-            self.address, self.pub_b64, self.priv_b64
-        )
-    }
-
-    /// Every form in which a piece of the private key could leak into output.
-    fn secret_forms(&self) -> Vec<String> {
-        use base64::Engine as _;
-        let hex: String = self.seed.iter().map(|b| format!("{b:02x}")).collect();
-        vec![
-            self.priv_b64.clone(),
-            base64::engine::general_purpose::STANDARD.encode(self.seed),
-            self.priv_b64[..16].to_string(),
-            hex.clone(),
-            hex.to_uppercase(),
-        ]
-    }
-}
 
 /// Write `text` to `path` on `host` (0600, directories made), as root.
 fn put_file(ctx: &Ctx, host: &str, path: &str, text: &str) {

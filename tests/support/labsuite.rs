@@ -174,3 +174,28 @@ pub fn put_file(cfg: &LabConfig, i: usize, path: &str, bytes: &[u8], mode: &str)
         .expect("send");
     assert!(c.wait().expect("ssh").success(), "put {path} on {i}");
 }
+
+/// Run the real `nodeherd` binary as a console of its own (state, cache and XDG state under
+/// `dir`, no colour, no terminal) with inventory `inventory`: (exit code, stdout, stderr).
+pub fn nodeherd(
+    inventory: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (i32, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nodeherd"))
+        .arg("-i")
+        .arg(inventory)
+        .args(args)
+        .env("NODEHERD_STATE_DIR", dir.join("state"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("XDG_STATE_HOME", dir.join("xdg-state"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run nodeherd");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}

@@ -182,6 +182,17 @@ pub fn failover_killed_during_the_wait_resumes(ctx: &Ctx) {
         "rm -f /etc/systemd/system/lodestar-vc2.service.d/zz-nodeherd-fenced.conf; systemctl unmask lodestar-vc2; systemctl daemon-reload; systemctl enable lodestar-vc2; systemctl start lodestar-vc2 && echo started",
     );
     assert!(back.contains("started"), "{back}");
+    // The next scenario starts from key 7 on vc: wait until vc2's keymanager answers again
+    // (until then `keys list` exits 1: a node that cannot be asked).
+    let t = Instant::now();
+    while ctx.holders() != Some((true, false)) {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "vc2 did not come back (keys on vc, vc2: {:?})",
+            ctx.holders()
+        );
+        std::thread::sleep(Duration::from_secs(3));
+    }
 }
 
 /// A validator client declared on host 2 (a real host, sshd and systemd, no Lodestar), the

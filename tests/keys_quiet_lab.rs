@@ -327,7 +327,7 @@ fn setup(ctx: &Ctx) {
     assert_eq!(code, 0, "{err}");
     assert_eq!(ctx.holders(), Some((true, false)));
     assert!(
-        ctx.wait_live(200),
+        ctx.wait_live(400),
         "validator {MOVED} never live after the import into vc"
     );
 }

@@ -90,7 +90,7 @@ pub fn move_waits_for_quiet_epochs(ctx: &Ctx) {
     let steps = report["steps"].to_string();
     assert!(steps.contains("--doppelgangerProtection"), "{steps}");
     eprintln!("move with 2 quiet epochs took {took:.1?}");
-    assert!(ctx.wait_live(200), "the key signs from vc2 after the move");
+    assert!(ctx.wait_live(400), "the key signs from vc2 after the move");
 }
 
 pub fn move_killed_during_the_wait_resumes(ctx: &Ctx) {

@@ -30,7 +30,9 @@ pub struct Reading {
     pub past_secs: Option<f64>,
 }
 
-async fn facts(session: &Session, node: &Node, plan: &str) -> Result<HaltFacts, String> {
+/// The host's halt facts of `node` for `plan` (one command; `cosmos::watch` reads whether the
+/// plan's program is staged from them too).
+pub(super) async fn facts(session: &Session, node: &Node, plan: &str) -> Result<HaltFacts, String> {
     let (Some(home), Some(daemon)) = (&node.data_dir, node.daemon.as_deref()) else {
         return Err(
             "no `daemon` and `data_dir` in the inventory (the program name and the node's home)"

@@ -41,33 +41,28 @@ pub struct NodeWatch {
     pub validator: Option<ValidatorView>,
 }
 
-/// Whether `plan`'s binary is staged for `node`: in its install dir, else for Cosmovisor.
+/// Whether `plan`'s binary is staged for `node`: the program in its install dir's
+/// `releases/<plan>/`, else for Cosmovisor. Read from the halt facts the chain upgrade alerts and
+/// `apply` read ([`super::stand`]: one command, the same answer); a node without `daemon` and
+/// `data_dir` can only be asked whether `releases/<plan>/` exists.
 pub async fn staged(session: &Session, node: &Node, plan: &str) -> Result<Staged, String> {
+    if node.data_dir.is_some() && node.daemon.is_some() {
+        let f = super::stand::facts(session, node, plan).await?;
+        return Ok(if f.release_staged.is_some() {
+            Staged::Release
+        } else if f.cosmovisor_staged.is_some() {
+            Staged::Cosmovisor
+        } else {
+            Staged::No
+        });
+    }
     let install = node.install_dir.display().to_string();
     let out = session
         .exec(&layout::inspect_command(&install, &node.name))
         .await
         .map_err(|e| first_line(&e.to_string()))?;
-    if layout::parse_inspect(&out.stdout_str()).has(plan) {
-        return Ok(Staged::Release);
-    }
-    let (Some(home), Some(daemon)) = (&node.data_dir, &node.daemon) else {
-        return Ok(Staged::No);
-    };
-    let cmd = chain::halt_facts_command(
-        &home.display().to_string(),
-        &node.unit,
-        plan,
-        daemon,
-        &install,
-    );
-    let out = session
-        .exec(&cmd)
-        .await
-        .map_err(|e| first_line(&e.to_string()))?;
-    let facts = chain::parse_halt_facts(&out.stdout_str());
-    Ok(if facts.cosmovisor_staged.is_some() {
-        Staged::Cosmovisor
+    Ok(if layout::parse_inspect(&out.stdout_str()).has(plan) {
+        Staged::Release
     } else {
         Staged::No
     })
@@ -170,16 +165,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn staged_is_read_from_the_layout_then_from_cosmovisor() {
+    async fn staged_is_read_from_the_halt_facts_or_the_layout_without_a_daemon() {
         let inv = inv();
         let node = &inv.hosts[0].nodes[0];
         let f = FakeRemote::named("h1");
         f.on(
-            Match::contains("/releases/*"),
-            Reply::ok("current=\nrelease=v19\n"),
+            Match::contains("NEEDED at height"),
+            Reply::ok("active=active\n"),
+        );
+        assert_eq!(staged(&f.session(), node, "v20").await, Ok(Staged::No));
+        f.on(
+            Match::contains("NEEDED at height"),
+            Reply::ok("release=cd34\nactive=active\n"),
         );
         assert_eq!(staged(&f.session(), node, "v19").await, Ok(Staged::Release));
-        assert_eq!(staged(&f.session(), node, "v20").await, Ok(Staged::No));
         f.on(
             Match::contains("NEEDED at height"),
             Reply::ok("cosmovisor=yes\nstaged=ab12\nactive=active\n"),
@@ -188,14 +187,22 @@ mod tests {
             staged(&f.session(), node, "v20").await,
             Ok(Staged::Cosmovisor)
         );
-        // read only: nothing but the two inspections ran
+        // one command a read, and read only
+        assert_eq!(f.lines().len(), 3, "{:?}", f.lines());
         assert!(
-            f.lines()
-                .iter()
-                .all(|l| l.contains("/releases/*") || l.contains("NEEDED")),
+            f.lines().iter().all(|l| l.contains("NEEDED")),
             "{:?}",
             f.lines()
         );
+        // no daemon/data_dir (h2): only the layout can be asked
+        let bare = &inv.hosts[1].nodes[0];
+        let g = FakeRemote::named("h2");
+        g.on(
+            Match::contains("/releases/*"),
+            Reply::ok("current=\nrelease=v19\n"),
+        );
+        assert_eq!(staged(&g.session(), bare, "v19").await, Ok(Staged::Release));
+        assert_eq!(staged(&g.session(), bare, "v20").await, Ok(Staged::No));
     }
 
     #[tokio::test]

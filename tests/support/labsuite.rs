@@ -199,3 +199,14 @@ pub fn nodeherd(
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// [`root_ssh`] that must succeed: its stdout, trimmed (the command and its stderr in the panic).
+pub fn root_sh(cfg: &LabConfig, i: usize, command: &str) -> String {
+    let o = root_ssh(cfg, i, command);
+    assert!(
+        o.status.success(),
+        "{command} on host {i}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}

@@ -52,18 +52,9 @@ struct Sample {
     ok: usize,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        f64::midpoint(v[n / 2 - 1], v[n / 2])
-    }
-}
+#[path = "support/stats.rs"]
+mod stats;
+use stats::median;
 
 fn loadavg_lines(text: &str) -> usize {
     text.lines()

@@ -67,6 +67,11 @@ pub(super) fn pubkey_arg(s: &str) -> Result<String, Fail> {
         .ok_or_else(|| usage(format!("{s:?} is not a public key (0x + 96 hex digits)")))
 }
 
+/// [`pubkey_arg`] of every argument; the first bad one is the error.
+pub(super) fn pubkey_args(args: &[String]) -> Result<Vec<String>, Fail> {
+    args.iter().map(|p| pubkey_arg(p)).collect()
+}
+
 pub(super) fn find(inv: &Inventory, spec: &str) -> Result<NodeRef, Fail> {
     let r = inv.find_node(spec).map_err(usage)?;
     let (_, n) = inv.node(r);

@@ -5,7 +5,7 @@
 //! May not touch: the steps (that is `nodeherd_engine::keys::{import_remote_keys,
 //! remove_remote_keys}`).
 
-use super::common::{confirm, failed, find, pubkey_arg, usage};
+use super::common::{confirm, failed, find, pubkey_args, usage};
 use super::import::guard_report;
 use crate::cli::context::Fail;
 use crate::cli::{Output, exit};
@@ -24,10 +24,7 @@ pub(super) async fn import(
     out: Output,
 ) -> Result<i32, Fail> {
     let r = find(inv, node)?;
-    let pks: Vec<String> = pubkeys
-        .iter()
-        .map(|p| pubkey_arg(p))
-        .collect::<Result<_, _>>()?;
+    let pks = pubkey_args(pubkeys)?;
     ops::check_url(url).map_err(usage)?;
     // The guard first, so a refusal needs no confirmation; the engine runs it again.
     let problems = ops::double_sign_guard(inv, pool, &pks, &[r]).await;
@@ -57,10 +54,7 @@ pub(super) async fn remove(
     out: Output,
 ) -> Result<i32, Fail> {
     let r = find(inv, node)?;
-    let pks: Vec<String> = pubkeys
-        .iter()
-        .map(|p| pubkey_arg(p))
-        .collect::<Result<_, _>>()?;
+    let pks = pubkey_args(pubkeys)?;
     let label = ops::label(inv, r);
     confirm(
         &format!(

@@ -4,7 +4,7 @@
 //! May not touch: the removal's steps (that is `nodeherd_engine::keys::remove_from_node`, shared
 //! with the TUI).
 
-use super::common::{confirm, failed, find, pubkey_arg, state_dir};
+use super::common::{confirm, failed, find, pubkey_args, state_dir};
 use crate::cli::context::Fail;
 use crate::cli::{Output, exit};
 use nodeherd_core::inventory::Inventory;
@@ -20,10 +20,7 @@ pub(super) async fn remove(
     out: Output,
 ) -> Result<i32, Fail> {
     let r = find(inv, node)?;
-    let pks: Vec<String> = pubkeys
-        .iter()
-        .map(|p| pubkey_arg(p))
-        .collect::<Result<_, _>>()?;
+    let pks = pubkey_args(pubkeys)?;
     let state = state_dir()?;
     let label = ops::label(inv, r);
     confirm(

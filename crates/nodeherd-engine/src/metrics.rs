@@ -18,7 +18,8 @@ mod beacon;
 mod rpc;
 mod store;
 
-pub use beacon::{Syncing, parse_syncing, parse_version, semver_of};
+pub use beacon::{parse_version, semver_of};
+pub use nodeherd_core::health::answers::{Syncing, parse_syncing};
 pub use store::{MetricsStore, SeriesKey, SeriesKind};
 
 use crate::fleet;

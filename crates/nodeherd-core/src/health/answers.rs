@@ -75,6 +75,35 @@ pub fn beacon_syncing(body: &str) -> Option<bool> {
     json(body)?.pointer("/data/is_syncing")?.as_bool()
 }
 
+/// `/eth/v1/node/syncing` data (numbers are decimal strings in the Beacon API).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Syncing {
+    pub head_slot: Option<u64>,
+    pub sync_distance: Option<u64>,
+    pub is_syncing: Option<bool>,
+    pub is_optimistic: Option<bool>,
+}
+
+fn num(v: &serde_json::Value) -> Option<u64> {
+    match v {
+        serde_json::Value::String(s) => s.parse().ok(),
+        serde_json::Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// Parse `{"data":{"head_slot":"4","sync_distance":"0","is_syncing":false,...}}`.
+pub fn parse_syncing(body: &[u8]) -> Option<Syncing> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let d = v.get("data")?;
+    Some(Syncing {
+        head_slot: d.get("head_slot").and_then(num),
+        sync_distance: d.get("sync_distance").and_then(num),
+        is_syncing: d.get("is_syncing").and_then(serde_json::Value::as_bool),
+        is_optimistic: d.get("is_optimistic").and_then(serde_json::Value::as_bool),
+    })
+}
+
 /// A JSON-RPC request body.
 pub fn rpc_request(method: &str) -> String {
     format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#)

@@ -5,7 +5,8 @@
 //!
 //! Owns: the request shapes (`POST /eth/v1/validator/liveness/{epoch}` of the spec, and the
 //! older `GET /eth/v1/validator/liveness?indices=..&epoch=..` that Lodestar 1.5 serves), their
-//! decoding, the clock arithmetic and [`Quiet`]. May not touch: the network, the clock itself
+//! decoding, the clock arithmetic, whether a beacon node follows the chain well enough for its
+//! answers to prove anything ([`not_following`]) and [`Quiet`]. May not touch: the network, the clock itself
 //! (the engine passes the time in), files.
 
 use std::collections::BTreeMap;
@@ -101,6 +102,38 @@ impl Clock {
     /// The unix time epoch `epoch` starts.
     pub fn epoch_start(&self, epoch: u64) -> u64 {
         self.genesis_time + epoch * self.epoch_seconds()
+    }
+}
+
+/// Why a beacon node's `/eth/v1/node/syncing` answer cannot prove an epoch quiet, or `None`
+/// when it can. `need_head` is the first slot after the blocks the proof reads (the first slot
+/// of the epoch after the judged one for the liveness endpoint; one epoch later for the
+/// inclusion proof).
+///
+/// A beacon node that does not follow the chain answers "not live" for every validator, so its
+/// silence proves nothing: it must say it is not syncing, and its head must have reached
+/// `need_head` (it imported the blocks of the judged epoch and a block after them). Seen in the
+/// lab: a Lodestar dev chain whose only other validators were fenced stopped at slot 97, called
+/// itself syncing ("waiting for peers") and answered `is_live: false` for every validator.
+pub fn not_following(s: &crate::health::answers::Syncing, need_head: u64) -> Option<String> {
+    let head = s.head_slot.map_or("?".to_string(), |h| h.to_string());
+    match s.is_syncing {
+        None => {
+            return Some("its syncing answer has no is_syncing: it cannot be trusted".into());
+        }
+        Some(true) => {
+            let behind = s
+                .sync_distance
+                .map_or(String::new(), |d| format!(", {d} slots behind"));
+            return Some(format!("it is syncing (head slot {head}{behind})"));
+        }
+        Some(false) => {}
+    }
+    match s.head_slot {
+        Some(h) if h >= need_head => None,
+        _ => Some(format!(
+            "its head slot {head} is before slot {need_head}: it has no block after the epoch judged (the chain or the node stopped)"
+        )),
     }
 }
 
@@ -372,6 +405,29 @@ mod tests {
         assert_eq!(q.next(12), Next::Done);
         // Zero epochs asked: nothing to wait for.
         assert_eq!(Quiet::new(5, 0).next(0), Next::Done);
+    }
+
+    #[test]
+    fn only_a_beacon_node_that_follows_the_chain_can_prove_quiet() {
+        use crate::health::answers::parse_syncing;
+        let synced = parse_syncing(
+            br#"{"data":{"head_slot":"105","sync_distance":"0","is_syncing":false,"is_optimistic":false}}"#,
+        )
+        .unwrap();
+        assert_eq!(not_following(&synced, 104), None);
+        assert_eq!(not_following(&synced, 105), None);
+        // Synced by its own word, but no block since the judged epoch: a stopped chain.
+        let why = not_following(&synced, 112).unwrap();
+        assert!(why.contains("head slot 105 is before slot 112"), "{why}");
+        // The lab's stalled Lodestar: syncing, waiting for peers, far behind the clock.
+        let stalled = parse_syncing(
+            br#"{"data":{"head_slot":"97","sync_distance":"132","is_syncing":true,"is_optimistic":false}}"#,
+        )
+        .unwrap();
+        let why = not_following(&stalled, 104).unwrap();
+        assert_eq!(why, "it is syncing (head slot 97, 132 slots behind)");
+        let odd = parse_syncing(br#"{"data":{"head_slot":"200"}}"#).unwrap();
+        assert!(not_following(&odd, 104).unwrap().contains("no is_syncing"));
     }
 
     #[test]

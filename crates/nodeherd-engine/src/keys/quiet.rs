@@ -4,7 +4,8 @@
 //!
 //! Owns: the requests of the wait (validator index, genesis and spec for the clock, liveness in
 //! the spec's form, else the older form Lodestar 1.5 serves, else the inclusion proof of
-//! [`super::quiet_inclusion`]) through the host's beacon node, the choice between them
+//! [`super::quiet_inclusion`]) through the host's beacon node, its syncing answer before each
+//! judged epoch (a node that does not follow the chain proves nothing), the choice between them
 //! (`--quiet-proof`), and the loop around [`nodeherd_core::keymanager::liveness::Quiet`]. May not touch: deciding what
 //! the answers mean (core), the move's state file (the caller persists through `on_judged`), the
 //! terminal (progress goes to the caller's sink).
@@ -37,6 +38,11 @@ pub enum QuietError {
     Live(#[from] SeenLive),
     #[error("cannot ask the beacon chain: {0}")]
     Chain(String),
+    /// The beacon node did not follow the chain until the epoch could no longer be asked.
+    #[error(
+        "epoch {epoch} cannot be judged: {why}. A beacon node that does not follow the chain answers \"not live\" for every validator, so its answers prove nothing. Once it follows the chain again (`nodeherd status`), rerun the same command: it resumes the wait"
+    )]
+    NotFollowing { epoch: u64, why: String },
 }
 
 /// What the wait needs from the world: the time, sleeping, and the chain's answer.
@@ -49,6 +55,13 @@ pub trait ChainView: Sync {
     fn lag(&self) -> u64 {
         0
     }
+    /// Why the beacon node's answers cannot prove anything now (it is syncing, or its head has
+    /// not reached `need_head`, see [`liveness::not_following`]), or `None` when it follows
+    /// the chain.
+    fn not_following(
+        &self,
+        need_head: u64,
+    ) -> impl std::future::Future<Output = Result<Option<String>, String>> + Send;
     /// One answer per index of `indices` for `epoch`.
     fn is_live(
         &self,
@@ -98,6 +111,7 @@ pub async fn wait_quiet(
                         "quiet wait: epochs were missed while away; the count restarts at epoch {epoch}"
                     ));
                 }
+                follow(chain, clock, epoch, lag, progress).await?;
                 let answers = chain
                     .is_live(epoch, indices)
                     .await
@@ -117,6 +131,37 @@ pub async fn wait_quiet(
                 on_judged(quiet, &answers);
             }
         }
+    }
+}
+
+/// Wait until the beacon node follows the chain far enough to judge `epoch` (its head past the
+/// blocks the proof reads), asking again every slot; give up when the epoch could no longer be
+/// asked (the liveness endpoint answers for the current and the previous epoch only).
+async fn follow(
+    chain: &impl ChainView,
+    clock: &Clock,
+    epoch: u64,
+    lag: u64,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(), QuietError> {
+    let need_head = (epoch + 1 + lag) * clock.slots_per_epoch;
+    let deadline = clock.epoch_start(epoch + 2 + lag);
+    loop {
+        let Some(why) = chain
+            .not_following(need_head)
+            .await
+            .map_err(QuietError::Chain)?
+        else {
+            return Ok(());
+        };
+        let next = chain.now() + clock.seconds_per_slot;
+        if next >= deadline {
+            return Err(QuietError::NotFollowing { epoch, why });
+        }
+        progress(&format!(
+            "quiet wait: epoch {epoch} not judged yet: {why}; asking again in a slot"
+        ));
+        chain.sleep_until(next).await;
     }
 }
 
@@ -288,6 +333,23 @@ impl ChainView for BeaconChain {
         u64::from(self.inclusion.load(Ordering::Relaxed))
     }
 
+    async fn not_following(&self, need_head: u64) -> Result<Option<String>, String> {
+        let label = &self.beacon.label;
+        let r = self.req("GET", "/eth/v1/node/syncing", None).await?;
+        if r.status != 200 {
+            return Ok(Some(format!(
+                "{label}: GET /eth/v1/node/syncing answered {}",
+                r.status
+            )));
+        }
+        let Some(s) = nodeherd_core::health::answers::parse_syncing(&r.body) else {
+            return Ok(Some(format!(
+                "{label}: GET /eth/v1/node/syncing: not the Beacon API's answer"
+            )));
+        };
+        Ok(liveness::not_following(&s, need_head).map(|why| format!("{label}: {why}")))
+    }
+
     async fn is_live(&self, epoch: u64, indices: &[u64]) -> Result<Vec<LivenessAnswer>, String> {
         if self.inclusion.load(Ordering::Relaxed) {
             return self.included(epoch, indices).await;
@@ -359,6 +421,8 @@ mod tests {
         live: Vec<u64>,
         asked: Mutex<Vec<(u64, u64)>>,
         lag: u64,
+        /// The beacon node says it is syncing until this unix time.
+        syncing_until: u64,
     }
 
     impl ChainView for Fake {
@@ -371,6 +435,16 @@ mod tests {
         fn sleep_until(&self, unix: u64) -> impl std::future::Future<Output = ()> + Send {
             self.now.fetch_max(unix, Ordering::SeqCst);
             std::future::ready(())
+        }
+        async fn not_following(&self, need_head: u64) -> Result<Option<String>, String> {
+            // A following node's head is the clock's slot.
+            let head = self.now().saturating_sub(CLOCK.genesis_time) / CLOCK.seconds_per_slot;
+            let syncing = self.now() < self.syncing_until;
+            let answer = format!(
+                r#"{{"data":{{"head_slot":"{head}","sync_distance":"0","is_syncing":{syncing}}}}}"#
+            );
+            let s = nodeherd_core::health::answers::parse_syncing(answer.as_bytes()).unwrap();
+            Ok(liveness::not_following(&s, need_head))
         }
         async fn is_live(
             &self,
@@ -426,6 +500,7 @@ mod tests {
             live: vec![10, 11],
             asked: Mutex::default(),
             lag: 0,
+            syncing_until: 0,
         };
         let mut q = Quiet::new(10, 2);
         let (r, lines, saved) = run(&fake, &mut q);
@@ -455,6 +530,7 @@ mod tests {
             live: vec![],
             asked: Mutex::default(),
             lag: 1,
+            syncing_until: 0,
         };
         let mut q = Quiet::new(10, 2);
         let (r, lines, _) = run(&fake, &mut q);
@@ -474,12 +550,64 @@ mod tests {
     }
 
     #[test]
+    fn an_epoch_is_judged_only_once_the_beacon_node_follows_the_chain() {
+        // Syncing until a slot after epoch 12 would be judged: asked again, then judged.
+        let judged_at = CLOCK.epoch_start(13) + 12;
+        let fake = Fake {
+            now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
+            live: vec![],
+            asked: Mutex::default(),
+            lag: 0,
+            syncing_until: judged_at + 1,
+        };
+        let mut q = Quiet::new(10, 2);
+        let (r, lines, _) = run(&fake, &mut q);
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(q.run, vec![12, 13]);
+        assert_eq!(fake.asked.lock().unwrap()[0], (12, judged_at + 6));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("epoch 12 not judged yet: it is syncing")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_beacon_node_that_never_follows_the_chain_proves_nothing() {
+        let fake = Fake {
+            now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
+            live: vec![],
+            asked: Mutex::default(),
+            lag: 0,
+            syncing_until: u64::MAX,
+        };
+        let mut q = Quiet::new(10, 2);
+        let (r, _, saved) = run(&fake, &mut q);
+        match r {
+            Err(e @ QuietError::NotFollowing { epoch: 12, .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("it is syncing"), "{text}");
+                assert!(text.contains("rerun the same command"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(q.run.is_empty(), "{q:?}");
+        assert_eq!(saved, 0);
+        assert!(
+            fake.asked.lock().unwrap().is_empty(),
+            "liveness never asked"
+        );
+    }
+
+    #[test]
     fn a_live_epoch_after_the_removal_ends_the_wait_without_proof() {
         let fake = Fake {
             now: AtomicU64::new(CLOCK.epoch_start(10)),
             live: vec![13],
             asked: Mutex::default(),
             lag: 0,
+            syncing_until: 0,
         };
         let mut q = Quiet::new(10, 3);
         let (r, _, saved) = run(&fake, &mut q);
@@ -499,6 +627,7 @@ mod tests {
             live: vec![],
             asked: Mutex::default(),
             lag: 0,
+            syncing_until: 0,
         };
         let mut q = Quiet {
             removed_epoch: 10,
@@ -513,6 +642,7 @@ mod tests {
             live: vec![],
             asked: Mutex::default(),
             lag: 0,
+            syncing_until: 0,
         };
         let mut q = Quiet {
             removed_epoch: 10,

@@ -1,10 +1,12 @@
 //! The Beacon API answers `metrics` reads through a node's forward: health, syncing, version.
 //!
-//! Owns: asking the three endpoints and the pure parsers of their answers ([`parse_syncing`],
-//! [`parse_version`], [`semver_of`]). May not touch: the SSH session itself (it goes through
+//! Owns: asking the three endpoints and the pure parsers of the version answer
+//! ([`parse_version`], [`semver_of`]; the syncing answer's parser is core's, shared with the
+//! keys' quiet wait). May not touch: the SSH session itself (it goes through
 //! [`super::get_through`]), the metrics page or the store.
 
 use super::{BeaconInfo, get_through};
+use nodeherd_core::health::answers::parse_syncing;
 use nodeherd_transport::ssh::Session;
 
 pub(super) async fn beacon_info(session: &Session, port: u16) -> BeaconInfo {
@@ -41,35 +43,6 @@ pub(super) async fn beacon_info(session: &Session, port: u16) -> BeaconInfo {
         b.error = Some(errors.join("; "));
     }
     b
-}
-
-/// `/eth/v1/node/syncing` data (numbers are decimal strings in the Beacon API).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Syncing {
-    pub head_slot: Option<u64>,
-    pub sync_distance: Option<u64>,
-    pub is_syncing: Option<bool>,
-    pub is_optimistic: Option<bool>,
-}
-
-fn num(v: &serde_json::Value) -> Option<u64> {
-    match v {
-        serde_json::Value::String(s) => s.parse().ok(),
-        serde_json::Value::Number(n) => n.as_u64(),
-        _ => None,
-    }
-}
-
-/// Parse `{"data":{"head_slot":"4","sync_distance":"0","is_syncing":false,...}}`.
-pub fn parse_syncing(body: &[u8]) -> Option<Syncing> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let d = v.get("data")?;
-    Some(Syncing {
-        head_slot: d.get("head_slot").and_then(num),
-        sync_distance: d.get("sync_distance").and_then(num),
-        is_syncing: d.get("is_syncing").and_then(serde_json::Value::as_bool),
-        is_optimistic: d.get("is_optimistic").and_then(serde_json::Value::as_bool),
-    })
 }
 
 /// Parse `{"data":{"version":"Lodestar/v1.5.1/2115aa7"}}` (control characters removed).

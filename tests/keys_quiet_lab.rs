@@ -1,14 +1,15 @@
 //! Root-gated: moves that prove the key went quiet, failover with fencing and remote signers,
 //! against a real Lodestar 1.5.1 dev chain in the "nhkeys" lab (10.238.0.0/24): host 1 runs
 //! lodestar-vc (keymanager 5062) and the keyless lodestar-vc2 (5063); host 2 runs no Lodestar
-//! (the source of a failover whose link is dropped). The lab's vc is changed to
-//! run interop keys 0..6 only, and interop key 7 (on chain, active since genesis) is imported
-//! into it as a keystore through the keymanager, so that it can really be moved.
+//! (the source of a failover whose link is dropped). Interop keys 0..6 move from vc to a
+//! validator client of their own, `lodestar-keeper` (`interop::KEEPER_SCRIPT`: the chain goes on
+//! while vc is fenced), and interop key 7 (on chain, active since genesis) is imported into vc as
+//! a keystore through the keymanager, so that it can really be moved.
 //!
 //! While a move or failover runs, a watcher lists both clients every ~2 s and records any moment
 //! the key is on both. Run: `cargo test --test keys_quiet_lab` (as root); a name filter runs only
 //! matching scenarios (the setup always runs). The scenarios live in `keys_quiet_lab/`: moves,
-//! failover, remote keys, the inclusion proof, the lock-file refusal.
+//! failover, remote keys, the inclusion proof, the lock-file refusal, a stopped chain.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,6 +34,8 @@ mod lock;
 mod moves;
 #[path = "keys_quiet_lab/remote.rs"]
 mod remote;
+#[path = "keys_quiet_lab/stall.rs"]
+mod stall;
 
 const VC: &str = "nhkeys-1/lodestar-vc";
 const VC2: &str = "nhkeys-1/lodestar-vc2";
@@ -148,6 +151,37 @@ impl Ctx {
             std::thread::sleep(Duration::from_secs(4));
         }
         false
+    }
+
+    /// What the chain and the clients look like, printed when a wait for the key runs out: the
+    /// beacon node's genesis and head, the liveness of key 7 and of key 0 (on the keeper) in the
+    /// last epochs, the validator clients' keys and the ends of their journals.
+    fn explain_not_live(&self) {
+        let e = self.clock_epoch();
+        let live_of = |index: u64, epoch: u64| {
+            self.ssh(&format!(
+                "curl -s 'http://127.0.0.1:9596/eth/v1/validator/liveness?indices={index}&epoch={epoch}'"
+            ))
+        };
+        eprintln!("--- why key {MOVED} is not live: clock epoch {e}");
+        eprintln!(
+            "genesis: {}\nhead: {}",
+            self.ssh("curl -s http://127.0.0.1:9596/eth/v1/beacon/genesis"),
+            self.ssh("curl -s http://127.0.0.1:9596/eth/v1/beacon/headers/head | head -c 400")
+        );
+        for epoch in [e.saturating_sub(1), e] {
+            eprintln!(
+                "epoch {epoch}: key {MOVED} {} key 0 {}",
+                live_of(MOVED, epoch),
+                live_of(0, epoch)
+            );
+        }
+        eprintln!(
+            "{}",
+            self.ssh(
+                "for u in lodestar-bn lodestar-keeper lodestar-vc lodestar-vc2; do echo \"== $u: $(systemctl show -p ActiveState,ExecMainStartTimestamp,NRestarts $u | tr '\\n' ' ')\"; journalctl -u $u -n 25 --no-pager -o cat | cut -c1-300; done; ls /var/lib/lodestar-vc/keystores"
+            )
+        );
     }
 }
 
@@ -277,10 +311,15 @@ fn main() {
     suite.run("real_lock_file_refusal_explained", || {
         lock::import_refused_by_a_lock_file(&ctx);
     });
+    // Last: the chain does not resume after it.
+    suite.run("real_stopped_chain_proves_nothing", || {
+        stall::a_stopped_chain_proves_nothing(&ctx);
+    });
     suite.finish();
 }
 
-/// vc runs interop keys 0..6; key 7 is imported into it as a keystore and seen live on chain.
+/// The keeper client takes interop keys 0..6 (the chain goes on while vc is fenced), vc runs
+/// none; key 7 is imported into vc as a keystore and seen live on chain.
 fn setup(ctx: &Ctx) {
     // The validator clients' data directories, for the failover's open-files check.
     let inv = std::fs::read_to_string(&ctx.inventory).expect("inventory");
@@ -303,12 +342,8 @@ fn setup(ctx: &Ctx) {
     while t.elapsed() < Duration::from_secs(180) && ctx.holders().is_none() {
         std::thread::sleep(Duration::from_secs(3));
     }
-    let unit = ctx.ssh("systemctl show -p FragmentPath --value lodestar-vc");
-    let out = ctx.ssh(&format!(
-        "sed -i 's/--interopIndexes 0..7 /--interopIndexes 0..6 /' {} && systemctl daemon-reload && systemctl restart lodestar-vc && echo done",
-        unit.trim()
-    ));
-    assert!(out.contains("done"), "{out}");
+    let out = ctx.ssh(interop::KEEPER_SCRIPT);
+    assert!(out.contains("keeper started"), "{out}");
     let t = Instant::now();
     loop {
         if ctx.holders() == Some((false, false)) {
@@ -326,8 +361,8 @@ fn setup(ctx: &Ctx) {
         ctx.nodeherd(&["keys", "import", VC, &ks, "--password-file", &pw, "--yes"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(ctx.holders(), Some((true, false)));
-    assert!(
-        ctx.wait_live(400),
-        "validator {MOVED} never live after the import into vc"
-    );
+    if !ctx.wait_live(400) {
+        ctx.explain_not_live();
+        panic!("validator {MOVED} never live after the import into vc");
+    }
 }

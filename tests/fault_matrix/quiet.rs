@@ -5,7 +5,8 @@
 //! key on both, nor does the check after the kill; the state file the console left says where
 //! the key is (phase against the listings); the same command run again (same console home)
 //! completes, exit 0, the key on vc2 only, the state file closed.
-//! Owns: the interop key's setup on vc (its unit then runs interop keys 0..6), unfencing vc after
+//! Owns: the interop key's setup on vc (the keeper client then runs interop keys 0..6, vc none),
+//! unfencing vc after
 //! a failover, these checks. May not touch: the generated key's cases (keys.rs).
 
 use crate::cases::{Case, Op};
@@ -23,8 +24,9 @@ use std::time::{Duration, Instant};
 pub const KEY: u64 = 7;
 const PASSWORD: &str = "fault-matrix-quiet-1";
 
-/// vc stops running interop key 7 from its command line; key 7 is imported into it as a
-/// keystore (so the keymanager can remove it).
+/// Interop keys 0..6 move to the keeper client (the chain goes on while vc is fenced) and vc
+/// runs none from its command line; key 7 is imported into it as a keystore (so the keymanager
+/// can remove it).
 pub fn setup(host: Host, inventory: PathBuf, dir: &Path) -> Keys {
     let dir = dir.join("quiet");
     std::fs::create_dir_all(&dir).expect("quiet dir");
@@ -32,10 +34,8 @@ pub fn setup(host: Host, inventory: PathBuf, dir: &Path) -> Keys {
     let password = dir.join("password.txt");
     std::fs::write(&keystore, interop::interop_keystore(KEY, PASSWORD)).expect("keystore");
     std::fs::write(&password, format!("{PASSWORD}\n")).expect("password");
-    let out = host.must(
-        "u=$(systemctl show -p FragmentPath --value lodestar-vc) && sed -i 's/--interopIndexes 0..7 /--interopIndexes 0..6 /' \"$u\" && grep -c 'interopIndexes 0..6 ' \"$u\" && systemctl daemon-reload && systemctl restart lodestar-vc && echo restarted",
-    );
-    assert!(out.contains("restarted"), "{out}");
+    let out = host.must(interop::KEEPER_SCRIPT);
+    assert!(out.contains("keeper started"), "{out}");
     Keys::for_key(
         host,
         inventory,

@@ -67,7 +67,7 @@ pub fn failover_fences_a_reachable_source(ctx: &Ctx) {
     // Only vc2 can be asked now (vc is fenced): it has the key.
     let (_, out, _) = ctx.nodeherd(&["--json", "keys", "list", VC2]);
     assert!(out.contains(&ctx.pubkey), "{out}");
-    // Bring vc back for the next scenario (interop keys 0..6, no key 7).
+    // Bring vc back for the next scenario (no key 7: the keeper runs the others).
     let back = ctx.ssh(
         "rm -f /etc/systemd/system/lodestar-vc.service.d/zz-nodeherd-fenced.conf; systemctl unmask lodestar-vc; systemctl daemon-reload; systemctl enable lodestar-vc; systemctl start lodestar-vc && echo started",
     );

@@ -44,3 +44,34 @@ pub fn interop_keystore(i: u64, password: &str) -> String {
     .and_then(|k| k.to_json())
     .expect("keystore")
 }
+
+/// A root shell script for a lab host with the dev chain: the chain's other validators (interop
+/// keys 0..6) move from `lodestar-vc` to a validator client of their own, `lodestar-keeper`
+/// (metrics on 5069, no keymanager, not in the inventory), so that fencing or stopping
+/// `lodestar-vc` during a move or a failover leaves 7 of the 8 validators signing. vc is stopped
+/// before the keeper starts (a key never runs on two clients) and keeps no interop key: the
+/// moved key comes through its keymanager. Prints "keeper started".
+///
+/// Without it a fenced vc stopped every block: once its head is an epoch behind the clock,
+/// Lodestar calls itself syncing, answers every validator client's duties with 503 ("Node is
+/// syncing - waiting for peers") and the dev chain never resumes (seen in keys_quiet_lab: head
+/// at slot 97 for good, every validator "not live").
+pub const KEEPER_SCRIPT: &str = r#"set -e
+u=$(systemctl show -p FragmentPath --value lodestar-vc)
+k=/etc/systemd/system/lodestar-keeper.service
+grep -q -- '--interopIndexes 0..7 ' "$u"
+systemctl stop lodestar-vc
+sed -e 's/--interopIndexes 0..7 /--interopIndexes 0..6 /' \
+    -e 's#/var/lib/lodestar-vc#/var/lib/lodestar-keeper#g' \
+    -e 's/--metrics.port [0-9]* /--metrics.port 5069 /' \
+    -e 's/--keymanager --keymanager.address [^ ]* --keymanager.port [0-9]* //' \
+    -e 's/^Description=.*/Description=Lodestar validator client keeping the lab chain alive (interop keys 0..6)/' \
+    "$u" > "$k"
+sed -i 's/--interopIndexes 0..7 //' "$u"
+grep -q -- '--interopIndexes 0..6 ' "$k"
+! grep -q -- '--interopIndexes' "$u"
+systemctl daemon-reload
+systemctl enable --now lodestar-keeper >/dev/null 2>&1
+systemctl start lodestar-vc
+echo keeper started
+"#;

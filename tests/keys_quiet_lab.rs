@@ -115,6 +115,17 @@ impl Ctx {
         Some((on(VC), on(VC2)))
     }
 
+    /// The moved key's unfinished move: its state file and what it says.
+    fn move_state(&self) -> (PathBuf, Value) {
+        let file = self
+            .state
+            .join("nodeherd/moves")
+            .join(format!("{}.json", self.pubkey));
+        let st = serde_json::from_str(&std::fs::read_to_string(&file).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        (file, st)
+    }
+
     /// The liveness of the moved validator in `epoch`, asked of the beacon node directly.
     fn live_in(&self, epoch: u64) -> Option<bool> {
         let out = self.ssh(&format!(

@@ -130,12 +130,7 @@ pub fn move_killed_during_the_wait_resumes(ctx: &Ctx) {
         Some((false, false)),
         "killed in the wait: on neither client"
     );
-    let state_file = ctx
-        .state
-        .join("nodeherd/moves")
-        .join(format!("{}.json", ctx.pubkey));
-    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{}: {e}", state_file.display()));
+    let (state_file, st) = ctx.move_state();
     assert_eq!(st["phase"], "waiting", "{st}");
     // A different move of the same key is refused while this one is unfinished.
     let (code, _, err) = ctx.nodeherd(&move_args(ctx, VC, VC2, &ks, &pw));

@@ -48,11 +48,6 @@ pub fn a_stopped_chain_proves_nothing(ctx: &Ctx) {
         "no epoch counted: {report}"
     );
     assert_eq!(ctx.holders(), Some((false, false)), "on neither client");
-    let state_file = ctx
-        .state
-        .join("nodeherd/moves")
-        .join(format!("{}.json", ctx.pubkey));
-    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{}: {e}", state_file.display()));
+    let (_, st) = ctx.move_state();
     assert_eq!(st["phase"], "waiting", "{st}");
 }

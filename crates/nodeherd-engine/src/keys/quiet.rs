@@ -425,6 +425,18 @@ mod tests {
         syncing_until: u64,
     }
 
+    impl Fake {
+        fn new(now: u64, live: Vec<u64>, lag: u64) -> Fake {
+            Fake {
+                now: AtomicU64::new(now),
+                live,
+                asked: Mutex::default(),
+                lag,
+                syncing_until: 0,
+            }
+        }
+    }
+
     impl ChainView for Fake {
         fn lag(&self) -> u64 {
             self.lag
@@ -495,13 +507,7 @@ mod tests {
     fn waits_for_two_quiet_epochs_judging_each_after_it_ended() {
         // Removed in epoch 10 (mid-epoch); live in 11 too, as a beacon node says when a
         // pre-removal attestation is included in epoch 11's blocks: epoch 11 is not asked.
-        let fake = Fake {
-            now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
-            live: vec![10, 11],
-            asked: Mutex::default(),
-            lag: 0,
-            syncing_until: 0,
-        };
+        let fake = Fake::new(CLOCK.epoch_start(10) + 20, vec![10, 11], 0);
         let mut q = Quiet::new(10, 2);
         let (r, lines, saved) = run(&fake, &mut q);
         assert!(r.is_ok(), "{r:?}");
@@ -525,13 +531,7 @@ mod tests {
 
     #[test]
     fn the_inclusion_proof_judges_each_epoch_once_the_one_after_it_ended() {
-        let fake = Fake {
-            now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
-            live: vec![],
-            asked: Mutex::default(),
-            lag: 1,
-            syncing_until: 0,
-        };
+        let fake = Fake::new(CLOCK.epoch_start(10) + 20, vec![], 1);
         let mut q = Quiet::new(10, 2);
         let (r, lines, _) = run(&fake, &mut q);
         assert!(r.is_ok(), "{r:?}");
@@ -554,11 +554,8 @@ mod tests {
         // Syncing until a slot after epoch 12 would be judged: asked again, then judged.
         let judged_at = CLOCK.epoch_start(13) + 12;
         let fake = Fake {
-            now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
-            live: vec![],
-            asked: Mutex::default(),
-            lag: 0,
             syncing_until: judged_at + 1,
+            ..Fake::new(CLOCK.epoch_start(10) + 20, vec![], 0)
         };
         let mut q = Quiet::new(10, 2);
         let (r, lines, _) = run(&fake, &mut q);
@@ -576,11 +573,8 @@ mod tests {
     #[test]
     fn a_beacon_node_that_never_follows_the_chain_proves_nothing() {
         let fake = Fake {
-            now: AtomicU64::new(CLOCK.epoch_start(10) + 20),
-            live: vec![],
-            asked: Mutex::default(),
-            lag: 0,
             syncing_until: u64::MAX,
+            ..Fake::new(CLOCK.epoch_start(10) + 20, vec![], 0)
         };
         let mut q = Quiet::new(10, 2);
         let (r, _, saved) = run(&fake, &mut q);
@@ -602,13 +596,7 @@ mod tests {
 
     #[test]
     fn a_live_epoch_after_the_removal_ends_the_wait_without_proof() {
-        let fake = Fake {
-            now: AtomicU64::new(CLOCK.epoch_start(10)),
-            live: vec![13],
-            asked: Mutex::default(),
-            lag: 0,
-            syncing_until: 0,
-        };
+        let fake = Fake::new(CLOCK.epoch_start(10), vec![13], 0);
         let mut q = Quiet::new(10, 3);
         let (r, _, saved) = run(&fake, &mut q);
         match r {
@@ -622,13 +610,7 @@ mod tests {
     #[test]
     fn a_resumed_wait_keeps_its_run_or_restarts_after_a_gap() {
         // Resumed in time: epoch 11 was judged before the console died, 12 is next.
-        let fake = Fake {
-            now: AtomicU64::new(CLOCK.epoch_start(13) + 1),
-            live: vec![],
-            asked: Mutex::default(),
-            lag: 0,
-            syncing_until: 0,
-        };
+        let fake = Fake::new(CLOCK.epoch_start(13) + 1, vec![], 0);
         let mut q = Quiet {
             removed_epoch: 10,
             needed: 2,
@@ -637,13 +619,7 @@ mod tests {
         assert!(run(&fake, &mut q).0.is_ok());
         assert_eq!(q.run, vec![11, 12]);
         // Resumed long after: the run restarts at the previous epoch and needs two again.
-        let fake = Fake {
-            now: AtomicU64::new(CLOCK.epoch_start(30) + 40),
-            live: vec![],
-            asked: Mutex::default(),
-            lag: 0,
-            syncing_until: 0,
-        };
+        let fake = Fake::new(CLOCK.epoch_start(30) + 40, vec![], 0);
         let mut q = Quiet {
             removed_epoch: 10,
             needed: 2,

@@ -175,17 +175,27 @@ pub fn local_path() -> PathBuf {
 }
 
 /// Append to the local journal (best effort: a journal problem never fails an upgrade).
+///
+/// The line and its newline go in one `write` on an `O_APPEND` file, so lines written at once
+/// by the tasks of one fleet action (or by two consoles) never interleave: `writeln!` wrote the
+/// text and the newline in two calls, and two tasks' lines could end up on one line, unreadable.
 pub fn append_local(e: &Entry) {
-    let p = local_path();
+    append_to(&local_path(), e);
+}
+
+/// [`append_local`] to the journal file at `p`.
+fn append_to(p: &std::path::Path, e: &Entry) {
     if let Some(d) = p.parent() {
         let _ = std::fs::create_dir_all(d);
     }
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&p)
+        .open(p)
     {
-        let _ = writeln!(f, "{}", e.line());
+        let mut line = e.line();
+        line.push('\n');
+        let _ = f.write_all(line.as_bytes());
     }
 }
 
@@ -240,6 +250,27 @@ pub fn merge(all: Vec<Entry>) -> Vec<Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_appended_at_once_by_many_tasks_each_stay_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..300 {
+                        let mut x = e("2026-12-07T12:00:00Z", "ok");
+                        x.detail = format!("task {t} line {i} {}", "x".repeat(200));
+                        append_to(path, &x);
+                    }
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (entries, bad) = parse(&text);
+        assert_eq!((entries.len(), bad), (2400, 0));
+    }
 
     fn e(time: &str, result: &str) -> Entry {
         Entry {

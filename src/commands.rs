@@ -127,8 +127,8 @@ pub(super) fn common<'a>(
     selector: Option<&'a str>,
     playbook: Option<&'a std::path::Path>,
     out: Output,
-) -> cli::upgrade::Common<'a> {
-    cli::upgrade::Common {
+) -> cli::targets::Common<'a> {
+    cli::targets::Common {
         inventory: args.inventory.as_path(),
         selector,
         limit: args.limit.as_deref(),

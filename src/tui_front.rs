@@ -62,7 +62,7 @@ pub struct TuiArgs<'a> {
 pub fn policy_playbook(given: Option<&Path>) -> Option<PathBuf> {
     given.map(Path::to_path_buf).or_else(|| {
         Some(context::playbook_default(
-            crate::cli::upgrade::DEFAULT_PLAYBOOK,
+            crate::cli::targets::DEFAULT_PLAYBOOK,
         ))
         .filter(|p| p.exists())
     })
@@ -141,7 +141,7 @@ mod tests {
         // as `nodeherd upgrade -p playbooks/lab.toml` does (it used upgrade-policy.toml regardless)
         let given = Path::new("playbooks/lab.toml");
         assert_eq!(policy_playbook(Some(given)), Some(given.to_path_buf()));
-        let default = context::playbook_default(crate::cli::upgrade::DEFAULT_PLAYBOOK);
+        let default = context::playbook_default(crate::cli::targets::DEFAULT_PLAYBOOK);
         assert_eq!(
             policy_playbook(None),
             default.exists().then_some(default.clone())

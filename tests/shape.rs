@@ -5,6 +5,8 @@
 //! - no front end imports another (the CLI never names the TUI crate; the TUI crate cannot name
 //!   the CLI: its Cargo.toml has no dependency on the binary);
 //! - the core crate depends on no async runtime, transport or UI crate.
+//! - no module imports a sibling module that imports it back, directly or around a circle
+//!   (through `super::` or its `crate::` path; what both need gets a module of its own).
 //!
 //! Text rules, on purpose: they read the sources the way a reviewer would, with no build step.
 
@@ -307,4 +309,137 @@ fn lower_crates_do_not_depend_on_higher_ones_or_on_io_and_ui_crates() {
 fn a_test_module_declared_at_the_top_does_not_hide_the_file() {
     let text = "mod a;\n#[cfg(test)]\nmod tests;\n\nfn one() {}\nfn two() {}\n";
     assert_eq!(production_lines(text).len(), 6);
+}
+
+/// The names a source text takes from `prefix` (`super::`, `crate::plan::`): `prefix::name` and
+/// each top-level item of `prefix::{a, b::C, ...}`.
+fn names_after(text: &str, prefix: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices(prefix) {
+        // `crate::plan::` must not match inside `nodeherd_core::crate::...` or `xsuper::`
+        if text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+        {
+            continue;
+        }
+        let rest = &text[i + prefix.len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let (mut depth, mut item) = (0, String::new());
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.push(ident(&item));
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                if depth == 0 {
+                    item.push(c);
+                }
+            }
+            out.push(ident(&item));
+        } else {
+            out.push(ident(rest));
+        }
+    }
+    out.retain(|n| !n.is_empty() && n != "self");
+    out
+}
+
+/// For each folder of production modules: which sibling module each file names (through
+/// `super::` or its `crate::` path). Folder roots (`mod.rs`, `lib.rs`, `main.rs`) are left out:
+/// a child may use its parent's items.
+fn sibling_edges() -> Vec<(PathBuf, String, String)> {
+    let mut edges = Vec::new();
+    for p in production_files() {
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if matches!(stem, "mod" | "lib" | "main") {
+            continue;
+        }
+        let dir = p.parent().expect("a file has a folder").to_path_buf();
+        let sibling =
+            |n: &str| dir.join(format!("{n}.rs")).exists() || dir.join(n).join("mod.rs").exists();
+        // the folder's module path below its crate's src/ (`plan`, `keys`, `upgrade::engine`)
+        let src = p
+            .ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == "src"))
+            .expect("under a src/");
+        let modpath: Vec<String> = dir
+            .strip_prefix(src)
+            .expect("under src/")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let text = std::fs::read_to_string(&p).expect("readable source");
+        let code: String = production_lines(&text)
+            .into_iter()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut names = names_after(&code, "super::");
+        if !modpath.is_empty() {
+            names.extend(names_after(
+                &code,
+                &format!("crate::{}::", modpath.join("::")),
+            ));
+        }
+        for n in names {
+            if n != stem && sibling(&n) {
+                edges.push((dir.clone(), stem.to_string(), n));
+            }
+        }
+    }
+    edges.sort();
+    edges.dedup();
+    edges
+}
+
+#[test]
+fn sibling_modules_never_import_each_other_in_a_circle() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut graph: BTreeMap<(PathBuf, String), BTreeSet<String>> = BTreeMap::new();
+    for (dir, from, to) in sibling_edges() {
+        graph.entry((dir, from)).or_default().insert(to);
+    }
+    // a circle: a path from a module back to itself through its siblings
+    let mut circles = Vec::new();
+    for (dir, start) in graph.keys() {
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        let mut seen = BTreeSet::new();
+        while let Some((at, path)) = stack.pop() {
+            for next in graph.get(&(dir.clone(), at.clone())).into_iter().flatten() {
+                if next == start {
+                    circles.push(format!("{}: {} -> {start}", rel(dir), path.join(" -> ")));
+                } else if seen.insert(next.clone()) {
+                    let mut p = path.clone();
+                    p.push(next.clone());
+                    stack.push((next.clone(), p));
+                }
+            }
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "modules that import each other back (move what both need into a module of its own):\n{}",
+        circles.join("\n")
+    );
+}
+
+#[test]
+fn the_circle_checker_reads_use_groups_and_crate_paths() {
+    let text = "use super::{exit, table::{A, B}, self};\nuse super::steps::Ctx;\nlet x = crate::plan::chain::Step::Stage;\nlet y = nodeherd_core::plan::apply::Z;";
+    assert_eq!(names_after(text, "super::"), vec!["exit", "table", "steps"]);
+    assert_eq!(names_after(text, "crate::plan::"), vec!["chain"]);
 }

@@ -51,7 +51,7 @@ fn load(a: &Args<'_>) -> Result<Loaded, Fail> {
     }
     let inv = context::load_inventory(a.inventory, a.out.color)?;
     let site = site::load(&path, &inv).map_err(|e| match e {
-        SiteError::Playbook(e) => super::upgrade::playbook_problem(&e, a.out.color),
+        SiteError::Playbook(e) => super::targets::playbook_problem(&e, a.out.color),
         SiteError::Read { .. } => {
             eprintln!("error: {e}");
             Fail(exit::USAGE)

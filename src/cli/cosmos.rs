@@ -8,7 +8,7 @@
 
 use super::confirm::{self, Request};
 use super::context::{self, Fail};
-use super::upgrade::{Common, print_json, targets};
+use super::targets::{Common, print_json, targets};
 use super::{exit, table};
 use nodeherd_core::inventory::ClientKind;
 use nodeherd_engine::cosmos::{self, upgrade as chain};

@@ -27,6 +27,7 @@ pub mod releases;
 pub mod serve;
 pub mod status;
 pub mod table;
+pub mod targets;
 pub mod upgrade;
 
 /// Exit codes, documented in the README.

@@ -6,7 +6,7 @@
 //! (the engine plans, probes platforms and picks).
 
 use super::context::{self, Fail};
-use super::upgrade::{Common, print_json, targets};
+use super::targets::{Common, print_json, targets};
 use super::{exit, table};
 use nodeherd_engine::upgrade::engine::{self, AssetChoice, NodePlan, Options};
 use serde::Serialize;

@@ -24,6 +24,16 @@ pub struct Facts {
     pub unit_file: Option<HostUnitFile>,
 }
 
+/// One step of a chain upgrade (judged in [`super::chain`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChainStep {
+    /// Download, verify and stage the plan's binary (never touches `current`).
+    Stage,
+    /// The node halted for the plan: switch it to the staged binary, gated on blocks past H.
+    Switch,
+}
+
 /// One change an apply would make.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -50,7 +60,7 @@ pub enum Change {
     ChainUpgrade {
         plan: String,
         height: u64,
-        step: crate::plan::chain::Step,
+        step: ChainStep,
     },
 }
 
@@ -62,8 +72,8 @@ impl Change {
             Change::Stop => "stop".into(),
             Change::RewriteUnit { .. } => "rewrite unit".into(),
             Change::ChainUpgrade { plan, step, .. } => match step {
-                crate::plan::chain::Step::Stage => format!("chain upgrade: stage {plan}"),
-                crate::plan::chain::Step::Switch => format!("chain upgrade: switch to {plan}"),
+                ChainStep::Stage => format!("chain upgrade: stage {plan}"),
+                ChainStep::Switch => format!("chain upgrade: switch to {plan}"),
             },
             Change::SwitchVersion { from, to } => {
                 // A downgrade is named as one, in the plan and in every confirmation.

@@ -10,23 +10,12 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::cosmos::chain::{self, HaltFacts, Head, Stand};
 use crate::cosmos::plan::UpgradePlan;
 use crate::cosmos::watch;
+pub use crate::plan::apply::ChainStep as Step;
 use crate::plan::apply::{Change, NoOp, Plan, Planned, Unknown};
 use crate::plan::desired::{Desired, VersionWant};
-
-/// One step of a chain upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Step {
-    /// Download, verify and stage the plan's binary (never touches `current`).
-    Stage,
-    /// The node halted for the plan: switch it to the staged binary, gated on blocks past H.
-    Switch,
-}
 
 /// What was read of a Cosmos node's chain for the plan (one per node: its size does not matter).
 #[derive(Debug, Clone, PartialEq)]

@@ -14,10 +14,10 @@ use nodeherd_core::remote::Command;
 use nodeherd_transport::ssh::Session;
 
 use super::cometbft_chain::Rpc;
-use super::cometbft_failover::{Ctx, Phase};
 use super::cometbft_key::{
     PrivValidatorKey, StateFile, read_key_command, state_to_write, write_command,
 };
+use super::cometbft_run::{Ctx, Phase};
 use super::consensus::{self, key_paths};
 use super::{label, timestamp};
 

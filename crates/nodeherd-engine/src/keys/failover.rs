@@ -17,11 +17,10 @@ use nodeherd_core::keymanager::types::ImportStatus;
 use nodeherd_core::keys::Secret;
 use nodeherd_transport::ssh::{Pool, Session};
 
-use super::move_key::{Ends, MoveOptions, MoveReport, Run, finish, list_has, load_state};
+use super::move_key::{MoveReport, finish, load_state};
+use super::move_run::{Ends, MoveOptions, Run, list_has, not_imported};
 use super::move_state::{Journal, MoveState, Phase};
-use super::move_wait::{
-    chain_facts, doppelganger_step, not_imported, read_interchange, wait_phase,
-};
+use super::move_wait::{chain_facts, doppelganger_step, read_interchange, wait_phase};
 use super::{active_pubkeys, double_sign_guard, label, remove};
 use crate::keymanager::Keymanager;
 

@@ -18,6 +18,7 @@
 mod cometbft_chain;
 mod cometbft_failover;
 pub mod cometbft_key;
+mod cometbft_run;
 mod cometbft_steps;
 pub mod consensus;
 mod exit;
@@ -29,6 +30,7 @@ pub mod keystore;
 mod lines;
 mod list;
 mod move_key;
+mod move_run;
 pub mod move_state;
 mod move_wait;
 pub mod onchain;
@@ -38,12 +40,14 @@ mod remote;
 mod remove_node;
 pub mod session;
 
-pub use cometbft_failover::{CometFailoverOptions, CometFailoverReport, failover_cometbft};
+pub use cometbft_failover::{CometFailoverReport, failover_cometbft};
+pub use cometbft_run::CometFailoverOptions;
 pub use exit::{BeaconError, LocalExit, save_exit, sign_exit_locally, submit_exit};
 pub use failover::{FailoverOptions, failover};
 pub use import::{ImportError, ImportFiles, import_into, read_import_files};
 pub use list::{FleetKeys, fleet_nodes, list_fleet, substrate_nodes};
-pub use move_key::{MoveOptions, MoveReport, Progress, move_key};
+pub use move_key::{MoveReport, move_key};
+pub use move_run::{MoveOptions, Progress};
 pub use remote::{RemoteError, RemoteReport, check_url, import_remote_keys, remove_remote_keys};
 pub use remove_node::{RemoveNodeError, remove_from_node};
 

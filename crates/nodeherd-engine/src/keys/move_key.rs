@@ -9,7 +9,6 @@
 //! keystore's checks (the front end proves it opens to the key first), the terminal.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -19,40 +18,14 @@ use nodeherd_core::keymanager::types::{DeleteStatus, ImportStatus};
 use nodeherd_core::keys::Secret;
 use nodeherd_transport::ssh::{Pool, Session};
 
+use super::move_run::{Ends, MoveOptions, Run, Stop, list_has, not_imported, where_now};
 use super::move_state::{Journal, MoveState, Phase};
 use super::move_wait::{
-    chain_facts, doppelganger_step, guard_others, not_imported, read_interchange, wait_phase,
+    chain_facts, doppelganger_step, guard_others, read_interchange, wait_phase,
 };
 use super::quiet::{ChainView, LivenessAnswer};
-use super::{RemoveError, RemoveOutcome, active_pubkeys, label, remove};
+use super::{RemoveError, RemoveOutcome, label, remove};
 use crate::keymanager::Keymanager;
-
-/// A progress sink: one line per step of the quiet wait (the CLI prints them on stderr).
-pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// How a move runs.
-#[derive(Clone)]
-pub struct MoveOptions {
-    /// `--i-understand-double-signing-risk`.
-    pub allow_double_sign_risk: bool,
-    /// Full epochs the key must be seen quiet on chain after its removal before the import
-    /// (`--quiet-epochs`, default 2; 0 imports right after the verified removal).
-    pub quiet_epochs: u64,
-    /// How the chain is asked whether the key was live (`--quiet-proof`).
-    pub quiet_proof: super::quiet::QuietProof,
-    pub progress: Option<Progress>,
-}
-
-impl Default for MoveOptions {
-    fn default() -> Self {
-        MoveOptions {
-            allow_double_sign_risk: false,
-            quiet_epochs: 2,
-            quiet_proof: super::quiet::QuietProof::Auto,
-            progress: None,
-        }
-    }
-}
 
 /// One step of a move, as printed.
 #[derive(Debug, Clone, Serialize)]
@@ -68,50 +41,6 @@ pub struct MoveReport {
     pub quiet: Option<Quiet>,
     /// Every liveness answer of the chain this run received.
     pub liveness: Vec<LivenessAnswer>,
-}
-
-/// A step that stopped the move: where things are now, and the slashing file when one was saved.
-pub(super) type Stop = (String, Option<PathBuf>);
-
-/// The two ends of a move and how they are named in its steps.
-pub(super) struct Ends<'a> {
-    pub(super) pubkey: &'a str,
-    pub(super) from: NodeRef,
-    pub(super) to: NodeRef,
-    pub(super) a: String,
-    pub(super) b: String,
-    pub(super) untouched: String,
-}
-
-/// What a run of a move carries from step to step.
-pub(super) struct Run<'a> {
-    pub(super) inv: &'a Inventory,
-    pub(super) pool: &'a Pool,
-    pub(super) steps: Vec<String>,
-    pub(super) journal: Journal,
-    pub(super) state: MoveState,
-    pub(super) resumed: bool,
-    pub(super) liveness: Vec<LivenessAnswer>,
-    pub(super) opts: &'a MoveOptions,
-}
-
-impl Run<'_> {
-    pub(super) fn progress(&self, line: &str) {
-        if let Some(p) = &self.opts.progress {
-            p(line);
-        }
-    }
-
-    /// Persist the state before the step it names; a state that cannot be written stops the
-    /// move (a rerun could not continue it safely).
-    pub(super) fn save(&mut self, phase: Phase, stop: &str) -> Result<(), Stop> {
-        self.state.phase = phase;
-        self.journal.save(&mut self.state).map_err(|e| {
-            self.steps
-                .push(format!("cannot write the move's state file: {e}"));
-            (stop.to_string(), self.state.slashing_file.clone())
-        })
-    }
 }
 
 /// Move one key from `from` to `to`. The keystore (with its password, already checked to
@@ -356,46 +285,12 @@ async fn connect_both(
     }
 }
 
-/// Where the key is when a step before any change of this run fails.
-pub(super) fn where_now(run: &Run<'_>, ends: &Ends<'_>) -> String {
-    if run.resumed && run.state.phase != Phase::Removing {
-        not_imported(ends, run.state.slashing_file.as_ref())
-            + "; run the same command again to continue"
-    } else if run.resumed {
-        format!(
-            "the stopped run may have removed {} from {}; NOT imported into {}; run the same command again to continue",
-            ends.pubkey, ends.a, ends.b
-        )
-    } else {
-        ends.untouched.clone()
-    }
-}
-
 pub(super) async fn source_session(run: &mut Run<'_>, ends: &Ends<'_>) -> Result<Session, Stop> {
     match run.pool.session(&run.inv.node(ends.from).0.target).await {
         Ok(s) => Ok(s),
         Err(e) => {
             run.steps.push(format!("SSH to {}: {e}", ends.a));
             Err((where_now(run, ends), None))
-        }
-    }
-}
-
-/// Whether `km` lists `pubkey` (local or remote).
-pub(super) async fn list_has(
-    run: &mut Run<'_>,
-    km: &Keymanager,
-    pubkey: &str,
-    who: &str,
-) -> Result<bool, Stop> {
-    match active_pubkeys(km).await {
-        Ok(k) => Ok(k.iter().any(|x| x == pubkey)),
-        Err(e) => {
-            run.steps.push(format!("cannot list {who}: {e}"));
-            Err((
-                format!("UNCERTAIN: cannot tell whether {who} has {pubkey}; nothing more was done"),
-                run.state.slashing_file.clone(),
-            ))
         }
     }
 }

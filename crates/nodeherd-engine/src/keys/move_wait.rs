@@ -6,12 +6,10 @@
 //! Owns: those steps. May not touch: the removal and the import (move_key.rs, failover.rs), the
 //! decisions of the wait (`quiet`, core `liveness`), the terminal.
 
-use std::path::PathBuf;
-
 use nodeherd_core::inventory::NodeRef;
 use nodeherd_core::keymanager::liveness::{Clock, Quiet};
 
-use super::move_key::{Ends, Run, Stop, list_has, where_now};
+use super::move_run::{Ends, Run, Stop, list_has, where_now};
 use super::move_state::Phase;
 use super::quiet::{BeaconChain, wait_quiet};
 use super::{double_sign_guard, label};
@@ -259,16 +257,4 @@ pub(super) async fn guard_others(
     run.steps
         .push("guard overridden by --i-understand-double-signing-risk".into());
     Ok(())
-}
-
-/// "removed from A and NOT active on B; import it with ..."
-pub(super) fn not_imported(ends: &Ends<'_>, file: Option<&PathBuf>) -> String {
-    format!(
-        "{} is removed from {} and NOT active on {}; run the same command again to continue, or import it with `nodeherd keys import {} KEYSTORE --slashing-protection {}` once it is proven quiet",
-        ends.pubkey,
-        ends.a,
-        ends.b,
-        ends.b,
-        file.map_or_else(|| "FILE".into(), |p| p.display().to_string())
-    )
 }

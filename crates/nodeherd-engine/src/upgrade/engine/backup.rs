@@ -8,6 +8,7 @@
 //! order of an upgrade's steps (that is [`super::node`], which calls in here), the host scripts
 //! (`nodeherd_core::facts::{backup, layout}`), the health gate.
 
+use super::data_plan::Prepared;
 use super::steps::Ctx;
 use super::{Duration, Outcome, Pool, Serialize, Status, Target, entry, journal, link};
 use nodeherd_core::facts::backup::{
@@ -15,21 +16,6 @@ use nodeherd_core::facts::backup::{
 };
 use nodeherd_core::facts::layout;
 use nodeherd_core::inventory::Backup;
-
-/// What this action's switch does with the data dir (set once, before the switch starts).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Prepared {
-    /// Copy `data_dir` to `path` first (the space was checked), then delete `prune`.
-    Backup {
-        mode: Backup,
-        data_dir: String,
-        path: String,
-        data_kib: u64,
-        prune: Vec<String>,
-    },
-    /// Replace `data_dir`'s contents with the backup at `path` first.
-    Restore { data_dir: String, path: String },
-}
 
 /// A node's backup as the upgrade plan shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

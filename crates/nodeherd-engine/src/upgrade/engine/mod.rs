@@ -13,6 +13,7 @@
 //! injected progress [`Reporter`] (its steps: `crate::upgrade::progress`).
 
 mod backup;
+mod data_plan;
 mod fleet;
 mod install;
 mod node;

@@ -31,7 +31,7 @@ pub(super) struct Ctx<'a> {
     /// Journal id shared by every line this action writes (console and host).
     pub(super) run: String,
     /// The data dir backup (or restore) this action's switch makes, once decided.
-    pub(super) backup: std::sync::OnceLock<super::backup::Prepared>,
+    pub(super) backup: std::sync::OnceLock<super::data_plan::Prepared>,
     /// The host lock's lease, once taken: checked before acting on a gate's result.
     pub(super) lease: std::sync::OnceLock<lock::Lease>,
 }

@@ -6,7 +6,7 @@
 //! Owns: those types and the state file's writing. May not touch: the order of the steps, the
 //! hosts, the RPC.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,8 @@ use nodeherd_transport::ssh::Pool;
 
 use super::consensus::SignState;
 use super::move_run::Progress;
-use super::{SaveError, ensure_writable_dir, timestamp};
+use super::move_state::write_atomic;
+use super::timestamp;
 
 /// How a CometBFT failover runs.
 #[derive(Clone)]
@@ -140,28 +141,4 @@ impl Ctx<'_> {
             self.where_now()
         })
     }
-}
-
-pub(super) fn write_atomic(path: &Path, text: &str) -> Result<(), SaveError> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    ensure_writable_dir(dir)?;
-    let tmp = dir.join(format!(".cometbft-failover.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|source| SaveError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
 }

@@ -3,7 +3,8 @@
 //! `<state dir>/moves/<pubkey>.json`, written atomically (temporary file, fsync, rename) before
 //! each step that changes a host, kept as `<pubkey>.done-<ts>.json` when the move ends.
 //!
-//! Owns: that file's shape and its reading and writing. May not touch: the steps themselves
+//! Owns: that file's shape and its reading and writing, and the atomic write every state file of
+//! a move or failover uses ([`write_atomic`]). May not touch: the steps themselves
 //! (move_key.rs, failover.rs), the network.
 
 use std::io::Write;
@@ -75,30 +76,11 @@ impl Journal {
         }
     }
 
-    /// Write the state (atomically: a temporary file, synced, renamed over the old one).
+    /// Write the state (atomically: [`write_atomic`]).
     pub fn save(&self, state: &mut MoveState) -> Result<(), SaveError> {
-        ensure_writable_dir(&self.dir)?;
         state.updated = timestamp();
         let text = serde_json::to_string_pretty(state).unwrap_or_default();
-        let tmp = self
-            .dir
-            .join(format!(".{}.tmp-{}", self.name, std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, self.path())?;
-            std::fs::File::open(&self.dir)?.sync_all()
-        };
-        write().map_err(|source| SaveError::Write {
-            path: self.path(),
-            source,
-        })
+        write_atomic(&self.path(), &text)
     }
 
     /// The move ended (done, or abandoned with a message): keep the file under another name.
@@ -110,6 +92,34 @@ impl Journal {
             .map(|()| to)
             .map_err(|e| format!("cannot close {}: {e}", self.path().display()))
     }
+}
+
+/// Write a state file atomically, readable by its owner only: a temporary file beside it
+/// (mode 0600), synced, renamed over the old one, the folder synced; the folder is made first
+/// (mode 0700). A console killed at any moment leaves the old file or the new one, whole.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), SaveError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    ensure_writable_dir(dir)?;
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|source| SaveError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -13,8 +13,7 @@ use std::time::Duration;
 use crate::cosmos::chain::{self, HaltFacts, Head, Stand};
 use crate::cosmos::plan::UpgradePlan;
 use crate::cosmos::watch;
-pub use crate::plan::apply::ChainStep as Step;
-use crate::plan::apply::{Change, NoOp, Plan, Planned, Unknown};
+use crate::plan::apply::{ChainStep, Change, NoOp, Plan, Planned, Unknown};
 use crate::plan::desired::{Desired, VersionWant};
 
 /// What was read of a Cosmos node's chain for the plan (one per node: its size does not matter).
@@ -65,7 +64,7 @@ pub fn plan_node(p: &mut Plan, host: &str, node: &str, d: &Desired, f: Option<&C
             eta,
         } => (plan, head, halt, eta),
     };
-    let change = |p: &mut Plan, step: Step, reason: String| {
+    let change = |p: &mut Plan, step: ChainStep, reason: String| {
         p.changes.push(Planned {
             host: host.into(),
             node: node.into(),
@@ -87,7 +86,7 @@ pub fn plan_node(p: &mut Plan, host: &str, node: &str, d: &Desired, f: Option<&C
             });
             change(
                 p,
-                Step::Switch,
+                ChainStep::Switch,
                 format!("{why}: switch to `{}` (staged if not yet), gated on blocks past {}", plan.name, plan.height),
             );
         }
@@ -102,7 +101,7 @@ pub fn plan_node(p: &mut Plan, host: &str, node: &str, d: &Desired, f: Option<&C
         Stand::Before { blocks } => match staged {
             Err(why) => change(
                 p,
-                Step::Stage,
+                ChainStep::Stage,
                 format!(
                     "upgrade `{}` at height {}{left}, {blocks} blocks to go: its binary is {why}",
                     plan.name, plan.height
@@ -129,7 +128,7 @@ pub fn plan_node(p: &mut Plan, host: &str, node: &str, d: &Desired, f: Option<&C
         Stand::NotHalted { why } => match staged {
             Err(not) => change(
                 p,
-                Step::Stage,
+                ChainStep::Stage,
                 format!("upgrade `{}` at height {}: {why}; its binary is {not}", plan.name, plan.height),
             ),
             Ok(_) => p.noops.push(NoOp {
@@ -200,7 +199,7 @@ mod tests {
             Change::ChainUpgrade {
                 plan: "v19".into(),
                 height: 100,
-                step: Step::Stage
+                step: ChainStep::Stage
             }
         );
         assert_eq!(p.changes[0].change.describe(), "chain upgrade: stage v19");
@@ -236,7 +235,7 @@ mod tests {
         assert!(matches!(
             p.changes[0].change,
             Change::ChainUpgrade {
-                step: Step::Switch,
+                step: ChainStep::Switch,
                 ..
             }
         ));

@@ -408,8 +408,8 @@ async fn the_alerts_see_a_plan_not_staged_then_staged_then_a_halt_not_switched()
 #[tokio::test(start_paused = true)]
 async fn apply_plans_the_chain_upgrade_step_and_runs_it_through_the_same_engine() {
     use crate::apply::run;
+    use nodeherd_core::plan::apply::ChainStep;
     use nodeherd_core::plan::apply::Change;
-    use nodeherd_core::plan::chain::Step;
     let c = chain();
     let f = host(&c.info(true), 60, false);
     // the host says what is staged once the stage ran
@@ -440,7 +440,7 @@ async fn apply_plans_the_chain_upgrade_step_and_runs_it_through_the_same_engine(
         Change::ChainUpgrade {
             plan: "v19".into(),
             height: H,
-            step: Step::Stage
+            step: ChainStep::Stage
         }
     );
     assert_eq!(f.ran(STAGE), 0, "plan changes nothing");

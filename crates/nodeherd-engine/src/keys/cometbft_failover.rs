@@ -11,8 +11,9 @@
 //! the validator and a commit within M blocks carries its signature.
 //!
 //! Owns: that order and its checks (the options, the run's context and the state file
-//! `moves/cometbft-failover-<source>.json` are [`super::cometbft_run`]). May not touch: the confirmation and the printing (the front end), the
-//! key file checks and host scripts ([`super::cometbft_key`]), the RPC ([`super::cometbft_chain`]).
+//! `moves/cometbft-failover-<source>.json` are [`super::cometbft_run`]). May not touch: the
+//! confirmation and the printing (the front end), the key file checks and host scripts
+//! ([`super::cometbft_key`]), the RPC ([`super::cometbft_chain`]).
 
 use std::path::Path;
 

@@ -371,13 +371,15 @@ pub(super) async fn switch_versions(
 /// switched; Cosmovisor's host staged for it. Pure.
 pub(super) fn chain_step_done(c: &Change, did: crate::cosmos::upgrade::Did) -> bool {
     use crate::cosmos::upgrade::Did;
-    use nodeherd_core::plan::chain::Step;
+    use nodeherd_core::plan::apply::ChainStep;
     match c {
         Change::ChainUpgrade {
-            step: Step::Stage, ..
+            step: ChainStep::Stage,
+            ..
         } => matches!(did, Did::Staged | Did::Waiting | Did::LeftToCosmovisor),
         Change::ChainUpgrade {
-            step: Step::Switch, ..
+            step: ChainStep::Switch,
+            ..
         } => did == Did::Switched,
         _ => false,
     }
